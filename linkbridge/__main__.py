@@ -1,0 +1,9 @@
+"""`python -m linkbridge` runs the command-line interface."""
+
+from __future__ import annotations
+
+import sys
+
+from linkbridge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,148 @@
+"""Measurements across the lab tunnel, in Python: ICMP echo (ping) and a checked TCP transfer."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+
+from linkbridge.lab import netns
+from linkbridge.packet import internet_checksum
+
+ICMP_ECHO_REQUEST = 8
+ICMP_ECHO_REPLY = 0
+
+
+def echo_request(ident: int, seq: int, payload: bytes) -> bytes:
+    """An ICMP echo request with a correct checksum."""
+    header = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, 0, ident, seq)
+    checksum = internet_checksum(header + payload)
+    return struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, checksum, ident, seq) + payload
+
+
+def echo_reply_seq(packet: bytes, ident: int) -> int | None:
+    """The sequence number of an IPv4 packet carrying an echo reply for `ident`, else None."""
+    if len(packet) < 20:
+        return None
+    offset = (packet[0] & 0x0F) * 4
+    if len(packet) < offset + 8:
+        return None
+    kind, _code, _sum, reply_ident, seq = struct.unpack_from("!BBHHH", packet, offset)
+    if kind != ICMP_ECHO_REPLY or reply_ident != ident:
+        return None
+    return int(seq)
+
+
+@dataclass
+class PingResult:
+    sent: int = 0
+    rtts_ms: list[float] = field(default_factory=list)
+
+    @property
+    def received(self) -> int:
+        return len(self.rtts_ms)
+
+    @property
+    def loss_percent(self) -> float:
+        return 100.0 * (self.sent - self.received) / self.sent if self.sent else 0.0
+
+
+def ping(ns_name: str, destination: str, count: int = 10, interval: float = 0.05,
+         size: int = 56, timeout: float = 1.0) -> PingResult:
+    """Send `count` echo requests from namespace `ns_name`, one at a time, and time the replies."""
+    with netns.inside(ns_name):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    result = PingResult()
+    ident = os.getpid() & 0xFFFF
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    with sock:
+        for seq in range(count):
+            start = time.perf_counter()
+            sock.sendto(echo_request(ident, seq, payload), (destination, 0))
+            result.sent += 1
+            deadline = start + timeout
+            while (left := deadline - time.perf_counter()) > 0:
+                sock.settimeout(left)
+                try:
+                    packet = sock.recv(65535)
+                except TimeoutError:
+                    break
+                if echo_reply_seq(packet, ident) == seq:
+                    result.rtts_ms.append((time.perf_counter() - start) * 1000)
+                    break
+            time.sleep(interval)
+    return result
+
+
+@dataclass
+class TransferResult:
+    sent_bytes: int
+    received_bytes: int
+    seconds: float
+    intact: bool
+
+    @property
+    def mbit_per_s(self) -> float:
+        return self.received_bytes * 8 / self.seconds / 1e6 if self.seconds else 0.0
+
+
+def pattern(size: int, seed: int = 1) -> bytes:
+    """Deterministic non-repeating-looking content for transfers (a SHA-256 stream)."""
+    blocks, digest = [], seed.to_bytes(8, "big")
+    for _ in range(-(-size // 32)):
+        digest = hashlib.sha256(digest).digest()
+        blocks.append(digest)
+    return b"".join(blocks)[:size]
+
+
+@dataclass
+class _Received:
+    size: int = 0
+    digest: bytes = b""
+    end: float = 0.0
+
+
+def tcp_transfer(server_ns: str, server_address: str, client_ns: str, size: int,
+                 port: int = 5201, timeout: float = 60.0) -> TransferResult:
+    """Send `size` bytes over TCP from client_ns to server_ns and check the content by hash."""
+    data = pattern(min(size, 1 << 20))
+    expected = hashlib.sha256()
+    for offset in range(0, size, len(data)):
+        expected.update(data[: size - offset])
+    with netns.inside(server_ns):
+        listener = socket.create_server((server_address, port))
+    received = _Received()
+
+    def serve() -> None:
+        listener.settimeout(timeout)
+        conn, _ = listener.accept()
+        digest = hashlib.sha256()
+        with conn:
+            conn.settimeout(timeout)
+            while chunk := conn.recv(1 << 16):
+                digest.update(chunk)
+                received.size += len(chunk)
+        received.digest = digest.digest()
+        received.end = time.perf_counter()
+
+    server = threading.Thread(target=serve, daemon=True)
+    view = memoryview(data)
+    with listener:
+        server.start()
+        with netns.inside(client_ns):
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        start = time.perf_counter()
+        sent = 0
+        with client:
+            client.settimeout(timeout)
+            client.connect((server_address, port))
+            while sent < size:
+                offset = sent % len(data)
+                sent += client.send(view[offset : min(len(data), offset + size - sent)])
+        server.join(timeout)
+    seconds = received.end - start if received.end else 0.0
+    return TransferResult(sent, received.size, seconds, received.digest == expected.digest())

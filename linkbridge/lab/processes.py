@@ -1,0 +1,86 @@
+"""linkbridge processes started inside a lab namespace, waited on until they report READY=1."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+from linkbridge.errors import LinkbridgeError
+from linkbridge.lab import netns
+
+READY_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+
+
+def spawn(ns_name: str | None, argv: Sequence[str], env: dict[str, str] | None = None,
+          **kwargs: object) -> subprocess.Popen[bytes]:
+    """Start `argv` inside namespace `ns_name` (None: this namespace)."""
+    preexec = (lambda: netns.enter(ns_name)) if ns_name else None
+    return subprocess.Popen(list(argv), env=env, preexec_fn=preexec, **kwargs)  # type: ignore[call-overload]
+
+
+class LinkbridgeProcess:
+    """`python -m linkbridge ARGS` in a namespace; start() returns once it is ready."""
+
+    def __init__(self, ns_name: str | None, args: Sequence[str], label: str) -> None:
+        self.ns_name = ns_name
+        self.args = list(args)
+        self.label = label
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()
+
+    def start(self, timeout: float = READY_TIMEOUT) -> None:
+        with tempfile.TemporaryDirectory(prefix="lb-notify-") as tmp:
+            path = os.path.join(tmp, "notify")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+                notify.bind(path)
+                env = dict(os.environ, NOTIFY_SOCKET=path)
+                self.proc = spawn(self.ns_name, [sys.executable, "-m", "linkbridge", *self.args],
+                                  env=env, stdout=self._log, stderr=subprocess.STDOUT)
+                self._wait_ready(notify, timeout)
+
+    def _wait_ready(self, notify: socket.socket, timeout: float) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise LinkbridgeError(f"{self.label} exited with {self.proc.returncode}: "
+                                      f"{self.output().strip().splitlines()[-1:]}")
+            notify.settimeout(0.2)
+            with contextlib.suppress(TimeoutError):
+                if b"READY=1" in notify.recv(4096):
+                    return
+        self.stop()
+        raise LinkbridgeError(f"{self.label} not ready after {timeout:.0f} s: {self.output()}")
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Signal the process and wait; kill it if it does not stop in time. Returns its code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> LinkbridgeProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._log.close()

@@ -1,0 +1,81 @@
+"""Two lab hosts in network namespaces joined by a veth pair, always torn down."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from linkbridge.lab import netns
+from linkbridge.link import LabSides
+
+UNDERLAY_PREFIX = 30
+UNDERLAY = ("198.18.0.1", "198.18.0.2")  # veth addresses of host A and host B
+OVERLAY = ("198.19.0.1", "198.19.0.2")  # tunnel addresses of host A and host B
+
+
+@dataclass(frozen=True)
+class TwoHosts:
+    """Names of the namespaces and veth ends of a running two-host lab."""
+
+    a: str
+    b: str
+    veth_a: str
+    veth_b: str
+
+    @property
+    def sides(self) -> LabSides:
+        return LabSides(self.a, self.b, UNDERLAY[0], UNDERLAY[1])
+
+
+def unique_tag() -> str:
+    """A short tag that keeps concurrent labs (and test runs) apart."""
+    return f"{os.getpid() % 100000}{os.urandom(2).hex()}"
+
+
+@contextlib.contextmanager
+def two_hosts(tag: str | None = None) -> Iterator[TwoHosts]:
+    """Create hosts A and B joined by veth (198.18.0.1/30 <-> 198.18.0.2/30); remove on exit."""
+    tag = tag or unique_tag()
+    hosts = TwoHosts(a=f"lbA-{tag}", b=f"lbB-{tag}", veth_a=f"lva{tag}"[:15],
+                     veth_b=f"lvb{tag}"[:15])
+    with contextlib.ExitStack() as stack:
+        for name in (hosts.a, hosts.b):
+            netns.create(name)
+            stack.callback(netns.remove, name)
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=hosts.veth_a, kind="veth",
+                     peer={"ifname": hosts.veth_b, "net_ns_fd": hosts.b})
+            stack.callback(_delete_link, hosts.a, hosts.veth_a)
+            index = ipr.link_lookup(ifname=hosts.veth_a)[0]
+            ipr.link("set", index=index, net_ns_fd=hosts.a)
+        for name, veth, address in ((hosts.a, hosts.veth_a, UNDERLAY[0]),
+                                    (hosts.b, hosts.veth_b, UNDERLAY[1])):
+            with netns.inside(name), IPRoute() as ns:
+                ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+                index = ns.link_lookup(ifname=veth)[0]
+                ns.addr("add", index=index, address=address, prefixlen=UNDERLAY_PREFIX)
+                ns.link("set", index=index, state="up")
+        yield hosts
+
+
+def _delete_link(ns_name: str, ifname: str) -> None:
+    with contextlib.suppress(NetlinkError, OSError), netns.inside(ns_name), IPRoute() as ns:
+        found = ns.link_lookup(ifname=ifname)
+        if found:
+            ns.link("del", index=found[0])
+
+
+def link_stats(ns_name: str, ifname: str) -> dict[str, int]:
+    """Kernel counters of an interface in a namespace (rx/tx packets and bytes, drops)."""
+    with netns.inside(ns_name), IPRoute() as ns:
+        found = ns.link_lookup(ifname=ifname)
+        if not found:
+            return {}
+        stats = ns.get_links(found[0])[0].get("IFLA_STATS64")
+        return {key: stats[key] for key in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
+                                            "rx_dropped", "tx_dropped")}

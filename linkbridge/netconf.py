@@ -1,0 +1,65 @@
+"""Interface MTU, state, addresses and routes through pyroute2 netlink, each step undoable."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import Callable, Iterator
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from linkbridge.errors import TunnelError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+Undo = Callable[[], None]
+
+
+@contextlib.contextmanager
+def netlink_step(what: str) -> Iterator[None]:
+    """Turn a netlink failure during `what` into a one-line TunnelError."""
+    try:
+        yield
+    except NetlinkError as exc:
+        raise TunnelError(f"{what} failed: {exc.args[1] if len(exc.args) > 1 else exc}") from None
+
+
+class InterfaceConfig:
+    """Configure one interface by name; every change returns the callable that reverts it."""
+
+    def __init__(self, ipr: IPRoute, ifname: str) -> None:
+        self.ipr = ipr
+        self.ifname = ifname
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            raise TunnelError(f"interface {ifname!r} does not exist")
+        self.index: int = found[0]
+
+    def set_mtu(self, mtu: int) -> None:
+        with netlink_step(f"setting MTU {mtu} on {self.ifname}"):
+            self.ipr.link("set", index=self.index, mtu=mtu)
+
+    def set_up(self) -> None:
+        with netlink_step(f"bringing {self.ifname} up"):
+            self.ipr.link("set", index=self.index, state="up")
+
+    def add_address(self, interface: IPInterface) -> Undo:
+        address, prefix = str(interface.ip), interface.network.prefixlen
+        with netlink_step(f"adding address {interface} to {self.ifname}"):
+            self.ipr.addr("add", index=self.index, address=address, prefixlen=prefix)
+        return lambda: self._quietly("del", self.ipr.addr, index=self.index, address=address,
+                                     prefixlen=prefix)
+
+    def add_route(self, network: IPNetwork) -> Undo:
+        dst = str(network)
+        with netlink_step(f"adding route to {dst} via {self.ifname}"):
+            self.ipr.route("add", dst=dst, oif=self.index)
+        return lambda: self._quietly("del", self.ipr.route, dst=dst, oif=self.index)
+
+    @staticmethod
+    def _quietly(command: str, call: Callable[..., object], **kwargs: object) -> None:
+        """Undo a step; the object may already be gone with its device, which is fine."""
+        with contextlib.suppress(NetlinkError):
+            call(command, **kwargs)
+

@@ -1,0 +1,43 @@
+"""IP packet checks done before a frame from a link may enter the tunnel. Pure logic."""
+
+from __future__ import annotations
+
+IPV4_MIN_HEADER = 20
+IPV6_HEADER = 40
+
+
+def packet_problem(packet: bytes) -> str | None:
+    """Return why `packet` is not a well-formed IPv4/IPv6 packet, or None when it is.
+
+    Checks the version, the header length and that the length field matches the frame length
+    exactly (a truncated or padded frame is malformed). The reason is a short counter name.
+    """
+    if not packet:
+        return "empty"
+    version = packet[0] >> 4
+    if version == 4:
+        if len(packet) < IPV4_MIN_HEADER:
+            return "truncated"
+        header_length = (packet[0] & 0x0F) * 4
+        if header_length < IPV4_MIN_HEADER or header_length > len(packet):
+            return "bad_header_length"
+        if int.from_bytes(packet[2:4], "big") != len(packet):
+            return "length_mismatch"
+        return None
+    if version == 6:
+        if len(packet) < IPV6_HEADER:
+            return "truncated"
+        if IPV6_HEADER + int.from_bytes(packet[4:6], "big") != len(packet):
+            return "length_mismatch"
+        return None
+    return "not_ip"
+
+
+def internet_checksum(data: bytes) -> int:
+    """The 16-bit ones'-complement checksum of RFC 1071."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF

@@ -1,0 +1,38 @@
+"""Turning SIGINT/SIGTERM into an exception that unwinds set-up or the running tunnel."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from types import FrameType
+
+from linkbridge.errors import LinkbridgeError
+
+
+class Shutdown(LinkbridgeError):
+    """Raised in the main thread when SIGINT or SIGTERM arrives."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def shutdown_on_signals() -> Iterator[None]:
+    """Raise Shutdown on the first SIGINT/SIGTERM; ignore further ones while tearing down."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for sig in HANDLED:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Shutdown(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in HANDLED}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

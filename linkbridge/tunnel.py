@@ -1,0 +1,66 @@
+"""Setting up the userspace TUN tunnel: device, MTU, state, addresses and routes, with rollback."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+
+from linkbridge.errors import ConfigError
+from linkbridge.netconf import InterfaceConfig, IPInterface, IPNetwork
+from linkbridge.tun import TunEndpoint
+
+DEFAULT_MTU = 1472  # as in the original tool
+MIN_MTU = 68
+MAX_MTU = 65535
+
+
+@dataclass(frozen=True)
+class TunnelSpec:
+    """What the tunnel device should look like; validated on construction."""
+
+    name: str | None = None
+    mtu: int = DEFAULT_MTU
+    remotes: tuple[IPNetwork, ...] = ()
+    addresses: tuple[IPInterface, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not MIN_MTU <= self.mtu <= MAX_MTU:
+            raise ConfigError(f"MTU {self.mtu} out of range: must be {MIN_MTU}..{MAX_MTU}")
+
+
+def parse_network(text: str) -> IPNetwork:
+    """A REMOTE: an address (host route) or a CIDR subnet; host bits must be zero."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=True)
+    except ValueError as exc:
+        raise ConfigError(f"bad remote {text!r}: {exc}") from None
+
+
+def parse_interface(text: str) -> IPInterface:
+    """A local address, optionally with a prefix length (default /32 or /128)."""
+    try:
+        return ipaddress.ip_interface(text.strip())
+    except ValueError as exc:
+        raise ConfigError(f"bad address {text!r}: {exc}") from None
+
+
+def open_tun_tunnel(spec: TunnelSpec, stack: contextlib.ExitStack) -> TunEndpoint:
+    """Create and configure the TUN device; every step's undo goes on `stack`.
+
+    If a step fails, unwinding `stack` removes what was done so far; closing the device
+    removes it with its addresses and routes.
+    """
+    ipr = stack.enter_context(IPRoute())
+    tun = TunEndpoint(spec.name)
+    stack.callback(tun.close)
+    config = InterfaceConfig(ipr, tun.name)
+    config.set_mtu(spec.mtu)
+    config.set_up()
+    for address in spec.addresses:
+        stack.callback(config.add_address(address))
+    for network in spec.remotes:
+        stack.callback(config.add_route(network))
+    return tun

@@ -1,0 +1,86 @@
+"""The `udp:` link: each packet is one UDP datagram to a remote host:port.
+
+Registered through the `linkbridge` entry-point group like any third-party plugin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from linkbridge.datagram import DatagramEndpoint, exact_peer, format_address
+from linkbridge.errors import ConfigError, LinkError
+from linkbridge.hookspecs import hookimpl
+from linkbridge.link import LabSides, Link
+from linkbridge.options import Option, host_port, integer
+from linkbridge.url import LinkUrl
+
+LAB_PORT = 47000
+
+
+class UdpLink(Link):
+    """Carries packets as UDP datagrams; accepts datagrams from the configured peer only."""
+
+    scheme = "udp"
+    summary = "each packet as one UDP datagram to a remote host:port"
+    target_help = "REMOTE_HOST:PORT (IPv6 as [ADDR]:PORT)"
+    options = (
+        Option("bind", host_port, None,
+               "local HOST:PORT to receive on (default: any address, the remote's port)"),
+        Option("mtu", integer(68, 65507), None, "largest packet carried (default: no limit)"),
+    )
+
+    def __init__(self, target: str, options: Mapping[str, Any]) -> None:
+        super().__init__(target, options)
+        try:
+            self.remote = host_port(target)
+        except ValueError as exc:
+            raise ConfigError(f"link udp:{target}: bad target: {exc}") from None
+        wildcard = "::" if ":" in self.remote[0] else "0.0.0.0"
+        self.bind: tuple[str, int] = options["bind"] or (wildcard, self.remote[1])
+        self._endpoint: DatagramEndpoint | None = None
+
+    @property
+    def mtu(self) -> int | None:
+        value: int | None = self.config["mtu"]
+        return value
+
+    def open(self) -> None:
+        self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote,
+                                          exact_peer(self.remote))
+        self.counters = self._endpoint.counters
+
+    def _socket(self) -> DatagramEndpoint:
+        if self._endpoint is None:
+            raise LinkError(f"{self.name}: used before open()")
+        return self._endpoint
+
+    def send(self, packet: bytes) -> None:
+        if self.mtu is not None and len(packet) > self.mtu:
+            self.counters.drop("mtu")
+            return
+        self._socket().send(packet)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        return self._socket().receive(timeout)
+
+    def close(self) -> None:
+        if self._endpoint is not None:
+            self._endpoint.close()
+
+    @classmethod
+    @contextlib.contextmanager
+    def lab_pair(cls, url: LinkUrl, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
+        if url.target or "bind" in url.options:
+            raise ConfigError("the lab chooses the udp: addresses itself; give options only "
+                              "(e.g. udp:?mtu=1400)")
+        yield (
+            url.with_target(format_address((sides.b_address, LAB_PORT))),
+            url.with_target(format_address((sides.a_address, LAB_PORT))),
+        )
+
+
+@hookimpl
+def linkbridge_register_links() -> list[type[Link]]:
+    return [UdpLink]

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# linkbridge quick start. Installs what it needs, then:
+#   ./run.sh lab [ARGS]    run `linkbridge lab` (two network namespaces, a tunnel on each; as root)
+#   ./run.sh test [ARGS]   run the whole test suite (what CI runs)
+#   ./run.sh bench [ARGS]  run the side-by-side benchmark
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=.venv
+
+need_debian() {  # install Debian packages whose command is missing: need_debian CMD PKG [CMD PKG...]
+    local missing=()
+    while (($#)); do
+        command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+        shift 2
+    done
+    ((${#missing[@]})) || return 0
+    if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "run.sh: please install: ${missing[*]}" >&2
+        return 0
+    fi
+    echo "run.sh: installing Debian packages: ${missing[*]}" >&2
+    [[ -n "$(ls /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]] || apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
+}
+
+setup() {
+    need_debian python3 python3
+    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+        need_debian __no_such_cmd__ python3-venv
+    fi
+    if [[ ! -x $VENV/bin/python ]]; then
+        python3 -m venv "$VENV"
+    fi
+    local stamp=$VENV/.installed
+    if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+        "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+        "$VENV/bin/python" -m pip install -q -e '.[test]'
+        touch "$stamp"
+    fi
+}
+
+cmd=${1:-help}
+shift || true
+case "$cmd" in
+    lab)
+        setup
+        exec "$VENV/bin/linkbridge" lab "$@"
+        ;;
+    test)
+        setup
+        need_debian socat socat
+        set +e
+        "$VENV/bin/python" -m pytest tests "$@"
+        rc=$?
+        set -e
+        # pytest exit 5 means "no tests collected": that is a failure for us too.
+        exit $rc
+        ;;
+    bench)
+        setup
+        need_debian socat socat
+        exec "$VENV/bin/python" -m benchmarks "$@"
+        ;;
+    *)
+        sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac

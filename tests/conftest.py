@@ -1,0 +1,34 @@
+"""Fixtures shared by every test tier: root/kernel feature checks and lab hosts that clean up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from linkbridge.lab.topology import TwoHosts, two_hosts
+
+
+def missing_privileges() -> str | None:
+    """Why integration tests on real kernel objects cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, veth, TUN devices)"
+    if not os.path.exists("/dev/net/tun"):
+        return "needs /dev/net/tun (the kernel's tun module)"
+    return None
+
+
+@pytest.fixture
+def root() -> None:
+    """Skip with the reason when this test cannot create namespaces and TUN devices."""
+    reason = missing_privileges()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def lab(root: None) -> Iterator[TwoHosts]:
+    """Two hosts in fresh network namespaces joined by veth; removed even when the test fails."""
+    with two_hosts() as hosts:
+        yield hosts
