@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from linkbridge import __version__
+from linkbridge.endpoint import Endpoint
 from linkbridge.errors import ConfigError, LinkbridgeError
 from linkbridge.link import Link
 from linkbridge.plugins import LinkRegistry, get_plugin_manager
@@ -167,6 +168,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     spec = tunnel_spec(args, link)
     with shutdown_on_signals(), contextlib.ExitStack() as stack:
         tun = open_tun_tunnel(spec, stack)
+        link_side: Endpoint
         if link is not None:
             link.open()
             stack.callback(link.close)

@@ -1,4 +1,4 @@
-"""A UDP socket endpoint: bound locally, sending to one peer, accepting only what a filter allows."""
+"""A UDP socket endpoint: bound locally, sending to one peer, accepting what a filter allows."""
 
 from __future__ import annotations
 

@@ -90,7 +90,8 @@ def choice(*choices: str) -> Parser:
 
     def parse(text: str) -> str:
         if text not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}{close_match_hint(text, choices)}")
+            hint = close_match_hint(text, choices)
+            raise ValueError(f"expected one of {', '.join(choices)}{hint}")
         return text
 
     return parse

@@ -77,13 +77,13 @@ class LinkRegistry:
 
     @staticmethod
     def _collect(
-        manager: pluggy.PluginManager, hook_name: str, base: type[Link]
+        manager: pluggy.PluginManager, hook_name: str, base: type
     ) -> dict[str, Registered]:
         found: dict[str, Registered] = {}
         hook = getattr(manager.hook, hook_name)
         for impl in hook.get_hookimpls():
             for cls in impl.function() or ():
-                if not (isinstance(cls, type) and issubclass(cls, base)):
+                if not (isinstance(cls, type) and issubclass(cls, base) and issubclass(cls, Link)):
                     raise PluginError(
                         f"plugin {impl.plugin_name!r} returned {cls!r} from {hook_name}, "
                         f"not a subclass of {base.__name__}"

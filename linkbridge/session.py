@@ -25,9 +25,9 @@ def serve(tunnel_side: Endpoint, link_side: Endpoint, info: TunnelInfo,
     manager.hook.linkbridge_tunnel_up(tunnel=info)
     try:
         bridge.start()
-        sd_notify("READY=1")
         log.info("%s up: mtu %d, routes %s, link %s", info.device, info.mtu,
                  ", ".join(info.routes) or "none", info.link)
+        sd_notify("READY=1")
         bridge.wait()
     except Shutdown as stop:
         log.info("%s: %s, tearing down", info.device, stop)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab import netns
@@ -20,10 +21,10 @@ STOP_TIMEOUT = 10.0
 
 
 def spawn(ns_name: str | None, argv: Sequence[str], env: dict[str, str] | None = None,
-          **kwargs: object) -> subprocess.Popen[bytes]:
+          **kwargs: Any) -> subprocess.Popen[Any]:
     """Start `argv` inside namespace `ns_name` (None: this namespace)."""
     preexec = (lambda: netns.enter(ns_name)) if ns_name else None
-    return subprocess.Popen(list(argv), env=env, preexec_fn=preexec, **kwargs)  # type: ignore[call-overload]
+    return subprocess.Popen(list(argv), env=env, preexec_fn=preexec, **kwargs)
 
 
 class LinkbridgeProcess:
@@ -34,7 +35,7 @@ class LinkbridgeProcess:
         self.args = list(args)
         self.label = label
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - read by output() after exit
 
     def start(self, timeout: float = READY_TIMEOUT) -> None:
         with tempfile.TemporaryDirectory(prefix="lb-notify-") as tmp:
@@ -82,5 +83,4 @@ class LinkbridgeProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self._log.close()
+        self.stop()  # the output stays readable after exit; the unnamed log file goes with self
