@@ -146,3 +146,62 @@ def tcp_transfer(server_ns: str, server_address: str, client_ns: str, size: int,
         server.join(timeout)
     seconds = received.end - start if received.end else 0.0
     return TransferResult(sent, received.size, seconds, received.digest == expected.digest())
+
+
+@dataclass
+class FloodResult:
+    sent: int
+    received: int
+    seconds: float
+
+    @property
+    def received_per_s(self) -> float:
+        return self.received / self.seconds if self.seconds else 0.0
+
+    @property
+    def loss_percent(self) -> float:
+        return 100.0 * (self.sent - self.received) / self.sent if self.sent else 0.0
+
+
+def udp_flood(sender_ns: str, receiver_ns: str, destination: str, size: int = 64,
+              duration: float = 1.0, port: int = 5300) -> FloodResult:
+    """Send `size`-byte UDP datagrams as fast as possible for `duration` s; count arrivals."""
+    with netns.inside(receiver_ns):
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with netns.inside(sender_ns):
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    received = 0
+    done = threading.Event()
+
+    def count() -> None:
+        nonlocal received
+        receiver.settimeout(0.5)
+        while True:
+            try:
+                receiver.recv(65535)
+            except TimeoutError:
+                if done.is_set():
+                    return
+                continue
+            received += 1
+
+    with receiver, sender:
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        receiver.bind((destination, port))
+        counter = threading.Thread(target=count, daemon=True)
+        counter.start()
+        payload = bytes(size)
+        sent = 0
+        start = time.perf_counter()
+        end = start + duration
+        while time.perf_counter() < end:
+            for _ in range(64):
+                try:
+                    sender.sendto(payload, (destination, port))
+                    sent += 1
+                except OSError:  # ENOBUFS under overload: the datagram was not sent
+                    pass
+        seconds = time.perf_counter() - start
+        done.set()
+        counter.join()
+    return FloodResult(sent, received, seconds)
