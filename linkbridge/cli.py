@@ -15,6 +15,7 @@ from linkbridge.errors import ConfigError, LinkbridgeError
 from linkbridge.link import Link
 from linkbridge.plugins import LinkRegistry, get_plugin_manager
 from linkbridge.ports import DEFAULT_HOST, link_ports, tunnel_ports
+from linkbridge.privileges import drop_to, lookup_user
 from linkbridge.session import serve
 from linkbridge.signals import Shutdown, shutdown_on_signals
 from linkbridge.tunnel import (
@@ -119,6 +120,8 @@ def add_tunnel_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mtu", type=int, help=f"tunnel MTU, >= 68 (default: the link's MTU "
                                                 f"if it has one, else {DEFAULT_MTU})")
     parser.add_argument("--name", help="device name (default: first free lbN)")
+    parser.add_argument("--user", metavar="NAME",
+                        help="drop root and run as this user once the device and routes exist")
 
 
 def add_port_options(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -166,6 +169,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     manager = get_plugin_manager()
     link = LinkRegistry(manager).create_link(args.link, args.via) if args.link else None
     spec = tunnel_spec(args, link)
+    account = lookup_user(args.user) if args.user else None
     with shutdown_on_signals(), contextlib.ExitStack() as stack:
         tun = open_tun_tunnel(spec, stack)
         link_side: Endpoint
@@ -179,6 +183,8 @@ def cmd_up(args: argparse.Namespace) -> None:
         info = TunnelInfo(device=tun.name, mtu=spec.mtu,
                           addresses=tuple(map(str, spec.addresses)),
                           routes=tuple(map(str, spec.remotes)), link=link_side.name)
+        if account is not None:
+            drop_to(account)  # closing the TUN fd still removes the device and its routes
         serve(tun, link_side, info, manager)
 
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from linkbridge.lab.topology import TwoHosts, two_hosts
 
@@ -32,3 +33,21 @@ def lab(root: None) -> Iterator[TwoHosts]:
     """Two hosts in fresh network namespaces joined by veth; removed even when the test fails."""
     with two_hosts() as hosts:
         yield hosts
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true",
+                     help="run the long variants of the reliability tests (soak, load, fuzz)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """--long also turns every hypothesis property test into a long fuzz run."""
+    settings.register_profile("long", max_examples=20_000, deadline=None)
+    if config.getoption("--long"):
+        settings.load_profile("long")
+
+
+@pytest.fixture
+def long_run(request: pytest.FixtureRequest) -> bool:
+    """True when the long variants were asked for with --long."""
+    return bool(request.config.getoption("--long"))

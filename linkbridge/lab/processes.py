@@ -37,29 +37,39 @@ class LinkbridgeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - read by output() after exit
 
-    def start(self, timeout: float = READY_TIMEOUT) -> None:
-        with tempfile.TemporaryDirectory(prefix="lb-notify-") as tmp:
-            path = os.path.join(tmp, "notify")
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-                notify.bind(path)
-                env = dict(os.environ, NOTIFY_SOCKET=path)
-                self.proc = spawn(self.ns_name, [sys.executable, "-m", "linkbridge", *self.args],
-                                  env=env, stdout=self._log, stderr=subprocess.STDOUT)
-                self._wait_ready(notify, timeout)
+    def launch(self) -> None:
+        """Start the process; wait_ready() then waits for its READY=1."""
+        self._notify_dir = tempfile.TemporaryDirectory(prefix="lb-notify-")
+        path = os.path.join(self._notify_dir.name, "notify")
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._notify.bind(path)
+        os.chmod(self._notify_dir.name, 0o755)  # reachable after `--user` dropped root
+        os.chmod(path, 0o666)
+        env = dict(os.environ, NOTIFY_SOCKET=path)
+        self.proc = spawn(self.ns_name, [sys.executable, "-m", "linkbridge", *self.args],
+                          env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
-    def _wait_ready(self, notify: socket.socket, timeout: float) -> None:
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise LinkbridgeError(f"{self.label} exited with {self.proc.returncode}: "
-                                      f"{self.output().strip().splitlines()[-1:]}")
-            notify.settimeout(0.2)
-            with contextlib.suppress(TimeoutError):
-                if b"READY=1" in notify.recv(4096):
-                    return
-        self.stop()
-        raise LinkbridgeError(f"{self.label} not ready after {timeout:.0f} s: {self.output()}")
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise LinkbridgeError(f"{self.label} exited with {self.proc.returncode}: "
+                                          f"{self.output().strip().splitlines()[-1:]}")
+                self._notify.settimeout(0.2)
+                with contextlib.suppress(TimeoutError):
+                    if b"READY=1" in self._notify.recv(4096):
+                        return
+            self.stop()
+            raise LinkbridgeError(f"{self.label} not ready after {timeout:.0f} s: {self.output()}")
+        finally:
+            self._notify.close()
+            self._notify_dir.cleanup()
+
+    def start(self, timeout: float = READY_TIMEOUT) -> None:
+        self.launch()
+        self.wait_ready(timeout)
 
     def output(self) -> str:
         self._log.seek(0)

@@ -69,18 +69,22 @@ def tunnel_args(url: LinkUrl, via: Sequence[str], mtu: int | None, local: str,
 
 @contextlib.contextmanager
 def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
-                mtu: int | None = None) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
-    """Run a linkbridge tunnel in each lab host over `link`; stop both on exit."""
+                mtu: int | None = None, extra_args: Sequence[str] = ()
+                ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
+    """Run a linkbridge tunnel in each lab host over `link`; stop both on exit.
+
+    `extra_args` go to both `linkbridge up` command lines (e.g. `--user nobody`).
+    """
     url = parse_link_url(link)
     registry = LinkRegistry(get_plugin_manager())
     registry.link_options(url)  # fail on a bad option before any set-up
     for wrapper in via:
         registry.wrapper_options(parse_link_url(wrapper))
     with registry.link_class(url.scheme).lab_pair(url, hosts.sides) as (url_a, url_b), \
-            LinkbridgeProcess(hosts.a, tunnel_args(url_a, via, mtu, OVERLAY[0], OVERLAY[1]),
-                              "tunnel A") as side_a, \
-            LinkbridgeProcess(hosts.b, tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0]),
-                              "tunnel B") as side_b:
+            LinkbridgeProcess(hosts.a, [*tunnel_args(url_a, via, mtu, OVERLAY[0], OVERLAY[1]),
+                                        *extra_args], "tunnel A") as side_a, \
+            LinkbridgeProcess(hosts.b, [*tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0]),
+                                        *extra_args], "tunnel B") as side_b:
         yield side_a, side_b
 
 

@@ -1,0 +1,59 @@
+"""Run `linkbridge up` with an extra test plugin whose link fails for good after a moment.
+
+usage: failing_link_main.py LINKBRIDGE-ARGS...   (use --link fail:)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pluggy
+
+from linkbridge import cli, plugins
+from linkbridge.errors import LinkError
+from linkbridge.hookspecs import hookimpl
+from linkbridge.link import Link
+
+
+class FailingLink(Link):
+    """Carries nothing; its receive() fails for good 0.5 s after open()."""
+
+    scheme = "fail"
+
+    def __init__(self, target: str, options: Mapping[str, Any]) -> None:
+        super().__init__(target, options)
+        self.deadline = 0.0
+
+    def open(self) -> None:
+        self.deadline = time.monotonic() + 0.5
+
+    def send(self, packet: bytes) -> None:
+        self.counters.sent(len(packet))
+
+    def receive(self, timeout: float) -> list[bytes]:
+        time.sleep(min(timeout, 0.05))
+        if time.monotonic() > self.deadline:
+            raise LinkError("fail: the link hardware went away for good")
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class FailingPlugin:
+    @hookimpl
+    def linkbridge_register_links(self) -> list[type[Link]]:
+        return [FailingLink]
+
+
+def load_with_failing(manager: pluggy.PluginManager, original: Any = plugins.load_plugins) -> None:
+    original(manager)
+    manager.register(FailingPlugin(), name="failing-test")
+
+
+if __name__ == "__main__":
+    plugins.load_plugins = load_with_failing
+    sys.exit(cli.main(sys.argv[1:]))
