@@ -1,0 +1,265 @@
+"""The `serial:` link: packets as SLIP frames (RFC 1055) over a serial port, through pyserial.
+
+Plain SLIP by default, so any SLIP peer (a kernel `slattach` interface, a microcontroller) can
+be the other end; `?crc=1` adds a CRC-16 trailer to every frame so line noise is detected and
+dropped instead of delivered. When the device goes away (a USB adapter pulled out) the link logs
+it once, drops what is sent meanwhile (counted as `unplugged`), reopens the port with backoff and
+carries on by itself: the tunnel stays up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import select
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import serial
+
+from linkbridge.crc16 import TRAILER, append_crc, strip_crc
+from linkbridge.errors import ConfigError, LinkError
+from linkbridge.hookspecs import hookimpl
+from linkbridge.lab.uart import BITS_PER_BYTE, UartCable
+from linkbridge.link import LabDirection, LabSides, Link
+from linkbridge.options import Option, boolean, choice, integer
+from linkbridge.slip import SlipDecoder, encode
+from linkbridge.url import LinkUrl
+
+log = logging.getLogger("linkbridge.serial")
+
+DEFAULT_BAUD = 115200
+DEFAULT_MTU = 1006  # RFC 1055's suggested SLIP MTU
+READ_SIZE = 65536
+FIRST_RETRY = 0.05  # seconds before the first reopen attempt after the device went away
+MAX_RETRY = 1.0  # the backoff between reopen attempts never grows past this
+PORT_BUFFER = 4096  # bytes a tty driver typically queues on the way out
+
+
+def stop_bits(text: str) -> float:
+    """Parser for 1, 1.5 or 2 stop bits."""
+    value = {"1": 1, "1.5": 1.5, "2": 2}.get(text)
+    if value is None:
+        raise ValueError("expected 1, 1.5 or 2")
+    return value
+
+
+def os_reason(exc: BaseException) -> str:
+    """A short reason for an OS-level failure (pyserial wraps errno in SerialException)."""
+    number = getattr(exc, "errno", None)
+    if number in (errno.EAGAIN, errno.EWOULDBLOCK):  # pyserial's exclusive flock failed
+        return "in use by another program"
+    return os.strerror(number) if isinstance(number, int) else str(exc)
+
+
+def write_all(fd: int, data: bytes, timeout: float) -> bool:
+    """Write all of `data` to a non-blocking fd, waiting for room at most `timeout` seconds.
+
+    Returns False when the time ran out (part of the frame may be on the line: the peer drops
+    it at the next END). pyserial's own write can report a timeout after writing everything.
+    """
+    view = memoryview(data)
+    deadline = time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    while view:
+        with contextlib.suppress(BlockingIOError):
+            view = view[os.write(fd, view):]
+        if view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            poller.poll(left * 1000)
+    return True
+
+
+class SerialLink(Link):
+    """SLIP over a serial port; survives the device disappearing and coming back."""
+
+    scheme = "serial"
+    summary = "packets as SLIP frames over a serial port (optional CRC-16 per frame)"
+    target_help = "DEVICE (e.g. /dev/ttyUSB0)"
+    options = (
+        Option("baud", integer(50, 4_000_000), DEFAULT_BAUD, "line speed in bit/s"),
+        Option("bytesize", integer(5, 8), 8, "data bits per character"),
+        Option("parity", choice("N", "E", "O", "M", "S"), "N",
+               "parity: N(one), E(ven), O(dd), M(ark), S(pace)"),
+        Option("stopbits", stop_bits, 1, "stop bits: 1, 1.5 or 2"),
+        Option("rtscts", boolean, False, "RTS/CTS hardware flow control"),
+        Option("xonxoff", boolean, False,
+               "XON/XOFF software flow control (only for lines that never pass 0x11/0x13)"),
+        Option("crc", boolean, False, "append a CRC-16 to every frame; damaged frames are dropped "
+                                      "(both ends must agree; plain SLIP peers do not)"),
+        Option("mtu", integer(68, 65535), DEFAULT_MTU, "largest packet carried"),
+    )
+
+    def __init__(self, target: str, options: Mapping[str, Any]) -> None:
+        super().__init__(target, options)
+        if not target:
+            raise ConfigError("link serial: needs a device, e.g. serial:/dev/ttyUSB0?baud=115200")
+        self.baud: int = self.config["baud"]
+        self.crc: bool = self.config["crc"]
+        self._max_frame = self.config["mtu"] + (TRAILER if self.crc else 0)
+        line_time = (PORT_BUFFER + 2 * self._max_frame + 2) * 10 / self.baud
+        self._write_timeout = max(1.0, 2 * line_time)
+        self._decoder = self._new_decoder()
+        self._port: serial.Serial | None = None
+        self._write_lock = threading.Lock()
+        self._lost = threading.Event()  # set by either direction when the device fails
+        self._lost_at = 0.0
+        self._retry_at = 0.0
+        self._retry_delay = FIRST_RETRY
+
+    @property
+    def mtu(self) -> int | None:
+        value: int = self.config["mtu"]
+        return value
+
+    def _new_decoder(self) -> SlipDecoder:
+        return SlipDecoder(self._max_frame, errors=self.counters.drops)
+
+    def _open_port(self) -> serial.Serial:
+        return serial.Serial(
+            self.target, baudrate=self.baud, bytesize=self.config["bytesize"],
+            parity=self.config["parity"], stopbits=self.config["stopbits"],
+            rtscts=self.config["rtscts"], xonxoff=self.config["xonxoff"],
+            timeout=0, exclusive=True,
+        )
+
+    def open(self) -> None:
+        try:
+            self._port = self._open_port()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise LinkError(f"{self.name}: cannot open {self.target}: {os_reason(exc)}") from None
+
+    def send(self, packet: bytes) -> None:
+        if len(packet) > self.config["mtu"]:
+            self.counters.drop("mtu")
+            return
+        frame = encode(append_crc(packet) if self.crc else packet)
+        with self._write_lock:
+            port = self._port
+            if port is None or self._lost.is_set():
+                self.counters.drop("unplugged")
+                return
+            try:
+                written = write_all(port.fileno(), frame, self._write_timeout)
+            except OSError as exc:
+                self._device_lost(os_reason(exc))
+                self.counters.drop("unplugged")
+                return
+        if not written:
+            self.counters.drop("write_timeout")  # flow control held the line too long
+            return
+        self.counters.sent(len(packet))
+
+    def receive(self, timeout: float) -> list[bytes]:
+        port = self._port
+        if port is None or self._lost.is_set():
+            self._reopen(timeout)
+            return []
+        try:
+            poller = select.poll()  # not select(): descriptors may be numbered past 1023
+            poller.register(port.fileno(), select.POLLIN)
+            if not poller.poll(timeout * 1000):
+                return []
+            data = os.read(port.fileno(), READ_SIZE)
+        except BlockingIOError:
+            return []
+        except OSError as exc:
+            with self._write_lock:
+                self._device_lost(os_reason(exc))
+            return []
+        if not data:  # readable yet empty: the other end of the tty hung up
+            with self._write_lock:
+                self._device_lost("hung up")
+            return []
+        packets = []
+        for frame in self._decoder.feed(data):
+            packet = strip_crc(frame) if self.crc else frame
+            if packet is None:
+                self.counters.drop("crc")
+                continue
+            self.counters.received(len(packet))
+            packets.append(packet)
+        return packets
+
+    def _device_lost(self, reason: str) -> None:
+        """Either direction saw the device fail (caller holds the write lock): log once.
+
+        The receiving direction then reopens the port.
+        """
+        if self._lost.is_set():
+            return
+        self._lost_at = time.monotonic()
+        self._retry_at = self._lost_at + FIRST_RETRY
+        self._retry_delay = FIRST_RETRY
+        self._lost.set()
+        log.warning("%s: device lost (%s); the tunnel stays up, reopening %s with backoff",
+                    self.name, reason, self.target)
+
+    def _reopen(self, timeout: float) -> None:
+        """Close the failed port and try to open it again once the backoff allows."""
+        with self._write_lock:
+            if self._port is not None:
+                with contextlib.suppress(serial.SerialException, OSError):
+                    self._port.close()
+                self._port = None
+        now = time.monotonic()
+        if now < self._retry_at:
+            time.sleep(min(timeout, self._retry_at - now))
+            return
+        try:
+            port = self._open_port()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            log.debug("%s: reopen failed: %s", self.name, os_reason(exc))
+            self._retry_at = time.monotonic() + self._retry_delay
+            self._retry_delay = min(2 * self._retry_delay, MAX_RETRY)
+            return
+        self._decoder = self._new_decoder()  # the old stream ended mid-frame, maybe
+        with self._write_lock:
+            self._port = port
+            self._lost.clear()
+        log.warning("%s: device back after %.1f s, traffic resumes", self.name,
+                    time.monotonic() - self._lost_at)
+
+    def close(self) -> None:
+        with self._write_lock:
+            if self._port is not None:
+                with contextlib.suppress(serial.SerialException, OSError):
+                    self._port.close()
+                self._port = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def lab_pair(cls, url: LinkUrl, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
+        """Join the lab hosts with a pty pair paced at the URL's baud (both see /dev/pts)."""
+        if url.target:
+            raise ConfigError("the lab joins its hosts with its own paced pty pair; give options "
+                              "only (e.g. serial:?baud=115200)")
+        with UartCable(lab_baud(url)) as cable:
+            yield url.with_target(cable.path_a), url.with_target(cable.path_b)
+
+    @classmethod
+    def lab_configured(cls, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:
+        """The lab cable's rate, both ways: 8 of every 10 line bits (8N1) carry packet bytes;
+        each frame adds two ENDs (and a 2-byte CRC with crc=1); escapes are not counted."""
+        crc = boolean(url.options.get("crc", "0"))
+        direction = LabDirection(rate=lab_baud(url) * 8 / BITS_PER_BYTE,
+                                 overhead=2 + (TRAILER if crc else 0))
+        return direction, direction
+
+
+def lab_baud(url: LinkUrl) -> int:
+    """The baud rate a lab URL asks for (options already validated by the registry)."""
+    baud: int = integer(50, 4_000_000)(url.options.get("baud", str(DEFAULT_BAUD)))
+    return baud
+
+
+@hookimpl
+def linkbridge_register_links() -> list[type[Link]]:
+    return [SerialLink]
