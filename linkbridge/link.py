@@ -24,6 +24,22 @@ class LabSides:
     b_address: str
 
 
+@dataclass(frozen=True)
+class LabDirection:
+    """What a link is configured to do to one lab direction, for the lab report to compare
+    with what it measures: loss fraction, mean added delay (s), rate limit (bit/s)."""
+
+    loss: float = 0.0
+    delay: float = 0.0
+    rate: float | None = None
+    overhead: int = 0
+
+    def latency(self, size: int) -> float:
+        """Mean one-way time a `size`-byte packet spends in the link: delay + serialisation."""
+        serialise = max(0, size + self.overhead) * 8 / self.rate if self.rate else 0.0
+        return self.delay + serialise
+
+
 class Link(ABC):
     """A link carries whole packets to the peer and hands back what the peer sent.
 
@@ -74,6 +90,12 @@ class Link(ABC):
         """
         raise ConfigError(f"link {cls.scheme!r} cannot be used by the lab")
         yield  # pragma: no cover
+
+    @classmethod
+    def lab_configured(cls, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:
+        """The configured A -> B and B -> A behaviour the lab report shows beside its
+        measurements; None (the default) for links that configure none."""
+        return None
 
 
 class LinkWrapper(Link):

@@ -6,12 +6,25 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from linkbridge.errors import LinkbridgeError
+from linkbridge.lab.compare import (
+    comparison_lines,
+    configured_figures,
+    ping_packet_size,
+    transfer_size,
+)
 from linkbridge.lab.probes import PingResult, TransferResult, ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
-from linkbridge.lab.topology import OVERLAY, TwoHosts, link_stats, two_hosts
+from linkbridge.lab.topology import (
+    OVERLAY,
+    OVERLAY6,
+    OVERLAY6_PREFIX,
+    TwoHosts,
+    link_stats,
+    two_hosts,
+)
 from linkbridge.plugins import LinkRegistry, get_plugin_manager
 from linkbridge.url import LinkUrl, parse_link_url
 
@@ -27,6 +40,7 @@ class LabOptions:
     count: int = 20
     interval: float = 0.05
     transfer_bytes: int = 20_000_000
+    ipv6: bool = False
 
 
 @dataclass
@@ -36,6 +50,7 @@ class LabReport:
     transfer: TransferResult
     stats_a: dict[str, int]
     stats_b: dict[str, int]
+    comparison: list[str] = field(default_factory=list)  # configured vs measured, if known
 
     def lines(self) -> list[str]:
         rtts = self.ping.rtts_ms
@@ -53,13 +68,17 @@ class LabReport:
             f"{b.get('rx_packets', 0)} packets / {b.get('rx_bytes', 0)} bytes delivered",
             f"  B -> A   {b.get('tx_packets', 0)} packets / {b.get('tx_bytes', 0)} bytes sent, "
             f"{a.get('rx_packets', 0)} packets / {a.get('rx_bytes', 0)} bytes delivered",
+            *self.comparison,
         ]
 
 
 def tunnel_args(url: LinkUrl, via: Sequence[str], mtu: int | None, local: str,
-                remote: str) -> list[str]:
+                remote: str, ipv6: tuple[str, str] | None = None) -> list[str]:
+    """`linkbridge up` arguments for one side; `ipv6` adds its own and the peer's v6 address."""
     args = ["up", "--name", TUN_NAME, "--link", str(url), "--remote", remote,
             "--address", local]
+    if ipv6 is not None:
+        args += ["--address", f"{ipv6[0]}/{OVERLAY6_PREFIX}", "--remote", ipv6[1]]
     for wrapper in via:
         args += ["--via", wrapper]
     if mtu:
@@ -69,38 +88,49 @@ def tunnel_args(url: LinkUrl, via: Sequence[str], mtu: int | None, local: str,
 
 @contextlib.contextmanager
 def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
-                mtu: int | None = None, extra_args: Sequence[str] = ()
+                mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False
                 ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run a linkbridge tunnel in each lab host over `link`; stop both on exit.
 
-    `extra_args` go to both `linkbridge up` command lines (e.g. `--user nobody`).
+    `extra_args` go to both `linkbridge up` command lines (e.g. `--user nobody`); `ipv6` also
+    gives the tunnels the OVERLAY6 addresses (the tunnel MTU must then be at least 1280).
     """
+    v6_a, v6_b = (OVERLAY6, OVERLAY6[::-1]) if ipv6 else (None, None)
     url = parse_link_url(link)
     registry = LinkRegistry(get_plugin_manager())
     registry.link_options(url)  # fail on a bad option before any set-up
     for wrapper in via:
         registry.wrapper_options(parse_link_url(wrapper))
-    with registry.link_class(url.scheme).lab_pair(url, hosts.sides) as (url_a, url_b), \
-            LinkbridgeProcess(hosts.a, [*tunnel_args(url_a, via, mtu, OVERLAY[0], OVERLAY[1]),
-                                        *extra_args], "tunnel A") as side_a, \
-            LinkbridgeProcess(hosts.b, [*tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0]),
-                                        *extra_args], "tunnel B") as side_b:
-        yield side_a, side_b
+    with registry.link_class(url.scheme).lab_pair(url, hosts.sides) as (url_a, url_b):
+        args_a = [*tunnel_args(url_a, via, mtu, OVERLAY[0], OVERLAY[1], v6_a), *extra_args]
+        args_b = [*tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0], v6_b), *extra_args]
+        with LinkbridgeProcess(hosts.a, args_a, "tunnel A") as side_a, \
+                LinkbridgeProcess(hosts.b, args_b, "tunnel B") as side_b:
+            yield side_a, side_b
 
 
 def run_lab(options: LabOptions) -> LabReport:
     """Build the lab, measure, print the report and tear everything down."""
     if os.geteuid() != 0:
         raise LinkbridgeError("the lab needs root (network namespaces, veth and TUN devices)")
+    figures = configured_figures(LinkRegistry(get_plugin_manager()), options.link, options.via)
+    transfer_bytes = transfer_size(figures, options.transfer_bytes)
     with two_hosts() as hosts:
         log.info("lab hosts %s and %s joined by veth", hosts.a, hosts.b)
-        with lab_tunnels(hosts, options.link, options.via, options.mtu):
-            log.info("tunnels up, pinging %s from %s", OVERLAY[1], hosts.a)
-            ping_result = ping(hosts.a, OVERLAY[1], options.count, options.interval)
-            log.info("TCP transfer of %d bytes A -> B", options.transfer_bytes)
-            transfer = tcp_transfer(hosts.b, OVERLAY[1], hosts.a, options.transfer_bytes)
-            report = LabReport(options.link, ping_result, transfer,
+        peer = OVERLAY6[1] if options.ipv6 else OVERLAY[1]
+        with lab_tunnels(hosts, options.link, options.via, options.mtu, ipv6=options.ipv6):
+            log.info("tunnels up, pinging %s from %s", peer, hosts.a)
+            ping_result = ping(hosts.a, peer, options.count, options.interval)
+            log.info("TCP transfer of %d bytes A -> B", transfer_bytes)
+            before = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
+            transfer = tcp_transfer(hosts.b, peer, hosts.a, transfer_bytes)
+            label = " via ".join((options.link, *options.via)) + (" (IPv6)" if options.ipv6 else "")
+            report = LabReport(label, ping_result, transfer,
                                link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME))
+            if figures is not None:
+                report.comparison = comparison_lines(
+                    figures, ping_result, ping_packet_size(peer), transfer, before,
+                    (report.stats_a, report.stats_b))
     print("\n".join(report.lines()), flush=True)
     if ping_result.received == 0 or not transfer.intact:
         raise LinkbridgeError("the lab tunnel did not carry traffic correctly (see report)")

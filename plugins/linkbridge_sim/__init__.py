@@ -1,0 +1,21 @@
+"""The `sim:` link and `--via sim:` wrapper: a seeded, reproducible link impairment simulator.
+
+The model (config, loss, delay, rate, decisions, impairment) is pure logic with time passed in;
+impaired, scheduler, trace and links are the I/O glue. See docs/sim.md.
+"""
+
+from __future__ import annotations
+
+from linkbridge.hookspecs import hookimpl
+from linkbridge.link import Link, LinkWrapper
+from linkbridge_sim.links import SimLink, SimWrapper
+
+
+@hookimpl
+def linkbridge_register_links() -> list[type[Link]]:
+    return [SimLink]
+
+
+@hookimpl
+def linkbridge_register_wrappers() -> list[type[LinkWrapper]]:
+    return [SimWrapper]

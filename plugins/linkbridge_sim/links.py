@@ -1,0 +1,174 @@
+"""The two faces of the simulator: the `sim:` link (over a UDP carrier) and the `--via sim:`
+wrapper in front of any other link."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from linkbridge.datagram import DatagramEndpoint, exact_peer, format_address
+from linkbridge.errors import ConfigError, LinkError
+from linkbridge.link import LabDirection, LabSides, Link, LinkWrapper
+from linkbridge.options import host_port, resolve_options
+from linkbridge.url import LinkUrl
+from linkbridge_sim.config import SimConfig
+from linkbridge_sim.impaired import ImpairedSender, new_seed
+from linkbridge_sim.loss import loss_model
+from linkbridge_sim.options import (
+    DIRECTIONS,
+    LINK_OPTIONS,
+    WRAPPER_OPTIONS,
+    lab_side_options,
+    side_config,
+)
+from linkbridge_sim.trace import read_trace
+
+LAB_PORT = 47100
+
+
+def lab_direction(config: SimConfig) -> LabDirection:
+    """The configured figures of one direction, as the lab report shows them."""
+    return LabDirection(loss=loss_model(config).stationary_loss,
+                        delay=config.delay * (1.0 - config.reorder),
+                        rate=config.rate, overhead=config.overhead)
+
+
+class SimLink(Link):
+    """Impairs what this side sends, then carries it as UDP datagrams to the peer."""
+
+    scheme = "sim"
+    summary = ("impairment simulator over a UDP carrier: loss models, delay/jitter, reorder, "
+               "duplicate, corrupt, rate limit; each side impairs what it sends")
+    target_help = "REMOTE_HOST:PORT of the peer's sim: link (the lab sets it)"
+    options = LINK_OPTIONS
+
+    def __init__(self, target: str, options: Mapping[str, Any]) -> None:
+        super().__init__(target, options)
+        owner = f"link sim:{target}"
+        lab_keys = sorted(key for key, value in options.items()
+                          if "." in key and value is not None)
+        if lab_keys:
+            raise ConfigError(f"{owner}: {lab_keys[0]}: ab./ba. options only apply in "
+                              "`linkbridge lab`; elsewhere each side's options configure "
+                              "what it sends")
+        if not target:
+            raise ConfigError("link sim: needs a target REMOTE_HOST:PORT "
+                              "(`linkbridge lab` chooses it itself)")
+        try:
+            self.remote = host_port(target)
+        except ValueError as exc:
+            raise ConfigError(f"{owner}: bad target: {exc}") from None
+        wildcard = "::" if ":" in self.remote[0] else "0.0.0.0"
+        self.bind: tuple[str, int] = options.get("bind") or (wildcard, self.remote[1])
+        self.sim_config, extra = side_config(owner, options)
+        self.sender = ImpairedSender(self.name, self.sim_config, **extra)
+        self._endpoint: DatagramEndpoint | None = None
+
+    @property
+    def mtu(self) -> int | None:
+        return self.sim_config.mtu
+
+    def open(self) -> None:
+        self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote,
+                                          exact_peer(self.remote))
+        self.counters = self._endpoint.counters
+        try:
+            self.sender.open(self._endpoint.send, self.counters)
+        except Exception:
+            self._endpoint.close()
+            raise
+
+    def send(self, packet: bytes) -> None:
+        self.sender.send(packet)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        if self._endpoint is None:
+            raise LinkError(f"{self.name}: used before open()")
+        return self._endpoint.receive(timeout)
+
+    def close(self) -> None:
+        self.sender.close()
+        if self._endpoint is not None:
+            self._endpoint.close()
+
+    @classmethod
+    def _lab_sides(cls, url: LinkUrl) -> dict[str, dict[str, Any]]:
+        """Validated options of each lab side (A's for `ab`, B's for `ba`)."""
+        if url.target or "bind" in url.options:
+            raise ConfigError("the lab chooses the sim: addresses itself; give options only "
+                              "(e.g. sim:?loss=5%&delay=40ms)")
+        sides = {}
+        for side in DIRECTIONS:
+            raw = lab_side_options(url.options, side)
+            owner = f"link sim: ({side[0].upper()} -> {side[1].upper()})"
+            values = resolve_options(owner, LINK_OPTIONS, raw)
+            side_config(owner, values)
+            if values["replay"]:
+                read_trace(values["replay"])  # a missing or bad trace fails before set-up
+            sides[side] = raw
+        return sides
+
+    @classmethod
+    @contextlib.contextmanager
+    def lab_pair(cls, url: LinkUrl, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
+        if "seed" not in url.options:  # one seed for the run, so a report names it
+            url = LinkUrl(url.scheme, url.target, {**url.options, "seed": str(new_seed())})
+        options = cls._lab_sides(url)
+        yield (
+            LinkUrl("sim", format_address((sides.b_address, LAB_PORT)), options["ab"]),
+            LinkUrl("sim", format_address((sides.a_address, LAB_PORT)), options["ba"]),
+        )
+
+    @classmethod
+    def lab_configured(cls, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:
+        configs = [side_config("link sim:", resolve_options("link sim:", LINK_OPTIONS, raw))[0]
+                   for raw in cls._lab_sides(url).values()]
+        return lab_direction(configs[0]), lab_direction(configs[1])
+
+
+class SimWrapper(LinkWrapper):
+    """Impairs what this side sends before the wrapped link carries it (a fault injector)."""
+
+    scheme = "sim"
+    summary = "impair what this side sends before the wrapped link carries it"
+    target_help = "(no target: options only, e.g. --via 'sim:?loss=1%')"
+    options = WRAPPER_OPTIONS
+
+    def __init__(self, target: str, options: Mapping[str, Any], inner: Link) -> None:
+        super().__init__(target, options, inner)
+        if target:
+            raise ConfigError(f"wrapper sim:{target}: takes no target, only options "
+                              "(e.g. --via 'sim:?loss=1%')")
+        self.sim_config, extra = side_config("wrapper sim:", options)
+        self.sender = ImpairedSender(self.name, self.sim_config, **extra)
+
+    @property
+    def mtu(self) -> int | None:
+        limits = [m for m in (self.sim_config.mtu, self.inner.mtu) if m is not None]
+        return min(limits) if limits else None
+
+    def open(self) -> None:
+        self.inner.open()
+        self.counters = self.inner.counters
+        try:
+            self.sender.open(self.inner.send, self.counters)
+        except Exception:
+            self.inner.close()
+            raise
+
+    def send(self, packet: bytes) -> None:
+        self.sender.send(packet)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        return self.inner.receive(timeout)
+
+    def close(self) -> None:
+        self.sender.close()
+        self.inner.close()
+
+    @classmethod
+    def lab_configured(cls, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:
+        values = resolve_options("wrapper sim:", WRAPPER_OPTIONS, url.options)
+        direction = lab_direction(side_config("wrapper sim:", values)[0])
+        return direction, direction
