@@ -15,6 +15,7 @@ from linkbridge.tun import TunEndpoint
 DEFAULT_MTU = 1472  # as in the original tool
 MIN_MTU = 68
 MAX_MTU = 65535
+IPV6_MIN_MTU = 1280  # Linux turns IPv6 off on a device with a smaller MTU
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class TunnelSpec:
     def __post_init__(self) -> None:
         if not MIN_MTU <= self.mtu <= MAX_MTU:
             raise ConfigError(f"MTU {self.mtu} out of range: must be {MIN_MTU}..{MAX_MTU}")
+        ipv6 = [str(net) for net in (*self.addresses, *self.remotes) if net.version == 6]
+        if ipv6 and self.mtu < IPV6_MIN_MTU:
+            raise ConfigError(
+                f"IPv6 ({ipv6[0]}) needs a tunnel MTU of at least {IPV6_MIN_MTU}, not {self.mtu} "
+                f"(Linux turns IPv6 off below it); give --mtu {IPV6_MIN_MTU}, and a link MTU "
+                "smaller than that is bridged by fragmentation")
 
 
 def parse_network(text: str) -> IPNetwork:

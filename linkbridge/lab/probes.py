@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import socket
 import struct
@@ -15,6 +16,13 @@ from linkbridge.packet import internet_checksum
 
 ICMP_ECHO_REQUEST = 8
 ICMP_ECHO_REPLY = 0
+ICMPV6_ECHO_REQUEST = 128
+ICMPV6_ECHO_REPLY = 129
+
+
+def family(address: str) -> socket.AddressFamily:
+    """AF_INET or AF_INET6 for an address literal."""
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
 
 
 def echo_request(ident: int, seq: int, payload: bytes) -> bytes:
@@ -37,6 +45,21 @@ def echo_reply_seq(packet: bytes, ident: int) -> int | None:
     return int(seq)
 
 
+def echo_request_v6(ident: int, seq: int, payload: bytes) -> bytes:
+    """An ICMPv6 echo request; the kernel fills in the checksum (it covers a pseudo-header)."""
+    return struct.pack("!BBHHH", ICMPV6_ECHO_REQUEST, 0, 0, ident, seq) + payload
+
+
+def echo_reply_seq_v6(message: bytes, ident: int) -> int | None:
+    """The sequence number of an ICMPv6 echo reply for `ident` (raw sockets get no IP header)."""
+    if len(message) < 8:
+        return None
+    kind, _code, _sum, reply_ident, seq = struct.unpack_from("!BBHHH", message)
+    if kind != ICMPV6_ECHO_REPLY or reply_ident != ident:
+        return None
+    return int(seq)
+
+
 @dataclass
 class PingResult:
     sent: int = 0
@@ -53,16 +76,23 @@ class PingResult:
 
 def ping(ns_name: str, destination: str, count: int = 10, interval: float = 0.05,
          size: int = 56, timeout: float = 1.0) -> PingResult:
-    """Send `count` echo requests from namespace `ns_name`, one at a time, and time the replies."""
+    """Send `count` echo requests from namespace `ns_name`, one at a time, and time the replies.
+
+    `destination` may be IPv4 (ICMP) or IPv6 (ICMPv6).
+    """
+    v6 = family(destination) == socket.AF_INET6
+    request, reply_seq = ((echo_request_v6, echo_reply_seq_v6) if v6
+                          else (echo_request, echo_reply_seq))
     with netns.inside(ns_name):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        sock = (socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) if v6
+                else socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
     result = PingResult()
     ident = os.getpid() & 0xFFFF
     payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
     with sock:
         for seq in range(count):
             start = time.perf_counter()
-            sock.sendto(echo_request(ident, seq, payload), (destination, 0))
+            sock.sendto(request(ident, seq, payload), (destination, 0))
             result.sent += 1
             deadline = start + timeout
             while (left := deadline - time.perf_counter()) > 0:
@@ -71,7 +101,7 @@ def ping(ns_name: str, destination: str, count: int = 10, interval: float = 0.05
                     packet = sock.recv(65535)
                 except TimeoutError:
                     break
-                if echo_reply_seq(packet, ident) == seq:
+                if reply_seq(packet, ident) == seq:
                     result.rtts_ms.append((time.perf_counter() - start) * 1000)
                     break
             time.sleep(interval)
@@ -114,7 +144,7 @@ def tcp_transfer(server_ns: str, server_address: str, client_ns: str, size: int,
     for offset in range(0, size, len(data)):
         expected.update(data[: size - offset])
     with netns.inside(server_ns):
-        listener = socket.create_server((server_address, port))
+        listener = socket.create_server((server_address, port), family=family(server_address))
     received = _Received()
 
     def serve() -> None:
@@ -134,7 +164,7 @@ def tcp_transfer(server_ns: str, server_address: str, client_ns: str, size: int,
     with listener:
         server.start()
         with netns.inside(client_ns):
-            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            client = socket.socket(family(server_address), socket.SOCK_STREAM)
         start = time.perf_counter()
         sent = 0
         with client:

@@ -16,6 +16,8 @@ from linkbridge.link import LabSides
 UNDERLAY_PREFIX = 30
 UNDERLAY = ("198.18.0.1", "198.18.0.2")  # veth addresses of host A and host B
 OVERLAY = ("198.19.0.1", "198.19.0.2")  # tunnel addresses of host A and host B
+OVERLAY6 = ("fd00:198:19::1", "fd00:198:19::2")  # their IPv6 (ULA) tunnel addresses, `--ipv6`
+OVERLAY6_PREFIX = 64
 
 
 @dataclass(frozen=True)
