@@ -1,0 +1,101 @@
+"""A stock Debian kernel under qemu (virtme-ng): run one command in it, for kernel features
+this machine's kernel may lack (fou, ipip, slip, netem).
+
+The guest sees this machine's files read-only, runs as root in the current directory, and can
+write to one shared directory (`rwdir`). The VM runs under TCG (no KVM: it fails on some hosts),
+so a boot costs ~30-60 s; run everything that needs the kernel in one boot.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+KERNEL_GLOB = "/boot/vmlinuz-*"
+INSTALL_HINT = ("on Debian as root: apt-get install qemu-system-x86 linux-image-amd64 "
+                "busybox-static; pip install virtme-ng (./run.sh test does both)")
+_TERMINAL_NOISE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class VmResult:
+    """How the command in the guest ended: exit code (None: timed out), output, duration."""
+
+    returncode: int | None
+    output: str
+    seconds: float
+
+
+def find_vng() -> str | None:
+    """virtme-ng's `vng`, from PATH or next to this Python (a virtual environment)."""
+    beside = Path(sys.executable).parent / "vng"
+    return shutil.which("vng") or (str(beside) if beside.exists() else None)
+
+
+def find_kernel() -> str | None:
+    """The kernel image to boot: $LINKBRIDGE_VM_KERNEL, else the newest /boot/vmlinuz-*."""
+    chosen = os.environ.get("LINKBRIDGE_VM_KERNEL")
+    if chosen:
+        return chosen if os.path.exists(chosen) else None
+    images = sorted(glob.glob(KERNEL_GLOB), key=os.path.getmtime)
+    return images[-1] if images else None
+
+
+def vm_problem() -> str | None:
+    """Why a VM cannot be started here (one line naming what is missing), or None."""
+    if os.geteuid() != 0:
+        return "needs root (the guest runs as root on this machine's files)"
+    missing = []
+    if shutil.which("qemu-system-x86_64") is None:
+        missing.append("qemu-system-x86_64 (Debian package qemu-system-x86)")
+    if find_kernel() is None:
+        missing.append(f"a kernel image {KERNEL_GLOB} (Debian package linux-image-amd64)")
+    elif not os.access(find_kernel() or "", os.R_OK):
+        missing.append("read access to the kernel image")
+    if find_vng() is None:
+        missing.append("virtme-ng's vng (pip install virtme-ng)")
+    if shutil.which("busybox") is None:
+        missing.append("a static busybox (Debian package busybox-static)")
+    if missing:
+        return f"cannot boot a test VM: missing {', '.join(missing)}; {INSTALL_HINT}"
+    return None
+
+
+def run_in_vm(command: str, timeout: float, rwdir: str | None = None, cpus: int = 2,
+              memory: str = "1G") -> VmResult:
+    """Boot the kernel, run `command` (a shell line) as root in the current directory, power off.
+
+    `rwdir` is made writable in the guest at the same path. On timeout the VM is killed and
+    `returncode` is None.
+    """
+    problem = vm_problem()
+    if problem:
+        raise RuntimeError(problem)
+    vng, kernel = find_vng(), find_kernel()
+    assert vng is not None and kernel is not None
+    argv = [vng, "--disable-kvm", "--run", kernel, "--user", "root", "--cpus", str(cpus),
+            "--memory", memory]
+    if rwdir:
+        argv += ["--rwdir", rwdir]
+    argv += ["--exec", command]
+    env = dict(os.environ, PATH=f"{Path(vng).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        raw, _ = proc.communicate(timeout=timeout)
+        code: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raw, _ = proc.communicate()
+        code = None
+    text = _TERMINAL_NOISE.sub("", raw.decode(errors="replace"))
+    return VmResult(code, text, time.monotonic() - started)
