@@ -33,9 +33,11 @@ setup() {
         python3 -m venv "$VENV"
     fi
     local stamp=$VENV/.installed
-    if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+    if [[ ! -f $stamp || pyproject.toml -nt $stamp || examples/linkbridge-tcp/pyproject.toml -nt $stamp ]]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
         "$VENV/bin/python" -m pip install -q -e '.[test]'
+        # the example third-party plugin (docs/plugins.md): the test suite runs a lab over it
+        "$VENV/bin/python" -m pip install -q -e examples/linkbridge-tcp
         touch "$stamp"
     fi
 }
@@ -49,7 +51,10 @@ case "$cmd" in
         ;;
     test)
         setup
-        need_debian socat socat
+        need_debian socat socat tcpdump tcpdump
+        # tests/vm boots a stock Debian kernel (fou, ipip, slip, netem) under qemu
+        need_debian qemu-system-x86_64 qemu-system-x86 busybox busybox-static slattach net-tools
+        compgen -G '/boot/vmlinuz-*' >/dev/null || need_debian __no_such_cmd__ linux-image-amd64
         set +e
         "$VENV/bin/python" -m pytest tests "$@"
         rc=$?

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from linkbridge.lab.topology import TwoHosts, two_hosts
 
@@ -41,10 +41,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """--long also turns every hypothesis property test into a long fuzz run."""
-    settings.register_profile("long", max_examples=20_000, deadline=None)
-    if config.getoption("--long"):
-        settings.load_profile("long")
+    """No per-example deadline (CI machines are noisy); --long makes every property test a
+    long fuzz run."""
+    relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("ci", relaxed)
+    settings.register_profile("long", relaxed, max_examples=20_000)
+    settings.load_profile("long" if config.getoption("--long") else "ci")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 
 from linkbridge.datagram import DatagramEndpoint, exact_peer, format_address
 from linkbridge.errors import ConfigError, LinkError
+from linkbridge.fragment import MIN_FRAME_SIZE
 from linkbridge.hookspecs import hookimpl
 from linkbridge.link import LabSides, Link
 from linkbridge.options import Option, host_port, integer
@@ -28,7 +29,9 @@ class UdpLink(Link):
     options = (
         Option("bind", host_port, None,
                "local HOST:PORT to receive on (default: any address, the remote's port)"),
-        Option("mtu", integer(68, 65507), None, "largest packet carried (default: no limit)"),
+        Option("mtu", integer(MIN_FRAME_SIZE, 65507), None,
+               "largest packet carried (default: no limit); below 68 only with fragmentation "
+               "(a larger --mtu)"),
     )
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
@@ -53,7 +56,7 @@ class UdpLink(Link):
 
     def _socket(self) -> DatagramEndpoint:
         if self._endpoint is None:
-            raise LinkError(f"{self.name}: used before open()")
+            raise LinkError(f"{self.name}: link is not open")
         return self._endpoint
 
     def send(self, packet: bytes) -> None:
@@ -62,12 +65,25 @@ class UdpLink(Link):
             return
         self._socket().send(packet)
 
+    def send_many(self, packets: list[bytes]) -> None:
+        """Send a batch in order; the socket sends runs of equal-size packets in one call."""
+        mtu = self.mtu
+        if mtu is not None and any(len(packet) > mtu for packet in packets):
+            self.counters.drop("mtu", sum(len(packet) > mtu for packet in packets))
+            packets = [packet for packet in packets if len(packet) <= mtu]
+        self._socket().send_many(packets)
+
     def receive(self, timeout: float) -> list[bytes]:
         return self._socket().receive(timeout)
+
+    def fileno(self) -> int:
+        """The socket's descriptor: the data path waits on it together with the tunnel's."""
+        return self._socket().fileno()
 
     def close(self) -> None:
         if self._endpoint is not None:
             self._endpoint.close()
+            self._endpoint = None  # later use is a LinkError, not an OSError on a closed fd
 
     @classmethod
     @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """A link program written for the original udp-tunnel.sh, using nothing but the standard library.
 
 It listens on 127.0.0.1:TX_PORT for packets from the tunnel and sends each to the peer's link
-over UDP; what the peer's link sends arrives on LINK_PORT and goes to the tunnel's 127.0.0.1:RX_PORT.
+over UDP; what the peer's link sends arrives on LINK_PORT and goes to the tunnel's
+127.0.0.1:RX_PORT.
 
 usage: seed_link.py RX_PORT TX_PORT LINK_PORT PEER_HOST
 """
