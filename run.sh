@@ -64,7 +64,7 @@ case "$cmd" in
         ;;
     bench)
         setup
-        need_debian socat socat
+        need_debian socat socat iperf3 iperf3
         exec "$VENV/bin/python" -m benchmarks "$@"
         ;;
     *)

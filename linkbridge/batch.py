@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import select
 from collections.abc import Callable
 
@@ -11,12 +12,15 @@ BATCH_LIMIT = 64
 class BatchReader:
     """Drain up to BATCH_LIMIT packets from a non-blocking fd per call.
 
-    `read` returns one packet, None for a datagram that was consumed but dropped, and raises
-    BlockingIOError when nothing is left. poll() is only entered when the fd is empty, so a busy
-    fd costs one read syscall per packet.
+    `read` appends what one read system call yields to the list it is given (nothing for a
+    datagram that was dropped, several packets for a coalesced one) and raises BlockingIOError
+    when nothing is left. poll() waits only while the fd is empty and `timeout` is positive. A
+    lone packet is returned at once (after a wait, or when poll(0) shows nothing more queued): it
+    is on its way without a failed read, whose exception costs more than the poll. Queued
+    packets are read back to back, one read system call each, until the fd is empty.
     """
 
-    def __init__(self, fd: int, read: Callable[[], bytes | None]) -> None:
+    def __init__(self, fd: int, read: Callable[[list[bytes]], None]) -> None:
         self._read = read
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
@@ -24,16 +28,16 @@ class BatchReader:
     def receive(self, timeout: float) -> list[bytes]:
         packets: list[bytes] = []
         waited = False
-        while len(packets) < BATCH_LIMIT:
+        while not packets:
             try:
-                packet = self._read()
+                self._read(packets)
             except BlockingIOError:
-                if packets or waited:
-                    break
-                if not self._poll.poll(timeout * 1000):
-                    break
+                if waited or timeout <= 0 or not self._poll.poll(timeout * 1000):
+                    return packets
                 waited = True
-                continue
-            if packet is not None:
-                packets.append(packet)
+        if waited or not self._poll.poll(0):
+            return packets
+        with contextlib.suppress(BlockingIOError):
+            while len(packets) < BATCH_LIMIT:
+                self._read(packets)
         return packets

@@ -1,9 +1,27 @@
-"""The data path: one thread per direction moving packets between two endpoints."""
+"""The data path: moving packets between the tunnel side and the link side, both directions.
+
+Light traffic is moved by one thread that polls both endpoints, like a classic event loop: a
+packet written into the tunnel that makes the kernel answer at once (an echo reply, a TCP ACK)
+finds that answer queued before the write returns, and the same thread forwards it without a
+thread wake-up. Each round trip thus costs as few wake-ups as a single-process relay.
+
+Under load (a read returns a large batch) the direction is handed to its own thread, which moves
+it until its packet rate drops and then hands it back: the two directions then run in parallel,
+each thread spending most of its time in system calls with the GIL released.
+
+An endpoint takes part in the shared poll when it has `fileno()`: a descriptor that is readable
+whenever receive(0) may return packets. One without it (a wrapper that buffers) always has its
+own thread, which waits in receive(). A sink with `send_many(packets)` gets each batch in one
+call (the UDP socket sends runs of equal-size packets with one system call).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import select
 import threading
+import time
 from collections.abc import Callable
 
 from linkbridge.endpoint import Endpoint
@@ -12,15 +30,61 @@ from linkbridge.packet import packet_problem
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.2  # seconds a pump waits before it looks at the stop flag again
+POLL_INTERVAL = 0.2  # seconds a thread waits before it looks at the stop flag again
+HAND_OFF_BATCH = 8  # a read this large means load: the direction gets its own thread
+HAND_BACK_WINDOW = 0.05  # seconds over which a thread measures its direction's packet rate
+HAND_BACK_PACKETS = 100  # fewer packets than this in a window: the thread hands it back
 Check = Callable[[bytes], str | None]
+
+
+class Direction:
+    """Packets from `source` to `sink`, checked by `check` first when given.
+
+    At any moment exactly one thread moves a direction: the shared poller while `own_thread` is
+    clear, the direction's thread while it is set.
+    """
+
+    def __init__(self, name: str, source: Endpoint, sink: Endpoint, check: Check | None) -> None:
+        self.name = name
+        self.source = source
+        self.sink = sink
+        self.check = check
+        fileno = getattr(source, "fileno", None)
+        self.fd: int | None = fileno() if callable(fileno) else None
+        self._receive = source.receive
+        send_many = getattr(sink, "send_many", None)
+        self._send_many: Callable[[list[bytes]], None] | None = (
+            send_many if callable(send_many) else None)
+        self.own_thread = threading.Event()
+        self.hand_offs = 0  # how often load made the poller hand this direction to its thread
+        if self.fd is None:
+            self.own_thread.set()
+
+    def move(self, timeout: float) -> int:
+        """Forward what arrives within `timeout` seconds; the number of packets read."""
+        packets = self._receive(timeout)
+        passed = packets
+        if self.check is not None:
+            passed = []
+            for packet in packets:
+                problem = self.check(packet)
+                if problem is None:
+                    passed.append(packet)
+                else:
+                    self.source.counters.drop(f"malformed_{problem}")
+        if self._send_many is not None and len(passed) > 1:
+            self._send_many(passed)
+        else:
+            for packet in passed:
+                self.sink.send(packet)
+        return len(packets)
 
 
 class Bridge:
     """Joins the tunnel side (a TUN device, or local ports feeding a tunnel) to the link side.
 
     Every packet travelling towards the tunnel is checked first; malformed ones are counted as
-    drops on the link side. A fatal error in either direction stops both and is re-raised by run().
+    drops on the link side. A fatal error in any thread stops them all and is re-raised by wait().
     """
 
     def __init__(self, tunnel_side: Endpoint, link_side: Endpoint,
@@ -29,12 +93,19 @@ class Bridge:
         self.link_side = link_side
         self.stop = threading.Event()
         self._error: LinkbridgeError | None = None
-        self._threads = [
-            threading.Thread(target=self._pump, args=(tunnel_side, link_side, None),
-                             name="to-link", daemon=True),
-            threading.Thread(target=self._pump, args=(link_side, tunnel_side, check),
-                             name="to-tunnel", daemon=True),
-        ]
+        self._directions = (Direction("to-link", tunnel_side, link_side, None),
+                            Direction("to-tunnel", link_side, tunnel_side, check))
+        self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._threads = [threading.Thread(target=self._guarded, args=(self._poller,),
+                                          name="poller", daemon=True)]
+        self._threads += [threading.Thread(target=self._guarded, args=(self._own, direction),
+                                           name=direction.name, daemon=True)
+                          for direction in self._directions]
+
+    @property
+    def hand_offs(self) -> dict[str, int]:
+        """Per direction, how often load moved it from the shared poller to its own thread."""
+        return {direction.name: direction.hand_offs for direction in self._directions}
 
     def start(self) -> None:
         for thread in self._threads:
@@ -50,24 +121,79 @@ class Bridge:
 
     def close(self) -> None:
         self.stop.set()
+        self._notify_poller()
         for thread in self._threads:
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join()
+        if self._wake >= 0:
+            os.close(self._wake)
+            self._wake = -1
 
-    def _pump(self, source: Endpoint, sink: Endpoint, check: Check | None) -> None:
-        try:
+    def _notify_poller(self) -> None:
+        if self._wake >= 0:
+            os.eventfd_write(self._wake, 1)
+
+    def _poller(self) -> None:
+        """Move every direction that has no thread of its own, waiting on all at once."""
+        poll = select.poll()
+        poll.register(self._wake, select.POLLIN)
+        polled = [d for d in self._directions if d.fd is not None]
+        by_fd = {d.fd: d for d in polled}
+        registered: set[int] = set()
+        stopped, wake = self.stop.is_set, self._wake
+        regroup = True  # the set of directions polled here may have changed
+        while not stopped():
+            if regroup:
+                regroup = False
+                for direction in polled:
+                    fd = direction.fd
+                    assert fd is not None
+                    wanted = not direction.own_thread.is_set()
+                    if wanted and fd not in registered:
+                        poll.register(fd, select.POLLIN)
+                        registered.add(fd)
+                    elif not wanted and fd in registered:
+                        poll.unregister(fd)
+                        registered.discard(fd)
+            for fd, _events in poll.poll(POLL_INTERVAL * 1000):
+                if fd == wake:
+                    os.eventfd_read(wake)
+                    regroup = True
+                    continue
+                direction = by_fd[fd]
+                if direction.move(0) >= HAND_OFF_BATCH:
+                    direction.hand_offs += 1
+                    direction.own_thread.set()
+                    regroup = True
+
+    def _own(self, direction: Direction) -> None:
+        """Move `direction` in this thread while it is handed over; hand it back when slow."""
+        while not self.stop.is_set():
+            if not direction.own_thread.wait(POLL_INTERVAL):
+                continue
+            if direction.fd is None:
+                direction.move(POLL_INTERVAL)
+                continue
+            moved, window_end = 0, time.monotonic() + HAND_BACK_WINDOW
             while not self.stop.is_set():
-                for packet in source.receive(POLL_INTERVAL):
-                    if check is not None:
-                        problem = check(packet)
-                        if problem is not None:
-                            source.counters.drop(f"malformed_{problem}")
-                            continue
-                    sink.send(packet)
+                moved += direction.move(HAND_BACK_WINDOW)
+                now = time.monotonic()
+                if now >= window_end:
+                    if moved < HAND_BACK_PACKETS:
+                        break
+                    moved, window_end = 0, now + HAND_BACK_WINDOW
+            direction.own_thread.clear()
+            self._notify_poller()
+
+    def _guarded(self, body: Callable[..., None], *args: object) -> None:
+        """Run a thread's body; a fatal error is kept for wait() and stops every thread."""
+        try:
+            body(*args)
         except LinkbridgeError as exc:
             self._error = exc
         except Exception as exc:
-            log.exception("unexpected error moving packets from %s to %s", source.name, sink.name)
-            self._error = LinkbridgeError(f"{source.name} -> {sink.name}: {exc}")
+            log.exception("unexpected error in the data path (%s)", threading.current_thread().name)
+            self._error = LinkbridgeError(f"data path: {exc}")
         finally:
             self.stop.set()
+            self._notify_poller()

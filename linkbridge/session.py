@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pluggy
 
@@ -21,20 +23,49 @@ def serve(tunnel_side: Endpoint, link_side: Endpoint, info: TunnelInfo,
 
     The caller owns both endpoints and the device; this only runs and stops the data path.
     """
-    bridge = Bridge(tunnel_side, link_side)
-    manager.hook.linkbridge_tunnel_up(tunnel=info)
+    serve_all([Session(tunnel_side, link_side, info)], manager)
+
+
+@dataclass(frozen=True)
+class Session:
+    """One tunnel to run: its device side, its link side and what it tells plugins."""
+
+    tunnel_side: Endpoint
+    link_side: Endpoint
+    info: TunnelInfo
+
+
+def serve_all(sessions: Sequence[Session], manager: pluggy.PluginManager) -> None:
+    """Run every session's data path until a signal, or until one of them fails for good.
+
+    READY=1 goes to systemd once all of them move packets; a fatal error in one stops all
+    (a supervisor restarts the whole set) and is re-raised after every session is down.
+    """
+    bridges = [Bridge(s.tunnel_side, s.link_side) for s in sessions]
+    started: list[Session] = []
     try:
-        bridge.start()
-        log.info("%s up: mtu %d, routes %s, link %s", info.device, info.mtu,
-                 ", ".join(info.routes) or "none", info.link)
+        for session, bridge in zip(sessions, bridges, strict=True):
+            manager.hook.linkbridge_tunnel_up(tunnel=session.info)
+            started.append(session)
+            bridge.start()
+            info = session.info
+            log.info("%s up: mtu %d, routes %s, link %s", info.device, info.mtu,
+                     ", ".join(info.routes) or "none", info.link)
         sd_notify("READY=1")
-        bridge.wait()
+        while not any(bridge.stop.wait(0.5 / len(bridges)) for bridge in bridges):
+            pass
+        for bridge in bridges:
+            if bridge.stop.is_set():
+                bridge.wait()  # re-raises the fatal error that stopped it
     except Shutdown as stop:
-        log.info("%s: %s, tearing down", info.device, stop)
+        log.info("%s: %s, tearing down", ", ".join(s.info.device for s in sessions), stop)
     finally:
         sd_notify("STOPPING=1")
-        bridge.close()
-        manager.hook.linkbridge_tunnel_down(tunnel=info)
-        for endpoint in (tunnel_side, link_side):
-            log.info("%s counters %s: %s", info.device, endpoint.name,
-                     endpoint.counters.as_dict())
+        for bridge in bridges:
+            bridge.close()
+        for session in started:
+            manager.hook.linkbridge_tunnel_down(tunnel=session.info)
+        for session in sessions:
+            for endpoint in (session.tunnel_side, session.link_side):
+                log.info("%s counters %s: %s", session.info.device, endpoint.name,
+                         endpoint.counters.as_dict())

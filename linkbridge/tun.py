@@ -36,10 +36,14 @@ class TunEndpoint:
         self._reader = BatchReader(self._fd, self._read_one)
         self._closed = False
 
-    def _read_one(self) -> bytes:
+    def _read_one(self, packets: list[bytes]) -> None:
         packet = os.read(self._fd, READ_SIZE)
         self.counters.received(len(packet))
-        return packet
+        packets.append(packet)
+
+    def fileno(self) -> int:
+        """The device's descriptor, for waiting on it (the data path polls it)."""
+        return self._fd
 
     def receive(self, timeout: float) -> list[bytes]:
         return self._reader.receive(timeout)

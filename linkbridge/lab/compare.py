@@ -65,9 +65,11 @@ def comparison_lines(figures: Figures, ping: PingResult, ping_bytes: int,
     for label, direction, sender, receiver in (("A -> B", ab, after[0], after[1]),
                                                ("B -> A", ba, after[1], after[0])):
         sent, got = sender.get("tx_packets", 0), receiver.get("rx_packets", 0)
-        measured = f"{100 * (sent - got) / sent:.2f}%" if sent else "n/a"
-        lines.append(_row(f"loss {label}", f"{100 * direction.loss:.2f}%", measured,
-                          f"{sent - got} of {sent} packets"))
+        lost = max(sent - got, 0)
+        measured = f"{100 * lost / sent:.2f}%" if sent else "n/a"
+        note = f"{lost} of {sent} packets" + (
+            f", {got - sent} more delivered than sent (duplicates)" if got > sent else "")
+        lines.append(_row(f"loss {label}", f"{100 * direction.loss:.2f}%", measured, note))
     rtt = 1000 * (ab.latency(ping_bytes) + ba.latency(ping_bytes))
     rtts = ping.rtts_ms
     lines.append(_row("rtt", f"{rtt:.2f} ms", f"{sum(rtts) / len(rtts):.2f} ms" if rtts else "n/a",

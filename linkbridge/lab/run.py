@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from linkbridge.url import LinkUrl, parse_link_url
 
 log = logging.getLogger("linkbridge")
 TUN_NAME = "lbt0"
+SETTLE_INTERVAL = 0.3  # seconds without a counter change that mean the link is idle
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,19 @@ def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
             yield side_a, side_b
 
 
+def settled_stats(hosts: TwoHosts, limit: float = 3.0) -> tuple[dict[str, int], dict[str, int]]:
+    """Both tunnels' counters once packets still on the link (a slow one) have arrived."""
+    stats = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_INTERVAL)
+        latest = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
+        if latest == stats:
+            break
+        stats = latest
+    return stats
+
+
 def run_lab(options: LabOptions) -> LabReport:
     """Build the lab, measure, print the report and tear everything down."""
     if os.geteuid() != 0:
@@ -125,8 +140,7 @@ def run_lab(options: LabOptions) -> LabReport:
             before = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
             transfer = tcp_transfer(hosts.b, peer, hosts.a, transfer_bytes)
             label = " via ".join((options.link, *options.via)) + (" (IPv6)" if options.ipv6 else "")
-            report = LabReport(label, ping_result, transfer,
-                               link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME))
+            report = LabReport(label, ping_result, transfer, *settled_stats(hosts))
             if figures is not None:
                 report.comparison = comparison_lines(
                     figures, ping_result, ping_packet_size(peer), transfer, before,

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks [SUBCOMMAND] [ARGS]` (see `python -m benchmarks --help`)."""

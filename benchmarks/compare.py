@@ -1,0 +1,345 @@
+"""Side by side in one lab: the bare veth, the socat variant and linkbridge over `udp:`.
+
+Each repetition brings every variant up in turn between the same two namespaces (same MTU, same
+tunnel addresses), measures TCP throughput, ping RTT and the 64-byte UDP packet rate, and takes
+it down again, so a burst of noise on the machine hits all variants alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from pyroute2 import IPRoute
+
+from linkbridge.errors import LinkbridgeError
+from linkbridge.lab import netns
+from linkbridge.lab.probes import ping, tcp_transfer, udp_flood
+from linkbridge.lab.processes import spawn
+from linkbridge.lab.run import lab_tunnels
+from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts, two_hosts
+
+VARIANTS = ("veth", "socat", "linkbridge")
+SOCAT_TUN = "lbs0"
+SOCAT_PORT = 47001
+IPERF_PORT = 5201
+TRANSFER_RATE = 100e6  # bytes per second assumed when sizing the Python TCP transfer
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Running:
+    """A variant that is up: where to send to, and the processes that carry its packets."""
+
+    destination: str
+    pids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Sample:
+    """One repetition's figures for one variant (None: not applicable)."""
+
+    tcp_mbit: float
+    rtt_avg_ms: float
+    rtt_p99_ms: float
+    pps: float
+    loss_percent: float
+    cpu_s_per_gb: float | None
+    rss_mb: float | None
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str
+    key: str
+    fmt: str
+    target: str = ""
+    meets: Callable[[float], bool] | None = None
+
+
+METRICS = (
+    Metric("TCP Mbit/s", "tcp_mbit", "{:.0f}", ">= 1.5", lambda r: r >= 1.5),
+    Metric("ping RTT avg ms", "rtt_avg_ms", "{:.3f}", "<= 1.1", lambda r: r <= 1.1),
+    Metric("ping RTT p99 ms", "rtt_p99_ms", "{:.3f}"),
+    Metric("64 B UDP pkt/s rx", "pps", "{:.0f}", ">= 1.5", lambda r: r >= 1.5),
+    Metric("64 B UDP loss %", "loss_percent", "{:.1f}"),
+    Metric("CPU s per GB (both)", "cpu_s_per_gb", "{:.2f}"),
+    Metric("RSS MB (max side)", "rss_mb", "{:.1f}"),
+)
+RSS_LIMIT_MB = 60.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    reps: int
+    seconds: float
+    pings: int
+    mtu: int
+    variants: tuple[str, ...]
+    use_iperf: bool
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time consumed so far by the processes `pids` (and their threads)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLK_TCK
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The peak resident set size (VmHWM) of process `pid` in MB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise LinkbridgeError(f"no VmHWM for process {pid}")
+
+
+def set_mtu(ns_name: str, ifname: str, mtu: int, timeout: float = 5.0) -> None:
+    """Wait for `ifname` to appear in `ns_name`, then set its MTU."""
+    deadline = time.monotonic() + timeout
+    with netns.inside(ns_name), IPRoute() as ipr:
+        while not (found := ipr.link_lookup(ifname=ifname)):
+            if time.monotonic() > deadline:
+                raise LinkbridgeError(f"{ifname} did not appear in {ns_name}")
+            time.sleep(0.02)
+        ipr.link("set", index=found[0], mtu=mtu)
+
+
+def wait_route(ns_name: str, destination: str, ifname: str, timeout: float = 5.0) -> None:
+    """Wait until `destination` is routed through `ifname` (the device is up with its address)."""
+    deadline = time.monotonic() + timeout
+    with netns.inside(ns_name), IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=ifname)[0]
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if ipr.route("get", dst=destination)[0].get_attr("RTA_OIF") == index:
+                    return
+            time.sleep(0.02)
+    raise LinkbridgeError(f"no route to {destination} through {ifname} in {ns_name}")
+
+
+@contextlib.contextmanager
+def veth_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
+    yield Running(UNDERLAY[1])
+
+
+@contextlib.contextmanager
+def socat_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
+    """socat joining a TUN device to a UDP socket on each host, as the original socat variant."""
+    socat = shutil.which("socat")
+    if socat is None:
+        raise LinkbridgeError("socat is not installed (./run.sh bench installs it)")
+    procs: list[subprocess.Popen[bytes]] = []
+    sides = ((hosts.a, OVERLAY[0], UNDERLAY[0], UNDERLAY[1]),
+             (hosts.b, OVERLAY[1], UNDERLAY[1], UNDERLAY[0]))
+    try:
+        for ns_name, overlay, local, remote in sides:
+            argv = [socat, f"TUN:{overlay}/30,tun-type=tun,iff-no-pi,iff-up,tun-name={SOCAT_TUN}",
+                    f"UDP-DATAGRAM:{remote}:{SOCAT_PORT},bind={local}:{SOCAT_PORT}"]
+            procs.append(spawn(ns_name, argv, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL))
+            set_mtu(ns_name, SOCAT_TUN, mtu)
+        wait_route(hosts.a, OVERLAY[1], SOCAT_TUN)
+        wait_route(hosts.b, OVERLAY[0], SOCAT_TUN)
+        yield Running(OVERLAY[1], [proc.pid for proc in procs])
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def linkbridge_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
+    with lab_tunnels(hosts, "udp", mtu=mtu) as (side_a, side_b):
+        assert side_a.proc is not None and side_b.proc is not None
+        yield Running(OVERLAY[1], [side_a.proc.pid, side_b.proc.pid])
+
+
+VARIANT_SETUP = {"veth": veth_variant, "socat": socat_variant, "linkbridge": linkbridge_variant}
+
+
+def iperf3_mbit(hosts: TwoHosts, destination: str, seconds: float) -> tuple[float, int]:
+    """TCP A -> B with iperf3 for `seconds` (whole, at least 1): (Mbit/s, bytes received)."""
+    whole = max(1, round(seconds))
+    server = spawn(hosts.b, ["iperf3", "-s", "-1", "-B", destination, "-p", str(IPERF_PORT)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _attempt in range(50):
+            client = spawn(hosts.a, ["iperf3", "-c", destination, "-p", str(IPERF_PORT), "-J",
+                                     "-t", str(whole)],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            try:
+                out, _ = client.communicate(timeout=whole + 30)
+            except subprocess.TimeoutExpired:
+                client.kill()
+                client.wait()
+                raise LinkbridgeError("iperf3 did not finish in time") from None
+            result = json.loads(out or b"{}")
+            if "error" not in result and "end" in result:
+                received = result["end"]["sum_received"]
+                return received["bits_per_second"] / 1e6, int(received["bytes"])
+            time.sleep(0.1)  # the server was not listening yet
+        raise LinkbridgeError(f"iperf3 failed: {result.get('error', 'no result')}")
+    finally:
+        server.kill()
+        server.wait()
+
+
+def python_tcp_mbit(hosts: TwoHosts, destination: str, seconds: float) -> tuple[float, int]:
+    """TCP A -> B with the lab's own checked transfer, sized to last about `seconds`."""
+    result = tcp_transfer(hosts.b, destination, hosts.a, int(seconds * TRANSFER_RATE))
+    if not result.intact:
+        raise LinkbridgeError("TCP transfer content corrupted")
+    return result.mbit_per_s, result.received_bytes
+
+
+def p99(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def measure(hosts: TwoHosts, running: Running, settings: Settings) -> Sample:
+    tcp = iperf3_mbit if settings.use_iperf else python_tcp_mbit
+    cpu_before = cpu_seconds(running.pids)
+    mbit, moved = tcp(hosts, running.destination, settings.seconds)
+    cpu_used = cpu_seconds(running.pids) - cpu_before
+    pings = ping(hosts.a, running.destination, settings.pings, interval=0.005)
+    if not pings.rtts_ms:
+        raise LinkbridgeError("no ping replies")
+    flood = udp_flood(hosts.a, hosts.b, running.destination, 64, settings.seconds)
+    return Sample(
+        tcp_mbit=mbit,
+        rtt_avg_ms=statistics.fmean(pings.rtts_ms),
+        rtt_p99_ms=p99(pings.rtts_ms),
+        pps=flood.received_per_s,
+        loss_percent=flood.loss_percent,
+        cpu_s_per_gb=cpu_used / (moved / 1e9) if running.pids and moved else None,
+        rss_mb=max(peak_rss_mb(pid) for pid in running.pids) if running.pids else None,
+    )
+
+
+def run(settings: Settings) -> dict[str, list[Sample]]:
+    """Every repetition runs every variant in turn in the same lab."""
+    samples: dict[str, list[Sample]] = {name: [] for name in settings.variants}
+    with two_hosts() as hosts:
+        for rep in range(settings.reps):
+            for name in settings.variants:
+                print(f"  rep {rep + 1}/{settings.reps}: {name}", file=sys.stderr, flush=True)
+                with VARIANT_SETUP[name](hosts, settings.mtu) as running:
+                    samples[name].append(measure(hosts, running, settings))
+    return samples
+
+
+def spread(values: Sequence[float], fmt: str) -> str:
+    """median [min..max], or just the value for a single repetition."""
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return (f"{fmt.format(statistics.median(values))} "
+            f"[{fmt.format(min(values))}..{fmt.format(max(values))}]")
+
+
+def table(samples: dict[str, list[Sample]]) -> list[str]:
+    """One row per metric: median [min..max] per variant, and linkbridge/socat of the medians."""
+    names = list(samples)
+    header = ["metric", *names]
+    compare = "linkbridge" in samples and "socat" in samples
+    if compare:
+        header += ["lb/socat", "target"]
+    rows = [header]
+    for metric in METRICS:
+        row = [metric.label]
+        medians: dict[str, float] = {}
+        for name in names:
+            values = [v for s in samples[name] if (v := getattr(s, metric.key)) is not None]
+            row.append(spread(values, metric.fmt) if values else "-")
+            if values:
+                medians[name] = statistics.median(values)
+        if compare:
+            lb, socat = medians.get("linkbridge"), medians.get("socat")
+            ratio = lb / socat if lb is not None and socat else None
+            row.append(f"{ratio:.2f}" if ratio is not None else "-")
+            verdict = ""
+            if metric.meets is not None and ratio is not None:
+                verdict = f"{metric.target} {'ok' if metric.meets(ratio) else 'MISSED'}"
+            elif metric.key == "rss_mb" and lb is not None:
+                verdict = f"lb < {RSS_LIMIT_MB:.0f} MB {'ok' if lb < RSS_LIMIT_MB else 'MISSED'}"
+            row.append(verdict)
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs ({model}), kernel {os.uname().release}"
+
+
+def parse_args(argv: Sequence[str]) -> Settings:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks compare", description=__doc__)
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--seconds", type=float, default=3.0,
+                        help="duration of the TCP and UDP tests (default 3; iperf3 runs "
+                             "whole seconds)")
+    parser.add_argument("--pings", type=int, default=200, help="pings per repetition")
+    parser.add_argument("--mtu", type=int, default=1472, help="tunnel MTU (default 1472)")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated subset of {','.join(VARIANTS)}")
+    parser.add_argument("--no-iperf3", action="store_true",
+                        help="use the lab's Python TCP transfer even when iperf3 is installed")
+    args = parser.parse_args(argv)
+    variants = tuple(name for name in args.variants.split(",") if name)
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    if args.reps < 1 or args.seconds <= 0 or args.pings < 1:
+        parser.error("--reps, --seconds and --pings must be positive")
+    if not 68 <= args.mtu <= 65535:
+        parser.error("--mtu must be 68 to 65535")
+    return Settings(args.reps, args.seconds, args.pings, args.mtu, variants,
+                    use_iperf=not args.no_iperf3 and shutil.which("iperf3") is not None)
+
+
+def main(argv: Sequence[str]) -> int:
+    settings = parse_args(argv)
+    if os.geteuid() != 0:
+        print("benchmarks: error: needs root (network namespaces, veth, TUN)", file=sys.stderr)
+        return 1
+    try:
+        samples = run(settings)
+    except (LinkbridgeError, OSError) as exc:
+        print(f"benchmarks: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("benchmarks: interrupted; the lab was removed", file=sys.stderr)
+        return 130
+    tcp_tool = "iperf3" if settings.use_iperf else "the lab's Python transfer"
+    print(f"linkbridge benchmark: {settings.reps} reps x {settings.seconds:g} s, "
+          f"{settings.pings} pings, MTU {settings.mtu}, TCP by {tcp_tool}")
+    print(f"machine: {machine()}")
+    print("cells: median [min..max] over the repetitions")
+    print("\n".join(table(samples)), flush=True)
+    return 0

@@ -1,0 +1,97 @@
+"""UDP GSO on send and GRO on receive over real loopback sockets: byte-identical datagrams."""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+
+from pyroute2 import IPRoute
+
+from linkbridge.datagram import DatagramEndpoint, exact_peer
+from linkbridge.lab import netns
+from linkbridge.lab.topology import UNDERLAY, TwoHosts
+
+LOCAL = "127.0.0.1"
+
+
+def mixed_batch(rng: random.Random, count: int) -> list[bytes]:
+    """Runs of equal sizes with odd ones between, as a tunnel's reads look under load."""
+    packets: list[bytes] = []
+    while len(packets) < count:
+        size = rng.choice([1, 40, 92, 576, 1400, 1472])
+        packets += [rng.randbytes(size) for _ in range(rng.randint(1, 80))]
+    return packets[:count]
+
+
+def drain(endpoint: DatagramEndpoint, count: int, wait: float = 10.0) -> list[bytes]:
+    got: list[bytes] = []
+    deadline = time.monotonic() + wait
+    while len(got) < count and time.monotonic() < deadline:
+        got += endpoint.receive(0.05)
+    return got
+
+
+def test_send_many_reaches_a_gro_endpoint_and_a_plain_socket_unchanged() -> None:
+    rng = random.Random(7)
+    plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    plain.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    plain.bind((LOCAL, 0))
+    receiver = DatagramEndpoint("rx", (LOCAL, 0), (LOCAL, 9), lambda source: True)
+    to_receiver = DatagramEndpoint("tx", (LOCAL, 0), receiver.local_address,
+                                   exact_peer(receiver.local_address))
+    to_plain = DatagramEndpoint("tx2", (LOCAL, 0), plain.getsockname(), lambda source: True)
+    try:
+        for _round in range(5):
+            batch = mixed_batch(rng, 300)
+            to_receiver.send_many(batch)
+            assert drain(receiver, len(batch)) == batch
+            to_plain.send_many(batch)
+            plain.settimeout(5)
+            assert [plain.recv(65535) for _ in batch] == batch
+        assert to_receiver.counters.tx_packets == 1500 == receiver.counters.rx_packets
+        assert to_receiver.counters.tx_bytes == receiver.counters.rx_bytes
+        assert receiver.counters.drops == {} and to_receiver.counters.drops == {}
+    finally:
+        for endpoint in (receiver, to_receiver, to_plain):
+            endpoint.close()
+        plain.close()
+
+
+def test_coalesced_datagrams_from_a_refused_source_are_counted_per_packet() -> None:
+    receiver = DatagramEndpoint("rx", (LOCAL, 0), (LOCAL, 9), exact_peer((LOCAL, 9)))
+    stranger = DatagramEndpoint("stranger", (LOCAL, 0), receiver.local_address,
+                                lambda source: True)
+    try:
+        stranger.send_many([b"z" * 100] * 10)
+        deadline = time.monotonic() + 5
+        while sum(receiver.counters.drops.values()) < 10 and time.monotonic() < deadline:
+            assert receiver.receive(0.05) == []
+        assert receiver.counters.drops == {"filtered": 10}
+        assert receiver.counters.rx_packets == 0
+    finally:
+        receiver.close()
+        stranger.close()
+
+
+def test_runs_too_big_for_the_route_fall_back_to_one_datagram_each(lab: TwoHosts) -> None:
+    """GSO cannot fragment: a run with segments above the path MTU is refused by the kernel and
+    sent one datagram per call instead (fragmented by IP like any large datagram)."""
+    with netns.inside(lab.a), IPRoute() as ipr:
+        ipr.link("set", index=ipr.link_lookup(ifname=lab.veth_a)[0], mtu=1000)
+    with netns.inside(lab.b):
+        receiver = DatagramEndpoint("rx", (UNDERLAY[1], 47100), (UNDERLAY[0], 47100),
+                                    exact_peer((UNDERLAY[0], 47100)))
+    with netns.inside(lab.a):
+        sender = DatagramEndpoint("tx", (UNDERLAY[0], 47100), (UNDERLAY[1], 47100),
+                                  exact_peer((UNDERLAY[1], 47100)))
+    try:
+        small = [bytes([n]) * 500 for n in range(20)]  # fits: one segmented send
+        large = [bytes([n]) * 1400 for n in range(20)]  # above the MTU: refused, then one by one
+        sender.send_many(small)
+        sender.send_many(large)
+        assert drain(receiver, 40) == small + large
+        assert sender.counters.tx_packets == 40 and sender.counters.drops == {}
+    finally:
+        sender.close()
+        receiver.close()
