@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from linkbridge.batch import BatchReader
 from linkbridge.counters import Counters
 from linkbridge.errors import LinkError
+from linkbridge.rawport import SocketPort
 from linkbridge.segments import gso_runs, split_run
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,22 @@ UDP_SEGMENT = 103  # send a run of equal-size datagrams in one call (Linux >= 4.
 UDP_GRO = 104  # receive such runs coalesced, with the segment size (Linux >= 5.0)
 GRO_CMSG_SPACE = socket.CMSG_SPACE(4)
 GSO_UNUSABLE = {errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
+
+
+def gro_segment(ancillary: list[tuple[int, int, bytes]]) -> int:
+    """The segment size a coalesced (UDP GRO) read reports; 0 for a lone datagram."""
+    segment = 0
+    for level, kind, value in ancillary:
+        if level == SOL_UDP and kind == UDP_GRO:
+            (segment,) = struct.unpack("=i", value[:4])
+    return segment
+
+
+def send_drop_reason(exc: OSError) -> str:
+    """The drop counted for a datagram the kernel refused with `exc`."""
+    if isinstance(exc, BlockingIOError):
+        return "queue_full"
+    return "too_big" if exc.errno == errno.EMSGSIZE else "send_error"
 
 
 def format_address(address: Address) -> str:
@@ -95,10 +112,7 @@ class DatagramEndpoint:
 
     def _read_coalesced(self, packets: list[bytes]) -> None:
         data, ancillary, _flags, source = self._sock.recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
-        segment = 0
-        for level, kind, value in ancillary:
-            if level == SOL_UDP and kind == UDP_GRO:
-                (segment,) = struct.unpack("=i", value[:4])
+        segment = gro_segment(ancillary)
         pieces = split_run(data, segment) if segment else [data]
         if not self._accept(source[:2]):
             self.counters.drop("filtered", len(pieces))
@@ -111,17 +125,19 @@ class DatagramEndpoint:
         """The socket's descriptor, for waiting on it (the data path polls it)."""
         return self._sock.fileno()
 
+    def raw_port(self, mtu: int | None = None) -> SocketPort:
+        """The socket for the data path's lean loop, which moves packets as receive()/send()
+        would (`mtu`: the link's, whose send drops longer packets)."""
+        return SocketPort(self._sock, self.peer, self._accept, self.counters, self._gro, mtu)
+
     def receive(self, timeout: float) -> list[bytes]:
         return self._reader.receive(timeout)
 
     def send(self, packet: bytes) -> None:
         try:
             self._sock.sendto(packet, self.peer)
-        except BlockingIOError:
-            self.counters.drop("queue_full")
         except OSError as exc:
-            reason = "too_big" if exc.errno == errno.EMSGSIZE else "send_error"
-            self.counters.drop(reason)
+            self.counters.drop(send_drop_reason(exc))
         else:
             self.counters.sent(len(packet))
 

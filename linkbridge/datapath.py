@@ -17,6 +17,7 @@ call (the UDP socket sends runs of equal-size packets with one system call).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import select
@@ -26,7 +27,9 @@ from collections.abc import Callable
 
 from linkbridge.endpoint import Endpoint
 from linkbridge.errors import LinkbridgeError
+from linkbridge.lean import lean_poller
 from linkbridge.packet import packet_problem
+from linkbridge.rawport import DevicePort, SocketPort, raw_port
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,13 @@ class Bridge:
         self._directions = (Direction("to-link", tunnel_side, link_side, None),
                             Direction("to-tunnel", link_side, tunnel_side, check))
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._threads = [threading.Thread(target=self._guarded, args=(self._poller,),
+        device, link = raw_port(tunnel_side), raw_port(link_side)
+        poller: Callable[[], None] = self._poller
+        if isinstance(device, DevicePort) and isinstance(link, SocketPort):
+            poller = functools.partial(  # a TUN device and a UDP socket: the lean loop
+                lean_poller, device, link, *self._directions, check, self._wake,
+                self.stop.is_set, POLL_INTERVAL)
+        self._threads = [threading.Thread(target=self._guarded, args=(poller,),
                                           name="poller", daemon=True)]
         self._threads += [threading.Thread(target=self._guarded, args=(self._own, direction),
                                            name=direction.name, daemon=True)

@@ -10,6 +10,7 @@ import pytun
 from linkbridge.batch import BatchReader
 from linkbridge.counters import Counters
 from linkbridge.errors import TunnelError
+from linkbridge.rawport import DevicePort
 
 AUTO_NAME = "lb%d"  # the kernel picks the first free index: no counting of existing devices
 MAX_IFNAME = 15
@@ -44,6 +45,11 @@ class TunEndpoint:
     def fileno(self) -> int:
         """The device's descriptor, for waiting on it (the data path polls it)."""
         return self._fd
+
+    def raw_port(self) -> DevicePort:
+        """The device for the data path's lean loop, which moves packets as receive()/send()
+        would."""
+        return DevicePort(self._fd, self.counters, READ_SIZE)
 
     def receive(self, timeout: float) -> list[bytes]:
         return self._reader.receive(timeout)

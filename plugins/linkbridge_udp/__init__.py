@@ -15,6 +15,7 @@ from linkbridge.fragment import MIN_FRAME_SIZE
 from linkbridge.hookspecs import hookimpl
 from linkbridge.link import LabSides, Link
 from linkbridge.options import Option, host_port, integer
+from linkbridge.rawport import SocketPort
 from linkbridge.url import LinkUrl
 
 LAB_PORT = 47000
@@ -79,6 +80,10 @@ class UdpLink(Link):
     def fileno(self) -> int:
         """The socket's descriptor: the data path waits on it together with the tunnel's."""
         return self._socket().fileno()
+
+    def raw_port(self) -> SocketPort:
+        """The socket for the data path's lean loop, which applies this link's MTU too."""
+        return self._socket().raw_port(self.mtu)
 
     def close(self) -> None:
         if self._endpoint is not None:
