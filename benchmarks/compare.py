@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from pyroute2 import IPRoute
 
+from benchmarks.running import run_measurements
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer, udp_flood
@@ -325,17 +326,9 @@ def parse_args(argv: Sequence[str]) -> Settings:
 
 def main(argv: Sequence[str]) -> int:
     settings = parse_args(argv)
-    if os.geteuid() != 0:
-        print("benchmarks: error: needs root (network namespaces, veth, TUN)", file=sys.stderr)
-        return 1
-    try:
-        samples = run(settings)
-    except (LinkbridgeError, OSError) as exc:
-        print(f"benchmarks: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("benchmarks: interrupted; the lab was removed", file=sys.stderr)
-        return 130
+    status, samples = run_measurements(lambda: run(settings), "network namespaces, veth, TUN")
+    if samples is None:
+        return status
     tcp_tool = "iperf3" if settings.use_iperf else "the lab's Python transfer"
     print(f"linkbridge benchmark: {settings.reps} reps x {settings.seconds:g} s, "
           f"{settings.pings} pings, MTU {settings.mtu}, TCP by {tcp_tool}")

@@ -14,10 +14,10 @@ import argparse
 import os
 import select
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 
+from benchmarks.running import run_measurements
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab.probes import echo_request, ping
 from linkbridge.lab.run import lab_tunnels
@@ -104,19 +104,14 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     if args.count < 1 or args.baud < 50 or args.interval < 0 or args.payload < 0:
         parser.error("--count and --baud must be positive, --interval and --payload >= 0")
-    if os.geteuid() != 0:
-        print("benchmarks: error: needs root (network namespaces, TUN)", file=sys.stderr)
-        return 1
     frame = encode(echo_packet(args.payload))
-    try:
-        line = line_times_ms(args.baud, frame, args.count, args.interval)
-        rtts = tunnel_rtts_ms(args.baud, args.count, args.interval, args.payload)
-    except (LinkbridgeError, OSError) as exc:
-        print(f"benchmarks: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("benchmarks: interrupted; the lab was removed", file=sys.stderr)
-        return 130
+    status, measured = run_measurements(
+        lambda: (line_times_ms(args.baud, frame, args.count, args.interval),
+                 tunnel_rtts_ms(args.baud, args.count, args.interval, args.payload)),
+        "network namespaces, TUN")
+    if measured is None:
+        return status
+    line, rtts = measured
     lines, _overhead = report(args.baud, frame, line, rtts, args.count - len(rtts))
     print("\n".join(lines), flush=True)
     return 0

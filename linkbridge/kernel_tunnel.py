@@ -27,7 +27,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from linkbridge.errors import ConfigError, TunnelError
 from linkbridge.fou import Fou, FouPort
 from linkbridge.netconf import InterfaceConfig, IPInterface, IPNetwork, netlink_step
-from linkbridge.tunnel import DEFAULT_MTU, MAX_MTU, MIN_MTU
+from linkbridge.tunnel import DEFAULT_MTU, check_mtu
 from linkbridge.tunnel_state import KernelTunnelState, StateStore
 
 MODULES = ("ipip", "fou")  # the TUN module is not needed: the kernel's own device carries it
@@ -51,8 +51,7 @@ class KernelTunnelSpec:
     addresses: tuple[IPInterface, ...] = ()
 
     def __post_init__(self) -> None:
-        if not MIN_MTU <= self.mtu <= MAX_MTU:
-            raise ConfigError(f"MTU {self.mtu} out of range: must be {MIN_MTU}..{MAX_MTU}")
+        check_mtu(self.mtu)
         try:
             host = ipaddress.ip_address(self.host)
         except ValueError:

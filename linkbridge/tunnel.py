@@ -18,6 +18,12 @@ MAX_MTU = 65535
 IPV6_MIN_MTU = 1280  # Linux turns IPv6 off on a device with a smaller MTU
 
 
+def check_mtu(mtu: int) -> None:
+    """A tunnel MTU must be MIN_MTU..MAX_MTU (the kernel's limits for an IPv4 device)."""
+    if not MIN_MTU <= mtu <= MAX_MTU:
+        raise ConfigError(f"MTU {mtu} out of range: must be {MIN_MTU}..{MAX_MTU}")
+
+
 @dataclass(frozen=True)
 class TunnelSpec:
     """What the tunnel device should look like; validated on construction."""
@@ -28,8 +34,7 @@ class TunnelSpec:
     addresses: tuple[IPInterface, ...] = ()
 
     def __post_init__(self) -> None:
-        if not MIN_MTU <= self.mtu <= MAX_MTU:
-            raise ConfigError(f"MTU {self.mtu} out of range: must be {MIN_MTU}..{MAX_MTU}")
+        check_mtu(self.mtu)
         ipv6 = [str(net) for net in (*self.addresses, *self.remotes) if net.version == 6]
         if ipv6 and self.mtu < IPV6_MIN_MTU:
             raise ConfigError(
