@@ -30,9 +30,12 @@ def spawn(ns_name: str | None, argv: Sequence[str], env: dict[str, str] | None =
 class LinkbridgeProcess:
     """`python -m linkbridge ARGS` in a namespace; start() returns once it is ready."""
 
-    def __init__(self, ns_name: str | None, args: Sequence[str], label: str) -> None:
+    def __init__(self, ns_name: str | None, args: Sequence[str], label: str,
+                 wrapper: Sequence[str] = ()) -> None:
+        """`wrapper` runs before the interpreter, e.g. setpriv to start with fewer privileges."""
         self.ns_name = ns_name
         self.args = list(args)
+        self.wrapper = list(wrapper)
         self.label = label
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - read by output() after exit
@@ -46,7 +49,8 @@ class LinkbridgeProcess:
         os.chmod(self._notify_dir.name, 0o755)  # reachable after `--user` dropped root
         os.chmod(path, 0o666)
         env = dict(os.environ, NOTIFY_SOCKET=path)
-        self.proc = spawn(self.ns_name, [sys.executable, "-m", "linkbridge", *self.args],
+        self.proc = spawn(self.ns_name,
+                          [*self.wrapper, sys.executable, "-m", "linkbridge", *self.args],
                           env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
