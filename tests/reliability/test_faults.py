@@ -1,4 +1,5 @@
-"""Faults: the peer killed and restarted, the TUN refusing writes; the survivor keeps running."""
+"""Faults: the peer killed and restarted, the TUN refusing writes, a full link queue; the
+survivor keeps running."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from pyroute2 import IPRoute
 
 from linkbridge.lab import netns
-from linkbridge.lab.probes import ping
+from linkbridge.lab.probes import ping, udp_flood
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, lab_tunnels, tunnel_args
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts
@@ -56,3 +57,18 @@ def test_tun_write_errors_are_counted_not_fatal(lab: TwoHosts) -> None:
         assert peer_b.stop() == 0
     match = re.search(r"'tun_write_error': (\d+)", peer_b.output())
     assert match and int(match.group(1)) >= 5, peer_b.output()
+
+
+def test_full_link_queue_drops_are_counted_and_traffic_recovers(lab: TwoHosts) -> None:
+    slow = "sim:?rate=2mbit&limit=20"  # a 20-packet queue in front of a 2 Mbit/s link
+    with lab_tunnels(lab, "udp", via=[slow]) as (side_a, _side_b):
+        flood = udp_flood(lab.a, lab.b, OVERLAY[1], size=1000, duration=1.0)
+        assert 0 < flood.received < flood.sent  # the link carried what its rate allows
+        assert side_a.proc is not None and side_a.proc.poll() is None
+        recovers_within(lab, 3.0)
+        assert ping(lab.a, OVERLAY[1], count=5, interval=0.01).received == 5
+        assert side_a.stop() == 0
+    match = re.search(r"'sim_queue_full': (\d+)", side_a.output())
+    assert match and int(match.group(1)) > 0, side_a.output()
+    print(f"flood: {flood.sent} sent, {flood.received} delivered, "
+          f"{match.group(1)} counted as sim_queue_full on A")
