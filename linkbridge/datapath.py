@@ -13,6 +13,10 @@ An endpoint takes part in the shared poll when it has `fileno()`: a descriptor t
 whenever receive(0) may return packets. One without it (a wrapper that buffers) always has its
 own thread, which waits in receive(). A sink with `send_many(packets)` gets each batch in one
 call (the UDP socket sends runs of equal-size packets with one system call).
+
+When the tunnel side is a TUN device and the link side a UDP socket (both offer `raw_port()`),
+the poller runs the lean loop of linkbridge/lean.py instead: the same moves, counters and drops,
+with what the endpoints' methods do per packet written inline.
 """
 
 from __future__ import annotations
@@ -101,8 +105,10 @@ class Bridge:
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         device, link = raw_port(tunnel_side), raw_port(link_side)
         poller: Callable[[], None] = self._poller
+        self.lean = False  # whether the poller runs the lean loop (a TUN device, a UDP socket)
         if isinstance(device, DevicePort) and isinstance(link, SocketPort):
-            poller = functools.partial(  # a TUN device and a UDP socket: the lean loop
+            self.lean = True
+            poller = functools.partial(
                 lean_poller, device, link, *self._directions, check, self._wake,
                 self.stop.is_set, POLL_INTERVAL)
         self._threads = [threading.Thread(target=self._guarded, args=(poller,),

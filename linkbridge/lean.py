@@ -6,6 +6,7 @@ does per packet only what a bare relay does: one poll() wake-up, one read and on
 call, with the counters, the source filter, the link MTU and the check of packets towards the
 device done inline, and with the same figures and drop reasons as the endpoints' own receive()
 and send() (datagram.py, tun.py and the udp: link). No read waits for the queue to run dry.
+A read that holds a coalesced run (UDP GRO) or comes from a stranger goes to a helper.
 
 Load is recognised by rate: when HAND_OFF_PACKETS packets of one direction pass in less than
 HAND_OFF_WINDOW, the direction goes to its own thread (datapath.Direction), which reads in batches
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from linkbridge.counters import Counters
 from linkbridge.datagram import GRO_CMSG_SPACE, MAX_DATAGRAM, gro_segment, send_drop_reason
 from linkbridge.packet import packet_problem
 from linkbridge.rawport import DevicePort, SocketPort
@@ -114,31 +116,29 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                         ancillary = None
                 except BlockingIOError:
                     continue
-                segment = gro_segment(ancillary) if ancillary else 0
-                pieces = split_run(data, segment) if segment else (data,)
-                if not accept(source[:2]):
-                    link_counters.drop("filtered", len(pieces))
-                    continue
-                for packet in pieces:
-                    size = len(packet)
+                if ancillary or (source != peer and not accept(source[:2])):
+                    to_device_count += _strange_read(data, ancillary, source[:2], accept,
+                                                     check, link_counters, device_fd,
+                                                     device_counters)
+                else:
+                    size = len(data)
                     link_counters.rx_packets += 1
                     link_counters.rx_bytes += size
-                    if not (plain_check and size >= 20 and packet[0] == IPV4_PLAIN
-                            and (packet[2] << 8 | packet[3]) == size):
-                        problem = check(packet)
-                        if problem is not None:
-                            link_counters.drop(f"malformed_{problem}")
-                            continue
-                    try:
-                        os_write(device_fd, packet)
-                    except BlockingIOError:
-                        device_counters.drop("queue_full")
-                    except OSError:
-                        device_counters.drop("tun_write_error")
+                    if not (plain_check and size >= 20 and data[0] == IPV4_PLAIN
+                            and (data[2] << 8 | data[3]) == size) \
+                            and (problem := check(data)) is not None:
+                        link_counters.drop(f"malformed_{problem}")
                     else:
-                        device_counters.tx_packets += 1
-                        device_counters.tx_bytes += size
-                to_device_count += len(pieces)
+                        try:
+                            os_write(device_fd, data)
+                        except BlockingIOError:
+                            device_counters.drop("queue_full")
+                        except OSError:
+                            device_counters.drop("tun_write_error")
+                        else:
+                            device_counters.tx_packets += 1
+                            device_counters.tx_bytes += size
+                    to_device_count += 1
                 if to_device_count >= HAND_OFF_PACKETS:
                     now = monotonic()
                     if now - to_device_since < HAND_OFF_WINDOW:
@@ -151,3 +151,31 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                 if stopped():
                     return
                 regroup = True
+
+
+def _strange_read(data: bytes, ancillary: list[tuple[int, int, bytes]] | None,
+                  source: tuple[str, int], accept: Callable[[tuple[str, int]], bool],
+                  check: Callable[[bytes], str | None], link_counters: Counters, device_fd: int,
+                  device_counters: Counters) -> int:
+    """A read the lean loop leaves to this: a coalesced run of datagrams (UDP GRO) or one from
+    a stranger. Moves or drops it as the loop would; returns the number of packets read."""
+    segment = gro_segment(ancillary) if ancillary else 0
+    pieces = split_run(data, segment) if segment else [data]
+    if not accept(source):
+        link_counters.drop("filtered", len(pieces))
+        return len(pieces)
+    for packet in pieces:
+        link_counters.received(len(packet))
+        problem = check(packet)
+        if problem is not None:
+            link_counters.drop(f"malformed_{problem}")
+            continue
+        try:
+            os.write(device_fd, packet)
+        except BlockingIOError:
+            device_counters.drop("queue_full")
+        except OSError:
+            device_counters.drop("tun_write_error")
+        else:
+            device_counters.sent(len(packet))
+    return len(pieces)

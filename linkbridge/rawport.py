@@ -28,7 +28,8 @@ class DevicePort:
 class SocketPort:
     """A non-blocking UDP socket that sends every packet to `peer`.
 
-    Datagrams from sources `accept` refuses are dropped as `filtered`; with `gro` a read may hold
+    Datagrams from sources `accept` refuses are dropped as `filtered` (it must accept `peer`
+    itself: the lean loop takes datagrams from `peer` without asking); with `gro` a read may hold
     a run of datagrams, with its segment size in the ancillary data; packets longer than `mtu`
     are not sent but dropped as `mtu`.
     """
