@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import pluggy
 
 from linkbridge.datapath import Bridge
 from linkbridge.endpoint import Endpoint
+from linkbridge.heap import TRIM_INTERVAL, release_free_memory
 from linkbridge.notify import sd_notify
 from linkbridge.signals import Shutdown
 from linkbridge.tunnel_info import TunnelInfo
@@ -52,8 +54,11 @@ def serve_all(sessions: Sequence[Session], manager: pluggy.PluginManager) -> Non
             log.info("%s up: mtu %d, routes %s, link %s", info.device, info.mtu,
                      ", ".join(info.routes) or "none", info.link)
         sd_notify("READY=1")
+        next_trim = time.monotonic() + TRIM_INTERVAL
         while not any(bridge.stop.wait(0.5 / len(bridges)) for bridge in bridges):
-            pass
+            if time.monotonic() >= next_trim:  # keeps RSS flat over days of traffic
+                release_free_memory()
+                next_trim += TRIM_INTERVAL
         for bridge in bridges:
             if bridge.stop.is_set():
                 bridge.wait()  # re-raises the fatal error that stopped it
