@@ -23,16 +23,23 @@ HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 @contextlib.contextmanager
 def shutdown_on_signals() -> Iterator[None]:
-    """Raise Shutdown on the first SIGINT/SIGTERM; ignore further ones while tearing down."""
+    """Raise Shutdown on the first SIGINT/SIGTERM; ignore further ones while tearing down.
+
+    Once one has arrived they stay ignored after the block too: the process is on its way out,
+    and a repeated signal must not kill it (exit status -15) after a clean teardown.
+    """
+    fired: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
         for sig in HANDLED:
             signal.signal(sig, signal.SIG_IGN)
+        fired.append(signum)
         raise Shutdown(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in HANDLED}
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        if not fired:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
