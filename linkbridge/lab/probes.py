@@ -9,6 +9,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from linkbridge.lab import netns
@@ -137,8 +138,12 @@ class _Received:
 
 
 def tcp_transfer(server_ns: str, server_address: str, client_ns: str, size: int,
-                 port: int = 5201, timeout: float = 60.0) -> TransferResult:
-    """Send `size` bytes over TCP from client_ns to server_ns and check the content by hash."""
+                 port: int = 5201, timeout: float = 60.0,
+                 on_progress: Callable[[int], None] | None = None) -> TransferResult:
+    """Send `size` bytes over TCP from client_ns to server_ns and check the content by hash.
+
+    `on_progress(bytes received so far)` is called as data arrives (e.g. Progress.update).
+    """
     data = pattern(min(size, 1 << 20))
     expected = hashlib.sha256()
     for offset in range(0, size, len(data)):
@@ -156,6 +161,8 @@ def tcp_transfer(server_ns: str, server_address: str, client_ns: str, size: int,
             while chunk := conn.recv(1 << 16):
                 digest.update(chunk)
                 received.size += len(chunk)
+                if on_progress is not None:
+                    on_progress(received.size)
         received.digest = digest.digest()
         received.end = time.perf_counter()
 

@@ -26,6 +26,7 @@ from linkbridge.lab.topology import (
     link_stats,
     two_hosts,
 )
+from linkbridge.logs import Progress
 from linkbridge.plugins import LinkRegistry, get_plugin_manager
 from linkbridge.url import LinkUrl, parse_link_url
 
@@ -138,7 +139,10 @@ def run_lab(options: LabOptions) -> LabReport:
             ping_result = ping(hosts.a, peer, options.count, options.interval)
             log.info("TCP transfer of %d bytes A -> B", transfer_bytes)
             before = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
-            transfer = tcp_transfer(hosts.b, peer, hosts.a, transfer_bytes)
+            progress = Progress("TCP transfer", transfer_bytes, unit="bytes")
+            transfer = tcp_transfer(hosts.b, peer, hosts.a, transfer_bytes,
+                                    on_progress=progress.update)
+            progress.finish()
             label = " via ".join((options.link, *options.via)) + (" (IPv6)" if options.ipv6 else "")
             report = LabReport(label, ping_result, transfer, *settled_stats(hosts))
             if figures is not None:
