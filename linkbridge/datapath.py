@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from linkbridge.endpoint import Endpoint
 from linkbridge.errors import LinkbridgeError
-from linkbridge.lean import lean_poller
+from linkbridge.lean import lean_poller, sync_polled
 from linkbridge.packet import packet_problem
 from linkbridge.rawport import DevicePort, SocketPort, raw_port
 
@@ -66,6 +66,11 @@ class Direction:
         self.hand_offs = 0  # how often load made the poller hand this direction to its thread
         if self.fd is None:
             self.own_thread.set()
+
+    def hand_off(self) -> None:
+        """Load: from now on this direction's own thread moves it."""
+        self.hand_offs += 1
+        self.own_thread.set()
 
     def move(self, timeout: float) -> int:
         """Forward what arrives within `timeout` seconds; the number of packets read."""
@@ -152,24 +157,14 @@ class Bridge:
         """Move every direction that has no thread of its own, waiting on all at once."""
         poll = select.poll()
         poll.register(self._wake, select.POLLIN)
-        polled = [d for d in self._directions if d.fd is not None]
-        by_fd = {d.fd: d for d in polled}
+        by_fd = {d.fd: d for d in self._directions if d.fd is not None}
         registered: set[int] = set()
         stopped, wake = self.stop.is_set, self._wake
         regroup = True  # the set of directions polled here may have changed
         while not stopped():
             if regroup:
                 regroup = False
-                for direction in polled:
-                    fd = direction.fd
-                    assert fd is not None
-                    wanted = not direction.own_thread.is_set()
-                    if wanted and fd not in registered:
-                        poll.register(fd, select.POLLIN)
-                        registered.add(fd)
-                    elif not wanted and fd in registered:
-                        poll.unregister(fd)
-                        registered.discard(fd)
+                sync_polled(poll, registered, by_fd.items())
             for fd, _events in poll.poll(POLL_INTERVAL * 1000):
                 if fd == wake:
                     os.eventfd_read(wake)
@@ -177,8 +172,7 @@ class Bridge:
                     continue
                 direction = by_fd[fd]
                 if direction.move(0) >= HAND_OFF_BATCH:
-                    direction.hand_offs += 1
-                    direction.own_thread.set()
+                    direction.hand_off()
                     regroup = True
 
     def _own(self, direction: Direction) -> None:

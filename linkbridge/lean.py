@@ -19,7 +19,7 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from linkbridge.counters import Counters
@@ -34,10 +34,35 @@ IPV4_PLAIN = 0x45  # version 4 with a 20-byte header: the first byte of nearly e
 
 
 class Mover(Protocol):
-    """What the loop needs of a direction (datapath.Direction): whose turn it is to move it."""
+    """What a poller needs of a direction (datapath.Direction): whose turn it is to move it."""
 
     own_thread: threading.Event
-    hand_offs: int
+
+    def hand_off(self) -> None: ...
+
+
+def sync_polled(poller: select.poll, registered: set[int],
+                movers: Iterable[tuple[int, Mover]]) -> None:
+    """Make `poller` watch exactly the descriptors of the movers without a thread of their own;
+    `registered` is what it watches now and is kept up to date."""
+    for fd, mover in movers:
+        wanted = not mover.own_thread.is_set()
+        if wanted and fd not in registered:
+            poller.register(fd, select.POLLIN)
+            registered.add(fd)
+        elif not wanted and fd in registered:
+            poller.unregister(fd)
+            registered.discard(fd)
+
+
+def hand_off_if_busy(mover: Mover, since: float) -> tuple[bool, float]:
+    """After HAND_OFF_PACKETS packets: hand `mover` to its thread if they came in less than
+    HAND_OFF_WINDOW since `since`. Returns (handed off, the start of the next count)."""
+    now = time.monotonic()
+    if now - since < HAND_OFF_WINDOW:
+        mover.hand_off()
+        return True, now
+    return False, now
 
 
 def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device: Mover,
@@ -50,7 +75,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
     drops); with packet_problem, packets with a plain 20-byte IPv4 header whose length field
     matches are accepted without the call, which is the answer packet_problem gives for them.
     """
-    os_read, os_write, monotonic = os.read, os.write, time.monotonic
+    os_read, os_write = os.read, os.write
     device_fd, read_size, device_counters = device.fd, device.read_size, device.counters
     sock = link.sock
     link_fd, recvmsg, recvfrom, sendto = sock.fileno(), sock.recvmsg, sock.recvfrom, sock.sendto
@@ -64,19 +89,12 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
     registered: set[int] = set()
     wait_ms = poll_interval * 1000
     to_link_count = to_device_count = 0
-    to_link_since = to_device_since = monotonic()
+    to_link_since = to_device_since = time.monotonic()
     regroup = True
     while True:
         if regroup:
             regroup = False
-            for fd, mover in movers:
-                wanted = not mover.own_thread.is_set()
-                if wanted and fd not in registered:
-                    poller.register(fd, select.POLLIN)
-                    registered.add(fd)
-                elif not wanted and fd in registered:
-                    poller.unregister(fd)
-                    registered.discard(fd)
+            sync_polled(poller, registered, movers)
         ready = poll(wait_ms)
         if not ready and stopped():
             return
@@ -101,12 +119,9 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                         link_counters.tx_bytes += size
                 to_link_count += 1
                 if to_link_count >= HAND_OFF_PACKETS:
-                    now = monotonic()
-                    if now - to_link_since < HAND_OFF_WINDOW:
-                        to_link.hand_offs += 1
-                        to_link.own_thread.set()
-                        regroup = True
-                    to_link_count, to_link_since = 0, now
+                    handed, to_link_since = hand_off_if_busy(to_link, to_link_since)
+                    regroup |= handed
+                    to_link_count = 0
             elif fd == link_fd:
                 try:
                     if gro:
@@ -140,12 +155,9 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                             device_counters.tx_bytes += size
                     to_device_count += 1
                 if to_device_count >= HAND_OFF_PACKETS:
-                    now = monotonic()
-                    if now - to_device_since < HAND_OFF_WINDOW:
-                        to_device.hand_offs += 1
-                        to_device.own_thread.set()
-                        regroup = True
-                    to_device_count, to_device_since = 0, now
+                    handed, to_device_since = hand_off_if_busy(to_device, to_device_since)
+                    regroup |= handed
+                    to_device_count = 0
             else:  # the wake-up eventfd
                 os.eventfd_read(wake)
                 if stopped():
