@@ -47,8 +47,7 @@ def kernel_spec(args: argparse.Namespace) -> KernelTunnelSpec:
         raise ConfigError("the fou backend talks to a link program on local ports: give "
                           "--rx/--tx and run the link with `linkbridge link URL --rx --tx`")
     refused = [option for option, given in (("--via", args.via), ("--user", args.user),
-                                            ("--pcap", getattr(args, "pcap", None)),
-                                            ("--config", getattr(args, "config", None)))
+                                            ("--pcap", args.pcap), ("--config", args.config))
                if given]
     if refused:
         raise ConfigError(f"{refused[0]} is not available with --backend fou (the kernel "
