@@ -1,8 +1,10 @@
-"""Side by side in one lab: the bare veth, the socat variant and linkbridge over `udp:`.
+"""Side by side: the bare veth, the socat variant and linkbridge over `udp:`.
 
-Each repetition brings every variant up in turn between the same two namespaces (same MTU, same
-tunnel addresses), measures TCP throughput, ping RTT and the 64-byte UDP packet rate, and takes
-it down again, so a burst of noise on the machine hits all variants alike.
+Every variant has a lab of its own (two namespaces joined by veth, the same addresses and MTU in
+each). Each repetition brings all variants up at once, pings them in short rounds taken in a new
+random order every round, measures TCP throughput and the 64-byte UDP packet rate of one variant
+after the other, and takes them down again: a spell of load from elsewhere on the machine falls
+on all variants alike, and on the pings, which are the most sensitive to it, within a second.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -35,6 +38,7 @@ SOCAT_PORT = 47001
 IPERF_PORT = 5201
 TRANSFER_RATE = 100e6  # bytes per second assumed when sizing the Python TCP transfer
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+PING_ROUND = 20  # pings per variant before the next variant's turn
 
 
 @dataclass
@@ -217,19 +221,35 @@ def p99(values: Sequence[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def measure(hosts: TwoHosts, running: Running, settings: Settings) -> Sample:
+def interleaved_pings(hosts: dict[str, TwoHosts], running: dict[str, Running], count: int,
+                      rng: random.Random) -> dict[str, list[float]]:
+    """`count` echo requests 5 ms apart per variant, in rounds of PING_ROUND per variant with
+    the variants in a new random order each round; the round-trip times in ms per variant."""
+    rtts: dict[str, list[float]] = {name: [] for name in running}
+    for start in range(0, count, PING_ROUND):
+        order = list(running)
+        rng.shuffle(order)
+        for name in order:
+            result = ping(hosts[name].a, running[name].destination,
+                          min(PING_ROUND, count - start), interval=0.005)
+            rtts[name] += result.rtts_ms
+    for name, values in rtts.items():
+        if not values:
+            raise LinkbridgeError(f"{name}: no ping replies")
+    return rtts
+
+
+def measure(hosts: TwoHosts, running: Running, settings: Settings, rtts: list[float]) -> Sample:
+    """The throughput figures of one variant, with its round-trip times measured before."""
     tcp = iperf3_mbit if settings.use_iperf else python_tcp_mbit
     cpu_before = cpu_seconds(running.pids)
     mbit, moved = tcp(hosts, running.destination, settings.seconds)
     cpu_used = cpu_seconds(running.pids) - cpu_before
-    pings = ping(hosts.a, running.destination, settings.pings, interval=0.005)
-    if not pings.rtts_ms:
-        raise LinkbridgeError("no ping replies")
     flood = udp_flood(hosts.a, hosts.b, running.destination, 64, settings.seconds)
     return Sample(
         tcp_mbit=mbit,
-        rtt_avg_ms=statistics.fmean(pings.rtts_ms),
-        rtt_p99_ms=p99(pings.rtts_ms),
+        rtt_avg_ms=statistics.fmean(rtts),
+        rtt_p99_ms=p99(rtts),
         pps=flood.received_per_s,
         loss_percent=flood.loss_percent,
         cpu_s_per_gb=cpu_used / (moved / 1e9) if running.pids and moved else None,
@@ -238,15 +258,26 @@ def measure(hosts: TwoHosts, running: Running, settings: Settings) -> Sample:
 
 
 def run(settings: Settings) -> dict[str, list[Sample]]:
-    """Every repetition runs every variant in turn in the same lab."""
+    """Every repetition brings all variants up, each in its own lab, and measures them."""
     samples: dict[str, list[Sample]] = {name: [] for name in settings.variants}
-    with two_hosts() as hosts:
+    rng = random.Random(0)
+    with contextlib.ExitStack() as labs:
+        hosts = {name: labs.enter_context(two_hosts()) for name in settings.variants}
         for rep in range(settings.reps):
-            for name in settings.variants:
-                print(f"  rep {rep + 1}/{settings.reps}: {name}", file=sys.stderr, flush=True)
-                with VARIANT_SETUP[name](hosts, settings.mtu) as running:
-                    samples[name].append(measure(hosts, running, settings))
+            with contextlib.ExitStack() as up:
+                running = {name: up.enter_context(VARIANT_SETUP[name](hosts[name], settings.mtu))
+                           for name in settings.variants}
+                progress(rep, settings, "pings, all variants taking turns")
+                rtts = interleaved_pings(hosts, running, settings.pings, rng)
+                for name in settings.variants:
+                    progress(rep, settings, name)
+                    samples[name].append(measure(hosts[name], running[name], settings,
+                                                 rtts[name]))
     return samples
+
+
+def progress(rep: int, settings: Settings, doing: str) -> None:
+    print(f"  rep {rep + 1}/{settings.reps}: {doing}", file=sys.stderr, flush=True)
 
 
 def spread(values: Sequence[float], fmt: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import select
 import socket
 import struct
 from collections.abc import Callable, Sequence
@@ -24,15 +25,21 @@ UDP_SEGMENT = 103  # send a run of equal-size datagrams in one call (Linux >= 4.
 UDP_GRO = 104  # receive such runs coalesced, with the segment size (Linux >= 5.0)
 GRO_CMSG_SPACE = socket.CMSG_SPACE(4)
 GSO_UNUSABLE = {errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
+# What a connected socket's next call reports after an ICMP error about an earlier datagram
+# (port unreachable, filtered, fragmentation needed...): news from the path, not a failure.
+PATH_ERRORS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
+                         errno.EHOSTDOWN, errno.ENONET, errno.ENOPROTOOPT, errno.EMSGSIZE,
+                         errno.EOPNOTSUPP, errno.EPROTO, errno.EACCES})
 
 
-def gro_segment(ancillary: list[tuple[int, int, bytes]]) -> int:
-    """The segment size a coalesced (UDP GRO) read reports; 0 for a lone datagram."""
-    segment = 0
+def coalesced(data: bytes, ancillary: list[tuple[int, int, bytes]]) -> list[bytes]:
+    """The datagrams of one read: several when UDP GRO coalesced a run (the ancillary data gives
+    their size), else the one read."""
     for level, kind, value in ancillary:
         if level == SOL_UDP and kind == UDP_GRO:
             (segment,) = struct.unpack("=i", value[:4])
-    return segment
+            return split_run(data, segment)
+    return [data]
 
 
 def send_drop_reason(exc: OSError) -> str:
@@ -64,56 +71,93 @@ class DatagramEndpoint:
     """One UDP socket bound to `bind` that sends every packet to `peer`.
 
     Datagrams from sources the `accept` filter refuses are dropped and counted as `filtered`.
-    Where the kernel offers it, send_many() hands runs of equal-size packets to the kernel in one
-    call (UDP GSO) and reads take coalesced runs (UDP GRO) apart again: the datagrams on the wire
-    and the packets returned are the same as with one system call per packet.
+    Without a filter only `peer` is accepted, and a second socket on the same address,
+    connect()ed to `peer`, takes the peer's datagrams: the kernel delivers them there (a
+    connected socket is the closer match), so they are read without a source address to look
+    at, while strangers still reach the bound socket and are counted. Where the kernel offers
+    it, send_many() hands runs of equal-size packets to the kernel in one call (UDP GSO) and
+    reads take coalesced runs (UDP GRO) apart again: the datagrams on the wire and the packets
+    returned are the same as with one system call per packet.
     """
 
-    def __init__(
-        self, name: str, bind: Address, peer: Address, accept: Callable[[Address], bool]
-    ) -> None:
+    def __init__(self, name: str, bind: Address, peer: Address,
+                 accept: Callable[[Address], bool] | None = None) -> None:
         self.name = name
         self.counters = Counters()
         self.bind_address = bind
         self.peer = peer
-        self._accept = accept
-        family = socket.AF_INET6 if ":" in bind[0] else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        self._accept = accept or exact_peer(peer)
+        self._family = socket.AF_INET6 if ":" in bind[0] else socket.AF_INET
+        self._sock = socket.socket(self._family, socket.SOCK_DGRAM)
         try:
             self._sock.bind(bind)
         except OSError as exc:
             self._sock.close()
             reason = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
             raise LinkError(f"{name}: cannot bind UDP {format_address(bind)}: {reason}") from None
-        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            self._sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
-        self._sock.setblocking(False)
+        self._conn = self._peer_socket() if accept is None else None
         self._gso = True  # until a segmented send fails: then one datagram per call
+        self._gro = True
+        for sock in self._sockets:
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+            sock.setblocking(False)
+            try:
+                sock.setsockopt(SOL_UDP, UDP_GRO, 1)
+            except OSError:
+                self._gro = False
+        self._ready = select.epoll() if self._conn is not None else None
+        if self._ready is not None:
+            for sock in self._sockets:
+                self._ready.register(sock.fileno(), select.EPOLLIN)
+        self._reader = BatchReader(self.fileno(), self._read)
+
+    @property
+    def _sockets(self) -> list[socket.socket]:
+        return [self._sock] if self._conn is None else [self._sock, self._conn]
+
+    def _peer_socket(self) -> socket.socket | None:
+        """A socket on the bound address connect()ed to the peer; None where the kernel
+        refuses one. The bound socket allows address sharing only while the second binds, so
+        no other socket can join them later."""
+        conn = socket.socket(self._family, socket.SOCK_DGRAM)
         try:
-            self._sock.setsockopt(SOL_UDP, UDP_GRO, 1)
-            self._gro = True
-        except OSError:
-            self._gro = False
-        self._reader = BatchReader(self._sock.fileno(),
-                                   self._read_coalesced if self._gro else self._read_one)
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            conn.bind(self._sock.getsockname())
+            conn.connect(self.peer)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        except OSError as exc:
+            log.debug("%s: no socket connected to the peer: %s", self.name, exc.strerror)
+            conn.close()
+            return None
+        finally:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        return conn
 
     @property
     def local_address(self) -> Address:
         host, port = self._sock.getsockname()[:2]
         return host, port
 
-    def _read_one(self, packets: list[bytes]) -> None:
-        data, source = self._sock.recvfrom(MAX_DATAGRAM)
-        if not self._accept(source[:2]):
-            self.counters.drop("filtered")
-            return
-        self.counters.received(len(data))
-        packets.append(data)
-
-    def _read_coalesced(self, packets: list[bytes]) -> None:
+    def _read(self, packets: list[bytes]) -> None:
+        """Append what one read yields, from the peer's socket first; BlockingIOError when
+        both are empty."""
+        if self._conn is not None:
+            try:
+                data, ancillary, _flags, _source = self._conn.recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                if exc.errno not in PATH_ERRORS:
+                    raise
+            else:
+                for piece in coalesced(data, ancillary):
+                    self.counters.received(len(piece))
+                    packets.append(piece)
+                return
         data, ancillary, _flags, source = self._sock.recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
-        segment = gro_segment(ancillary)
-        pieces = split_run(data, segment) if segment else [data]
+        pieces = coalesced(data, ancillary)
         if not self._accept(source[:2]):
             self.counters.drop("filtered", len(pieces))
             return
@@ -122,13 +166,15 @@ class DatagramEndpoint:
         packets += pieces
 
     def fileno(self) -> int:
-        """The socket's descriptor, for waiting on it (the data path polls it)."""
-        return self._sock.fileno()
+        """A descriptor that is readable while a datagram is queued (the data path polls it):
+        the socket's, or with a socket for the peer an epoll instance watching both."""
+        return self._sock.fileno() if self._ready is None else self._ready.fileno()
 
     def raw_port(self, mtu: int | None = None) -> SocketPort:
-        """The socket for the data path's lean loop, which moves packets as receive()/send()
+        """The sockets for the data path's lean loop, which moves packets as receive()/send()
         would (`mtu`: the link's, whose send drops longer packets)."""
-        return SocketPort(self._sock, self.peer, self._accept, self.counters, self._gro, mtu)
+        return SocketPort(self._sock, self.peer, self._accept, self.counters, self._gro, mtu,
+                          self._conn)
 
     def receive(self, timeout: float) -> list[bytes]:
         return self._reader.receive(timeout)
@@ -169,4 +215,7 @@ class DatagramEndpoint:
                     self.counters.sent(len(packet))
 
     def close(self) -> None:
-        self._sock.close()
+        if self._ready is not None:
+            self._ready.close()
+        for sock in self._sockets:
+            sock.close()

@@ -115,7 +115,7 @@ class Bridge:
             self.lean = True
             poller = functools.partial(
                 lean_poller, device, link, *self._directions, check, self._wake,
-                self.stop.is_set, POLL_INTERVAL)
+                self.stop.is_set)
         self._threads = [threading.Thread(target=self._guarded, args=(poller,),
                                           name="poller", daemon=True)]
         self._threads += [threading.Thread(target=self._guarded, args=(self._own, direction),

@@ -3,10 +3,17 @@
 With light traffic (a ping, an interactive session) a Python relay's cost per packet is the
 interpreter's, and with packets milliseconds apart every hop runs with cold caches. So this loop
 does per packet only what a bare relay does: one poll() wake-up, one read and one write system
-call, with the counters, the source filter, the link MTU and the check of packets towards the
-device done inline, and with the same figures and drop reasons as the endpoints' own receive()
-and send() (datagram.py, tun.py and the udp: link). No read waits for the queue to run dry.
-A read that holds a coalesced run (UDP GRO) or comes from a stranger goes to a helper.
+call, with the counters, the link MTU and the check of packets towards the device done
+inline, and with the same figures and drop reasons as the endpoints' own receive() and send()
+(datagram.py, tun.py and the udp: link). No read waits for the queue to run dry.
+
+The peer's datagrams come from the link's socket connect()ed to the peer (SocketPort.conn), read
+and sent without addresses: the kernel has already filtered them, and turning a source address
+into a Python string costs the per-packet path more than anything else. While this loop reads
+that socket, UDP GRO is off on it, so that each read is one datagram; it is on while the
+direction's thread reads it. Reads from the bound socket (strangers; every datagram where the
+link accepts several sources, as the RX/TX ports do) go to a helper that looks at the source
+and at coalesced runs.
 
 Load is recognised by rate: when HAND_OFF_PACKETS packets of one direction pass in less than
 HAND_OFF_WINDOW, the direction goes to its own thread (datapath.Direction), which reads in batches
@@ -15,22 +22,32 @@ and sends runs with one system call, and which hands it back when its rate falls
 
 from __future__ import annotations
 
+import functools
 import os
 import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from linkbridge.counters import Counters
-from linkbridge.datagram import GRO_CMSG_SPACE, MAX_DATAGRAM, gro_segment, send_drop_reason
+from linkbridge.datagram import (
+    GRO_CMSG_SPACE,
+    MAX_DATAGRAM,
+    PATH_ERRORS,
+    SOL_UDP,
+    UDP_GRO,
+    coalesced,
+    send_drop_reason,
+)
 from linkbridge.packet import packet_problem
 from linkbridge.rawport import DevicePort, SocketPort
-from linkbridge.segments import split_run
 
 HAND_OFF_PACKETS = 32  # a direction's rate is looked at every this many packets
 HAND_OFF_WINDOW = 0.01  # seconds: that many packets in less time is load (3200 packets/s)
 IPV4_PLAIN = 0x45  # version 4 with a 20-byte header: the first byte of nearly every packet
+PLAIN_READ_TRIES = 4  # rounds plain_reads() drains a busy socket before it gives up
 
 
 class Mover(Protocol):
@@ -55,90 +72,126 @@ def sync_polled(poller: select.poll, registered: set[int],
             registered.discard(fd)
 
 
-def hand_off_if_busy(mover: Mover, since: float) -> tuple[bool, float]:
-    """After HAND_OFF_PACKETS packets: hand `mover` to its thread if they came in less than
-    HAND_OFF_WINDOW since `since`. Returns (handed off, the start of the next count)."""
+def hand_off_if_busy(mover: Mover, since: float,
+                     prepare: Callable[[], None] | None = None) -> tuple[bool, float]:
+    """After HAND_OFF_PACKETS packets: hand `mover` to its thread (after `prepare()`) if they
+    came in less than HAND_OFF_WINDOW since `since`. Returns (handed off, the next count's
+    start)."""
     now = time.monotonic()
     if now - since < HAND_OFF_WINDOW:
+        if prepare is not None:
+            prepare()
         mover.hand_off()
         return True, now
     return False, now
 
 
+def plain_reads(conn: socket.socket, drain: Callable[[], None]) -> bool:
+    """Turn UDP GRO off on `conn`, so that each read holds one datagram, once no run coalesced
+    before is left in its queue: while anything is queued, GRO goes back on (a read then reports
+    the runs it holds) and `drain` reads the queue dry. False when it did not run dry in
+    PLAIN_READ_TRIES rounds (load): GRO is left on."""
+    queued = select.poll()
+    queued.register(conn, select.POLLIN)
+    for _ in range(PLAIN_READ_TRIES):
+        conn.setsockopt(SOL_UDP, UDP_GRO, 0)
+        if not queued.poll(0):
+            return True
+        conn.setsockopt(SOL_UDP, UDP_GRO, 1)
+        drain()
+    return False
+
+
 def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device: Mover,
                 check: Callable[[bytes], str | None], wake: int,
-                stopped: Callable[[], bool], poll_interval: float) -> None:
+                stopped: Callable[[], bool]) -> None:
     """Move both directions while they have no thread of their own, until `stopped()`.
 
     `wake` (an eventfd) is readable when a direction came back from its thread or the bridge is
-    stopping. Packets towards the device pass `check` first (malformed ones are counted as link
-    drops); with packet_problem, packets with a plain 20-byte IPv4 header whose length field
+    stopping: the loop waits for nothing else (no timeout to arm and cancel per packet).
+    Packets towards the device pass `check` first (malformed ones are counted as link drops);
+    with packet_problem, packets with a plain 20-byte IPv4 header whose length field
     matches are accepted without the call, which is the answer packet_problem gives for them.
     """
     os_read, os_write = os.read, os.write
     device_fd, read_size, device_counters = device.fd, device.read_size, device.counters
-    sock = link.sock
-    link_fd, recvmsg, recvfrom, sendto = sock.fileno(), sock.recvmsg, sock.recvfrom, sock.sendto
-    peer, accept, gro, mtu = link.peer, link.accept, link.gro, link.mtu
-    link_counters = link.counters
+    sock, conn, peer, mtu, link_counters = link.sock, link.conn, link.peer, link.mtu, link.counters
+    link_fd, recvmsg = sock.fileno(), sock.recvmsg
+    deliver = functools.partial(_deliver, accept=link.accept, check=check,
+                                link_counters=link_counters, device_fd=device_fd,
+                                device_counters=device_counters)
+    movers = [(device_fd, to_link), (link_fd, to_device)]
+    send: Callable[[bytes], object]
+    conn_recv: Callable[[int], bytes]
+    if conn is None:  # every datagram is read off the bound socket, source and all
+        conn_fd, conn_recv = -1, sock.recv  # -1: no descriptor is that, conn_recv is not called
+        sendto = sock.sendto
+        send = lambda packet: sendto(packet, peer)  # noqa: E731
+    else:
+        conn_fd, conn_recv, send = conn.fileno(), conn.recv, conn.send
+        movers.append((conn_fd, to_device))
+    # GRO on conn: off while read here, on for the direction's thread
+    gro_on = (functools.partial(conn.setsockopt, SOL_UDP, UDP_GRO, 1)
+              if conn is not None and link.gro else None)
+    toggles_gro = gro_on is not None
+    plain = not toggles_gro  # whether each read of conn holds one datagram
     plain_check = check is packet_problem
     poller = select.poll()
     poller.register(wake, select.POLLIN)
     poll = poller.poll
-    movers = ((device_fd, to_link), (link_fd, to_device))
     registered: set[int] = set()
-    wait_ms = poll_interval * 1000
     to_link_count = to_device_count = 0
     to_link_since = to_device_since = time.monotonic()
     regroup = True
     while True:
         if regroup:
             regroup = False
+            if not plain and not to_device.own_thread.is_set():
+                assert conn is not None
+                plain = plain_reads(conn, functools.partial(_drain, conn.recvmsg, deliver))
+                if not plain:
+                    to_device.hand_off()
             sync_polled(poller, registered, movers)
-        ready = poll(wait_ms)
-        if not ready and stopped():
-            return
-        for fd, _events in ready:
+        for fd, _events in poll():
             if fd == device_fd:
                 try:
                     packet = os_read(device_fd, read_size)
                 except BlockingIOError:
                     continue
                 size = len(packet)
-                device_counters.rx_packets += 1
-                device_counters.rx_bytes += size
                 if mtu is not None and size > mtu:
                     link_counters.drop("mtu")
                 else:
                     try:
-                        sendto(packet, peer)
+                        send(packet)
                     except OSError as exc:
-                        link_counters.drop(send_drop_reason(exc))
+                        _send_failed(send, packet, exc, link_counters)
                     else:
                         link_counters.tx_packets += 1
                         link_counters.tx_bytes += size
+                device_counters.rx_packets += 1
+                device_counters.rx_bytes += size
                 to_link_count += 1
                 if to_link_count >= HAND_OFF_PACKETS:
                     handed, to_link_since = hand_off_if_busy(to_link, to_link_since)
                     regroup |= handed
                     to_link_count = 0
-            elif fd == link_fd:
-                try:
-                    if gro:
-                        data, ancillary, _flags, source = recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
-                    else:
-                        data, source = recvfrom(MAX_DATAGRAM)
-                        ancillary = None
-                except BlockingIOError:
-                    continue
-                if ancillary or (source != peer and not accept(source[:2])):
-                    to_device_count += _strange_read(data, ancillary, source[:2], accept,
-                                                     check, link_counters, device_fd,
-                                                     device_counters)
-                else:
+            elif fd == wake:
+                os.eventfd_read(wake)
+                if stopped():
+                    return
+                regroup = True
+            else:  # the link's sockets
+                if fd == conn_fd:
+                    try:
+                        data = conn_recv(MAX_DATAGRAM)
+                    except BlockingIOError:
+                        continue
+                    except OSError as exc:
+                        if exc.errno in PATH_ERRORS:
+                            continue  # no datagram: news of an earlier send
+                        raise
                     size = len(data)
-                    link_counters.rx_packets += 1
-                    link_counters.rx_bytes += size
                     if not (plain_check and size >= 20 and data[0] == IPV4_PLAIN
                             and (data[2] << 8 | data[3]) == size) \
                             and (problem := check(data)) is not None:
@@ -153,26 +206,66 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                         else:
                             device_counters.tx_packets += 1
                             device_counters.tx_bytes += size
+                    link_counters.rx_packets += 1
+                    link_counters.rx_bytes += size
                     to_device_count += 1
+                else:
+                    to_device_count += _read_bound(recvmsg, deliver)
                 if to_device_count >= HAND_OFF_PACKETS:
-                    handed, to_device_since = hand_off_if_busy(to_device, to_device_since)
-                    regroup |= handed
+                    handed, to_device_since = hand_off_if_busy(to_device, to_device_since,
+                                                               gro_on)
+                    if handed:
+                        regroup, plain = True, not toggles_gro
                     to_device_count = 0
-            else:  # the wake-up eventfd
-                os.eventfd_read(wake)
-                if stopped():
-                    return
-                regroup = True
 
 
-def _strange_read(data: bytes, ancillary: list[tuple[int, int, bytes]] | None,
-                  source: tuple[str, int], accept: Callable[[tuple[str, int]], bool],
-                  check: Callable[[bytes], str | None], link_counters: Counters, device_fd: int,
-                  device_counters: Counters) -> int:
-    """A read the lean loop leaves to this: a coalesced run of datagrams (UDP GRO) or one from
-    a stranger. Moves or drops it as the loop would; returns the number of packets read."""
-    segment = gro_segment(ancillary) if ancillary else 0
-    pieces = split_run(data, segment) if segment else [data]
+def _send_failed(send: Callable[[bytes], object], packet: bytes, exc: OSError,
+                 counters: Counters) -> None:
+    """Count a send that failed with `exc`, or send again where the error may be news of an
+    earlier datagram: a connected socket reports an ICMP error (a port unreachable from the
+    peer's host, a packet filtered on the way...) on its next call. A second failure counts."""
+    if exc.errno in PATH_ERRORS:
+        try:
+            send(packet)
+        except OSError as again:
+            exc = again
+        else:
+            counters.sent(len(packet))
+            return
+    counters.drop(send_drop_reason(exc))
+
+
+Deliver = Callable[[bytes, list[tuple[int, int, bytes]], tuple[str, int]], int]
+
+
+def _read_bound(recvmsg: Callable[..., tuple[bytes, list[tuple[int, int, bytes]], int, Any]],
+                deliver: Deliver) -> int:
+    """One read the lean loop leaves to this (from the bound socket, or from the peer's while
+    GRO is on): moves or drops it; returns the number of packets read (0: none)."""
+    try:
+        data, ancillary, _flags, source = recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
+    except BlockingIOError:
+        return 0
+    except OSError as exc:
+        if exc.errno in PATH_ERRORS:
+            return 0
+        raise
+    return deliver(data, ancillary, source[:2])
+
+
+def _drain(recvmsg: Callable[..., tuple[bytes, list[tuple[int, int, bytes]], int, Any]],
+           deliver: Deliver) -> None:
+    """Read a socket until nothing is queued, moving or dropping what it holds."""
+    while _read_bound(recvmsg, deliver):
+        pass
+
+
+def _deliver(data: bytes, ancillary: list[tuple[int, int, bytes]], source: tuple[str, int], *,
+             accept: Callable[[tuple[str, int]], bool], check: Callable[[bytes], str | None],
+             link_counters: Counters, device_fd: int, device_counters: Counters) -> int:
+    """Write the packets of one read (a run of them where UDP GRO coalesced it) into the
+    device, or drop them as the loop would; returns the number of packets read."""
+    pieces = coalesced(data, ancillary)
     if not accept(source):
         link_counters.drop("filtered", len(pieces))
         return len(pieces)

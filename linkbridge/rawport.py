@@ -29,9 +29,10 @@ class SocketPort:
     """A non-blocking UDP socket that sends every packet to `peer`.
 
     Datagrams from sources `accept` refuses are dropped as `filtered` (it must accept `peer`
-    itself: the lean loop takes datagrams from `peer` without asking); with `gro` a read may hold
-    a run of datagrams, with its segment size in the ancillary data; packets longer than `mtu`
-    are not sent but dropped as `mtu`.
+    itself); with `gro` a read may hold a run of datagrams, with its segment size in the
+    ancillary data; packets longer than `mtu` are not sent but dropped as `mtu`. `conn`, where
+    there is one, is a second socket on the same address, connect()ed to `peer`: the kernel
+    delivers the peer's datagrams there, and UDP GRO on it is whatever its reader last set.
     """
 
     sock: socket.socket
@@ -40,6 +41,7 @@ class SocketPort:
     counters: Counters
     gro: bool
     mtu: int | None = None
+    conn: socket.socket | None = None
 
 
 RawPort = DevicePort | SocketPort

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from linkbridge.datagram import DatagramEndpoint, exact_peer, format_address
+from linkbridge.datagram import DatagramEndpoint, format_address
 from linkbridge.errors import ConfigError, LinkError
 from linkbridge.link import LabDirection, LabSides, Link, LinkWrapper
 from linkbridge.options import host_port, resolve_options
@@ -70,8 +70,7 @@ class SimLink(Link):
         return self.sim_config.mtu
 
     def open(self) -> None:
-        self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote,
-                                          exact_peer(self.remote))
+        self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote)
         self.counters = self._endpoint.counters
         try:
             self.sender.open(self._endpoint.send, self.counters)

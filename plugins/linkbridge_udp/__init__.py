@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from linkbridge.datagram import DatagramEndpoint, exact_peer, format_address
+from linkbridge.datagram import DatagramEndpoint, format_address
 from linkbridge.errors import ConfigError, LinkError
 from linkbridge.fragment import MIN_FRAME_SIZE
 from linkbridge.hookspecs import hookimpl
@@ -51,8 +51,7 @@ class UdpLink(Link):
         return value
 
     def open(self) -> None:
-        self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote,
-                                          exact_peer(self.remote))
+        self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote)
         self.counters = self._endpoint.counters
 
     def _socket(self) -> DatagramEndpoint:

@@ -28,7 +28,7 @@ from linkbridge.datagram import DatagramEndpoint
 from linkbridge.datapath import Bridge
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab import netns
-from linkbridge.lab.topology import TwoHosts
+from linkbridge.lab.topology import UNDERLAY, TwoHosts
 from linkbridge.packet import internet_checksum, packet_problem
 from linkbridge.pcap import PcapTap, PcapWriter
 from linkbridge.plugins import LinkRegistry, get_plugin_manager
@@ -227,6 +227,83 @@ def test_link_mtu_applies_and_wrapped_devices_take_the_generic_path(rig: Rig,
     tapped.close()
     writer.close()
     assert not tapped.lean
+
+
+def test_a_far_end_not_listening_neither_stops_the_loop_nor_costs_drops(rig: Rig) -> None:
+    """Each datagram to the closed port draws an ICMP port unreachable, which the socket
+    connected to the peer reports as ECONNREFUSED on its next send or read."""
+    far_address = rig.far.local_address
+    rig.far.close()
+    bridge = rig.bridge()
+    try:
+        with netns.inside(rig.ns):
+            before = icmp_unreachables()
+            sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with sender:
+            for n in range(5):  # one at a time: the loop reads the refusal
+                sender.sendto(bytes([n]) * 10, (FAR_ADDRESS, 9))
+                deadline = time.monotonic() + WAIT
+                while rig.link.counters.tx_packets <= n and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            for n in range(20):  # back to back: sends meet the refusal of the one before
+                sender.sendto(bytes([n]) * 10, (FAR_ADDRESS, 9))
+            deadline = time.monotonic() + WAIT
+            while rig.link.counters.tx_packets < 25 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            with netns.inside(rig.ns):
+                assert icmp_unreachables() - before >= 25
+                rig.far = DatagramEndpoint("far", far_address, (LOCAL, 9), lambda source: True)
+            sender.sendto(b"heard", (FAR_ADDRESS, 9))
+            got = rig.collect(1)
+    finally:
+        bridge.close()
+        rig.far.close()
+    assert [packet[28:] for packet in got] == [b"heard"]
+    assert rig.link.counters.tx_packets == rig.device.counters.rx_packets >= 26  # IPv6 too
+    assert rig.link.counters.drops == {}
+    assert bridge.hand_offs == {"to-link": 0, "to-tunnel": 0}
+
+
+def test_an_icmp_error_from_the_path_neither_stops_the_loop_nor_costs_drops(
+        rig: Rig, lab: TwoHosts) -> None:
+    """Host B, a router on the way to the peer, refuses the link's datagrams with ICMP
+    "administratively prohibited", which the socket connected to the peer reports as
+    EHOSTUNREACH on its next send or read."""
+    blocked = "198.18.9.9"
+    with netns.inside(lab.b), IPRoute() as ipr:
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+        ipr.route("add", dst=f"{blocked}/32", type="prohibit")
+    with netns.inside(lab.a), IPRoute() as ipr:
+        ipr.route("add", dst=f"{blocked}/32", gateway=UNDERLAY[1])
+        before = icmp_unreachables()
+        link = LinkRegistry(get_plugin_manager()).create_link(f"udp:{blocked}:47000")
+        link.open()
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    bridge = Bridge(rig.device, link)
+    assert bridge.lean
+    bridge.start()
+    try:
+        with sender:
+            for n in range(10):
+                sender.sendto(bytes([n]) * 10, (FAR_ADDRESS, 9))
+                deadline = time.monotonic() + WAIT
+                while (link.counters.tx_packets <= n and not bridge.stop.is_set()
+                       and time.monotonic() < deadline):
+                    time.sleep(0.005)
+        with netns.inside(lab.a):
+            assert icmp_unreachables() > before
+        assert not bridge.stop.is_set()  # the loop still runs
+    finally:
+        bridge.close()
+        link.close()
+    assert link.counters.tx_packets >= 10 and link.counters.drops == {}
+
+
+def icmp_unreachables() -> int:
+    """Destination unreachable messages the current thread's network namespace has received."""
+    lines = [line.split() for line in Path("/proc/thread-self/net/snmp").read_text().splitlines()
+             if line.startswith("Icmp:")]
+    return int(dict(zip(lines[0], lines[1], strict=True))["InDestUnreachs"])
 
 
 def test_a_socket_failing_under_the_loop_stops_it_with_an_error(rig: Rig) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +73,61 @@ def test_port_in_use_is_one_line_error() -> None:
         holder.bind(("127.0.0.1", port))
         with pytest.raises(LinkError, match=rf"cannot bind UDP 127.0.0.1:{port}: already in use"):
             tunnel_ports(port, free_port())
+
+
+def test_no_socket_can_join_a_udp_links_address() -> None:
+    """The link's second socket, connected to the peer, shares its bound address; nobody else
+    can, not even a socket that asks to share (a stranger sharing it would see the traffic)."""
+    registry = LinkRegistry(get_plugin_manager())
+    port_a, port_b = free_port(), free_port()
+    url = f"udp:127.0.0.1:{port_b}?bind=127.0.0.1:{port_a}"
+    link = registry.create_link(url)
+    link.open()
+    try:
+        for option in (socket.SO_REUSEADDR, socket.SO_REUSEPORT):
+            for host in ("127.0.0.1", "0.0.0.0"):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+                    other.setsockopt(socket.SOL_SOCKET, option, 1)
+                    with pytest.raises(OSError) as refused:
+                        other.bind((host, port_a))
+                    assert refused.value.errno == errno.EADDRINUSE
+        second = registry.create_link(url)
+        with pytest.raises(LinkError, match="already in use"):
+            second.open()
+    finally:
+        link.close()
+
+
+def test_a_peer_not_listening_yet_costs_nothing_but_its_packets() -> None:
+    """The peer's host answers with ICMP port unreachable, which the socket connected to the
+    peer reports on its next call: the link neither stops nor counts drops, and the peer gets
+    what is sent once it listens."""
+    registry = LinkRegistry(get_plugin_manager())
+    port_a, port_b = free_port(), free_port()
+    a = registry.create_link(f"udp:127.0.0.1:{port_b}?bind=127.0.0.1:{port_a}")
+    b = registry.create_link(f"udp:127.0.0.1:{port_a}?bind=127.0.0.1:{port_b}")
+    a.open()
+    try:
+        before = icmp_unreachables()
+        for _ in range(3):
+            a.send(b"nobody there")
+            assert a.receive(0.05) == []  # the refusal is news of the send, not an error
+        assert icmp_unreachables() - before >= 3
+        b.open()
+        a.send(b"now")
+        assert b.receive(1.0) == [b"now"]
+        assert a.counters.tx_packets == 4 and a.counters.drops == {}
+    finally:
+        a.close()
+        b.close()
+
+
+def icmp_unreachables() -> int:
+    """Destination unreachable messages this network namespace has received (loopback sends
+    them to itself)."""
+    lines = [line.split() for line in Path("/proc/thread-self/net/snmp").read_text().splitlines()
+             if line.startswith("Icmp:")]
+    return int(dict(zip(lines[0], lines[1], strict=True))["InDestUnreachs"])
 
 
 def test_ports_mirror_each_other() -> None:

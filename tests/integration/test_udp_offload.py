@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import select
 import socket
+import struct
 import time
+from collections.abc import Iterator
 
+import pytest
 from pyroute2 import IPRoute
 
-from linkbridge.datagram import DatagramEndpoint, exact_peer
+from linkbridge import lean
+from linkbridge.datagram import (
+    GRO_CMSG_SPACE,
+    MAX_DATAGRAM,
+    SOL_UDP,
+    UDP_GRO,
+    UDP_SEGMENT,
+    DatagramEndpoint,
+    coalesced,
+)
 from linkbridge.lab import netns
 from linkbridge.lab.topology import UNDERLAY, TwoHosts
 
@@ -32,14 +46,24 @@ def drain(endpoint: DatagramEndpoint, count: int, wait: float = 10.0) -> list[by
     return got
 
 
-def test_send_many_reaches_a_gro_endpoint_and_a_plain_socket_unchanged() -> None:
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOCAL, 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("peer_only", [True, False], ids=["peer-socket", "source-filter"])
+def test_send_many_reaches_a_gro_endpoint_and_a_plain_socket_unchanged(peer_only: bool) -> None:
+    """The receiver takes the runs on its socket connected to the sender, or (with a filter
+    of its own) on its bound socket."""
     rng = random.Random(7)
     plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     plain.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     plain.bind((LOCAL, 0))
-    receiver = DatagramEndpoint("rx", (LOCAL, 0), (LOCAL, 9), lambda source: True)
-    to_receiver = DatagramEndpoint("tx", (LOCAL, 0), receiver.local_address,
-                                   exact_peer(receiver.local_address))
+    sender_address = (LOCAL, free_port())
+    receiver = DatagramEndpoint("rx", (LOCAL, 0), sender_address,
+                                None if peer_only else (lambda source: True))
+    to_receiver = DatagramEndpoint("tx", sender_address, receiver.local_address)
     to_plain = DatagramEndpoint("tx2", (LOCAL, 0), plain.getsockname(), lambda source: True)
     try:
         for _round in range(5):
@@ -59,7 +83,7 @@ def test_send_many_reaches_a_gro_endpoint_and_a_plain_socket_unchanged() -> None
 
 
 def test_coalesced_datagrams_from_a_refused_source_are_counted_per_packet() -> None:
-    receiver = DatagramEndpoint("rx", (LOCAL, 0), (LOCAL, 9), exact_peer((LOCAL, 9)))
+    receiver = DatagramEndpoint("rx", (LOCAL, 0), (LOCAL, 9))
     stranger = DatagramEndpoint("stranger", (LOCAL, 0), receiver.local_address,
                                 lambda source: True)
     try:
@@ -80,11 +104,9 @@ def test_runs_too_big_for_the_route_fall_back_to_one_datagram_each(lab: TwoHosts
     with netns.inside(lab.a), IPRoute() as ipr:
         ipr.link("set", index=ipr.link_lookup(ifname=lab.veth_a)[0], mtu=1000)
     with netns.inside(lab.b):
-        receiver = DatagramEndpoint("rx", (UNDERLAY[1], 47100), (UNDERLAY[0], 47100),
-                                    exact_peer((UNDERLAY[0], 47100)))
+        receiver = DatagramEndpoint("rx", (UNDERLAY[1], 47100), (UNDERLAY[0], 47100))
     with netns.inside(lab.a):
-        sender = DatagramEndpoint("tx", (UNDERLAY[0], 47100), (UNDERLAY[1], 47100),
-                                  exact_peer((UNDERLAY[1], 47100)))
+        sender = DatagramEndpoint("tx", (UNDERLAY[0], 47100), (UNDERLAY[1], 47100))
     try:
         small = [bytes([n]) * 500 for n in range(20)]  # fits: one segmented send
         large = [bytes([n]) * 1400 for n in range(20)]  # above the MTU: refused, then one by one
@@ -95,3 +117,70 @@ def test_runs_too_big_for_the_route_fall_back_to_one_datagram_each(lab: TwoHosts
     finally:
         sender.close()
         receiver.close()
+
+
+@pytest.fixture
+def connected_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A socket with UDP GRO on, connected to a sender that sends it runs (UDP GSO)."""
+    reader = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with reader, sender:
+        reader.bind((LOCAL, 0))
+        sender.bind((LOCAL, 0))
+        reader.connect(sender.getsockname())
+        sender.connect(reader.getsockname())
+        reader.setsockopt(SOL_UDP, UDP_GRO, 1)
+        reader.setblocking(False)
+        yield reader, sender
+
+
+def send_run(sender: socket.socket, packets: list[bytes]) -> None:
+    segment = struct.pack("=H", len(packets[0]))
+    sender.sendmsg([b"".join(packets)], [(SOL_UDP, UDP_SEGMENT, segment)])
+
+
+def wait_readable(sock: socket.socket) -> None:
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    assert poller.poll(5000)
+
+
+def test_plain_reads_turns_gro_off_once_no_run_is_left_queued(
+        connected_pair: tuple[socket.socket, socket.socket]) -> None:
+    """A run queued while GRO was on is read with it on (as its datagrams), and only then is
+    it off: every later read holds one datagram, even of a run sent in one call."""
+    reader, sender = connected_pair
+    run = [b"a" * 100, b"b" * 100, b"c" * 40]
+    send_run(sender, run)
+    wait_readable(reader)
+    drained: list[bytes] = []
+
+    def drain() -> None:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                data, ancillary, _flags, _source = reader.recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
+                drained.extend(coalesced(data, ancillary))
+
+    assert lean.plain_reads(reader, drain)
+    assert drained == run
+    assert reader.getsockopt(SOL_UDP, UDP_GRO) == 0
+    send_run(sender, run)
+    wait_readable(reader)
+    assert [reader.recv(MAX_DATAGRAM) for _ in run] == run
+
+
+def test_plain_reads_leaves_gro_on_for_a_socket_that_never_runs_dry(
+        connected_pair: tuple[socket.socket, socket.socket]) -> None:
+    reader, sender = connected_pair
+    send_run(sender, [b"x" * 50] * 4)
+    wait_readable(reader)
+    rounds: list[int] = []
+
+    def drain() -> None:  # reads, but more has come in meanwhile: load
+        rounds.append(len(reader.recv(MAX_DATAGRAM)))
+        sender.send(b"more")
+        wait_readable(reader)
+
+    assert not lean.plain_reads(reader, drain)
+    assert len(rounds) == lean.PLAIN_READ_TRIES
+    assert reader.getsockopt(SOL_UDP, UDP_GRO) == 1
