@@ -21,6 +21,7 @@ from linkbridge.fragment_link import MODES, FragmentingEndpoint, fragment_frame_
 from linkbridge.kernel_cli import add_backend_option, add_down_parser, cmd_down, up_kernel
 from linkbridge.link import Link
 from linkbridge.logs import FORMATS, setup_logging
+from linkbridge.options import port
 from linkbridge.pcap import DEFAULT_LIMIT, PcapTap, PcapWriter
 from linkbridge.plugins import LinkRegistry, get_plugin_manager
 from linkbridge.ports import DEFAULT_HOST, link_ports, tunnel_ports
@@ -46,13 +47,6 @@ examples:
   linkbridge up --link serial:/dev/ttyUSB0?baud=115200 --remote 10.0.2.0/24
   linkbridge up 2001 2002 10.0.2.2 100     (the original tool's form: RX_PORT TX_PORT REMOTE [MTU])
 """
-
-
-def port(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} out of range 1..65535")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

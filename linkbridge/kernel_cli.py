@@ -7,6 +7,7 @@ import logging
 
 from linkbridge.errors import ConfigError
 from linkbridge.kernel_tunnel import KernelTunnelSpec, close_fou_tunnel, open_fou_tunnel
+from linkbridge.options import port
 from linkbridge.plugins import get_plugin_manager
 from linkbridge.tunnel import DEFAULT_MTU, parse_interface, parse_network
 from linkbridge.tunnel_info import TunnelInfo
@@ -32,7 +33,7 @@ def add_down_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     down.add_argument("tunnel", nargs="*", metavar="NAME|RX_PORT",
                       help="device name (e.g. fou1) or RX port; extra words are ignored so that "
                            "`down` accepts the same arguments as `up`")
-    down.add_argument("--rx", type=int, metavar="RX_PORT", help="the tunnel's RX port")
+    down.add_argument("--rx", type=port, metavar="RX_PORT", help="the tunnel's RX port")
 
 
 def state_info(state: KernelTunnelState) -> TunnelInfo:

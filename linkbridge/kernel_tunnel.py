@@ -26,8 +26,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from linkbridge.errors import ConfigError, TunnelError
 from linkbridge.fou import Fou, FouPort
-from linkbridge.netconf import InterfaceConfig, IPInterface, IPNetwork, netlink_step
-from linkbridge.tunnel import DEFAULT_MTU, check_mtu
+from linkbridge.netconf import InterfaceConfig, netlink_step
+from linkbridge.tunnel import TunnelSpec
 from linkbridge.tunnel_state import KernelTunnelState, StateStore
 
 MODULES = ("ipip", "fou")  # the TUN module is not needed: the kernel's own device carries it
@@ -38,20 +38,16 @@ USERSPACE_HINT = ("use the userspace backend instead (linkbridge up without --ba
                   "a TUN device, same ports and options)")
 
 
-@dataclass(frozen=True)
-class KernelTunnelSpec:
-    """A FOU+IPIP tunnel as asked for; validated on construction."""
+@dataclass(frozen=True, kw_only=True)
+class KernelTunnelSpec(TunnelSpec):
+    """A FOU+IPIP tunnel as asked for, on the FOU port `rx` sending to `tx`; validated on
+    construction."""
 
     rx: int
     tx: int
     host: str = "127.0.0.1"
-    name: str | None = None
-    mtu: int = DEFAULT_MTU
-    remotes: tuple[IPNetwork, ...] = ()
-    addresses: tuple[IPInterface, ...] = ()
 
     def __post_init__(self) -> None:
-        check_mtu(self.mtu)
         try:
             host = ipaddress.ip_address(self.host)
         except ValueError:
@@ -65,6 +61,7 @@ class KernelTunnelSpec:
                                   f"{USERSPACE_HINT}")
         if self.name is not None and not 0 < len(self.name) <= MAX_NAME:
             raise ConfigError(f"bad device name {self.name!r}: 1..{MAX_NAME} characters")
+        super().__post_init__()  # the MTU, once IPv6 is ruled out
 
 
 def ensure_modules(modules: tuple[str, ...] = MODULES) -> None:

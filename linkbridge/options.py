@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import ipaddress
 import re
@@ -107,6 +108,14 @@ def duration(text: str) -> float:
     if not match:
         raise ValueError("expected a duration such as 40ms, 1.5s or 250us")
     return float(match.group(1)) * _DURATION_SCALE[match.group(2)]
+
+
+def port(text: str) -> int:
+    """A command line's UDP port, 1..65535 (an argparse type)."""
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} out of range 1..65535")
+    return value
 
 
 def host_port(text: str) -> tuple[str, int]:

@@ -91,16 +91,18 @@ def tunnel_args(url: LinkUrl, via: Sequence[str], mtu: int | None, local: str,
 
 @contextlib.contextmanager
 def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
-                mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False
+                mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
+                registry: LinkRegistry | None = None
                 ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run a linkbridge tunnel in each lab host over `link`; stop both on exit.
 
     `extra_args` go to both `linkbridge up` command lines (e.g. `--user nobody`); `ipv6` also
-    gives the tunnels the OVERLAY6 addresses (the tunnel MTU must then be at least 1280).
+    gives the tunnels the OVERLAY6 addresses (the tunnel MTU must then be at least 1280);
+    `registry` is the installed plugins' (looked up when not given).
     """
     v6_a, v6_b = (OVERLAY6, OVERLAY6[::-1]) if ipv6 else (None, None)
     url = parse_link_url(link)
-    registry = LinkRegistry(get_plugin_manager())
+    registry = registry or LinkRegistry(get_plugin_manager())
     registry.link_options(url)  # fail on a bad option before any set-up
     for wrapper in via:
         registry.wrapper_options(parse_link_url(wrapper))
@@ -129,12 +131,14 @@ def run_lab(options: LabOptions) -> LabReport:
     """Build the lab, measure, print the report and tear everything down."""
     if os.geteuid() != 0:
         raise LinkbridgeError("the lab needs root (network namespaces, veth and TUN devices)")
-    figures = configured_figures(LinkRegistry(get_plugin_manager()), options.link, options.via)
+    registry = LinkRegistry(get_plugin_manager())
+    figures = configured_figures(registry, options.link, options.via)
     transfer_bytes = transfer_size(figures, options.transfer_bytes)
     with two_hosts() as hosts:
         log.info("lab hosts %s and %s joined by veth", hosts.a, hosts.b)
         peer = OVERLAY6[1] if options.ipv6 else OVERLAY[1]
-        with lab_tunnels(hosts, options.link, options.via, options.mtu, ipv6=options.ipv6):
+        with lab_tunnels(hosts, options.link, options.via, options.mtu, ipv6=options.ipv6,
+                         registry=registry):
             log.info("tunnels up, pinging %s from %s", peer, hosts.a)
             ping_result = ping(hosts.a, peer, options.count, options.interval)
             log.info("TCP transfer of %d bytes A -> B", transfer_bytes)

@@ -55,3 +55,10 @@ def test_down_of_unknown_tunnel(root: None, capsys: pytest.CaptureFixture[str]) 
     assert code == 1 and "no kernel tunnel named fou7" in err
     code, err = run(capsys, "down")
     assert code == 2 and "give the tunnel" in err
+
+
+def test_down_takes_a_port_in_range(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["down", "--rx", "70000"])
+    assert exited.value.code == 2
+    assert "argument --rx: port 70000 out of range 1..65535" in capsys.readouterr().err
