@@ -1,6 +1,10 @@
-"""Read what exists in a namespace (devices, routes) to check that nothing was left behind."""
+"""Read a namespace's state: what exists (devices, routes, to check that nothing was left
+behind), what its ICMP counters say, a free port."""
 
 from __future__ import annotations
+
+import socket
+from pathlib import Path
 
 from pyroute2 import IPRoute
 
@@ -22,3 +26,18 @@ def routed(ns_name: str) -> set[str]:
                 if dst is not None:
                     found.add(f"{dst}/{route['dst_len']}")
         return found
+
+
+def icmp_unreachables() -> int:
+    """Destination unreachable messages the current thread's network namespace has received
+    (on loopback it sends them to itself)."""
+    lines = [line.split() for line in Path("/proc/thread-self/net/snmp").read_text().splitlines()
+             if line.startswith("Icmp:")]
+    return int(dict(zip(lines[0], lines[1], strict=True))["InDestUnreachs"])
+
+
+def free_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing is bound to right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -33,6 +33,7 @@ from linkbridge.packet import internet_checksum, packet_problem
 from linkbridge.pcap import PcapTap, PcapWriter
 from linkbridge.plugins import LinkRegistry, get_plugin_manager
 from linkbridge.tun import TunEndpoint
+from tests.netstate import icmp_unreachables
 
 LOCAL = "127.0.0.1"
 DEVICE_ADDRESS, FAR_ADDRESS = "198.19.0.1", "198.19.0.2"
@@ -297,13 +298,6 @@ def test_an_icmp_error_from_the_path_neither_stops_the_loop_nor_costs_drops(
         bridge.close()
         link.close()
     assert link.counters.tx_packets >= 10 and link.counters.drops == {}
-
-
-def icmp_unreachables() -> int:
-    """Destination unreachable messages the current thread's network namespace has received."""
-    lines = [line.split() for line in Path("/proc/thread-self/net/snmp").read_text().splitlines()
-             if line.startswith("Icmp:")]
-    return int(dict(zip(lines[0], lines[1], strict=True))["InDestUnreachs"])
 
 
 def test_a_socket_failing_under_the_loop_stops_it_with_an_error(rig: Rig) -> None:

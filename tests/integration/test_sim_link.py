@@ -4,19 +4,13 @@ counted drops, traces written by a live link and replayed, no busy-waiting."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 from linkbridge_sim.links import SimWrapper
 
 from linkbridge.link import Link
 from linkbridge.plugins import LinkRegistry, get_plugin_manager
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.netstate import free_port
 
 
 def sim_pair(options_a: str, options_b: str = "") -> tuple[Link, Link]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import socket
-from pathlib import Path
 
 import pytest
 
@@ -12,12 +11,7 @@ from linkbridge.datagram import DatagramEndpoint, same_host
 from linkbridge.errors import LinkError
 from linkbridge.plugins import LinkRegistry, get_plugin_manager
 from linkbridge.ports import link_ports, tunnel_ports
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.netstate import free_port, icmp_unreachables
 
 
 def test_pair_of_udp_links_carries_packets_both_ways() -> None:
@@ -120,14 +114,6 @@ def test_a_peer_not_listening_yet_costs_nothing_but_its_packets() -> None:
     finally:
         a.close()
         b.close()
-
-
-def icmp_unreachables() -> int:
-    """Destination unreachable messages this network namespace has received (loopback sends
-    them to itself)."""
-    lines = [line.split() for line in Path("/proc/thread-self/net/snmp").read_text().splitlines()
-             if line.startswith("Icmp:")]
-    return int(dict(zip(lines[0], lines[1], strict=True))["InDestUnreachs"])
 
 
 def test_ports_mirror_each_other() -> None:

@@ -25,6 +25,7 @@ from linkbridge.datagram import (
 )
 from linkbridge.lab import netns
 from linkbridge.lab.topology import UNDERLAY, TwoHosts
+from tests.netstate import free_port
 
 LOCAL = "127.0.0.1"
 
@@ -44,12 +45,6 @@ def drain(endpoint: DatagramEndpoint, count: int, wait: float = 10.0) -> list[by
     while len(got) < count and time.monotonic() < deadline:
         got += endpoint.receive(0.05)
     return got
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((LOCAL, 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("peer_only", [True, False], ids=["peer-socket", "source-filter"])
