@@ -9,6 +9,7 @@ import select
 import socket
 import struct
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from linkbridge.batch import BatchReader
 from linkbridge.counters import Counters
@@ -40,6 +41,28 @@ def coalesced(data: bytes, ancillary: list[tuple[int, int, bytes]]) -> list[byte
             (segment,) = struct.unpack("=i", value[:4])
             return split_run(data, segment)
     return [data]
+
+
+class Datagram(NamedTuple):
+    """What one read of a socket returned: a datagram, or a run of them coalesced by UDP GRO."""
+
+    data: bytes
+    ancillary: list[tuple[int, int, bytes]]
+    source: Address
+
+
+def read_datagram(sock: socket.socket) -> Datagram | None:
+    """One read of `sock`; None when nothing is queued or the call only reported an ICMP error
+    about an earlier datagram (PATH_ERRORS)."""
+    try:
+        data, ancillary, _flags, source = sock.recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        if exc.errno in PATH_ERRORS:
+            return None
+        raise
+    return Datagram(data, ancillary, source[:2])
 
 
 def send_drop_reason(exc: OSError) -> str:
@@ -143,19 +166,11 @@ class DatagramEndpoint:
     def _read(self, packets: list[bytes]) -> None:
         """Append what one read yields, from the peer's socket first; BlockingIOError when
         both are empty."""
-        if self._conn is not None:
-            try:
-                data, ancillary, _flags, _source = self._conn.recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
-            except BlockingIOError:
-                pass
-            except OSError as exc:
-                if exc.errno not in PATH_ERRORS:
-                    raise
-            else:
-                for piece in coalesced(data, ancillary):
-                    self.counters.received(len(piece))
-                    packets.append(piece)
-                return
+        if self._conn is not None and (read := read_datagram(self._conn)) is not None:
+            for piece in coalesced(read.data, read.ancillary):
+                self.counters.received(len(piece))
+                packets.append(piece)
+            return
         data, ancillary, _flags, source = self._sock.recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
         pieces = coalesced(data, ancillary)
         if not self._accept(source[:2]):

@@ -29,16 +29,17 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from linkbridge.counters import Counters
 from linkbridge.datagram import (
-    GRO_CMSG_SPACE,
     MAX_DATAGRAM,
     PATH_ERRORS,
     SOL_UDP,
     UDP_GRO,
+    Datagram,
     coalesced,
+    read_datagram,
     send_drop_reason,
 )
 from linkbridge.packet import packet_problem
@@ -116,7 +117,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
     os_read, os_write = os.read, os.write
     device_fd, read_size, device_counters = device.fd, device.read_size, device.counters
     sock, conn, peer, mtu, link_counters = link.sock, link.conn, link.peer, link.mtu, link.counters
-    link_fd, recvmsg = sock.fileno(), sock.recvmsg
+    link_fd = sock.fileno()
     deliver = functools.partial(_deliver, accept=link.accept, check=check,
                                 link_counters=link_counters, device_fd=device_fd,
                                 device_counters=device_counters)
@@ -148,7 +149,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
             regroup = False
             if not plain and not to_device.own_thread.is_set():
                 assert conn is not None
-                plain = plain_reads(conn, functools.partial(_drain, conn.recvmsg, deliver))
+                plain = plain_reads(conn, functools.partial(_drain, conn, deliver))
                 if not plain:
                     to_device.hand_off()
             sync_polled(poller, registered, movers)
@@ -210,7 +211,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                     link_counters.rx_bytes += size
                     to_device_count += 1
                 else:
-                    to_device_count += _read_bound(recvmsg, deliver)
+                    to_device_count += _read_bound(sock, deliver)
                 if to_device_count >= HAND_OFF_PACKETS:
                     handed, to_device_since = hand_off_if_busy(to_device, to_device_since,
                                                                gro_on)
@@ -235,38 +236,26 @@ def _send_failed(send: Callable[[bytes], object], packet: bytes, exc: OSError,
     counters.drop(send_drop_reason(exc))
 
 
-Deliver = Callable[[bytes, list[tuple[int, int, bytes]], tuple[str, int]], int]
-
-
-def _read_bound(recvmsg: Callable[..., tuple[bytes, list[tuple[int, int, bytes]], int, Any]],
-                deliver: Deliver) -> int:
+def _read_bound(sock: socket.socket, deliver: Callable[[Datagram], int]) -> int:
     """One read the lean loop leaves to this (from the bound socket, or from the peer's while
     GRO is on): moves or drops it; returns the number of packets read (0: none)."""
-    try:
-        data, ancillary, _flags, source = recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
-    except BlockingIOError:
-        return 0
-    except OSError as exc:
-        if exc.errno in PATH_ERRORS:
-            return 0
-        raise
-    return deliver(data, ancillary, source[:2])
+    read = read_datagram(sock)
+    return 0 if read is None else deliver(read)
 
 
-def _drain(recvmsg: Callable[..., tuple[bytes, list[tuple[int, int, bytes]], int, Any]],
-           deliver: Deliver) -> None:
-    """Read a socket until nothing is queued, moving or dropping what it holds."""
-    while _read_bound(recvmsg, deliver):
+def _drain(sock: socket.socket, deliver: Callable[[Datagram], int]) -> None:
+    """Read a socket until a read yields nothing, moving or dropping what it holds."""
+    while _read_bound(sock, deliver):
         pass
 
 
-def _deliver(data: bytes, ancillary: list[tuple[int, int, bytes]], source: tuple[str, int], *,
-             accept: Callable[[tuple[str, int]], bool], check: Callable[[bytes], str | None],
-             link_counters: Counters, device_fd: int, device_counters: Counters) -> int:
+def _deliver(read: Datagram, *, accept: Callable[[tuple[str, int]], bool],
+             check: Callable[[bytes], str | None], link_counters: Counters, device_fd: int,
+             device_counters: Counters) -> int:
     """Write the packets of one read (a run of them where UDP GRO coalesced it) into the
     device, or drop them as the loop would; returns the number of packets read."""
-    pieces = coalesced(data, ancillary)
-    if not accept(source):
+    pieces = coalesced(read.data, read.ancillary)
+    if not accept(read.source):
         link_counters.drop("filtered", len(pieces))
         return len(pieces)
     for packet in pieces:
