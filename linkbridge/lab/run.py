@@ -100,18 +100,28 @@ def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
     gives the tunnels the OVERLAY6 addresses (the tunnel MTU must then be at least 1280);
     `registry` is the installed plugins' (looked up when not given).
     """
-    v6_a, v6_b = (OVERLAY6, OVERLAY6[::-1]) if ipv6 else (None, None)
     url = parse_link_url(link)
     registry = registry or LinkRegistry(get_plugin_manager())
     registry.link_options(url)  # fail on a bad option before any set-up
     for wrapper in via:
         registry.wrapper_options(parse_link_url(wrapper))
-    with registry.link_class(url.scheme).lab_pair(url, hosts.sides) as (url_a, url_b):
-        args_a = [*tunnel_args(url_a, via, mtu, OVERLAY[0], OVERLAY[1], v6_a), *extra_args]
-        args_b = [*tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0], v6_b), *extra_args]
-        with LinkbridgeProcess(hosts.a, args_a, "tunnel A") as side_a, \
-                LinkbridgeProcess(hosts.b, args_b, "tunnel B") as side_b:
-            yield side_a, side_b
+    with registry.link_class(url.scheme).lab_pair(url, hosts.sides) as (url_a, url_b), \
+            tunnels_between(hosts, url_a, url_b, via, mtu, extra_args, ipv6) as sides:
+        yield sides
+
+
+@contextlib.contextmanager
+def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequence[str] = (),
+                    mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False
+                    ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
+    """Run `linkbridge up` in host A over `url_a` and in host B over `url_b` (the two ends of
+    one link, made by the caller); stop both on exit. The rest as for lab_tunnels()."""
+    v6_a, v6_b = (OVERLAY6, OVERLAY6[::-1]) if ipv6 else (None, None)
+    args_a = [*tunnel_args(url_a, via, mtu, OVERLAY[0], OVERLAY[1], v6_a), *extra_args]
+    args_b = [*tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0], v6_b), *extra_args]
+    with LinkbridgeProcess(hosts.a, args_a, "tunnel A") as side_a, \
+            LinkbridgeProcess(hosts.b, args_b, "tunnel B") as side_b:
+        yield side_a, side_b
 
 
 def settled_stats(hosts: TwoHosts, limit: float = 3.0) -> tuple[dict[str, int], dict[str, int]]:

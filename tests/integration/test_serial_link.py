@@ -16,8 +16,7 @@ import pytest
 
 from linkbridge.errors import ConfigError, LinkError
 from linkbridge.lab.probes import ping, tcp_transfer
-from linkbridge.lab.processes import LinkbridgeProcess
-from linkbridge.lab.run import TUN_NAME, lab_tunnels, tunnel_args
+from linkbridge.lab.run import TUN_NAME, lab_tunnels, tunnels_between
 from linkbridge.lab.topology import OVERLAY, TwoHosts, link_stats
 from linkbridge.lab.uart import UartCable
 from linkbridge.link import Link
@@ -177,12 +176,8 @@ def test_ping_and_tcp_through_tunnels_over_paced_ptys(lab: TwoHosts) -> None:
 def test_noise_between_frames_never_reaches_the_tun_and_is_counted(lab: TwoHosts,
                                                                    options: str) -> None:
     with UartCable(115200, noise=0.5, seed=11) as cable:
-        args_a = tunnel_args(parse_link_url(f"serial:{cable.path_a}{options}"), (), None,
-                             OVERLAY[0], OVERLAY[1])
-        args_b = tunnel_args(parse_link_url(f"serial:{cable.path_b}{options}"), (), None,
-                             OVERLAY[1], OVERLAY[0])
-        with LinkbridgeProcess(lab.a, args_a, "A") as side_a, \
-                LinkbridgeProcess(lab.b, args_b, "B") as side_b:
+        with tunnels_between(lab, parse_link_url(f"serial:{cable.path_a}{options}"),
+                             parse_link_url(f"serial:{cable.path_b}{options}")) as (side_a, side_b):
             result = ping(lab.a, OVERLAY[1], count=20, interval=0.02)
             transfer = tcp_transfer(lab.b, OVERLAY[1], lab.a, 10_000, timeout=30.0)
             stats_a, stats_b = wait_tun_stats_settle(lab)

@@ -112,23 +112,20 @@ def test_wrapper_over_udp_impairs_what_it_sends(tmp_path: object) -> None:
 def test_a_live_trace_replays_to_the_same_decisions(tmp_path: object) -> None:
     trace = f"{tmp_path}/live.jsonl"
     options = "loss=20%&delay=5ms&jitter=4ms&distribution=normal&corrupt=10%"
-    a, b = sim_pair(f"{options}&seed=9&trace={trace}")
     sent = [i.to_bytes(4, "big") * 8 for i in range(300)]
-    try:
-        for packet in sent:
-            a.send(packet)
-        first = sorted(p for _, p in collect(b, 300 - a.counters.drops["sim_loss"]))
-    finally:
-        a.close()
-        b.close()
-    a, b = sim_pair(f"{options}&seed=1234&replay={trace}")
-    try:
-        for packet in sent:
-            a.send(packet)
-        second = sorted(p for _, p in collect(b, 300 - a.counters.drops["sim_loss"]))
-    finally:
-        a.close()
-        b.close()
+
+    def delivered(more: str) -> list[bytes]:
+        a, b = sim_pair(f"{options}&{more}")
+        try:
+            for packet in sent:
+                a.send(packet)
+            return sorted(p for _, p in collect(b, 300 - a.counters.drops["sim_loss"]))
+        finally:
+            a.close()
+            b.close()
+
+    first = delivered(f"seed=9&trace={trace}")
+    second = delivered(f"seed=1234&replay={trace}")
     assert 200 < len(first) < 280
     assert first == second  # same packets lost, same bits flipped
 

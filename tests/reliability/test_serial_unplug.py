@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 
 from linkbridge.lab.probes import ping
-from linkbridge.lab.processes import LinkbridgeProcess
-from linkbridge.lab.run import tunnel_args
+from linkbridge.lab.run import tunnels_between
 from linkbridge.lab.topology import OVERLAY, TwoHosts
 from linkbridge.lab.uart import UartCable
 from linkbridge.url import parse_link_url
@@ -30,12 +29,8 @@ def seconds_until_ping_answers(lab: TwoHosts, limit: float) -> float | None:
 
 def test_traffic_resumes_after_unplug_and_replug_without_restart(lab: TwoHosts) -> None:
     with UartCable(115200) as cable:
-        args_a = tunnel_args(parse_link_url(f"serial:{cable.path_a}"), (), None,
-                             OVERLAY[0], OVERLAY[1])
-        args_b = tunnel_args(parse_link_url(f"serial:{cable.path_b}"), (), None,
-                             OVERLAY[1], OVERLAY[0])
-        with LinkbridgeProcess(lab.a, args_a, "A") as side_a, \
-                LinkbridgeProcess(lab.b, args_b, "B") as side_b:
+        with tunnels_between(lab, parse_link_url(f"serial:{cable.path_a}"),
+                             parse_link_url(f"serial:{cable.path_b}")) as (side_a, side_b):
             assert seconds_until_ping_answers(lab, 5.0) is not None
             resumed: dict[str, float | None] = {}
             for side in ("a", "b"):
