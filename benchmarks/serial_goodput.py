@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from linkbridge.errors import LinkbridgeError
+from linkbridge.framing.slip import encoded_size
 from linkbridge.lab import netns
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, two_hosts
 from linkbridge.lab.uart import BITS_PER_BYTE
-from linkbridge.slip import encoded_size
 
 IP_UDP_HEADERS = 28
 PORT = 5400

@@ -19,11 +19,11 @@ from collections.abc import Sequence
 
 from benchmarks.running import run_measurements
 from linkbridge.errors import LinkbridgeError
+from linkbridge.framing.slip import END, encode
 from linkbridge.lab.probes import echo_request, ping
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, two_hosts
 from linkbridge.lab.uart import BITS_PER_BYTE, uart_cable
-from linkbridge.slip import END, encode
 
 IPV4_HEADER = 20
 TARGET_MS = 1.0

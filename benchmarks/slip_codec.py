@@ -14,8 +14,8 @@ import random
 import time
 from collections.abc import Callable, Sequence
 
-from linkbridge.crc16 import append_crc, strip_crc
-from linkbridge.slip import SlipDecoder, encode
+from linkbridge.framing.crc16 import append_crc, strip_crc
+from linkbridge.framing.slip import SlipDecoder, encode
 
 
 def best_rate(run: Callable[[], object], payload_bytes: int, repeat: int) -> float:

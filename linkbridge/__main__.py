@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from linkbridge.cli import main
+from linkbridge.cli.main import main
 
 sys.exit(main())

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from linkbridge.lab.probes import PingResult, TransferResult
-from linkbridge.link import LabDirection
-from linkbridge.plugins import LinkRegistry
-from linkbridge.url import parse_link_url
+from linkbridge.plugin.lab import LabDirection, LabFigures
+from linkbridge.plugin.registry import LinkRegistry
+from linkbridge.plugin.url import LinkUrl, parse_link_url
 
 Figures = tuple[LabDirection, LabDirection]
 SLOW_LINK_SECONDS = 4.0  # on a rate-limited link the TCP transfer is sized to about this long
@@ -18,11 +18,15 @@ PING_PAYLOAD = 56
 def configured_figures(registry: LinkRegistry, link: str, via: Sequence[str]) -> Figures | None:
     """What the link and its wrappers are configured to do to A -> B and B -> A, if they say."""
     url = parse_link_url(link)
-    figures = registry.link_class(url.scheme).lab_configured(url)
+    figures = _configured(registry.link_class(url.scheme), url)
     for text in via:
         wrapper = parse_link_url(text)
-        figures = _stack(figures, registry.wrapper_class(wrapper.scheme).lab_configured(wrapper))
+        figures = _stack(figures, _configured(registry.wrapper_class(wrapper.scheme), wrapper))
     return figures
+
+
+def _configured(link_class: object, url: LinkUrl) -> Figures | None:
+    return link_class.lab_configured(url) if isinstance(link_class, LabFigures) else None
 
 
 def _stack(outer: Figures | None, inner: Figures | None) -> Figures | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from linkbridge.lab import netns
-from linkbridge.packet import internet_checksum
+from linkbridge.wire.packet import internet_checksum
 
 ICMP_ECHO_REQUEST = 8
 ICMP_ECHO_REPLY = 0

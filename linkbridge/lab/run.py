@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from linkbridge.errors import LinkbridgeError
+from linkbridge.errors import ConfigError, LinkbridgeError
 from linkbridge.lab.compare import (
     comparison_lines,
     configured_figures,
@@ -26,9 +26,10 @@ from linkbridge.lab.topology import (
     link_stats,
     two_hosts,
 )
-from linkbridge.logs import Progress
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
-from linkbridge.url import LinkUrl, parse_link_url
+from linkbridge.ops.logs import Progress
+from linkbridge.plugin.lab import LabPairing
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.url import LinkUrl, parse_link_url
 
 log = logging.getLogger("linkbridge")
 TUN_NAME = "lbt0"
@@ -105,7 +106,10 @@ def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
     registry.link_options(url)  # fail on a bad option before any set-up
     for wrapper in via:
         registry.wrapper_options(parse_link_url(wrapper))
-    with registry.link_class(url.scheme).lab_pair(url, hosts.sides) as (url_a, url_b), \
+    link_class = registry.link_class(url.scheme)
+    if not isinstance(link_class, LabPairing):
+        raise ConfigError(f"link {url.scheme!r} cannot be used by the lab")
+    with link_class.lab_pair(url, hosts.sides) as (url_a, url_b), \
             tunnels_between(hosts, url_a, url_b, via, mtu, extra_args, ipv6) as sides:
         yield sides
 

@@ -11,7 +11,8 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from linkbridge.lab import netns
-from linkbridge.link import LabSides
+from linkbridge.lab.uart import cable_paths
+from linkbridge.plugin.lab import LabSides
 
 UNDERLAY_PREFIX = 30
 UNDERLAY = ("198.18.0.1", "198.18.0.2")  # veth addresses of host A and host B
@@ -31,7 +32,7 @@ class TwoHosts:
 
     @property
     def sides(self) -> LabSides:
-        return LabSides(self.a, self.b, UNDERLAY[0], UNDERLAY[1])
+        return LabSides(self.a, self.b, UNDERLAY[0], UNDERLAY[1], cable_paths)
 
 
 def unique_tag() -> str:

@@ -23,9 +23,9 @@ import tty
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from linkbridge.slip import END
+from linkbridge.framing.slip import END
+from linkbridge.plugin.lab import SERIAL_BITS_PER_BYTE
 
-BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit
 CHUNK_TIME = 0.004  # seconds of line time the relay moves per step
 CATCH_UP = 0.05  # seconds a late relay may make up by releasing a backlog faster
 IDLE_WAIT = 0.05  # seconds a relay waits for input before it looks at its stop flag
@@ -203,7 +203,7 @@ class UartCable:
         self.stop()
 
     def _relay(self, sender: str, receiver: str, injector: NoiseInjector | None) -> None:
-        rate = self.baud / BITS_PER_BYTE if self.baud else None
+        rate = self.baud / SERIAL_BITS_PER_BYTE if self.baud else None
         pacer = LinePacer(rate) if rate else None
         chunk_size = max(16, int(rate * CHUNK_TIME)) if rate else 65536
         stats = self.stats[sender]
@@ -269,3 +269,10 @@ def uart_cable(baud: int | None = 115200, noise: float = 0.0,
     """A started UartCable, stopped (ptys closed, paths removed) on exit."""
     with UartCable(baud, noise=noise, seed=seed) as cable:
         yield cable
+
+
+@contextlib.contextmanager
+def cable_paths(baud: int) -> Iterator[tuple[str, str]]:
+    """The lab's serial cable (LabSides.serial_cable): a paced UartCable's two pty paths."""
+    with UartCable(baud) as cable:
+        yield cable.path_a, cable.path_b

@@ -21,14 +21,22 @@ from typing import Any
 
 import serial
 
-from linkbridge.crc16 import TRAILER, append_crc, strip_crc
-from linkbridge.errors import ConfigError, LinkError
-from linkbridge.hookspecs import hookimpl
-from linkbridge.lab.uart import BITS_PER_BYTE, UartCable
-from linkbridge.link import LabDirection, LabSides, Link
-from linkbridge.options import Option, boolean, choice, integer
-from linkbridge.slip import SlipDecoder, encode
-from linkbridge.url import LinkUrl
+from linkbridge.plugin import (
+    SERIAL_BITS_PER_BYTE,
+    ConfigError,
+    LabDirection,
+    LabSides,
+    Link,
+    LinkError,
+    LinkUrl,
+    Option,
+    boolean,
+    choice,
+    crc16,
+    hookimpl,
+    integer,
+    slip,
+)
 
 log = logging.getLogger("linkbridge.serial")
 
@@ -103,7 +111,7 @@ class SerialLink(Link):
             raise ConfigError("link serial: needs a device, e.g. serial:/dev/ttyUSB0?baud=115200")
         self.baud: int = self.config["baud"]
         self.crc: bool = self.config["crc"]
-        self._max_frame = self.config["mtu"] + (TRAILER if self.crc else 0)
+        self._max_frame = self.config["mtu"] + (crc16.TRAILER if self.crc else 0)
         line_time = (PORT_BUFFER + 2 * self._max_frame + 2) * 10 / self.baud
         self._write_timeout = max(1.0, 2 * line_time)
         self._decoder = self._new_decoder()
@@ -119,8 +127,8 @@ class SerialLink(Link):
         value: int = self.config["mtu"]
         return value
 
-    def _new_decoder(self) -> SlipDecoder:
-        return SlipDecoder(self._max_frame, errors=self.counters.drops)
+    def _new_decoder(self) -> slip.SlipDecoder:
+        return slip.SlipDecoder(self._max_frame, errors=self.counters.drops)
 
     def _open_port(self) -> serial.Serial:
         return serial.Serial(
@@ -140,7 +148,7 @@ class SerialLink(Link):
         if len(packet) > self.config["mtu"]:
             self.counters.drop("mtu")
             return
-        frame = encode(append_crc(packet) if self.crc else packet)
+        frame = slip.encode(crc16.append_crc(packet) if self.crc else packet)
         with self._write_lock:
             port = self._port
             if port is None or self._lost.is_set():
@@ -180,7 +188,7 @@ class SerialLink(Link):
             return []
         packets = []
         for frame in self._decoder.feed(data):
-            packet = strip_crc(frame) if self.crc else frame
+            packet = crc16.strip_crc(frame) if self.crc else frame
             if packet is None:
                 self.counters.drop("crc")
                 continue
@@ -241,16 +249,16 @@ class SerialLink(Link):
         if url.target:
             raise ConfigError("the lab joins its hosts with its own paced pty pair; give options "
                               "only (e.g. serial:?baud=115200)")
-        with UartCable(lab_baud(url)) as cable:
-            yield url.with_target(cable.path_a), url.with_target(cable.path_b)
+        with sides.serial_cable(lab_baud(url)) as (path_a, path_b):
+            yield url.with_target(path_a), url.with_target(path_b)
 
     @classmethod
     def lab_configured(cls, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:
         """The lab cable's rate, both ways: 8 of every 10 line bits (8N1) carry packet bytes;
         each frame adds two ENDs (and a 2-byte CRC with crc=1); escapes are not counted."""
         crc = boolean(url.options.get("crc", "0"))
-        direction = LabDirection(rate=lab_baud(url) * 8 / BITS_PER_BYTE,
-                                 overhead=2 + (TRAILER if crc else 0))
+        direction = LabDirection(rate=lab_baud(url) * 8 / SERIAL_BITS_PER_BYTE,
+                                 overhead=2 + (crc16.TRAILER if crc else 0))
         return direction, direction
 
 

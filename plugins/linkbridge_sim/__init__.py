@@ -6,8 +6,7 @@ impaired, scheduler, trace and links are the I/O glue. See docs/sim.md.
 
 from __future__ import annotations
 
-from linkbridge.hookspecs import hookimpl
-from linkbridge.link import Link, LinkWrapper
+from linkbridge.plugin import Link, LinkWrapper, hookimpl
 from linkbridge_sim.links import SimLink, SimWrapper
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from linkbridge.errors import ConfigError
+from linkbridge.plugin import ConfigError
 
 DISTRIBUTIONS = ("uniform", "normal", "pareto", "paretonormal")
 DEFAULT_LIMIT = 1000

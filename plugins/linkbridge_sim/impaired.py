@@ -9,8 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from linkbridge.counters import Counters
-from linkbridge.errors import ConfigError, LinkError
+from linkbridge.plugin import ConfigError, Counters, LinkError
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.decisions import RandomDecisions, ReplayDecisions
 from linkbridge_sim.impairment import DecisionSource, Impairment

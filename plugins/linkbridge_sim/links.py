@@ -7,11 +7,19 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from linkbridge.datagram import DatagramEndpoint, format_address
-from linkbridge.errors import ConfigError, LinkError
-from linkbridge.link import LabDirection, LabSides, Link, LinkWrapper
-from linkbridge.options import host_port, resolve_options
-from linkbridge.url import LinkUrl
+from linkbridge.plugin import (
+    ConfigError,
+    DatagramEndpoint,
+    LabDirection,
+    LabSides,
+    Link,
+    LinkError,
+    LinkUrl,
+    LinkWrapper,
+    format_address,
+    host_port,
+    resolve_options,
+)
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.impaired import ImpairedSender, new_seed
 from linkbridge_sim.loss import loss_model

@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from linkbridge.errors import ConfigError
-from linkbridge.fragment import MIN_FRAME_SIZE
-from linkbridge.options import Option, choice, duration, host_port, integer
+from linkbridge.plugin import (
+    MIN_FRAME_SIZE,
+    ConfigError,
+    Option,
+    choice,
+    duration,
+    host_port,
+    integer,
+)
 from linkbridge_sim.config import DEFAULT_LIMIT, DISTRIBUTIONS, SimConfig, sim_config
 from linkbridge_sim.params import bitrate, path, percent, percent_list, signed_integer
 

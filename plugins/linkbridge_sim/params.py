@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from linkbridge.options import Parser
+from linkbridge.plugin import Parser
 
 _NUMBER = r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)"
 _PERCENT = re.compile(rf"\s*{_NUMBER}\s*(%?)\s*\Z", re.IGNORECASE)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import IO, Any
 
-from linkbridge.errors import ConfigError
+from linkbridge.plugin import ConfigError
 
 FORMAT = "linkbridge-sim-trace/1"
 

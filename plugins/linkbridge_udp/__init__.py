@@ -9,14 +9,21 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from linkbridge.datagram import DatagramEndpoint, format_address
-from linkbridge.errors import ConfigError, LinkError
-from linkbridge.fragment import MIN_FRAME_SIZE
-from linkbridge.hookspecs import hookimpl
-from linkbridge.link import LabSides, Link
-from linkbridge.options import Option, host_port, integer
-from linkbridge.rawport import SocketPort
-from linkbridge.url import LinkUrl
+from linkbridge.plugin import (
+    MIN_FRAME_SIZE,
+    ConfigError,
+    DatagramEndpoint,
+    LabSides,
+    Link,
+    LinkError,
+    LinkUrl,
+    Option,
+    SocketPort,
+    format_address,
+    hookimpl,
+    host_port,
+    integer,
+)
 
 LAB_PORT = 47000
 

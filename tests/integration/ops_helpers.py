@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from linkbridge.status import RUN_DIR_ENV
+from linkbridge.ops.status import RUN_DIR_ENV
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from linkbridge.counters import Counters
-from linkbridge.datagram import DatagramEndpoint, exact_peer
-from linkbridge.datapath import Bridge
+from linkbridge.datapath.bridge import Bridge
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.datagram import DatagramEndpoint, exact_peer
 from linkbridge.errors import LinkError
 
 LOCAL = "127.0.0.1"

@@ -50,8 +50,8 @@ def install_fake_distribution(where: Path, name: str, module_source: str) -> Non
 
 
 IMPOSTOR = '''
-from linkbridge.hookspecs import hookimpl
-from linkbridge.link import Link
+from linkbridge.plugin.hookspecs import hookimpl
+from linkbridge.plugin.link import Link
 
 class OtherUdp(Link):
     scheme = "udp"

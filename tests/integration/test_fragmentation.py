@@ -16,8 +16,8 @@ from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, OVERLAY6, UNDERLAY, TwoHosts
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
-from linkbridge.url import parse_link_url
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.url import parse_link_url
 
 REASSEMBLY_TIMEOUT = 0.5
 LOSS_SLACK = 3  # packets whose every fragment was lost (or in flight at shutdown): uncounted

@@ -15,7 +15,7 @@ from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, lab_tunnels
 from linkbridge.lab.topology import OVERLAY, OVERLAY6, TwoHosts
-from linkbridge.tunnel import TunnelSpec, parse_interface, parse_network
+from linkbridge.tunnel.setup import TunnelSpec, parse_interface, parse_network
 
 
 def test_ipv6_ping_and_tcp_over_udp(lab: TwoHosts) -> None:

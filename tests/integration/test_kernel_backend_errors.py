@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from linkbridge.cli import main
-from linkbridge.tunnel_state import namespace_dir
+from linkbridge.cli.main import main
+from linkbridge.tunnel.kernel.state import namespace_dir
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

@@ -1,4 +1,4 @@
-"""The poller's lean loop between a real TUN device and the udp: link (linkbridge/lean.py).
+"""The poller's lean loop between a real TUN device and the udp: link (linkbridge/datapath/lean.py).
 
 In a lab namespace a TUN device with 198.19.0.1/30 stands for the tunnel and a UDP socket on
 127.0.0.1 for the far end of the link. Echo requests sent from that socket to 198.19.0.1 cross
@@ -22,17 +22,17 @@ from hypothesis import strategies as st
 from linkbridge_udp import UdpLink
 from pyroute2 import IPRoute
 
-from linkbridge import lean
-from linkbridge.counters import Counters
-from linkbridge.datagram import DatagramEndpoint
-from linkbridge.datapath import Bridge
+from linkbridge.datapath import lean
+from linkbridge.datapath.bridge import Bridge
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.datagram import DatagramEndpoint
+from linkbridge.datapath.pcap import PcapWriter, pcap_tap
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab import netns
 from linkbridge.lab.topology import UNDERLAY, TwoHosts
-from linkbridge.packet import internet_checksum, packet_problem
-from linkbridge.pcap import PcapTap, PcapWriter
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
-from linkbridge.tun import TunEndpoint
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.tunnel.tun import TunEndpoint
+from linkbridge.wire.packet import internet_checksum, packet_problem
 from tests.netstate import icmp_unreachables
 
 LOCAL = "127.0.0.1"
@@ -224,7 +224,7 @@ def test_link_mtu_applies_and_wrapped_devices_take_the_generic_path(rig: Rig,
     assert [len(packet) - 28 for packet in got] == [100, 1300]
     assert rig.link.counters.drops == {"mtu": 1}
     writer = PcapWriter.create(str(tmp_path / "tap.pcap"), 1 << 20)
-    tapped = Bridge(PcapTap(rig.device, writer), rig.link)
+    tapped = Bridge(pcap_tap(rig.device, writer), rig.link)
     tapped.close()
     writer.close()
     assert not tapped.lean

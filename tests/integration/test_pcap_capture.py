@@ -17,9 +17,9 @@ from linkbridge.lab.probes import echo_request, ping
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import tunnel_args
 from linkbridge.lab.topology import OVERLAY, TwoHosts
-from linkbridge.packet import internet_checksum
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
-from linkbridge.url import parse_link_url
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.url import parse_link_url
+from linkbridge.wire.packet import internet_checksum
 
 needs_tcpdump = pytest.mark.skipif(shutil.which("tcpdump") is None,
                                    reason="needs tcpdump (apt-get install tcpdump)")

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from linkbridge.errors import ConfigError, LinkError
+from linkbridge.framing.slip import encode
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.run import TUN_NAME, lab_tunnels, tunnels_between
 from linkbridge.lab.topology import OVERLAY, TwoHosts, link_stats
 from linkbridge.lab.uart import UartCable
-from linkbridge.link import Link
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
-from linkbridge.slip import encode
-from linkbridge.url import parse_link_url
+from linkbridge.plugin.link import Link
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.url import parse_link_url
 
 REGISTRY = LinkRegistry(get_plugin_manager())
 ROOT = Path(__file__).resolve().parents[2]

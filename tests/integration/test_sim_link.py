@@ -8,8 +8,8 @@ import time
 
 from linkbridge_sim.links import SimWrapper
 
-from linkbridge.link import Link
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.link import Link
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from tests.netstate import free_port
 
 

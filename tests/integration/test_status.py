@@ -10,13 +10,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from linkbridge.counters import Counters
+from linkbridge.datapath.counters import Counters
 from linkbridge.lab.probes import ping
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
-from linkbridge.status import collect, publish_status
-from linkbridge.tunnel_info import TunnelInfo
+from linkbridge.ops.status import collect, publish_status
+from linkbridge.plugin.tunnel_info import TunnelInfo
 from tests.integration.ops_helpers import run_dir, status, status_json
 
 __all__ = ["run_dir"]  # the fixture

@@ -1,4 +1,4 @@
-"""The built-in udp: link passes the plugin conformance suite of linkbridge.testing."""
+"""The built-in udp: link passes the plugin conformance suite of linkbridge.plugin.conformance."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 from collections.abc import Iterator
 from typing import ClassVar
 
-from linkbridge.testing import LinkConformance, free_port
+from linkbridge.plugin.conformance import LinkConformance, free_port
 
 
 class TestUdpConformance(LinkConformance):

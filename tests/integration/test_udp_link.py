@@ -7,10 +7,10 @@ import socket
 
 import pytest
 
-from linkbridge.datagram import DatagramEndpoint, same_host
+from linkbridge.datapath.datagram import DatagramEndpoint, same_host
+from linkbridge.datapath.ports import link_ports, tunnel_ports
 from linkbridge.errors import LinkError
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
-from linkbridge.ports import link_ports, tunnel_ports
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from tests.netstate import free_port, icmp_unreachables
 
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 from pyroute2 import IPRoute
 
-from linkbridge import lean
-from linkbridge.datagram import (
+from linkbridge.datapath import lean
+from linkbridge.datapath.datagram import (
     GRO_CMSG_SPACE,
     MAX_DATAGRAM,
     SOL_UDP,

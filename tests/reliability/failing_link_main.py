@@ -12,10 +12,11 @@ from typing import Any
 
 import pluggy
 
-from linkbridge import cli, plugins
+from linkbridge.cli import main as cli
 from linkbridge.errors import LinkError
-from linkbridge.hookspecs import hookimpl
-from linkbridge.link import Link
+from linkbridge.plugin import registry as plugins
+from linkbridge.plugin.hookspecs import hookimpl
+from linkbridge.plugin.link import Link
 
 
 class FailingLink(Link):

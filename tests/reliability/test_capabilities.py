@@ -10,7 +10,7 @@ from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, tunnel_args
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts
-from linkbridge.url import parse_link_url
+from linkbridge.plugin.url import parse_link_url
 from tests.netstate import devices, routed
 
 NET_ADMIN_ONLY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",

@@ -14,7 +14,7 @@ from linkbridge.lab.probes import ping, udp_flood
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, lab_tunnels, tunnel_args
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts
-from linkbridge.url import parse_link_url
+from linkbridge.plugin.url import parse_link_url
 
 LAB_PORT = 47000
 

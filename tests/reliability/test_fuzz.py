@@ -8,11 +8,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkbridge.counters import Counters
-from linkbridge.datapath import Bridge
+from linkbridge.datapath.bridge import Bridge
+from linkbridge.datapath.counters import Counters
 from linkbridge.errors import ConfigError
-from linkbridge.packet import packet_problem
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.wire.packet import packet_problem
 
 REGISTRY = LinkRegistry(get_plugin_manager())
 URL_ALPHABET = st.sampled_from(list("udpsimerl:?&=%[]./0123456789abcdefxyz _-"))

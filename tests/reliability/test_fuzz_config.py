@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkbridge.cli import build_parser, config_checks
-from linkbridge.config import apply_command_line, keys_of, parse_config, subparser
+from linkbridge.cli.main import build_parser, config_checks
 from linkbridge.errors import ConfigError
-from linkbridge.plugins import get_plugin_manager
+from linkbridge.ops.config import apply_command_line, keys_of, parse_config, subparser
+from linkbridge.plugin.registry import get_plugin_manager
 
 UP = subparser(build_parser(), "up")
 CHECKS = config_checks(get_plugin_manager())

@@ -11,9 +11,9 @@ import tracemalloc
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkbridge.crc16 import append_crc, strip_crc
-from linkbridge.packet import packet_problem
-from linkbridge.slip import END, SlipDecoder, encode
+from linkbridge.framing.crc16 import append_crc, strip_crc
+from linkbridge.framing.slip import END, SlipDecoder, encode
+from linkbridge.wire.packet import packet_problem
 
 
 @given(st.lists(st.binary(max_size=3000), max_size=20), st.integers(1, 2000), st.booleans())

@@ -12,7 +12,7 @@ from linkbridge.lab.probes import ping
 from linkbridge.lab.run import tunnels_between
 from linkbridge.lab.topology import OVERLAY, TwoHosts
 from linkbridge.lab.uart import UartCable
-from linkbridge.url import parse_link_url
+from linkbridge.plugin.url import parse_link_url
 
 OUTAGE = 2.5  # long enough for the reopen backoff to reach its 1 s cap
 RESUME_LIMIT = 3.0

@@ -9,7 +9,7 @@ import pwd
 from linkbridge.lab.probes import ping
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
-from linkbridge.status import collect
+from linkbridge.ops.status import collect
 from tests.integration.ops_helpers import run_dir, status_json
 
 __all__ = ["run_dir"]

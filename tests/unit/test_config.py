@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from linkbridge.cli import build_parser, config_checks
-from linkbridge.config import apply_command_line, load_config, parse_config, subparser
+from linkbridge.cli.main import build_parser, config_checks
 from linkbridge.errors import ConfigError
-from linkbridge.plugins import get_plugin_manager
+from linkbridge.ops.config import apply_command_line, load_config, parse_config, subparser
+from linkbridge.plugin.registry import get_plugin_manager
 
 TWO = """
 user = "nobody"
@@ -128,7 +128,7 @@ def test_missing_and_binary_files(tmp_path: Path, up: argparse.ArgumentParser) -
      "tunnel[1].backend: config files run TUN tunnels only"),
 ])
 def test_kernel_backend_refused_in_files(tmp_path: Path, text: str, message: str) -> None:
-    from linkbridge.cli import up_tunnels
+    from linkbridge.cli.main import up_tunnels
 
     path = tmp_path / "k.toml"
     path.write_text(text)

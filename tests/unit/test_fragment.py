@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkbridge.counters import Counters
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.fragmenting import FragmentingEndpoint, fragment_frame_size
 from linkbridge.errors import ConfigError
-from linkbridge.fragment import (
+from linkbridge.wire.fragment import (
     HEADER_SIZE,
     ID_SPACE,
     MAX_FRAGMENTS,
@@ -25,7 +26,6 @@ from linkbridge.fragment import (
     max_packet_size,
     parse_header,
 )
-from linkbridge.fragment_link import FragmentingEndpoint, fragment_frame_size
 
 packets = st.binary(min_size=1, max_size=4000)
 frame_sizes = st.integers(HEADER_SIZE + 1, 1500)

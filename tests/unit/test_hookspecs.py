@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from linkbridge import hookspecs
+from linkbridge.plugin import hookspecs
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 

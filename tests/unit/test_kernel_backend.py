@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from linkbridge.errors import ConfigError, TunnelError
-from linkbridge.fou import FouPort, foumsg
-from linkbridge.kernel_tunnel import KernelTunnelSpec, free_name
-from linkbridge.tunnel_state import KernelTunnelState, StateStore
+from linkbridge.tunnel.kernel.backend import KernelTunnelSpec, free_name
+from linkbridge.tunnel.kernel.fou import FouPort, foumsg
+from linkbridge.tunnel.kernel.state import KernelTunnelState, StateStore
 
 
 def state(name: str, rx: int, host: str = "127.0.0.1") -> KernelTunnelState:

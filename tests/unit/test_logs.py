@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from linkbridge.logs import JsonFormatter, Progress, setup_logging
+from linkbridge.ops.logs import JsonFormatter, Progress, setup_logging
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from linkbridge.errors import ConfigError
-from linkbridge.options import (
+from linkbridge.plugin.options import (
     Option,
     boolean,
     choice,

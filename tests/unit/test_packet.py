@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkbridge.packet import internet_checksum, packet_problem
+from linkbridge.wire.packet import internet_checksum, packet_problem
 
 
 def ipv4(payload: bytes = b"hello", ihl: int = 5) -> bytes:

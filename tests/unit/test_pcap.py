@@ -5,8 +5,15 @@ from __future__ import annotations
 import io
 import struct
 
-from linkbridge.counters import Counters
-from linkbridge.pcap import FILE_HEADER, LINKTYPE_RAW, RECORD_HEADER, PcapTap, PcapWriter, record
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.pcap import (
+    FILE_HEADER,
+    LINKTYPE_RAW,
+    RECORD_HEADER,
+    PcapWriter,
+    pcap_tap,
+    record,
+)
 
 PING = bytes.fromhex("4500001c00010000400100000a0000010a000002") + bytes(8)
 
@@ -86,7 +93,7 @@ class Queue:
 def test_tap_records_both_directions_and_delegates() -> None:
     stream = io.BytesIO()
     inner = Queue([b"out1", b"out2"])
-    tap = PcapTap(inner, PcapWriter(stream, clock=lambda: 0.0))
+    tap = pcap_tap(inner, PcapWriter(stream, clock=lambda: 0.0))
     assert tap.receive(0) == [b"out1", b"out2"]
     tap.send(b"in1")
     assert inner.sent == [b"in1"]

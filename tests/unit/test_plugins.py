@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from linkbridge import plugins
 from linkbridge.errors import ConfigError, PluginError
-from linkbridge.hookspecs import hookimpl
-from linkbridge.link import Link, LinkWrapper
-from linkbridge.options import Option, integer
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
+from linkbridge.plugin import registry as plugins
+from linkbridge.plugin.hookspecs import hookimpl
+from linkbridge.plugin.link import Link, LinkWrapper
+from linkbridge.plugin.options import Option, integer
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 
 
 class LoopLink(Link):

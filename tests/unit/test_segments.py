@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkbridge.segments import gso_runs, split_run
+from linkbridge.wire.segments import gso_runs, split_run
 
 PACKETS = st.lists(st.sampled_from([0, 1, 20, 84, 100, 1472]).flatmap(
     lambda size: st.binary(min_size=size, max_size=size)), max_size=300)

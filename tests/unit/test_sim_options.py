@@ -8,9 +8,10 @@ from linkbridge_sim.options import lab_side_options
 from linkbridge_sim.params import bitrate, percent, percent_list
 
 from linkbridge.errors import ConfigError
-from linkbridge.link import LabSides
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
-from linkbridge.url import parse_link_url
+from linkbridge.lab.uart import cable_paths
+from linkbridge.plugin import LabSides
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.url import parse_link_url
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def test_lab_sides_take_shared_options_and_their_own_overrides() -> None:
 
 
 def test_lab_pair_gives_each_side_its_direction_and_peer() -> None:
-    sides = LabSides("nsA", "nsB", "198.18.0.1", "198.18.0.2")
+    sides = LabSides("nsA", "nsB", "198.18.0.1", "198.18.0.2", cable_paths)
     url = parse_link_url("sim:?loss=5%&ba.delay=10ms&seed=4")
     with SimLink.lab_pair(url, sides) as (url_a, url_b):
         assert str(url_a) == "sim:198.18.0.2:47100?loss=5%&seed=4"
@@ -125,7 +126,7 @@ def test_lab_pair_gives_each_side_its_direction_and_peer() -> None:
 
 
 def test_lab_pair_validates_each_side_before_anything_starts() -> None:
-    sides = LabSides("nsA", "nsB", "198.18.0.1", "198.18.0.2")
+    sides = LabSides("nsA", "nsB", "198.18.0.1", "198.18.0.2", cable_paths)
     with pytest.raises(ConfigError, match=r"\(B -> A\): reorder needs delay="), \
             SimLink.lab_pair(parse_link_url("sim:?delay=5ms&ba.delay=0&reorder=1%"), sides):
         pass

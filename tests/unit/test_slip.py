@@ -8,8 +8,8 @@ from collections import Counter
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from linkbridge.crc16 import append_crc, crc16, strip_crc
-from linkbridge.slip import (
+from linkbridge.framing.crc16 import append_crc, crc16, strip_crc
+from linkbridge.framing.slip import (
     BAD_ESCAPE,
     END,
     ESC,

@@ -7,8 +7,8 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
+from linkbridge.framing.slip import SlipDecoder, encode
 from linkbridge.lab.uart import CATCH_UP, LinePacer, NoiseInjector
-from linkbridge.slip import SlipDecoder, encode
 
 
 def test_back_to_back_bytes_arrive_at_exactly_the_line_rate() -> None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linkbridge.errors import ConfigError
-from linkbridge.url import LinkUrl, parse_link_url
+from linkbridge.plugin.url import LinkUrl, parse_link_url
 
 
 @pytest.mark.parametrize(

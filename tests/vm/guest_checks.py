@@ -30,16 +30,16 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2 import config as pyroute2_config
 
-from linkbridge.cli import main as linkbridge
-from linkbridge.fou import Fou
-from linkbridge.kernel_tunnel import ipip_tunnels
+from linkbridge.cli.main import main as linkbridge
 from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts, two_hosts, unique_tag
 from linkbridge.lab.uart import UartCable
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
-from linkbridge.tunnel_state import namespace_dir
-from linkbridge.url import parse_link_url
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.url import parse_link_url
+from linkbridge.tunnel.kernel.backend import ipip_tunnels
+from linkbridge.tunnel.kernel.fou import Fou
+from linkbridge.tunnel.kernel.state import namespace_dir
 
 READY_TIMEOUT = 60.0  # TCG is slow
 GUEST_MODULES = ("tun", "ipip", "fou", "slip", "sch_netem")  # loaded before the checks start

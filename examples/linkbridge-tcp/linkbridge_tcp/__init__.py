@@ -16,11 +16,19 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from linkbridge.errors import ConfigError, LinkError
-from linkbridge.hookspecs import hookimpl
-from linkbridge.link import LabSides, Link
-from linkbridge.options import Option, boolean, duration, host_port, integer
-from linkbridge.url import LinkUrl
+from linkbridge.plugin import (
+    ConfigError,
+    LabSides,
+    Link,
+    LinkError,
+    LinkUrl,
+    Option,
+    boolean,
+    duration,
+    hookimpl,
+    host_port,
+    integer,
+)
 
 from linkbridge_tcp.framing import MAX_PACKET, FrameDecoder, FramingError, encode
 

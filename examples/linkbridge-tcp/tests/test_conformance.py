@@ -7,7 +7,7 @@ import socket
 from collections.abc import Iterator
 from typing import ClassVar
 
-from linkbridge.testing import LinkConformance, free_port
+from linkbridge.plugin import LinkConformance, free_port
 
 
 class TestTcpConformance(LinkConformance):

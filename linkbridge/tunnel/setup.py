@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute
 
 from linkbridge.errors import ConfigError
-from linkbridge.netconf import InterfaceConfig, IPInterface, IPNetwork
-from linkbridge.tun import TunEndpoint
+from linkbridge.tunnel.netconf import InterfaceConfig, IPInterface, IPNetwork
+from linkbridge.tunnel.tun import TunEndpoint
 
 DEFAULT_MTU = 1472  # as in the original tool
 MIN_MTU = 68

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from linkbridge.counters import Counters
-from linkbridge.endpoint import Endpoint
-from linkbridge.tunnel_info import TunnelInfo
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.plugin.tunnel_info import TunnelInfo
 
 log = logging.getLogger("linkbridge")
 

@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 
 import pluggy
 
-from linkbridge import hookspecs
 from linkbridge.errors import ConfigError, PluginError
-from linkbridge.link import Link, LinkWrapper
-from linkbridge.options import close_match_hint, resolve_options
-from linkbridge.url import LinkUrl, parse_link_url
+from linkbridge.plugin import hookspecs
+from linkbridge.plugin.link import Link, LinkWrapper
+from linkbridge.plugin.options import close_match_hint, resolve_options
+from linkbridge.plugin.url import LinkUrl, parse_link_url
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 

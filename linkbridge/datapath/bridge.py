@@ -9,14 +9,13 @@ Under load (a read returns a large batch) the direction is handed to its own thr
 it until its packet rate drops and then hands it back: the two directions then run in parallel,
 each thread spending most of its time in system calls with the GIL released.
 
-An endpoint takes part in the shared poll when it has `fileno()`: a descriptor that is readable
-whenever receive(0) may return packets. One without it (a wrapper that buffers) always has its
-own thread, which waits in receive(). A sink with `send_many(packets)` gets each batch in one
-call (the UDP socket sends runs of equal-size packets with one system call).
-
-When the tunnel side is a TUN device and the link side a UDP socket (both offer `raw_port()`),
-the poller runs the lean loop of linkbridge/lean.py instead: the same moves, counters and drops,
-with what the endpoints' methods do per packet written inline.
+What each endpoint can do beyond Endpoint is declared by the protocols of endpoint.py: a
+Pollable one takes part in the shared poll, any other (a wrapper that buffers) always has its own
+thread, which waits in receive(); a BatchSender sink gets each batch in one call (the UDP socket
+sends runs of equal-size packets with one system call). When the tunnel side is a TUN device and
+the link side a UDP socket (RawPortProviders of a DevicePort and a SocketPort), the poller runs
+the lean loop of linkbridge/datapath/lean.py instead: the same moves, counters and drops, with
+what the endpoints' methods do per packet written inline.
 """
 
 from __future__ import annotations
@@ -29,11 +28,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from linkbridge.endpoint import Endpoint
+from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, RawPortProvider
+from linkbridge.datapath.lean import lean_poller, sync_polled
+from linkbridge.datapath.rawport import DevicePort, RawPort, SocketPort
 from linkbridge.errors import LinkbridgeError
-from linkbridge.lean import lean_poller, sync_polled
-from linkbridge.packet import packet_problem
-from linkbridge.rawport import DevicePort, SocketPort, raw_port
+from linkbridge.wire.packet import packet_problem
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +55,10 @@ class Direction:
         self.source = source
         self.sink = sink
         self.check = check
-        fileno = getattr(source, "fileno", None)
-        self.fd: int | None = fileno() if callable(fileno) else None
+        self.fd: int | None = source.fileno() if isinstance(source, Pollable) else None
         self._receive = source.receive
-        send_many = getattr(sink, "send_many", None)
         self._send_many: Callable[[list[bytes]], None] | None = (
-            send_many if callable(send_many) else None)
+            sink.send_many if isinstance(sink, BatchSender) else None)
         self.own_thread = threading.Event()
         self.hand_offs = 0  # how often load made the poller hand this direction to its thread
         if self.fd is None:
@@ -206,3 +203,8 @@ class Bridge:
         finally:
             self.stop.set()
             self._notify_poller()
+
+
+def raw_port(endpoint: Endpoint) -> RawPort | None:
+    """`endpoint`'s descriptor for the lean loop, when it provides one."""
+    return endpoint.raw_port() if isinstance(endpoint, RawPortProvider) else None

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import pluggy
 
-from linkbridge.datapath import Bridge
-from linkbridge.endpoint import Endpoint
-from linkbridge.heap import TRIM_INTERVAL, release_free_memory
-from linkbridge.notify import sd_notify
-from linkbridge.signals import Shutdown
-from linkbridge.tunnel_info import TunnelInfo
+from linkbridge.datapath.bridge import Bridge
+from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.ops.heap import TRIM_INTERVAL, release_free_memory
+from linkbridge.ops.notify import sd_notify
+from linkbridge.ops.signals import Shutdown
+from linkbridge.plugin.tunnel_info import TunnelInfo
 
 log = logging.getLogger("linkbridge")
 

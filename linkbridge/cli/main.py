@@ -14,30 +14,30 @@ from dataclasses import dataclass
 import pluggy
 
 from linkbridge import __version__
-from linkbridge.config import Check, TunnelConfig, apply_command_line, load_config, subparser
-from linkbridge.endpoint import Endpoint
+from linkbridge.cli.kernel import add_backend_option, add_down_parser, cmd_down, up_kernel
+from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.fragmenting import MODES, FragmentingEndpoint, fragment_frame_size
+from linkbridge.datapath.pcap import DEFAULT_LIMIT, PcapWriter, pcap_tap
+from linkbridge.datapath.ports import DEFAULT_HOST, link_ports, tunnel_ports
 from linkbridge.errors import ConfigError, LinkbridgeError
-from linkbridge.fragment_link import MODES, FragmentingEndpoint, fragment_frame_size
-from linkbridge.kernel_cli import add_backend_option, add_down_parser, cmd_down, up_kernel
-from linkbridge.link import Link
-from linkbridge.logs import FORMATS, setup_logging
-from linkbridge.options import port
-from linkbridge.pcap import DEFAULT_LIMIT, PcapTap, PcapWriter
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
-from linkbridge.ports import DEFAULT_HOST, link_ports, tunnel_ports
-from linkbridge.privileges import Account, drop_to, lookup_user
-from linkbridge.session import Session, serve, serve_all
-from linkbridge.signals import Shutdown, shutdown_on_signals
-from linkbridge.status import collect, format_table, publish_status
-from linkbridge.tunnel import (
+from linkbridge.ops.config import Check, TunnelConfig, apply_command_line, load_config, subparser
+from linkbridge.ops.logs import FORMATS, setup_logging
+from linkbridge.ops.privileges import Account, drop_to, lookup_user
+from linkbridge.ops.signals import Shutdown, shutdown_on_signals
+from linkbridge.ops.status import collect, format_table, publish_status
+from linkbridge.plugin.link import Link
+from linkbridge.plugin.options import port
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.tunnel_info import TunnelInfo
+from linkbridge.plugin.url import parse_link_url
+from linkbridge.tunnel.session import Session, serve, serve_all
+from linkbridge.tunnel.setup import (
     DEFAULT_MTU,
     TunnelSpec,
     open_tun_tunnel,
     parse_interface,
     parse_network,
 )
-from linkbridge.tunnel_info import TunnelInfo
-from linkbridge.url import parse_link_url
 
 log = logging.getLogger("linkbridge")
 
@@ -271,7 +271,7 @@ def with_capture(endpoint: Endpoint, args: argparse.Namespace,
         return endpoint
     writer = PcapWriter.create(args.pcap, args.pcap_limit)
     stack.callback(writer.close)
-    return PcapTap(endpoint, writer)
+    return pcap_tap(endpoint, writer)
 
 
 def config_checks(manager: pluggy.PluginManager) -> dict[str, Check]:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from linkbridge.link import Link, LinkWrapper
-    from linkbridge.tunnel_info import TunnelInfo
+    from linkbridge.plugin.link import Link, LinkWrapper
+    from linkbridge.plugin.tunnel_info import TunnelInfo
 
 PROJECT = "linkbridge"
 
@@ -27,7 +27,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def linkbridge_register_links() -> list[type[Link]]:
     """Return the link classes this plugin contributes.
 
-    Each class derives from `linkbridge.link.Link` and is keyed by its `scheme` class attribute;
+    Each class derives from `linkbridge.plugin.Link` and is keyed by its `scheme` class attribute;
     two plugins contributing the same scheme stop start-up with an error naming both.
     """
     raise NotImplementedError
@@ -37,7 +37,7 @@ def linkbridge_register_links() -> list[type[Link]]:
 def linkbridge_register_wrappers() -> list[type[LinkWrapper]]:
     """Return the link wrapper classes (used with `--via`) this plugin contributes.
 
-    Each class derives from `linkbridge.link.LinkWrapper`, is keyed by its `scheme`, and wraps
+    Each class derives from `linkbridge.plugin.LinkWrapper`, is keyed by its `scheme`, and wraps
     any other link, e.g. to inject loss and delay in front of a real hardware link.
     """
     raise NotImplementedError

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linkbridge.errors import ConfigError
-from linkbridge.options import close_match_hint
+from linkbridge.plugin.options import close_match_hint
 
 Check = Callable[[Any], object]
 NOT_KEYS = {"help", "legacy", "config"}

@@ -11,11 +11,11 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from linkbridge.batch import BatchReader
-from linkbridge.counters import Counters
+from linkbridge.datapath.batch import BatchReader
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.rawport import SocketPort
 from linkbridge.errors import LinkError
-from linkbridge.rawport import SocketPort
-from linkbridge.segments import gso_runs, split_run
+from linkbridge.wire.segments import gso_runs, split_run
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]

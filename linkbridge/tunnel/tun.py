@@ -7,10 +7,10 @@ import os
 
 import pytun
 
-from linkbridge.batch import BatchReader
-from linkbridge.counters import Counters
+from linkbridge.datapath.batch import BatchReader
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.rawport import DevicePort
 from linkbridge.errors import TunnelError
-from linkbridge.rawport import DevicePort
 
 AUTO_NAME = "lb%d"  # the kernel picks the first free index: no counting of existing devices
 MAX_IFNAME = 15

@@ -13,10 +13,10 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from linkbridge.counters import Counters
-from linkbridge.endpoint import Endpoint
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.endpoint import Endpoint, Pollable
 from linkbridge.errors import ConfigError
 
 log = logging.getLogger("linkbridge")
@@ -93,7 +93,8 @@ class PcapWriter:
 class PcapTap:
     """An Endpoint that records every packet through `inner` before passing it on.
 
-    Anything else (`fileno`, attributes of the device) is the inner endpoint's.
+    It offers none of `inner`'s capabilities (endpoint.py) by itself, so no packet bypasses
+    the recording; pcap_tap() gives it the one it can honour, Pollable.
     """
 
     def __init__(self, inner: Endpoint, writer: PcapWriter) -> None:
@@ -115,5 +116,16 @@ class PcapTap:
     def close(self) -> None:
         self.inner.close()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+
+class PollablePcapTap(PcapTap):
+    """A PcapTap over a Pollable endpoint: the data path still polls the inner descriptor."""
+
+    def fileno(self) -> int:
+        inner = self.inner
+        assert isinstance(inner, Pollable)  # as pcap_tap() chose
+        return inner.fileno()
+
+
+def pcap_tap(inner: Endpoint, writer: PcapWriter) -> PcapTap:
+    """`inner` recorded into `writer`, pollable where `inner` is."""
+    return (PollablePcapTap if isinstance(inner, Pollable) else PcapTap)(inner, writer)

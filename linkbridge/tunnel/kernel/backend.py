@@ -25,10 +25,10 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from linkbridge.errors import ConfigError, TunnelError
-from linkbridge.fou import Fou, FouPort
-from linkbridge.netconf import InterfaceConfig, netlink_step
-from linkbridge.tunnel import TunnelSpec
-from linkbridge.tunnel_state import KernelTunnelState, StateStore
+from linkbridge.tunnel.kernel.fou import Fou, FouPort
+from linkbridge.tunnel.kernel.state import KernelTunnelState, StateStore
+from linkbridge.tunnel.netconf import InterfaceConfig, netlink_step
+from linkbridge.tunnel.setup import TunnelSpec
 
 MODULES = ("ipip", "fou")  # the TUN module is not needed: the kernel's own device carries it
 TUNNEL_ENCAP_FOU = 1

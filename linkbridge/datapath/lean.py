@@ -31,8 +31,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from linkbridge.counters import Counters
-from linkbridge.datagram import (
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.datagram import (
     MAX_DATAGRAM,
     PATH_ERRORS,
     SOL_UDP,
@@ -42,8 +42,8 @@ from linkbridge.datagram import (
     read_datagram,
     send_drop_reason,
 )
-from linkbridge.packet import packet_problem
-from linkbridge.rawport import DevicePort, SocketPort
+from linkbridge.datapath.rawport import DevicePort, SocketPort
+from linkbridge.wire.packet import packet_problem
 
 HAND_OFF_PACKETS = 32  # a direction's rate is looked at every this many packets
 HAND_OFF_WINDOW = 0.01  # seconds: that many packets in less time is load (3200 packets/s)

@@ -29,9 +29,9 @@ from typing import ClassVar
 import pytest
 
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
-from linkbridge.link import Link
-from linkbridge.options import Option
-from linkbridge.plugins import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.link import Link
+from linkbridge.plugin.options import Option
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 
 DELIVERY_TIMEOUT = 10.0  # generous: the CI machine is shared and busy
 SIZES = (1, 20, 64, 576, 1280, 1400)

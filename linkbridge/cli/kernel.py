@@ -6,12 +6,12 @@ import argparse
 import logging
 
 from linkbridge.errors import ConfigError
-from linkbridge.kernel_tunnel import KernelTunnelSpec, close_fou_tunnel, open_fou_tunnel
-from linkbridge.options import port
-from linkbridge.plugins import get_plugin_manager
-from linkbridge.tunnel import DEFAULT_MTU, parse_interface, parse_network
-from linkbridge.tunnel_info import TunnelInfo
-from linkbridge.tunnel_state import KernelTunnelState, StateStore, namespace_dir
+from linkbridge.plugin.options import port
+from linkbridge.plugin.registry import get_plugin_manager
+from linkbridge.plugin.tunnel_info import TunnelInfo
+from linkbridge.tunnel.kernel.backend import KernelTunnelSpec, close_fou_tunnel, open_fou_tunnel
+from linkbridge.tunnel.kernel.state import KernelTunnelState, StateStore, namespace_dir
+from linkbridge.tunnel.setup import DEFAULT_MTU, parse_interface, parse_network
 
 log = logging.getLogger("linkbridge")
 BACKENDS = ("tun", "fou")

@@ -6,9 +6,9 @@ import os
 import time
 from collections.abc import Callable
 
-from linkbridge.counters import Counters
-from linkbridge.endpoint import Endpoint
-from linkbridge.fragment import (
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.wire.fragment import (
     DEFAULT_TIMEOUT,
     ID_SPACE,
     Fragmenter,

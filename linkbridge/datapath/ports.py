@@ -6,7 +6,7 @@ device to TX_PORT, where the link listens. The link half does the mirror image.
 
 from __future__ import annotations
 
-from linkbridge.datagram import DatagramEndpoint, same_host
+from linkbridge.datapath.datagram import DatagramEndpoint, same_host
 
 DEFAULT_HOST = "127.0.0.1"
 

@@ -1,7 +1,6 @@
-"""What an endpoint's descriptor is, for the data path's lean loop (linkbridge/lean.py).
+"""What an endpoint's descriptor is, for the data path's lean loop (linkbridge/datapath/lean.py).
 
-An endpoint whose own class has `raw_port()` tells the data path how to move packets through its
-descriptor directly, with the same counters and drop reasons as its send() and receive(). A
+An endpoint that implements endpoint.RawPortProvider returns one of these from `raw_port()`. A
 wrapper (pcap, fragmentation, `--via`) offers none, so its packets take the generic path.
 """
 
@@ -11,7 +10,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from linkbridge.counters import Counters
+from linkbridge.datapath.counters import Counters
 
 
 @dataclass(frozen=True)
@@ -46,10 +45,3 @@ class SocketPort:
 
 RawPort = DevicePort | SocketPort
 
-
-def raw_port(endpoint: object) -> RawPort | None:
-    """`endpoint`'s descriptor when its own class offers one; attributes a wrapper merely
-    delegates to its inner endpoint (PcapTap's __getattr__) do not count."""
-    method = getattr(type(endpoint), "raw_port", None)
-    port = method(endpoint) if callable(method) else None
-    return port if isinstance(port, DevicePort | SocketPort) else None

@@ -1,0 +1,60 @@
+"""What the data path moves packets between (a tunnel device, local UDP ports, or a link), and
+the optional capabilities an endpoint declares by implementing them.
+
+The data path asks "can this endpoint do X?" with isinstance() against these runtime-checkable
+protocols, never with getattr. A wrapper that changes the packets (pcap, fragmentation, `--via`)
+implements only what it can honour itself, so packets never bypass it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.rawport import RawPort
+
+
+class Endpoint(Protocol):
+    """A packet source and sink. `receive` blocks at most `timeout` seconds.
+
+    Transient problems (a malformed frame, a refused send) are counted drops in `counters`;
+    only a failure that ends the endpoint for good raises LinkbridgeError.
+    """
+
+    name: str
+    counters: Counters
+
+    def send(self, packet: bytes) -> None: ...
+
+    def receive(self, timeout: float) -> list[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Pollable(Protocol):
+    """Takes part in the data path's shared poll loop (light traffic without thread wake-ups).
+
+    `fileno()` is a descriptor that is readable whenever receive(0) may return packets. An
+    endpoint without it (one that buffers inside) always gets a thread that waits in receive().
+    """
+
+    def fileno(self) -> int: ...
+
+
+@runtime_checkable
+class BatchSender(Protocol):
+    """Takes a batch of packets in one call, e.g. runs of equal-size datagrams in one system
+    call (UDP GSO); same counters and drops as calling send() for each."""
+
+    def send_many(self, packets: Sequence[bytes]) -> None: ...
+
+
+@runtime_checkable
+class RawPortProvider(Protocol):
+    """Describes its descriptor (rawport.DevicePort or SocketPort) so that the data path's lean
+    loop moves packets through it directly, with the same counters and drop reasons as its
+    send() and receive(). A TUN device joined to a udp: link runs that loop."""
+
+    def raw_port(self) -> RawPort: ...

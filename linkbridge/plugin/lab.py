@@ -1,0 +1,72 @@
+"""What `linkbridge lab` asks of a link, as optional protocols a link class may implement.
+
+A link that can join the two lab hosts implements `LabPairing`; one (or a wrapper) that knows what
+it is configured to do implements `LabFigures`, and the lab report shows those figures beside
+what it measured. Neither is part of `Link`: a link without them simply cannot be used by the lab
+(or shows no configured figures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from linkbridge.plugin.url import LinkUrl
+
+SERIAL_BITS_PER_BYTE = 10  # the lab's serial cable is 8N1: start bit, 8 data bits, stop bit
+
+
+@dataclass(frozen=True)
+class LabSides:
+    """The two lab hosts a link must join: their network namespaces and underlay addresses.
+
+    `serial_cable(baud)` lays a null-modem cable between them: a context that yields the two
+    pty paths (A's end, B's end), paced at `baud` (SERIAL_BITS_PER_BYTE line bits per byte),
+    and removes them on exit.
+    """
+
+    a_netns: str
+    b_netns: str
+    a_address: str
+    b_address: str
+    serial_cable: Callable[[int], AbstractContextManager[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class LabDirection:
+    """What a link is configured to do to one lab direction, for the lab report to compare
+    with what it measures: loss fraction, mean added delay (s), rate limit (bit/s), and the
+    bytes of framing each packet costs on the line."""
+
+    loss: float = 0.0
+    delay: float = 0.0
+    rate: float | None = None
+    overhead: int = 0
+
+    def latency(self, size: int) -> float:
+        """Mean one-way time a `size`-byte packet spends in the link: delay + serialisation."""
+        serialise = max(0, size + self.overhead) * 8 / self.rate if self.rate else 0.0
+        return self.delay + serialise
+
+
+@runtime_checkable
+class LabPairing(Protocol):
+    """A link class the lab can use: it knows how to join the two lab hosts."""
+
+    def lab_pair(self, url: LinkUrl,
+                 sides: LabSides) -> AbstractContextManager[tuple[LinkUrl, LinkUrl]]:
+        """(A classmethod.) A context yielding the URLs side A and side B use to reach each
+        other; it may set up helpers (a pty pair...) and tears them down on exit."""
+        ...
+
+
+@runtime_checkable
+class LabFigures(Protocol):
+    """A link or wrapper class that says what it is configured to do in the lab."""
+
+    def lab_configured(self, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:
+        """(A classmethod.) The configured A -> B and B -> A behaviour, or None if the URL
+        configures none."""
+        ...
