@@ -31,6 +31,7 @@ from linkbridge.lab.probes import ping, tcp_transfer, udp_flood
 from linkbridge.lab.processes import spawn
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts, two_hosts
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 
 VARIANTS = ("veth", "socat", "linkbridge")
 SOCAT_TUN = "lbs0"
@@ -173,7 +174,8 @@ def socat_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
 
 @contextlib.contextmanager
 def linkbridge_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
-    with lab_tunnels(hosts, "udp", mtu=mtu) as (side_a, side_b):
+    registry = LinkRegistry(get_plugin_manager())
+    with lab_tunnels(hosts, "udp", mtu=mtu, registry=registry) as (side_a, side_b):
         assert side_a.proc is not None and side_b.proc is not None
         yield Running(OVERLAY[1], [side_a.proc.pid, side_b.proc.pid])
 

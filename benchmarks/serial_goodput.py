@@ -25,7 +25,8 @@ from linkbridge.framing.slip import encoded_size
 from linkbridge.lab import netns
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, two_hosts
-from linkbridge.lab.uart import BITS_PER_BYTE
+from linkbridge.plugin import SERIAL_BITS_PER_BYTE
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 
 IP_UDP_HEADERS = 28
 PORT = 5400
@@ -83,14 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ip_size = args.mtu
     payload = b"\x55" * (ip_size - IP_UDP_HEADERS)  # no byte of it needs a SLIP escape
-    line_bytes_per_s = args.baud / BITS_PER_BYTE
+    line_bytes_per_s = args.baud / SERIAL_BITS_PER_BYTE
     frame_size = encoded_size(bytes(ip_size))  # the packet plus its two ENDs
     max_ip_per_s = line_bytes_per_s * ip_size / frame_size
     rate_pps = OFFER * max_ip_per_s / ip_size
     arrivals = Arrivals()
     done = threading.Event()
     try:
-        with two_hosts() as hosts, lab_tunnels(hosts, f"serial:?baud={args.baud}&mtu={args.mtu}"):
+        link = f"serial:?baud={args.baud}&mtu={args.mtu}"
+        registry = LinkRegistry(get_plugin_manager())
+        with two_hosts() as hosts, lab_tunnels(hosts, link, registry=registry):
             with netns.inside(hosts.b):
                 receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             with netns.inside(hosts.a):

@@ -23,7 +23,9 @@ from linkbridge.framing.slip import END, encode
 from linkbridge.lab.probes import echo_request, ping
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, two_hosts
-from linkbridge.lab.uart import BITS_PER_BYTE, uart_cable
+from linkbridge.lab.uart import uart_cable
+from linkbridge.plugin import SERIAL_BITS_PER_BYTE
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 
 IPV4_HEADER = 20
 TARGET_MS = 1.0
@@ -65,7 +67,8 @@ def line_times_ms(baud: int, frame: bytes, count: int, interval: float) -> list[
 
 def tunnel_rtts_ms(baud: int, count: int, interval: float, payload: int) -> list[float]:
     """Ping RTTs across two lab hosts joined by linkbridge over `serial:` at `baud`."""
-    with two_hosts() as hosts, lab_tunnels(hosts, f"serial:?baud={baud}"):
+    registry = LinkRegistry(get_plugin_manager())
+    with two_hosts() as hosts, lab_tunnels(hosts, f"serial:?baud={baud}", registry=registry):
         ping(hosts.a, OVERLAY[1], 3, interval, payload)  # warm up (ARP-free, but first packets)
         result = ping(hosts.a, OVERLAY[1], count, interval, payload)
     if not result.rtts_ms:
@@ -75,7 +78,7 @@ def tunnel_rtts_ms(baud: int, count: int, interval: float, payload: int) -> list
 
 def report(baud: int, frame: bytes, line: list[float], rtts: list[float],
            lost: int) -> tuple[list[str], float]:
-    serialisation = len(frame) * BITS_PER_BYTE / baud * 1000
+    serialisation = len(frame) * SERIAL_BITS_PER_BYTE / baud * 1000
     line_median, rtt_median = statistics.median(line), statistics.median(rtts)
     overhead = (rtt_median - 2 * line_median) / 2
     verdict = "ok" if overhead < TARGET_MS else "MISSED"

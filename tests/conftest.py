@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from linkbridge.lab.topology import TwoHosts, two_hosts
+from linkbridge.ops.status import RUN_DIR_ENV
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 
 
 def missing_privileges() -> str | None:
@@ -33,6 +38,23 @@ def lab(root: None) -> Iterator[TwoHosts]:
     """Two hosts in fresh network namespaces joined by veth; removed even when the test fails."""
     with two_hosts() as hosts:
         yield hosts
+
+
+@pytest.fixture(scope="session")
+def registry() -> LinkRegistry:
+    """The installed plugins' link registry, built once for the run (lab_tunnels needs it)."""
+    return LinkRegistry(get_plugin_manager())
+
+
+@pytest.fixture
+def run_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A status directory of this test's own (short path: unix socket names are limited),
+    reachable by an unprivileged `--user` so it can remove its socket on exit."""
+    top = Path(tempfile.mkdtemp(prefix="lbst-"))
+    os.chmod(top, 0o755)
+    monkeypatch.setenv(RUN_DIR_ENV, str(top / "run"))
+    yield top / "run"
+    shutil.rmtree(top, ignore_errors=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -6,7 +6,8 @@ import contextlib
 import select
 from collections.abc import Callable
 
-BATCH_LIMIT = 64
+BATCH_LIMIT = 64  # packets one receive() returns at the most
+READ_SIZE = 65536  # bytes one read takes: any IP packet or UDP datagram (at most 65535) fits
 
 
 class BatchReader:

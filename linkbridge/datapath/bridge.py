@@ -29,9 +29,11 @@ import time
 from collections.abc import Callable
 
 from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, RawPortProvider
-from linkbridge.datapath.lean import lean_poller, sync_polled
+from linkbridge.datapath.lean import lean_poller
+from linkbridge.datapath.polling import sync_polled
 from linkbridge.datapath.rawport import DevicePort, RawPort, SocketPort
 from linkbridge.errors import LinkbridgeError
+from linkbridge.wire.drops import MALFORMED
 from linkbridge.wire.packet import packet_problem
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ class Direction:
                 if problem is None:
                     passed.append(packet)
                 else:
-                    self.source.counters.drop(f"malformed_{problem}")
+                    self.source.counters.drop(MALFORMED + problem)
         if self._send_many is not None and len(passed) > 1:
             self._send_many(passed)
         else:

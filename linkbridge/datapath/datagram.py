@@ -11,16 +11,16 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from linkbridge.datapath.batch import BatchReader
+from linkbridge.datapath.batch import READ_SIZE, BatchReader
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.rawport import SocketPort
 from linkbridge.errors import LinkError
+from linkbridge.wire.drops import FILTERED, QUEUE_FULL, SEND_ERROR, TOO_BIG
 from linkbridge.wire.segments import gso_runs, split_run
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
 SOCKET_BUFFER = 4 * 1024 * 1024
-MAX_DATAGRAM = 65535
 SOL_UDP = 17
 UDP_SEGMENT = 103  # send a run of equal-size datagrams in one call (Linux >= 4.18)
 UDP_GRO = 104  # receive such runs coalesced, with the segment size (Linux >= 5.0)
@@ -55,7 +55,7 @@ def read_datagram(sock: socket.socket) -> Datagram | None:
     """One read of `sock`; None when nothing is queued or the call only reported an ICMP error
     about an earlier datagram (PATH_ERRORS)."""
     try:
-        data, ancillary, _flags, source = sock.recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
+        data, ancillary, _flags, source = sock.recvmsg(READ_SIZE, GRO_CMSG_SPACE)
     except BlockingIOError:
         return None
     except OSError as exc:
@@ -68,8 +68,8 @@ def read_datagram(sock: socket.socket) -> Datagram | None:
 def send_drop_reason(exc: OSError) -> str:
     """The drop counted for a datagram the kernel refused with `exc`."""
     if isinstance(exc, BlockingIOError):
-        return "queue_full"
-    return "too_big" if exc.errno == errno.EMSGSIZE else "send_error"
+        return QUEUE_FULL
+    return TOO_BIG if exc.errno == errno.EMSGSIZE else SEND_ERROR
 
 
 def format_address(address: Address) -> str:
@@ -171,10 +171,10 @@ class DatagramEndpoint:
                 self.counters.received(len(piece))
                 packets.append(piece)
             return
-        data, ancillary, _flags, source = self._sock.recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
+        data, ancillary, _flags, source = self._sock.recvmsg(READ_SIZE, GRO_CMSG_SPACE)
         pieces = coalesced(data, ancillary)
         if not self._accept(source[:2]):
-            self.counters.drop("filtered", len(pieces))
+            self.counters.drop(FILTERED, len(pieces))
             return
         for piece in pieces:
             self.counters.received(len(piece))
@@ -216,7 +216,7 @@ class DatagramEndpoint:
                 self._sock.sendmsg([b"".join(run)],
                                    [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))], 0, self.peer)
             except BlockingIOError:
-                self.counters.drop("queue_full", len(run))
+                self.counters.drop(QUEUE_FULL, len(run))
             except OSError as exc:
                 if exc.errno in GSO_UNUSABLE:
                     # No GSO on this path (an old kernel, no checksum offload, a segment larger

@@ -16,7 +16,7 @@ link accepts several sources, as the RX/TX ports do) go to a helper that looks a
 and at coalesced runs.
 
 Load is recognised by rate: when HAND_OFF_PACKETS packets of one direction pass in less than
-HAND_OFF_WINDOW, the direction goes to its own thread (datapath.Direction), which reads in batches
+HAND_OFF_WINDOW, the direction goes to its own thread (bridge.Direction), which reads in batches
 and sends runs with one system call, and which hands it back when its rate falls.
 """
 
@@ -26,14 +26,12 @@ import functools
 import os
 import select
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Protocol
+from collections.abc import Callable
 
+from linkbridge.datapath.batch import READ_SIZE
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.datagram import (
-    MAX_DATAGRAM,
     PATH_ERRORS,
     SOL_UDP,
     UDP_GRO,
@@ -42,49 +40,15 @@ from linkbridge.datapath.datagram import (
     read_datagram,
     send_drop_reason,
 )
+from linkbridge.datapath.polling import Mover, hand_off_if_busy, sync_polled
 from linkbridge.datapath.rawport import DevicePort, SocketPort
+from linkbridge.wire.drops import FILTERED, MALFORMED, MTU, QUEUE_FULL, TUN_WRITE_ERROR
 from linkbridge.wire.packet import packet_problem
 
 HAND_OFF_PACKETS = 32  # a direction's rate is looked at every this many packets
 HAND_OFF_WINDOW = 0.01  # seconds: that many packets in less time is load (3200 packets/s)
 IPV4_PLAIN = 0x45  # version 4 with a 20-byte header: the first byte of nearly every packet
 PLAIN_READ_TRIES = 4  # rounds plain_reads() drains a busy socket before it gives up
-
-
-class Mover(Protocol):
-    """What a poller needs of a direction (datapath.Direction): whose turn it is to move it."""
-
-    own_thread: threading.Event
-
-    def hand_off(self) -> None: ...
-
-
-def sync_polled(poller: select.poll, registered: set[int],
-                movers: Iterable[tuple[int, Mover]]) -> None:
-    """Make `poller` watch exactly the descriptors of the movers without a thread of their own;
-    `registered` is what it watches now and is kept up to date."""
-    for fd, mover in movers:
-        wanted = not mover.own_thread.is_set()
-        if wanted and fd not in registered:
-            poller.register(fd, select.POLLIN)
-            registered.add(fd)
-        elif not wanted and fd in registered:
-            poller.unregister(fd)
-            registered.discard(fd)
-
-
-def hand_off_if_busy(mover: Mover, since: float,
-                     prepare: Callable[[], None] | None = None) -> tuple[bool, float]:
-    """After HAND_OFF_PACKETS packets: hand `mover` to its thread (after `prepare()`) if they
-    came in less than HAND_OFF_WINDOW since `since`. Returns (handed off, the next count's
-    start)."""
-    now = time.monotonic()
-    if now - since < HAND_OFF_WINDOW:
-        if prepare is not None:
-            prepare()
-        mover.hand_off()
-        return True, now
-    return False, now
 
 
 def plain_reads(conn: socket.socket, drain: Callable[[], None]) -> bool:
@@ -119,8 +83,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
     sock, conn, peer, mtu, link_counters = link.sock, link.conn, link.peer, link.mtu, link.counters
     link_fd = sock.fileno()
     deliver = functools.partial(_deliver, accept=link.accept, check=check,
-                                link_counters=link_counters, device_fd=device_fd,
-                                device_counters=device_counters)
+                                link_counters=link_counters, device=device)
     movers = [(device_fd, to_link), (link_fd, to_device)]
     send: Callable[[bytes], object]
     conn_recv: Callable[[int], bytes]
@@ -161,7 +124,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                     continue
                 size = len(packet)
                 if mtu is not None and size > mtu:
-                    link_counters.drop("mtu")
+                    link_counters.drop(MTU)
                 else:
                     try:
                         send(packet)
@@ -174,7 +137,8 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                 device_counters.rx_bytes += size
                 to_link_count += 1
                 if to_link_count >= HAND_OFF_PACKETS:
-                    handed, to_link_since = hand_off_if_busy(to_link, to_link_since)
+                    handed, to_link_since = hand_off_if_busy(to_link, to_link_since,
+                                                              HAND_OFF_WINDOW)
                     regroup |= handed
                     to_link_count = 0
             elif fd == wake:
@@ -185,7 +149,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
             else:  # the link's sockets
                 if fd == conn_fd:
                     try:
-                        data = conn_recv(MAX_DATAGRAM)
+                        data = conn_recv(READ_SIZE)
                     except BlockingIOError:
                         continue
                     except OSError as exc:
@@ -196,14 +160,14 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                     if not (plain_check and size >= 20 and data[0] == IPV4_PLAIN
                             and (data[2] << 8 | data[3]) == size) \
                             and (problem := check(data)) is not None:
-                        link_counters.drop(f"malformed_{problem}")
+                        link_counters.drop(MALFORMED + problem)
                     else:
                         try:
                             os_write(device_fd, data)
                         except BlockingIOError:
-                            device_counters.drop("queue_full")
+                            device_counters.drop(QUEUE_FULL)
                         except OSError:
-                            device_counters.drop("tun_write_error")
+                            device_counters.drop(TUN_WRITE_ERROR)
                         else:
                             device_counters.tx_packets += 1
                             device_counters.tx_bytes += size
@@ -214,7 +178,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                     to_device_count += _read_bound(sock, deliver)
                 if to_device_count >= HAND_OFF_PACKETS:
                     handed, to_device_since = hand_off_if_busy(to_device, to_device_since,
-                                                               gro_on)
+                                                               HAND_OFF_WINDOW, gro_on)
                     if handed:
                         regroup, plain = True, not toggles_gro
                     to_device_count = 0
@@ -250,26 +214,19 @@ def _drain(sock: socket.socket, deliver: Callable[[Datagram], int]) -> None:
 
 
 def _deliver(read: Datagram, *, accept: Callable[[tuple[str, int]], bool],
-             check: Callable[[bytes], str | None], link_counters: Counters, device_fd: int,
-             device_counters: Counters) -> int:
+             check: Callable[[bytes], str | None], link_counters: Counters,
+             device: DevicePort) -> int:
     """Write the packets of one read (a run of them where UDP GRO coalesced it) into the
     device, or drop them as the loop would; returns the number of packets read."""
     pieces = coalesced(read.data, read.ancillary)
     if not accept(read.source):
-        link_counters.drop("filtered", len(pieces))
+        link_counters.drop(FILTERED, len(pieces))
         return len(pieces)
     for packet in pieces:
         link_counters.received(len(packet))
         problem = check(packet)
         if problem is not None:
-            link_counters.drop(f"malformed_{problem}")
-            continue
-        try:
-            os.write(device_fd, packet)
-        except BlockingIOError:
-            device_counters.drop("queue_full")
-        except OSError:
-            device_counters.drop("tun_write_error")
+            link_counters.drop(MALFORMED + problem)
         else:
-            device_counters.sent(len(packet))
+            device.write(packet)
     return len(pieces)

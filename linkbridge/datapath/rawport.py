@@ -6,11 +6,13 @@ wrapper (pcap, fragmentation, `--via`) offers none, so its packets take the gene
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from linkbridge.datapath.counters import Counters
+from linkbridge.wire.drops import QUEUE_FULL, TUN_WRITE_ERROR
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,18 @@ class DevicePort:
     fd: int
     counters: Counters
     read_size: int
+
+    def write(self, packet: bytes) -> None:
+        """Write `packet` into the device: counted as sent, or as a drop (`queue_full` when the
+        device has no room, `tun_write_error` when it refuses the packet)."""
+        try:
+            os.write(self.fd, packet)
+        except BlockingIOError:
+            self.counters.drop(QUEUE_FULL)
+        except OSError:
+            self.counters.drop(TUN_WRITE_ERROR)
+        else:
+            self.counters.sent(len(packet))
 
 
 @dataclass(frozen=True)

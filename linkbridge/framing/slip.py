@@ -1,14 +1,16 @@
 """SLIP framing (RFC 1055) without I/O: packets in, bytes out, and back.
 
 Every frame is sent as END, the escaped packet, END. The decoder takes the byte stream in chunks
-of any size and returns whole frames; it counts protocol errors by reason in `errors` and always
-resynchronises at the next END. Its memory stays bounded by the largest frame it accepts, even
-on endless line noise.
+of any size and returns whole frames; it counts protocol errors in `errors` by reason (the
+`slip_*` drop reasons of wire/drops.py) and always resynchronises at the next END. Its memory
+stays bounded by the largest frame it accepts, even on endless line noise.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+
+from linkbridge.wire.drops import SLIP_BAD_ESCAPE, SLIP_GARBAGE, SLIP_OVERSIZE
 
 END = 0xC0
 ESC = 0xDB
@@ -19,11 +21,6 @@ _END = bytes([END])
 _ESC = bytes([ESC])
 _ESCAPED_END = bytes([ESC, ESC_END])
 _ESCAPED_ESC = bytes([ESC, ESC_ESC])
-
-# Reasons counted in SlipDecoder.errors (also the drop reasons a serial link reports).
-BAD_ESCAPE = "slip_bad_escape"  # ESC followed by anything but ESC_END or ESC_ESC
-OVERSIZE = "slip_oversize"  # a frame longer than max_frame
-GARBAGE = "slip_garbage"  # bytes before the first END, when the stream was joined mid-frame
 
 
 def encode(packet: bytes) -> bytes:
@@ -82,7 +79,7 @@ class SlipDecoder:
         self._max_pending = 2 * max_frame
         self._pending = bytearray()
         # Out of step: the reason counted when the next END ends the stretch being skipped.
-        self._skipping: str | None = GARBAGE
+        self._skipping: str | None = SLIP_GARBAGE
         self._skipped_bytes = False
 
     @property
@@ -107,11 +104,11 @@ class SlipDecoder:
             elif not body:
                 continue  # END END: the gap between two frames
             elif len(body) > self._max_pending:
-                self.errors[OVERSIZE] += 1
+                self.errors[SLIP_OVERSIZE] += 1
             elif (frame := unescape(body)) is None:
-                self.errors[BAD_ESCAPE] += 1
+                self.errors[SLIP_BAD_ESCAPE] += 1
             elif len(frame) > self.max_frame:
-                self.errors[OVERSIZE] += 1
+                self.errors[SLIP_OVERSIZE] += 1
             else:
                 frames.append(frame)
         self._hold(tail)
@@ -119,8 +116,8 @@ class SlipDecoder:
 
     def _resync(self, body: bytes) -> None:
         """The END that ends a stretch skipped out of step: count what was lost, get in step."""
-        if self._skipping == OVERSIZE or body or self._skipped_bytes:
-            self.errors[self._skipping or GARBAGE] += 1
+        if self._skipping == SLIP_OVERSIZE or body or self._skipped_bytes:
+            self.errors[self._skipping or SLIP_GARBAGE] += 1
         self._skipping = None
         self._skipped_bytes = False
 
@@ -130,6 +127,6 @@ class SlipDecoder:
             self._skipped_bytes = self._skipped_bytes or bool(data)
         elif len(self._pending) + len(data) > self._max_pending:
             self._pending.clear()
-            self._skipping = OVERSIZE
+            self._skipping = SLIP_OVERSIZE
         else:
             self._pending += data

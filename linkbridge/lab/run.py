@@ -28,7 +28,7 @@ from linkbridge.lab.topology import (
 )
 from linkbridge.ops.logs import Progress
 from linkbridge.plugin.lab import LabPairing
-from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import LinkUrl, parse_link_url
 
 log = logging.getLogger("linkbridge")
@@ -93,16 +93,15 @@ def tunnel_args(url: LinkUrl, via: Sequence[str], mtu: int | None, local: str,
 @contextlib.contextmanager
 def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
                 mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
-                registry: LinkRegistry | None = None
+                *, registry: LinkRegistry
                 ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run a linkbridge tunnel in each lab host over `link`; stop both on exit.
 
     `extra_args` go to both `linkbridge up` command lines (e.g. `--user nobody`); `ipv6` also
     gives the tunnels the OVERLAY6 addresses (the tunnel MTU must then be at least 1280);
-    `registry` is the installed plugins' (looked up when not given).
+    `registry` (the installed plugins') checks the URLs and finds the link class.
     """
     url = parse_link_url(link)
-    registry = registry or LinkRegistry(get_plugin_manager())
     registry.link_options(url)  # fail on a bad option before any set-up
     for wrapper in via:
         registry.wrapper_options(parse_link_url(wrapper))
@@ -141,11 +140,11 @@ def settled_stats(hosts: TwoHosts, limit: float = 3.0) -> tuple[dict[str, int], 
     return stats
 
 
-def run_lab(options: LabOptions) -> LabReport:
-    """Build the lab, measure, print the report and tear everything down."""
+def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
+    """Build the lab over links from `registry`, measure, print the report and tear
+    everything down."""
     if os.geteuid() != 0:
         raise LinkbridgeError("the lab needs root (network namespaces, veth and TUN devices)")
-    registry = LinkRegistry(get_plugin_manager())
     figures = configured_figures(registry, options.link, options.via)
     transfer_bytes = transfer_size(figures, options.transfer_bytes)
     with two_hosts() as hosts:

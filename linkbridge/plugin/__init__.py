@@ -39,6 +39,7 @@ from linkbridge.plugin.options import (
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.plugin.tunnel_info import TunnelInfo
 from linkbridge.plugin.url import LinkUrl, parse_link_url
+from linkbridge.wire import drops
 from linkbridge.wire.fragment import MIN_FRAME_SIZE
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ __all__ = [
     "boolean",
     "choice",
     "crc16",
+    "drops",
     "duration",
     "format_address",
     "free_port",

@@ -32,6 +32,7 @@ from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
 from linkbridge.plugin.link import Link
 from linkbridge.plugin.options import Option
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.wire.drops import MTU
 
 DELIVERY_TIMEOUT = 10.0  # generous: the CI machine is shared and busy
 SIZES = (1, 20, 64, 576, 1280, 1400)
@@ -148,7 +149,7 @@ class LinkConformance:
         with self.opened(f"&mtu={limit}") as (a, b):
             assert a.mtu == limit
             a.send(bytes(limit + 1))  # too big: a counted drop, not an exception
-            assert a.counters.drops["mtu"] == 1
+            assert a.counters.drops[MTU] == 1
             self._carry(a, b, [bytes(range(256))[:limit]])
             assert a.counters.tx_packets == 1
 

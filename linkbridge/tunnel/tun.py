@@ -7,14 +7,13 @@ import os
 
 import pytun
 
-from linkbridge.datapath.batch import BatchReader
+from linkbridge.datapath.batch import READ_SIZE, BatchReader
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.rawport import DevicePort
 from linkbridge.errors import TunnelError
 
 AUTO_NAME = "lb%d"  # the kernel picks the first free index: no counting of existing devices
 MAX_IFNAME = 15
-READ_SIZE = 65536
 
 
 class TunEndpoint:
@@ -35,6 +34,7 @@ class TunEndpoint:
         self._fd: int = self._dev.fileno()
         os.set_blocking(self._fd, False)
         self._reader = BatchReader(self._fd, self._read_one)
+        self._port = DevicePort(self._fd, self.counters, READ_SIZE)
         self._closed = False
 
     def _read_one(self, packets: list[bytes]) -> None:
@@ -49,20 +49,13 @@ class TunEndpoint:
     def raw_port(self) -> DevicePort:
         """The device for the data path's lean loop, which moves packets as receive()/send()
         would."""
-        return DevicePort(self._fd, self.counters, READ_SIZE)
+        return self._port
 
     def receive(self, timeout: float) -> list[bytes]:
         return self._reader.receive(timeout)
 
     def send(self, packet: bytes) -> None:
-        try:
-            os.write(self._fd, packet)
-        except BlockingIOError:
-            self.counters.drop("queue_full")
-        except OSError:
-            self.counters.drop("tun_write_error")
-        else:
-            self.counters.sent(len(packet))
+        self._port.write(packet)
 
     def close(self) -> None:
         if not self._closed:

@@ -1,3 +1,3 @@
-"""Pure packet logic: IP packet checks, the link fragmentation codec, GSO/GRO segment runs and
-the registry of first-byte frame types. Imports only `linkbridge.errors`; no I/O.
+"""Pure packet logic: IP packet checks, the link fragmentation codec, GSO/GRO segment runs, the
+registry of first-byte frame types and the drop reasons. Imports only `linkbridge.errors`; no I/O.
 """

@@ -12,10 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from linkbridge.errors import ConfigError
+from linkbridge.wire.drops import (
+    FRAGMENT_BAD_HEADER,
+    FRAGMENT_DUPLICATE,
+    FRAGMENT_MISMATCH,
+    FRAGMENT_TOO_BIG,
+    REASSEMBLY_OVERFLOW,
+    REASSEMBLY_OVERSIZE,
+    REASSEMBLY_TIMEOUT,
+)
+from linkbridge.wire.frames import FRAGMENT
 
 HEADER_SIZE = 4
 MIN_FRAME_SIZE = HEADER_SIZE + 1  # the smallest link MTU fragments fit in
-MARKER = 0xF
+MARKER = FRAGMENT  # the first nibble of every fragment (wire/frames.py)
 MAX_FRAGMENTS = 256
 ID_BITS = 19
 ID_SPACE = 1 << ID_BITS
@@ -87,7 +97,7 @@ class Fragmenter:
             return [packet]
         count = max(1, -(-len(packet) // self._piece))
         if count > MAX_FRAGMENTS:
-            self._drop("fragment_too_big")
+            self._drop(FRAGMENT_TOO_BIG)
             return []
         packet_id, self._next_id = self._next_id, (self._next_id + 1) % ID_SPACE
         view = memoryview(packet)
@@ -142,10 +152,10 @@ class Reassembler:
             return frame
         header = parse_header(frame)
         if header is None:
-            self._drop("fragment_bad_header")
+            self._drop(FRAGMENT_BAD_HEADER)
             return None
         if header.packet_id in self._delivered:
-            self._drop("fragment_duplicate")
+            self._drop(FRAGMENT_DUPLICATE)
             return None
         partial = self._pending.get(header.packet_id)
         if partial is None:
@@ -162,7 +172,7 @@ class Reassembler:
             if now - partial.started < self.timeout:
                 break
             del self._pending[packet_id]
-            self._drop("reassembly_timeout")
+            self._drop(REASSEMBLY_TIMEOUT)
         while self._delivered:
             packet_id, when = next(iter(self._delivered.items()))
             if now - when < self.timeout and len(self._delivered) <= MAX_REMEMBERED:
@@ -172,7 +182,7 @@ class Reassembler:
     def _start(self, packet_id: int, now: float) -> _Partial:
         if len(self._pending) >= self.max_pending:
             del self._pending[next(iter(self._pending))]
-            self._drop("reassembly_overflow")
+            self._drop(REASSEMBLY_OVERFLOW)
         partial = self._pending[packet_id] = _Partial(now)
         return partial
 
@@ -184,14 +194,14 @@ class Reassembler:
             or max(partial.pieces, default=-1) >= count
             or (not header.last and header.index >= count)
         ):
-            self._drop("fragment_mismatch")
+            self._drop(FRAGMENT_MISMATCH)
             return None
         if header.index in partial.pieces:
-            self._drop("fragment_duplicate")
+            self._drop(FRAGMENT_DUPLICATE)
             return None
         if partial.size + len(piece) > self.max_size:
             del self._pending[header.packet_id]
-            self._drop("reassembly_oversize")
+            self._drop(REASSEMBLY_OVERSIZE)
             return None
         partial.count = count
         partial.pieces[header.index] = piece

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from linkbridge.wire.drops import BAD_HEADER_LENGTH, EMPTY, LENGTH_MISMATCH, NOT_IP, TRUNCATED
+from linkbridge.wire.frames import IPV4, IPV6
+
 IPV4_MIN_HEADER = 20
 IPV6_HEADER = 40
 
@@ -13,24 +16,24 @@ def packet_problem(packet: bytes) -> str | None:
     exactly (a truncated or padded frame is malformed). The reason is a short counter name.
     """
     if not packet:
-        return "empty"
+        return EMPTY
     version = packet[0] >> 4
-    if version == 4:
+    if version == IPV4:
         if len(packet) < IPV4_MIN_HEADER:
-            return "truncated"
+            return TRUNCATED
         header_length = (packet[0] & 0x0F) * 4
         if header_length < IPV4_MIN_HEADER or header_length > len(packet):
-            return "bad_header_length"
+            return BAD_HEADER_LENGTH
         if int.from_bytes(packet[2:4], "big") != len(packet):
-            return "length_mismatch"
+            return LENGTH_MISMATCH
         return None
-    if version == 6:
+    if version == IPV6:
         if len(packet) < IPV6_HEADER:
-            return "truncated"
+            return TRUNCATED
         if IPV6_HEADER + int.from_bytes(packet[4:6], "big") != len(packet):
-            return "length_mismatch"
+            return LENGTH_MISMATCH
         return None
-    return "not_ip"
+    return NOT_IP
 
 
 def internet_checksum(data: bytes) -> int:

@@ -33,6 +33,7 @@ from linkbridge.plugin import (
     boolean,
     choice,
     crc16,
+    drops,
     hookimpl,
     integer,
     slip,
@@ -146,22 +147,22 @@ class SerialLink(Link):
 
     def send(self, packet: bytes) -> None:
         if len(packet) > self.config["mtu"]:
-            self.counters.drop("mtu")
+            self.counters.drop(drops.MTU)
             return
         frame = slip.encode(crc16.append_crc(packet) if self.crc else packet)
         with self._write_lock:
             port = self._port
             if port is None or self._lost.is_set():
-                self.counters.drop("unplugged")
+                self.counters.drop(drops.UNPLUGGED)
                 return
             try:
                 written = write_all(port.fileno(), frame, self._write_timeout)
             except OSError as exc:
                 self._device_lost(os_reason(exc))
-                self.counters.drop("unplugged")
+                self.counters.drop(drops.UNPLUGGED)
                 return
         if not written:
-            self.counters.drop("write_timeout")  # flow control held the line too long
+            self.counters.drop(drops.WRITE_TIMEOUT)  # flow control held the line too long
             return
         self.counters.sent(len(packet))
 
@@ -190,7 +191,7 @@ class SerialLink(Link):
         for frame in self._decoder.feed(data):
             packet = crc16.strip_crc(frame) if self.crc else frame
             if packet is None:
-                self.counters.drop("crc")
+                self.counters.drop(drops.CRC)
                 continue
             self.counters.received(len(packet))
             packets.append(packet)

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from linkbridge.plugin import ConfigError, Counters, LinkError
+from linkbridge.plugin import ConfigError, Counters, LinkError, drops
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.decisions import RandomDecisions, ReplayDecisions
 from linkbridge_sim.impairment import DecisionSource, Impairment
@@ -76,7 +76,7 @@ class ImpairedSender:
         except ValueError as exc:  # a malformed line in the replayed trace
             raise LinkError(f"{self.name}: replay {self.replay_path!r}: {exc}") from None
         for reason in outcome.drops:
-            self._counters.drop(f"sim_{reason}")
+            self._counters.drop(drops.SIM + reason)
         decision = outcome.decision
         if decision is None and not outcome.drops:
             self.events["past_replay_end"] += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from linkbridge.plugin import drops
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.decisions import Decision
 from linkbridge_sim.rate import RateQueue
@@ -67,20 +68,20 @@ class Impairment:
         index = self.offered
         self.offered += 1
         if self.config.mtu is not None and len(packet) > self.config.mtu:
-            return Outcome(index, len(packet), None, drops=["mtu"])
+            return Outcome(index, len(packet), None, drops=[drops.MTU])
         decision = self.source.decide(index, len(packet))
         outcome = Outcome(index, len(packet), decision)
         if decision is None:
             decision = Decision()
         if decision.lost:
-            outcome.drops.append("loss")
+            outcome.drops.append(drops.LOSS)
         for copy, delay in enumerate(decision.delays):
             data = packet
             if copy == 0 and decision.corrupt_bit is not None and packet:
                 data = flip_bit(packet, decision.corrupt_bit)
             at = self.queue.schedule(len(data), delay, now)
             if at is None:
-                outcome.drops.append("queue_full")
+                outcome.drops.append(drops.QUEUE_FULL)
             else:
                 outcome.releases.append(Release(at, data))
         return outcome

@@ -19,6 +19,7 @@ from linkbridge.plugin import (
     LinkUrl,
     Option,
     SocketPort,
+    drops,
     format_address,
     hookimpl,
     host_port,
@@ -68,7 +69,7 @@ class UdpLink(Link):
 
     def send(self, packet: bytes) -> None:
         if self.mtu is not None and len(packet) > self.mtu:
-            self.counters.drop("mtu")
+            self.counters.drop(drops.MTU)
             return
         self._socket().send(packet)
 
@@ -76,7 +77,7 @@ class UdpLink(Link):
         """Send a batch in order; the socket sends runs of equal-size packets in one call."""
         mtu = self.mtu
         if mtu is not None and any(len(packet) > mtu for packet in packets):
-            self.counters.drop("mtu", sum(len(packet) > mtu for packet in packets))
+            self.counters.drop(drops.MTU, sum(len(packet) > mtu for packet in packets))
             packets = [packet for packet in packets if len(packet) <= mtu]
         self._socket().send_many(packets)
 

@@ -8,11 +8,8 @@ from pathlib import Path
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts
-from tests.integration.ops_helpers import run_dir, status_json
-from tests.integration.test_tunnel_lifecycle import run_in
-from tests.netstate import devices, routed
-
-__all__ = ["run_dir"]
+from tests.helpers.commands import run_in, status_json
+from tests.helpers.namespace_state import devices, routed
 
 SIDE = """
 mtu = 1400

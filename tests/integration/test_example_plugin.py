@@ -14,6 +14,7 @@ import pytest
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
+from linkbridge.plugin.registry import LinkRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "linkbridge-tcp"
@@ -25,8 +26,8 @@ needs_tcp_plugin = pytest.mark.skipif(
 
 
 @needs_tcp_plugin
-def test_lab_over_the_example_tcp_plugin(lab: TwoHosts) -> None:
-    with lab_tunnels(lab, "tcp"):
+def test_lab_over_the_example_tcp_plugin(lab: TwoHosts, registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "tcp", registry=registry):
         assert ping(lab.a, OVERLAY[1], count=5, interval=0.01).received == 5
         assert tcp_transfer(lab.b, OVERLAY[1], lab.a, 2_000_000).intact
 
@@ -50,15 +51,11 @@ def install_fake_distribution(where: Path, name: str, module_source: str) -> Non
 
 
 IMPOSTOR = '''
-from linkbridge.plugin.hookspecs import hookimpl
-from linkbridge.plugin.link import Link
+from linkbridge.plugin import hookimpl
+from linkbridge.testing import MemoryLink
 
-class OtherUdp(Link):
+class OtherUdp(MemoryLink):
     scheme = "udp"
-    def open(self): pass
-    def send(self, packet): pass
-    def receive(self, timeout): return []
-    def close(self): pass
 
 @hookimpl
 def linkbridge_register_links():

@@ -48,9 +48,11 @@ def drops(counters: dict[str, object]) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("link", ["udp:?mtu=64", "sim:?mtu=64"])
-def test_ipv6_ping_and_tcp_with_tun_mtu_1280_over_64_byte_frames(lab: TwoHosts,
-                                                                 link: str) -> None:
-    with lab_tunnels(lab, usable(link), mtu=1280, ipv6=True) as (side_a, side_b):
+def test_ipv6_ping_and_tcp_with_tun_mtu_1280_over_64_byte_frames(
+    lab: TwoHosts, link: str, registry: LinkRegistry
+) -> None:
+    with lab_tunnels(lab, usable(link), mtu=1280, ipv6=True, registry=registry) as (
+            side_a, side_b):
         small = ping(lab.a, OVERLAY6[1], count=10, interval=0.01)
         assert small.received == 10, small
         big = ping(lab.b, OVERLAY6[0], count=5, interval=0.01, size=1200)  # 21 fragments
@@ -75,10 +77,11 @@ def test_ipv6_ping_and_tcp_with_tun_mtu_1280_over_64_byte_frames(lab: TwoHosts,
     ("sim:?mtu=64&loss=2%&seed=7", []),
 ])
 def test_tcp_completes_over_lossy_frames_and_lost_fragments_lose_whole_packets(
-    lab: TwoHosts, link: str, via: Sequence[str]
+    lab: TwoHosts, link: str, via: Sequence[str], registry: LinkRegistry
 ) -> None:
     extra = ["--fragment-timeout", str(REASSEMBLY_TIMEOUT)]
-    with lab_tunnels(lab, usable(link), via, mtu=1280, ipv6=True, extra_args=extra) as (
+    with lab_tunnels(lab, usable(link), via, mtu=1280, ipv6=True, extra_args=extra,
+                     registry=registry) as (
             side_a, side_b):
         transfer = tcp_transfer(lab.b, OVERLAY6[1], lab.a, 200_000, timeout=90)
         assert transfer.received_bytes == 200_000
@@ -92,9 +95,12 @@ def test_tcp_completes_over_lossy_frames_and_lost_fragments_lose_whole_packets(
     assert 0 <= a["tx_packets"] - b["rx_packets"] - lost <= LOSS_SLACK, (a, b)
 
 
-def test_duplicated_and_reordered_frames_still_make_whole_packets(lab: TwoHosts) -> None:
+def test_duplicated_and_reordered_frames_still_make_whole_packets(
+    lab: TwoHosts, registry: LinkRegistry
+) -> None:
     via = ["sim:?duplicate=5%&delay=2ms&jitter=2ms&seed=3"]  # jitter reorders frames
-    with lab_tunnels(lab, "udp:?mtu=64", via, mtu=1280, ipv6=True) as (side_a, side_b):
+    with lab_tunnels(lab, "udp:?mtu=64", via, mtu=1280, ipv6=True, registry=registry) as (
+            side_a, side_b):
         assert ping(lab.a, OVERLAY6[1], count=5, interval=0.01, size=1000).received == 5
         transfer = tcp_transfer(lab.b, OVERLAY6[1], lab.a, 300_000)
         assert transfer.intact and transfer.received_bytes == 300_000
@@ -104,9 +110,10 @@ def test_duplicated_and_reordered_frames_still_make_whole_packets(lab: TwoHosts)
     assert 0 <= a["tx_packets"] - b["rx_packets"] <= LOSS_SLACK, (a, b)
 
 
-def test_fragment_never_leaves_big_packets_to_the_link_mtu(lab: TwoHosts) -> None:
+def test_fragment_never_leaves_big_packets_to_the_link_mtu(lab: TwoHosts,
+                                                            registry: LinkRegistry) -> None:
     with lab_tunnels(lab, "udp:?mtu=64", mtu=1280, ipv6=True,
-                     extra_args=["--fragment", "never"]) as (side_a, _):
+                     extra_args=["--fragment", "never"], registry=registry) as (side_a, _):
         assert ping(lab.a, OVERLAY6[1], count=2, interval=0.01, timeout=0.3).received == 0
     assert "fragment+" not in side_a.output()
     assert "'mtu':" in side_a.output()  # the link dropped and counted them

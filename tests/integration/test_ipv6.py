@@ -15,11 +15,12 @@ from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, lab_tunnels
 from linkbridge.lab.topology import OVERLAY, OVERLAY6, TwoHosts
+from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.tunnel.setup import TunnelSpec, parse_interface, parse_network
 
 
-def test_ipv6_ping_and_tcp_over_udp(lab: TwoHosts) -> None:
-    with lab_tunnels(lab, "udp", ipv6=True) as (side_a, side_b):
+def test_ipv6_ping_and_tcp_over_udp(lab: TwoHosts, registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "udp", ipv6=True, registry=registry) as (side_a, side_b):
         there = ping(lab.a, OVERLAY6[1], count=10, interval=0.01)
         assert there.received == 10, there
         back = ping(lab.b, OVERLAY6[0], count=3, interval=0.01, size=1200)

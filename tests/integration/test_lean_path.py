@@ -33,7 +33,7 @@ from linkbridge.lab.topology import UNDERLAY, TwoHosts
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.tunnel.tun import TunEndpoint
 from linkbridge.wire.packet import internet_checksum, packet_problem
-from tests.netstate import icmp_unreachables
+from tests.helpers.namespace_state import icmp_unreachables
 
 LOCAL = "127.0.0.1"
 DEVICE_ADDRESS, FAR_ADDRESS = "198.19.0.1", "198.19.0.2"

@@ -64,8 +64,8 @@ def test_pcap_limit_keeps_a_readable_file(lab: TwoHosts, tmp_path: Path) -> None
 
 
 def test_unwritable_pcap_is_one_line_before_setup(lab: TwoHosts) -> None:
-    from tests.integration.test_tunnel_lifecycle import run_in
-    from tests.netstate import devices
+    from tests.helpers.commands import run_in
+    from tests.helpers.namespace_state import devices
 
     done = run_in(lab.a, "up", "--rx", "2001", "--tx", "2002", "--remote", "198.19.41.0/24",
                   "--name", "lbnocap", "--pcap", "/nonexistent-dir/x.pcap")

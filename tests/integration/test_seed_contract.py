@@ -18,7 +18,7 @@ from linkbridge.lab.processes import LinkbridgeProcess, spawn
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts
 
 RX, TX, LINK_PORT = 2001, 2002, 6000
-SEED_LINK = Path(__file__).with_name("seed_link.py")
+SEED_LINK = Path(__file__).parents[1] / "helpers" / "seed_link_program.py"
 
 
 @contextlib.contextmanager

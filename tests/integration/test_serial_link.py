@@ -163,7 +163,7 @@ def wait_tun_stats_settle(lab: TwoHosts, timeout: float = 5.0) -> tuple[dict[str
 
 
 def test_ping_and_tcp_through_tunnels_over_paced_ptys(lab: TwoHosts) -> None:
-    with lab_tunnels(lab, "serial:?baud=115200"):
+    with lab_tunnels(lab, "serial:?baud=115200", registry=REGISTRY):
         result = ping(lab.a, OVERLAY[1], count=10, interval=0.05)
         transfer = tcp_transfer(lab.b, OVERLAY[1], lab.a, 30_000, timeout=30.0)
     assert result.received >= 9

@@ -15,6 +15,7 @@ from linkbridge.lab import netns
 from linkbridge.lab.probes import ping
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
+from linkbridge.plugin.registry import LinkRegistry
 
 PINGS = 60
 STREAM_PORT = 5400
@@ -63,12 +64,12 @@ def stream_rate(lab: TwoHosts, packets: int, payload: int, per_second: float) ->
     return (payload + 28) * 8 / seconds_per_packet
 
 
-def test_mean_delay_and_rate_match_the_configuration(lab: TwoHosts) -> None:
+def test_mean_delay_and_rate_match_the_configuration(lab: TwoHosts, registry: LinkRegistry) -> None:
     delay, jitter, rate = 0.020, 0.002, 1_000_000.0
-    with lab_tunnels(lab, "sim:?seed=1"):
+    with lab_tunnels(lab, "sim:?seed=1", registry=registry):
         baseline = trimmed_mean_rtt_ms(lab)
     with lab_tunnels(lab, f"sim:?seed=1&delay={delay * 1e3:g}ms&jitter={jitter * 1e3:g}ms"
-                          f"&rate={rate:g}"):
+                          f"&rate={rate:g}", registry=registry):
         delayed = trimmed_mean_rtt_ms(lab)
         measured_rate = stream_rate(lab, packets=250, payload=972, per_second=250)
     serialisation = 84 * 8 / rate  # one 84-byte echo packet each way
@@ -79,8 +80,9 @@ def test_mean_delay_and_rate_match_the_configuration(lab: TwoHosts) -> None:
     assert abs(measured_rate - rate) / rate < 0.03
 
 
-def test_via_sim_in_front_of_udp_drops_and_counts(lab: TwoHosts) -> None:
-    with lab_tunnels(lab, "udp", via=["sim:?loss=20%&seed=7"]) as (side_a, side_b):
+def test_via_sim_in_front_of_udp_drops_and_counts(lab: TwoHosts, registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "udp", via=["sim:?loss=20%&seed=7"], registry=registry) as (
+            side_a, side_b):
         result = ping(lab.a, OVERLAY[1], count=100, interval=0.002, timeout=0.2)
         assert side_a.stop() == 0 and side_b.stop() == 0
     # an echo survives both directions with probability 0.8 * 0.8
@@ -106,8 +108,9 @@ def test_lab_command_shows_configured_vs_measured(root: None) -> None:
     assert 0 < int(rate.group(1)) <= 9600 * 1.03
 
 
-def test_tunnel_mtu_follows_the_sim_mtu_so_the_kernel_fragments(lab: TwoHosts) -> None:
-    with lab_tunnels(lab, "sim:?mtu=200&seed=1") as (side_a, side_b):
+def test_tunnel_mtu_follows_the_sim_mtu_so_the_kernel_fragments(lab: TwoHosts,
+                                                                 registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "sim:?mtu=200&seed=1", registry=registry) as (side_a, side_b):
         big = ping(lab.a, OVERLAY[1], count=3, interval=0.01, size=600)
         assert big.received == 3
         assert side_a.stop() == 0 and side_b.stop() == 0

@@ -8,9 +8,9 @@ import time
 
 from linkbridge_sim.links import SimWrapper
 
+from linkbridge.plugin import free_port
 from linkbridge.plugin.link import Link
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
-from tests.netstate import free_port
 
 
 def sim_pair(options_a: str, options_b: str = "") -> tuple[Link, Link]:

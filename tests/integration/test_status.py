@@ -16,14 +16,14 @@ from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
 from linkbridge.ops.status import collect, publish_status
+from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.tunnel_info import TunnelInfo
-from tests.integration.ops_helpers import run_dir, status, status_json
-
-__all__ = ["run_dir"]  # the fixture
+from tests.helpers.commands import status, status_json
 
 
-def test_status_shows_both_lab_tunnels_with_counters(lab: TwoHosts, run_dir: object) -> None:
-    with lab_tunnels(lab, "udp") as (side_a, side_b):
+def test_status_shows_both_lab_tunnels_with_counters(lab: TwoHosts, run_dir: object,
+                                                     registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "udp", registry=registry) as (side_a, side_b):
         assert ping(lab.a, OVERLAY[1], count=5, interval=0.01).received == 5
         documents = status_json()
         pids = {side.proc.pid for side in (side_a, side_b) if side.proc is not None}
@@ -47,8 +47,9 @@ def test_status_shows_both_lab_tunnels_with_counters(lab: TwoHosts, run_dir: obj
         assert sum("link udp:" in line for line in lines) == 2
 
 
-def test_sockets_are_private(lab: TwoHosts, run_dir: os.PathLike[str]) -> None:
-    with lab_tunnels(lab, "udp") as (side_a, _):
+def test_sockets_are_private(lab: TwoHosts, run_dir: os.PathLike[str],
+                             registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "udp", registry=registry) as (side_a, _):
         owner_dir = os.path.join(run_dir, "0")
         assert stat.S_IMODE(os.stat(owner_dir).st_mode) == 0o700
         assert side_a.proc is not None

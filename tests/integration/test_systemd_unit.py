@@ -18,7 +18,7 @@ import pytest
 from linkbridge.lab.probes import ping
 from linkbridge.lab.processes import spawn
 from linkbridge.lab.topology import OVERLAY, TwoHosts
-from tests.netstate import devices, routed
+from tests.helpers.namespace_state import devices, routed
 
 UNIT = Path(__file__).resolve().parents[2] / "examples" / "systemd" / "linkbridge@.service"
 INSTALLED = "/usr/local/bin/linkbridge"

@@ -5,22 +5,14 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import subprocess
-import sys
 
 import pytest
 
 from linkbridge.lab import netns
-from linkbridge.lab.processes import LinkbridgeProcess, spawn
+from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.topology import OVERLAY, TwoHosts
-from tests.netstate import devices, routed
-
-
-def run_in(ns_name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = spawn(ns_name, [sys.executable, "-m", "linkbridge", *args], stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate(timeout=30)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+from tests.helpers.commands import run_in
+from tests.helpers.namespace_state import devices, routed
 
 
 def test_rollback_when_rx_port_in_use(lab: TwoHosts) -> None:

@@ -10,8 +10,9 @@ import pytest
 from linkbridge.datapath.datagram import DatagramEndpoint, same_host
 from linkbridge.datapath.ports import link_ports, tunnel_ports
 from linkbridge.errors import LinkError
+from linkbridge.plugin import free_port
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
-from tests.netstate import free_port, icmp_unreachables
+from tests.helpers.namespace_state import icmp_unreachables
 
 
 def test_pair_of_udp_links_carries_packets_both_ways() -> None:

@@ -14,9 +14,9 @@ import pytest
 from pyroute2 import IPRoute
 
 from linkbridge.datapath import lean
+from linkbridge.datapath.batch import READ_SIZE
 from linkbridge.datapath.datagram import (
     GRO_CMSG_SPACE,
-    MAX_DATAGRAM,
     SOL_UDP,
     UDP_GRO,
     UDP_SEGMENT,
@@ -25,7 +25,7 @@ from linkbridge.datapath.datagram import (
 )
 from linkbridge.lab import netns
 from linkbridge.lab.topology import UNDERLAY, TwoHosts
-from tests.netstate import free_port
+from linkbridge.plugin import free_port
 
 LOCAL = "127.0.0.1"
 
@@ -153,7 +153,7 @@ def test_plain_reads_turns_gro_off_once_no_run_is_left_queued(
     def drain() -> None:
         with contextlib.suppress(BlockingIOError):
             while True:
-                data, ancillary, _flags, _source = reader.recvmsg(MAX_DATAGRAM, GRO_CMSG_SPACE)
+                data, ancillary, _flags, _source = reader.recvmsg(READ_SIZE, GRO_CMSG_SPACE)
                 drained.extend(coalesced(data, ancillary))
 
     assert lean.plain_reads(reader, drain)
@@ -161,7 +161,7 @@ def test_plain_reads_turns_gro_off_once_no_run_is_left_queued(
     assert reader.getsockopt(SOL_UDP, UDP_GRO) == 0
     send_run(sender, run)
     wait_readable(reader)
-    assert [reader.recv(MAX_DATAGRAM) for _ in run] == run
+    assert [reader.recv(READ_SIZE) for _ in run] == run
 
 
 def test_plain_reads_leaves_gro_on_for_a_socket_that_never_runs_dry(
@@ -172,7 +172,7 @@ def test_plain_reads_leaves_gro_on_for_a_socket_that_never_runs_dry(
     rounds: list[int] = []
 
     def drain() -> None:  # reads, but more has come in meanwhile: load
-        rounds.append(len(reader.recv(MAX_DATAGRAM)))
+        rounds.append(len(reader.recv(READ_SIZE)))
         sender.send(b"more")
         wait_readable(reader)
 

@@ -8,10 +8,11 @@ import sys
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
+from linkbridge.plugin.registry import LinkRegistry
 
 
-def test_ping_and_tcp_transfer_over_udp(lab: TwoHosts) -> None:
-    with lab_tunnels(lab, "udp") as (side_a, side_b):
+def test_ping_and_tcp_transfer_over_udp(lab: TwoHosts, registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "udp", registry=registry) as (side_a, side_b):
         result = ping(lab.a, OVERLAY[1], count=10, interval=0.01)
         assert result.received == 10, result
         transfer = tcp_transfer(lab.b, OVERLAY[1], lab.a, 3_000_000)
@@ -23,8 +24,8 @@ def test_ping_and_tcp_transfer_over_udp(lab: TwoHosts) -> None:
     assert side_b.proc is not None and side_b.proc.returncode == 0, side_b.output()
 
 
-def test_tunnel_mtu_follows_link_mtu(lab: TwoHosts) -> None:
-    with lab_tunnels(lab, "udp:?mtu=500"):
+def test_tunnel_mtu_follows_link_mtu(lab: TwoHosts, registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "udp:?mtu=500", registry=registry):
         big = ping(lab.a, OVERLAY[1], count=3, interval=0.01, size=1200)  # fragmented by kernel
         assert big.received == 3
         transfer = tcp_transfer(lab.b, OVERLAY[1], lab.a, 500_000)

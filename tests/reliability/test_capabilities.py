@@ -11,7 +11,7 @@ from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, tunnel_args
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts
 from linkbridge.plugin.url import parse_link_url
-from tests.netstate import devices, routed
+from tests.helpers.namespace_state import devices, routed
 
 NET_ADMIN_ONLY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                   "--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin",

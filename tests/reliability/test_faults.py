@@ -14,6 +14,7 @@ from linkbridge.lab.probes import ping, udp_flood
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, lab_tunnels, tunnel_args
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts
+from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import parse_link_url
 
 LAB_PORT = 47000
@@ -33,8 +34,8 @@ def recovers_within(lab: TwoHosts, seconds: float) -> float:
     raise AssertionError(f"no reply within {seconds} s")
 
 
-def test_peer_killed_and_restarted(lab: TwoHosts) -> None:
-    with lab_tunnels(lab, "udp") as (side_a, first_b):
+def test_peer_killed_and_restarted(lab: TwoHosts, registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "udp", registry=registry) as (side_a, first_b):
         assert ping(lab.a, OVERLAY[1], count=3, interval=0.01).received == 3
         first_b.stop(signal.SIGKILL)
         lost = ping(lab.a, OVERLAY[1], count=3, interval=0.01, timeout=0.2)
@@ -47,8 +48,8 @@ def test_peer_killed_and_restarted(lab: TwoHosts) -> None:
     print(f"recovered {took * 1000:.0f} ms after the peer came back")
 
 
-def test_tun_write_errors_are_counted_not_fatal(lab: TwoHosts) -> None:
-    with lab_tunnels(lab, "udp") as (_side_a, peer_b):
+def test_tun_write_errors_are_counted_not_fatal(lab: TwoHosts, registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "udp", registry=registry) as (_side_a, peer_b):
         with netns.inside(lab.b), IPRoute() as ipr:
             index = ipr.link_lookup(ifname=TUN_NAME)[0]
             ipr.link("set", index=index, state="down")  # the TUN now refuses writes (EIO)
@@ -59,9 +60,10 @@ def test_tun_write_errors_are_counted_not_fatal(lab: TwoHosts) -> None:
     assert match and int(match.group(1)) >= 5, peer_b.output()
 
 
-def test_full_link_queue_drops_are_counted_and_traffic_recovers(lab: TwoHosts) -> None:
+def test_full_link_queue_drops_are_counted_and_traffic_recovers(lab: TwoHosts,
+                                                                 registry: LinkRegistry) -> None:
     slow = "sim:?rate=2mbit&limit=20"  # a 20-packet queue in front of a 2 Mbit/s link
-    with lab_tunnels(lab, "udp", via=[slow]) as (side_a, _side_b):
+    with lab_tunnels(lab, "udp", via=[slow], registry=registry) as (side_a, _side_b):
         flood = udp_flood(lab.a, lab.b, OVERLAY[1], size=1000, duration=1.0)
         assert 0 < flood.received < flood.sent  # the link carried what its rate allows
         assert side_a.proc is not None and side_a.proc.poll() is None

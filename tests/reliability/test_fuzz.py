@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linkbridge.datapath.bridge import Bridge
-from linkbridge.datapath.counters import Counters
 from linkbridge.errors import ConfigError
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.testing import MemoryEndpoint
 from linkbridge.wire.packet import packet_problem
 
 REGISTRY = LinkRegistry(get_plugin_manager())
@@ -35,35 +35,18 @@ def test_any_frame_is_accepted_only_when_well_formed(frame: bytes) -> None:
         assert frame[0] >> 4 in (4, 6)
 
 
-class ListEndpoint:
-    """An in-memory endpoint: hands out `incoming` once, records what it is sent."""
-
-    def __init__(self, name: str, incoming: list[bytes]) -> None:
-        self.name = name
-        self.counters = Counters()
-        self.incoming = incoming
-        self.delivered: list[bytes] = []
-
-    def send(self, packet: bytes) -> None:
-        self.delivered.append(packet)
-
-    def receive(self, timeout: float) -> list[bytes]:
-        packets, self.incoming = self.incoming, []
-        return packets
-
-    def close(self) -> None:
-        pass
-
-
 @given(st.lists(st.binary(max_size=100), max_size=30))
 def test_datapath_lets_only_valid_packets_toward_the_tunnel(frames: list[bytes]) -> None:
-    tunnel, link = ListEndpoint("tun", []), ListEndpoint("link", frames)
+    tunnel, link = MemoryEndpoint("tun"), MemoryEndpoint("link")
+    link.feed(*frames)
     bridge = Bridge(tunnel, link)
     bridge.start()
     expected = [frame for frame in frames if packet_problem(frame) is None]
     bridge.stop.wait(0.01)
-    while len(tunnel.delivered) < len(expected) and not bridge.stop.is_set():
+    while len(tunnel.sent) < len(expected) and not bridge.stop.is_set():
         bridge.stop.wait(0.001)
+    tunnel.close()  # wakes the bridge's threads waiting in receive()
+    link.close()
     bridge.close()
-    assert tunnel.delivered == expected
+    assert tunnel.sent == expected
     assert sum(link.counters.drops.values()) == len(frames) - len(expected)

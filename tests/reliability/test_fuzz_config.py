@@ -9,13 +9,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkbridge.cli.main import build_parser, config_checks
+from linkbridge.cli.parser import build_parser
+from linkbridge.cli.up import config_checks
 from linkbridge.errors import ConfigError
 from linkbridge.ops.config import apply_command_line, keys_of, parse_config, subparser
-from linkbridge.plugin.registry import get_plugin_manager
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 
 UP = subparser(build_parser(), "up")
-CHECKS = config_checks(get_plugin_manager())
+CHECKS = config_checks(LinkRegistry(get_plugin_manager()))
 KEYS = [*sorted(keys_of(UP)), "tunnel", "remtoe", "x"]
 
 scalars = st.one_of(

@@ -14,7 +14,8 @@ from linkbridge.lab.probes import ping, tcp_transfer, udp_flood
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
-from tests.netstate import devices, routed
+from linkbridge.plugin.registry import LinkRegistry
+from tests.helpers.namespace_state import devices, routed
 
 WINDOW = 256  # packets in flight: stays below every queue on the path, so "zero loss" is fair
 SEQ_PORT = 5400
@@ -54,9 +55,10 @@ def sequenced_stream(lab: TwoHosts, count: int) -> tuple[int, int, float]:
         return state["received"], state["disorder"], time.perf_counter() - start
 
 
-def test_numbered_packets_arrive_all_and_in_order(lab: TwoHosts, long_run: bool) -> None:
+def test_numbered_packets_arrive_all_and_in_order(lab: TwoHosts, long_run: bool,
+                                                  registry: LinkRegistry) -> None:
     count = 1_000_000 if long_run else 100_000
-    with lab_tunnels(lab, "udp"):
+    with lab_tunnels(lab, "udp", registry=registry):
         received, disorder, seconds = sequenced_stream(lab, count)
     print(f"{received} of {count} packets in order={disorder == 0} in {seconds:.1f} s "
           f"({received / seconds:.0f} packets/s)")
@@ -71,9 +73,10 @@ def process_usage(pid: int) -> tuple[int, int]:
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def test_mixed_soak_keeps_memory_and_fds_flat(lab: TwoHosts, long_run: bool) -> None:
+def test_mixed_soak_keeps_memory_and_fds_flat(lab: TwoHosts, long_run: bool,
+                                              registry: LinkRegistry) -> None:
     duration = 300.0 if long_run else 15.0
-    with lab_tunnels(lab, "udp") as sides:
+    with lab_tunnels(lab, "udp", registry=registry) as sides:
         pids = [side.proc.pid for side in sides if side.proc is not None]
         ping(lab.a, OVERLAY[1], count=20, interval=0)  # warm up allocators and caches
         tcp_transfer(lab.b, OVERLAY[1], lab.a, 2_000_000)

@@ -7,8 +7,9 @@ import pwd
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.run import TUN_NAME, lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
-from tests.integration.test_tunnel_lifecycle import run_in
-from tests.netstate import devices, routed
+from linkbridge.plugin.registry import LinkRegistry
+from tests.helpers.commands import run_in
+from tests.helpers.namespace_state import devices, routed
 
 
 def uid_of(pid: int) -> int:
@@ -16,9 +17,10 @@ def uid_of(pid: int) -> int:
         return next(int(line.split()[1]) for line in status if line.startswith("Uid:"))
 
 
-def test_data_path_works_as_nobody_and_teardown_is_clean(lab: TwoHosts) -> None:
+def test_data_path_works_as_nobody_and_teardown_is_clean(lab: TwoHosts,
+                                                         registry: LinkRegistry) -> None:
     nobody = pwd.getpwnam("nobody").pw_uid
-    with lab_tunnels(lab, "udp", extra_args=["--user", "nobody"]) as sides:
+    with lab_tunnels(lab, "udp", extra_args=["--user", "nobody"], registry=registry) as sides:
         assert all(side.proc is not None and uid_of(side.proc.pid) == nobody for side in sides)
         assert ping(lab.a, OVERLAY[1], count=5, interval=0.01).received == 5
         assert tcp_transfer(lab.b, OVERLAY[1], lab.a, 1_000_000).intact

@@ -10,9 +10,8 @@ from linkbridge.lab.probes import ping
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
 from linkbridge.ops.status import collect
-from tests.integration.ops_helpers import run_dir, status_json
-
-__all__ = ["run_dir"]
+from linkbridge.plugin.registry import LinkRegistry
+from tests.helpers.commands import status_json
 
 
 def tunnels_seen_as(user: pwd.struct_passwd) -> int:
@@ -39,9 +38,10 @@ def tunnels_seen_as(user: pwd.struct_passwd) -> int:
     return int(answer)
 
 
-def test_status_after_privilege_drop(lab: TwoHosts, run_dir: os.PathLike[str]) -> None:
+def test_status_after_privilege_drop(lab: TwoHosts, run_dir: os.PathLike[str],
+                                     registry: LinkRegistry) -> None:
     nobody = pwd.getpwnam("nobody")
-    with lab_tunnels(lab, "udp", extra_args=["--user", "nobody"]):
+    with lab_tunnels(lab, "udp", extra_args=["--user", "nobody"], registry=registry):
         assert ping(lab.a, OVERLAY[1], count=3, interval=0.01).received == 3
         owner_dir = os.path.join(run_dir, str(nobody.pw_uid))
         info = os.stat(owner_dir)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from linkbridge.lab.processes import LinkbridgeProcess, spawn
 from linkbridge.lab.topology import OVERLAY, TwoHosts
-from tests.netstate import devices, routed
+from tests.helpers.namespace_state import devices, routed
 
-FAILING_MAIN = Path(__file__).with_name("failing_link_main.py")
+FAILING_MAIN = Path(__file__).parents[1] / "helpers" / "failing_link_program.py"
 
 
 def gone_within(ns_name: str, device: str, seconds: float = 3.0) -> bool:

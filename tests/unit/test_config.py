@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from linkbridge.cli.main import build_parser, config_checks
+from linkbridge.cli.installed import InstalledPlugins
+from linkbridge.cli.parser import build_parser
+from linkbridge.cli.up import config_checks, up_tunnels
 from linkbridge.errors import ConfigError
 from linkbridge.ops.config import apply_command_line, load_config, parse_config, subparser
-from linkbridge.plugin.registry import get_plugin_manager
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 
 TWO = """
 user = "nobody"
@@ -38,7 +40,7 @@ def up() -> argparse.ArgumentParser:
 
 
 def parse(text: str, up: argparse.ArgumentParser) -> list[argparse.Namespace]:
-    checks = config_checks(get_plugin_manager())
+    checks = config_checks(LinkRegistry(get_plugin_manager()))
     return [tunnel.args for tunnel in parse_config(text, "t.toml", up, checks)]
 
 
@@ -128,10 +130,8 @@ def test_missing_and_binary_files(tmp_path: Path, up: argparse.ArgumentParser) -
      "tunnel[1].backend: config files run TUN tunnels only"),
 ])
 def test_kernel_backend_refused_in_files(tmp_path: Path, text: str, message: str) -> None:
-    from linkbridge.cli.main import up_tunnels
-
     path = tmp_path / "k.toml"
     path.write_text(text)
     args = build_parser().parse_args(["up", "-c", str(path)])
     with pytest.raises(ConfigError, match=re.escape(message)):
-        up_tunnels(args, get_plugin_manager())
+        up_tunnels(args, InstalledPlugins(get_plugin_manager))

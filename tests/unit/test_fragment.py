@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.fragmenting import FragmentingEndpoint, fragment_frame_size
 from linkbridge.errors import ConfigError
+from linkbridge.testing import memory_pair
 from linkbridge.wire.fragment import (
     HEADER_SIZE,
     ID_SPACE,
@@ -253,42 +253,19 @@ def test_layer_refuses_a_tunnel_mtu_it_cannot_carry() -> None:
         fragment_frame_size("auto", 9000, 20)
 
 
-class MemoryLink:
-    """An in-memory link end: frames sent appear at the peer's receive()."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.counters = Counters()
-        self.peer: MemoryLink | None = None
-        self.queue: list[bytes] = []
-
-    def send(self, packet: bytes) -> None:
-        assert self.peer is not None and len(packet) <= 64
-        self.counters.sent(len(packet))
-        self.peer.queue.append(packet)
-
-    def receive(self, timeout: float) -> list[bytes]:
-        frames, self.queue = self.queue, []
-        return frames
-
-    def close(self) -> None:
-        pass
-
-
 def test_endpoint_pair_carries_big_packets_and_expires_on_receive() -> None:
-    link_a, link_b = MemoryLink("a"), MemoryLink("b")
-    link_a.peer, link_b.peer = link_b, link_a
+    link_a, link_b = memory_pair()
     clock = [0.0]
     side_a = FragmentingEndpoint(link_a, 64, timeout=1.0, clock=lambda: clock[0])
     side_b = FragmentingEndpoint(link_b, 64, timeout=1.0, clock=lambda: clock[0])
     packet = bytes(range(256)) * 5
     side_a.send(packet)
-    assert len(link_b.queue) == -(-len(packet) // 60)
+    assert len(link_b.inbox) == -(-len(packet) // 60)
     assert side_b.receive(0.1) == [packet]
     side_b.send(b"\x45small")
     assert side_a.receive(0.1) == [b"\x45small"]
     side_a.send(packet)
-    link_b.queue.pop(3)  # one fragment lost on the link
+    link_b.inbox.pop(3)  # one fragment lost on the link
     assert side_b.receive(0.1) == []
     clock[0] = 1.5
     assert side_b.receive(0.1) == []  # nothing arrives; the overdue packet expires anyway
@@ -296,3 +273,4 @@ def test_endpoint_pair_carries_big_packets_and_expires_on_receive() -> None:
     assert stats["drops"] == {"reassembly_timeout": 1}
     assert stats["rx_packets"] == 1
     assert isinstance(stats["frames"], dict) and stats["frames"]["tx_packets"] == 1
+    assert all(len(frame) <= 64 for frame in link_a.sent + link_b.sent)

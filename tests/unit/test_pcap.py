@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import struct
 
-from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.pcap import (
     FILE_HEADER,
     LINKTYPE_RAW,
@@ -14,6 +13,7 @@ from linkbridge.datapath.pcap import (
     pcap_tap,
     record,
 )
+from linkbridge.testing import PollableMemoryEndpoint
 
 PING = bytes.fromhex("4500001c00010000400100000a0000010a000002") + bytes(8)
 
@@ -66,40 +66,17 @@ def test_limit_stops_recording_without_breaking_the_file() -> None:
     assert writer.skipped == 3
 
 
-class Queue:
-    """A minimal in-memory endpoint."""
-
-    def __init__(self, incoming: list[bytes]) -> None:
-        self.name = "q"
-        self.counters = Counters()
-        self.incoming = incoming
-        self.sent: list[bytes] = []
-        self.closed = False
-
-    def receive(self, timeout: float) -> list[bytes]:
-        packets, self.incoming = self.incoming, []
-        return packets
-
-    def send(self, packet: bytes) -> None:
-        self.sent.append(packet)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def fileno(self) -> int:
-        return 42
-
-
 def test_tap_records_both_directions_and_delegates() -> None:
     stream = io.BytesIO()
-    inner = Queue([b"out1", b"out2"])
+    inner = PollableMemoryEndpoint("q")
+    inner.feed(b"out1", b"out2")
     tap = pcap_tap(inner, PcapWriter(stream, clock=lambda: 0.0))
     assert tap.receive(0) == [b"out1", b"out2"]
     tap.send(b"in1")
     assert inner.sent == [b"in1"]
     assert [packet for _, _, packet in records(stream.getvalue())] == [b"out1", b"out2", b"in1"]
     assert tap.counters is inner.counters
-    assert tap.fileno() == 42  # the data path still polls the device itself
+    assert tap.fileno() == inner.fileno()  # the data path still polls the device itself
     tap.close()
     assert inner.closed
 

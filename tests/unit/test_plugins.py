@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from importlib.metadata import EntryPoint
-from typing import Any
 
 import pytest
 
 from linkbridge.errors import ConfigError, PluginError
 from linkbridge.plugin import registry as plugins
 from linkbridge.plugin.hookspecs import hookimpl
-from linkbridge.plugin.link import Link, LinkWrapper
-from linkbridge.plugin.options import Option, integer
+from linkbridge.plugin.link import LinkWrapper
+from linkbridge.plugin.options import Option
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
-
-
-class LoopLink(Link):
-    """A link that hands every sent packet straight back (test double for registry logic)."""
-
-    scheme = "loop"
-    summary = "echoes packets"
-    options = (Option("mtu", integer(68), None, "cap"),)
-
-    def __init__(self, target: str, options: Mapping[str, Any]) -> None:
-        super().__init__(target, options)
-        self.queue: list[bytes] = []
-
-    def open(self) -> None:
-        pass
-
-    def send(self, packet: bytes) -> None:
-        self.queue.append(packet)
-
-    def receive(self, timeout: float) -> list[bytes]:
-        packets, self.queue = self.queue, []
-        return packets
-
-    def close(self) -> None:
-        pass
+from linkbridge.testing import MemoryLink, MemoryPlugin
 
 
 class Tagger(LinkWrapper):
@@ -58,11 +32,7 @@ class Tagger(LinkWrapper):
         self.inner.close()
 
 
-class LoopPlugin:
-    @hookimpl
-    def linkbridge_register_links(self) -> list[type[Link]]:
-        return [LoopLink]
-
+class TaggerPlugin:
     @hookimpl
     def linkbridge_register_wrappers(self) -> list[type[LinkWrapper]]:
         return [Tagger]
@@ -78,26 +48,27 @@ def test_builtin_udp_found_through_entry_points() -> None:
 
 def test_plugin_registered_from_a_test() -> None:
     manager = get_plugin_manager()
-    manager.register(LoopPlugin(), name="loop-test")
+    manager.register(MemoryPlugin(), name="memory-test")
+    manager.register(TaggerPlugin(), name="tagger-test")
     registry = LinkRegistry(manager)
-    link = registry.create_link("loop:x?mtu=100", via=["tag:?prefix=ff"])
+    link = registry.create_link("memory:x?mtu=100", via=["tag:?prefix=ff"])
     assert isinstance(link, Tagger)
-    assert isinstance(link.inner, LoopLink)
+    assert isinstance(link.inner, MemoryLink)
     assert link.inner.config == {"mtu": 100}
     link.open()
     link.send(b"\x45")
     assert link.receive(0) == [b"\xff\x45"]
     kinds = {row["scheme"]: row["kind"] for row in registry.describe()}
-    assert kinds["loop"] == "link"
+    assert kinds["memory"] == "link"
     assert kinds["tag"] == "wrapper"
     assert kinds["udp"] == "link"
 
 
 def test_duplicate_scheme_names_both_plugins() -> None:
     manager = get_plugin_manager()
-    manager.register(LoopPlugin(), name="first")
-    manager.register(LoopPlugin(), name="second")
-    with pytest.raises(PluginError, match=r"'loop'.*'first'.*'second'"):
+    manager.register(MemoryPlugin(), name="first")
+    manager.register(MemoryPlugin(), name="second")
+    with pytest.raises(PluginError, match=r"'memory'.*'first'.*'second'"):
         LinkRegistry(manager)
 
 

@@ -10,18 +10,16 @@ from hypothesis import strategies as st
 
 from linkbridge.framing.crc16 import append_crc, crc16, strip_crc
 from linkbridge.framing.slip import (
-    BAD_ESCAPE,
     END,
     ESC,
     ESC_END,
     ESC_ESC,
-    GARBAGE,
-    OVERSIZE,
     SlipDecoder,
     encode,
     encoded_size,
     unescape,
 )
+from linkbridge.wire.drops import SLIP_BAD_ESCAPE, SLIP_GARBAGE, SLIP_OVERSIZE
 
 MAX_FRAME = 300
 
@@ -105,7 +103,7 @@ def test_noise_without_any_end_is_never_buffered_past_the_bound() -> None:
         assert decoder.feed(b"\x55" * 97) == []
         assert decoder.buffered <= 200
     assert decoder.feed(bytes([END]) + encode(b"next")) == [b"next"]
-    assert decoder.errors == Counter({OVERSIZE: 1})
+    assert decoder.errors == Counter({SLIP_OVERSIZE: 1})
 
 
 def test_errors_are_counted_by_reason_and_decoding_resumes() -> None:
@@ -116,13 +114,13 @@ def test_errors_are_counted_by_reason_and_decoding_resumes() -> None:
               + encode(bytes([ESC, END, 0x20]))
               + bytes([END, ESC, END]))  # ESC right before END
     assert decoder.feed(stream) == [b"first", bytes([ESC, END, 0x20])]
-    assert decoder.errors == Counter({GARBAGE: 1, BAD_ESCAPE: 2, OVERSIZE: 1})
+    assert decoder.errors == Counter({SLIP_GARBAGE: 1, SLIP_BAD_ESCAPE: 2, SLIP_OVERSIZE: 1})
 
 
 def test_escaped_oversize_frame_counts_once() -> None:
     decoder = SlipDecoder(4)
     assert decoder.feed(bytes([END]) + encode(bytes([END]) * 5) + encode(b"ok")) == [b"ok"]
-    assert decoder.errors == Counter({OVERSIZE: 1})
+    assert decoder.errors == Counter({SLIP_OVERSIZE: 1})
 
 
 def test_encoding_escapes_exactly_the_two_special_bytes() -> None:
@@ -133,7 +131,7 @@ def test_encoding_escapes_exactly_the_two_special_bytes() -> None:
 def test_errors_can_land_in_a_shared_counter() -> None:
     drops: Counter[str] = Counter({"other": 1})
     SlipDecoder(10, errors=drops).feed(b"x" + bytes([END]))
-    assert drops == Counter({"other": 1, GARBAGE: 1})
+    assert drops == Counter({"other": 1, SLIP_GARBAGE: 1})
 
 
 def test_crc_check_value_and_trailer() -> None:

@@ -1,9 +1,9 @@
 """Kernel features this machine may lack, checked in one boot of a stock Debian kernel VM.
 
-The VM runs tests/vm/guest_checks.py once for the whole session (a boot under TCG costs ~30-60 s,
-a Python start inside ~30 s); each test here asserts on one check's recorded result and prints
-its figures. Skips with the reason where no VM can be started (no root, qemu, kernel image or
-virtme-ng).
+The VM runs tests/helpers/vm_guest_checks.py once for the whole session (a boot under TCG
+costs ~30-60 s, a Python start inside ~30 s); each test here asserts on one check's recorded
+result and prints its figures. Skips with the reason where no VM can be started (no root, qemu,
+kernel image or virtme-ng).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from linkbridge.lab.vm import run_in_vm, vm_problem
-from tests.vm.guest_checks import CHECKS, GUEST_MODULES, NETEM_CASES, sim_url_config
+from tests.helpers.vm_guest_checks import CHECKS, GUEST_MODULES, NETEM_CASES, sim_url_config
 
 pytestmark = pytest.mark.vm
 VM_TIMEOUT = 540.0
@@ -36,7 +36,7 @@ def vm_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, 
     shared = tmp_path_factory.mktemp("vm")
     results = shared / "results.json"
     command = (f"modprobe -a {' '.join(GUEST_MODULES)}; "
-               f"{sys.executable} -m tests.vm.guest_checks {results}")
+               f"{sys.executable} -m tests.helpers.vm_guest_checks {results}")
     run = run_in_vm(command, timeout=VM_TIMEOUT, rwdir=str(shared))
     if not results.exists():
         ended = "timed out" if run.returncode is None else f"exited {run.returncode}"

@@ -24,6 +24,7 @@ from linkbridge.plugin import (
     LinkUrl,
     Option,
     boolean,
+    drops,
     duration,
     hookimpl,
     host_port,
@@ -127,14 +128,14 @@ class TcpLink(Link):
 
     def send(self, packet: bytes) -> None:
         if (self.mtu is not None and len(packet) > self.mtu) or len(packet) > MAX_PACKET:
-            self.counters.drop("mtu")
+            self.counters.drop(drops.MTU)
             return
         if self._conn is None and self._listener is not None:
             self._connect_or_accept()
         with self._lock:
             conn = self._conn
             if conn is None:
-                self.counters.drop("not_connected")
+                self.counters.drop(drops.NOT_CONNECTED)
                 return
             try:
                 conn.sendall(encode(packet))
@@ -142,7 +143,7 @@ class TcpLink(Link):
                 # part of a frame may be on the wire: only a new connection is in step again
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)  # the receive thread sees EOF and resets
-                self.counters.drop("send_error")
+                self.counters.drop(drops.SEND_ERROR)
                 return
         self.counters.sent(len(packet))
 
@@ -178,7 +179,7 @@ class TcpLink(Link):
         try:
             packets = self._decoder.feed(data)
         except FramingError as exc:
-            self.counters.drop("malformed_frame")
+            self.counters.drop(drops.MALFORMED_FRAME)
             self._lose(conn, str(exc))
             return []
         for packet in packets:

@@ -4,7 +4,7 @@ It listens on 127.0.0.1:TX_PORT for packets from the tunnel and sends each to th
 over UDP; what the peer's link sends arrives on LINK_PORT and goes to the tunnel's
 127.0.0.1:RX_PORT.
 
-usage: seed_link.py RX_PORT TX_PORT LINK_PORT PEER_HOST
+usage: seed_link_program.py RX_PORT TX_PORT LINK_PORT PEER_HOST
 """
 
 import selectors

@@ -1,9 +1,8 @@
 """Read a namespace's state: what exists (devices, routes, to check that nothing was left
-behind), what its ICMP counters say, a free port."""
+behind) and what its ICMP counters say."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -35,9 +34,3 @@ def icmp_unreachables() -> int:
              if line.startswith("Icmp:")]
     return int(dict(zip(lines[0], lines[1], strict=True))["InDestUnreachs"])
 
-
-def free_port() -> int:
-    """A UDP port on 127.0.0.1 that nothing is bound to right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

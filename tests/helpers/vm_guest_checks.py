@@ -6,7 +6,7 @@ forked children that enter their namespace and report READY=1 like under systemd
 records ok/detail/figures; the result list goes to the JSON file named on the command line,
 where tests/vm/test_vm.py asserts on it from the host.
 
-    python -m tests.vm.guest_checks OUT.json [CHECK...]
+    python -m tests.helpers.vm_guest_checks OUT.json [CHECK...]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run `linkbridge up` with an extra test plugin whose link fails for good after a moment.
 
-usage: failing_link_main.py LINKBRIDGE-ARGS...   (use --link fail:)
+usage: failing_link_program.py LINKBRIDGE-ARGS...   (use --link fail:)
 """
 
 from __future__ import annotations
@@ -17,31 +17,30 @@ from linkbridge.errors import LinkError
 from linkbridge.plugin import registry as plugins
 from linkbridge.plugin.hookspecs import hookimpl
 from linkbridge.plugin.link import Link
+from linkbridge.testing import MemoryLink
 
 
-class FailingLink(Link):
-    """Carries nothing; its receive() fails for good 0.5 s after open()."""
+class FailingLink(MemoryLink):
+    """A memory link that carries nothing (it has no peer); its receive() fails for good 0.5 s
+    after open()."""
 
     scheme = "fail"
+    summary = "carries nothing, fails for good 0.5 s after open"
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         super().__init__(target, options)
+        self.peer = None
         self.deadline = 0.0
 
     def open(self) -> None:
+        super().open()
         self.deadline = time.monotonic() + 0.5
 
-    def send(self, packet: bytes) -> None:
-        self.counters.sent(len(packet))
-
     def receive(self, timeout: float) -> list[bytes]:
-        time.sleep(min(timeout, 0.05))
+        packets = super().receive(min(timeout, 0.05))
         if time.monotonic() > self.deadline:
             raise LinkError("fail: the link hardware went away for good")
-        return []
-
-    def close(self) -> None:
-        pass
+        return packets
 
 
 class FailingPlugin:

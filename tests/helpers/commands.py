@@ -1,0 +1,36 @@
+"""`linkbridge` run as a one-shot command, the way a user runs it: in a namespace (`run_in`), or
+`linkbridge status` (the operations tests' private status directory is the `run_dir` fixture of
+tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from linkbridge.lab.processes import spawn
+
+
+def run_in(ns_name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `linkbridge ARGS` in the namespace and wait (30 s at most) for it to end."""
+    proc = spawn(ns_name, [sys.executable, "-m", "linkbridge", *args], stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=30)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def status(*args: str, preexec: Callable[[], None] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    """Run `linkbridge status ARGS` (as the user `preexec` switches to, when given)."""
+    return subprocess.run([sys.executable, "-m", "linkbridge", "status", *args],
+                          capture_output=True, text=True, timeout=60, preexec_fn=preexec)
+
+
+def status_json() -> list[dict[str, Any]]:
+    """The tunnels `linkbridge status --json` reports; the command must succeed."""
+    done = status("--json")
+    assert done.returncode == 0, done.stderr
+    documents: list[dict[str, Any]] = json.loads(done.stdout)
+    return documents

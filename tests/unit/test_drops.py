@@ -1,0 +1,58 @@
+"""Drop reasons (linkbridge/wire/drops.py): status output, docs and tests rely on the strings."""
+
+from __future__ import annotations
+
+import linkbridge.plugin
+from linkbridge.plugin import drops
+from linkbridge.wire.packet import packet_problem
+
+REASONS = {
+    "MTU": "mtu",
+    "QUEUE_FULL": "queue_full",
+    "SEND_ERROR": "send_error",
+    "TOO_BIG": "too_big",
+    "FILTERED": "filtered",
+    "TUN_WRITE_ERROR": "tun_write_error",
+    "NOT_CONNECTED": "not_connected",
+    "MALFORMED": "malformed_",
+    "EMPTY": "empty",
+    "TRUNCATED": "truncated",
+    "BAD_HEADER_LENGTH": "bad_header_length",
+    "LENGTH_MISMATCH": "length_mismatch",
+    "NOT_IP": "not_ip",
+    "MALFORMED_FRAME": "malformed_frame",
+    "FRAGMENT_TOO_BIG": "fragment_too_big",
+    "FRAGMENT_BAD_HEADER": "fragment_bad_header",
+    "FRAGMENT_DUPLICATE": "fragment_duplicate",
+    "FRAGMENT_MISMATCH": "fragment_mismatch",
+    "REASSEMBLY_TIMEOUT": "reassembly_timeout",
+    "REASSEMBLY_OVERFLOW": "reassembly_overflow",
+    "REASSEMBLY_OVERSIZE": "reassembly_oversize",
+    "SLIP_BAD_ESCAPE": "slip_bad_escape",
+    "SLIP_OVERSIZE": "slip_oversize",
+    "SLIP_GARBAGE": "slip_garbage",
+    "CRC": "crc",
+    "UNPLUGGED": "unplugged",
+    "WRITE_TIMEOUT": "write_timeout",
+    "SIM": "sim_",
+    "LOSS": "loss",
+}
+
+
+def test_reasons_keep_their_strings() -> None:
+    listed = {name: value for name, value in vars(drops).items() if name.isupper()}
+    assert listed == REASONS
+
+
+def test_plugins_reach_the_reasons_through_the_public_api() -> None:
+    assert "drops" in linkbridge.plugin.__all__
+
+
+def test_packet_problems_are_the_listed_ones() -> None:
+    ipv4 = bytes([0x45, 0, 0, 20]) + bytes(16)
+    assert packet_problem(b"") == drops.EMPTY
+    assert packet_problem(bytes([0x45, 0, 0, 19])) == drops.TRUNCATED
+    assert packet_problem(bytes([0x44]) + ipv4[1:]) == drops.BAD_HEADER_LENGTH
+    assert packet_problem(ipv4 + b"x") == drops.LENGTH_MISMATCH
+    assert packet_problem(bytes([0x50]) + ipv4[1:]) == drops.NOT_IP
+    assert packet_problem(ipv4) is None
