@@ -34,10 +34,15 @@ setup() {
     fi
     local stamp=$VENV/.installed
     if [[ ! -f $stamp || pyproject.toml -nt $stamp || examples/linkbridge-tcp/pyproject.toml -nt $stamp ]]; then
-        "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-        "$VENV/bin/python" -m pip install -q -e '.[test]'
-        # the example third-party plugin (docs/plugins.md): the test suite runs a lab over it
-        "$VENV/bin/python" -m pip install -q -e examples/linkbridge-tcp
+        # one progress line; pip's and the build backend's chatter goes to a log shown on failure
+        local log=$VENV/install.log
+        echo "run.sh: installing linkbridge into $VENV (log: $log)" >&2
+        {
+            "$VENV/bin/python" -m pip install -q --upgrade pip || true
+            "$VENV/bin/python" -m pip install -q -e '.[test]' &&
+            # the example third-party plugin (docs/plugins.md): the test suite runs a lab over it
+            "$VENV/bin/python" -m pip install -q -e examples/linkbridge-tcp
+        } >"$log" 2>&1 || { tail -n 30 "$log" >&2; echo "run.sh: install failed, see $log" >&2; exit 1; }
         touch "$stamp"
     fi
 }
@@ -52,8 +57,10 @@ case "$cmd" in
     test)
         setup
         need_debian socat socat tcpdump tcpdump
+        need_debian zsh zsh groff groff man man-db  # completion and manual page tests
         # tests/vm boots a stock Debian kernel (fou, ipip, slip, netem) under qemu
-        need_debian qemu-system-x86_64 qemu-system-x86 busybox busybox-static slattach net-tools
+        need_debian qemu-system-x86_64 qemu-system-x86 busybox busybox-static slattach net-tools \
+            kissattach ax25-tools
         compgen -G '/boot/vmlinuz-*' >/dev/null || need_debian __no_such_cmd__ linux-image-amd64
         set +e
         "$VENV/bin/python" -m pytest tests "$@"

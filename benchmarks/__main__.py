@@ -13,6 +13,10 @@ SUBCOMMANDS = {
                        "per-packet overhead of linkbridge over a paced pty pair"),
     "slip-codec": ("benchmarks.slip_codec", "SLIP codec throughput"),
     "serial-goodput": ("benchmarks.serial_goodput", "goodput of the serial: link"),
+    "compression": ("benchmarks.compression",
+                    "header compression at 9600 bit/s: off vs vj vs auto"),
+    "encryption": ("benchmarks.encryption",
+                   "encrypt layer: bytes and CPU per packet, TCP and handshake vs plain"),
 }
 
 

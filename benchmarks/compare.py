@@ -1,10 +1,13 @@
-"""Side by side: the bare veth, the socat variant and linkbridge over `udp:`.
+"""Side by side: the bare veth, the socat variant and linkbridge over `udp:`, without and with
+TUN offloads (`offload`: `--offload on`, docs/offload.md).
 
 Every variant has a lab of its own (two namespaces joined by veth, the same addresses and MTU in
 each). Each repetition brings all variants up at once, pings them in short rounds taken in a new
 random order every round, measures TCP throughput and the 64-byte UDP packet rate of one variant
 after the other, and takes them down again: a spell of load from elsewhere on the machine falls
 on all variants alike, and on the pings, which are the most sensitive to it, within a second.
+With the offload variant the table adds its TCP over IPv6 and over `--via sim:` with 0.1 % loss
+(measured for linkbridge alike), its ratios to linkbridge and socat, and its targets.
 """
 
 from __future__ import annotations
@@ -20,20 +23,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pyroute2 import IPRoute
 
-from benchmarks.running import run_measurements
+from benchmarks.running import run_measurements, verdict_status
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer, udp_flood
 from linkbridge.lab.processes import spawn
 from linkbridge.lab.run import lab_tunnels
-from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts, two_hosts
+from linkbridge.lab.topology import OVERLAY, OVERLAY6, UNDERLAY, TwoHosts, two_hosts
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.tunnel.setup import IPV6_MIN_MTU
 
-VARIANTS = ("veth", "socat", "linkbridge")
+VARIANTS = ("veth", "socat", "linkbridge", "offload")
+LOSSY = "sim:?loss=0.1%"  # the --via of the lossy TCP row
 SOCAT_TUN = "lbs0"
 SOCAT_PORT = 47001
 IPERF_PORT = 5201
@@ -48,6 +53,7 @@ class Running:
 
     destination: str
     pids: list[int] = field(default_factory=list)
+    destination6: str | None = None  # where to send TCP over IPv6, where the variant has it
 
 
 @dataclass
@@ -61,6 +67,8 @@ class Sample:
     loss_percent: float
     cpu_s_per_gb: float | None
     rss_mb: float | None
+    tcp6_mbit: float | None = None
+    tcp_loss_mbit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,23 @@ METRICS = (
     Metric("RSS MB (max side)", "rss_mb", "{:.1f}"),
 )
 RSS_LIMIT_MB = 60.0
+# Rows added when the offload variant runs, and the offload targets of every row (issue 20):
+# label, key, and the verdict as (target text, test of {variant: median}).
+EXTRA_METRICS = (
+    Metric("TCP IPv6 Mbit/s", "tcp6_mbit", "{:.0f}"),
+    Metric(f"TCP Mbit/s via {LOSSY}", "tcp_loss_mbit", "{:.0f}"),
+)
+OffloadTarget = tuple[str, Callable[[dict[str, float]], bool]]
+OFFLOAD_TARGETS: dict[str, OffloadTarget] = {
+    "tcp_mbit": (">= 3x lb, >= 6x socat",
+                 lambda m: m["offload"] >= 3 * m["linkbridge"] and m["offload"] >= 6 * m["socat"]),
+    "tcp6_mbit": (">= 3x lb", lambda m: m["offload"] >= 3 * m["linkbridge"]),
+    "tcp_loss_mbit": (">= 1x lb", lambda m: m["offload"] >= m["linkbridge"]),
+    "rtt_avg_ms": ("<= 1.1x socat", lambda m: m["offload"] <= 1.1 * m["socat"]),
+    "pps": (">= 1.5x socat", lambda m: m["offload"] >= 1.5 * m["socat"]),
+    "cpu_s_per_gb": ("<= 3", lambda m: m["offload"] <= 3.0),
+    "rss_mb": (f"< {RSS_LIMIT_MB:.0f} MB", lambda m: m["offload"] < RSS_LIMIT_MB),
+}
 
 
 @dataclass(frozen=True)
@@ -173,14 +198,31 @@ def socat_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
 
 
 @contextlib.contextmanager
-def linkbridge_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
+def linkbridge_variant(hosts: TwoHosts, mtu: int, extra: Sequence[str] = (),
+                       via: Sequence[str] = ()) -> Iterator[Running]:
+    """linkbridge over `udp:` (with IPv6 too where the MTU allows it)."""
     registry = LinkRegistry(get_plugin_manager())
-    with lab_tunnels(hosts, "udp", mtu=mtu, registry=registry) as (side_a, side_b):
+    ipv6 = mtu >= IPV6_MIN_MTU
+    with lab_tunnels(hosts, "udp", via, mtu=mtu, extra_args=extra, ipv6=ipv6,
+                     registry=registry) as (side_a, side_b):
         assert side_a.proc is not None and side_b.proc is not None
-        yield Running(OVERLAY[1], [side_a.proc.pid, side_b.proc.pid])
+        yield Running(OVERLAY[1], [side_a.proc.pid, side_b.proc.pid],
+                      OVERLAY6[1] if ipv6 else None)
 
 
-VARIANT_SETUP = {"veth": veth_variant, "socat": socat_variant, "linkbridge": linkbridge_variant}
+OFFLOAD = ("--offload", "on")
+
+
+@contextlib.contextmanager
+def offload_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
+    """linkbridge over `udp:` with `--offload on`."""
+    with linkbridge_variant(hosts, mtu, OFFLOAD) as running:
+        yield running
+
+
+VARIANT_SETUP = {"veth": veth_variant, "socat": socat_variant, "linkbridge": linkbridge_variant,
+                 "offload": offload_variant}
+LOSSY_EXTRA: dict[str, Sequence[str]] = {"linkbridge": (), "offload": OFFLOAD}
 
 
 def iperf3_mbit(hosts: TwoHosts, destination: str, seconds: float) -> tuple[float, int]:
@@ -248,6 +290,8 @@ def measure(hosts: TwoHosts, running: Running, settings: Settings, rtts: list[fl
     mbit, moved = tcp(hosts, running.destination, settings.seconds)
     cpu_used = cpu_seconds(running.pids) - cpu_before
     flood = udp_flood(hosts.a, hosts.b, running.destination, 64, settings.seconds)
+    tcp6 = tcp(hosts, running.destination6, settings.seconds)[0] if running.destination6 \
+        else None
     return Sample(
         tcp_mbit=mbit,
         rtt_avg_ms=statistics.fmean(rtts),
@@ -256,6 +300,7 @@ def measure(hosts: TwoHosts, running: Running, settings: Settings, rtts: list[fl
         loss_percent=flood.loss_percent,
         cpu_s_per_gb=cpu_used / (moved / 1e9) if running.pids and moved else None,
         rss_mb=max(peak_rss_mb(pid) for pid in running.pids) if running.pids else None,
+        tcp6_mbit=tcp6,
     )
 
 
@@ -275,7 +320,24 @@ def run(settings: Settings) -> dict[str, list[Sample]]:
                     progress(rep, settings, name)
                     samples[name].append(measure(hosts[name], running[name], settings,
                                                  rtts[name]))
+            if "offload" in settings.variants:
+                lossy_tcp(hosts, samples, settings, rep)
     return samples
+
+
+def lossy_tcp(hosts: dict[str, TwoHosts], samples: dict[str, list[Sample]],
+              settings: Settings, rep: int) -> None:
+    """TCP over linkbridge and the offload variant with `--via LOSSY`, into this repetition's
+    samples (a lost chunk costs the offload variant a whole super-packet)."""
+    tcp = iperf3_mbit if settings.use_iperf else python_tcp_mbit
+    via = (f"{LOSSY}&seed={rep + 1}",)
+    for name, extra in LOSSY_EXTRA.items():
+        if name not in settings.variants:
+            continue
+        progress(rep, settings, f"{name} via {LOSSY}")
+        with linkbridge_variant(hosts[name], settings.mtu, extra, via) as running:
+            mbit = tcp(hosts[name], running.destination, settings.seconds)[0]
+        samples[name][-1] = replace(samples[name][-1], tcp_loss_mbit=mbit)
 
 
 def progress(rep: int, settings: Settings, doing: str) -> None:
@@ -291,14 +353,18 @@ def spread(values: Sequence[float], fmt: str) -> str:
 
 
 def table(samples: dict[str, list[Sample]]) -> list[str]:
-    """One row per metric: median [min..max] per variant, and linkbridge/socat of the medians."""
+    """One row per metric: median [min..max] per variant, and linkbridge/socat of the medians;
+    with the offload variant beside linkbridge and socat, its rows and ratios to both too."""
     names = list(samples)
     header = ["metric", *names]
     compare = "linkbridge" in samples and "socat" in samples
+    offload = compare and "offload" in samples
     if compare:
         header += ["lb/socat", "target"]
+    if offload:
+        header += ["off/lb", "off/socat", "offload target"]
     rows = [header]
-    for metric in METRICS:
+    for metric in METRICS + (EXTRA_METRICS if offload else ()):
         row = [metric.label]
         medians: dict[str, float] = {}
         for name in names:
@@ -316,10 +382,28 @@ def table(samples: dict[str, list[Sample]]) -> list[str]:
             elif metric.key == "rss_mb" and lb is not None:
                 verdict = f"lb < {RSS_LIMIT_MB:.0f} MB {'ok' if lb < RSS_LIMIT_MB else 'MISSED'}"
             row.append(verdict)
+        if offload:
+            row += offload_cells(metric.key, medians)
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in rows]
+
+
+def offload_cells(key: str, medians: dict[str, float]) -> list[str]:
+    """offload/linkbridge, offload/socat and the offload target's verdict for one row."""
+    off = medians.get("offload")
+    cells = [f"{off / medians[other]:.2f}" if off is not None and medians.get(other) else "-"
+             for other in ("linkbridge", "socat")]
+    target = OFFLOAD_TARGETS.get(key)
+    if target is None:
+        return [*cells, ""]
+    text, meets = target
+    try:
+        ok = meets(medians)
+    except KeyError:  # a variant's figure is missing: nothing to compare with
+        return [*cells, f"{text} -"]
+    return [*cells, f"{text} {'ok' if ok else 'MISSED'}"]
 
 
 def machine() -> str:
@@ -367,5 +451,6 @@ def main(argv: Sequence[str]) -> int:
           f"{settings.pings} pings, MTU {settings.mtu}, TCP by {tcp_tool}")
     print(f"machine: {machine()}")
     print("cells: median [min..max] over the repetitions")
-    print("\n".join(table(samples)), flush=True)
-    return 0
+    rows = table(samples)
+    print("\n".join(rows), flush=True)
+    return verdict_status(rows)

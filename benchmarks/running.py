@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from linkbridge.errors import LinkbridgeError
@@ -26,3 +26,9 @@ def run_measurements(work: Callable[[], T], needs: str) -> tuple[int, T | None]:
     except KeyboardInterrupt:
         print("benchmarks: interrupted; the lab was removed", file=sys.stderr)
         return 130, None
+
+
+def verdict_status(lines: Iterable[str]) -> int:
+    """The exit status of a benchmark whose printed `lines` carry its verdicts: 1 when any
+    target line says MISSED, else 0 (so a script or CI sees a missed target)."""
+    return 1 if any("MISSED" in line for line in lines) else 0

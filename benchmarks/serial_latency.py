@@ -17,7 +17,7 @@ import statistics
 import time
 from collections.abc import Sequence
 
-from benchmarks.running import run_measurements
+from benchmarks.running import run_measurements, verdict_status
 from linkbridge.errors import LinkbridgeError
 from linkbridge.framing.slip import END, encode
 from linkbridge.lab.probes import echo_request, ping
@@ -117,4 +117,4 @@ def main(argv: Sequence[str]) -> int:
     line, rtts = measured
     lines, _overhead = report(args.baud, frame, line, rtts, args.count - len(rtts))
     print("\n".join(lines), flush=True)
-    return 0
+    return verdict_status(lines)

@@ -14,8 +14,13 @@ import random
 import time
 from collections.abc import Callable, Sequence
 
+from benchmarks.running import verdict_status
 from linkbridge.framing.crc16 import append_crc, strip_crc
 from linkbridge.framing.slip import SlipDecoder, encode
+
+FASTEST_LINE_MB_S = 4_000_000 / 10 / 1e6  # the highest baud serial: takes, 8N1 (0.4 MB/s)
+LINE_TARGET = 10.0  # round trip + CRC at >= 10x the fastest line: the codec never limits a link
+SLIPLIB_TARGET = 1.5  # round trip at >= 1.5x sliplib's, measured in the same run
 
 
 def best_rate(run: Callable[[], object], payload_bytes: int, repeat: int) -> float:
@@ -116,9 +121,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, label in LABELS.items():
         if key in rates:
             print(f"  {label:<28}{rates[key]:8.1f} MB/s")
-    if "sliplib_round_trip" not in rates:
-        print("  (sliplib not installed: not compared)")
-    return 0
+    lines = targets(rates)
+    print("\n".join(lines))
+    return verdict_status(lines)
+
+
+def targets(rates: dict[str, float]) -> list[str]:
+    """The verdict lines: the codec against the fastest serial line, and against sliplib."""
+    line_ratio = rates["round_trip_crc"] / FASTEST_LINE_MB_S
+    lines = [f"  {'round trip + CRC / 4 Mbaud':<28}{line_ratio:8.1f}x  (target >= "
+             f"{LINE_TARGET:g}x: {'ok' if line_ratio >= LINE_TARGET else 'MISSED'})"]
+    if "sliplib_round_trip" in rates:
+        ratio = rates["round_trip"] / rates["sliplib_round_trip"]
+        lines.append(f"  {'round trip / sliplib':<28}{ratio:8.2f}x  (target >= "
+                     f"{SLIPLIB_TARGET:g}x: {'ok' if ratio >= SLIPLIB_TARGET else 'MISSED'})")
+    else:
+        lines.append("  (sliplib not installed: not compared)")
+    return lines
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 from linkbridge.lab.topology import TwoHosts, two_hosts
 from linkbridge.ops.status import RUN_DIR_ENV
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from tests.helpers import tier_gate
 
 
 def missing_privileges() -> str | None:
@@ -69,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.register_profile("ci", relaxed)
     settings.register_profile("long", relaxed, max_examples=20_000)
     settings.load_profile("long" if config.getoption("--long") else "ci")
+    tier_gate.register(config)  # per-tier summary; under CI, unlisted skips fail the run
 
 
 @pytest.fixture

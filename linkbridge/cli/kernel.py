@@ -30,7 +30,8 @@ def kernel_spec(options: UpOptions) -> KernelTunnelSpec:
                           "--rx/--tx and run the link with `linkbridge link URL --rx --tx`")
     refused = [option for option, given in (("--via", options.via), ("--user", options.user),
                                             ("--pcap", options.pcap),
-                                            ("--config", options.config))
+                                            ("--config", options.config),
+                                            ("--compress", options.compress != "off"))
                if given]
     if refused:
         raise ConfigError(f"{refused[0]} is not available with --backend fou (the kernel "

@@ -15,4 +15,6 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     with shutdown_on_signals():
         run_lab(LabOptions(link=args.link, via=tuple(args.via), mtu=args.mtu, count=args.count,
                            interval=args.interval, transfer_bytes=args.transfer_bytes,
-                           ipv6=args.ipv6), plugins.registry)
+                           ipv6=args.ipv6, plot=args.plot, plot_data=args.plot_data,
+                           compress=args.compress),
+                plugins.registry)

@@ -6,8 +6,9 @@ import argparse
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from linkbridge.cli.parser import FRAGMENT_TIMEOUT
+from linkbridge.cli.parser import FRAGMENT_TIMEOUT, HANDSHAKE_RETRY, REKEY_INTERVAL, REKEY_PACKETS
 from linkbridge.errors import ConfigError
+from linkbridge.ops.hooks import DEFAULT_TIMEOUT, Hooks
 from linkbridge.plugin.options import port
 
 
@@ -32,7 +33,33 @@ class UpOptions:
     via: tuple[str, ...] = ()
     fragment: str = "never"
     fragment_timeout: float = FRAGMENT_TIMEOUT
+    compress: str = "off"
+    offload: str = "off"
+    offload_flags: str = ""
     config: str | None = None
+    on_up: str | None = None
+    on_down: str | None = None
+    on_link_up: str | None = None
+    on_link_down: str | None = None
+    hook_timeout: float = DEFAULT_TIMEOUT
+    keepalive: float | None = None
+    link_timeout: float | None = None
+    private_key: str | None = None
+    peer_public_key: str | None = None
+    preshared_key: str | None = None
+    rekey_interval: float = REKEY_INTERVAL
+    handshake_retry: float = HANDSHAKE_RETRY
+    rekey_packets: int = REKEY_PACKETS
+
+    def __post_init__(self) -> None:
+        distinct_ports(self.rx, self.tx)
+
+    @property
+    def hooks(self) -> Hooks:
+        """The tunnel's hook commands by event."""
+        return Hooks({"up": self.on_up or "", "down": self.on_down or "",
+                      "link-up": self.on_link_up or "", "link-down": self.on_link_down or ""},
+                     self.hook_timeout)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> UpOptions:
@@ -61,3 +88,10 @@ class UpOptions:
         except (ValueError, argparse.ArgumentTypeError) as exc:
             raise ConfigError(f"bad positional argument: {exc}") from None
         return replace(self, rx=rx, tx=tx, mtu=mtu, remote=(legacy[2],))
+
+
+def distinct_ports(rx: int | None, tx: int | None) -> None:
+    """Refuse RX equal to TX: the tunnel would receive its own packets back (a loop)."""
+    if rx is not None and rx == tx:
+        raise ConfigError(f"RX and TX ports are both {rx}: every packet would loop back into "
+                          "the tunnel; give two different ports")

@@ -9,15 +9,23 @@ import argparse
 from typing import TypeAlias
 
 from linkbridge import __version__
+from linkbridge.cli.completion import SHELLS
+from linkbridge.datapath.compressing import MODES as COMPRESS_MODES
 from linkbridge.datapath.fragmenting import MODES
+from linkbridge.datapath.offloading import MODES as OFFLOAD_MODES
 from linkbridge.datapath.pcap import DEFAULT_LIMIT
 from linkbridge.datapath.ports import DEFAULT_HOST
+from linkbridge.ops.hooks import DEFAULT_TIMEOUT
 from linkbridge.ops.logs import FORMATS
 from linkbridge.plugin.options import port
 from linkbridge.tunnel.setup import DEFAULT_MTU
 
 BACKENDS = ("tun", "fou")
 FRAGMENT_TIMEOUT = 3.0  # seconds
+WATCH_INTERVAL = 1.0  # seconds
+REKEY_INTERVAL = 120.0  # seconds, as WireGuard
+HANDSHAKE_RETRY = 5.0  # seconds, as WireGuard
+REKEY_PACKETS = 1 << 22
 EPILOG_UP = """\
 examples:
   linkbridge up --link udp:198.18.0.2:5555 --remote 10.0.2.2 --address 10.0.1.2
@@ -37,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"linkbridge {__version__}")
     verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true",
-                           help="debug logging and tracebacks on errors")
+    verbosity.add_argument("-v", "--verbose", action="count", default=0,
+                           help="linkbridge's debug lines and tracebacks on errors; -vv adds "
+                                "the libraries' own debug lines (pyroute2's netlink messages)")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     parser.add_argument("--log-format", choices=FORMATS, default="text",
                         help="log lines for humans (text, default) or one JSON object per line")
@@ -48,8 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_link_parser(commands)
     add_status_parser(commands)
     add_down_parser(commands)
+    add_reload_parser(commands)
     add_links_parser(commands)
     add_lab_parser(commands)
+    add_completion_parser(commands)
+    add_manual_parser(commands)
+    add_key_parsers(commands)
     return parser
 
 
@@ -70,8 +83,12 @@ def add_up_parser(commands: Commands) -> None:
                          "tables run in one process); options given here override it")
     add_via_option(up)
     add_fragment_options(up)
+    add_compress_option(up)
+    add_offload_option(up)
+    add_encryption_options(up)
     add_tunnel_options(up)
     add_port_options(up)
+    add_long_running_options(up)
     up.add_argument("--backend", choices=BACKENDS, default="tun",
                     help="tun: userspace TUN device, runs in the foreground (default); fou: "
                          "the kernel's FOU+IPIP tunnel on --rx/--tx, set up, then exits "
@@ -98,6 +115,8 @@ def add_link_parser(commands: Commands) -> None:
     link.add_argument("url", metavar="URL", help="the link, e.g. serial:/dev/ttyUSB0?baud=115200")
     add_via_option(link)
     add_fragment_options(link, default="never")
+    add_compress_option(link)
+    add_encryption_options(link)
     add_port_options(link, required=True)
     add_capture_options(link)
 
@@ -107,7 +126,61 @@ def add_status_parser(commands: Commands) -> None:
         "status", help="show every running tunnel on this machine with its counters",
         description="Ask every running linkbridge tunnel (those this user may see; root sees "
                     "all) for its device, link and counters per side, drops by reason.")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    form = status.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="machine-readable output")
+    form.add_argument("--prometheus", action="store_true",
+                      help="the counters in the Prometheus text format (--openmetrics: "
+                           "OpenMetrics), labelled by tunnel, pid, link, side, direction, reason")
+    form.add_argument("--openmetrics", action="store_true",
+                      help="the counters in the OpenMetrics 1.0 text format")
+    form.add_argument("--watch", action="store_true",
+                      help="live packets/s and bytes/s per tunnel side and direction, redrawn "
+                           "in place on a terminal, one line per side and refresh into a pipe")
+    form.add_argument("--metrics", metavar="[ADDR:]PORT",
+                      help="serve the counters over HTTP at http://ADDR:PORT/metrics for "
+                           "Prometheus until SIGINT/SIGTERM (ADDR: default 127.0.0.1)")
+    status.add_argument("--interval", type=positive_seconds, metavar="SECONDS",
+                        help=f"seconds between --watch refreshes (default {WATCH_INTERVAL:g})")
+    status.add_argument("--count", type=positive_count, metavar="N",
+                        help="stop --watch after N refreshes (default: until interrupted)")
+
+
+def add_long_running_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "hooks and liveness",
+        "Hooks run through /bin/sh with LINKBRIDGE_EVENT, _DEVICE, _MTU, _ADDRESSES, _ROUTES, "
+        "_LINK, _REASON and _LINK_STATE set, as the user the process runs as (after --user: "
+        "that user). A failing on-up hook removes the tunnel again. Link state: up, stale or "
+        "down, from the time since the last frame came in.")
+    for event, when in (("up", "once the tunnel is up"),
+                        ("down", "before the tunnel is torn down"),
+                        ("link-up", "when the link turns up (frames arrive)"),
+                        ("link-down", "when a link that was up turns down")):
+        group.add_argument(f"--on-{event}", metavar="CMD", help=f"run CMD {when}")
+    group.add_argument("--hook-timeout", type=positive_seconds, default=DEFAULT_TIMEOUT,
+                       metavar="SECONDS", help="kill a hook that runs longer "
+                                               f"(default {DEFAULT_TIMEOUT:g})")
+    group.add_argument("--keepalive", type=positive_seconds, metavar="SECONDS",
+                       help="send a keepalive frame after SECONDS without traffic to the peer, "
+                            "so that a dead peer shows as a down link within 3 x SECONDS (off "
+                            "by default: keepalives cost airtime)")
+    group.add_argument("--link-timeout", type=positive_seconds, metavar="SECONDS",
+                       help="seconds without a received frame until the link is down (stale "
+                            "at 60%%; default 2.25 x --keepalive, else 120)")
+    group.add_argument("--strict", action="store_true",
+                       help="a tunnel of a config file that fails stops them all (default: it "
+                            "is retried with backoff while the others run)")
+
+
+def add_reload_parser(commands: Commands) -> None:
+    reload = commands.add_parser(
+        "reload", help="make running `up -c FILE` processes re-read their config file",
+        description="Send SIGHUP to linkbridge processes that run tunnels from a config file "
+                    "(those `status` shows to this user, or the given PIDs): each re-reads "
+                    "its file, starts added tunnels, stops removed ones, restarts changed "
+                    "ones and leaves the others untouched.")
+    reload.add_argument("pid", nargs="*", type=int, metavar="PID",
+                        help="only these processes (default: every one running from a file)")
 
 
 def add_down_parser(commands: Commands) -> None:
@@ -142,9 +215,83 @@ def add_lab_parser(commands: Commands) -> None:
                      help="seconds between pings (default 0.05)")
     lab.add_argument("--bytes", type=int, default=20_000_000, dest="transfer_bytes",
                      help="bytes in the TCP transfer (default 20000000)")
+    lab.add_argument("--compress", choices=COMPRESS_MODES, default="off",
+                     help="header compression on both tunnels (default off); the report adds "
+                          "packets compressed, header bytes saved and link/IP bytes per "
+                          "direction")
     lab.add_argument("--ipv6", action="store_true",
                      help="also give the tunnels IPv6 addresses (fd00:198:19::1 and ::2) and "
                           "ping and transfer over IPv6; needs a tunnel MTU >= 1280")
+    lab.add_argument("--plot", metavar="FILE",
+                     help="draw RTT and throughput per direction over time into an SVG file, "
+                          "with a sim: link's configured figures as dashed reference lines")
+    lab.add_argument("--plot-data", metavar="FILE",
+                     help="write the plotted series (and the configured figures) as JSON")
+
+
+def add_completion_parser(commands: Commands) -> None:
+    completion = commands.add_parser(
+        "completion", help="print a shell completion script (bash or zsh)",
+        description="Print a completion script for SHELL made from this command line and the "
+                    "link plugins installed now: commands, options, their choices, file names, "
+                    "link schemes and their ?key= options. Load it at shell start so that "
+                    "plugins installed later are completed too.",
+        epilog="""\
+examples:
+  eval "$(linkbridge completion bash)"      (in ~/.bashrc)
+  source <(linkbridge completion zsh)       (in ~/.zshrc, after compinit)
+""", formatter_class=argparse.RawDescriptionHelpFormatter)
+    completion.add_argument("shell", choices=SHELLS, help="the shell to complete for")
+
+
+def add_manual_parser(commands: Commands) -> None:
+    manual = commands.add_parser(
+        "manual", help="print a manual page (roff), e.g. `linkbridge manual up | man -l -`",
+        description="Print the manual page of linkbridge, or of one COMMAND, in roff as made "
+                    "from this command line; an installed wheel also ships them for `man`.")
+    manual.add_argument("page", nargs="?", metavar="COMMAND",
+                        help="the command whose page to print (default: the overview)")
+
+
+def add_key_parsers(commands: Commands) -> None:
+    commands.add_parser(
+        "genkey", help="print a new private key (base64) for --private-key",
+        description="Print a new X25519 private key in base64 on stdout. Save it where only "
+                    "you can read it: umask 077; linkbridge genkey > private.key")
+    commands.add_parser(
+        "pubkey", help="read a private key on stdin, print its public key",
+        description="Read a base64 private key on stdin and print its public key, the value "
+                    "the peer gives as --peer-public-key: linkbridge pubkey < private.key")
+    commands.add_parser(
+        "genpsk", help="print a new pre-shared key (base64) for --preshared-key",
+        description="Print a new random 32-byte pre-shared key in base64 on stdout; give both "
+                    "sides the same file: umask 077; linkbridge genpsk > psk.key")
+
+
+def add_encryption_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "encryption", "authenticated encryption of everything on the link (docs/security.md); "
+                      "on when --private-key and --peer-public-key are given")
+    group.add_argument("--private-key", metavar="FILE",
+                       help="this side's private key, as `linkbridge genkey` writes it; the "
+                            "file must not be readable by group or others")
+    group.add_argument("--peer-public-key", metavar="KEY",
+                       help="the peer's public key (base64, `linkbridge pubkey` of its "
+                            "private key)")
+    group.add_argument("--preshared-key", metavar="FILE",
+                       help="optional pre-shared key file (`linkbridge genpsk`), the same on "
+                            "both sides: a second secret mixed into every handshake")
+    group.add_argument("--rekey-interval", type=positive_seconds, default=REKEY_INTERVAL,
+                       metavar="SECONDS",
+                       help="renew the session keys after this long (default "
+                            f"{REKEY_INTERVAL:g}; sessions end unrenewed at 1.5 times it)")
+    group.add_argument("--handshake-retry", type=positive_seconds, default=HANDSHAKE_RETRY,
+                       metavar="SECONDS",
+                       help="resend an unanswered handshake after this long, backing off to 8 "
+                            f"times it (default {HANDSHAKE_RETRY:g}; raise it on slow radios)")
+    group.add_argument("--rekey-packets", type=int, default=REKEY_PACKETS, metavar="N",
+                       help=f"also renew the keys after sending N packets (default "
+                            f"{REKEY_PACKETS})")
 
 
 def add_via_option(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +308,37 @@ def positive_seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} must be more than 0 seconds")
     return value
+
+
+def positive_count(text: str) -> int:
+    """An argparse type: a whole number above 0."""
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return int(text)
+
+
+def add_compress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compress", choices=COMPRESS_MODES, default="off",
+                        help="header compression (docs/compression.md), both sides must agree: "
+                             "off (default); vj: RFC 1144 VJ TCP/IP compression, compatible "
+                             "with the kernel's cslip (IPv4 TCP without timestamps; no "
+                             "fragmentation, encryption or keepalives on the link); auto: "
+                             "linkbridge's own for IPv4/IPv6 TCP, UDP and ping, with any TCP "
+                             "options, that recovers from loss within a round trip")
+
+
+def add_offload_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--offload", choices=OFFLOAD_MODES, default="off",
+                        help="TUN offloads (docs/offload.md): TCP super-packets of up to 64 KB "
+                             "read and written whole, crossing the link as MTU-sized chunks; "
+                             "used once the peer says it takes them (a plain peer gets "
+                             "complete packets). off (default); on: refuse options that "
+                             "exclude it (--compress, encryption, --pcap, fragmentation, "
+                             "--rx/--tx); auto: on unless such an option is given")
+    parser.add_argument("--offload-flags", default="", metavar="LIST",
+                        help="the offloads asked of the kernel (default all it takes: "
+                             "csum,tso4,tso6,uso4,uso6, retried without uso4,uso6); names or "
+                             "numbers, e.g. csum,tso4 or 0x8000 to see how a refusal is handled")
 
 
 def add_fragment_options(parser: argparse.ArgumentParser, default: str = "auto") -> None:

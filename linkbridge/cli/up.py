@@ -7,27 +7,34 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Sequence
+import os
+import signal
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.kernel import up_kernel
-from linkbridge.cli.options import UpOptions
+from linkbridge.cli.options import UpOptions, distinct_ports
 from linkbridge.cli.parser import build_parser
+from linkbridge.datapath.compressing import OFF, CompressingEndpoint, check_mode
+from linkbridge.datapath.encrypting import Encryption
 from linkbridge.datapath.endpoint import Endpoint
 from linkbridge.datapath.fragmenting import FragmentingEndpoint, fragment_frame_size
+from linkbridge.datapath.offloading import OffloadingTunnel, frame_problem
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
 from linkbridge.datapath.ports import link_ports, tunnel_ports
-from linkbridge.errors import ConfigError
+from linkbridge.errors import ConfigError, LinkbridgeError
 from linkbridge.ops.config import Check, TunnelConfig, apply_command_line, load_config, subparser
-from linkbridge.ops.privileges import Account, drop_to, lookup_user
-from linkbridge.ops.signals import shutdown_on_signals
-from linkbridge.ops.status import publish_status
+from linkbridge.ops.hooks import EVENTS, check_hook_source
+from linkbridge.ops.keys import load_keys
+from linkbridge.ops.privileges import drop_to, lookup_user
+from linkbridge.ops.signals import reload_on_sighup, shutdown_on_signals
+from linkbridge.ops.status import collect
 from linkbridge.plugin.link import Link
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.tunnel_info import TunnelInfo
 from linkbridge.plugin.url import parse_link_url
-from linkbridge.tunnel.session import Session, serve, serve_all
+from linkbridge.tunnel.session import Policy, Session, TunnelJob
 from linkbridge.tunnel.setup import (
     DEFAULT_MTU,
     TunnelSpec,
@@ -35,6 +42,10 @@ from linkbridge.tunnel.setup import (
     parse_interface,
     parse_network,
 )
+from linkbridge.tunnel.supervisor import Supervisor, serve
+from linkbridge.wire.liveness import Thresholds
+from linkbridge.wire.offload import MIN_FRAME_SIZE, offload_attempts
+from linkbridge.wire.secure import OVERHEAD, Timers
 
 
 @dataclass(frozen=True)
@@ -45,21 +56,34 @@ class LinkSide:
     link: Link
     frame_size: int | None
     fragment_timeout: float
+    encryption: Encryption | None = None
+    compress: str = OFF
 
     @classmethod
     def plan(cls, link: Link, fragment: str, fragment_timeout: float,
-             tunnel_mtu: int) -> LinkSide:
-        """`link` with the layer a --fragment mode asks for at `tunnel_mtu`; ConfigError when
-        the link's frames cannot carry the tunnel's packets."""
-        return cls(link, fragment_frame_size(fragment, tunnel_mtu, link.mtu), fragment_timeout)
+             tunnel_mtu: int, encryption: Encryption | None = None, compress: str = OFF,
+             keepalive: bool = False) -> LinkSide:
+        """`link` with the layer a --fragment mode asks for at `tunnel_mtu` (plus what
+        encryption adds to a packet) and --compress; ConfigError when the link's frames cannot
+        carry them or the layers cannot share the link. Compression never lengthens a packet,
+        so it changes no size here."""
+        packet = tunnel_mtu + OVERHEAD if encryption and tunnel_mtu else tunnel_mtu
+        frame_size = fragment_frame_size(fragment, packet, link.mtu)
+        check_mode(compress, fragmenting=frame_size is not None, encrypting=bool(encryption),
+                   keepalive=keepalive)
+        return cls(link, frame_size, fragment_timeout, encryption, compress)
 
     def open(self, stack: contextlib.ExitStack) -> Endpoint:
-        """Open the link (closed by `stack`), behind the fragmentation layer when it has one."""
+        """Open the link (closed by `stack`) under the layers it has, in the order of
+        docs/architecture.md: compress, encrypt, fragment."""
         self.link.open()
         stack.callback(self.link.close)
-        if self.frame_size is None:
-            return self.link
-        return FragmentingEndpoint(self.link, self.frame_size, self.fragment_timeout)
+        below: Endpoint = self.link
+        if self.frame_size is not None:
+            below = FragmentingEndpoint(self.link, self.frame_size, self.fragment_timeout)
+        if self.encryption is not None:
+            below = self.encryption.open(below)
+        return below if self.compress == OFF else CompressingEndpoint(below, self.compress)
 
 
 @dataclass(frozen=True)
@@ -87,11 +111,12 @@ def with_capture(endpoint: Endpoint, pcap: str | None, limit: int,
     return pcap_tap(endpoint, writer)
 
 
-def tunnel_spec(options: UpOptions, link_mtu: int | None) -> TunnelSpec:
-    """The TUN device asked for; its MTU is --mtu, else the link's, else DEFAULT_MTU."""
+def tunnel_spec(options: UpOptions, link_mtu: int | None, overhead: int = 0) -> TunnelSpec:
+    """The TUN device asked for; its MTU is --mtu, else the link's (else DEFAULT_MTU, sized
+    for a 1500-byte UDP path) less the `overhead` of the layers between (encryption)."""
     return TunnelSpec(
         name=options.name,
-        mtu=options.mtu or link_mtu or DEFAULT_MTU,
+        mtu=options.mtu or (link_mtu or DEFAULT_MTU) - overhead,
         remotes=tuple(parse_network(text) for text in options.remote),
         addresses=tuple(parse_interface(text) for text in options.address),
     )
@@ -104,6 +129,32 @@ class UpPlan:
     options: UpOptions
     spec: TunnelSpec
     link_side: LinkSide | PortsSide
+    offload_frame: int | None = None  # the chunk size when the offload layer runs
+
+
+def offload_frame_size(options: UpOptions, link: Link | None, tunnel_mtu: int,
+                       encrypting: bool) -> int | None:
+    """The frame size the offload layer chunks to (the link's MTU, else the tunnel's), or None
+    when --offload is off, or auto and an option excludes it; ConfigError for --offload on
+    with such an option (docs/offload.md says which layers switch it off)."""
+    if options.offload == "off":
+        return None
+    frame = (link.mtu if link is not None else None) or tunnel_mtu
+    excluded = [why for present, why in (
+        (link is None, "local ports (--rx/--tx)"), (options.compress != OFF, "--compress"),
+        (encrypting, "encryption"), (bool(options.pcap), "--pcap"),
+        (options.fragment == "always", "--fragment always"),
+        (frame < MIN_FRAME_SIZE, f"link frames under {MIN_FRAME_SIZE} bytes")) if present]
+    try:
+        offload_attempts(options.offload_flags)
+    except ValueError as exc:
+        raise ConfigError(f"--offload-flags: {exc}") from None
+    if not excluded:
+        return frame
+    if options.offload == "on":
+        raise ConfigError(f"--offload on cannot run with {excluded[0]} (docs/offload.md); "
+                          "--offload auto leaves it off instead")
+    return None
 
 
 def plan_up(options: UpOptions, plugins: InstalledPlugins) -> UpPlan:
@@ -111,28 +162,53 @@ def plan_up(options: UpOptions, plugins: InstalledPlugins) -> UpPlan:
     if options.link and (options.rx or options.tx):
         raise ConfigError("give either --link or --rx/--tx, not both")
     if options.link:
+        encryption = encryption_of(options)
         link = plugins.registry.create_link(options.link, options.via)
-        spec = tunnel_spec(options, link.mtu)
-        return UpPlan(options, spec, LinkSide.plan(link, options.fragment,
-                                                   options.fragment_timeout, spec.mtu))
+        spec = tunnel_spec(options, link.mtu, OVERHEAD if encryption else 0)
+        offload = offload_frame_size(options, link, spec.mtu, encryption is not None)
+        # offload chunks carry what does not fit a link frame: no fragmentation layer
+        fragment = "never" if offload is not None else options.fragment
+        return UpPlan(options, spec, LinkSide.plan(link, fragment,
+                                                   options.fragment_timeout, spec.mtu,
+                                                   encryption, options.compress,
+                                                   options.keepalive is not None), offload)
     if not (options.rx and options.tx):
         raise ConfigError("give a link (--link URL) or local ports (--rx PORT --tx PORT)")
+    if options.private_key or options.peer_public_key:
+        raise ConfigError("encryption needs a link (--link): local ports carry plain packets")
+    if options.compress != OFF:
+        raise ConfigError("--compress needs a link (--link): local ports carry plain packets")
+    offload_frame_size(options, None, 0, False)  # --offload on refuses local ports
     return UpPlan(options, tunnel_spec(options, None),
                   PortsSide(options.rx, options.tx, options.host))
 
 
-def open_up(plan: UpPlan, stack: contextlib.ExitStack, account: Account | None) -> Session:
+def encryption_of(options: UpOptions | argparse.Namespace) -> Encryption | None:
+    """The encrypt layer the options ask for (keys read and checked now), or None."""
+    if not (options.private_key or options.peer_public_key or options.preshared_key):
+        return None
+    if not (options.private_key and options.peer_public_key):
+        raise ConfigError("encryption needs both --private-key and --peer-public-key")
+    keys = load_keys(options.private_key, options.peer_public_key, options.preshared_key)
+    return Encryption(keys, Timers(options.rekey_interval, options.handshake_retry,
+                                   options.rekey_packets))
+
+
+def open_up(plan: UpPlan, stack: contextlib.ExitStack) -> Session:
     """Create one planned tunnel; every undo goes on `stack`."""
     options, spec = plan.options, plan.spec
-    tun = open_tun_tunnel(spec, stack)
+    offload = plan.offload_frame is not None
+    tun = open_tun_tunnel(spec, stack, offload_attempts(options.offload_flags) if offload else None)
     tunnel_side = with_capture(tun, options.pcap, options.pcap_limit, stack)
     link_side = plan.link_side.open(stack)
     info = TunnelInfo(device=tun.name, mtu=spec.mtu,
                       addresses=tuple(map(str, spec.addresses)),
                       routes=tuple(map(str, spec.remotes)), link=link_side.name)
-    stack.enter_context(publish_status(info, tunnel_side, link_side,
-                                       *((account.uid, account.gid) if account else ())))
-    return Session(tunnel_side, link_side, info)
+    if plan.offload_frame is None:
+        return Session(tunnel_side, link_side, info)
+    offloading = OffloadingTunnel(tun, plan.offload_frame)
+    offloading.attach(link_side)
+    return Session(offloading, link_side, info, frame_problem)
 
 
 def config_checks(registry: LinkRegistry) -> dict[str, Check]:
@@ -146,14 +222,20 @@ def config_checks(registry: LinkRegistry) -> dict[str, Check]:
 
 
 def up_tunnels(args: argparse.Namespace, plugins: InstalledPlugins) -> list[TunnelConfig]:
-    """The tunnels `up` runs: those of the -c file with the command line on top, or just one."""
+    """The tunnels `up` runs: those of the -c file with the command line on top, or just one.
+
+    Hooks are taken from the file only when nobody but root or this user can write it.
+    """
     if not args.config:
         return [TunnelConfig("", args)]
     if args.legacy:
         raise ConfigError("the positional form cannot be combined with -c/--config")
     parser = subparser(build_parser(), "up")
-    tunnels = apply_command_line(load_config(args.config, parser, config_checks(plugins.registry)),
-                                 args, parser)
+    from_file = load_config(args.config, parser, config_checks(plugins.registry))
+    if any(UpOptions.from_args(tunnel.args).hooks.commands.get(event)
+           for tunnel in from_file for event in EVENTS):
+        check_hook_source(args.config)
+    tunnels = apply_command_line(from_file, args, parser)
     for tunnel in tunnels:
         if tunnel.args.backend != "tun":
             where = f"{tunnel.label}." if tunnel.label else ""
@@ -161,34 +243,81 @@ def up_tunnels(args: argparse.Namespace, plugins: InstalledPlugins) -> list[Tunn
     return tunnels
 
 
-def run_tunnels(tunnels: Sequence[TunnelConfig], plugins: InstalledPlugins) -> None:
-    """Plan every tunnel, then make them all, drop to --user and serve them until a signal;
-    whatever was made is undone on the way out."""
-    manager = plugins.manager  # loaded first: a plugin that fails to load leaves nothing made
-    plans = []
+def tunnel_jobs(tunnels: Sequence[TunnelConfig], plugins: InstalledPlugins) -> list[TunnelJob]:
+    """Check every tunnel (ConfigError names the one at fault), then describe how to run it.
+
+    Each start plans the tunnel again, so a retry gets fresh link objects.
+    """
+    jobs = []
     for tunnel in tunnels:
+        options = UpOptions.from_args(tunnel.args)
         try:
-            plans.append(plan_up(UpOptions.from_args(tunnel.args), plugins))
+            plan_up(options, plugins)
         except ConfigError as exc:
             raise ConfigError(f"{tunnel.label}: {exc}" if tunnel.label else str(exc)) from None
-    users = {plan.options.user for plan in plans}
+
+        def opener(stack: contextlib.ExitStack, options: UpOptions = options) -> Session:
+            return open_up(plan_up(options, plugins), stack)
+
+        jobs.append(TunnelJob(
+            key=options.name or tunnel.label, open=opener, settings=vars(tunnel.args),
+            hooks=options.hooks, keepalive=options.keepalive,
+            thresholds=Thresholds.choose(options.keepalive, options.link_timeout)))
+    return jobs
+
+
+def one_user(tunnels: Sequence[TunnelConfig]) -> str | None:
+    """The --user every tunnel shares (one process runs as one user)."""
+    users: set[str | None] = {tunnel.args.user for tunnel in tunnels}
     if len(users) > 1:
         raise ConfigError("one process runs as one user: give every tunnel the same user")
-    user = users.pop()
+    return users.pop()
+
+
+def run_tunnels(tunnels: Sequence[TunnelConfig], plugins: InstalledPlugins,
+                config: str | None = None,
+                reread: Callable[[], Sequence[TunnelConfig]] | None = None) -> None:
+    """Check every tunnel, then make them all, drop to --user and serve them until a signal;
+    whatever was made is undone on the way out.
+
+    With `reread` (of the `config` file), SIGHUP applies the file's changes, and a tunnel that
+    fails is retried with backoff while the others run, unless --strict.
+    """
+    manager = plugins.manager  # loaded first: a plugin that fails to load leaves nothing made
+    jobs = tunnel_jobs(tunnels, plugins)
+    user = one_user(tunnels)
     account = lookup_user(user) if user else None
-    with shutdown_on_signals(), contextlib.ExitStack() as stack:
-        sessions = [open_up(plan, stack, account) for plan in plans]
-        if account is not None:
-            drop_to(account)  # closing the TUN fd still removes the device and its routes
-        serve_all(sessions, manager)
+    strict = any(tunnel.args.strict for tunnel in tunnels if "strict" in tunnel.args)
+    policy = Policy(retry=reread is not None and not strict, user=user,
+                    owner=(account.uid, account.gid) if account else None,
+                    config=config)
+
+    def reload() -> list[TunnelJob]:
+        assert reread is not None
+        again = reread()
+        if one_user(again) != user:
+            raise ConfigError("the file asks for another --user: restart to change it")
+        return tunnel_jobs(again, plugins)
+
+    supervisor = Supervisor(manager, policy)
+    with shutdown_on_signals(), reload_on_sighup() as requested:
+        # the devices are made as root; closing a TUN fd later still removes it and its routes
+        supervisor.run(jobs, requested, reload if reread else None,
+                       started=(lambda: drop_to(account)) if account else None)
 
 
 def cmd_up(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     """`up`: TUN tunnels in the foreground, or a kernel tunnel set up and left running."""
     if args.backend == "fou":
-        up_kernel(UpOptions.from_args(args), plugins)
+        options = UpOptions.from_args(args)
+        if any(options.hooks.commands.values()) or options.keepalive or options.link_timeout:
+            raise ConfigError("hooks, --keepalive and --link-timeout need the tun backend: "
+                              "the kernel runs a fou tunnel without linkbridge")
+        up_kernel(options, plugins)
         return
-    run_tunnels(up_tunnels(args, plugins), plugins)
+    tunnels = up_tunnels(args, plugins)
+    run_tunnels(tunnels, plugins, args.config,
+                (lambda: up_tunnels(args, plugins)) if args.config else None)
 
 
 def cmd_tunnel(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
@@ -198,9 +327,12 @@ def cmd_tunnel(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
 
 def cmd_link(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     """`link`: carry an external tunnel's packets between its local ports and a link."""
+    distinct_ports(args.rx, args.tx)
     # the external tunnel's MTU is unknown here: `auto` never splits, `always` splits to the link's
+    encryption = encryption_of(args)
     planned = LinkSide.plan(plugins.registry.create_link(args.url, args.via), args.fragment,
-                            args.fragment_timeout, tunnel_mtu=0)
+                            args.fragment_timeout, tunnel_mtu=0, encryption=encryption,
+                            compress=args.compress)
     with shutdown_on_signals(), contextlib.ExitStack() as stack:
         ports = link_ports(args.rx, args.tx, args.host)
         stack.callback(ports.close)
@@ -208,5 +340,25 @@ def cmd_link(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
         info = TunnelInfo(device=ports.name, mtu=planned.link.mtu or 0, addresses=(), routes=(),
                           link=link_side.name)
         tunnel_side = with_capture(ports, args.pcap, args.pcap_limit, stack)
-        stack.enter_context(publish_status(info, tunnel_side, link_side))
-        serve(tunnel_side, link_side, info, plugins.manager)
+        serve(Session(tunnel_side, link_side, info), plugins.manager)
+
+
+def cmd_reload(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
+    """`reload`: SIGHUP to the processes that run tunnels from a config file."""
+    running = {int(doc["pid"]): str(doc["config"]) for doc in collect() if doc.get("config")}
+    if not running:
+        raise LinkbridgeError("no running linkbridge process of this user runs from a config "
+                              "file (`linkbridge status` lists what runs)")
+    unknown = [pid for pid in args.pid if pid not in running]
+    if unknown:
+        raise LinkbridgeError(f"no linkbridge process running from a config file has pid "
+                              f"{', '.join(map(str, unknown))}; those that do: "
+                              f"{', '.join(map(str, sorted(running)))}")
+    for pid in args.pid or sorted(running):
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            raise LinkbridgeError(f"process {pid} is gone") from None
+        except PermissionError:
+            raise LinkbridgeError(f"not permitted to signal process {pid}") from None
+        print(f"reloading {pid} ({running[pid]})")

@@ -29,12 +29,12 @@ import time
 from collections.abc import Callable
 
 from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, RawPortProvider
-from linkbridge.datapath.lean import lean_poller
+from linkbridge.datapath.lean import lean_poller, offload_poller
+from linkbridge.datapath.offloading import OffloadingTunnel
 from linkbridge.datapath.polling import sync_polled
 from linkbridge.datapath.rawport import DevicePort, RawPort, SocketPort
 from linkbridge.errors import LinkbridgeError
-from linkbridge.wire.drops import MALFORMED
-from linkbridge.wire.packet import packet_problem
+from linkbridge.wire.packet import drop_reason, packet_problem
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Direction:
                 if problem is None:
                     passed.append(packet)
                 else:
-                    self.source.counters.drop(MALFORMED + problem)
+                    self.source.counters.drop(drop_reason(problem))
         if self._send_many is not None and len(passed) > 1:
             self._send_many(passed)
         else:
@@ -115,6 +115,12 @@ class Bridge:
             poller = functools.partial(
                 lean_poller, device, link, *self._directions, check, self._wake,
                 self.stop.is_set)
+        elif isinstance(tunnel_side, OffloadingTunnel) and isinstance(link, SocketPort) \
+                and isinstance(link_side, BatchSender):
+            self.lean = True
+            poller = functools.partial(
+                offload_poller, tunnel_side, link, link_side.send_many, *self._directions,
+                check, self._wake, self.stop.is_set)
         self._threads = [threading.Thread(target=self._guarded, args=(poller,),
                                           name="poller", daemon=True)]
         self._threads += [threading.Thread(target=self._guarded, args=(self._own, direction),

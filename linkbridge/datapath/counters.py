@@ -15,6 +15,9 @@ class Counters:
     tx_packets: int = 0
     tx_bytes: int = 0
     drops: Counter[str] = field(default_factory=Counter)
+    # UDP offload actually used: segmented sends (GSO) and coalesced reads (GRO), as system
+    # calls and as the packets they carried
+    offload: Counter[str] = field(default_factory=Counter)
 
     def received(self, size: int) -> None:
         self.rx_packets += 1
@@ -27,6 +30,17 @@ class Counters:
     def drop(self, reason: str, count: int = 1) -> None:
         self.drops[reason] += count
 
+    def segmented_send(self, packets: int) -> None:
+        """One send carried `packets` datagrams (UDP GSO)."""
+        self.offload["gso_sends"] += 1
+        self.offload["gso_packets"] += packets
+
+    def coalesced_read(self, packets: int) -> None:
+        """One read returned `packets` datagrams coalesced by UDP GRO (counted when > 1)."""
+        if packets > 1:
+            self.offload["gro_reads"] += 1
+            self.offload["gro_packets"] += packets
+
     def as_dict(self) -> dict[str, object]:
         return {
             "rx_packets": self.rx_packets,
@@ -34,4 +48,5 @@ class Counters:
             "tx_packets": self.tx_packets,
             "tx_bytes": self.tx_bytes,
             "drops": dict(sorted(self.drops.items())),
+            **({"offload": dict(sorted(self.offload.items()))} if self.offload else {}),
         }

@@ -119,6 +119,7 @@ class DatagramEndpoint:
             reason = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
             raise LinkError(f"{name}: cannot bind UDP {format_address(bind)}: {reason}") from None
         self._conn = self._peer_socket() if accept is None else None
+        self._closed = False
         self._gso = True  # until a segmented send fails: then one datagram per call
         self._gro = True
         for sock in self._sockets:
@@ -167,12 +168,15 @@ class DatagramEndpoint:
         """Append what one read yields, from the peer's socket first; BlockingIOError when
         both are empty."""
         if self._conn is not None and (read := read_datagram(self._conn)) is not None:
-            for piece in coalesced(read.data, read.ancillary):
+            pieces = coalesced(read.data, read.ancillary)
+            self.counters.coalesced_read(len(pieces))
+            for piece in pieces:
                 self.counters.received(len(piece))
                 packets.append(piece)
             return
         data, ancillary, _flags, source = self._sock.recvmsg(READ_SIZE, GRO_CMSG_SPACE)
         pieces = coalesced(data, ancillary)
+        self.counters.coalesced_read(len(pieces))
         if not self._accept(source[:2]):
             self.counters.drop(FILTERED, len(pieces))
             return
@@ -192,7 +196,12 @@ class DatagramEndpoint:
                           self._conn)
 
     def receive(self, timeout: float) -> list[bytes]:
-        return self._reader.receive(timeout)
+        try:
+            return self._reader.receive(timeout)
+        except OSError:
+            if self._closed:  # close() ran while this receive() waited
+                raise LinkError(f"{self.name}: link is closed") from None
+            raise
 
     def send(self, packet: bytes) -> None:
         try:
@@ -226,10 +235,12 @@ class DatagramEndpoint:
                 for packet in run:  # sent, or dropped and counted by reason, one by one
                     self.send(packet)
             else:
+                self.counters.segmented_send(len(run))
                 for packet in run:
                     self.counters.sent(len(packet))
 
     def close(self) -> None:
+        self._closed = True
         if self._ready is not None:
             self._ready.close()
         for sock in self._sockets:

@@ -28,6 +28,7 @@ import select
 import socket
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from linkbridge.datapath.batch import READ_SIZE
 from linkbridge.datapath.counters import Counters
@@ -42,8 +43,9 @@ from linkbridge.datapath.datagram import (
 )
 from linkbridge.datapath.polling import Mover, hand_off_if_busy, sync_polled
 from linkbridge.datapath.rawport import DevicePort, SocketPort
-from linkbridge.wire.drops import FILTERED, MALFORMED, MTU, QUEUE_FULL, TUN_WRITE_ERROR
-from linkbridge.wire.packet import packet_problem
+from linkbridge.wire.drops import FILTERED, MTU, QUEUE_FULL, TUN_WRITE_ERROR
+from linkbridge.wire.offload import HELLO_LENGTH, PLAIN_DEVICE_BYTES, VNET_HDR_LEN
+from linkbridge.wire.packet import drop_reason, packet_problem
 
 HAND_OFF_PACKETS = 32  # a direction's rate is looked at every this many packets
 HAND_OFF_WINDOW = 0.01  # seconds: that many packets in less time is load (3200 packets/s)
@@ -83,7 +85,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
     sock, conn, peer, mtu, link_counters = link.sock, link.conn, link.peer, link.mtu, link.counters
     link_fd = sock.fileno()
     deliver = functools.partial(_deliver, accept=link.accept, check=check,
-                                link_counters=link_counters, device=device)
+                                link_counters=link_counters, write=device.write)
     movers = [(device_fd, to_link), (link_fd, to_device)]
     send: Callable[[bytes], object]
     conn_recv: Callable[[int], bytes]
@@ -160,7 +162,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                     if not (plain_check and size >= 20 and data[0] == IPV4_PLAIN
                             and (data[2] << 8 | data[3]) == size) \
                             and (problem := check(data)) is not None:
-                        link_counters.drop(MALFORMED + problem)
+                        link_counters.drop(drop_reason(problem))
                     else:
                         try:
                             os_write(device_fd, data)
@@ -215,10 +217,11 @@ def _drain(sock: socket.socket, deliver: Callable[[Datagram], int]) -> None:
 
 def _deliver(read: Datagram, *, accept: Callable[[tuple[str, int]], bool],
              check: Callable[[bytes], str | None], link_counters: Counters,
-             device: DevicePort) -> int:
+             write: Callable[[bytes], None]) -> int:
     """Write the packets of one read (a run of them where UDP GRO coalesced it) into the
-    device, or drop them as the loop would; returns the number of packets read."""
+    device (`write`), or drop them as the loop would; returns the number of packets read."""
     pieces = coalesced(read.data, read.ancillary)
+    link_counters.coalesced_read(len(pieces))
     if not accept(read.source):
         link_counters.drop(FILTERED, len(pieces))
         return len(pieces)
@@ -226,7 +229,144 @@ def _deliver(read: Datagram, *, accept: Callable[[tuple[str, int]], bool],
         link_counters.received(len(packet))
         problem = check(packet)
         if problem is not None:
-            link_counters.drop(MALFORMED + problem)
+            link_counters.drop(drop_reason(problem))
         else:
-            device.write(packet)
+            write(packet)
     return len(pieces)
+
+
+class OffloadLayer(Protocol):
+    """The offload layer (offloading.OffloadingTunnel) as offload_poller() drives it."""
+
+    counters: Counters
+    frame_size: int
+    next_hello: float
+
+    def fileno(self) -> int: ...
+
+    def frames_of(self, data: bytes, frames: list[bytes]) -> None: ...
+
+    def hello(self) -> None: ...
+
+    def send(self, frame: bytes) -> None: ...
+
+
+def offload_poller(device: OffloadLayer, link: SocketPort,
+                   send_many: Callable[[list[bytes]], None], to_link: Mover, to_device: Mover,
+                   check: Callable[[bytes], str | None], wake: int,
+                   stopped: Callable[[], bool]) -> None:
+    """lean_poller() for a TUN device with offloads (`--offload`, docs/offload.md): one read of
+    the device gives one frame, sent on the socket connected to the peer, or a super-packet's
+    chunks, sent in one GSO run by `send_many`; what the link's sockets deliver goes to the
+    layer's send(). A packet without offload work (its virtio_net_hdr empty; a plain IPv4
+    packet from the peer) is moved inline, as lean_poller() moves it. UDP GRO on the peer's
+    socket and the hand-offs of loaded directions are as there."""
+    os_read, os_writev, clock = os.read, os.writev, time.monotonic
+    device_fd, link_counters = device.fileno(), link.counters
+    device_counters, frames_of, plain_limit = device.counters, device.frames_of, device.frame_size
+    read_size = READ_SIZE + VNET_HDR_LEN
+    sock, conn, peer = link.sock, link.conn, link.peer
+    write = device.send
+    deliver = functools.partial(_deliver, accept=link.accept, check=check,
+                                link_counters=link_counters, write=write)
+    movers = [(device_fd, to_link), (sock.fileno(), to_device)]
+    send: Callable[[bytes], object]
+    if conn is None:
+        conn_fd, conn_recv = -1, sock.recv
+        sendto = sock.sendto
+        send = lambda frame: sendto(frame, peer)  # noqa: E731
+    else:
+        conn_fd, conn_recv, send = conn.fileno(), conn.recv, conn.send
+        movers.append((conn_fd, to_device))
+    gro_on = (functools.partial(conn.setsockopt, SOL_UDP, UDP_GRO, 1)
+              if conn is not None and link.gro else None)
+    plain = gro_on is None
+    poller = select.poll()
+    poller.register(wake, select.POLLIN)
+    registered: set[int] = set()
+    to_link_count = to_device_count = 0
+    to_link_since = to_device_since = time.monotonic()
+    regroup = True
+    while True:
+        if regroup:
+            regroup = False
+            if not plain and not to_device.own_thread.is_set():
+                assert conn is not None
+                plain = plain_reads(conn, functools.partial(_drain, conn, deliver))
+                if not plain:
+                    to_device.hand_off()
+            sync_polled(poller, registered, movers)
+        for fd, _events in poller.poll():
+            if fd == device_fd:
+                try:
+                    data = os_read(device_fd, read_size)
+                except BlockingIOError:
+                    continue
+                if clock() >= device.next_hello:
+                    device.hello()
+                frames: list[bytes] = []
+                if data.startswith(PLAIN_DEVICE_BYTES) and len(data) - VNET_HDR_LEN <= plain_limit:
+                    frames.append(data[VNET_HDR_LEN:])
+                    device_counters.rx_packets += 1
+                    device_counters.rx_bytes += len(data) - VNET_HDR_LEN
+                else:
+                    frames_of(data, frames)
+                if len(frames) == 1:
+                    try:
+                        send(frames[0])
+                    except OSError as exc:
+                        _send_failed(send, frames[0], exc, link_counters)
+                    else:
+                        link_counters.tx_packets += 1
+                        link_counters.tx_bytes += len(frames[0])
+                elif frames:
+                    send_many(frames)
+                to_link_count += 1
+                if to_link_count >= HAND_OFF_PACKETS:
+                    handed, to_link_since = hand_off_if_busy(to_link, to_link_since,
+                                                              HAND_OFF_WINDOW)
+                    regroup |= handed
+                    to_link_count = 0
+            elif fd == wake:
+                os.eventfd_read(wake)
+                if stopped():
+                    return
+                regroup = True
+            else:
+                if fd == conn_fd and plain:
+                    try:
+                        frame = conn_recv(READ_SIZE)
+                    except BlockingIOError:
+                        continue
+                    except OSError as exc:
+                        if exc.errno in PATH_ERRORS:
+                            continue
+                        raise
+                    size = len(frame)
+                    link_counters.rx_packets += 1
+                    link_counters.rx_bytes += size
+                    if size != HELLO_LENGTH and size >= 20 and frame[0] == IPV4_PLAIN \
+                            and (frame[2] << 8 | frame[3]) == size:
+                        try:  # a plain IPv4 packet, as lean_poller() writes it
+                            os_writev(device_fd, (PLAIN_DEVICE_BYTES, frame))
+                        except BlockingIOError:
+                            device_counters.drop(QUEUE_FULL)
+                        except OSError:
+                            device_counters.drop(TUN_WRITE_ERROR)
+                        else:
+                            device_counters.tx_packets += 1
+                            device_counters.tx_bytes += size
+                    elif (problem := check(frame)) is not None:
+                        link_counters.drop(drop_reason(problem))
+                    else:
+                        write(frame)
+                    to_device_count += 1
+                else:
+                    to_device_count += _read_bound(sock if conn is None or fd != conn_fd
+                                                   else conn, deliver)
+                if to_device_count >= HAND_OFF_PACKETS:
+                    handed, to_device_since = hand_off_if_busy(to_device, to_device_since,
+                                                               HAND_OFF_WINDOW, gro_on)
+                    if handed:
+                        regroup, plain = True, gro_on is None
+                    to_device_count = 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from linkbridge.lab.probes import PingResult, TransferResult
-from linkbridge.plugin.lab import LabDirection, LabFigures
+from linkbridge.plugin.lab import LabDirection, LabFigures, LabMeasuring, LabSides
 from linkbridge.plugin.registry import LinkRegistry
+from linkbridge.plugin.units import format_rate
 from linkbridge.plugin.url import LinkUrl, parse_link_url
 
 Figures = tuple[LabDirection, LabDirection]
@@ -40,7 +41,8 @@ def _chain(a: LabDirection, b: LabDirection) -> LabDirection:
     slowest = min(rates, key=lambda d: d.rate or 0.0) if rates else None
     return LabDirection(loss=1 - (1 - a.loss) * (1 - b.loss), delay=a.delay + b.delay,
                         rate=slowest.rate if slowest else None,
-                        overhead=slowest.overhead if slowest else 0)
+                        overhead=slowest.overhead if slowest else 0,
+                        airtime=slowest.airtime if slowest else None)
 
 
 def transfer_size(figures: Figures | None, requested: int) -> int:
@@ -82,9 +84,18 @@ def comparison_lines(figures: Figures, ping: PingResult, ping_bytes: int,
     if ab.rate:
         wire = after[1].get("rx_bytes", 0) - before[1].get("rx_bytes", 0)
         rate = wire * 8 / transfer.seconds if transfer.seconds else 0.0
-        lines.append(_row("rate A -> B", f"{ab.rate:.0f} bit/s", f"{rate:.0f} bit/s",
+        lines.append(_row("rate A -> B", format_rate(ab.rate), format_rate(rate),
                           f"IP bytes into B during the {transfer.seconds:.1f} s TCP transfer"))
     return lines
+
+
+def measured_lines(registry: LinkRegistry, link: str, sides: LabSides) -> list[str]:
+    """Rows a link that measures itself (`LabMeasuring`) adds to the report."""
+    url = parse_link_url(link)
+    link_class = registry.link_class(url.scheme)
+    if not isinstance(link_class, LabMeasuring):
+        return []
+    return [_row(*row) for row in link_class.lab_measured(url, sides)]
 
 
 def _row(label: str, configured: str, measured: str, note: str) -> str:

@@ -65,6 +65,8 @@ def echo_reply_seq_v6(message: bytes, ident: int) -> int | None:
 class PingResult:
     sent: int = 0
     rtts_ms: list[float] = field(default_factory=list)
+    # per echo request: its send time (time.perf_counter()) and RTT in ms, None when lost
+    timeline: list[tuple[float, float | None]] = field(default_factory=list)
 
     @property
     def received(self) -> int:
@@ -95,6 +97,7 @@ def ping(ns_name: str, destination: str, count: int = 10, interval: float = 0.05
             start = time.perf_counter()
             sock.sendto(request(ident, seq, payload), (destination, 0))
             result.sent += 1
+            result.timeline.append((start, None))
             deadline = start + timeout
             while (left := deadline - time.perf_counter()) > 0:
                 sock.settimeout(left)
@@ -104,6 +107,7 @@ def ping(ns_name: str, destination: str, count: int = 10, interval: float = 0.05
                     break
                 if reply_seq(packet, ident) == seq:
                     result.rtts_ms.append((time.perf_counter() - start) * 1000)
+                    result.timeline[-1] = (start, result.rtts_ms[-1])
                     break
             time.sleep(interval)
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import time
@@ -11,10 +12,21 @@ from dataclasses import dataclass, field
 
 from linkbridge.errors import ConfigError, LinkbridgeError
 from linkbridge.lab.compare import (
+    Figures,
     comparison_lines,
     configured_figures,
+    measured_lines,
     ping_packet_size,
     transfer_size,
+)
+from linkbridge.lab.compression import compression_lines
+from linkbridge.lab.plot import (
+    DIRECTIONS,
+    CounterSampler,
+    LabSeries,
+    series_json,
+    svg,
+    throughput,
 )
 from linkbridge.lab.probes import PingResult, TransferResult, ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
@@ -29,6 +41,7 @@ from linkbridge.lab.topology import (
 from linkbridge.ops.logs import Progress
 from linkbridge.plugin.lab import LabPairing
 from linkbridge.plugin.registry import LinkRegistry
+from linkbridge.plugin.units import format_rate
 from linkbridge.plugin.url import LinkUrl, parse_link_url
 
 log = logging.getLogger("linkbridge")
@@ -45,6 +58,9 @@ class LabOptions:
     interval: float = 0.05
     transfer_bytes: int = 20_000_000
     ipv6: bool = False
+    plot: str | None = None  # SVG file: RTT and throughput over time
+    plot_data: str | None = None  # JSON file: the same series
+    compress: str = "off"  # --compress of both tunnels
 
 
 @dataclass
@@ -67,7 +83,7 @@ class LabReport:
             f"  ping     {self.ping.sent} sent, {self.ping.received} received, "
             f"{self.ping.loss_percent:.1f}% loss, rtt min/avg/max {rtt}",
             f"  tcp      {t.received_bytes} of {t.sent_bytes} bytes in {t.seconds:.2f} s = "
-            f"{t.mbit_per_s:.1f} Mbit/s, content {'intact' if t.intact else 'CORRUPTED'}",
+            f"{format_rate(t.mbit_per_s * 1e6)}, content {'intact' if t.intact else 'CORRUPTED'}",
             f"  A -> B   {a.get('tx_packets', 0)} packets / {a.get('tx_bytes', 0)} bytes sent, "
             f"{b.get('rx_packets', 0)} packets / {b.get('rx_bytes', 0)} bytes delivered",
             f"  B -> A   {b.get('tx_packets', 0)} packets / {b.get('tx_bytes', 0)} bytes sent, "
@@ -140,33 +156,81 @@ def settled_stats(hosts: TwoHosts, limit: float = 3.0) -> tuple[dict[str, int], 
     return stats
 
 
+def delivered_bytes(hosts: TwoHosts) -> tuple[int, int]:
+    """IP bytes the tunnel devices have delivered: into B (A -> B), into A (B -> A)."""
+    return (link_stats(hosts.b, TUN_NAME).get("rx_bytes", 0),
+            link_stats(hosts.a, TUN_NAME).get("rx_bytes", 0))
+
+
+def lab_series(ping_result: PingResult, samples: list[tuple[float, int, int]], start: float,
+               figures: Figures | None, ping_bytes: int) -> LabSeries:
+    """The run's series for the plot, with the configured figures as reference lines."""
+    series = LabSeries(rtt_ms=[(sent - start, rtt) for sent, rtt in ping_result.timeline],
+                       throughput_bps=throughput(samples), samples=len(samples))
+    if figures is not None:
+        ab, ba = figures
+        series.configured_rtt_ms = 1000 * (ab.latency(ping_bytes) + ba.latency(ping_bytes))
+        series.configured_rate_bps = {d: f.rate for d, f in zip(DIRECTIONS, figures, strict=True)
+                                      if f.rate}
+    return series
+
+
+def write_plots(options: LabOptions, series: LabSeries, label: str) -> None:
+    """Write --plot (SVG) and --plot-data (JSON); an unwritable path is a one-line error."""
+    outputs = ((options.plot, svg(series, f"linkbridge lab over {label}")),
+               (options.plot_data, json.dumps(series_json(series), indent=1)))
+    for path, text in outputs:
+        if path is None:
+            continue
+        try:
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(text)
+        except OSError as exc:
+            raise LinkbridgeError(f"cannot write {path}: {exc.strerror or exc}") from None
+        log.info("wrote %s", path)
+
+
 def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
     """Build the lab over links from `registry`, measure, print the report and tear
     everything down."""
     if os.geteuid() != 0:
         raise LinkbridgeError("the lab needs root (network namespaces, veth and TUN devices)")
+    for path in (options.plot, options.plot_data):
+        if path and not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+            raise ConfigError(f"cannot write {path}: its directory is missing or not writable")
     figures = configured_figures(registry, options.link, options.via)
     transfer_bytes = transfer_size(figures, options.transfer_bytes)
     with two_hosts() as hosts:
         log.info("lab hosts %s and %s joined by veth", hosts.a, hosts.b)
         peer = OVERLAY6[1] if options.ipv6 else OVERLAY[1]
-        with lab_tunnels(hosts, options.link, options.via, options.mtu, ipv6=options.ipv6,
-                         registry=registry):
+        compress = ("--compress", options.compress) if options.compress != "off" else ()
+        with lab_tunnels(hosts, options.link, options.via, options.mtu, compress,
+                         ipv6=options.ipv6, registry=registry) as sides:
             log.info("tunnels up, pinging %s from %s", peer, hosts.a)
-            ping_result = ping(hosts.a, peer, options.count, options.interval)
-            log.info("TCP transfer of %d bytes A -> B", transfer_bytes)
-            before = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
-            progress = Progress("TCP transfer", transfer_bytes, unit="bytes")
-            transfer = tcp_transfer(hosts.b, peer, hosts.a, transfer_bytes,
-                                    on_progress=progress.update)
-            progress.finish()
+            start = time.perf_counter()
+            plotting = options.plot or options.plot_data
+            with (CounterSampler(lambda: delivered_bytes(hosts), start) if plotting
+                  else contextlib.nullcontext()) as sampler:
+                ping_result = ping(hosts.a, peer, options.count, options.interval)
+                log.info("TCP transfer of %d bytes A -> B", transfer_bytes)
+                before = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
+                progress = Progress("TCP transfer", transfer_bytes, unit="bytes")
+                transfer = tcp_transfer(hosts.b, peer, hosts.a, transfer_bytes,
+                                        on_progress=progress.update)
+                progress.finish()
             label = " via ".join((options.link, *options.via)) + (" (IPv6)" if options.ipv6 else "")
             report = LabReport(label, ping_result, transfer, *settled_stats(hosts))
             if figures is not None:
                 report.comparison = comparison_lines(
                     figures, ping_result, ping_packet_size(peer), transfer, before,
                     (report.stats_a, report.stats_b))
+            report.comparison += measured_lines(registry, options.link, hosts.sides)
+            report.comparison += compression_lines([side.proc.pid if side.proc else 0
+                                                    for side in sides])
     print("\n".join(report.lines()), flush=True)
+    if sampler is not None:
+        write_plots(options, lab_series(ping_result, sampler.samples, start, figures,
+                                        ping_packet_size(peer)), label)
     if ping_result.received == 0 or not transfer.intact:
         raise LinkbridgeError("the lab tunnel did not carry traffic correctly (see report)")
     return report

@@ -30,11 +30,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
-def setup_logging(level: int, log_format: str = "text", stream: TextIO | None = None) -> None:
-    """Send linkbridge's log records to `stream` (stderr) as human lines or JSON lines."""
+OWN_LOGGERS = "linkbridge"  # linkbridge.* and the plugins' linkbridge_* loggers
+
+
+class LibraryQuiet(logging.Filter):
+    """Passes linkbridge's (and its plugins') records, and only warnings or worse of libraries
+    (pyroute2 logs every netlink message at debug level)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.startswith(OWN_LOGGERS) or record.levelno >= logging.WARNING
+
+
+def setup_logging(level: int, log_format: str = "text", stream: TextIO | None = None,
+                  libraries: bool = False) -> None:
+    """Send log records to `stream` (stderr) as human lines or JSON lines; libraries' debug and
+    info records only with `libraries` (`-vv`)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(HUMAN_FORMAT)
     handler.setFormatter(formatter)
+    if not libraries:
+        handler.addFilter(LibraryQuiet())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 from types import FrameType
 
@@ -43,3 +44,19 @@ def shutdown_on_signals() -> Iterator[None]:
         if not fired:
             for sig, old in previous.items():
                 signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def reload_on_sighup() -> Iterator[threading.Event]:
+    """An event that SIGHUP (`linkbridge reload`, systemd's ExecReload) sets while the block
+    runs; whoever waits on it re-reads its configuration."""
+    requested = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        requested.set()
+
+    previous = signal.signal(signal.SIGHUP, handler)
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGHUP, previous)

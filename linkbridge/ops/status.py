@@ -19,7 +19,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +120,10 @@ class StatusServer:
     """Serves snapshots of one tunnel on a unix socket from a background thread."""
 
     def __init__(self, info: TunnelInfo, tunnel_side: Endpoint, link_side: Endpoint,
-                 uid: int, gid: int, base: Path) -> None:
+                 uid: int, gid: int, base: Path,
+                 extra: Callable[[], dict[str, Any]] | None = None) -> None:
         self.info = info
+        self.extra = extra
         self.tunnel_side = tunnel_side
         self.link_side = link_side
         self.started = time.time()
@@ -158,6 +160,8 @@ class StatusServer:
                 conn.settimeout(READ_TIMEOUT)
                 document = snapshot(self.info, self.tunnel_side, self.link_side,
                                     self.started, time.time())
+                if self.extra is not None:
+                    document.update(self.extra())
                 with contextlib.suppress(OSError):
                     conn.sendall(json.dumps(document).encode() + b"\n")
 
@@ -171,15 +175,18 @@ class StatusServer:
 
 @contextlib.contextmanager
 def publish_status(info: TunnelInfo, tunnel_side: Endpoint, link_side: Endpoint,
-                   uid: int | None = None, gid: int | None = None) -> Iterator[None]:
+                   uid: int | None = None, gid: int | None = None,
+                   extra: Callable[[], dict[str, Any]] | None = None) -> Iterator[None]:
     """Serve this tunnel's status while the block runs; a failure to publish is only logged.
 
-    `uid`/`gid`: the user the tunnel will run as (after `--user`), by default the current one.
+    `uid`/`gid`: the user the tunnel will run as (after `--user`), by default the current one;
+    `extra()`: more keys for each snapshot (the link's state, from the tunnel's runner).
     """
     owner_uid = os.geteuid() if uid is None else uid
     owner_gid = os.getegid() if gid is None else gid
     try:
-        server = StatusServer(info, tunnel_side, link_side, owner_uid, owner_gid, run_dir())
+        server = StatusServer(info, tunnel_side, link_side, owner_uid, owner_gid, run_dir(),
+                              extra)
     except OSError as exc:
         log.warning("%s: status not published in %s: %s", info.device, run_dir(),
                     exc.strerror or exc)
@@ -257,7 +264,7 @@ def format_table(documents: list[dict[str, Any]]) -> str:
     """The `linkbridge status` table: per tunnel, one row per side, rx/tx and drops by reason."""
     if not documents:
         return "no linkbridge tunnels running"
-    header = ("DEVICE", "PID", "UP", "SIDE", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES",
+    header = ("DEVICE", "PID", "UP", "SIDE", "STATE", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES",
               "DROPS")
     rows: list[tuple[str, ...]] = [header]
     for doc in documents:
@@ -269,6 +276,7 @@ def format_table(documents: list[dict[str, Any]]) -> str:
                 str(doc.get("pid", "?")) if index == 0 else "",
                 human_duration(float(doc.get("uptime_s", 0))) if index == 0 else "",
                 f"{label} {counters.get('name', '')}".strip(),
+                str(doc.get("link_state", "-")) if index == 1 else "",
                 str(counters.get("rx_packets", 0)),
                 human_bytes(int(counters.get("rx_bytes", 0))),
                 str(counters.get("tx_packets", 0)),
@@ -276,5 +284,43 @@ def format_table(documents: list[dict[str, Any]]) -> str:
                 " ".join(f"{reason}={count}" for reason, count in drops.items()) or "-",
             ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                     .rstrip() for row in rows)
+    return "\n".join(["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                      .rstrip() for row in rows] + compression_lines(documents)
+                     + encryption_lines(documents, time.time()))
+
+
+def encryption_lines(documents: list[dict[str, Any]], now: float) -> list[str]:
+    """One line per encrypted tunnel: handshake state, the latest handshake, the encrypt
+    layer's drops (found under the link side's counters, below any layer above it)."""
+    lines = []
+    for doc in documents:
+        layer: Any = doc.get("link_side", {})
+        while isinstance(layer, dict) and "encryption" not in layer:
+            layer = layer.get("frames")
+        if not isinstance(layer, dict) or not isinstance(layer["encryption"], dict):
+            continue
+        state = layer["encryption"]
+        last = state.get("last_handshake")
+        when = (f"last handshake {human_duration(max(0.0, now - float(last)))} ago "
+                f"({state.get('handshakes', 0)} so far)" if last else "no handshake yet")
+        drops = " ".join(f"{reason}={count}" for reason, count in layer.get("drops", {}).items())
+        lines.append(f"{doc.get('device', '?')}: encryption {state.get('state', '?')}, {when}"
+                     + (f", drops {drops}" if drops else ""))
+    return lines
+
+
+def compression_lines(documents: list[dict[str, Any]]) -> list[str]:
+    """One line per tunnel with header compression: its figures per direction."""
+    lines = []
+    for doc in documents:
+        figures = doc.get("link_side", {}).get("compress")
+        if not isinstance(figures, dict):
+            continue
+        parts = []
+        for way in ("tx", "rx"):
+            one = figures.get(way, {})
+            parts.append(f"{way} {one.get('compressed', 0)}/{one.get('packets', 0)} compressed, "
+                         f"{human_bytes(int(one.get('saved', 0)))} of headers saved")
+        lines.append(f"{doc.get('device', '?')}: compress {figures.get('mode', '?')}: "
+                     + "; ".join(parts))
+    return lines

@@ -15,12 +15,13 @@ from linkbridge.datapath.datagram import Address, DatagramEndpoint, format_addre
 from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, RawPortProvider
 from linkbridge.datapath.rawport import DevicePort, RawPort, SocketPort
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError, PluginError, TunnelError
-from linkbridge.framing import crc16, slip
+from linkbridge.framing import crc16, kiss, length_prefix, slip
 from linkbridge.plugin.hookspecs import hookimpl
 from linkbridge.plugin.lab import (
     SERIAL_BITS_PER_BYTE,
     LabDirection,
     LabFigures,
+    LabMeasuring,
     LabPairing,
     LabSides,
 )
@@ -36,11 +37,28 @@ from linkbridge.plugin.options import (
     port,
     resolve_options,
 )
-from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.reconnect import ReconnectingStream, StreamHandle
+from linkbridge.plugin.registry import (
+    LinkRegistry,
+    get_plugin_manager,
+    link_from_url,
+    plugin_registry,
+)
+from linkbridge.plugin.serialport import (
+    SERIAL_ERRORS,
+    SERIAL_OPTIONS,
+    open_serial,
+    os_reason,
+    stop_bits,
+    write_all,
+)
+from linkbridge.plugin.streamlink import LENGTH_FRAMING, SLIP_FRAMING, Framing, StreamLink
 from linkbridge.plugin.tunnel_info import TunnelInfo
+from linkbridge.plugin.units import format_rate
 from linkbridge.plugin.url import LinkUrl, parse_link_url
 from linkbridge.wire import drops
 from linkbridge.wire.fragment import MIN_FRAME_SIZE
+from linkbridge.wire.packet import packet_problem
 
 if TYPE_CHECKING:
     from linkbridge.plugin.conformance import (
@@ -53,8 +71,12 @@ if TYPE_CHECKING:
 _CONFORMANCE = ("LinkConformance", "free_port", "payloads", "receive_exactly")
 
 __all__ = [
+    "LENGTH_FRAMING",
     "MIN_FRAME_SIZE",
     "SERIAL_BITS_PER_BYTE",
+    "SERIAL_ERRORS",
+    "SERIAL_OPTIONS",
+    "SLIP_FRAMING",
     "Address",
     "BatchSender",
     "ConfigError",
@@ -62,8 +84,10 @@ __all__ = [
     "DatagramEndpoint",
     "DevicePort",
     "Endpoint",
+    "Framing",
     "LabDirection",
     "LabFigures",
+    "LabMeasuring",
     "LabPairing",
     "LabSides",
     "Link",
@@ -79,7 +103,10 @@ __all__ = [
     "Pollable",
     "RawPort",
     "RawPortProvider",
+    "ReconnectingStream",
     "SocketPort",
+    "StreamHandle",
+    "StreamLink",
     "TunnelError",
     "TunnelInfo",
     "boolean",
@@ -88,17 +115,27 @@ __all__ = [
     "drops",
     "duration",
     "format_address",
+    "format_rate",
     "free_port",
     "get_plugin_manager",
     "hookimpl",
     "host_port",
     "integer",
+    "kiss",
+    "length_prefix",
+    "link_from_url",
+    "open_serial",
+    "os_reason",
+    "packet_problem",
     "parse_link_url",
     "payloads",
+    "plugin_registry",
     "port",
     "receive_exactly",
     "resolve_options",
     "slip",
+    "stop_bits",
+    "write_all",
 ]
 
 

@@ -2,8 +2,8 @@
 
 A link that can join the two lab hosts implements `LabPairing`; one (or a wrapper) that knows what
 it is configured to do implements `LabFigures`, and the lab report shows those figures beside
-what it measured. Neither is part of `Link`: a link without them simply cannot be used by the lab
-(or shows no configured figures).
+what it measured; one that can measure itself too implements `LabMeasuring`. None is part of
+`Link`: a link without them simply cannot be used by the lab (or shows no configured figures).
 """
 
 from __future__ import annotations
@@ -44,9 +44,13 @@ class LabDirection:
     delay: float = 0.0
     rate: float | None = None
     overhead: int = 0
+    airtime: Callable[[int], float] | None = None  # a radio's time on air, instead of the rate
 
     def latency(self, size: int) -> float:
-        """Mean one-way time a `size`-byte packet spends in the link: delay + serialisation."""
+        """Mean one-way time a `size`-byte packet spends in the link: delay + serialisation
+        (its `airtime` where a modulation, e.g. LoRa's, is not a plain bit rate)."""
+        if self.airtime is not None:
+            return self.delay + self.airtime(size)
         serialise = max(0, size + self.overhead) * 8 / self.rate if self.rate else 0.0
         return self.delay + serialise
 
@@ -59,6 +63,16 @@ class LabPairing(Protocol):
                  sides: LabSides) -> AbstractContextManager[tuple[LinkUrl, LinkUrl]]:
         """(A classmethod.) A context yielding the URLs side A and side B use to reach each
         other; it may set up helpers (a pty pair...) and tears them down on exit."""
+        ...
+
+
+@runtime_checkable
+class LabMeasuring(Protocol):
+    """A link class that measures itself in the lab (e.g. a simulated medium's counters)."""
+
+    def lab_measured(self, url: LinkUrl, sides: LabSides) -> list[tuple[str, str, str, str]]:
+        """(A classmethod.) Called while the lab's tunnels are still up, after the probes:
+        report rows (label, configured, measured, note) to add beside the lab's own."""
         ...
 
 

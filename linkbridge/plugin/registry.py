@@ -121,12 +121,12 @@ class LinkRegistry:
     def link_options(self, url: LinkUrl) -> tuple[type[Link], dict[str, Any]]:
         """The link class a URL names and its validated options."""
         cls = self.link_class(url.scheme)
-        return cls, resolve_options(f"link {url.scheme}:", cls.options, url.options)
+        return cls, resolve_options(f"link {url.shown}", cls.options, url.options)
 
     def wrapper_options(self, url: LinkUrl) -> tuple[type[LinkWrapper], dict[str, Any]]:
         """The wrapper class a `--via` URL names and its validated options."""
         cls = self.wrapper_class(url.scheme)
-        return cls, resolve_options(f"wrapper {url.scheme}:", cls.options, url.options)
+        return cls, resolve_options(f"wrapper {url.shown}", cls.options, url.options)
 
     def create_link(self, url: str | LinkUrl, via: Iterable[str | LinkUrl] = ()) -> Link:
         """Build the link a URL names, wrapped by each `via` URL (innermost first)."""
@@ -155,6 +155,21 @@ class LinkRegistry:
                     ],
                 })
         return rows
+
+
+def plugin_registry(*plugins: object) -> LinkRegistry:
+    """The links of the installed plugins or, when `plugins` (modules or objects with hook
+    implementations) are given, of those alone: a plugin under test needs no installing."""
+    manager = get_plugin_manager(load_entry_points=not plugins)
+    for plugin in plugins:
+        manager.register(plugin)
+    return LinkRegistry(manager)
+
+
+def link_from_url(url: str | LinkUrl, *plugins: object) -> Link:
+    """The link a URL names, built (not opened) as `linkbridge up` builds it, its options
+    validated; from the installed plugins, or from `plugins` alone (see plugin_registry)."""
+    return plugin_registry(*plugins).create_link(url)
 
 
 def _parsed(url: str | LinkUrl) -> LinkUrl:

@@ -17,6 +17,12 @@ class LinkUrl:
     scheme: str
     target: str = ""
     options: dict[str, str] = field(default_factory=dict)
+    written: str = field(default="", compare=False)  # the text it was parsed from, if any
+
+    @property
+    def shown(self) -> str:
+        """The URL as the user wrote it (for messages), else its canonical form."""
+        return self.written or str(self)
 
     def __str__(self) -> str:
         query = "&".join(f"{key}={value}" for key, value in self.options.items())
@@ -53,4 +59,4 @@ def parse_link_url(text: str) -> LinkUrl:
         if key in options:
             raise ConfigError(f"option {key!r} given twice in link URL {text!r}")
         options[key] = value
-    return LinkUrl(scheme, target, options)
+    return LinkUrl(scheme, target, options, written=text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
@@ -59,14 +60,17 @@ def parse_interface(text: str) -> IPInterface:
         raise ConfigError(f"bad address {text!r}: {exc}") from None
 
 
-def open_tun_tunnel(spec: TunnelSpec, stack: contextlib.ExitStack) -> TunEndpoint:
-    """Create and configure the TUN device; every step's undo goes on `stack`.
+def open_tun_tunnel(spec: TunnelSpec, stack: contextlib.ExitStack,
+                    offloads: Sequence[int] | None = None) -> TunEndpoint:
+    """Create and configure the TUN device (with a virtio_net_hdr per packet for the offload
+    layer, which asks the kernel for `offloads` in turn, when given); every step's undo goes
+    on `stack`.
 
     If a step fails, unwinding `stack` removes what was done so far; closing the device
     removes it with its addresses and routes.
     """
     ipr = stack.enter_context(IPRoute())
-    tun = TunEndpoint(spec.name)
+    tun = TunEndpoint(spec.name, offloads is not None, offloads or ())
     stack.callback(tun.close)
     config = InterfaceConfig(ipr, tun.name)
     config.set_mtu(spec.mtu)

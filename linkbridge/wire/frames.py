@@ -51,6 +51,9 @@ UNCOMPRESSED = 0xD
 CONTEXT_REFRESH = 0xE
 FRAGMENT = 0xF
 
+# The whole of a keepalive frame (`--keepalive`): consumed by the receiving tunnel layer.
+KEEPALIVE_FRAME = bytes([KEEPALIVE << 4])
+
 
 @dataclass(frozen=True)
 class FrameType:
@@ -71,20 +74,20 @@ class FrameType:
 
 
 REGISTRY: tuple[FrameType, ...] = (
-    FrameType(KEEPALIVE, "keepalive", Layer.TUNNEL, Status.RESERVED),
-    FrameType(OFFLOAD_CHUNK, "offload chunk", Layer.OFFLOAD, Status.RESERVED),
+    FrameType(KEEPALIVE, "keepalive", Layer.TUNNEL, Status.IN_USE),
+    FrameType(OFFLOAD_CHUNK, "offload chunk", Layer.OFFLOAD, Status.IN_USE),
     FrameType(IPV4, "IPv4 packet", Layer.TUNNEL, Status.IN_USE),
     FrameType(IPV6, "IPv6 packet", Layer.TUNNEL, Status.IN_USE),
     # RFC 1144 (VJ over serial) marks its uncompressed TCP frames with this nibble and its
     # compressed ones with 0x80-0xFF, so VJ owns a link alone; the nibble stays free for it.
     FrameType(VJ_UNCOMPRESSED_TCP, "VJ uncompressed TCP", Layer.COMPRESS, Status.BLOCKED),
-    FrameType(HANDSHAKE_INITIATION, "handshake initiation", Layer.ENCRYPT, Status.RESERVED),
-    FrameType(HANDSHAKE_RESPONSE, "handshake response", Layer.ENCRYPT, Status.RESERVED),
+    FrameType(HANDSHAKE_INITIATION, "handshake initiation", Layer.ENCRYPT, Status.IN_USE),
+    FrameType(HANDSHAKE_RESPONSE, "handshake response", Layer.ENCRYPT, Status.IN_USE),
     FrameType(COOKIE_REPLY, "cookie reply", Layer.ENCRYPT, Status.RESERVED),
-    FrameType(TRANSPORT_DATA, "transport data", Layer.ENCRYPT, Status.RESERVED),
-    FrameType(COMPRESSED, "compressed", Layer.COMPRESS, Status.RESERVED),
-    FrameType(UNCOMPRESSED, "uncompressed", Layer.COMPRESS, Status.RESERVED),
-    FrameType(CONTEXT_REFRESH, "context refresh", Layer.COMPRESS, Status.RESERVED),
+    FrameType(TRANSPORT_DATA, "transport data", Layer.ENCRYPT, Status.IN_USE),
+    FrameType(COMPRESSED, "compressed", Layer.COMPRESS, Status.IN_USE),
+    FrameType(UNCOMPRESSED, "uncompressed", Layer.COMPRESS, Status.IN_USE),
+    FrameType(CONTEXT_REFRESH, "context refresh", Layer.COMPRESS, Status.IN_USE),
     FrameType(FRAGMENT, "fragment", Layer.FRAGMENT, Status.IN_USE),
 )
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from linkbridge.wire.drops import BAD_HEADER_LENGTH, EMPTY, LENGTH_MISMATCH, NOT_IP, TRUNCATED
-from linkbridge.wire.frames import IPV4, IPV6
+from linkbridge.wire.drops import (
+    BAD_HEADER_LENGTH,
+    EMPTY,
+    KEEPALIVE,
+    LENGTH_MISMATCH,
+    MALFORMED,
+    NOT_IP,
+    TRUNCATED,
+)
+from linkbridge.wire.frames import IPV4, IPV6, KEEPALIVE_FRAME
 
 IPV4_MIN_HEADER = 20
 IPV6_HEADER = 40
@@ -13,10 +21,13 @@ def packet_problem(packet: bytes) -> str | None:
     """Return why `packet` is not a well-formed IPv4/IPv6 packet, or None when it is.
 
     Checks the version, the header length and that the length field matches the frame length
-    exactly (a truncated or padded frame is malformed). The reason is a short counter name.
+    exactly (a truncated or padded frame is malformed). The reason is a short counter name;
+    a keepalive frame gets KEEPALIVE (never written to the device, and no malformation).
     """
     if not packet:
         return EMPTY
+    if packet == KEEPALIVE_FRAME:
+        return KEEPALIVE
     version = packet[0] >> 4
     if version == IPV4:
         if len(packet) < IPV4_MIN_HEADER:
@@ -34,6 +45,12 @@ def packet_problem(packet: bytes) -> str | None:
             return LENGTH_MISMATCH
         return None
     return NOT_IP
+
+
+def drop_reason(problem: str) -> str:
+    """The drop counter for a frame `packet_problem()` refused: `keepalive` for a keepalive,
+    else `malformed_<problem>`."""
+    return problem if problem == KEEPALIVE else MALFORMED + problem
 
 
 def internet_checksum(data: bytes) -> int:

@@ -4,13 +4,13 @@ Plain SLIP by default, so any SLIP peer (a kernel `slattach` interface, a microc
 be the other end; `?crc=1` adds a CRC-16 trailer to every frame so line noise is detected and
 dropped instead of delivered. When the device goes away (a USB adapter pulled out) the link logs
 it once, drops what is sent meanwhile (counted as `unplugged`), reopens the port with backoff and
-carries on by itself: the tunnel stays up.
+carries on by itself: the tunnel stays up. With `?wait=1` a device that is absent at start is
+waited for the same way, so the tunnel can start before the adapter is plugged in.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import select
@@ -23,6 +23,8 @@ import serial
 
 from linkbridge.plugin import (
     SERIAL_BITS_PER_BYTE,
+    SERIAL_ERRORS,
+    SERIAL_OPTIONS,
     ConfigError,
     LabDirection,
     LabSides,
@@ -31,59 +33,24 @@ from linkbridge.plugin import (
     LinkUrl,
     Option,
     boolean,
-    choice,
     crc16,
     drops,
     hookimpl,
     integer,
+    open_serial,
+    os_reason,
+    packet_problem,
     slip,
+    write_all,
 )
 
 log = logging.getLogger("linkbridge.serial")
 
-DEFAULT_BAUD = 115200
 DEFAULT_MTU = 1006  # RFC 1055's suggested SLIP MTU
 READ_SIZE = 65536
 FIRST_RETRY = 0.05  # seconds before the first reopen attempt after the device went away
 MAX_RETRY = 1.0  # the backoff between reopen attempts never grows past this
 PORT_BUFFER = 4096  # bytes a tty driver typically queues on the way out
-
-
-def stop_bits(text: str) -> float:
-    """Parser for 1, 1.5 or 2 stop bits."""
-    value = {"1": 1, "1.5": 1.5, "2": 2}.get(text)
-    if value is None:
-        raise ValueError("expected 1, 1.5 or 2")
-    return value
-
-
-def os_reason(exc: BaseException) -> str:
-    """A short reason for an OS-level failure (pyserial wraps errno in SerialException)."""
-    number = getattr(exc, "errno", None)
-    if number in (errno.EAGAIN, errno.EWOULDBLOCK):  # pyserial's exclusive flock failed
-        return "in use by another program"
-    return os.strerror(number) if isinstance(number, int) else str(exc)
-
-
-def write_all(fd: int, data: bytes, timeout: float) -> bool:
-    """Write all of `data` to a non-blocking fd, waiting for room at most `timeout` seconds.
-
-    Returns False when the time ran out (part of the frame may be on the line: the peer drops
-    it at the next END). pyserial's own write can report a timeout after writing everything.
-    """
-    view = memoryview(data)
-    deadline = time.monotonic() + timeout
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    while view:
-        with contextlib.suppress(BlockingIOError):
-            view = view[os.write(fd, view):]
-        if view:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            poller.poll(left * 1000)
-    return True
 
 
 class SerialLink(Link):
@@ -93,17 +60,13 @@ class SerialLink(Link):
     summary = "packets as SLIP frames over a serial port (optional CRC-16 per frame)"
     target_help = "DEVICE (e.g. /dev/ttyUSB0)"
     options = (
-        Option("baud", integer(50, 4_000_000), DEFAULT_BAUD, "line speed in bit/s"),
-        Option("bytesize", integer(5, 8), 8, "data bits per character"),
-        Option("parity", choice("N", "E", "O", "M", "S"), "N",
-               "parity: N(one), E(ven), O(dd), M(ark), S(pace)"),
-        Option("stopbits", stop_bits, 1, "stop bits: 1, 1.5 or 2"),
-        Option("rtscts", boolean, False, "RTS/CTS hardware flow control"),
-        Option("xonxoff", boolean, False,
-               "XON/XOFF software flow control (only for lines that never pass 0x11/0x13)"),
+        *SERIAL_OPTIONS,
         Option("crc", boolean, False, "append a CRC-16 to every frame; damaged frames are dropped "
                                       "(both ends must agree; plain SLIP peers do not)"),
         Option("mtu", integer(68, 65535), DEFAULT_MTU, "largest packet carried"),
+        Option("wait", boolean, False,
+               "when the device is absent (or cannot be opened) at start, start anyway and "
+               "open it when it appears, as after an unplug (otherwise: an error)"),
     )
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
@@ -129,21 +92,31 @@ class SerialLink(Link):
         return value
 
     def _new_decoder(self) -> slip.SlipDecoder:
-        return slip.SlipDecoder(self._max_frame, errors=self.counters.drops)
+        return slip.SlipDecoder(self._max_frame, errors=self.counters.drops,
+                                first_frame=self._whole_packet)
+
+    def _whole_packet(self, frame: bytes) -> bool:
+        """A peer that frames packets as `packet END` (RFC 1055 allows it) sends its first
+        without a leading END: deliver it when it is a whole IP packet (CRC checked first)."""
+        packet = crc16.strip_crc(frame) if self.crc else frame
+        return packet is not None and packet_problem(packet) is None
 
     def _open_port(self) -> serial.Serial:
-        return serial.Serial(
-            self.target, baudrate=self.baud, bytesize=self.config["bytesize"],
-            parity=self.config["parity"], stopbits=self.config["stopbits"],
-            rtscts=self.config["rtscts"], xonxoff=self.config["xonxoff"],
-            timeout=0, exclusive=True,
-        )
+        port = open_serial(self.target, self.config)
+        port.reset_input_buffer()  # stale input from before the open is not part of any frame
+        return port
 
     def open(self) -> None:
         try:
             self._port = self._open_port()
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise LinkError(f"{self.name}: cannot open {self.target}: {os_reason(exc)}") from None
+        except SERIAL_ERRORS as exc:
+            if not self.config["wait"]:
+                raise LinkError(f"{self.name}: cannot open {self.target}: "
+                                f"{os_reason(exc)}") from None
+            log.warning("%s: cannot open %s yet (%s); waiting for it", self.name, self.target,
+                        os_reason(exc))
+            with self._write_lock:
+                self._device_lost(os_reason(exc), quiet=True)
 
     def send(self, packet: bytes) -> None:
         if len(packet) > self.config["mtu"]:
@@ -197,8 +170,9 @@ class SerialLink(Link):
             packets.append(packet)
         return packets
 
-    def _device_lost(self, reason: str) -> None:
-        """Either direction saw the device fail (caller holds the write lock): log once.
+    def _device_lost(self, reason: str, quiet: bool = False) -> None:
+        """Either direction saw the device fail (caller holds the write lock): log once
+        (unless `quiet`: the caller told the story).
 
         The receiving direction then reopens the port.
         """
@@ -208,6 +182,8 @@ class SerialLink(Link):
         self._retry_at = self._lost_at + FIRST_RETRY
         self._retry_delay = FIRST_RETRY
         self._lost.set()
+        if quiet:
+            return
         log.warning("%s: device lost (%s); the tunnel stays up, reopening %s with backoff",
                     self.name, reason, self.target)
 
@@ -224,7 +200,7 @@ class SerialLink(Link):
             return
         try:
             port = self._open_port()
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except SERIAL_ERRORS as exc:
             log.debug("%s: reopen failed: %s", self.name, os_reason(exc))
             self._retry_at = time.monotonic() + self._retry_delay
             self._retry_delay = min(2 * self._retry_delay, MAX_RETRY)
@@ -265,7 +241,7 @@ class SerialLink(Link):
 
 def lab_baud(url: LinkUrl) -> int:
     """The baud rate a lab URL asks for (options already validated by the registry)."""
-    baud: int = integer(50, 4_000_000)(url.options.get("baud", str(DEFAULT_BAUD)))
+    baud: int = integer(50, 4_000_000)(url.options.get("baud", str(SERIAL_OPTIONS[0].default)))
     return baud
 
 

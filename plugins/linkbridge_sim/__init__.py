@@ -1,7 +1,8 @@
 """The `sim:` link and `--via sim:` wrapper: a seeded, reproducible link impairment simulator.
 
-The model (config, loss, delay, rate, decisions, impairment) is pure logic with time passed in;
-impaired, scheduler, trace and links are the I/O glue. See docs/sim.md.
+The model (config, loss, delay, rate, decisions, impairment; and for radios lora, duty,
+mahimahi, channel, radio, medium_protocol) is pure logic with time passed in; impaired,
+scheduler, trace, links, station, medium and radiolab are the I/O glue. See docs/sim.md.
 """
 
 from __future__ import annotations

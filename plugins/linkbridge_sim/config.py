@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from linkbridge.plugin import ConfigError
+from linkbridge.plugin import ConfigError, format_rate
+from linkbridge_sim.mahimahi import trace_mean_rate
 
 DISTRIBUTIONS = ("uniform", "normal", "pareto", "paretonormal")
 DEFAULT_LIMIT = 1000
@@ -29,11 +30,12 @@ class SimConfig:
     duplicate: float = 0.0
     corrupt: float = 0.0
     rate: float | None = None  # bits per second
+    rate_trace: tuple[int, ...] | None = None  # Mahimahi opportunity times (ms), instead of rate
     overhead: int = 0  # bytes added to every packet by the rate limiter
     limit: int = DEFAULT_LIMIT  # packets held at once (delayed or queued for the rate)
 
     def describe(self) -> str:
-        """A short human summary, e.g. `loss 5% delay 40ms rate 9600bit`."""
+        """A short human summary, e.g. `loss 5% delay 40ms rate 9.60 kbit/s`."""
         parts = []
         if self.mtu:
             parts.append(f"mtu {self.mtu}")
@@ -53,7 +55,12 @@ class SimConfig:
             if value:
                 parts.append(f"{name} {value * 100:.4g}%")
         if self.rate:
-            parts.append(f"rate {self.rate:.6g}bit overhead {self.overhead}")
+            parts.append(f"rate {format_rate(self.rate)} overhead {self.overhead}")
+        if self.rate_trace:
+            parts.append(f"rate trace of {len(self.rate_trace)} opportunities per "
+                         f"{self.rate_trace[-1]} ms "
+                         f"({format_rate(trace_mean_rate(self.rate_trace) or 0.0)} mean) "
+                         f"overhead {self.overhead}")
         return " ".join(parts) or "no impairment"
 
 
@@ -96,8 +103,10 @@ def sim_config(owner: str, options: Mapping[str, Any]) -> SimConfig:
         raise ConfigError(f"{owner}: distribution needs jitter=")
     if options.get("delay_corr") and not options.get("jitter"):
         raise ConfigError(f"{owner}: delay_corr needs jitter=")
-    if options.get("overhead") and not options.get("rate"):
-        raise ConfigError(f"{owner}: overhead needs rate=")
+    if options.get("overhead") and not (options.get("rate") or options.get("rate_trace")):
+        raise ConfigError(f"{owner}: overhead needs rate= or rate_trace=")
+    if options.get("rate") and options.get("rate_trace"):
+        raise ConfigError(f"{owner}: choose rate= or rate_trace=, not both")
     try:
         gemodel = options.get("gemodel")
         loss_state = options.get("loss_state")
@@ -115,6 +124,7 @@ def sim_config(owner: str, options: Mapping[str, Any]) -> SimConfig:
             duplicate=options.get("duplicate") or 0.0,
             corrupt=options.get("corrupt") or 0.0,
             rate=options.get("rate"),
+            rate_trace=options.get("rate_trace"),
             overhead=options.get("overhead") or 0,
             limit=options.get("limit") or DEFAULT_LIMIT,
         )

@@ -44,6 +44,7 @@ class ImpairedSender:
         self._scheduler: ReleaseScheduler | None = None
         self._trace: TraceWriter | None = None
         self._counters = Counters()
+        self._deliver: Callable[[bytes], None] = lambda packet: None
 
     def open(self, deliver: Callable[[bytes], None], counters: Counters) -> None:
         self._counters = counters
@@ -62,15 +63,17 @@ class ImpairedSender:
             self._trace = TraceWriter(self.trace_path, self.seed, self.config.describe())
         self._impairment = Impairment(self.config, source)
         self._scheduler = ReleaseScheduler(self.name, deliver)
+        self._deliver = deliver
 
     def send(self, packet: bytes) -> None:
         if self._impairment is None or self._scheduler is None:
             raise LinkError(f"{self.name}: used before open()")
         if self._scheduler.error is not None:
             raise LinkError(f"{self.name}: releasing packets failed: {self._scheduler.error}")
+        now = time.monotonic()
         try:
             with self._lock:
-                outcome = self._impairment.offer(packet, time.monotonic())
+                outcome = self._impairment.offer(packet, now)
                 if self._trace is not None:
                     self._trace.write(outcome.to_record())
         except ValueError as exc:  # a malformed line in the replayed trace
@@ -86,7 +89,11 @@ class ImpairedSender:
                     self.events[event] += 1
             if decision.corrupt_bit is not None:
                 self.events["corrupted"] += 1
-        self._scheduler.submit(outcome.releases)
+        if all(r.at <= now for r in outcome.releases) and not self._scheduler.pending:
+            for release in outcome.releases:  # due already, nothing ahead: no thread hop
+                self._deliver(release.packet)
+        else:
+            self._scheduler.submit(outcome.releases)
 
     def close(self) -> None:
         if self._scheduler is not None:

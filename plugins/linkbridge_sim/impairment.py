@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from linkbridge.plugin import drops
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.decisions import Decision
+from linkbridge_sim.mahimahi import TraceRate
 from linkbridge_sim.rate import RateQueue
 
 
@@ -61,7 +62,8 @@ class Impairment:
     def __init__(self, config: SimConfig, source: DecisionSource) -> None:
         self.config = config
         self.source = source
-        self.queue = RateQueue(config.rate, config.overhead, config.limit)
+        trace = TraceRate(config.rate_trace) if config.rate_trace else None
+        self.queue = RateQueue(config.rate, config.overhead, config.limit, trace)
         self.offered = 0
 
     def offer(self, packet: bytes, now: float) -> Outcome:

@@ -4,7 +4,7 @@ wrapper in front of any other link."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from linkbridge.plugin import (
@@ -23,23 +23,39 @@ from linkbridge.plugin import (
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.impaired import ImpairedSender, new_seed
 from linkbridge_sim.loss import loss_model
+from linkbridge_sim.mahimahi import trace_mean_rate
+from linkbridge_sim.medium import DEFAULT_PORT
 from linkbridge_sim.options import (
     DIRECTIONS,
     LINK_OPTIONS,
     WRAPPER_OPTIONS,
+    half_duplex_config,
     lab_side_options,
     side_config,
 )
+from linkbridge_sim.radio import RadioSettings
+from linkbridge_sim.radiolab import lab_medium, medium_rows
+from linkbridge_sim.station import MediumStation
 from linkbridge_sim.trace import read_trace
 
 LAB_PORT = 47100
 
 
-def lab_direction(config: SimConfig) -> LabDirection:
-    """The configured figures of one direction, as the lab report shows them."""
+def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabDirection:
+    """The configured figures of one direction, as the lab report shows them. A half-duplex
+    radio adds its key-up time, the mean CSMA deferral on a free channel, and half its tail
+    (a reply waits for the tail of the frame it answers), and serialises at its airtime; its
+    rate is the long-run capacity (radio.capacity())."""
+    delay = config.delay * (1.0 - config.reorder)
+    if radio is None:
+        return LabDirection(loss=loss_model(config).stationary_loss, delay=delay,
+                            rate=config.rate or trace_mean_rate(config.rate_trace),
+                            overhead=config.overhead)
+    p = (radio.persist + 1) / 256
+    deferral = radio.slottime * (1 - p) / p
     return LabDirection(loss=loss_model(config).stationary_loss,
-                        delay=config.delay * (1.0 - config.reorder),
-                        rate=config.rate, overhead=config.overhead)
+                        delay=delay + radio.txdelay + deferral + radio.txtail / 2,
+                        rate=radio.capacity(config.mtu), airtime=radio.airtime)
 
 
 class SimLink(Link):
@@ -47,8 +63,11 @@ class SimLink(Link):
 
     scheme = "sim"
     summary = ("impairment simulator over a UDP carrier: loss models, delay/jitter, reorder, "
-               "duplicate, corrupt, rate limit; each side impairs what it sends")
-    target_help = "REMOTE_HOST:PORT of the peer's sim: link (the lab sets it)"
+               "duplicate, corrupt, rate limit or Mahimahi trace; duplex=half: a shared radio "
+               "channel (CSMA, collisions, duty cycle, LoRa airtime); each side impairs what "
+               "it sends")
+    target_help = ("REMOTE_HOST:PORT of the peer's sim: link, or with duplex=half of the "
+                   "simulated medium (the lab sets it)")
     options = LINK_OPTIONS
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
@@ -68,34 +87,47 @@ class SimLink(Link):
         except ValueError as exc:
             raise ConfigError(f"{owner}: bad target: {exc}") from None
         wildcard = "::" if ":" in self.remote[0] else "0.0.0.0"
-        self.bind: tuple[str, int] = options.get("bind") or (wildcard, self.remote[1])
-        self.sim_config, extra = side_config(owner, options)
+        self.sim_config, self.radio, extra = half_duplex_config(owner, options)
+        default_port = 0 if self.radio else self.remote[1]  # a station: any port
+        self.bind: tuple[str, int] = options.get("bind") or (wildcard, default_port)
         self.sender = ImpairedSender(self.name, self.sim_config, **extra)
         self._endpoint: DatagramEndpoint | None = None
+        self._station = (MediumStation(self.name, self.bind, self.remote, self.radio)
+                         if self.radio else None)
 
     @property
     def mtu(self) -> int | None:
         return self.sim_config.mtu
 
     def open(self) -> None:
-        self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote)
-        self.counters = self._endpoint.counters
+        deliver: Callable[[bytes], None]
+        if self._station is not None:
+            self.counters = self._station.open()
+            deliver = self._station.send
+        else:
+            self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote)
+            self.counters = self._endpoint.counters
+            deliver = self._endpoint.send
         try:
-            self.sender.open(self._endpoint.send, self.counters)
+            self.sender.open(deliver, self.counters)
         except Exception:
-            self._endpoint.close()
+            self.close()
             raise
 
     def send(self, packet: bytes) -> None:
         self.sender.send(packet)
 
     def receive(self, timeout: float) -> list[bytes]:
+        if self._station is not None:
+            return self._station.receive(timeout)
         if self._endpoint is None:
             raise LinkError(f"{self.name}: used before open()")
         return self._endpoint.receive(timeout)
 
     def close(self) -> None:
         self.sender.close()
+        if self._station is not None:
+            self._station.close()
         if self._endpoint is not None:
             self._endpoint.close()
 
@@ -110,7 +142,7 @@ class SimLink(Link):
             raw = lab_side_options(url.options, side)
             owner = f"link sim: ({side[0].upper()} -> {side[1].upper()})"
             values = resolve_options(owner, LINK_OPTIONS, raw)
-            side_config(owner, values)
+            half_duplex_config(owner, values)
             if values["replay"]:
                 read_trace(values["replay"])  # a missing or bad trace fails before set-up
             sides[side] = raw
@@ -122,16 +154,31 @@ class SimLink(Link):
         if "seed" not in url.options:  # one seed for the run, so a report names it
             url = LinkUrl(url.scheme, url.target, {**url.options, "seed": str(new_seed())})
         options = cls._lab_sides(url)
-        yield (
-            LinkUrl("sim", format_address((sides.b_address, LAB_PORT)), options["ab"]),
-            LinkUrl("sim", format_address((sides.a_address, LAB_PORT)), options["ba"]),
-        )
+        if url.options.get("duplex") != "half":
+            yield (
+                LinkUrl("sim", format_address((sides.b_address, LAB_PORT)), options["ab"]),
+                LinkUrl("sim", format_address((sides.a_address, LAB_PORT)), options["ba"]),
+            )
+            return
+        medium = (sides.a_address, DEFAULT_PORT)
+        with lab_medium(sides.a_netns, medium, url.options["seed"]):
+            yield (LinkUrl("sim", format_address(medium), options["ab"]),
+                   LinkUrl("sim", format_address(medium), options["ba"]))
 
     @classmethod
     def lab_configured(cls, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:
-        configs = [side_config("link sim:", resolve_options("link sim:", LINK_OPTIONS, raw))[0]
+        configs = [half_duplex_config("link sim:",
+                                      resolve_options("link sim:", LINK_OPTIONS, raw))
                    for raw in cls._lab_sides(url).values()]
-        return lab_direction(configs[0]), lab_direction(configs[1])
+        return (lab_direction(configs[0][0], configs[0][1]),
+                lab_direction(configs[1][0], configs[1][1]))
+
+    @classmethod
+    def lab_measured(cls, url: LinkUrl, sides: LabSides) -> list[tuple[str, str, str, str]]:
+        if url.options.get("duplex") != "half":
+            return []
+        return medium_rows(sides.a_netns, (sides.a_address, DEFAULT_PORT),
+                           {sides.a_address: "A", sides.b_address: "B"})
 
 
 class SimWrapper(LinkWrapper):

@@ -1,7 +1,8 @@
 """The tc-netem arguments that configure the same impairment as a SimConfig (for cross-checks).
 
-The MTU cap has no netem equivalent (set the device MTU instead), and `loss_corr` differs in
-meaning: netem's correlation also shifts the loss rate, ours keeps it at `loss`.
+The MTU cap has no netem equivalent (set the device MTU instead), nor has `rate_trace` (netem
+has no trace-driven rate; it is left out), and `loss_corr` differs in meaning: netem's
+correlation also shifts the loss rate, ours keeps it at `loss`.
 """
 
 from __future__ import annotations

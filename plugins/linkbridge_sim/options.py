@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from linkbridge.plugin import (
     MIN_FRAME_SIZE,
     ConfigError,
     Option,
+    boolean,
     choice,
     duration,
     host_port,
     integer,
 )
 from linkbridge_sim.config import DEFAULT_LIMIT, DISTRIBUTIONS, SimConfig, sim_config
-from linkbridge_sim.params import bitrate, path, percent, percent_list, signed_integer
+from linkbridge_sim.params import (
+    bandwidth,
+    bitrate,
+    coding_rate,
+    path,
+    percent,
+    percent_list,
+    positive_percent,
+    signed_integer,
+    window,
+)
+from linkbridge_sim.radio import RadioSettings, radio_settings
+from linkbridge_sim.trace import read_rate_trace
 
 DIRECTIONS = ("ab", "ba")  # lab only: A -> B and B -> A
 
@@ -37,6 +51,8 @@ IMPAIRMENT = (
     Option("duplicate", percent, None, "chance a packet is sent twice"),
     Option("corrupt", percent, None, "chance a packet gets one random bit flipped"),
     Option("rate", bitrate, None, "rate limit in bit/s: 9600, 64kbit, 1mbit, 100kbps (bytes)"),
+    Option("rate_trace", read_rate_trace, None,
+           "Mahimahi trace file: the rate follows its delivery opportunities (1504 B each)"),
     Option("overhead", signed_integer, None, "bytes the rate limit adds to every packet"),
     Option("limit", integer(1, 1_000_000), None,
            f"packets held at once, delayed or queued; more are tail-dropped "
@@ -45,16 +61,38 @@ IMPAIRMENT = (
     Option("trace", path, None, "record every packet's decisions to this file (JSON lines)"),
     Option("replay", path, None, "take the decisions from this trace instead of the generator"),
 )
+RADIO = (
+    Option("persist", integer(0, 255), None,
+           "p-persistent CSMA: send on a free channel with probability (persist+1)/256 "
+           "(default 63)"),
+    Option("slottime", duration, None,
+           "CSMA slot: wait between tries, and carrier-detect delay (default 10ms)"),
+    Option("txdelay", duration, None, "key-up time before each frame's data (default 0)"),
+    Option("txtail", duration, None, "carrier held after each frame's data (default 0)"),
+    Option("duty", positive_percent, None, "duty-cycle limit: share of any window on air, e.g. 1%"),
+    Option("duty_window", window, None, "duty-cycle window, e.g. 1h (ETSI), 10min (default 1h)"),
+    Option("sf", integer(6, 12), None, "LoRa spreading factor 6..12: airtime by Semtech's formula"),
+    Option("bw", bandwidth, None, "LoRa bandwidth, e.g. 125k (default), 250k, 500k"),
+    Option("cr", coding_rate, None, "LoRa coding rate 4/5 (default) .. 4/8"),
+    Option("preamble", integer(0, 65535), None, "LoRa preamble symbols (default 8)"),
+    Option("header", choice("explicit", "implicit"), None, "LoRa header (default explicit)"),
+    Option("crc", boolean, None, "LoRa payload CRC on/off (default on)"),
+    Option("ldro", choice("auto", "on", "off"), None,
+           "LoRa low-data-rate optimisation (default auto: on above 16 ms symbols)"),
+)
+DUPLEX = Option("duplex", choice("full", "half"), None,
+                "full (default): two pipes; half: a shared radio channel, through a medium "
+                "process at the target (see docs/sim.md)")
 MTU = Option("mtu", integer(MIN_FRAME_SIZE, 65535), None,
              "larger packets are dropped and counted (below 68: use fragmentation)")
 BIND = Option("bind", host_port, None,
               "local HOST:PORT of the UDP carrier (default: any address, the remote's port)")
 
 WRAPPER_OPTIONS = (MTU, *IMPAIRMENT)
-LINK_OPTIONS = (BIND, MTU, *IMPAIRMENT, *(
+LINK_OPTIONS = (BIND, MTU, DUPLEX, *IMPAIRMENT, *RADIO, *(
     Option(f"{side}.{option.name}", option.parse, None,
            f"lab only, {side[0].upper()} -> {side[1].upper()}: {option.help}")
-    for side in DIRECTIONS for option in IMPAIRMENT))
+    for side in DIRECTIONS for option in (*IMPAIRMENT, *RADIO)))
 OWN_KEYS = frozenset(option.name for option in WRAPPER_OPTIONS)
 
 
@@ -64,6 +102,18 @@ def side_config(owner: str, options: Mapping[str, Any]) -> tuple[SimConfig, dict
     if options.get("trace") and options.get("replay") and options["trace"] == options["replay"]:
         raise ConfigError(f"{owner}: trace and replay must be different files")
     return config, {key: options.get(key) for key in ("seed", "trace", "replay")}
+
+
+def half_duplex_config(owner: str, options: Mapping[str, Any]
+                       ) -> tuple[SimConfig, RadioSettings | None, dict[str, Any]]:
+    """side_config() plus the radio of `duplex=half`; the radio takes the rate (its bit rate)
+    and the queue limit from the impairment, and LoRa caps the MTU at 255."""
+    config, extra = side_config(owner, options)
+    radio = radio_settings(owner, options, config.rate, config.limit)
+    if radio is None:
+        return config, None, extra
+    mtu = config.mtu if config.mtu is not None else radio.max_frame
+    return replace(config, rate=None, overhead=0, mtu=mtu), radio, extra
 
 
 def lab_side_options(given: Mapping[str, str], side: str) -> dict[str, str]:

@@ -63,3 +63,43 @@ def path(text: str) -> str:
     if not text.strip():
         raise ValueError("expected a file path")
     return text
+
+
+def scaled(units: dict[str, float], what: str, example: str) -> Parser:
+    """Parser for a positive number with one of `units` (a suffix -> multiplier), e.g. 125k."""
+    pattern = re.compile(rf"\s*{_NUMBER}\s*({'|'.join(units)})\s*\Z", re.IGNORECASE)
+
+    def parse(text: str) -> float:
+        match = pattern.match(text)
+        if not match:
+            raise ValueError(f"expected a {what} such as {example}")
+        value = float(match.group(1)) * units[match.group(2).lower()]
+        if value <= 0:
+            raise ValueError(f"a {what} must be > 0")
+        return value
+
+    return parse
+
+
+# a duty-cycle window in seconds: `1h`, `10min`, `90s`, `500ms` (bare number: seconds)
+window = scaled({"us": 1e-6, "ms": 1e-3, "min": 60.0, "s": 1.0, "h": 3600.0, "": 1.0},
+                "window", "1h, 10min or 90s")
+# a LoRa bandwidth in Hz: `125k`, `125khz`, `125000`, `0.5mhz`
+bandwidth = scaled({"khz": 1e3, "k": 1e3, "mhz": 1e6, "m": 1e6, "hz": 1.0, "": 1.0},
+                   "bandwidth", "125k or 500khz")
+
+
+def positive_percent(text: str) -> float:
+    """A percentage above 0 (a duty cycle of 0% would never send)."""
+    value = percent(text)
+    if value <= 0:
+        raise ValueError("must be > 0%")
+    return value
+
+
+def coding_rate(text: str) -> int:
+    """A LoRa coding rate `4/5`..`4/8` (or `5`..`8`) as Semtech's CR 1..4."""
+    denominator = text.strip().removeprefix("4/")
+    if denominator not in ("5", "6", "7", "8"):
+        raise ValueError("expected a coding rate 4/5, 4/6, 4/7 or 4/8")
+    return int(denominator) - 4

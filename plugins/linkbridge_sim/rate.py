@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import heapq
 
+from linkbridge_sim.mahimahi import TraceRate
+
 
 class RateQueue:
     """Serialises packets at `rate` bits/s after their delay, holding at most `limit` packets.
 
     A packet offered at `now` with delay `d` starts transmission at max(now + d, end of the
     previous transmission) and leaves (size + overhead) * 8 / rate seconds later, as netem
-    does. Without a rate it leaves at now + d. A packet arriving while `limit` packets are
-    still held (delayed or waiting) is dropped (tail drop).
+    does. With a Mahimahi `trace` instead of a rate it leaves when the trace's delivery
+    opportunities have carried it (mahimahi.py). Without either it leaves at now + d. A packet
+    arriving while `limit` packets are still held (delayed or waiting) is dropped (tail drop).
     """
 
-    def __init__(self, rate: float | None, overhead: int, limit: int) -> None:
+    def __init__(self, rate: float | None, overhead: int, limit: int,
+                 trace: TraceRate | None = None) -> None:
         self.rate = rate
+        self.trace = trace
         self.overhead = overhead
         self.limit = limit
         self.busy_until = 0.0
@@ -39,5 +44,7 @@ class RateQueue:
         if self.rate:
             ready = max(ready, self.busy_until) + self.transmission_time(size)
             self.busy_until = ready
+        elif self.trace is not None:
+            ready = self.trace.finish(max(0, size + self.overhead), ready)
         heapq.heappush(self._held, ready)
         return ready

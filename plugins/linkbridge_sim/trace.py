@@ -1,4 +1,5 @@
-"""Trace files: one JSON line per offered packet, after a header line naming the run."""
+"""Trace files: one JSON line per offered packet, after a header line naming the run; and
+reading the Mahimahi rate traces of `rate_trace=`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from linkbridge.plugin import ConfigError
+from linkbridge_sim.mahimahi import parse_trace
 
 FORMAT = "linkbridge-sim-trace/1"
 
@@ -52,3 +54,14 @@ def read_trace(path: str) -> list[dict[str, Any]]:
             continue
         records.append(record)
     return records
+
+
+def read_rate_trace(text: str) -> tuple[int, ...]:
+    """The `rate_trace=PATH` option: a Mahimahi trace file's opportunity times (ms)."""
+    try:
+        with open(text, encoding="ascii", errors="replace") as file:
+            return parse_trace(file.read())
+    except OSError as exc:
+        raise ValueError(f"cannot read {text!r}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a Mahimahi trace: {exc}") from None

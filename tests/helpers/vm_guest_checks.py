@@ -18,8 +18,6 @@ import os
 import shutil
 import signal
 import socket
-import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,16 +31,20 @@ from pyroute2 import config as pyroute2_config
 from linkbridge.cli.main import main as linkbridge
 from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer
-from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts, two_hosts, unique_tag
+from linkbridge.lab.topology import OVERLAY, UNDERLAY, two_hosts, unique_tag
 from linkbridge.lab.uart import UartCable
-from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
-from linkbridge.plugin.url import parse_link_url
 from linkbridge.tunnel.kernel.backend import ipip_tunnels
 from linkbridge.tunnel.kernel.fou import Fou
 from linkbridge.tunnel.kernel.state import namespace_dir
+from tests.helpers.vm_cslip import check_cslip, slattach
+from tests.helpers.vm_kiss import check_kiss_interop
+from tests.helpers.vm_netem import check_netem
+from tests.helpers.vm_offload import check_offload
+from tests.helpers.vm_serial import check_uart_settings
 
 READY_TIMEOUT = 60.0  # TCG is slow
-GUEST_MODULES = ("tun", "ipip", "fou", "slip", "sch_netem")  # loaded before the checks start
+# loaded before the checks start
+GUEST_MODULES = ("tun", "ipip", "fou", "slip", "sch_netem", "ax25", "mkiss")
 Figures = dict[str, Any]
 
 
@@ -307,147 +309,61 @@ def slip_device(ipr: IPRoute, before: set[str]) -> str | None:
     return next((name for name in sorted(new) if name.startswith("sl")), None)
 
 
+SLIP_MTU = 296
+SLIP_TCP_BYTES = 30_000
+# full-MTU UDP payloads made of the bytes SLIP must escape (END 0xC0, ESC 0xDB)
+STUFFED = (b"\xc0" * (SLIP_MTU - 28), b"\xdb" * (SLIP_MTU - 28),
+           b"\xc0\xdb" * ((SLIP_MTU - 28) // 2), b"\xdb\xdc\xdb\xdd\xc0" * 53 + b"\xdb\xdc\xc0")
+
+
+def stuffed_datagrams(source: str, destination: str, address: str) -> dict[str, int]:
+    """Send each STUFFED payload (at the full MTU) from namespace `source` to `address` in
+    `destination` over the tunnel; count those that arrived byte for byte."""
+    with netns.inside(destination):
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with netns.inside(source):
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    intact = 0
+    with receiver, sender:
+        receiver.bind((address, 7300))
+        receiver.settimeout(5.0)
+        for payload in STUFFED:
+            sender.sendto(payload, (address, 7300))
+            with contextlib.suppress(TimeoutError):
+                intact += receiver.recv(4096) == payload
+    return {"sent": len(STUFFED), "intact": intact, "bytes": SLIP_MTU}
+
+
 def check_slip_interop(figures: Figures) -> None:
-    """A kernel SLIP interface (slattach on a pty) and linkbridge's serial: link ping each other."""
+    """A kernel SLIP interface (slattach on a pty) and linkbridge's serial: link: pings, full-MTU
+    payloads of END/ESC bytes and a checked TCP copy, each both ways."""
     if shutil.which("slattach") is None:
         raise CheckSkipped("slattach (Debian package net-tools) is not installed")
-    with two_hosts() as hosts, UartCable(baud=115200) as cable:
-        with IPRoute() as ipr:
-            before = {msg.get_attr("IFLA_IFNAME") for msg in ipr.get_links()}
-        slattach = subprocess.Popen(["slattach", "-L", "-p", "slip", "-s", "115200",
-                                     cable.path_a], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
-        try:
-            deadline, device = time.monotonic() + 20, None
-            with IPRoute() as ipr:
-                while device is None and time.monotonic() < deadline:
-                    device = slip_device(ipr, before)
-                    time.sleep(0.2)
-                expect(device is not None, "slattach made no SLIP interface")
-                assert device is not None
-                ipr.link("set", index=ipr.link_lookup(ifname=device)[0], net_ns_fd=hosts.a)
-            with netns.inside(hosts.a), IPRoute() as ipr:
-                index = ipr.link_lookup(ifname=device)[0]
-                ipr.link("set", index=index, mtu=296, state="up")
-                ipr.addr("add", index=index, address=OVERLAY[0], prefixlen=32)
-                ipr.route("add", dst=f"{OVERLAY[1]}/32", oif=index)
-            serial = ("up", "--link", f"serial:{cable.path_b}?baud=115200",
-                      "--remote", OVERLAY[0], "--address", OVERLAY[1], "--mtu", "296")
-            with running(hosts.b, *serial):
-                for source, destination, label in ((hosts.a, OVERLAY[1], "kernel_to_linkbridge"),
-                                                   (hosts.b, OVERLAY[0], "linkbridge_to_kernel")):
-                    result = ping(source, destination, count=5, interval=0.05, timeout=3.0)
-                    figures[label] = {"sent": result.sent, "received": result.received,
-                                      "rtt_avg_ms": round(sum(result.rtts_ms) /
-                                                          max(1, result.received), 1)}
-                    expect(result.received == result.sent, f"ping {label}: {figures[label]}")
-            figures["device"] = device
-        finally:
-            slattach.terminate()
-            try:
-                slattach.wait(10)
-            except subprocess.TimeoutExpired:
-                slattach.kill()
-                slattach.wait()
-
-
-# The netem cross-check: each case is a sim: configuration; the guest measures what tc netem
-# does with the same parameters (from the sim plugin's netem_arguments), the host test computes
-# what the sim model does with them and compares.
-NETEM_CASES = {  # name: (sim URL, packets, seconds between packets)
-    "random_loss": ("sim:?loss=5%&limit=100000", 60_000, 0.0),
-    "gilbert_elliott": ("sim:?gemodel=5%,50%,50%,1%&limit=100000", 100_000, 0.0),
-    # delayed packets are paced: a burst released at once queues behind itself in the
-    # emulated guest and shows more delay than netem applied
-    "delay_fixed": ("sim:?delay=20ms&limit=100000", 2_000, 0.0015),
-    "delay_jitter": ("sim:?delay=20ms&jitter=5ms&distribution=normal&limit=100000", 3_000,
-                     0.0015),
-}
-NETEM_PORT = 6000
-SO_TIMESTAMPNS = 35  # socket option: kernel receive time of each datagram (CLOCK_REALTIME)
-SO_RCVBUFFORCE = 33
-
-
-def sim_url_config(url: str) -> Any:
-    """The SimConfig a sim: URL describes (through the installed plugin)."""
-    from linkbridge_sim.options import side_config
-
-    _cls, options = LinkRegistry(get_plugin_manager()).wrapper_options(parse_link_url(url))
-    return side_config(url, options)[0]
-
-
-def tc(ns: str, *args: str) -> None:
-    done = subprocess.run(["tc", *args], capture_output=True, text=True, check=False,
-                          preexec_fn=lambda: netns.enter(ns))
-    expect(done.returncode == 0, f"tc {' '.join(args)}: {done.stderr.strip()}")
-
-
-def receive_timestamped(sock: socket.socket, arrivals: dict[int, int]) -> None:
-    """Read what is queued: sequence number -> delay in ns (kernel receive time - send time)."""
-    while True:
-        try:
-            data, ancillary, _flags, _addr = sock.recvmsg(256, socket.CMSG_SPACE(16))
-        except BlockingIOError:
-            return
-        seq, sent_ns = struct.unpack_from("!Iq", data)
-        for level, kind, value in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                seconds, nanoseconds = struct.unpack("qq", value[:16])
-                arrivals[seq] = seconds * 1_000_000_000 + nanoseconds - sent_ns
-
-
-
-def udp_through_veth(hosts: TwoHosts, count: int,
-                     interval: float = 0.0) -> tuple[int, list[int]]:
-    """Send `count` datagrams A -> B over the veth, `interval` s apart; (received, delays in ns)."""
-    with netns.inside(hosts.b):
-        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with netns.inside(hosts.a):
-        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with receiver, sender:
-        receiver.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 * 1024 * 1024)
-        receiver.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        receiver.bind((UNDERLAY[1], NETEM_PORT))
-        receiver.setblocking(False)
-        sender.connect((UNDERLAY[1], NETEM_PORT))
-        arrivals: dict[int, int] = {}
-        padding = bytes(52)
-        for seq in range(count):
-            sender.send(struct.pack("!Iq", seq, time.time_ns()) + padding)
-            if interval:
-                time.sleep(interval)
-            if seq % 256 == 255:
-                receive_timestamped(receiver, arrivals)
-        quiet_until = time.monotonic() + 1.0
-        while time.monotonic() < quiet_until:
-            before = len(arrivals)
-            time.sleep(0.05)
-            receive_timestamped(receiver, arrivals)
-            if len(arrivals) != before:
-                quiet_until = time.monotonic() + 1.0
-    return len(arrivals), list(arrivals.values())
-
-
-def check_netem(figures: Figures) -> None:
-    """Loss and delay of tc netem configured like each sim: case, measured in the kernel."""
-    from linkbridge_sim.netem import netem_arguments
-
-    with two_hosts() as hosts:
-        received, delays = udp_through_veth(hosts, 2_000)  # also resolves ARP before netem
-        expect(received == 2_000, f"lost {2_000 - received} packets without netem")
-        baseline_ms = sum(delays) / len(delays) / 1e6
-        figures["baseline_delay_ms"] = round(baseline_ms, 4)
-        for case, (url, count, interval) in NETEM_CASES.items():
-            arguments = netem_arguments(sim_url_config(url))
-            tc(hosts.a, "qdisc", "replace", "dev", hosts.veth_a, "root", "netem", *arguments)
-            try:
-                received, delays = udp_through_veth(hosts, count, interval)
-            finally:
-                tc(hosts.a, "qdisc", "del", "dev", hosts.veth_a, "root")
-            figures[case] = {"netem": arguments, "sent": count, "received": received,
-                             "loss": (count - received) / count,
-                             "mean_delay_ms": sum(delays) / max(1, len(delays)) / 1e6
-                             - baseline_ms}
+    with two_hosts() as hosts, UartCable(baud=115200) as cable, \
+            slattach("slip", cable.path_a, hosts.a, mtu=SLIP_MTU) as device:
+        serial = ("up", "--link", f"serial:{cable.path_b}?baud=115200",
+                  "--remote", OVERLAY[0], "--address", OVERLAY[1], "--mtu", str(SLIP_MTU))
+        with running(hosts.b, *serial):
+            for source, destination, label in ((hosts.a, OVERLAY[1], "kernel_to_linkbridge"),
+                                               (hosts.b, OVERLAY[0], "linkbridge_to_kernel")):
+                result = ping(source, destination, count=5, interval=0.05, timeout=3.0)
+                figures[label] = {"sent": result.sent, "received": result.received,
+                                  "rtt_avg_ms": round(sum(result.rtts_ms) /
+                                                      max(1, result.received), 1)}
+                expect(result.received == result.sent, f"ping {label}: {figures[label]}")
+            for source, destination, address, label in (
+                    (hosts.a, hosts.b, OVERLAY[1], "kernel_to_linkbridge"),
+                    (hosts.b, hosts.a, OVERLAY[0], "linkbridge_to_kernel")):
+                got = stuffed_datagrams(source, destination, address)
+                figures[f"stuffed_{label}"] = got
+                expect(got["intact"] == got["sent"], f"END/ESC payloads {label}: {got}")
+                copy = tcp_transfer(destination, address, source, SLIP_TCP_BYTES, timeout=60.0)
+                figures[f"tcp_{label}"] = {"bytes": copy.received_bytes,
+                                           "seconds": round(copy.seconds, 2),
+                                           "intact": copy.intact}
+                expect(copy.intact and copy.received_bytes == SLIP_TCP_BYTES,
+                       f"TCP {label}: {figures[f'tcp_{label}']}")
+        figures["device"] = device
 
 
 CHECKS: dict[str, Callable[[Figures], None]] = {
@@ -455,29 +371,55 @@ CHECKS: dict[str, Callable[[Figures], None]] = {
     "mixed_pair": check_mixed_pair,
     "three_tunnels": check_three_tunnels,
     "slip_interop": check_slip_interop,
-    "netem": check_netem,
+    "netem": check_netem,  # tests/helpers/vm_netem.py; compared with sim: by tests/vm
+    "uart_settings": check_uart_settings,  # tests/helpers/vm_serial.py
+    "cslip": check_cslip,  # tests/helpers/vm_cslip.py: kernel cslip <-> linkbridge --compress vj
+    "kiss_interop": check_kiss_interop,  # tests/helpers/vm_kiss.py
+    "offload": check_offload,  # tests/helpers/vm_offload.py: TUN offloads on the stock kernel
 }
+
+
+# Guest seconds each check may take (under TCG, on a loaded 2-core host): a check over its
+# budget is stopped and fails, so one slow check cannot push the suite past its 10 minutes.
+DEFAULT_BUDGET = 45
+BUDGETS = {"mixed_pair": 90, "slip_interop": 60, "netem": 150}
+
+
+class OverBudget(Exception):
+    """Raised inside a check by the alarm when its time budget ran out."""
+
+
+def _over_budget(_signal: int, _frame: Any) -> None:
+    raise OverBudget
 
 
 def run_checks(names: Sequence[str]) -> list[dict[str, Any]]:
     results = []
+    previous = signal.signal(signal.SIGALRM, _over_budget)
     for name in names:
         figures: Figures = {}
         started = time.monotonic()
         ok, skipped, detail = True, False, ""
+        budget = BUDGETS.get(name, DEFAULT_BUDGET)
+        signal.alarm(budget)
         try:
             CHECKS[name](figures)
         except CheckSkipped as exc:
             skipped, detail = True, str(exc)
         except CheckFailed as exc:
             ok, detail = False, str(exc)
+        except OverBudget:
+            ok, detail = False, f"stopped: over its time budget of {budget} s"
         except Exception:
             ok, detail = False, traceback.format_exc()
+        finally:
+            signal.alarm(0)
         results.append({"name": name, "ok": ok, "detail": detail, "figures": figures,
-                        "skipped": skipped,
+                        "skipped": skipped, "budget": budget,
                         "seconds": round(time.monotonic() - started, 1)})
         outcome = "skipped" if skipped else "ok" if ok else "FAILED"
         print(f"vm-check {name}: {outcome} {detail}", flush=True)
+    signal.signal(signal.SIGALRM, previous)
     return results
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -9,7 +10,9 @@ import sys
 
 import pytest
 
+from benchmarks import serial_latency, slip_codec
 from benchmarks.compare import METRICS, Sample, table
+from benchmarks.running import verdict_status
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -43,7 +46,8 @@ def test_table_gives_median_spread_ratio_and_verdicts() -> None:
 def test_dispatcher_lists_subcommands_and_rejects_unknown_ones() -> None:
     listing = run_benchmarks("--help", timeout=30)
     assert listing.returncode == 0
-    for name in ("compare", "serial-latency", "slip-codec", "serial-goodput"):
+    for name in ("compare", "serial-latency", "slip-codec", "serial-goodput", "compression",
+                 "encryption"):
         assert name in listing.stdout
     unknown = run_benchmarks("nonsense", timeout=30)
     assert unknown.returncode == 2
@@ -55,7 +59,7 @@ def test_compare_quickest_mode_prints_the_table() -> None:
     variants = "veth,socat,linkbridge" if shutil.which("socat") else "veth,linkbridge"
     result = run_benchmarks("compare", "--reps", "1", "--seconds", "0.3", "--pings", "5",
                             "--variants", variants)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == (1 if "MISSED" in result.stdout else 0), result.stderr
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("metric"))
     assert header.split()[1:4] == variants.split(",")
@@ -66,6 +70,65 @@ def test_compare_quickest_mode_prints_the_table() -> None:
 @pytest.mark.usefixtures("root")
 def test_serial_latency_quickest_mode_prints_the_overhead() -> None:
     result = run_benchmarks("serial-latency", "--count", "3", "--baud", "1000000")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == (1 if "MISSED" in result.stdout else 0), result.stderr
     assert "bare cable one-way" in result.stdout
     assert "linkbridge overhead per packet" in result.stdout
+
+
+def test_a_missed_target_is_a_failing_exit_status(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Every benchmark's verdict lines decide its exit status: MISSED anywhere -> 1."""
+    rows = table({"socat": [sample(700, 0.2, 60e3, 5)],
+                  "linkbridge": [sample(1400, 0.3, 140e3, 40)]})
+    assert any("MISSED" in row for row in rows) and verdict_status(rows) == 1
+    lines, _overhead = serial_latency.report(115200, bytes(100), [1.0, 1.0], [10.0, 10.0], 0)
+    assert "MISSED" in lines[-1] and verdict_status(lines) == 1
+    lines, _overhead = serial_latency.report(115200, bytes(100), [1.0, 1.0], [2.5, 2.5], 0)
+    assert "ok" in lines[-1] and verdict_status(lines) == 0
+    # slip-codec end to end: a codec slower than the line target exits 1, a fast one 0
+    monkeypatch.setattr(slip_codec, "measure", lambda packets, repeat: {
+        "encode": 1.0, "decode": 1.0, "round_trip": 1.0, "round_trip_crc": 1.0,
+        "sliplib_round_trip": 2.0})
+    assert slip_codec.main(["--packets", "1", "--repeat", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "(target >= 10x: MISSED)" in out and "(target >= 1.5x: MISSED)" in out
+    monkeypatch.setattr(slip_codec, "measure", lambda packets, repeat: {
+        "encode": 900.0, "decode": 300.0, "round_trip": 200.0, "round_trip_crc": 100.0})
+    assert slip_codec.main(["--packets", "1", "--repeat", "1"]) == 0
+
+
+def test_slip_codec_exit_status_follows_its_verdicts() -> None:
+    result = run_benchmarks("slip-codec", "--packets", "100", "--repeat", "1", timeout=60)
+    assert "target >= 10x" in result.stdout
+    assert result.returncode == (1 if "MISSED" in result.stdout else 0), result.stdout
+
+
+def test_encryption_quick_mode_prints_bytes_and_cost_per_packet() -> None:
+    result = run_benchmarks("encryption", "--quick", "--count", "200", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "overhead 20 bytes per packet" in result.stdout
+    assert "(target <= 24: ok)" in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines()[2:5]]
+    assert [(row[0], row[2]) for row in rows] == [("44", "64"), ("576", "596"), ("1452", "1472")]
+
+
+def test_table_with_offload_adds_its_rows_ratios_and_targets() -> None:
+    def with_extra(base: Sample, tcp6: float, lossy: float, cpu: float) -> Sample:
+        return dataclasses.replace(base, tcp6_mbit=tcp6, tcp_loss_mbit=lossy, cpu_s_per_gb=cpu)
+
+    rows = table({"socat": [sample(600, 0.2, 60e3, 5)],
+                  "linkbridge": [with_extra(sample(1300, 0.2, 140e3, 40), 1200, 900, 9.0)],
+                  "offload": [with_extra(sample(4000, 0.21, 130e3, 45), 3000, 1000, 2.5)]})
+    assert "off/lb" in rows[0] and "off/socat" in rows[0] and "offload target" in rows[0]
+    by_label = {row.split("  ")[0]: row for row in rows[1:]}
+    assert by_label["TCP Mbit/s"].endswith(">= 3x lb, >= 6x socat ok")
+    assert "3.08" in by_label["TCP Mbit/s"] and "6.67" in by_label["TCP Mbit/s"]
+    assert by_label["TCP IPv6 Mbit/s"].endswith(">= 3x lb MISSED")  # 2.5x
+    assert by_label["TCP Mbit/s via sim:?loss=0.1%"].endswith(">= 1x lb ok")
+    assert by_label["ping RTT avg ms"].endswith("<= 1.1x socat ok")
+    assert by_label["CPU s per GB (both)"].endswith("<= 3 ok")
+    assert by_label["RSS MB (max side)"].endswith("< 60 MB ok")
+    assert verdict_status(rows) == 1
+    without = table({"socat": [sample(600, 0.2, 60e3, 5)],
+                     "linkbridge": [sample(1300, 0.2, 140e3, 40)]})
+    assert len(without) == 1 + len(METRICS) and "off/lb" not in without[0]

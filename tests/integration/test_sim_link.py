@@ -4,6 +4,7 @@ counted drops, traces written by a live link and replayed, no busy-waiting."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from linkbridge_sim.links import SimWrapper
@@ -32,18 +33,24 @@ def collect(link: Link, count: int, timeout: float = 5.0) -> list[tuple[float, b
     return got
 
 
-def test_delayed_packets_arrive_on_time_in_order() -> None:
-    a, b = sim_pair("delay=80ms&seed=1")
+def test_delayed_packets_arrive_on_time_in_order(tmp_path: object) -> None:
+    """Each packet is scheduled 80 ms out (the trace), none arrives early, order is kept. How
+    late a loaded machine delivers is not asserted here (the lab tests measure the mean)."""
+    trace = f"{tmp_path}/delay.jsonl"
+    a, b = sim_pair(f"delay=80ms&seed=1&trace={trace}")
     try:
         start = time.monotonic()
         for index in range(20):
             a.send(index.to_bytes(2, "big"))
         got = collect(b, 20)
         assert [packet for _, packet in got] == [i.to_bytes(2, "big") for i in range(20)]
-        first = got[0][0] - start
-        assert 0.080 <= first < 0.150
+        assert got[0][0] - start >= 0.080  # the first release has no early-wake lead yet
         b.send(b"back")  # B adds no delay
         assert collect(a, 1)[0][1] == b"back"
+        a.close()  # flushes the trace
+        with open(trace) as file:
+            records = [json.loads(line) for line in file][1:]
+        assert [r["delays"] for r in records] == [[0.08]] * 20
     finally:
         a.close()
         b.close()
@@ -57,7 +64,7 @@ def test_rate_limit_spaces_packets_and_tail_drops_beyond_the_limit() -> None:
         got = collect(b, 10, timeout=3.0)
         assert len(got) == 10
         span = got[-1][0] - got[0][0]
-        assert 0.9 * 9 * 0.020 < span < 9 * 0.020 + 0.1
+        assert span >= 0.9 * 9 * 0.020  # never faster than the rate (slower: a busy machine)
         assert collect(b, 1, timeout=0.3) == []
         assert a.counters.drops["sim_queue_full"] == 5
         assert a.counters.tx_packets == 10
@@ -130,13 +137,20 @@ def test_a_live_trace_replays_to_the_same_decisions(tmp_path: object) -> None:
     assert first == second  # same packets lost, same bits flipped
 
 
+def release_thread_cpu() -> float:
+    """CPU seconds the sim's release thread(s) used so far: a waiting thread uses none, however
+    busy the machine is; a spinning one accumulates it."""
+    return sum(time.clock_gettime(time.pthread_getcpuclockid(thread.ident or 0))
+               for thread in threading.enumerate() if thread.name.endswith("-release"))
+
+
 def test_waiting_for_a_release_does_not_spin() -> None:
     a, b = sim_pair("delay=1s&seed=1")
     try:
         a.send(b"later")
-        cpu = time.process_time()
+        cpu = release_thread_cpu()
         time.sleep(0.5)
-        assert time.process_time() - cpu < 0.05
+        assert release_thread_cpu() - cpu < 0.005
         assert collect(b, 1, timeout=2.0)[0][1] == b"later"
     finally:
         a.close()

@@ -13,16 +13,17 @@ from linkbridge.plugin.conformance import LinkConformance, free_port
 class TestUdpConformance(LinkConformance):
     scheme = "udp"
     bad_options: ClassVar[dict[str, str]] = {"mtu": "0", "bind": "nowhere"}
+    lab_traffic = False  # its lab pair binds the lab port on each host's own address
 
     @contextlib.contextmanager
-    def pair(self, options: str = "") -> Iterator[tuple[str, str]]:
+    def pair(self) -> Iterator[tuple[str, str]]:
         port_a, port_b = free_port(), free_port()
-        yield (f"udp:127.0.0.1:{port_b}?bind=127.0.0.1:{port_a}{options}",
-               f"udp:127.0.0.1:{port_a}?bind=127.0.0.1:{port_b}{options}")
+        yield (f"{self.scheme}:127.0.0.1:{port_b}?bind=127.0.0.1:{port_a}",
+               f"{self.scheme}:127.0.0.1:{port_a}?bind=127.0.0.1:{port_b}")
 
     @contextlib.contextmanager
     def unopenable(self) -> Iterator[str | None]:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
             holder.bind(("127.0.0.1", 0))
             taken = holder.getsockname()[1]
-            yield f"udp:127.0.0.1:9?bind=127.0.0.1:{taken}"
+            yield f"{self.scheme}:127.0.0.1:9?bind=127.0.0.1:{taken}"

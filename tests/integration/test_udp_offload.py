@@ -70,6 +70,11 @@ def test_send_many_reaches_a_gro_endpoint_and_a_plain_socket_unchanged(peer_only
             assert [plain.recv(65535) for _ in batch] == batch
         assert to_receiver.counters.tx_packets == 1500 == receiver.counters.rx_packets
         assert to_receiver.counters.tx_bytes == receiver.counters.rx_bytes
+        # the offloads really happened: runs went out in one call each and came in coalesced
+        sent, got = to_receiver.counters.offload, receiver.counters.offload
+        assert 0 < sent["gso_sends"] < sent["gso_packets"] <= 1500, sent
+        assert 0 < got["gro_reads"] < got["gro_packets"] <= 1500, got
+        assert to_receiver.counters.as_dict()["offload"] == dict(sorted(sent.items()))
         assert receiver.counters.drops == {} and to_receiver.counters.drops == {}
     finally:
         for endpoint in (receiver, to_receiver, to_plain):
@@ -109,6 +114,8 @@ def test_runs_too_big_for_the_route_fall_back_to_one_datagram_each(lab: TwoHosts
         sender.send_many(large)
         assert drain(receiver, 40) == small + large
         assert sender.counters.tx_packets == 40 and sender.counters.drops == {}
+        # the small run went out as one segmented send, the refused large one did not count
+        assert sender.counters.offload == {"gso_sends": 1, "gso_packets": 20}
     finally:
         sender.close()
         receiver.close()

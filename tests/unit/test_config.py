@@ -69,7 +69,8 @@ def test_underscores_or_dashes(up: argparse.ArgumentParser) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ('[[tunnel]]\nrx=1\ntx=2\n[[tunnel]]\nlink = "nope:x"\n',
      "tunnel[1].link: unknown link scheme 'nope'"),
-    ('[[tunnel]]\nlink = "udp:1.2.3.4:5?mut=1"\n', "tunnel[0].link: link udp:: unknown option "
+    ('[[tunnel]]\nlink = "udp:1.2.3.4:5?mut=1"\n', "tunnel[0].link: link udp:1.2.3.4:5?mut=1: "
+                                                  "unknown option "
                                                   "'mut' (did you mean 'mtu'?)"),
     ('[[tunnel]]\nmtu = "big"\n', "tunnel[0].mtu: bad value 'big'"),
     ('[[tunnel]]\nmtu = true\n', "tunnel[0].mtu: expected a number, not bool True"),

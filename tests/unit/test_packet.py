@@ -38,6 +38,8 @@ def test_well_formed() -> None:
         (ipv4()[:-1], "length_mismatch"),
         (ipv6() + b"\0", "length_mismatch"),
         (b"\x15" + bytes(30), "not_ip"),
+        (b"\x00", "keepalive"),
+        (b"\x00\x00", "not_ip"),
     ],
 )
 def test_problems(packet: bytes, reason: str) -> None:
@@ -47,7 +49,7 @@ def test_problems(packet: bytes, reason: str) -> None:
 @given(st.binary(max_size=200))
 def test_never_raises(data: bytes) -> None:
     assert packet_problem(data) in {None, "empty", "truncated", "bad_header_length",
-                                    "length_mismatch", "not_ip"}
+                                    "length_mismatch", "not_ip", "keepalive"}
 
 
 def test_checksum_of_rfc1071_example() -> None:

@@ -88,8 +88,12 @@ def test_unknown_wrapper_and_bad_option() -> None:
     registry = LinkRegistry(get_plugin_manager())
     with pytest.raises(ConfigError, match="unknown link wrapper scheme 'nope'"):
         registry.create_link("udp:198.18.0.2:1", via=["nope:"])
-    with pytest.raises(ConfigError, match=r"link udp:: unknown option 'mut'.*did you mean 'mtu'"):
+    # the URL as the user wrote it (once `link udp:: unknown option`)
+    with pytest.raises(ConfigError, match=r"^link udp:198\.18\.0\.2:1\?mut=5: unknown option "
+                                          r"'mut'.*did you mean 'mtu'"):
         registry.create_link("udp:198.18.0.2:1?mut=5")
+    with pytest.raises(ConfigError, match=r"^wrapper SIM:\?los=1: unknown option 'los'"):
+        registry.create_link("udp:198.18.0.2:1", via=["SIM:?los=1"])
 
 
 def test_hook_returning_a_non_link_is_reported() -> None:

@@ -29,9 +29,8 @@ from linkbridge.plugin import (
     hookimpl,
     host_port,
     integer,
+    length_prefix,
 )
-
-from linkbridge_tcp.framing import MAX_PACKET, FrameDecoder, FramingError, encode
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,8 @@ class TcpLink(Link):
     options = (
         Option("listen", boolean, False, "listen on HOST:PORT instead of connecting to it"),
         Option("retry", duration, 0.5, "pause between connection attempts, e.g. 200ms"),
-        Option("mtu", integer(68, MAX_PACKET), None, "largest packet carried (default: no limit)"),
+        Option("mtu", integer(68, length_prefix.MAX_PACKET), None,
+               "largest packet carried (default: no limit)"),
     )
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
@@ -62,7 +62,7 @@ class TcpLink(Link):
         self._lock = threading.Lock()  # guards _conn between the send and receive threads
         self._conn: socket.socket | None = None
         self._listener: socket.socket | None = None
-        self._decoder = FrameDecoder()
+        self._decoder = length_prefix.LengthDecoder()
         self._next_attempt = 0.0
         self._open = False
 
@@ -93,7 +93,7 @@ class TcpLink(Link):
         conn.settimeout(SEND_TIMEOUT)
         with self._lock:
             old, self._conn = self._conn, conn
-            self._decoder = FrameDecoder()
+            self._decoder = length_prefix.LengthDecoder()
         if old is not None:
             old.close()
         log.info("%s: connected to %s", self.name, conn.getpeername()[:2])
@@ -127,7 +127,7 @@ class TcpLink(Link):
     # --- the Link interface --------------------------------------------------------------
 
     def send(self, packet: bytes) -> None:
-        if (self.mtu is not None and len(packet) > self.mtu) or len(packet) > MAX_PACKET:
+        if len(packet) > (self.mtu or length_prefix.MAX_PACKET):
             self.counters.drop(drops.MTU)
             return
         if self._conn is None and self._listener is not None:
@@ -138,7 +138,7 @@ class TcpLink(Link):
                 self.counters.drop(drops.NOT_CONNECTED)
                 return
             try:
-                conn.sendall(encode(packet))
+                conn.sendall(length_prefix.encode(packet))
             except OSError:
                 # part of a frame may be on the wire: only a new connection is in step again
                 with contextlib.suppress(OSError):
@@ -178,7 +178,7 @@ class TcpLink(Link):
             return []
         try:
             packets = self._decoder.feed(data)
-        except FramingError as exc:
+        except length_prefix.FramingError as exc:
             self.counters.drop(drops.MALFORMED_FRAME)
             self._lose(conn, str(exc))
             return []

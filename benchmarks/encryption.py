@@ -1,0 +1,228 @@
+"""What the encrypt layer costs, side by side with the plain tunnel in one run.
+
+1. Bytes and CPU per packet (no root): the frame a packet becomes, plain and encrypted, and the
+   time SecureChannel.seal() and open() take per packet, at a 64-byte radio frame's packet, a
+   576-byte one and a full 1452-byte one. Target: at most 24 bytes of overhead (WireGuard: 32).
+2. TCP over `udp:` between two lab hosts (root), plain and encrypted tunnels interleaved round
+   by round: Mbit/s and the CPU both linkbridge processes spent per GB. Target: encrypted at
+   least 0.75 x plain (medians), both in the batched/GSO data path, TUN offloads off.
+3. The handshake over `sim:?rate=9600&mtu=64` (root): a 9600 bit/s link with 64-byte frames,
+   so fragmentation carries it; the time from a side's initiation to the answer it needs.
+   Target: at most 1 s.
+
+`python -m benchmarks encryption --quick` runs part 1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import os
+import random
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from benchmarks.running import run_measurements, verdict_status
+from linkbridge.errors import LinkbridgeError
+from linkbridge.lab.probes import ping, tcp_transfer
+from linkbridge.lab.processes import LinkbridgeProcess
+from linkbridge.lab.run import tunnel_args
+from linkbridge.lab.topology import OVERLAY, TwoHosts, two_hosts
+from linkbridge.ops.keys import new_private_key, public_key_of
+from linkbridge.plugin.lab import LabPairing
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.url import parse_link_url
+from linkbridge.wire.noise import public_bytes
+from linkbridge.wire.secure import OVERHEAD, SecureChannel, StaticKeys, Timers
+
+MAX_OVERHEAD = 24  # bytes
+MIN_TCP_RATIO = 0.75
+MAX_HANDSHAKE_S = 1.0
+SIZES = (64 - OVERHEAD, 576, 1452)
+BATCH = 64  # a packet that fills a 64-byte frame, a small, a full one
+_ENCRYPTION = re.compile(r"counters encrypt\+\S+: (\{.*\})$", re.MULTILINE)
+
+
+def channel_pair() -> tuple[SecureChannel, SecureChannel]:
+    """Two channels with a session between them, in memory."""
+    keys = [X25519PrivateKey.generate() for _ in range(2)]
+    sides = [SecureChannel(StaticKeys(keys[i], public_bytes(keys[1 - i])), Timers(),
+                           lambda reason: None, os.urandom, time.time_ns) for i in range(2)]
+    response = sides[1].open(sides[0].start(0.0)[0], 0.0)[1]
+    keepalive = sides[0].open(response[0], 0.0)[1]
+    sides[1].open(keepalive[0], 0.0)
+    return sides[0], sides[1]
+
+
+def per_packet(count: int) -> list[str]:
+    """Part 1: bytes and microseconds per packet."""
+    sender, receiver = channel_pair()
+    lines = [f"per packet: plain frame vs encrypted frame, seal/open time (in process, in "
+             f"batches of {BATCH} as the data path calls them)",
+             f"  {'packet':>6}  {'plain':>6}  {'encrypted':>9}  {'overhead':>8}  "
+             f"{'seal':>8}  {'open':>8}  {'seal+open':>10}"]
+    for size in SIZES:
+        batch = [random.randbytes(size)] * BATCH
+        frames, opened = [], []
+        start = time.perf_counter()
+        for _ in range(count // BATCH):
+            frames += sender.seal_many(batch, 1.0)
+        sealed = time.perf_counter()
+        for at in range(0, len(frames), BATCH):
+            opened += receiver.open_many(frames[at:at + BATCH], 1.0)[0]
+        done = time.perf_counter()
+        count = len(frames)
+        if opened != batch * (count // BATCH):
+            raise LinkbridgeError("sealed packets did not open to themselves")
+        seal_us, open_us = (sealed - start) / count * 1e6, (done - sealed) / count * 1e6
+        lines.append(f"  {size:>6}  {size:>6}  {len(frames[0]):>9}  "
+                     f"{len(frames[0]) - size:>3} B {100 * (len(frames[0]) - size) / size:3.0f}%"
+                     f"  {seal_us:>5.2f} us  {open_us:>5.2f} us  "
+                     f"{size * 8 / (seal_us + open_us):>6.0f} Mbit/s")
+    verdict = "ok" if OVERHEAD <= MAX_OVERHEAD else "MISSED"
+    lines.append(f"  overhead {OVERHEAD} bytes per packet (1 type and key id, 3 counter, "
+                 f"16 tag; WireGuard 32) (target <= {MAX_OVERHEAD}: {verdict})")
+    return lines
+
+
+class Keys:
+    """Key files of the two lab sides, in a private directory."""
+
+    def __init__(self, directory: str) -> None:
+        self.files, self.public = [], []
+        for name in ("a", "b"):
+            path = Path(directory, f"{name}.key")
+            private = new_private_key()
+            path.write_text(private + "\n")
+            path.chmod(0o600)
+            self.files.append(str(path))
+            self.public.append(public_key_of(private))
+
+    def args(self, side: int) -> list[str]:
+        return ["--private-key", self.files[side], "--peer-public-key", self.public[1 - side]]
+
+
+@contextlib.contextmanager
+def tunnels(hosts: TwoHosts, registry: LinkRegistry, link: str, keys: Keys | None,
+            extra: Sequence[str] = ()) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
+    """Tunnels in both hosts over `link`, encrypted when `keys` are given."""
+    url = parse_link_url(link)
+    link_class = registry.link_class(url.scheme)
+    if not isinstance(link_class, LabPairing):
+        raise LinkbridgeError(f"{url.scheme}: cannot be used in the lab")
+    with link_class.lab_pair(url, hosts.sides) as urls, contextlib.ExitStack() as stack:
+        sides = []
+        for index, host in enumerate((hosts.a, hosts.b)):
+            args = [*tunnel_args(urls[index], (), None, OVERLAY[index], OVERLAY[1 - index]),
+                    *extra, *(keys.args(index) if keys else ())]
+            sides.append(stack.enter_context(
+                LinkbridgeProcess(host, args, f"tunnel {'AB'[index]}")))
+        yield sides[0], sides[1]
+
+
+def cpu_seconds(process: LinkbridgeProcess) -> float:
+    """User and system CPU time of a running process so far."""
+    assert process.proc is not None
+    fields = Path(f"/proc/{process.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tcp_round(registry: LinkRegistry, keys: Keys | None, size: int) -> tuple[float, float]:
+    """(Mbit/s, CPU s/GB of both processes) of one TCP transfer through a fresh lab."""
+    with two_hosts() as hosts, tunnels(hosts, registry, "udp", keys) as sides:
+        if not ping(hosts.a, OVERLAY[1], count=3, interval=0.01).received:
+            raise LinkbridgeError("the tunnels carry no ping")
+        before = sum(map(cpu_seconds, sides))
+        result = tcp_transfer(hosts.b, OVERLAY[1], hosts.a, size)
+        cpu = sum(map(cpu_seconds, sides)) - before
+    if not result.intact:
+        raise LinkbridgeError("the TCP transfer arrived corrupted")
+    return result.mbit_per_s, cpu / (result.received_bytes / 1e9)
+
+
+def tcp_side_by_side(rounds: int, size: int) -> list[str]:
+    """Part 2: plain and encrypted TCP, interleaved."""
+    registry = LinkRegistry(get_plugin_manager())
+    figures: dict[str, list[tuple[float, float]]] = {"plain": [], "encrypted": []}
+    with tempfile.TemporaryDirectory(prefix="lb-keys-") as directory:
+        keys = Keys(directory)
+        for _ in range(rounds):
+            figures["plain"].append(tcp_round(registry, None, size))
+            figures["encrypted"].append(tcp_round(registry, keys, size))
+    lines = [f"TCP over udp: ({rounds} rounds of {size / 1e6:.0f} MB, interleaved; medians)",
+             f"  {'tunnel':<10} {'Mbit/s':>8} {'CPU s/GB':>9}  (rounds: Mbit/s)"]
+    medians = {}
+    for name, values in figures.items():
+        rate = statistics.median(v[0] for v in values)
+        cpu = statistics.median(v[1] for v in values)
+        medians[name] = rate
+        lines.append(f"  {name:<10} {rate:>8.0f} {cpu:>9.2f}  "
+                     f"({', '.join(f'{v[0]:.0f}' for v in values)})")
+    ratio = medians["encrypted"] / medians["plain"]
+    verdict = "ok" if ratio >= MIN_TCP_RATIO else "MISSED"
+    lines.append(f"  encrypted / plain {ratio:.3f}x (target >= {MIN_TCP_RATIO:g}x: {verdict})")
+    return lines
+
+
+def handshake_time(registry: LinkRegistry, keys: Keys) -> float:
+    """Seconds B's handshake took over a 9600 bit/s sim: link with 64-byte frames."""
+    link = "sim:?rate=9600&mtu=64"
+    with two_hosts() as hosts:
+        with tunnels(hosts, registry, link, keys, ["--mtu", "576"]) as (_a, b):
+            deadline = time.monotonic() + 20
+            while "handshake complete" not in b.output() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        found = _ENCRYPTION.findall(b.output())
+    if not found:
+        raise LinkbridgeError(f"tunnel B logged no counters: {b.output()}")
+    took = ast.literal_eval(found[-1])["encryption"]["handshake_s"]
+    if took is None:
+        raise LinkbridgeError(f"no handshake completed over {link}: {b.output()}")
+    return float(took)
+
+
+def radio_handshake(rounds: int) -> list[str]:
+    """Part 3: the handshake at 9600 bit/s."""
+    registry = LinkRegistry(get_plugin_manager())
+    with tempfile.TemporaryDirectory(prefix="lb-keys-") as directory:
+        keys = Keys(directory)
+        times = [handshake_time(registry, keys) for _ in range(rounds)]
+    worst = max(times)
+    verdict = "ok" if worst <= MAX_HANDSHAKE_S else "MISSED"
+    return ["handshake over sim:?rate=9600&mtu=64 (121 + 66 bytes, fragmented)",
+            f"  {', '.join(f'{t:.3f}' for t in times)} s; worst {worst:.3f} s "
+            f"(target <= {MAX_HANDSHAKE_S:g} s: {verdict})"]
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks encryption", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="only the per-packet figures (no root, no lab)")
+    parser.add_argument("--count", type=int, default=20_000,
+                        help="packets per size in part 1 (default 20000)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="TCP rounds per variant and handshakes (default 3)")
+    parser.add_argument("--bytes", type=int, default=200_000_000, dest="size",
+                        help="bytes per TCP transfer (default 200000000)")
+    args = parser.parse_args(argv)
+    if args.count < 1 or args.rounds < 1 or args.size < 1:
+        parser.error("--count, --rounds and --bytes must be positive")
+    lines = per_packet(args.count)
+    print("\n".join(lines), flush=True)
+    if args.quick:
+        return verdict_status(lines)
+    status, measured = run_measurements(
+        lambda: tcp_side_by_side(args.rounds, args.size) + radio_handshake(args.rounds),
+        "network namespaces, TUN")
+    if measured is None:
+        return status
+    print("\n".join(measured), flush=True)
+    return verdict_status(lines + measured)

@@ -1,0 +1,129 @@
+"""The header compression layer between the tunnel and a link (`--compress off|vj|auto`).
+
+It sits above encryption and fragmentation (docs/architecture.md): packets from the tunnel are
+compressed before anything else touches them, and frames from below are decompressed last. In
+`auto` mode the decompressor's feedback frames go back down the same link; the peer's feedback
+is handed to this end's compressor and never reaches the tunnel.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.errors import ConfigError
+from linkbridge.wire.compress import MODES, OFF, VJ, codec_pair
+
+__all__ = ["MODES", "OFF", "CompressingEndpoint", "check_mode"]
+
+
+def check_mode(mode: str, *, fragmenting: bool, encrypting: bool, keepalive: bool) -> None:
+    """ConfigError when `mode` cannot share the link with the other layers asked for: VJ's
+    frame types (0x70-0xFF) overlap theirs, so a `vj` link carries only IP and VJ frames."""
+    if mode not in MODES:
+        raise ConfigError(f"--compress {mode!r}: choose one of {', '.join(MODES)}")
+    if mode != VJ:
+        return
+    others = [name for name, on in (
+        ("fragmentation (a tunnel MTU above the link's, or --fragment always)", fragmenting),
+        ("encryption (--private-key)", encrypting),
+        ("keepalives (--keepalive)", keepalive)) if on]
+    if others:
+        raise ConfigError(f"--compress vj cannot share a link with {' or '.join(others)}: "
+                          "VJ's frame types (0x70-0xFF) overlap theirs; use --compress auto")
+
+
+@dataclass
+class Direction:
+    """One direction's compression figures."""
+
+    packets: int = 0  # packets through the layer
+    compressed: int = 0  # crossed as compressed headers
+    full: int = 0  # crossed as full headers that set up a context
+    saved: int = 0  # header bytes saved (packet bytes minus frame bytes)
+    feedback: int = 0  # feedback frames (tx: sent to the peer, rx: received from it)
+
+    def count(self, packet: int, frame: int, first_byte: int, mode: str) -> None:
+        self.packets += 1
+        self.saved += packet - frame
+        if frame < packet:
+            self.compressed += 1
+        elif first_byte >> 4 in ((0x7,) if mode == VJ else (0xD,)):
+            self.full += 1
+
+
+class CompressCounters(Counters):
+    """Packet counters of the layer; `as_dict` adds the compression figures per direction and
+    the frame counters of the endpoint below."""
+
+    def __init__(self, below: Endpoint, mode: str) -> None:
+        super().__init__()
+        self._below = below
+        self.mode = mode
+        self.tx = Direction()
+        self.rx = Direction()
+
+    def as_dict(self) -> dict[str, object]:
+        return {**super().as_dict(),
+                "compress": {"mode": self.mode, "tx": vars(self.tx).copy(),
+                             "rx": vars(self.rx).copy()},
+                "frames": self._below.counters.as_dict()}
+
+
+class CompressingEndpoint:
+    """Wraps an open endpoint (a link, or the encryption or fragmentation layer over one):
+    packets go down compressed, frames come up as the packets they carry. Decompression
+    failures are counted here by reason (compress_*); nothing rebuilt wrongly comes up."""
+
+    def __init__(self, below: Endpoint, mode: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if mode == OFF:
+            raise ValueError("no compressing endpoint for --compress off")
+        self.below = below
+        self.mode = mode
+        self.name = f"{mode}+{below.name}"
+        self.figures = CompressCounters(below, mode)
+        self.counters: Counters = self.figures
+        self._compressor, self._decompressor = codec_pair(mode, self.counters.drop,
+                                                          first_gen=os.urandom(1)[0])
+        self._clock = clock
+        self._send_lock = threading.Lock()  # feedback goes down from the receiving thread
+
+    def send(self, packet: bytes) -> None:
+        frame = self._compressor.compress(packet)
+        with self._send_lock:
+            self.below.send(frame)
+        self.figures.tx.count(len(packet), len(frame), frame[0] if frame else 0, self.mode)
+        self.counters.sent(len(packet))
+
+    def receive(self, timeout: float) -> list[bytes]:
+        frames = self.below.receive(timeout)
+        if not frames:
+            return frames
+        now = self._clock()
+        packets = []
+        decompressor, rx = self._decompressor, self.figures.rx
+        for frame in frames:
+            if decompressor.is_feedback(frame):
+                rx.feedback += 1
+                self._compressor.feedback(frame)
+                continue
+            packet = decompressor.feed(frame, now)
+            if packet is None:
+                continue
+            rx.count(len(packet), len(frame), frame[0] if frame else 0, self.mode)
+            self.counters.received(len(packet))
+            packets.append(packet)
+        for feedback in decompressor.take_feedback():
+            with self._send_lock:
+                self.below.send(feedback)
+            self.figures.tx.feedback += 1
+        return packets
+
+    def close(self) -> None:
+        self.below.close()

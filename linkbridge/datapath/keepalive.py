@@ -1,0 +1,51 @@
+"""Keepalives (`--keepalive SECONDS`): the tunnel side hands the data path a keepalive frame
+whenever nothing went towards the link for that long.
+
+The frame enters the stack where packets do (above fragmentation and encryption), so it is
+fragmented, encrypted and paced exactly like a packet, and the link's airtime limits (a duty
+cycle) count it. The receiving data path counts it as `keepalive` and never writes it to the
+device (wire.packet.packet_problem). The wrapper is not Pollable: its direction runs in a
+thread of its own that waits in receive(), so the tunnel leaves the lean loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.wire.frames import KEEPALIVE_FRAME
+from linkbridge.wire.liveness import keepalive_due
+
+
+class KeepaliveSource:
+    """The tunnel side `inner`, plus a keepalive after every `interval` seconds of silence."""
+
+    def __init__(self, inner: Endpoint, interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner = inner
+        self.interval = interval
+        self.name = inner.name
+        self.counters: Counters = inner.counters  # the device side's: keepalives are not its
+        self.sent = 0  # keepalives handed to the link side
+        self._clock = clock
+        self._last = clock()
+
+    def receive(self, timeout: float) -> list[bytes]:
+        wait = max(0.0, min(timeout, self._last + self.interval - self._clock()))
+        packets = self.inner.receive(wait)
+        now = self._clock()
+        if packets:
+            self._last = now
+        elif keepalive_due(self._last, self.interval, now):
+            self._last = now
+            self.sent += 1
+            return [KEEPALIVE_FRAME]
+        return packets
+
+    def send(self, packet: bytes) -> None:
+        self.inner.send(packet)
+
+    def close(self) -> None:
+        self.inner.close()

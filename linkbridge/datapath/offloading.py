@@ -1,0 +1,264 @@
+"""The offload layer (`--offload`): a TUN device with virtio_net_hdr and kernel offloads, whose
+TCP super-packets cross the link as offload chunks (docs/offload.md).
+
+OffloadingTunnel stands where the TUN endpoint stands, on the tunnel side of the bridge. Towards
+the link it turns each read into link frames: a plain packet as it is, anything with a header
+that asks for work (a super-packet to segment, a checksum to finish) as chunks that fit the
+link's frames. From the link it takes IP packets (written with an empty header) and chunks
+(reassembled, then written whole with their header: the kernel segments or accepts them).
+
+The kernel hands out super-packets only once the peer said, with a hello, that it takes chunks,
+and only the segmentations the peer's kernel takes in a write; until then the device's offloads
+stay off and every packet leaves complete, so a plain peer (no --offload, the socat variant)
+never sees a chunk. A peer that sends hellos but whose kernel takes no segmentation gets
+checksum offload only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from linkbridge.datapath.batch import BatchReader
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.errors import LinkbridgeError
+from linkbridge.wire.drops import (
+    MTU,
+    OFFLOAD_INCOMPLETE,
+    OFFLOAD_TOO_BIG,
+    OFFLOAD_UNAGREED,
+    QUEUE_FULL,
+    TUN_WRITE_ERROR,
+)
+from linkbridge.wire.frames import OFFLOAD_CHUNK
+from linkbridge.wire.offload import (
+    CHUNK_FIRST_BYTE,
+    HELLO_LENGTH,
+    MIN_FRAME_SIZE,
+    PLAIN_DEVICE_BYTES,
+    VNET_HDR_LEN,
+    ChunkReassembler,
+    Delivered,
+    VnetHeader,
+    agreed_flags,
+    capabilities,
+    chunk_frames,
+    complete_checksum,
+    flag_names,
+    hello_frame,
+    parse_hello,
+    whole_run,
+)
+from linkbridge.wire.packet import packet_problem
+
+log = logging.getLogger(__name__)
+MODES = ("off", "auto", "on")
+HELLO_INTERVAL = 1.0  # seconds between hellos while the peer has not answered
+
+
+class OffloadDevice(Protocol):
+    """What the layer needs of a TUN device opened with IFF_VNET_HDR (tunnel.tun.TunEndpoint)."""
+
+    name: str
+    counters: Counters
+    accepted: int
+    read_size: int
+
+    def fileno(self) -> int: ...
+
+    def set_offload(self, flags: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def frame_problem(frame: bytes) -> str | None:
+    """The bridge's check of a frame towards an offloading tunnel: chunks pass (the layer
+    checks what they rebuild), anything else must be a well-formed IP packet."""
+    if frame and frame[0] >> 4 == OFFLOAD_CHUNK:
+        return None
+    return packet_problem(frame)
+
+
+class OffloadingTunnel:
+    """A TUN device with offloads as the tunnel side; `link` takes the layer's hellos.
+
+    `frame_size` is the largest frame the link carries: chunks are that long, and plain packets
+    up to that long go as they are. `counters` are the device's (packets are super-packets, as
+    the device reads and writes them), with the layer's figures under `offload`.
+    """
+
+    def __init__(self, device: OffloadDevice, frame_size: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if frame_size < MIN_FRAME_SIZE:
+            raise LinkbridgeError(f"offload needs link frames of at least {MIN_FRAME_SIZE} bytes, "
+                                  f"not {frame_size}")
+        self.device = device
+        self.name = device.name
+        self.counters = device.counters
+        self.frame_size = frame_size
+        self.link: Endpoint | None = None
+        self._fd = device.fileno()
+        self._read_size = device.read_size
+        self._caps = capabilities(device.accepted)
+        self._clock = clock
+        self.next_hello = 0.0  # when to say hello again (never, once the peer answered)
+        self._agreed: int | None = None  # the offloads on, once the peer said what it takes
+        self._packet_id = 0
+        self._reassembler = ChunkReassembler()
+        self._lock = threading.Lock()  # hellos come from both directions' threads
+        self._reader = BatchReader(self._fd, self._read_one)
+        offload = self.counters.offload
+        offload["kernel_flags"] = device.accepted
+        offload["enabled_flags"] = 0
+        offload["peer_agreed"] = 0
+
+    @property
+    def state(self) -> str:
+        """The layer's state for logs and status: what is on, or what it waits for."""
+        if self._agreed is None:
+            return "waiting for the peer's hello (sending complete packets)"
+        return f"on ({flag_names(self._agreed)})"
+
+    def attach(self, link: Endpoint) -> None:
+        """Send hellos through `link` (the link side of the bridge), the first one now."""
+        self.link = link
+        self.hello()
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def receive(self, timeout: float) -> list[bytes]:
+        if self._clock() >= self.next_hello:
+            self.hello()
+        return self._reader.receive(timeout)
+
+    def _read_one(self, frames: list[bytes]) -> None:
+        self.frames_of(os.read(self._fd, self._read_size), frames)
+
+    def frames_of(self, data: bytes, frames: list[bytes]) -> None:
+        """Append the link frames of `data`, one read of the device, to `frames` (and count
+        the read)."""
+        size = len(data) - VNET_HDR_LEN
+        self.counters.received(size)
+        if data.startswith(PLAIN_DEVICE_BYTES) and size <= self.frame_size:
+            frames.append(data[VNET_HDR_LEN:])  # the usual small packet: no header to parse
+            return
+        header = VnetHeader.from_device(data)
+        if header.plain and size <= self.frame_size:
+            frames.append(data[VNET_HDR_LEN:])
+            return
+        offload = self.counters.offload
+        if self._agreed is None:  # the peer takes no chunks: only whole, complete packets
+            if header.segmented:
+                self.counters.drop(OFFLOAD_UNAGREED)
+            elif size > self.frame_size:
+                self.counters.drop(MTU)
+            else:
+                frames.append(complete_checksum(header, data[VNET_HDR_LEN:]))
+                offload["checksums_completed"] += 1
+            return
+        try:  # the packet is not copied out of the read: chunks take their pieces from it
+            chunks = chunk_frames(header, memoryview(data)[VNET_HDR_LEN:], self.frame_size,
+                                  self._packet_id)
+        except ValueError:
+            self.counters.drop(OFFLOAD_TOO_BIG)
+            return
+        self._packet_id += 1
+        if header.segmented:
+            offload["super_packets_read"] += 1
+        offload["chunks_sent"] += len(chunks)
+        frames += chunks
+
+    def send(self, frame: bytes) -> None:
+        """Write a frame from the link into the device: an IP packet, or the offload
+        chunks the bridge let through (frame_problem), or consume the peer's hello."""
+        if frame[0] >> 4 != OFFLOAD_CHUNK:
+            if len(frame) == HELLO_LENGTH and (hello := parse_hello(frame)) is not None:
+                self._peer_hello(*hello)
+                return
+            if self._clock() >= self.next_hello:
+                self.hello()
+            self._write(PLAIN_DEVICE_BYTES, frame)
+            return
+        self.counters.offload["chunks_received"] += 1
+        result = self._reassembler.feed(frame)
+        if evicted := self._reassembler.take_evicted():
+            self.counters.drop(OFFLOAD_INCOMPLETE, evicted)
+        if result is not None:
+            self._written(result)
+
+    def send_many(self, frames: Sequence[bytes]) -> None:
+        """send() for each of `frames`, with runs that are exactly one packet's chunks in
+        order (what a GRO read of the peer's GSO send holds) rebuilt in one step."""
+        index, total = 0, len(frames)
+        while index < total:
+            frame = frames[index]
+            if frame[0] == CHUNK_FIRST_BYTE and len(frame) > 4 and frame[3] == 0 \
+                    and 1 < (count := frame[4]) <= total - index:
+                result = whole_run(frames[index : index + count])
+                if result is not None:
+                    self.counters.offload["chunks_received"] += count
+                    self._written(result)
+                    index += count
+                    continue
+            self.send(frame)
+            index += 1
+
+    def _written(self, result: Delivered | str) -> None:
+        """Write what reassembly gave: a packet with its header, or count its drop."""
+        if isinstance(result, str):
+            self.counters.drop(result)
+            return
+        header, packet = result
+        if header.segmented:
+            self.counters.offload["super_packets_written"] += 1
+        self._write(header.device_bytes(), packet)
+
+    def _write(self, header: bytes, packet: bytes) -> None:
+        try:
+            os.writev(self._fd, (header, packet))
+        except BlockingIOError:
+            self.counters.drop(QUEUE_FULL)
+        except OSError:
+            self.counters.drop(TUN_WRITE_ERROR)
+        else:
+            self.counters.sent(len(packet))
+
+    def _peer_hello(self, caps: int, reply: bool) -> None:
+        self.counters.offload["hellos_received"] += 1  # consumed here, never written
+        with self._lock:
+            if self._agreed is None:
+                flags = agreed_flags(self.device.accepted, caps)
+                try:
+                    self.device.set_offload(flags)
+                except OSError as exc:
+                    log.warning("%s: the kernel refused offloads %s (%s): offload off",
+                                self.name, flag_names(flags), exc.strerror)
+                    flags = 0
+                self._agreed = flags
+                self.next_hello = math.inf
+                self.counters.offload["enabled_flags"] = flags
+                self.counters.offload["peer_agreed"] = 1
+                log.info("%s: the peer takes offload chunks: offload %s", self.name, self.state)
+        if not reply:
+            self.hello(reply=True)
+
+    def hello(self, reply: bool = False) -> None:
+        """Say hello to the peer now (`reply`: an answer to its hello)."""
+        if self._agreed is None:
+            self.next_hello = self._clock() + HELLO_INTERVAL
+        if self.link is not None:
+            self.counters.offload["hellos_sent"] += 1
+            self.link.send(hello_frame(self._caps, reply))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.device.set_offload(0)
+        self.device.close()

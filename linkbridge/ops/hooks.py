@@ -1,0 +1,140 @@
+"""Command hooks (`--on-up`, `--on-down`, `--on-link-up`, `--on-link-down`): shell commands run
+when a tunnel comes up or goes down and when its link's state changes.
+
+A hook runs through `/bin/sh -c` as the user the process runs as (after `--user`, that user:
+root is gone for good), with what it is about in LINKBRIDGE_* environment variables. It may run
+for `timeout` seconds; then its whole process group is killed. Its output goes to the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import stat
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from linkbridge.errors import ConfigError
+from linkbridge.plugin.tunnel_info import TunnelInfo
+
+log = logging.getLogger("linkbridge")
+
+EVENTS = ("up", "down", "link-up", "link-down")
+DEFAULT_TIMEOUT = 10.0  # seconds
+OUTPUT_LIMIT = 4000  # characters of a hook's output kept for the log
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """How a hook ended: its exit status (negative: killed by that signal), whether it was
+    killed for running too long, and the tail of its output."""
+
+    command: str
+    returncode: int
+    timed_out: bool
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def describe(self) -> str:
+        if self.timed_out:
+            return "killed after running too long"
+        if self.returncode < 0:
+            return f"killed by {signal.Signals(-self.returncode).name}"
+        return f"exit code {self.returncode}"
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The commands of one tunnel, by event (`up`, `down`, `link-up`, `link-down`)."""
+
+    commands: Mapping[str, str]
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def has_link_hooks(self) -> bool:
+        return bool(self.commands.get("link-up") or self.commands.get("link-down"))
+
+    def run(self, event: str, info: TunnelInfo, reason: str,
+            link_state: str | None = None) -> HookResult | None:
+        """Run the hook of `event` if one is set; a failure is logged (with its exit code) and
+        returned, never raised."""
+        command = self.commands.get(event)
+        if not command:
+            return None
+        env = hook_environment(event, info, reason, link_state)
+        result = run_command(command, env, self.timeout)
+        for line in result.output.splitlines():
+            log.info("%s: on-%s: %s", info.device, event, line)
+        if result.ok:
+            log.info("%s: on-%s hook done", info.device, event)
+        else:
+            log.error("%s: on-%s hook failed (%s): %s", info.device, event, result.describe(),
+                      command)
+        return result
+
+
+def hook_environment(event: str, info: TunnelInfo, reason: str,
+                     link_state: str | None) -> dict[str, str]:
+    """The process environment plus what a hook is about."""
+    env = dict(os.environ)
+    env.update({
+        "LINKBRIDGE_EVENT": event,
+        "LINKBRIDGE_DEVICE": info.device,
+        "LINKBRIDGE_MTU": str(info.mtu),
+        "LINKBRIDGE_ADDRESSES": " ".join(info.addresses),
+        "LINKBRIDGE_ROUTES": " ".join(info.routes),
+        "LINKBRIDGE_LINK": info.link,
+        "LINKBRIDGE_REASON": reason,
+        "LINKBRIDGE_LINK_STATE": link_state or "",
+    })
+    return env
+
+
+def run_command(command: str, env: Mapping[str, str], timeout: float) -> HookResult:
+    """Run `command` with /bin/sh in a session of its own; kill the session after `timeout`."""
+    try:
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", command], env=dict(env), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        return HookResult(command, 127, False, f"cannot run /bin/sh: {exc.strerror}")
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        _kill(process)
+        output, _ = process.communicate()
+        timed_out = True
+    except BaseException:  # SIGTERM (Shutdown) while the hook ran: it goes too
+        _kill(process)
+        process.wait()
+        raise
+    text = output.decode(errors="replace")[-OUTPUT_LIMIT:]
+    return HookResult(command, process.returncode, timed_out, text)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill the hook's shell and whatever it started (its session's process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def check_hook_source(path: str) -> None:
+    """Refuse hooks from a config file that someone else could have written: it must belong
+    to root or to this user and be writable by neither group nor others."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot check config file {path}: {exc.strerror}") from None
+    if info.st_uid not in (0, os.geteuid()):
+        raise ConfigError(f"{path}: hooks refused: the file belongs to uid {info.st_uid}, "
+                          f"not to root or to this user")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(f"{path}: hooks refused: the file is writable by group or others "
+                          f"(chmod go-w {path})")

@@ -1,0 +1,68 @@
+"""Key files of the encrypt layer: base64 text as `linkbridge genkey` / `genpsk` write it,
+refused when anyone but the owner may read them (as WireGuard's tools warn)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from linkbridge.errors import ConfigError
+from linkbridge.wire.noise import KEY_SIZE, ZERO_PSK, public_bytes
+from linkbridge.wire.secure import StaticKeys, decode_key, encode_key
+
+MAX_KEY_FILE = 1024  # bytes: a key file is one line of base64
+
+
+def read_secret(path: str, what: str) -> bytes:
+    """The 32-byte key in the file at `path`; ConfigError when it cannot be read, is open to
+    group or others, or holds no key."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ConfigError(f"{what} file {path} is a symbolic link: give the file itself"
+                              ) from None
+        raise ConfigError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{what} file {path} is not a regular file")
+        if mode & 0o077:
+            raise ConfigError(f"{what} file {path} is accessible by group or others (mode "
+                              f"{stat.S_IMODE(mode):04o}): run `chmod 600 {path}`")
+        data = os.read(fd, MAX_KEY_FILE + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_KEY_FILE:
+        raise ConfigError(f"{what} file {path} is too long for a key")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} file {path} is not base64 text") from None
+    return decode_key(text, f"{what} file {path}")
+
+
+def load_keys(private_key: str, peer_public_key: str, preshared_key: str | None) -> StaticKeys:
+    """This side's keys from the options: file, base64 value, optional file."""
+    private = X25519PrivateKey.from_private_bytes(read_secret(private_key, "private key"))
+    peer = decode_key(peer_public_key, "--peer-public-key")
+    psk = read_secret(preshared_key, "pre-shared key") if preshared_key else ZERO_PSK
+    return StaticKeys(private, peer, psk)
+
+
+def new_private_key() -> str:
+    """A new X25519 private key, base64."""
+    return encode_key(os.urandom(KEY_SIZE))
+
+
+def new_preshared_key() -> str:
+    return encode_key(os.urandom(KEY_SIZE))
+
+
+def public_key_of(text: str) -> str:
+    """The base64 public key of a base64 private key; ConfigError when it is none."""
+    private = X25519PrivateKey.from_private_bytes(decode_key(text, "the private key"))
+    return encode_key(public_bytes(private))

@@ -1,0 +1,377 @@
+"""linkbridge header compression, the `auto` mode: IPv4/IPv6, TCP (any options), UDP, echo.
+
+Wire format (docs/compression.md), the context id `cid` (0-15) in the low nibble:
+
+- `0xD0|cid gen <the packet without its length field>`: a full header (IR). It sets up context
+  `cid` at generation `gen` and is exactly as long as the packet.
+- `0xC0|cid gen mask <fields> <masked checksum> <payload>`: compressed against that context's
+  reference header: each field is absent (as in the reference) or a varint delta from it, so
+  every frame decodes on its own and a lost one costs only itself.
+- `0xE0|cid gen`: feedback, from a decompressor to the peer's compressor: "no usable context
+  `cid` at generation `gen` here; send a full header". It is how a lost IR is repaired within
+  one round trip.
+
+The transport checksum travels XORed with a hash of the rebuilt IP header, so the check that
+the decompressor runs over the rebuilt packet also covers the IP fields the checksum does not
+(TTL, TOS, IP ID, flow label). A frame is never longer than its packet. Pure: time is passed in.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from linkbridge.wire.compress.headers import (
+    CHECKSUM_AT,
+    ICMP,
+    TCP,
+    TCP_FIELDS,
+    UDP,
+    Headers,
+    pack_timestamps,
+    parse,
+)
+from linkbridge.wire.compress.sums import (
+    VARINT_MAX,
+    checksum,
+    pseudo_sum,
+    read_varint,
+    transport_valid,
+    varint,
+)
+from linkbridge.wire.drops import (
+    COMPRESS_BAD_CHECKSUM,
+    COMPRESS_BAD_FRAME,
+    COMPRESS_NO_CONTEXT,
+    COMPRESS_STALE,
+    COMPRESS_TRUNCATED,
+)
+from linkbridge.wire.frames import COMPRESSED, CONTEXT_REFRESH, UNCOMPRESSED
+
+CONTEXTS = 16
+IR = UNCOMPRESSED << 4
+CO = COMPRESSED << 4
+FEEDBACK = CONTEXT_REFRESH << 4
+# mask bits, sent in this order: IP ID, seq (TCP; echo sequence), ack, window, flags,
+# timestamps, options literal, urgent pointer
+M_ID, M_SEQ, M_ACK, M_WIN, M_FLAGS, M_TS, M_OPTIONS, M_URGENT = (
+    0x80, 0x40, 0x20, 0x10, 0x08, 0x04, 0x02, 0x01)
+M32 = 0xFFFFFFFF
+LONG_DELTA = 0x4000  # a delta this large takes 3 varint bytes: time to move the reference
+REBASE_AFTER = 32  # ...once this many frames used the current one
+FEEDBACK_REPEAT = 0.5  # seconds before the same feedback goes out again
+HASH_PRIME = 65521  # the IP header hash: any one changed 16-bit word changes it
+_U16 = struct.Struct("!H")
+Drop = Callable[[str], None]
+
+
+def header_hash(ip_header: bytes | bytearray) -> int:
+    """A 16-bit hash of an IP header that sees a change in any one of its 16-bit words."""
+    return int.from_bytes(ip_header, "big") % HASH_PRIME
+
+
+class _Context:
+    """A compressor's flow: its cid, the generation and the reference the peer holds."""
+
+    __slots__ = ("cid", "gen", "ref", "refresh", "uses")
+
+    def __init__(self, cid: int) -> None:
+        self.cid = cid
+        self.gen = 0
+        self.ref: Headers | None = None
+        self.uses = 0
+        self.refresh = True
+
+
+class Compressor:
+    """Turns packets into frames: compressed, full header, or the packet itself.
+
+    `first_gen` seeds the generation numbers (random at start-up, so a restarted compressor does
+    not reuse the numbers the peer still holds).
+    """
+
+    def __init__(self, first_gen: int = 0, contexts: int = CONTEXTS) -> None:
+        self._flows: dict[bytes, _Context] = {}  # least recently used first
+        self._by_cid: list[_Context | None] = [None] * contexts
+        self._gens = [first_gen & 0xFF] * contexts
+
+    def feedback(self, frame: bytes) -> None:
+        """The peer lacks a context: its next packet goes as a full header."""
+        cid = frame[0] & 0x0F if frame else len(self._by_cid)
+        if len(frame) < 2 or cid >= len(self._by_cid):
+            return
+        context = self._by_cid[cid]
+        if context is not None and context.gen == frame[1]:
+            context.refresh = True
+
+    def compress(self, packet: bytes) -> bytes:
+        """The frame for `packet`; never longer than it."""
+        headers = parse(packet)
+        if headers is None:
+            return packet
+        context = self._flows.pop(headers.key, None)
+        if context is None:
+            context = self._new_context()
+        self._flows[headers.key] = context
+        if not context.refresh and context.ref is not None:
+            frame = _encode(context, headers, packet)
+            if frame is not None and len(frame) < len(packet):
+                context.uses += 1
+                return frame
+        return self._full(context, headers, packet)
+
+    def _new_context(self) -> _Context:
+        cid = next((cid for cid, used in enumerate(self._by_cid) if used is None), None)
+        if cid is None:
+            cid = self._flows.pop(next(iter(self._flows))).cid  # the least recently used
+        context = self._by_cid[cid] = _Context(cid)
+        return context
+
+    def _full(self, context: _Context, headers: Headers, packet: bytes) -> bytes:
+        gen = self._gens[context.cid] = (self._gens[context.cid] + 1) & 0xFF
+        context.gen, context.ref, context.uses, context.refresh = gen, headers, 0, False
+        length_at = 2 if headers.version == 4 else 4
+        return bytes((IR | context.cid, gen)) + packet[:length_at] + packet[length_at + 2:]
+
+
+def _delta(value: int, reference: int, modulo: int) -> int:
+    return (value - reference) & modulo
+
+
+def _encode(context: _Context, headers: Headers, packet: bytes) -> bytes | None:
+    """The compressed frame, or None when the packet needs a full header."""
+    ref = context.ref
+    assert ref is not None
+    if headers.static != ref.static:
+        return None
+    mask, fields, longest = 0, b"", 0
+    if headers.ip_id != ref.ip_id:
+        delta = _delta(headers.ip_id, ref.ip_id, 0xFFFF)
+        mask, fields, longest = M_ID, varint(delta), delta
+    proto = headers.proto
+    if proto == TCP:
+        if delta := (headers.seq - ref.seq) & M32:
+            if delta > VARINT_MAX:
+                return None
+            mask |= M_SEQ
+            fields += varint(delta)
+            longest = max(longest, delta)
+        if delta := (headers.ack - ref.ack) & M32:
+            if delta > VARINT_MAX:
+                return None
+            mask |= M_ACK
+            fields += varint(delta)
+            longest = max(longest, delta)
+        if headers.window != ref.window:
+            mask |= M_WIN
+            fields += _U16.pack(headers.window)
+        if headers.flags != ref.flags:
+            mask |= M_FLAGS
+            fields += bytes((headers.flags,))
+        options, at = headers.options, headers.ts_at
+        if options != ref.options:
+            if (at >= 0 and at == ref.ts_at and len(options) == len(ref.options)
+                    and options[:at] == ref.options[:at]
+                    and options[at + 8:] == ref.options[at + 8:]):
+                tsval = _delta(headers.tsval, ref.tsval, M32)
+                tsecr = _delta(headers.tsecr, ref.tsecr, M32)
+                if max(tsval, tsecr) > VARINT_MAX:
+                    return None
+                mask |= M_TS
+                fields += varint(tsval) + varint(tsecr)
+                longest = max(longest, tsval, tsecr)
+            else:
+                mask |= M_OPTIONS
+                fields += bytes((len(options),)) + options
+        if headers.urgent != ref.urgent:
+            mask |= M_URGENT
+            fields += _U16.pack(headers.urgent)
+    elif proto != UDP and headers.seq != ref.seq:  # an echo's sequence number
+        delta = _delta(headers.seq, ref.seq, 0xFFFF)
+        mask |= M_SEQ
+        fields += varint(delta)
+        longest = max(longest, delta)
+    if longest >= LONG_DELTA and context.uses >= REBASE_AFTER:
+        return None
+    ihl = headers.ihl
+    masked = headers.csum ^ header_hash(packet[:ihl])
+    return (bytes((CO | context.cid, context.gen, mask)) + fields + _U16.pack(masked)
+            + packet[ihl + headers.thlen:])
+
+
+class _Reference:
+    """A decompressor's context: the generation and the reference packet's headers."""
+
+    __slots__ = ("gen", "headers", "ip_header", "transport")
+
+    def __init__(self, gen: int, headers: Headers, packet: bytes) -> None:
+        self.gen, self.headers = gen, headers
+        self.ip_header = packet[:headers.ihl]
+        self.transport = packet[headers.ihl:headers.ihl + headers.thlen]
+
+
+class Decompressor:
+    """Rebuilds packets from frames; frames of types it does not own pass through unchanged.
+
+    Every rebuilt packet is checked (transport checksum, unmasked by the rebuilt IP header's
+    hash) and dropped, counted, when it fails. A compressed frame for a generation it does not
+    hold queues a feedback frame (take_feedback()), at most once per FEEDBACK_REPEAT for the
+    same one.
+    """
+
+    def __init__(self, drop: Drop, contexts: int = CONTEXTS,
+                 feedback_repeat: float = FEEDBACK_REPEAT) -> None:
+        self._drop = drop
+        self._refs: list[_Reference | None] = [None] * contexts
+        self._asked: list[tuple[int, float] | None] = [None] * contexts
+        self._repeat = feedback_repeat
+        self._feedback: list[bytes] = []
+
+    @staticmethod
+    def is_feedback(frame: bytes) -> bool:
+        """Whether `frame` is feedback for this end's compressor."""
+        return bool(frame) and frame[0] >> 4 == CONTEXT_REFRESH
+
+    def take_feedback(self) -> list[bytes]:
+        """The feedback frames to send to the peer since the last call."""
+        frames, self._feedback = self._feedback, []
+        return frames
+
+    def feed(self, frame: bytes, now: float) -> bytes | None:
+        """The packet `frame` carries, or None (counted) when it cannot be rebuilt."""
+        if not frame:
+            return frame
+        kind = frame[0] >> 4
+        if kind == COMPRESSED:
+            return self._compressed(frame, now)
+        if kind == UNCOMPRESSED:
+            return self._full(frame)
+        return frame
+
+    def _full(self, frame: bytes) -> bytes | None:
+        if len(frame) < 28:
+            self._drop(COMPRESS_TRUNCATED)
+            return None
+        version = frame[2] >> 4
+        if version == 4:
+            packet = frame[2:4] + _U16.pack(len(frame)) + frame[4:]
+        elif version == 6 and len(frame) >= 48:
+            packet = frame[2:6] + _U16.pack(len(frame) - 40) + frame[6:]
+        else:
+            self._drop(COMPRESS_BAD_FRAME)
+            return None
+        headers = parse(packet)
+        if headers is None:
+            self._drop(COMPRESS_BAD_CHECKSUM)
+            return None
+        cid = frame[0] & 0x0F
+        if cid < len(self._refs):
+            self._refs[cid] = _Reference(frame[1], headers, packet)
+        return packet
+
+    def _compressed(self, frame: bytes, now: float) -> bytes | None:
+        if len(frame) < 5:  # type, generation, mask, checksum
+            self._drop(COMPRESS_TRUNCATED)
+            return None
+        cid, gen = frame[0] & 0x0F, frame[1]
+        ref = self._refs[cid] if cid < len(self._refs) else None
+        if ref is None or ref.gen != gen:
+            # feedback either way: a compressor ignores it for a generation it has left behind
+            # (a late frame), and needs it when it restarted and its full header was lost
+            stale = ref is not None and 0 < (ref.gen - gen) & 0xFF < 128
+            self._drop(COMPRESS_STALE if stale else COMPRESS_NO_CONTEXT)
+            self._ask(cid, gen, now)
+            return None
+        try:
+            packet = _rebuild(ref, frame)
+        except (IndexError, struct.error):
+            self._drop(COMPRESS_TRUNCATED)
+            return None
+        except ValueError:
+            self._drop(COMPRESS_BAD_FRAME)
+            return None
+        if packet is None:
+            self._drop(COMPRESS_BAD_CHECKSUM)
+            self._ask(cid, gen, now)
+        return packet
+
+    def _ask(self, cid: int, gen: int, now: float) -> None:
+        if cid >= len(self._asked):
+            return
+        asked = self._asked[cid]
+        if asked is None or asked[0] != gen or now - asked[1] >= self._repeat:
+            self._asked[cid] = (gen, now)
+            self._feedback.append(bytes((FEEDBACK | cid, gen)))
+
+
+def _rebuild(ref: _Reference, frame: bytes) -> bytes | None:
+    """The packet a compressed frame carries; None when it fails its check. IndexError for a
+    frame that ends too soon, ValueError for a field no compressor writes."""
+    base = ref.headers
+    mask, offset = frame[2], 3
+    ihl, proto = base.ihl, base.proto
+    ip_header = bytearray(ref.ip_header)
+    if mask & M_ID:
+        if base.version != 4:
+            raise ValueError("IP ID in IPv6")
+        delta, offset = read_varint(frame, offset)
+        ip_header[4:6] = _U16.pack((base.ip_id + delta) & 0xFFFF)
+    if proto == TCP:
+        seq, ack, flags, window = base.seq, base.ack, base.flags, base.window
+        urgent, options = base.urgent, base.options
+        if mask & M_SEQ:
+            delta, offset = read_varint(frame, offset)
+            seq += delta
+        if mask & M_ACK:
+            delta, offset = read_varint(frame, offset)
+            ack += delta
+        if mask & M_WIN:
+            window = _U16.unpack_from(frame, offset)[0]
+            offset += 2
+        if mask & M_FLAGS:
+            flags = frame[offset]
+            offset += 1
+        if mask & M_TS:
+            if base.ts_at < 0:
+                raise ValueError("timestamps without a timestamp option")
+            tsval, offset = read_varint(frame, offset)
+            tsecr, offset = read_varint(frame, offset)
+            options = pack_timestamps(options, base.ts_at, base.tsval + tsval, base.tsecr + tsecr)
+        if mask & M_OPTIONS:
+            size = frame[offset]
+            options = frame[offset + 1:offset + 1 + size]
+            offset += 1 + size
+            if size % 4 or size > 40 or len(options) != size:
+                raise ValueError("options length")
+        if mask & M_URGENT:
+            urgent = _U16.unpack_from(frame, offset)[0]
+            offset += 2
+        transport = bytearray(ref.transport[:4] + TCP_FIELDS.pack(
+            seq & M32, ack & M32, (20 + len(options)) << 2 | ref.transport[12] & 0x0F, flags,
+            window, 0, urgent) + options)
+    else:
+        if mask & ~(M_ID | M_SEQ) or (proto == UDP and mask & M_SEQ):
+            raise ValueError("mask bits")
+        transport = bytearray(ref.transport)
+        if mask & M_SEQ:
+            delta, offset = read_varint(frame, offset)
+            transport[6:8] = _U16.pack((base.seq + delta) & 0xFFFF)
+    masked = _U16.unpack_from(frame, offset)[0]
+    payload = frame[offset + 2:]
+    length = len(transport) + len(payload)
+    if base.version == 4:
+        ip_header[2:4] = _U16.pack(ihl + length)
+        ip_header[10:12] = b"\0\0"
+        ip_header[10:12] = _U16.pack(checksum(ip_header))
+    else:
+        ip_header[4:6] = _U16.pack(length)
+    if proto == UDP:
+        transport[4:6] = _U16.pack(length)
+    at = CHECKSUM_AT[proto]
+    transport[at:at + 2] = _U16.pack(masked ^ header_hash(ip_header))
+    segment = bytes(transport) + payload
+    addresses = bytes(ip_header[12:20] if base.version == 4 else ip_header[8:40])
+    pseudo = 0 if proto == ICMP else pseudo_sum(addresses, proto, length)
+    if not transport_valid(pseudo, segment):
+        return None
+    return bytes(ip_header) + segment

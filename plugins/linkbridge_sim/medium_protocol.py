@@ -1,0 +1,29 @@
+"""The datagrams between half-duplex stations and the simulated medium (docs/sim.md). Pure.
+
+Every datagram starts with one ASCII byte saying what it is:
+- `J` + JSON `{"name": ..., "radio": {...}}` station -> medium: join (or re-configure);
+- `A` + JSON `{"station": "HOST:PORT"}` medium -> station: joined;
+- `F` + frame, both ways: a frame to send / a frame received over the air;
+- `S` (to the medium) asks for its counters, `S` + JSON (from it) answers;
+- `E` + UTF-8 text medium -> station: a request it refused (one line).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+JOIN, JOINED, FRAME, STATS, ERROR = b"J", b"A", b"F", b"S", b"E"
+
+
+def encode(kind: bytes, body: Any = None) -> bytes:
+    """A control datagram with a JSON body (or none)."""
+    return kind if body is None else kind + json.dumps(body, sort_keys=True).encode()
+
+
+def decode_json(datagram: bytes) -> Any:
+    """The JSON body of a control datagram; ValueError when it is not JSON."""
+    try:
+        return json.loads(datagram[1:].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("body is not JSON") from None

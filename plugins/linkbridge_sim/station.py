@@ -1,0 +1,85 @@
+"""A half-duplex station's carrier: frames to and from the simulated medium over UDP."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from linkbridge.plugin import (
+    Address,
+    Counters,
+    DatagramEndpoint,
+    LinkError,
+    drops,
+    format_address,
+)
+from linkbridge_sim.medium_protocol import ERROR, FRAME, JOIN, JOINED, encode
+from linkbridge_sim.radio import RadioSettings
+
+log = logging.getLogger("linkbridge")
+JOIN_TIMEOUT = 5.0
+JOIN_RETRY = 0.25
+
+
+class MediumStation:
+    """Joins the medium at `medium` with this side's radio, then sends and receives frames."""
+
+    def __init__(self, name: str, bind: Address, medium: Address,
+                 radio: RadioSettings) -> None:
+        self.name = name
+        self.bind = bind
+        self.medium = medium
+        self.radio = radio
+        self.endpoint: DatagramEndpoint | None = None
+        self._join = encode(JOIN, {"name": name, "radio": radio.to_record()})
+        self._errors = 0
+
+    def open(self) -> Counters:
+        """Bind, join the medium (waiting for its answer) and return the carrier's counters."""
+        endpoint = DatagramEndpoint(self.name, self.bind, self.medium)
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                endpoint.send(self._join)
+                for datagram in endpoint.receive(JOIN_RETRY):
+                    if datagram[:1] == JOINED:
+                        self.endpoint = endpoint
+                        log.info("%s: joined the medium at %s: %s", self.name,
+                                 format_address(self.medium), self.radio.describe())
+                        return endpoint.counters
+                    if datagram[:1] == ERROR:
+                        raise LinkError(f"{self.name}: the medium refused to join: "
+                                        f"{datagram[1:].decode(errors='replace')}")
+        except BaseException:
+            endpoint.close()
+            raise
+        endpoint.close()
+        raise LinkError(f"{self.name}: no medium answers at {format_address(self.medium)} "
+                        "(start one: python -m linkbridge_sim.medium --listen HOST:PORT)")
+
+    def send(self, frame: bytes) -> None:
+        if self.endpoint is None:
+            raise LinkError(f"{self.name}: used before open()")
+        self.endpoint.send(FRAME + frame)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        if self.endpoint is None:
+            raise LinkError(f"{self.name}: used before open()")
+        frames = []
+        for datagram in self.endpoint.receive(timeout):
+            if datagram[:1] == FRAME:
+                frames.append(datagram[1:])
+            elif datagram[:1] == ERROR:  # e.g. a restarted medium: join again
+                self.endpoint.send(self._join)
+                self._errors += 1
+                if self._errors <= 10:
+                    log.warning("%s: the medium says: %s", self.name,
+                                datagram[1:].decode(errors="replace"))
+            elif datagram[:1] != JOINED:
+                self.endpoint.counters.drop(drops.MALFORMED_FRAME)
+        return frames
+
+    def close(self) -> None:
+        if self.endpoint is not None:
+            self.endpoint.close()
+            self.endpoint = None

@@ -1,0 +1,216 @@
+"""TUN offloads (`--offload`) end to end on this kernel: two tunnels in namespaces, TCP with a
+content check over IPv4 and IPv6, super-packets and chunks counted both ways and no IP
+fragment on the underlay; a plain peer; each layer the offload keeps (--via sim:, keepalives);
+the options that switch it off; and the kernel refusing offloads (real TUNSETOFFLOAD calls)."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from benchmarks.compare import set_mtu, wait_route
+from linkbridge.datapath.offloading import HELLO_INTERVAL
+from linkbridge.lab.probes import ping, tcp_transfer
+from linkbridge.lab.processes import LinkbridgeProcess, spawn
+from linkbridge.lab.run import lab_tunnels, tunnel_args
+from linkbridge.lab.topology import OVERLAY, OVERLAY6, UNDERLAY, TwoHosts
+from linkbridge.plugin.registry import LinkRegistry
+from linkbridge.plugin.url import parse_link_url
+from linkbridge.tunnel.tun import TunEndpoint
+from linkbridge.wire.offload import ALL_OFFLOADS, OFFLOAD_ATTEMPTS, TCP_OFFLOADS, TUN_F_CSUM
+
+ON = ["--offload", "on"]
+PORT = 47001
+_DEVICE = re.compile(r"counters lbt0: (\{.*\})$", re.MULTILINE)
+_LINK = re.compile(r"counters udp:\S*: (\{.*\})$", re.MULTILINE)
+
+
+def logged(side: LinkbridgeProcess, pattern: re.Pattern[str] = _DEVICE) -> dict[str, object]:
+    """The counters a stopped tunnel logged for its device (or, with _LINK, its link)."""
+    found = pattern.findall(side.output())
+    assert found, side.output()
+    counters: dict[str, object] = ast.literal_eval(found[-1])
+    return counters
+
+
+def offload_of(counters: dict[str, object]) -> dict[str, int]:
+    figures = counters.get("offload", {})
+    assert isinstance(figures, dict)
+    return figures
+
+
+def ip_fragments(ns: str) -> tuple[int, int]:
+    """(fragments made, reassemblies asked) of IPv4 in namespace `ns` (/proc/net/snmp)."""
+    out = spawn(ns, ["cat", "/proc/net/snmp"], stdout=subprocess.PIPE).communicate(timeout=10)[0]
+    names, values = [line.split()[1:] for line in out.decode().splitlines()
+                     if line.startswith("Ip:")][:2]
+    row = dict(zip(names, map(int, values), strict=True))
+    return row["FragCreates"], row["ReasmReqds"]
+
+
+def transfers(lab: TwoHosts, size: int, ipv6: bool = True) -> None:
+    """TCP with a content check A -> B and B -> A, over IPv4 and (with `ipv6`) IPv6."""
+    ways = [(lab.b, OVERLAY[1], lab.a), (lab.a, OVERLAY[0], lab.b)]
+    if ipv6:
+        ways += [(lab.b, OVERLAY6[1], lab.a), (lab.a, OVERLAY6[0], lab.b)]
+    for server, destination, client in ways:
+        result = tcp_transfer(server, destination, client, size)
+        assert result.intact and result.received_bytes == size, (destination, result)
+
+
+@contextlib.contextmanager
+def two_tunnels(lab: TwoHosts, registry: LinkRegistry, args_a: Sequence[str],
+                args_b: Sequence[str], link: str = "udp", ipv6: bool = True
+                ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
+    """Tunnels over `link` with options of their own on each side."""
+    url = parse_link_url(link)
+    pairing = registry.link_class(url.scheme)
+    with pairing.lab_pair(url, lab.sides) as (url_a, url_b):  # type: ignore[attr-defined]
+        v6 = (OVERLAY6, OVERLAY6[::-1]) if ipv6 else (None, None)
+        with LinkbridgeProcess(lab.a, [*tunnel_args(url_a, (), None, OVERLAY[0], OVERLAY[1],
+                                                    v6[0]), *args_a], "tunnel A") as a, \
+                LinkbridgeProcess(lab.b, [*tunnel_args(url_b, (), None, OVERLAY[1],
+                                                       OVERLAY[0], v6[1]), *args_b],
+                                  "tunnel B") as b:
+            yield a, b
+
+
+def test_tcp_both_ways_as_super_packets_in_chunks(lab: TwoHosts, registry: LinkRegistry) -> None:
+    before = [ip_fragments(ns) for ns in (lab.a, lab.b)]
+    with lab_tunnels(lab, "udp", ipv6=True, extra_args=ON, registry=registry) as (side_a, side_b):
+        assert ping(lab.a, OVERLAY[1], count=5, interval=0.01).received == 5
+        transfers(lab, 20_000_000)
+    assert [ip_fragments(ns) for ns in (lab.a, lab.b)] == before  # the underlay never fragments
+    for side in (side_a, side_b):
+        device = logged(side)
+        figures = offload_of(device)
+        assert device["drops"] == {}, device
+        assert figures["kernel_flags"] == figures["enabled_flags"] == ALL_OFFLOADS
+        assert figures["peer_agreed"] == 1
+        assert figures["super_packets_read"] > 100 and figures["super_packets_written"] > 100
+        assert figures["chunks_sent"] > 10 * figures["super_packets_read"]
+        link = logged(side, _LINK)
+        assert link["drops"] == {}, link
+        # every datagram fits the path: the link never sent more than the chunk size on average
+        assert isinstance(link["tx_bytes"], int) and isinstance(link["tx_packets"], int)
+        assert link["tx_bytes"] <= 1472 * link["tx_packets"]
+        assert "offload on (csum,tso4,tso6,uso4,uso6)" in side.output()
+
+
+def test_a_plain_peer_gets_whole_packets_and_drops_the_hellos(
+        lab: TwoHosts, registry: LinkRegistry) -> None:
+    """B runs without --offload: A's hellos (IPv4 from 0.0.0.0) go into B's device, whose
+    kernel discards them; A never agrees, so only whole packets with complete checksums go."""
+    with two_tunnels(lab, registry, ON, []) as (side_a, side_b):
+        transfers(lab, 5_000_000)
+        time.sleep(HELLO_INTERVAL)
+        assert ping(lab.a, OVERLAY[1], count=3, interval=0.05).received == 3  # a hello is due
+    a = offload_of(logged(side_a))
+    assert a["peer_agreed"] == 0 and a["enabled_flags"] == 0 and a["hellos_sent"] >= 2
+    assert "chunks_sent" not in a and "super_packets_read" not in a
+    assert logged(side_b)["drops"] == {} and logged(side_b, _LINK)["drops"] == {}
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
+def test_the_socat_variant_as_peer(lab: TwoHosts) -> None:
+    """The original socat relay on B: it writes every datagram into its TUN, so a hello must
+    be an IP packet its kernel takes and discards (a failed write would end socat)."""
+    socat = spawn(lab.b, ["socat", f"TUN:{OVERLAY[1]}/30,tun-type=tun,iff-no-pi,iff-up,"
+                          f"tun-name=lbt0", f"UDP-DATAGRAM:{UNDERLAY[0]}:{PORT},"
+                          f"bind={UNDERLAY[1]}:{PORT}"], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
+    try:
+        set_mtu(lab.b, "lbt0", 1472)
+        args = ["up", "--name", "lbt0", "--link", f"udp:{UNDERLAY[1]}:{PORT}?bind="
+                f"{UNDERLAY[0]}:{PORT}", "--address", OVERLAY[0], "--remote", OVERLAY[1], *ON]
+        with LinkbridgeProcess(lab.a, args, "tunnel A") as side_a:
+            wait_route(lab.b, OVERLAY[0], "lbt0")
+            for _ in range(2):
+                assert ping(lab.a, OVERLAY[1], count=3, interval=0.05).received == 3
+                time.sleep(HELLO_INTERVAL)
+            transfers(lab, 5_000_000, ipv6=False)
+            assert socat.poll() is None
+        a = offload_of(logged(side_a))
+        assert a["hellos_sent"] >= 2 and a["peer_agreed"] == 0 and "chunks_sent" not in a
+    finally:
+        socat.terminate()
+        socat.communicate(timeout=10)
+
+
+def test_a_kernel_that_refuses_every_offload_still_carries_chunks_in(
+        lab: TwoHosts, registry: LinkRegistry) -> None:
+    """A asks for a flag this kernel lacks (as an old kernel refuses USO): offload off there,
+    and B, told by A's hello, turns on checksum offload only."""
+    with two_tunnels(lab, registry, [*ON, "--offload-flags", "0x8000"], ON) as (side_a, side_b):
+        transfers(lab, 5_000_000)
+    a, b = offload_of(logged(side_a)), offload_of(logged(side_b))
+    assert a["kernel_flags"] == a["enabled_flags"] == 0 and a["peer_agreed"] == 1
+    assert b["enabled_flags"] == TUN_F_CSUM and b["peer_agreed"] == 1
+    assert "super_packets_read" not in b and "super_packets_read" not in a
+    assert b["chunks_sent"] > 0 and a["chunks_received"] == b["chunks_sent"]
+    assert logged(side_a)["drops"] == {} and logged(side_b)["drops"] == {}
+
+
+def test_the_usoless_retry_with_the_real_ioctl(root: None) -> None:
+    """The first set asked for holds a flag this kernel refuses: the second is taken."""
+    for attempts, accepted in (((ALL_OFFLOADS | 0x8000, TCP_OFFLOADS), TCP_OFFLOADS),
+                               ((0x8000,), 0), (OFFLOAD_ATTEMPTS, ALL_OFFLOADS)):
+        tun = TunEndpoint("lboff0", vnet_hdr=True, attempts=attempts)
+        try:
+            assert tun.accepted == accepted
+        finally:
+            tun.close()
+
+
+@pytest.mark.parametrize("extra", [
+    pytest.param(["--via", "sim:?loss=0.3%&seed=5"], id="sim-loss"),
+    pytest.param(["--keepalive", "0.2"], id="keepalive"),
+])
+def test_layers_that_keep_offload(lab: TwoHosts, registry: LinkRegistry,
+                                  extra: list[str]) -> None:
+    with lab_tunnels(lab, "udp", ipv6=True, extra_args=[*ON, *extra],
+                     registry=registry) as (side_a, side_b):
+        transfers(lab, 3_000_000)
+    for side in (side_a, side_b):
+        figures = offload_of(logged(side))
+        assert figures["peer_agreed"] == 1 and figures["super_packets_read"] > 0
+        drops = logged(side)["drops"]
+        assert isinstance(drops, dict) and set(drops) <= {"offload_incomplete"}
+
+
+def test_auto_steps_aside_for_compression(lab: TwoHosts, registry: LinkRegistry) -> None:
+    with lab_tunnels(lab, "udp", extra_args=["--offload", "auto", "--compress", "auto"],
+                     registry=registry) as (side_a, _side_b):
+        transfers(lab, 1_000_000, ipv6=False)
+    assert "offload" not in logged(side_a)
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    (["--compress", "auto"], "--compress"),
+    (["--pcap", "/tmp/x.pcap"], "--pcap"),
+    (["--fragment", "always"], "--fragment always"),
+    (["--link", "udp:198.18.0.2:47000?mtu=500"], "link frames under 576 bytes"),
+    (["--offload-flags", "csum,tso5"], "unknown offload 'tso5'"),
+])
+def test_offload_on_refuses_what_excludes_it(extra: list[str], named: str) -> None:
+    argv = [sys.executable, "-m", "linkbridge", "up", "--link", "udp:198.18.0.2:47000",
+            "--remote", "198.19.0.2", *ON, *extra]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], done.stderr
+
+
+def test_offload_on_refuses_local_ports() -> None:
+    argv = [sys.executable, "-m", "linkbridge", "up", "--rx", "5000", "--tx", "5001",
+            "--remote", "198.19.0.2", *ON]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode != 0 and "local ports" in done.stderr, done.stderr

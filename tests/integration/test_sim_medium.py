@@ -1,0 +1,90 @@
+"""The simulated medium as a real process on loopback: three sim:?duplex=half links join it and
+hear each other's frames after their airtime, and bad datagrams get one-line refusals without
+stopping it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from linkbridge_sim.links import SimLink
+from linkbridge_sim.medium import query_stats
+
+from linkbridge.errors import LinkError
+from linkbridge.plugin import free_port, receive_exactly, resolve_options
+
+
+@contextlib.contextmanager
+def medium_process(port: int) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "linkbridge_sim.medium", "--listen", f"127.0.0.1:{port}",
+         "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("ready 127.0.0.1:")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def station(port: int, **options: str) -> SimLink:
+    raw = {"duplex": "half", "rate": "96000", "persist": "255", "seed": "1", **options}
+    link = SimLink(f"127.0.0.1:{port}", resolve_options("link sim:", SimLink.options, raw))
+    link.open()
+    return link
+
+
+def test_three_stations_share_one_channel() -> None:
+    port = free_port()
+    with medium_process(port) as process:
+        links = [station(port) for _ in range(3)]
+        try:
+            frame = bytes(range(200))
+            sent = time.monotonic()
+            links[0].send(frame)
+            for other in links[1:]:
+                assert receive_exactly(other, 1, timeout=2.0) == [frame]
+            assert time.monotonic() - sent >= 200 * 8 / 96000  # not before its airtime
+            assert links[0].receive(0.2) == []  # a sender does not hear itself
+            stats = query_stats(("127.0.0.1", port))
+            assert len(stats["stations"]) == 3
+            counts = sorted((s["sent"], s["delivered"]) for s in stats["stations"].values())
+            assert counts == [(0, 0), (0, 0), (1, 1)]
+        finally:
+            for link in links:
+                link.close()
+        process.terminate()
+        _, errors = process.communicate(timeout=10)
+        assert "'sent': 1" in errors  # the counters are logged on the way out
+
+
+def test_bad_datagrams_are_refused_in_one_line_and_the_medium_keeps_going() -> None:
+    port = free_port()
+    with medium_process(port) as process, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2.0)
+        sock.connect(("127.0.0.1", port))
+        for datagram, reason in ((b"F" + bytes(40), b"not joined"), (b"Zjunk", b"unknown"),
+                                 (b"J{not json", b"bad join"), (b'J{"name": 3}', b"bad join"),
+                                 (b'J{"name": "x", "radio": {"rate": NaN}}', b"finite"),
+                                 (b'J{"name": "x", "radio": {"lora": {"sf": 40}}}', b"spreading"),
+                                 (b"", b"unknown")):
+            sock.send(datagram)
+            answer = sock.recv(2048)
+            assert answer.startswith(b"E") and reason in answer and b"\n" not in answer
+        sock.send(b"J" + json.dumps({"name": "ok", "radio": {"rate": 9600}}).encode())
+        assert sock.recv(2048).startswith(b"A")
+        assert process.poll() is None
+
+
+def test_a_station_without_a_medium_fails_with_one_line() -> None:
+    with pytest.raises(LinkError, match=r"no medium answers at 127\.0\.0\.1:") as info:
+        station(free_port())
+    assert "\n" not in str(info.value)

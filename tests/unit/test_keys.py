@@ -1,0 +1,177 @@
+"""Keys of the encrypt layer: `genkey`/`pubkey`/`genpsk`, key files, the options and config keys
+that turn encryption on (linkbridge/ops/keys.py, linkbridge/cli/keys.py, cli/up.py)."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from linkbridge.cli.installed import InstalledPlugins
+from linkbridge.cli.options import UpOptions
+from linkbridge.cli.parser import build_parser
+from linkbridge.cli.up import LinkSide, plan_up
+from linkbridge.errors import ConfigError
+from linkbridge.ops.config import parse_config, subparser
+from linkbridge.ops.keys import load_keys, new_private_key, public_key_of, read_secret
+from linkbridge.plugin.registry import get_plugin_manager
+from linkbridge.wire.secure import OVERHEAD
+
+# RFC 7748, section 6.1: Alice's private and public key
+RFC7748_PRIVATE = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"
+RFC7748_PUBLIC = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+
+
+def b64(hex_text: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_text)).decode()
+
+
+def linkbridge(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "linkbridge", *args], input=stdin,
+                          capture_output=True, text=True, timeout=30)
+
+
+def key_file(directory: Path, name: str, text: str, mode: int = 0o600) -> str:
+    path = directory / name
+    path.write_text(text)
+    path.chmod(mode)
+    return str(path)
+
+
+def test_pubkey_matches_rfc7748() -> None:
+    assert public_key_of(b64(RFC7748_PRIVATE)) == b64(RFC7748_PUBLIC)
+    done = linkbridge("pubkey", stdin=b64(RFC7748_PRIVATE) + "\n")
+    assert done.returncode == 0 and done.stdout.strip() == b64(RFC7748_PUBLIC), done.stderr
+
+
+def test_genkey_and_genpsk_print_fresh_32_byte_keys() -> None:
+    keys = {linkbridge(command).stdout.strip() for command in ("genkey", "genkey", "genpsk")}
+    assert len(keys) == 3
+    assert all(len(base64.b64decode(key, validate=True)) == 32 for key in keys)
+
+
+def test_genkey_warns_about_a_file_others_can_read(tmp_path: Path) -> None:
+    out = tmp_path / "key"
+    with out.open("w") as stream:
+        out.chmod(0o644)
+        done = subprocess.run([sys.executable, "-m", "linkbridge", "genkey"], stdout=stream,
+                              stderr=subprocess.PIPE, text=True, timeout=30)
+    assert done.returncode == 0 and "readable by group or others" in done.stderr
+
+
+def test_pubkey_of_garbage_is_one_line_error() -> None:
+    done = linkbridge("pubkey", stdin="not a key\n")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "linkbridge: error: the private key is not base64"
+
+
+def test_key_files_open_to_others_are_refused(tmp_path: Path) -> None:
+    private = new_private_key()
+    for mode in (0o644, 0o640, 0o604, 0o660):
+        path = key_file(tmp_path, f"k{mode:o}", private, mode)
+        with pytest.raises(ConfigError, match=r"accessible by group or others .*chmod 600"):
+            read_secret(path, "private key")
+    good = key_file(tmp_path, "good", private + "\n", 0o600)
+    assert base64.b64encode(read_secret(good, "private key")).decode() == private
+    link = tmp_path / "link"
+    link.symlink_to(good)
+    with pytest.raises(ConfigError, match="symbolic link"):
+        read_secret(str(link), "private key")
+    with pytest.raises(ConfigError, match="cannot read private key file"):
+        read_secret(str(tmp_path / "missing"), "private key")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        read_secret(str(tmp_path), "private key")
+
+
+def test_bad_keys_are_one_line_errors(tmp_path: Path) -> None:
+    private = key_file(tmp_path, "a.key", new_private_key())
+    short = key_file(tmp_path, "short.key", base64.b64encode(bytes(16)).decode())
+    with pytest.raises(ConfigError, match="16 bytes, not 32"):
+        load_keys(short, public_key_of(new_private_key()), None)
+    with pytest.raises(ConfigError, match="--peer-public-key is not base64"):
+        load_keys(private, "nope!", None)
+    own = public_key_of(Path(private).read_text())
+    with pytest.raises(ConfigError, match="own public key"):
+        load_keys(private, own, None)
+
+
+@pytest.fixture(scope="module")
+def plugins() -> InstalledPlugins:
+    return InstalledPlugins(get_plugin_manager)
+
+
+def up_options(*args: str) -> UpOptions:
+    return UpOptions.from_args(build_parser().parse_args(["up", *args]))
+
+
+def test_encryption_options_plan_the_layer_and_the_mtu(tmp_path: Path,
+                                                       plugins: InstalledPlugins) -> None:
+    private = key_file(tmp_path, "a.key", new_private_key())
+    peer = public_key_of(new_private_key())
+    keys = ["--private-key", private, "--peer-public-key", peer]
+    plain = plan_up(up_options("--link", "udp:198.18.0.2:5555"), plugins)
+    sealed = plan_up(up_options("--link", "udp:198.18.0.2:5555", *keys), plugins)
+    assert sealed.spec.mtu == plain.spec.mtu - OVERHEAD
+    radio = plan_up(up_options("--link", "udp:198.18.0.2:5555?mtu=1000", *keys), plugins)
+    assert radio.spec.mtu == 1000 - OVERHEAD
+    assert isinstance(radio.link_side, LinkSide) and radio.link_side.frame_size is None
+    assert radio.link_side.encryption is not None
+    # a tunnel MTU the link cannot carry with the overhead is fragmented
+    split = plan_up(up_options("--link", "udp:198.18.0.2:5555?mtu=1000", "--mtu", "1000",
+                               *keys), plugins)
+    assert isinstance(split.link_side, LinkSide) and split.link_side.frame_size == 1000
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--private-key", "K"], "needs both --private-key and --peer-public-key"),
+    (["--peer-public-key", "K"], "needs both"),
+    (["--preshared-key", "K"], "needs both"),
+    (["--private-key", "K", "--peer-public-key", "K", "--rekey-interval", "4"],
+     "cannot read private key file K"),
+])
+def test_incomplete_encryption_options_are_refused(plugins: InstalledPlugins, args: list[str],
+                                                   message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        plan_up(up_options("--link", "udp:198.18.0.2:5555", *args), plugins)
+
+
+def test_timers_are_checked(tmp_path: Path, plugins: InstalledPlugins) -> None:
+    private = key_file(tmp_path, "a.key", new_private_key())
+    keys = ["--private-key", private, "--peer-public-key", public_key_of(new_private_key())]
+    with pytest.raises(ConfigError, match="handshake retry"):
+        plan_up(up_options("--link", "udp:198.18.0.2:5555", *keys, "--rekey-interval", "4"),
+                plugins)
+    with pytest.raises(ConfigError, match="rekey after"):
+        plan_up(up_options("--link", "udp:198.18.0.2:5555", *keys, "--rekey-packets", "0"),
+                plugins)
+
+
+def test_encryption_needs_a_link(plugins: InstalledPlugins) -> None:
+    with pytest.raises(ConfigError, match="encryption needs a link"):
+        plan_up(up_options("--rx", "2001", "--tx", "2002", "--private-key", "K"), plugins)
+
+
+def test_config_file_keys(tmp_path: Path) -> None:
+    up = subparser(build_parser(), "up")
+    tunnels = parse_config(
+        'private-key = "/etc/linkbridge/a.key"\n'
+        '[[tunnel]]\nlink = "udp:198.18.0.2:5555"\npeer-public-key = "QUJD"\n'
+        'rekey-interval = 600\nhandshake_retry = 30\n', "test.toml", up)
+    args = tunnels[0].args
+    assert (args.private_key, args.peer_public_key, args.rekey_interval,
+            args.handshake_retry) == ("/etc/linkbridge/a.key", "QUJD", 600.0, 30.0)
+    with pytest.raises(ConfigError, match=r"tunnel\[0\]\.rekey-interval"):
+        parse_config('[[tunnel]]\nrekey-interval = -1\n', "test.toml", up)
+
+
+def test_link_command_takes_the_same_options(tmp_path: Path) -> None:
+    open_key = key_file(tmp_path, "open.key", new_private_key(), 0o644)
+    done = linkbridge("link", "udp:198.18.0.2:5555", "--rx", "2001", "--tx", "2002",
+                      "--private-key", open_key, "--peer-public-key",
+                      public_key_of(new_private_key()))
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(f"linkbridge: error: private key file {open_key} is "
+                                          "accessible by group or others"), done.stderr

@@ -1,0 +1,181 @@
+"""The offload layer's glue (datapath/offloading.py) against a device double: a SEQPACKET socket
+pair that keeps packet boundaries as a TUN descriptor does. Two layers joined in memory agree
+on offloads by hello; a layer whose peer never says hello sends only whole, complete packets."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterator
+
+import pytest
+
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.offloading import OffloadingTunnel, frame_problem
+from linkbridge.errors import LinkbridgeError
+from linkbridge.testing import MemoryEndpoint
+from linkbridge.wire import drops
+from linkbridge.wire.offload import (
+    ALL_OFFLOADS,
+    GSO_NONE,
+    GSO_TCPV4,
+    NEEDS_CSUM,
+    TCP_OFFLOADS,
+    TUN_F_CSUM,
+    VNET_HDR_LEN,
+    VnetHeader,
+    hello_frame,
+    ones_complement_sum,
+)
+from linkbridge.wire.packet import internet_checksum
+
+
+class FakeDevice:
+    """A TUN descriptor with IFF_VNET_HDR: `kernel` is the kernel's end of the pair."""
+
+    def __init__(self, accepted: int) -> None:
+        self.name = "fake0"
+        self.counters = Counters()
+        self.accepted = accepted
+        self.read_size = 65536 + VNET_HDR_LEN
+        self.offloads: list[int] = []
+        self._ours, self.kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._ours.setblocking(False)
+        self.kernel.setblocking(False)
+        for sock in (self._ours, self.kernel):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+
+    def fileno(self) -> int:
+        return self._ours.fileno()
+
+    def set_offload(self, flags: int) -> None:
+        self.offloads.append(flags)
+
+    def hand_out(self, header: VnetHeader, packet: bytes) -> None:
+        self.kernel.send(header.device_bytes() + packet)
+
+    def written(self) -> list[tuple[VnetHeader, bytes]]:
+        out = []
+        while True:
+            try:
+                data = self.kernel.recv(1 << 17)
+            except BlockingIOError:
+                return out
+            out.append((VnetHeader.from_device(data), data[VNET_HDR_LEN:]))
+
+    def close(self) -> None:
+        self._ours.close()
+        self.kernel.close()
+
+
+@pytest.fixture
+def devices() -> Iterator[tuple[FakeDevice, FakeDevice]]:
+    pair = FakeDevice(ALL_OFFLOADS), FakeDevice(TCP_OFFLOADS)
+    yield pair
+    for device in pair:
+        device.close()
+
+
+def tcp4(size: int, *, complete: bool) -> bytes:
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    src, dst = bytes([198, 19, 0, 1]), bytes([198, 19, 0, 2])
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + size, 1, 0x4000, 64, 6, 0, src, dst)
+    tcp = struct.pack("!HHIIBBHHH", 1, 2, 3, 4, 5 << 4, 0x10, 1000, 0, 0) + payload
+    pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
+    field = internet_checksum(pseudo + tcp) if complete else ones_complement_sum(pseudo)
+    return ip + tcp[:16] + field.to_bytes(2, "big") + tcp[18:]
+
+
+PARTIAL = VnetHeader(NEEDS_CSUM, GSO_NONE, 0, 0, 20, 16)
+
+
+def test_without_the_peers_hello_only_complete_packets_leave(devices: tuple[FakeDevice, ...]
+                                                             ) -> None:
+    device = devices[0]
+    link = MemoryEndpoint()
+    layer = OffloadingTunnel(device, 1472, clock=lambda: 0.0)
+    layer.attach(link)
+    assert link.sent == [hello_frame(0x07, False)]
+    device.hand_out(VnetHeader(), tcp4(100, complete=True))
+    device.hand_out(PARTIAL, tcp4(200, complete=False))
+    device.hand_out(VnetHeader(NEEDS_CSUM, GSO_TCPV4, 40, 1400, 20, 16),
+                    tcp4(9000, complete=False))
+    device.hand_out(VnetHeader(), tcp4(2000, complete=True))
+    frames = layer.receive(0)
+    assert frames == [tcp4(100, complete=True), tcp4(200, complete=True)]
+    assert layer.counters.drops == {drops.OFFLOAD_UNAGREED: 1, drops.MTU: 1}
+    assert layer.counters.offload["peer_agreed"] == 0 and device.offloads == []
+    assert "waiting" in layer.state
+
+
+def test_two_layers_agree_and_carry_super_packets_whole(devices: tuple[FakeDevice, ...]) -> None:
+    dev_a, dev_b = devices
+    link_a, link_b = MemoryEndpoint("a"), MemoryEndpoint("b")
+    a = OffloadingTunnel(dev_a, 1472, clock=lambda: 0.0)
+    b = OffloadingTunnel(dev_b, 1472, clock=lambda: 0.0)
+    a.attach(link_a)
+    b.attach(link_b)
+    for frame in link_a.sent:  # A's hello reaches B: B agrees and answers
+        b.send(frame)
+    assert dev_b.offloads == [TCP_OFFLOADS]  # B's kernel refused USO: TCP only
+    for frame in link_b.sent:
+        a.send(frame)
+    assert dev_a.offloads == [TCP_OFFLOADS]  # B's kernel takes no USO writes: none for A
+    assert a.state == "on (csum,tso4,tso6)"
+    big = tcp4(60000, complete=False)
+    tso = VnetHeader(NEEDS_CSUM, GSO_TCPV4, 40, 1432, 20, 16)
+    dev_a.hand_out(tso, big)
+    dev_a.hand_out(PARTIAL, tcp4(10, complete=False))
+    dev_a.hand_out(VnetHeader(), tcp4(10, complete=True))
+    frames = a.receive(0)
+    assert all(len(frame) <= 1472 for frame in frames) and len(frames) == 41 + 1 + 1
+    for frame in frames:
+        assert frame_problem(frame) is None
+        b.send(frame)
+    assert dev_b.written() == [(tso, big), (PARTIAL, tcp4(10, complete=False)),
+                               (VnetHeader(), tcp4(10, complete=True))]
+    assert a.counters.offload["super_packets_read"] == 1
+    assert a.counters.offload["chunks_sent"] == 42
+    assert b.counters.offload["chunks_received"] == 42
+    assert b.counters.offload["super_packets_written"] == 1
+    assert b.counters.drops == {} and b.counters.tx_bytes == len(big) + 50 + 50
+
+
+def test_a_peer_whose_kernel_refused_everything_gets_checksum_offload_only(
+        devices: tuple[FakeDevice, ...]) -> None:
+    dev_a = devices[0]
+    a = OffloadingTunnel(dev_a, 1472, clock=lambda: 0.0)
+    a.attach(MemoryEndpoint())
+    a.send(hello_frame(0, False))
+    assert dev_a.offloads == [TUN_F_CSUM]
+
+
+def test_hellos_repeat_until_answered() -> None:
+    now = [0.0]
+    device = FakeDevice(ALL_OFFLOADS)
+    try:
+        link = MemoryEndpoint()
+        layer = OffloadingTunnel(device, 1472, clock=lambda: now[0])
+        layer.attach(link)
+        layer.receive(0)
+        now[0] = 1.5
+        layer.receive(0)
+        layer.send(tcp4(10, complete=True))  # a plain packet from the peer: no second hello yet
+        assert len(link.sent) == 2
+        layer.send(hello_frame(0x03, True))  # the answer: agreed, and a reply is not answered
+        now[0] = 5.0
+        layer.receive(0)
+        assert len(link.sent) == 2
+    finally:
+        device.close()
+
+
+def test_small_link_frames_are_refused(devices: tuple[FakeDevice, ...]) -> None:
+    with pytest.raises(LinkbridgeError, match="at least 576"):
+        OffloadingTunnel(devices[0], 500)
+
+
+def test_frame_problem_lets_offload_frames_through_and_checks_the_rest() -> None:
+    assert frame_problem(b"\x10\x00") is None and frame_problem(hello_frame(0, False)) is None
+    assert frame_problem(b"\x45\x00") == "truncated"
+    assert frame_problem(b"\x20" * 30) == "not_ip"

@@ -1,0 +1,435 @@
+"""The encrypt layer's state machine (wire/secure.py): two channels against each other in
+memory, the clock and randomness injected; handshakes, rekeying, restarts, replay, tampering."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkbridge.errors import ConfigError
+from linkbridge.wire import drops
+from linkbridge.wire.noise import public_bytes
+from linkbridge.wire.replay import WINDOW, ReplayWindow
+from linkbridge.wire.secure import (
+    INITIATION_SIZE,
+    OVERHEAD,
+    QUEUE_LIMIT,
+    RESPONSE_SIZE,
+    SecureChannel,
+    StaticKeys,
+    Timers,
+    decode_key,
+    encode_key,
+)
+
+TIMERS = Timers(rekey_after=120.0, retry=5.0, rekey_packets=1000)
+
+
+class Side:
+    """One channel with its own counted drops, seeded randomness and wall clock."""
+
+    def __init__(self, private: X25519PrivateKey, peer: X25519PrivateKey, seed: int,
+                 psk: bytes = bytes(32), timers: Timers = TIMERS) -> None:
+        self.drops: Counter[str] = Counter()
+        self.rng = random.Random(seed)
+        self.wall = 1_700_000_000 * 10**9
+        self.channel = SecureChannel(StaticKeys(private, public_bytes(peer), psk), timers,
+                                     self.drop, self.random, lambda: self.wall)
+
+    def drop(self, reason: str) -> None:
+        self.drops[reason] += 1
+
+    def random(self, size: int) -> bytes:
+        return self.rng.randbytes(size)
+
+
+class Pair:
+    """Two sides and the frames in flight between them (delivered by run())."""
+
+    def __init__(self, seed: int = 1, psk_b: bytes = bytes(32),
+                 timers: Timers = TIMERS) -> None:
+        rng = random.Random(seed)
+        self.keys = [X25519PrivateKey.from_private_bytes(rng.randbytes(32)) for _ in range(2)]
+        self.a = Side(self.keys[0], self.keys[1], seed * 2, timers=timers)
+        self.b = Side(self.keys[1], self.keys[0], seed * 2 + 1, psk_b, timers)
+        self.now = 0.0
+        self.wire: list[tuple[Side, bytes]] = []  # (receiver, frame)
+        self.delivered: dict[int, list[bytes]] = {id(self.a): [], id(self.b): []}
+        self.recorded: list[tuple[Side, bytes]] = []
+
+    def restart_b(self, seed: int) -> None:
+        """B starts again with the same keys; its wall clock goes on."""
+        wall = self.b.wall
+        self.b = Side(self.keys[1], self.keys[0], seed)
+        self.b.wall = wall
+        self.delivered[id(self.b)] = []
+
+    def peer(self, side: Side) -> Side:
+        return self.b if side is self.a else self.a
+
+    def put(self, sender: Side, frames: Iterable[bytes]) -> None:
+        for frame in frames:
+            self.wire.append((self.peer(sender), frame))
+            self.recorded.append((self.peer(sender), frame))
+
+    def send(self, sender: Side, packet: bytes) -> None:
+        self.put(sender, sender.channel.seal(packet, self.now))
+
+    def run(self, lose: float = 0.0, rng: random.Random | None = None) -> None:
+        """Deliver frames (and the answers they cause) until the wire is empty."""
+        while self.wire:
+            receiver, frame = self.wire.pop(0)
+            if lose and rng is not None and rng.random() < lose:
+                continue
+            self.deliver(receiver, frame)
+
+    def deliver(self, receiver: Side, frame: bytes) -> bytes | None:
+        packet, answer = receiver.channel.open(frame, self.now)
+        self.put(receiver, answer)
+        if packet is not None:
+            self.delivered[id(receiver)].append(packet)
+        return packet
+
+    def tick(self, seconds: float) -> None:
+        self.now += seconds
+        for side in (self.a, self.b):
+            side.wall += int(seconds * 1e9)
+            self.put(side, side.channel.tick(self.now))
+
+    def start(self) -> None:
+        self.put(self.a, self.a.channel.start(self.now))
+        self.put(self.b, self.b.channel.start(self.now))
+        self.run()
+
+
+def nothing(result: tuple[bytes | None, Sequence[bytes]]) -> bool:
+    """Whether open() gave neither a packet nor an answer."""
+    return result[0] is None and not result[1]
+
+
+def packet(n: int, size: int = 60) -> bytes:
+    return bytes([0x45]) + n.to_bytes(4, "big") + bytes(size - 5)
+
+
+def test_both_sides_start_and_carry_packets_both_ways() -> None:
+    pair = Pair()
+    pair.start()
+    for side in (pair.a, pair.b):
+        assert side.channel.status(pair.now)["state"] == "established"
+    pair.send(pair.a, packet(1))
+    pair.send(pair.b, packet(2))
+    pair.run()
+    assert pair.delivered[id(pair.b)] == [packet(1)]
+    assert pair.delivered[id(pair.a)] == [packet(2)]
+    assert not pair.a.drops and not pair.b.drops
+
+
+def test_overhead_and_handshake_sizes() -> None:
+    pair = Pair()
+    initiation = pair.a.channel.start(0.0)[0]
+    assert len(initiation) == INITIATION_SIZE == 121
+    response = pair.b.channel.open(initiation, 0.0)[1][0]
+    assert len(response) == RESPONSE_SIZE == 66
+    keepalive = pair.a.channel.open(response, 0.0)[1][0]
+    assert len(keepalive) == OVERHEAD == 20
+    for size in (0, 1, 40, 1400):
+        frames = pair.a.channel.seal(bytes(size), 0.0)
+        assert [len(frame) for frame in frames] == [size + OVERHEAD]
+        assert frames[0][0] >> 4 == 0xB
+
+
+def test_packets_sent_before_the_handshake_wait_in_a_bounded_queue() -> None:
+    pair = Pair()
+    for n in range(QUEUE_LIMIT + 3):
+        pair.send(pair.a, packet(n))
+    assert sum(len(frame) == INITIATION_SIZE for _, frame in pair.wire) == 1
+    pair.run()
+    assert pair.delivered[id(pair.b)] == [packet(n) for n in range(3, QUEUE_LIMIT + 3)]
+    assert pair.a.drops == {drops.NO_SESSION: 3}
+
+
+def test_rekey_by_time_loses_nothing_and_uses_fresh_keys() -> None:
+    pair = Pair()
+    pair.start()
+    sent = 0
+    first_keys = pair.a.channel.current
+    for _ in range(400):  # 400 s of traffic both ways, a packet each way per second
+        pair.send(pair.a, packet(sent))
+        pair.send(pair.b, packet(sent))
+        sent += 1
+        pair.run()
+        pair.tick(1.0)
+    assert pair.delivered[id(pair.b)] == [packet(n) for n in range(sent)]
+    assert pair.delivered[id(pair.a)] == [packet(n) for n in range(sent)]
+    assert pair.a.channel.handshakes >= 4
+    assert pair.a.channel.current is not first_keys
+    assert not pair.a.drops and not pair.b.drops
+
+
+def test_rekey_by_packet_count_with_frames_in_flight() -> None:
+    pair = Pair()
+    pair.start()
+    in_flight: list[tuple[Side, bytes]] = []
+    for n in range(3 * TIMERS.rekey_packets):
+        pair.send(pair.a, packet(n))
+        if n % 50 == 49:  # frames sent under the old keys arrive after the new handshake
+            in_flight, pair.wire = pair.wire, in_flight
+            pair.run()
+            pair.wire = in_flight
+            pair.run()
+            in_flight = []
+    pair.run()
+    assert sorted(pair.delivered[id(pair.b)]) == sorted(
+        packet(n) for n in range(3 * TIMERS.rekey_packets))
+    assert pair.a.channel.handshakes >= 3
+    assert not pair.b.drops
+
+
+def test_a_restarted_side_renews_the_session_by_itself() -> None:
+    pair = Pair()
+    pair.start()
+    pair.send(pair.a, packet(1))
+    pair.run()
+    # B restarts: a new channel with the same keys knows nothing of the session
+    pair.tick(3.0)
+    pair.restart_b(seed=99)
+    pair.put(pair.b, pair.b.channel.start(pair.now))
+    pair.send(pair.a, packet(2))  # in flight under the old keys: lost, counted
+    pair.run()
+    pair.send(pair.a, packet(3))
+    pair.send(pair.b, packet(4))
+    pair.run()
+    assert pair.delivered[id(pair.b)] == [packet(3)]
+    assert pair.delivered[id(pair.a)][-1] == packet(4)
+
+
+def test_a_restarted_side_that_only_receives_asks_for_a_session() -> None:
+    pair = Pair()
+    pair.start()
+    pair.tick(1.0)
+    pair.restart_b(seed=7)  # restarted, its first initiation lost
+    pair.send(pair.a, packet(1))
+    pair.run()
+    assert pair.b.drops == {drops.UNKNOWN_KEY: 1}
+    pair.send(pair.a, packet(2))
+    pair.run()
+    assert pair.delivered[id(pair.b)] == [packet(2)]
+
+
+def test_every_recorded_frame_replayed_later_is_refused() -> None:
+    pair = Pair()
+    pair.start()
+    for n in range(30):
+        pair.send(pair.a, packet(n))
+        pair.send(pair.b, packet(n))
+    pair.run()
+    before = {id(side): list(pair.delivered[id(side)]) for side in (pair.a, pair.b)}
+    handshakes = pair.a.channel.handshakes, pair.b.channel.handshakes
+    for receiver, frame in list(pair.recorded):  # during the session
+        pair.deliver(receiver, frame)
+    assert not pair.wire  # nothing answered
+    assert pair.delivered == before
+    assert (pair.a.channel.handshakes, pair.b.channel.handshakes) == handshakes
+    to_b = sum(receiver is pair.b for receiver, _ in pair.recorded)
+    assert sum(pair.b.drops.values()) == to_b
+    assert pair.b.drops[drops.REPLAY] >= 30 and pair.b.drops[drops.HANDSHAKE_REPLAY] == 1
+    for _ in range(200):  # after rekeys, and after the old sessions expired
+        pair.send(pair.a, packet(0))
+        pair.run()
+        pair.tick(1.0)
+    delivered = len(pair.delivered[id(pair.b)])
+    for receiver, frame in list(pair.recorded[:200]):
+        pair.deliver(receiver, frame)
+    pair.wire.clear()
+    assert len(pair.delivered[id(pair.b)]) == delivered
+
+
+def test_every_single_bit_flip_of_every_frame_is_dropped() -> None:
+    pair = Pair()
+    initiation = pair.a.channel.start(0.0)[0]
+    response = pair.b.channel.open(initiation, 0.0)[1][0]
+    keepalive = pair.a.channel.open(response, 0.0)[1][0]
+    assert nothing(pair.b.channel.open(keepalive, 0.0))  # B's session confirmed
+    data = pair.a.channel.seal(packet(1), 0.0)[0]
+    for frame in (data, keepalive):
+        for bit in range(len(frame) * 8):
+            flipped = bytearray(frame)
+            flipped[bit // 8] ^= 1 << bit % 8
+            assert nothing(pair.b.channel.open(bytes(flipped), 0.0))
+    assert pair.b.channel.open(data, 0.0)[0] == packet(1)  # the original still opens
+    assert sum(pair.b.drops.values()) == 8 * (len(data) + len(keepalive))  # each counted
+    for bit in range(len(initiation) * 8):
+        responder = Pair().b  # a fresh responder each time: no rate limit, no replay state
+        flipped = bytearray(initiation)
+        flipped[bit // 8] ^= 1 << bit % 8
+        assert nothing(responder.channel.open(bytes(flipped), 0.0))
+    for bit in range(len(response) * 8):
+        flipped = bytearray(response)
+        flipped[bit // 8] ^= 1 << bit % 8
+        initiator = Pair().a
+        initiator.channel.start(0.0)
+        assert initiator.channel.open(bytes(flipped), 0.0)[0] is None
+        assert initiator.channel.current is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_fuzzed_frames_never_open(frame: bytes) -> None:
+    pair = Pair()
+    pair.start()
+    assert pair.b.channel.open(frame, 0.0)[0] is None
+    assert sum(pair.b.drops.values()) == 1
+
+
+def test_100000_fuzzed_frames_open_none_and_are_all_counted() -> None:
+    pair = Pair()
+    pair.start()
+    current = pair.b.channel.current
+    assert current is not None
+    rng = random.Random(17)
+    count = 100_000
+    for n in range(count):
+        if n % 2:  # aimed at the live session: right first byte, fuzzed counter and body
+            frame = bytes([current.first_byte]) + rng.randbytes(rng.randrange(3, 120))
+        else:
+            frame = rng.randbytes(rng.randrange(0, 160))
+        assert pair.b.channel.open(frame, 0.0)[0] is None
+    assert sum(pair.b.drops.values()) == count
+    pair.send(pair.a, packet(1))  # the session still works
+    pair.run()
+    assert pair.delivered[id(pair.b)] == [packet(1)]
+
+
+def test_batches_give_what_single_calls_give() -> None:
+    one, many = Pair(seed=3), Pair(seed=3)  # the same keys and randomness: the same frames
+    one.start()
+    many.start()
+    packets = [packet(n, 40 + n % 1000) for n in range(2500)]  # past rekey_packets twice
+    frames = [frame for p in packets for frame in one.a.channel.seal(p, 0.0)]
+    assert many.a.channel.seal_many(packets, 0.0) == frames
+    assert sum(frame[0] >> 4 == 0x8 for frame in frames) == 1  # one initiation to renew
+    mixed = [*frames[:50], random.Random(2).randbytes(30), *frames[10:20], *frames[50:]]
+    singles = [one.b.channel.open(frame, 0.0) for frame in mixed]
+    opened, answers = many.b.channel.open_many(mixed, 0.0)
+    assert opened == [p for p, _ in singles if p] == packets
+    assert answers == [answer for _, sent in singles for answer in sent]
+    assert len(answers) == 1 and one.b.drops == many.b.drops
+    assert many.b.drops[drops.REPLAY] == 10 and sum(many.b.drops.values()) == 11
+
+
+def test_plain_ip_is_dropped_while_encryption_is_on() -> None:
+    pair = Pair()
+    pair.start()
+    assert nothing(pair.b.channel.open(packet(1), 0.0))
+    assert pair.b.drops == {drops.NOT_ENCRYPTED: 1}
+
+
+def test_wrong_peer_key_gives_no_session_and_says_why() -> None:
+    pair = Pair()
+    stranger = X25519PrivateKey.from_private_bytes(bytes(range(32)))
+    pair.b = Side(pair.keys[1], stranger, seed=5)  # B expects another peer
+    pair.delivered[id(pair.b)] = []
+    pair.start()
+    for n in range(5):
+        pair.send(pair.a, packet(n))
+    pair.run()
+    assert not pair.delivered[id(pair.b)]
+    assert pair.b.drops[drops.HANDSHAKE_PEER] == 1  # A's initiation: unknown static key
+    assert pair.a.drops[drops.HANDSHAKE_MAC] == 1  # B's initiation: made for another key
+    assert any("not the configured peer" in event for event in pair.b.channel.events)
+    assert any("--peer-public-key is wrong" in event for event in pair.a.channel.events)
+
+
+def test_different_preshared_keys_fail_the_response() -> None:
+    pair = Pair(psk_b=bytes([7]) * 32)
+    pair.start()
+    assert pair.a.channel.current is None and pair.b.channel.current is None
+    assert pair.a.drops[drops.HANDSHAKE_AUTH] >= 1
+    assert any("pre-shared" in event for event in pair.a.channel.events)
+
+
+def test_matching_preshared_keys_work() -> None:
+    pair = Pair(psk_b=bytes(32))
+    pair.start()
+    assert pair.a.channel.current is not None
+
+
+def test_unanswered_initiations_are_retried_with_backoff() -> None:
+    pair = Pair()
+    pair.a.channel.start(0.0)
+    times = []
+    for second in range(1, 200):
+        if pair.a.channel.tick(float(second)):
+            times.append(second)
+    gaps = [b - a for a, b in itertools.pairwise([0, *times])]
+    assert gaps[:3] == [5, 5, 5] and gaps[3:6] == [10, 20, 40] and set(gaps[6:]) == {40}
+    assert any("no handshake response after 3 attempts" in e for e in pair.a.channel.events)
+
+
+def test_retries_complete_the_handshake_over_a_lossy_link() -> None:
+    rng = random.Random(3)
+    for trial in range(20):
+        pair = Pair(seed=trial + 10)
+        pair.start()  # even if every frame of the start is lost ...
+        for _ in range(120):
+            if pair.a.channel.current and pair.b.channel.current:
+                break
+            pair.send(pair.a, packet(0))
+            pair.run(lose=0.2, rng=rng)
+            pair.tick(1.0)
+        assert pair.a.channel.current is not None, trial
+
+
+def test_a_handshake_flood_is_rate_limited() -> None:
+    pair = Pair()
+    pair.start()
+    initiator = Side(pair.keys[0], pair.keys[1], seed=50)
+    for _ in range(100):  # valid, fresh initiations, all at once
+        initiator.wall += 1
+        pair.b.channel.open(initiator.channel.start(pair.now)[0], pair.now)
+    assert pair.b.drops[drops.HANDSHAKE_RATE] >= 94
+    pair.send(pair.a, packet(1))  # the data path still works
+    pair.run()
+    assert pair.delivered[id(pair.b)] == [packet(1)]
+
+
+def test_sessions_expire_without_traffic_and_come_back_on_demand() -> None:
+    pair = Pair()
+    pair.start()
+    pair.tick(TIMERS.reject_after + 1)
+    assert pair.a.channel.status(pair.now)["state"] == "no session"
+    pair.send(pair.a, packet(5))
+    pair.run()
+    assert pair.delivered[id(pair.b)] == [packet(5)]
+
+
+def test_replay_window_accepts_each_counter_once_within_the_window() -> None:
+    window = ReplayWindow()
+    order = list(range(3000))
+    random.Random(4).shuffle(order)
+    accepted = {n for n in order if window.accept(n)}
+    assert all(window.highest - n >= WINDOW for n in set(order) - accepted)
+    assert not any(window.accept(n) for n in order)
+    assert window.accept(10**6) and not window.accept(10**6 - WINDOW)
+    assert window.accept(10**6 - WINDOW + 1)
+
+
+def test_keys_and_timers_are_checked() -> None:
+    assert decode_key(encode_key(bytes(range(32))), "k") == bytes(range(32))
+    for bad in ("not base64!", encode_key(bytes(31))):
+        with pytest.raises(ConfigError):
+            decode_key(bad, "k")
+    own = X25519PrivateKey.generate()
+    with pytest.raises(ConfigError, match="own public key"):
+        StaticKeys(own, public_bytes(own))
+    with pytest.raises(ConfigError):
+        Timers(rekey_after=5.0, retry=5.0)
+    with pytest.raises(ConfigError):
+        Timers(rekey_packets=1 << 24)
