@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from linkbridge.lab.topology import TwoHosts, two_hosts
 from linkbridge.ops.status import RUN_DIR_ENV
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
-from tests.helpers import tier_gate
+from tests.helpers import tier_gate, vm_session
 
 
 def missing_privileges() -> str | None:
@@ -77,3 +77,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def long_run(request: pytest.FixtureRequest) -> bool:
     """True when the long variants were asked for with --long."""
     return bool(request.config.getoption("--long"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Boot the test VM now, in the background, when VM tests are to run (tests/vm)."""
+    vm_session.start_if_needed(session, wanted=not os.environ.get(vm_session.RESULTS_ENV))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    vm_session.finish(config)

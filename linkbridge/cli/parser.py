@@ -322,7 +322,10 @@ def add_compress_option(parser: argparse.ArgumentParser) -> None:
                         help="header compression (docs/compression.md), both sides must agree: "
                              "off (default); vj: RFC 1144 VJ TCP/IP compression, compatible "
                              "with the kernel's cslip (IPv4 TCP without timestamps; no "
-                             "fragmentation, encryption or keepalives on the link); auto: "
+                             "fragmentation, encryption or keepalives on the link; after a "
+                             "frame lost without a framing error, e.g. not caught by "
+                             "serial:?crc=1, only the TCP checksum guards against a packet "
+                             "rebuilt with wrong numbers or another connection's header); auto: "
                              "linkbridge's own for IPv4/IPv6 TCP, UDP and ping, with any TCP "
                              "options, that recovers from loss within a round trip")
 

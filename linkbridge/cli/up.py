@@ -20,7 +20,7 @@ from linkbridge.datapath.compressing import OFF, CompressingEndpoint, check_mode
 from linkbridge.datapath.encrypting import Encryption
 from linkbridge.datapath.endpoint import Endpoint
 from linkbridge.datapath.fragmenting import FragmentingEndpoint, fragment_frame_size
-from linkbridge.datapath.offloading import OffloadingTunnel, frame_problem
+from linkbridge.datapath.offloading import OffloadingTunnel, frame_problem, path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
 from linkbridge.datapath.ports import link_ports, tunnel_ports
 from linkbridge.errors import ConfigError, LinkbridgeError
@@ -206,7 +206,7 @@ def open_up(plan: UpPlan, stack: contextlib.ExitStack) -> Session:
                       routes=tuple(map(str, spec.remotes)), link=link_side.name)
     if plan.offload_frame is None:
         return Session(tunnel_side, link_side, info)
-    offloading = OffloadingTunnel(tun, plan.offload_frame)
+    offloading = OffloadingTunnel(tun, path_frame_size(link_side, plan.offload_frame))
     offloading.attach(link_side)
     return Session(offloading, link_side, info, frame_problem)
 

@@ -15,7 +15,8 @@ thread, which waits in receive(); a BatchSender sink gets each batch in one call
 sends runs of equal-size packets with one system call). When the tunnel side is a TUN device and
 the link side a UDP socket (RawPortProviders of a DevicePort and a SocketPort), the poller runs
 the lean loop of linkbridge/datapath/lean.py instead: the same moves, counters and drops, with
-what the endpoints' methods do per packet written inline.
+what the endpoints' methods do per packet written inline; with the offload layer
+(offloading.OffloadingTunnel) on the tunnel side, its twin offload_poller().
 """
 
 from __future__ import annotations

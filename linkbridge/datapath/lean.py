@@ -28,7 +28,7 @@ import select
 import socket
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from linkbridge.datapath.batch import READ_SIZE
 from linkbridge.datapath.counters import Counters
@@ -69,6 +69,40 @@ def plain_reads(conn: socket.socket, drain: Callable[[], None]) -> bool:
     return False
 
 
+class PeerSide(NamedTuple):
+    """How a loop reads from and sends to the peer over a SocketPort: the connected socket's
+    descriptor (-1 without one: then every datagram is read off the bound socket, source and
+    all, and `recv` is not called), its recv, the send towards the peer, what UDP GRO on the
+    connected socket is turned back on with for the direction's thread (None: not toggled)."""
+
+    conn_fd: int
+    recv: Callable[[int], bytes]
+    send: Callable[[bytes], object]
+    gro_on: Callable[[], None] | None
+
+
+def peer_side(link: SocketPort) -> PeerSide:
+    sock, conn, peer = link.sock, link.conn, link.peer
+    if conn is None:
+        sendto = sock.sendto
+        return PeerSide(-1, sock.recv, lambda packet: sendto(packet, peer), None)
+    # GRO on conn: off while read by a loop, on for the direction's thread
+    gro_on = functools.partial(conn.setsockopt, SOL_UDP, UDP_GRO, 1) if link.gro else None
+    return PeerSide(conn.fileno(), conn.recv, conn.send, gro_on)
+
+
+def regroup_reads(plain: bool, conn: socket.socket | None, to_device: Mover,
+                  deliver: Callable[[Datagram], int]) -> bool:
+    """Before a loop polls again: whether each read of `conn` now holds one datagram (see
+    plain_reads()); a queue that does not run dry hands the direction to its thread."""
+    if plain or conn is None or to_device.own_thread.is_set():
+        return plain
+    if plain_reads(conn, functools.partial(_drain, conn, deliver)):
+        return True
+    to_device.hand_off()
+    return False
+
+
 def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device: Mover,
                 check: Callable[[bytes], str | None], wake: int,
                 stopped: Callable[[], bool]) -> None:
@@ -82,23 +116,14 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
     """
     os_read, os_write = os.read, os.write
     device_fd, read_size, device_counters = device.fd, device.read_size, device.counters
-    sock, conn, peer, mtu, link_counters = link.sock, link.conn, link.peer, link.mtu, link.counters
+    sock, conn, mtu, link_counters = link.sock, link.conn, link.mtu, link.counters
     link_fd = sock.fileno()
     deliver = functools.partial(_deliver, accept=link.accept, check=check,
                                 link_counters=link_counters, write=device.write)
+    conn_fd, conn_recv, send, gro_on = peer_side(link)
     movers = [(device_fd, to_link), (link_fd, to_device)]
-    send: Callable[[bytes], object]
-    conn_recv: Callable[[int], bytes]
-    if conn is None:  # every datagram is read off the bound socket, source and all
-        conn_fd, conn_recv = -1, sock.recv  # -1: no descriptor is that, conn_recv is not called
-        sendto = sock.sendto
-        send = lambda packet: sendto(packet, peer)  # noqa: E731
-    else:
-        conn_fd, conn_recv, send = conn.fileno(), conn.recv, conn.send
+    if conn is not None:
         movers.append((conn_fd, to_device))
-    # GRO on conn: off while read here, on for the direction's thread
-    gro_on = (functools.partial(conn.setsockopt, SOL_UDP, UDP_GRO, 1)
-              if conn is not None and link.gro else None)
     toggles_gro = gro_on is not None
     plain = not toggles_gro  # whether each read of conn holds one datagram
     plain_check = check is packet_problem
@@ -112,11 +137,7 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
     while True:
         if regroup:
             regroup = False
-            if not plain and not to_device.own_thread.is_set():
-                assert conn is not None
-                plain = plain_reads(conn, functools.partial(_drain, conn, deliver))
-                if not plain:
-                    to_device.hand_off()
+            plain = regroup_reads(plain, conn, to_device, deliver)
             sync_polled(poller, registered, movers)
         for fd, _events in poll():
             if fd == device_fd:
@@ -265,21 +286,14 @@ def offload_poller(device: OffloadLayer, link: SocketPort,
     device_fd, link_counters = device.fileno(), link.counters
     device_counters, frames_of, plain_limit = device.counters, device.frames_of, device.frame_size
     read_size = READ_SIZE + VNET_HDR_LEN
-    sock, conn, peer = link.sock, link.conn, link.peer
+    sock, conn = link.sock, link.conn
     write = device.send
     deliver = functools.partial(_deliver, accept=link.accept, check=check,
                                 link_counters=link_counters, write=write)
+    conn_fd, conn_recv, send, gro_on = peer_side(link)
     movers = [(device_fd, to_link), (sock.fileno(), to_device)]
-    send: Callable[[bytes], object]
-    if conn is None:
-        conn_fd, conn_recv = -1, sock.recv
-        sendto = sock.sendto
-        send = lambda frame: sendto(frame, peer)  # noqa: E731
-    else:
-        conn_fd, conn_recv, send = conn.fileno(), conn.recv, conn.send
+    if conn is not None:
         movers.append((conn_fd, to_device))
-    gro_on = (functools.partial(conn.setsockopt, SOL_UDP, UDP_GRO, 1)
-              if conn is not None and link.gro else None)
     plain = gro_on is None
     poller = select.poll()
     poller.register(wake, select.POLLIN)
@@ -290,11 +304,7 @@ def offload_poller(device: OffloadLayer, link: SocketPort,
     while True:
         if regroup:
             regroup = False
-            if not plain and not to_device.own_thread.is_set():
-                assert conn is not None
-                plain = plain_reads(conn, functools.partial(_drain, conn, deliver))
-                if not plain:
-                    to_device.hand_off()
+            plain = regroup_reads(plain, conn, to_device, deliver)
             sync_polled(poller, registered, movers)
         for fd, _events in poller.poll():
             if fd == device_fd:

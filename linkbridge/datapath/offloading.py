@@ -20,6 +20,7 @@ import contextlib
 import logging
 import math
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,8 @@ from typing import Protocol
 
 from linkbridge.datapath.batch import BatchReader
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.endpoint import Endpoint, RawPortProvider
+from linkbridge.datapath.rawport import SocketPort
 from linkbridge.errors import LinkbridgeError
 from linkbridge.wire.drops import (
     MTU,
@@ -78,6 +80,28 @@ class OffloadDevice(Protocol):
     def close(self) -> None: ...
 
 
+IP_MTU = 14  # getsockopt: the path MTU of a connected IPv4 socket (<linux/in.h>)
+IPV6_MTU = 24  # the same for IPv6 (<linux/in6.h>)
+UDP_OVERHEAD = {socket.AF_INET: 28, socket.AF_INET6: 48}  # IP and UDP headers
+
+
+def path_frame_size(link: Endpoint, frame_size: int) -> int:
+    """`frame_size`, or less where the link is a UDP socket connected to the peer whose route
+    has a smaller MTU (an IPv6 underlay takes 20 bytes less per datagram than an IPv4 one):
+    a chunk must never be fragmented by IP on the way."""
+    port = link.raw_port() if isinstance(link, RawPortProvider) else None
+    if not isinstance(port, SocketPort) or port.conn is None:
+        return frame_size
+    family = port.conn.family
+    level, option = ((socket.IPPROTO_IPV6, IPV6_MTU) if family == socket.AF_INET6
+                     else (socket.IPPROTO_IP, IP_MTU))
+    try:
+        path_mtu = port.conn.getsockopt(level, option)
+    except OSError:
+        return frame_size
+    return min(frame_size, path_mtu - UDP_OVERHEAD.get(family, 48))
+
+
 def frame_problem(frame: bytes) -> str | None:
     """The bridge's check of a frame towards an offloading tunnel: chunks pass (the layer
     checks what they rebuild), anything else must be a well-formed IP packet."""
@@ -124,6 +148,8 @@ class OffloadingTunnel:
         """The layer's state for logs and status: what is on, or what it waits for."""
         if self._agreed is None:
             return "waiting for the peer's hello (sending complete packets)"
+        if not self._agreed:
+            return "agreed, but this kernel takes no offloads (sending complete packets)"
         return f"on ({flag_names(self._agreed)})"
 
     def attach(self, link: Endpoint) -> None:
@@ -155,14 +181,14 @@ class OffloadingTunnel:
             frames.append(data[VNET_HDR_LEN:])
             return
         offload = self.counters.offload
+        if not header.segmented and size <= self.frame_size:
+            # a small packet whose checksum the kernel left to the device: completing it here
+            # costs less than a chunk's framing on both sides, and any peer takes the result
+            frames.append(complete_checksum(header, data[VNET_HDR_LEN:]))
+            offload["checksums_completed"] += 1
+            return
         if self._agreed is None:  # the peer takes no chunks: only whole, complete packets
-            if header.segmented:
-                self.counters.drop(OFFLOAD_UNAGREED)
-            elif size > self.frame_size:
-                self.counters.drop(MTU)
-            else:
-                frames.append(complete_checksum(header, data[VNET_HDR_LEN:]))
-                offload["checksums_completed"] += 1
+            self.counters.drop(OFFLOAD_UNAGREED if header.segmented else MTU)
             return
         try:  # the packet is not copied out of the read: chunks take their pieces from it
             chunks = chunk_frames(header, memoryview(data)[VNET_HDR_LEN:], self.frame_size,

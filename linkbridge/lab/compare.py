@@ -14,6 +14,8 @@ Figures = tuple[LabDirection, LabDirection]
 SLOW_LINK_SECONDS = 4.0  # on a rate-limited link the TCP transfer is sized to about this long
 MIN_TRANSFER = 2000
 PING_PAYLOAD = 56
+PING_TIMEOUT = 1.0  # seconds the lab waits for an echo reply on a link of unknown figures
+MIN_PING_TIMEOUT = 0.25
 
 
 def configured_figures(registry: LinkRegistry, link: str, via: Sequence[str]) -> Figures | None:
@@ -51,6 +53,16 @@ def transfer_size(figures: Figures | None, requested: int) -> int:
     if not rate:
         return requested
     return min(requested, max(MIN_TRANSFER, int(rate / 8 * SLOW_LINK_SECONDS)))
+
+
+def ping_timeout(figures: Figures | None, size: int) -> float:
+    """How long the lab waits for each echo reply: PING_TIMEOUT, or less where the link says
+    what its round trip costs (3x that plus 0.2 s, at least 0.25 s), so that the losses of a
+    lossy link do not each cost a whole second."""
+    if figures is None:
+        return PING_TIMEOUT
+    rtt = figures[0].latency(size) + figures[1].latency(size)
+    return min(PING_TIMEOUT, max(MIN_PING_TIMEOUT, 3 * rtt + 0.2))
 
 
 def ping_packet_size(destination: str) -> int:

@@ -17,6 +17,7 @@ from linkbridge.lab.compare import (
     configured_figures,
     measured_lines,
     ping_packet_size,
+    ping_timeout,
     transfer_size,
 )
 from linkbridge.lab.compression import compression_lines
@@ -211,7 +212,8 @@ def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
             plotting = options.plot or options.plot_data
             with (CounterSampler(lambda: delivered_bytes(hosts), start) if plotting
                   else contextlib.nullcontext()) as sampler:
-                ping_result = ping(hosts.a, peer, options.count, options.interval)
+                ping_result = ping(hosts.a, peer, options.count, options.interval,
+                                   timeout=ping_timeout(figures, ping_packet_size(peer)))
                 log.info("TCP transfer of %d bytes A -> B", transfer_bytes)
                 before = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
                 progress = Progress("TCP transfer", transfer_bytes, unit="bytes")

@@ -8,6 +8,7 @@ so a boot costs ~30-60 s; run everything that needs the kernel in one boot.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -15,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,13 +71,41 @@ def vm_problem() -> str | None:
     return None
 
 
-def run_in_vm(command: str, timeout: float, rwdir: str | None = None, cpus: int = 2,
-              memory: str = "1G") -> VmResult:
-    """Boot the kernel, run `command` (a shell line) as root in the current directory, power off.
+class VmRun:
+    """A booting or running VM (see start_vm); wait() for its result, or kill() it."""
 
-    `rwdir` is made writable in the guest at the same path. On timeout the VM is killed and
-    `returncode` is None.
-    """
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.started = time.monotonic()
+        # the console goes to a file, so that a VM nobody waits on yet never blocks on a pipe
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by wait())
+        self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._output,
+                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def wait(self, timeout: float) -> VmResult:
+        """The result once the guest powers off; after `timeout` seconds the VM is killed and
+        `returncode` is None."""
+        try:
+            code: int | None = self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self._proc.wait()
+            code = None
+        seconds = time.monotonic() - self.started
+        with self._output:
+            self._output.seek(0)
+            raw = self._output.read()
+        return VmResult(code, _TERMINAL_NOISE.sub("", raw.decode(errors="replace")), seconds)
+
+    def kill(self) -> None:
+        """Stop qemu and everything virtme-ng started, at once."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+
+
+def start_vm(command: str, rwdir: str | None = None, cpus: int = 2,
+             memory: str = "1G") -> VmRun:
+    """Boot the kernel to run `command` (a shell line) as root in the current directory, then
+    power off. `rwdir` is made writable in the guest at the same path."""
     problem = vm_problem()
     if problem:
         raise RuntimeError(problem)
@@ -87,15 +117,10 @@ def run_in_vm(command: str, timeout: float, rwdir: str | None = None, cpus: int 
         argv += ["--rwdir", rwdir]
     argv += ["--exec", command]
     env = dict(os.environ, PATH=f"{Path(vng).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        raw, _ = proc.communicate(timeout=timeout)
-        code: int | None = proc.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raw, _ = proc.communicate()
-        code = None
-    text = _TERMINAL_NOISE.sub("", raw.decode(errors="replace"))
-    return VmResult(code, text, time.monotonic() - started)
+    return VmRun(argv, env)
+
+
+def run_in_vm(command: str, timeout: float, rwdir: str | None = None, cpus: int = 2,
+              memory: str = "1G") -> VmResult:
+    """start_vm(), then wait up to `timeout` seconds for the result."""
+    return start_vm(command, rwdir, cpus, memory).wait(timeout)

@@ -150,11 +150,16 @@ class LinkRegistry:
                     "summary": entry.cls.summary,
                     "target": entry.cls.target_help,
                     "options": [
-                        {"name": o.name, "default": o.default, "help": o.help}
+                        {"name": o.name, "default": _plain(o.default), "help": o.help}
                         for o in entry.cls.options
                     ],
                 })
         return rows
+
+
+def _plain(value: Any) -> Any:
+    """An option default as JSON shows it: a value of a plugin's own type as its text."""
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
 def plugin_registry(*plugins: object) -> LinkRegistry:

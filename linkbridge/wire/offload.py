@@ -7,8 +7,8 @@ crosses the link as offload chunks, frames of type 0x1 in wire.frames, no larger
 frame size, and is written whole on the other side, header and all. The wire format is in
 docs/offload.md.
 
-- VnetHeader: the header, parsed from and built in the device's byte order (little-endian
-  on the machines linkbridge runs on) and in network byte order inside a chunk.
+- VnetHeader: the header, parsed from and built in the device's byte order (the host's, as
+  a TUN device without TUNSETVNETLE/BE keeps it) and in network byte order inside a chunk.
 - chunk_frames() / ChunkReassembler: a packet and its header into chunks and back.
 - hello_frame() / parse_hello(): what each side tells the other before it sends chunks: an
   IPv4 packet from 0.0.0.0 that a plain peer's kernel discards as a martian (a non-IP frame
@@ -75,7 +75,7 @@ CAN_USO = 0x04
 UDP_CSUM_OFFSET = 6  # where a UDP header keeps its checksum
 PENDING_PACKETS = 16  # partial super-packets kept at once; the oldest goes when one more starts
 
-_DEVICE = struct.Struct("<BBHHHH")
+_DEVICE = struct.Struct("=BBHHHH")  # a TUN device's vnet header is in host byte order
 _NETWORK = struct.Struct("!BBHHHH")
 _CHUNK = struct.Struct("!BHBB")
 
@@ -128,6 +128,8 @@ class VnetHeader:
         return None
 
 
+_TYPES = bytes((CHUNK_FIRST_BYTE,)) * MAX_CHUNKS
+_INDEXES = bytes(range(MAX_CHUNKS))
 PLAIN_HEADER = VnetHeader()
 PLAIN_DEVICE_BYTES = PLAIN_HEADER.device_bytes()
 
@@ -172,18 +174,19 @@ def whole_run(frames: Sequence[bytes]) -> Delivered | str | None:
     it. None when they are anything else: feed them to a ChunkReassembler one by one."""
     first = frames[0]
     count = len(frames)
-    if len(first) < FIRST_CHUNK_HEADER or first[0] != CHUNK_FIRST_BYTE or first[3] != 0 \
-            or first[4] != count:
+    if len(first) < FIRST_CHUNK_HEADER or count > MAX_CHUNKS:
         return None
-    prefix = first[:3]
-    for index in range(1, count):
-        frame = frames[index]
-        if frame[3] != index or frame[4] != count or len(frame) < CHUNK_HEADER \
-                or not frame.startswith(prefix):
-            return None
+    # the chunk headers side by side, each field read across all of them at once
+    heads = b"".join([frame[:CHUNK_HEADER] for frame in frames])
+    if len(heads) != count * CHUNK_HEADER or heads[0::CHUNK_HEADER] != _TYPES[:count] \
+            or heads[3::CHUNK_HEADER] != _INDEXES[:count] \
+            or heads[4::CHUNK_HEADER] != bytes((count,)) * count \
+            or heads[1::CHUNK_HEADER] != first[1:2] * count \
+            or heads[2::CHUNK_HEADER] != first[2:3] * count:
+        return None
     return _complete(VnetHeader.from_network(first, CHUNK_HEADER),
                      b"".join([first[FIRST_CHUNK_HEADER:],
-                               *(memoryview(frame)[CHUNK_HEADER:] for frame in frames[1:])]))
+                               *[memoryview(frame)[CHUNK_HEADER:] for frame in frames[1:]]]))
 
 
 Delivered = tuple[VnetHeader, bytes]

@@ -9,19 +9,24 @@ import ast
 import contextlib
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
+from pyroute2 import IPRoute
 
 from benchmarks.compare import set_mtu, wait_route
 from linkbridge.datapath.offloading import HELLO_INTERVAL
+from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess, spawn
 from linkbridge.lab.run import lab_tunnels, tunnel_args
 from linkbridge.lab.topology import OVERLAY, OVERLAY6, UNDERLAY, TwoHosts
+from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import parse_link_url
 from linkbridge.tunnel.tun import TunEndpoint
@@ -47,13 +52,16 @@ def offload_of(counters: dict[str, object]) -> dict[str, int]:
     return figures
 
 
-def ip_fragments(ns: str) -> tuple[int, int]:
-    """(fragments made, reassemblies asked) of IPv4 in namespace `ns` (/proc/net/snmp)."""
+def snmp(ns: str) -> dict[str, int]:
+    """IPv4 fragments made and reassemblies asked, and TCP/UDP checksum errors, in `ns`."""
     out = spawn(ns, ["cat", "/proc/net/snmp"], stdout=subprocess.PIPE).communicate(timeout=10)[0]
-    names, values = [line.split()[1:] for line in out.decode().splitlines()
-                     if line.startswith("Ip:")][:2]
-    row = dict(zip(names, map(int, values), strict=True))
-    return row["FragCreates"], row["ReasmReqds"]
+    rows: dict[str, dict[str, int]] = {}
+    lines = [line.split() for line in out.decode().splitlines()]
+    for names, values in zip(lines[::2], lines[1::2], strict=True):
+        rows[names[0]] = dict(zip(names[1:], map(int, values[1:]), strict=True))
+    return {"frag_creates": rows["Ip:"]["FragCreates"], "reasm_reqds": rows["Ip:"]["ReasmReqds"],
+            "tcp_csum_errors": rows["Tcp:"]["InCsumErrors"],
+            "udp_csum_errors": rows["Udp:"]["InCsumErrors"]}
 
 
 def transfers(lab: TwoHosts, size: int, ipv6: bool = True) -> None:
@@ -64,6 +72,32 @@ def transfers(lab: TwoHosts, size: int, ipv6: bool = True) -> None:
     for server, destination, client in ways:
         result = tcp_transfer(server, destination, client, size)
         assert result.intact and result.received_bytes == size, (destination, result)
+
+
+def udp_datagrams(sender: str, receiver: str, address: str) -> int:
+    """200 UDP datagrams from namespace `sender` to `address` in `receiver`, whose kernel checks
+    their checksums; how many arrived whole."""
+    with netns.inside(receiver):
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # room for them all
+        server.bind((address, 5300))
+    server.settimeout(2.0)
+    try:
+        with netns.inside(sender):
+            client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with client:
+            for n in range(200):
+                client.sendto(bytes([n]) * (100 + n), (address, 5300))
+                time.sleep(0.001)  # no burst for a queue to drop
+        got = 0
+        with contextlib.suppress(TimeoutError):
+            while got < 200:
+                data = server.recv(2000)
+                assert data == bytes([data[0]]) * (100 + data[0])
+                got += 1
+        return got
+    finally:
+        server.close()
 
 
 @contextlib.contextmanager
@@ -84,11 +118,12 @@ def two_tunnels(lab: TwoHosts, registry: LinkRegistry, args_a: Sequence[str],
 
 
 def test_tcp_both_ways_as_super_packets_in_chunks(lab: TwoHosts, registry: LinkRegistry) -> None:
-    before = [ip_fragments(ns) for ns in (lab.a, lab.b)]
+    before = [snmp(ns) for ns in (lab.a, lab.b)]
     with lab_tunnels(lab, "udp", ipv6=True, extra_args=ON, registry=registry) as (side_a, side_b):
         assert ping(lab.a, OVERLAY[1], count=5, interval=0.01).received == 5
         transfers(lab, 20_000_000)
-    assert [ip_fragments(ns) for ns in (lab.a, lab.b)] == before  # the underlay never fragments
+    # the underlay never fragments, and every checksum arrives right
+    assert [snmp(ns) for ns in (lab.a, lab.b)] == before
     for side in (side_a, side_b):
         device = logged(side)
         figures = offload_of(device)
@@ -103,6 +138,22 @@ def test_tcp_both_ways_as_super_packets_in_chunks(lab: TwoHosts, registry: LinkR
         assert isinstance(link["tx_bytes"], int) and isinstance(link["tx_packets"], int)
         assert link["tx_bytes"] <= 1472 * link["tx_packets"]
         assert "offload on (csum,tso4,tso6,uso4,uso6)" in side.output()
+
+
+def test_chunks_fit_a_narrower_path(lab: TwoHosts, registry: LinkRegistry) -> None:
+    """The underlay's MTU is 1400, the tunnel's 1472: chunks shrink to the path's MTU (read
+    from the connected socket), and nothing is fragmented."""
+    for ns, veth in ((lab.a, lab.veth_a), (lab.b, lab.veth_b)):
+        with netns.inside(ns), IPRoute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname=veth)[0], mtu=1400)
+    before = [snmp(ns) for ns in (lab.a, lab.b)]
+    with lab_tunnels(lab, "udp", mtu=1472, extra_args=ON, registry=registry) as (side_a, _b):
+        transfers(lab, 3_000_000, ipv6=False)
+    assert [snmp(ns) for ns in (lab.a, lab.b)] == before
+    link = logged(side_a, _LINK)
+    assert isinstance(link["tx_bytes"], int) and isinstance(link["tx_packets"], int)
+    assert offload_of(logged(side_a))["super_packets_read"] > 0
+    assert link["tx_bytes"] <= 1372 * link["tx_packets"]
 
 
 def test_a_plain_peer_gets_whole_packets_and_drops_the_hellos(
@@ -145,17 +196,22 @@ def test_the_socat_variant_as_peer(lab: TwoHosts) -> None:
         socat.communicate(timeout=10)
 
 
-def test_a_kernel_that_refuses_every_offload_still_carries_chunks_in(
+def test_a_kernel_that_refuses_every_offload_gets_whole_packets(
         lab: TwoHosts, registry: LinkRegistry) -> None:
-    """A asks for a flag this kernel lacks (as an old kernel refuses USO): offload off there,
-    and B, told by A's hello, turns on checksum offload only."""
+    """A asks for a flag this kernel lacks (as an old kernel refuses USO): offload off there;
+    B, told by A's hello that A's kernel takes no segmentation, turns on checksum offload only
+    and completes the checksums its kernel leaves to it before packets leave."""
+    before = [snmp(ns) for ns in (lab.a, lab.b)]
     with two_tunnels(lab, registry, [*ON, "--offload-flags", "0x8000"], ON) as (side_a, side_b):
         transfers(lab, 5_000_000)
+        assert udp_datagrams(lab.b, lab.a, OVERLAY[0]) == 200  # checksums completed by B
+    assert [snmp(ns) for ns in (lab.a, lab.b)] == before
     a, b = offload_of(logged(side_a)), offload_of(logged(side_b))
     assert a["kernel_flags"] == a["enabled_flags"] == 0 and a["peer_agreed"] == 1
     assert b["enabled_flags"] == TUN_F_CSUM and b["peer_agreed"] == 1
-    assert "super_packets_read" not in b and "super_packets_read" not in a
-    assert b["chunks_sent"] > 0 and a["chunks_received"] == b["chunks_sent"]
+    assert b["checksums_completed"] > 100  # TCP from B, checksummed in linkbridge
+    for figures in (a, b):
+        assert "super_packets_read" not in figures and "chunks_sent" not in figures
     assert logged(side_a)["drops"] == {} and logged(side_b)["drops"] == {}
 
 
@@ -214,3 +270,34 @@ def test_offload_on_refuses_local_ports() -> None:
             "--remote", "198.19.0.2", *ON]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode != 0 and "local ports" in done.stderr, done.stderr
+
+
+def key_files(tmp_path: Path) -> list[str]:
+    """A private key file and the peer's public key for `--private-key`/`--peer-public-key`."""
+    private = tmp_path / "private.key"
+    private.write_text(new_private_key() + "\n")
+    private.chmod(0o600)
+    return ["--private-key", str(private), "--peer-public-key", public_key_of(new_private_key())]
+
+
+def test_offload_on_refuses_encryption(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "linkbridge", "up", "--link", "udp:198.18.0.2:47000",
+            "--remote", "198.19.0.2", *ON, *key_files(tmp_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1 and "encryption" in lines[0], done.stderr
+
+
+def test_auto_steps_aside_for_encryption(lab: TwoHosts, registry: LinkRegistry,
+                                         tmp_path: Path) -> None:
+    keys = []
+    for side in "ab":
+        private = tmp_path / f"{side}.key"
+        private.write_text(new_private_key() + "\n")
+        private.chmod(0o600)
+        keys.append(private)
+    args = [["--offload", "auto", "--private-key", str(keys[i]), "--peer-public-key",
+             public_key_of(keys[1 - i].read_text().strip())] for i in range(2)]
+    with two_tunnels(lab, registry, args[0], args[1], ipv6=False) as (side_a, _side_b):
+        transfers(lab, 1_000_000, ipv6=False)
+    assert "offload" not in logged(side_a)

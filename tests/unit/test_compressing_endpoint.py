@@ -103,3 +103,40 @@ def test_config_files_take_compress_per_tunnel() -> None:
     assert [tunnel.args.compress for tunnel in tunnels] == ["auto", "vj"]
     with pytest.raises(ConfigError, match=r"tunnel\[0\]\.compress: 'lzw' is not one of"):
         parse_config('[[tunnel]]\ncompress = "lzw"\n', "t.toml", up, checks)
+
+
+@pytest.mark.parametrize("reason", [drops.CRC, drops.SLIP_BAD_ESCAPE, drops.KISS_CRC, None])
+def test_vj_tosses_after_a_framing_error_of_the_link_below(reason: str | None) -> None:
+    """A framing error the link counts (a CRC mismatch, a bad SLIP escape...) is a lost frame:
+    the layer tells the VJ decompressor, which then tosses compressed frames until one names
+    its connection. Unreported (None), the loss lets B's frame pair with A's header."""
+    a, b = ends("vj")
+    a0 = tcp(sport=20001, seq=1000, ack=7001, ip_id=1)
+    b1 = tcp(sport=20002, seq=1000, ack=7000, ip_id=2, payload=b"\xce")
+    a.send(a0)
+    assert b.receive(0) == [a0]
+    a.send(tcp(sport=20001, seq=1000, ack=7002, ip_id=2))
+    a.send(tcp(sport=20002, seq=1000, ack=7000, ip_id=1))
+    assert len(b.below.receive(0)) == 2  # both lost on the line...
+    if reason is not None:
+        b.below.counters.drop(reason)  # ...the way the link's decoder counts a damaged frame
+        assert b.receive(0) == []  # a read with no frame still reports it
+    a.send(b1)
+    if reason is None:
+        assert b.receive(0) == [tcp(sport=20001, seq=1000, ack=7001, ip_id=2, payload=b"\xce")]
+        return
+    assert b.receive(0) == []
+    assert b.counters.drops == {drops.COMPRESS_TOSSED: 1}
+    b2 = tcp(sport=20002, seq=1000, ack=7000, ip_id=3, payload=b"\xce")  # TCP resends it
+    a.send(b2)
+    assert b.receive(0) == [b2]  # a repeat goes uncompressed and resynchronises
+
+
+def test_other_drops_of_the_link_below_do_not_toss() -> None:
+    a, b = ends("vj")
+    packets = [tcp(seq=1 + 48 * i, payload=bytes(48), ip_id=i + 1) for i in range(3)]
+    a.send(packets[0])
+    assert b.receive(0) == packets[:1]
+    b.below.counters.drop(drops.MTU)
+    a.send(packets[1])
+    assert b.receive(0) == packets[1:2]

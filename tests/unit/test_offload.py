@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import struct
+import sys
 
 import pytest
 from hypothesis import given
@@ -47,6 +48,7 @@ from linkbridge.wire.offload import (
     offload_attempts,
     ones_complement_sum,
     parse_hello,
+    whole_run,
 )
 from linkbridge.wire.packet import internet_checksum, packet_problem
 
@@ -86,9 +88,11 @@ def test_header_round_trips_in_both_byte_orders(header: VnetHeader) -> None:
     assert VnetHeader.from_network(b"xx" + header.network_bytes(), 2) == header
 
 
-def test_header_byte_orders_are_little_endian_on_the_device_and_big_on_the_wire() -> None:
+def test_header_byte_orders_are_the_hosts_on_the_device_and_big_on_the_wire() -> None:
     header = VnetHeader(NEEDS_CSUM, GSO_TCPV4, 0x0102, 0x0304, 0x0506, 0x0708)
-    assert header.device_bytes() == bytes([1, 1, 2, 1, 4, 3, 6, 5, 8, 7])
+    little = bytes([1, 1, 2, 1, 4, 3, 6, 5, 8, 7])
+    assert header.device_bytes() == (little if sys.byteorder == "little"
+                                     else header.network_bytes())
     assert header.network_bytes() == bytes([1, 1, 1, 2, 3, 4, 5, 6, 7, 8])
 
 
@@ -309,3 +313,23 @@ def test_offload_attempts(text: str, attempts: tuple[int, ...]) -> None:
 def test_offload_attempts_name_a_bad_word() -> None:
     with pytest.raises(ValueError, match="unknown offload 'tso5'; choose from csum"):
         offload_attempts("csum,tso5")
+
+
+@given(size=st.integers(40, 65535), frame_size=st.integers(MIN_FRAME_SIZE, 9000))
+def test_a_whole_run_is_rebuilt_in_one_step(size: int, frame_size: int) -> None:
+    packet = super_packet(size)
+    if size > max_packet(frame_size):
+        return
+    frames = chunk_frames(tso_header(packet), packet, frame_size, 77)
+    assert whole_run(frames) == ChunkReassembler().feed(frames[0]) if len(frames) == 1 \
+        else whole_run(frames) == (tso_header(packet), packet)
+
+
+def test_anything_but_a_whole_run_is_left_to_the_reassembler() -> None:
+    packet = super_packet(6000)
+    frames = chunk_frames(tso_header(packet), packet, 1472, 5)
+    other = chunk_frames(tso_header(packet), packet, 1472, 6)
+    for wrong in (frames[::-1], frames[:-1], [*frames[:2], other[2], *frames[3:]],
+                  [frames[0], frames[2], frames[1], *frames[3:]], [b"\x45" * 30, *frames[1:]],
+                  [frames[0], frames[1][:4], *frames[2:]]):
+        assert whole_run(wrong) is None

@@ -9,6 +9,8 @@ import struct
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.offloading import OffloadingTunnel, frame_problem
@@ -27,7 +29,7 @@ from linkbridge.wire.offload import (
     hello_frame,
     ones_complement_sum,
 )
-from linkbridge.wire.packet import internet_checksum
+from linkbridge.wire.packet import internet_checksum, packet_problem
 
 
 class FakeDevice:
@@ -131,14 +133,42 @@ def test_two_layers_agree_and_carry_super_packets_whole(devices: tuple[FakeDevic
     assert all(len(frame) <= 1472 for frame in frames) and len(frames) == 41 + 1 + 1
     for frame in frames:
         assert frame_problem(frame) is None
+    b.send_many(frames[:41])  # a GRO read's run: rebuilt in one step
+    for frame in frames[41:]:
         b.send(frame)
-    assert dev_b.written() == [(tso, big), (PARTIAL, tcp4(10, complete=False)),
+    # the small packet left with a partial checksum goes whole, its checksum completed
+    assert dev_b.written() == [(tso, big), (VnetHeader(), tcp4(10, complete=True)),
                                (VnetHeader(), tcp4(10, complete=True))]
     assert a.counters.offload["super_packets_read"] == 1
-    assert a.counters.offload["chunks_sent"] == 42
-    assert b.counters.offload["chunks_received"] == 42
+    assert a.counters.offload["checksums_completed"] == 1
+    assert a.counters.offload["chunks_sent"] == 41
+    assert b.counters.offload["chunks_received"] == 41
     assert b.counters.offload["super_packets_written"] == 1
     assert b.counters.drops == {} and b.counters.tx_bytes == len(big) + 50 + 50
+
+
+def test_send_many_rebuilds_runs_and_feeds_the_rest(devices: tuple[FakeDevice, ...]) -> None:
+    """Whole in-order runs, a run with a chunk missing, a reordered run, plain packets between:
+    every complete packet is written once, in the order its last chunk came."""
+    dev_a, dev_b = devices
+    a = OffloadingTunnel(dev_a, 1472, clock=lambda: 0.0)
+    b = OffloadingTunnel(dev_b, 1472, clock=lambda: 0.0)
+    a.attach(MemoryEndpoint())
+    b.attach(MemoryEndpoint())
+    a.send(hello_frame(0x03, True))
+    tso = VnetHeader(NEEDS_CSUM, GSO_TCPV4, 40, 1432, 20, 16)
+    packets = [tcp4(5000 + n, complete=False) for n in range(4)]
+    runs = []
+    for packet in packets:
+        dev_a.hand_out(tso, packet)
+        runs.append(a.receive(0))
+    plain = tcp4(10, complete=True)
+    b.send_many([*runs[0], plain, *runs[1][:-2], runs[1][-1], *runs[2][::-1], *runs[3]])
+    assert dev_b.written() == [(tso, packets[0]), (VnetHeader(), plain), (tso, packets[2]),
+                               (tso, packets[3])]
+    assert b.counters.drops == {}
+    b.send(runs[1][-2])  # the missing chunk comes late: packet 1 is complete
+    assert dev_b.written() == [(tso, packets[1])]
 
 
 def test_a_peer_whose_kernel_refused_everything_gets_checksum_offload_only(
@@ -179,3 +209,17 @@ def test_frame_problem_lets_offload_frames_through_and_checks_the_rest() -> None
     assert frame_problem(b"\x10\x00") is None and frame_problem(hello_frame(0, False)) is None
     assert frame_problem(b"\x45\x00") == "truncated"
     assert frame_problem(b"\x20" * 30) == "not_ip"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=40).map(lambda tail: b"\x10" + tail), max_size=12))
+def test_hostile_chunks_are_counted_never_raised(frames: list[bytes]) -> None:
+    device = FakeDevice(ALL_OFFLOADS)
+    try:
+        layer = OffloadingTunnel(device, 1472, clock=lambda: 0.0)
+        layer.send_many(frames)
+        for frame in frames:
+            layer.send(frame)
+        assert all(packet_problem(packet) is None for _header, packet in device.written())
+    finally:
+        device.close()

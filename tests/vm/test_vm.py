@@ -12,13 +12,13 @@ import json
 import math
 import os
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from linkbridge.lab.vm import run_in_vm, vm_problem
+from linkbridge.lab.vm import vm_problem
+from tests.helpers import vm_session
 from tests.helpers.distributions import (
     QUANTILES,
     Z,
@@ -31,38 +31,36 @@ from tests.helpers.distributions import (
     runs,
 )
 from tests.helpers.tier_gate import under_ci
-from tests.helpers.vm_guest_checks import CHECKS, GUEST_MODULES
+from tests.helpers.vm_guest_checks import CHECKS
 from tests.helpers.vm_netem import CASES as NETEM_CASES
 from tests.helpers.vm_netem import FLOOR, FLOOR_DELAY_MS, Case, measure, through_sim
 
 pytestmark = pytest.mark.vm
-VM_TIMEOUT = 540.0
 SIM_SEED = 20260101
-RESULTS_ENV = "LINKBRIDGE_VM_RESULTS"
+RESULTS_ENV = vm_session.RESULTS_ENV
 BACKGROUND = 3  # packets other than the test's that netem may drop during one case
 
 
 @pytest.fixture(scope="session")
-def vm_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Boot once, run every guest check, return the results by check name.
-    $LINKBRIDGE_VM_RESULTS=FILE asserts on an earlier run's results instead (not under CI)."""
+def vm_results(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    """Every guest check's result by name, from the one boot started in the background at
+    collection (tests/helpers/vm_session.py). $LINKBRIDGE_VM_RESULTS=FILE asserts on an earlier
+    run's results instead (not under CI)."""
     earlier = os.environ.get(RESULTS_ENV)
     if earlier and not under_ci():
         return {result["name"]: result for result in json.loads(Path(earlier).read_text())}
     reason = vm_problem()
     if reason:
         pytest.skip(reason)
-    shared = tmp_path_factory.mktemp("vm")
-    results = shared / "results.json"
-    command = (f"modprobe -a {' '.join(GUEST_MODULES)}; "
-               f"{sys.executable} -m tests.helpers.vm_guest_checks {results}")
-    run = run_in_vm(command, timeout=VM_TIMEOUT, rwdir=str(shared))
-    if not results.exists():
+    boot = vm_session.boot_of(request.config)
+    assert boot is not None, "the VM boot starts at collection when VM tests are collected"
+    run = boot.wait()
+    if not boot.results.exists():
         ended = "timed out" if run.returncode is None else f"exited {run.returncode}"
         pytest.fail(f"the VM run {ended} after {run.seconds:.0f} s without results:\n"
                     f"{run.output[-4000:]}")
-    print(f"VM run: {run.seconds:.0f} s")
-    return {result["name"]: result for result in json.loads(Path(results).read_text())}
+    print(f"VM run: {run.seconds:.0f} s (in the background while the other tiers ran)")
+    return {result["name"]: result for result in json.loads(boot.results.read_text())}
 
 
 @pytest.mark.parametrize("name", list(CHECKS))

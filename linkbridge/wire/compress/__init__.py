@@ -26,13 +26,16 @@ class PacketCompressor(Protocol):
 
 
 class PacketDecompressor(Protocol):
-    """Frames back to packets (None: dropped, counted); queues feedback for the peer."""
+    """Frames back to packets (None: dropped, counted); queues feedback for the peer;
+    `frame_lost` is told when the framing below dropped a damaged frame."""
 
     def is_feedback(self, frame: bytes) -> bool: ...
 
     def feed(self, frame: bytes, now: float) -> bytes | None: ...
 
     def take_feedback(self) -> list[bytes]: ...
+
+    def frame_lost(self) -> None: ...
 
 
 def codec_pair(mode: str, drop: Callable[[str], None],

@@ -237,6 +237,10 @@ class Decompressor:
         frames, self._feedback = self._feedback, []
         return frames
 
+    def frame_lost(self) -> None:
+        """Nothing to do: every compressed frame names its context and generation and decodes
+        against that reference alone, so a lost frame costs only itself."""
+
     def feed(self, frame: bytes, now: float) -> bytes | None:
         """The packet `frame` carries, or None (counted) when it cannot be rebuilt."""
         if not frame:

@@ -6,6 +6,14 @@ TCP header (0x80 | C I P S A W U change bits). Only IPv4 TCP with ACK and no SYN
 compressed, and only while its options stay the same (so not with TCP timestamps). 16 slots,
 as the kernel uses. Beyond RFC 1144 the decompressor verifies every rebuilt packet's TCP
 checksum and drops it (counted) when it does not hold. Pure: no I/O.
+
+RFC 1144's limit: a compressed frame is coded against the previous packet of its connection,
+and one without a connection number belongs to the connection of the frame before it. The
+decompressor learns of a lost frame only when the framing below reports it (`frame_lost()`,
+RFC 1144's TYPE_ERROR). After a frame lost silently, a later frame can be rebuilt against the
+wrong reference: wrong numbers (IP ID, sequence, ack, window) or even the addresses, ports and
+other fixed fields of another connection, with its own payload, PSH and URG; only the 16-bit
+TCP checksum stands between such a packet and delivery (docs/compression.md).
 """
 
 from __future__ import annotations
@@ -132,6 +140,7 @@ class VjCompressor:
         uncompressed (something changed that VJ does not encode)."""
         if (packet[0:2] != old[0:2] or packet[6:10] != old[6:10] or len(old) != hlen
                 or packet[20:ihl] != old[20:ihl] or packet[ihl + 12] != old[ihl + 12]
+                or (packet[ihl + 13] ^ old[ihl + 13]) & ~(PSH | URG)
                 or packet[ihl + 20:hlen] != old[ihl + 20:hlen]):
             return None
         seq, ack, flags, window, _sum, urgent = _TCP_FIELDS.unpack_from(packet, ihl + 4)
@@ -163,6 +172,8 @@ class VjCompressor:
                 return None
         elif bits in (SPECIAL_I, SPECIAL_D):
             return None
+        elif old[ihl + 13] & URG:
+            pass  # a special leaves URG as it was at an RFC 1144 decompressor: send the deltas
         elif bits == NEW_S | NEW_A and delta_s == delta_a == old_data:
             bits, fields = SPECIAL_I, b""
         elif bits == NEW_S and delta_s == old_data:
@@ -197,6 +208,11 @@ class VjDecompressor:
     def take_feedback(self) -> list[bytes]:
         """VJ sends no feedback."""
         return []
+
+    def frame_lost(self) -> None:
+        """The framing below lost or damaged a frame (RFC 1144's TYPE_ERROR): toss compressed
+        frames until one names its connection or an uncompressed one arrives."""
+        self._toss = True
 
     def feed(self, frame: bytes, now: float = 0.0) -> bytes | None:
         """The packet `frame` carries, or None (counted) when it cannot be rebuilt."""
@@ -260,7 +276,8 @@ class VjDecompressor:
         if len(tcp_sum) < 2:
             raise IndexError("checksum")
         seq, ack, flags, window, _sum, urgent = _TCP_FIELDS.unpack_from(old, ihl + 4)
-        flags = flags | PSH if changes & TCP_PUSH else flags & ~PSH
+        # PSH and URG are the frame's: a special (never sent with URG) clears URG too
+        flags = (flags | PSH if changes & TCP_PUSH else flags & ~PSH) & ~URG
         old_data = int.from_bytes(old[2:4], "big") - hlen
         special = changes & SPECIALS
         if special == SPECIAL_I:
@@ -271,8 +288,6 @@ class VjDecompressor:
             if changes & NEW_U:
                 flags |= URG
                 urgent, offset = _read_delta(frame, offset)
-            else:
-                flags &= ~URG
             if changes & NEW_W:
                 delta, offset = _read_delta(frame, offset)
                 window += delta
