@@ -24,6 +24,7 @@ from linkbridge.plugin.lab import (
     LabMeasuring,
     LabPairing,
     LabSides,
+    serial_cable_pair,
 )
 from linkbridge.plugin.link import Link, LinkWrapper
 from linkbridge.plugin.options import (
@@ -133,6 +134,7 @@ __all__ = [
     "port",
     "receive_exactly",
     "resolve_options",
+    "serial_cable_pair",
     "slip",
     "stop_bits",
     "write_all",

@@ -32,6 +32,7 @@ from linkbridge.plugin import (
     integer,
     kiss,
     open_serial,
+    serial_cable_pair,
 )
 from linkbridge_kiss import arp, tnc
 from linkbridge_kiss.ax25 import BROADCAST, Callsign
@@ -235,11 +236,8 @@ class KissLink(KissLinkBase):
     @contextlib.contextmanager
     def lab_pair(cls, url: LinkUrl, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
         """Join the lab hosts with a pty pair paced at the URL's baud (both see /dev/pts)."""
-        if url.target:
-            raise ConfigError("the lab joins its hosts with its own paced pty pair; give options "
-                              "only (e.g. kiss:?baud=9600)")
-        with sides.serial_cable(_baud(url)) as (path_a, path_b):
-            yield url.with_target(path_a), url.with_target(path_b)
+        with serial_cable_pair(url, sides, _baud(url)) as pair:
+            yield pair
 
     @classmethod
     def lab_configured(cls, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:

@@ -40,6 +40,7 @@ from linkbridge.plugin import (
     open_serial,
     os_reason,
     packet_problem,
+    serial_cable_pair,
     slip,
     write_all,
 )
@@ -223,11 +224,8 @@ class SerialLink(Link):
     @contextlib.contextmanager
     def lab_pair(cls, url: LinkUrl, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
         """Join the lab hosts with a pty pair paced at the URL's baud (both see /dev/pts)."""
-        if url.target:
-            raise ConfigError("the lab joins its hosts with its own paced pty pair; give options "
-                              "only (e.g. serial:?baud=115200)")
-        with sides.serial_cable(lab_baud(url)) as (path_a, path_b):
-            yield url.with_target(path_a), url.with_target(path_b)
+        with serial_cable_pair(url, sides, lab_baud(url)) as pair:
+            yield pair
 
     @classmethod
     def lab_configured(cls, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:
