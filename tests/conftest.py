@@ -81,7 +81,7 @@ def long_run(request: pytest.FixtureRequest) -> bool:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Boot the test VM now, in the background, when VM tests are to run (tests/vm)."""
-    vm_session.start_if_needed(session, wanted=not os.environ.get(vm_session.RESULTS_ENV))
+    vm_session.start_if_needed(session)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

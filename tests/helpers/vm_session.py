@@ -5,6 +5,7 @@ minutes of wall time under TCG. tests/vm's `vm_results` fixture waits for it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from linkbridge.lab.vm import VmResult, start_vm, vm_problem
+from tests.helpers.tier_gate import under_ci
 from tests.helpers.vm_guest_checks import GUEST_MODULES
 
 VM_TIMEOUT = 540.0  # seconds the whole guest run may take (the checks have budgets of their own)
@@ -45,9 +47,16 @@ class VmBoot:
         shutil.rmtree(self.shared, ignore_errors=True)
 
 
-def start_if_needed(session: pytest.Session, wanted: bool) -> None:
-    """Start the boot when VM tests were collected, `wanted` and a VM can run here."""
-    if wanted and vm_problem() is None and any(
+def earlier_results() -> Path | None:
+    """The file $LINKBRIDGE_VM_RESULTS names, to assert on instead of booting (never under CI)."""
+    earlier = os.environ.get(RESULTS_ENV)
+    return Path(earlier) if earlier and not under_ci() else None
+
+
+def start_if_needed(session: pytest.Session) -> None:
+    """Start the boot when VM tests were collected, no earlier results are to be used instead
+    and a VM can run here."""
+    if earlier_results() is None and vm_problem() is None and any(
             item.get_closest_marker("vm") for item in session.items):
         session.config.stash[KEY] = VmBoot()
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,14 +28,12 @@ from tests.helpers.distributions import (
     quantiles_agree,
     runs,
 )
-from tests.helpers.tier_gate import under_ci
 from tests.helpers.vm_guest_checks import CHECKS
 from tests.helpers.vm_netem import CASES as NETEM_CASES
 from tests.helpers.vm_netem import FLOOR, FLOOR_DELAY_MS, Case, measure, through_sim
 
 pytestmark = pytest.mark.vm
 SIM_SEED = 20260101
-RESULTS_ENV = vm_session.RESULTS_ENV
 BACKGROUND = 3  # packets other than the test's that netem may drop during one case
 
 
@@ -46,9 +42,9 @@ def vm_results(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
     """Every guest check's result by name, from the one boot started in the background at
     collection (tests/helpers/vm_session.py). $LINKBRIDGE_VM_RESULTS=FILE asserts on an earlier
     run's results instead (not under CI)."""
-    earlier = os.environ.get(RESULTS_ENV)
-    if earlier and not under_ci():
-        return {result["name"]: result for result in json.loads(Path(earlier).read_text())}
+    earlier = vm_session.earlier_results()
+    if earlier is not None:
+        return {result["name"]: result for result in json.loads(earlier.read_text())}
     reason = vm_problem()
     if reason:
         pytest.skip(reason)
