@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from linkbridge.cli.parser import FRAGMENT_TIMEOUT, HANDSHAKE_RETRY, REKEY_INTERVAL, REKEY_PACKETS
+from linkbridge.datapath.encrypting import AUTO
 from linkbridge.errors import ConfigError
 from linkbridge.ops.hooks import DEFAULT_TIMEOUT, Hooks
 from linkbridge.plugin.options import port
@@ -50,6 +51,7 @@ class UpOptions:
     rekey_interval: float = REKEY_INTERVAL
     handshake_retry: float = HANDSHAKE_RETRY
     rekey_packets: int = REKEY_PACKETS
+    cipher: str = AUTO
 
     def __post_init__(self) -> None:
         distinct_ports(self.rx, self.tx)

@@ -11,6 +11,7 @@ from typing import TypeAlias
 from linkbridge import __version__
 from linkbridge.cli.completion import SHELLS
 from linkbridge.datapath.compressing import MODES as COMPRESS_MODES
+from linkbridge.datapath.encrypting import AUTO, CIPHER_CHOICES
 from linkbridge.datapath.fragmenting import MODES
 from linkbridge.datapath.offloading import MODES as OFFLOAD_MODES
 from linkbridge.datapath.pcap import DEFAULT_LIMIT
@@ -292,6 +293,10 @@ def add_encryption_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rekey-packets", type=int, default=REKEY_PACKETS, metavar="N",
                        help=f"also renew the keys after sending N packets (default "
                             f"{REKEY_PACKETS})")
+    group.add_argument("--cipher", choices=CIPHER_CHOICES, default=AUTO,
+                       help="the packets' cipher: auto (default) takes aes-256-gcm where both "
+                            "sides' CPUs have AES instructions, else chacha20-poly1305; a name "
+                            "allows only that cipher (the peer must allow it too)")
 
 
 def add_via_option(parser: argparse.ArgumentParser) -> None:

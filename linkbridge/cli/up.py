@@ -17,7 +17,7 @@ from linkbridge.cli.kernel import up_kernel
 from linkbridge.cli.options import UpOptions, distinct_ports
 from linkbridge.cli.parser import build_parser
 from linkbridge.datapath.compressing import OFF, CompressingEndpoint, check_mode
-from linkbridge.datapath.encrypting import Encryption
+from linkbridge.datapath.encrypting import EncryptingEndpoint, Encryption, allowed_ciphers
 from linkbridge.datapath.endpoint import Endpoint
 from linkbridge.datapath.fragmenting import FragmentingEndpoint, fragment_frame_size
 from linkbridge.datapath.offloading import OffloadingTunnel, frame_problem, path_frame_size
@@ -82,7 +82,7 @@ class LinkSide:
         if self.frame_size is not None:
             below = FragmentingEndpoint(self.link, self.frame_size, self.fragment_timeout)
         if self.encryption is not None:
-            below = self.encryption.open(below)
+            below = self.encryption.open(below, stack)
         return below if self.compress == OFF else CompressingEndpoint(below, self.compress)
 
 
@@ -134,17 +134,20 @@ class UpPlan:
 
 def offload_frame_size(options: UpOptions, link: Link | None, tunnel_mtu: int,
                        encrypting: bool) -> int | None:
-    """The frame size the offload layer chunks to (the link's MTU, else the tunnel's), or None
-    when --offload is off, or auto and an option excludes it; ConfigError for --offload on
-    with such an option (docs/offload.md says which layers switch it off)."""
+    """The frame size the offload layer chunks to (the link's MTU less what `encrypting` adds
+    to each chunk, else the tunnel's MTU), or None when --offload is off, or auto and an option
+    excludes it; ConfigError for --offload on with such an option (docs/offload.md says which
+    layers switch it off)."""
     if options.offload == "off":
         return None
-    frame = (link.mtu if link is not None else None) or tunnel_mtu
+    overhead = OVERHEAD if encrypting else 0
+    link_mtu = link.mtu if link is not None else None
+    frame = link_mtu - overhead if link_mtu else tunnel_mtu
     excluded = [why for present, why in (
         (link is None, "local ports (--rx/--tx)"), (options.compress != OFF, "--compress"),
-        (encrypting, "encryption"), (bool(options.pcap), "--pcap"),
-        (options.fragment == "always", "--fragment always"),
-        (frame < MIN_FRAME_SIZE, f"link frames under {MIN_FRAME_SIZE} bytes")) if present]
+        (bool(options.pcap), "--pcap"), (options.fragment == "always", "--fragment always"),
+        (frame < MIN_FRAME_SIZE, f"link frames under {MIN_FRAME_SIZE + overhead} bytes"
+                                 + (" with encryption" if encrypting else ""))) if present]
     try:
         offload_attempts(options.offload_flags)
     except ValueError as exc:
@@ -189,7 +192,8 @@ def encryption_of(options: UpOptions | argparse.Namespace) -> Encryption | None:
         return None
     if not (options.private_key and options.peer_public_key):
         raise ConfigError("encryption needs both --private-key and --peer-public-key")
-    keys = load_keys(options.private_key, options.peer_public_key, options.preshared_key)
+    keys = load_keys(options.private_key, options.peer_public_key, options.preshared_key,
+                     allowed_ciphers(options.cipher))
     return Encryption(keys, Timers(options.rekey_interval, options.handshake_retry,
                                    options.rekey_packets))
 
@@ -206,9 +210,18 @@ def open_up(plan: UpPlan, stack: contextlib.ExitStack) -> Session:
                       routes=tuple(map(str, spec.remotes)), link=link_side.name)
     if plan.offload_frame is None:
         return Session(tunnel_side, link_side, info)
-    offloading = OffloadingTunnel(tun, path_frame_size(link_side, plan.offload_frame))
+    offloading = OffloadingTunnel(tun, chunk_size(link_side, plan.offload_frame))
     offloading.attach(link_side)
     return Session(offloading, link_side, info, frame_problem)
+
+
+def chunk_size(link_side: Endpoint, frame_size: int) -> int:
+    """The offload layer's chunk size: `frame_size`, or less where the UDP path to the peer is
+    narrower; over the encrypt layer, the path of the link below it less the OVERHEAD that
+    sealing adds to each chunk."""
+    if isinstance(link_side, EncryptingEndpoint):
+        return path_frame_size(link_side.link, frame_size, OVERHEAD)
+    return path_frame_size(link_side, frame_size)
 
 
 def config_checks(registry: LinkRegistry) -> dict[str, Check]:

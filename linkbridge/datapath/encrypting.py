@@ -1,27 +1,65 @@
 """The encrypt layer between the tunnel and a link (`--private-key`, `--peer-public-key`).
 
 Packets go down through `SecureChannel.seal()` (wire/secure.py) to the link below (the
-fragmentation layer when there is one); frames come up through `SecureChannel.open()`, so
-nothing above this layer sees a byte that did not authenticate. Handshake answers, retries
-and the frames queued while a session was set up are sent from whichever thread finds them.
+fragmentation layer when there is one); frames come up through `SecureChannel.open_run()` and
+`open()`, so nothing above this layer sees a byte that did not authenticate.
+
+Two locks keep the directions apart: opening the current session's data frames touches only
+what the receiving side owns and runs under none, so one thread opens while another seals
+(pyca releases the GIL inside the cipher); everything else (sealing, handshakes, timers, and
+the link's send side) runs under one lock. A timer thread resends unanswered initiations and
+ends expired sessions, so the layer is Pollable whenever the link below is: light traffic then
+takes the bridge's shared poll, without a thread of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import BatchSender, Endpoint
-from linkbridge.wire.secure import SecureChannel, StaticKeys, Timers
+from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable
+from linkbridge.wire.secure import (
+    AES_256_GCM,
+    CHACHA20_POLY1305,
+    CIPHERS,
+    SecureChannel,
+    StaticKeys,
+    Timers,
+)
 
 log = logging.getLogger("linkbridge")
 
 EVENT_LOG_INTERVAL = 30.0  # seconds between two log lines of the same kind of event
+TICK_INTERVAL = 1.0  # seconds between two runs of the channel's timers when none is due
+AUTO = "auto"
+CIPHER_CHOICES = (AUTO, *CIPHERS)
+
+
+def cpu_has_aes(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU has AES instructions (x86 `aes`, ARMv8 `aes` in its flags): there
+    AES-256-GCM costs about half of ChaCha20-Poly1305 per packet, elsewhere much more."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    return any("aes" in line.partition(":")[2].split() for line in text.splitlines()
+               if line.startswith(("flags", "Features")))
+
+
+def allowed_ciphers(choice: str, has_aes: Callable[[], bool] = cpu_has_aes) -> frozenset[str]:
+    """The transport ciphers a side offers for `--cipher choice`: `auto` is ChaCha20-Poly1305,
+    and AES-256-GCM too where the CPU has AES instructions (the handshake takes AES-GCM when
+    both sides offer it); a cipher's name offers only that one."""
+    if choice == AUTO:
+        return frozenset({CHACHA20_POLY1305, AES_256_GCM} if has_aes() else {CHACHA20_POLY1305})
+    return frozenset({choice})
 
 
 @dataclass(frozen=True)
@@ -31,9 +69,12 @@ class Encryption:
     keys: StaticKeys
     timers: Timers
 
-    def open(self, link: Endpoint) -> EncryptingEndpoint:
-        """The layer over `link` (open), with its first initiation sent."""
-        endpoint = EncryptingEndpoint(link, self.keys, self.timers)
+    def open(self, link: Endpoint, stack: contextlib.ExitStack) -> EncryptingEndpoint:
+        """The layer over `link` (open), with its first initiation sent and its timers
+        running until `stack` closes; Pollable when `link` is."""
+        kind = PollableEncryptingEndpoint if isinstance(link, Pollable) else EncryptingEndpoint
+        endpoint = kind(link, self.keys, self.timers)
+        stack.callback(endpoint.stop_timers)
         endpoint.start()
         return endpoint
 
@@ -53,11 +94,7 @@ class EncryptCounters(Counters):
 
 class EncryptingEndpoint:
     """Wraps an open link (or fragmentation layer): packets out are sealed, frames in are
-    authenticated and opened. Drops (`auth`, `replay`, `handshake_*`...) count here.
-
-    receive() also runs the channel's timers, so the bridge gives it a thread of its own that
-    waits in receive() (it is not Pollable); an initiation goes out as soon as it opens.
-    """
+    authenticated and opened. Drops (`auth`, `replay`, `handshake_*`...) count here."""
 
     def __init__(self, link: Endpoint, keys: StaticKeys, timers: Timers,
                  clock: Callable[[], float] = time.monotonic,
@@ -66,18 +103,23 @@ class EncryptingEndpoint:
         self.link = link
         self.name = f"encrypt+{link.name}"
         self._clock = clock
-        self._lock = threading.Lock()  # the channel's state and the link's send side
+        self._lock = threading.Lock()  # the channel but its receiving side, the link's sends
         self.counters: Counters = EncryptCounters(link, self._status)
         self.channel = SecureChannel(keys, timers, self.counters.drop, random, wall_clock)
         self._send_many: Callable[[list[bytes]], None] | None = (
             link.send_many if isinstance(link, BatchSender) else None)
         self._logged: dict[str, float] = {}
         self._handshakes = 0
+        self._stop = threading.Event()
+        self._timer = threading.Thread(target=self._run_timers, name=f"{self.name} timers",
+                                       daemon=True)
 
     def start(self) -> None:
-        """Send the first initiation (a restarted side renews the session by itself)."""
+        """Send the first initiation (a restarted side renews the session by itself) and
+        start the timers."""
         with self._lock:
             self._put(self.channel.start(self._clock()))
+        self._timer.start()
 
     def send(self, packet: bytes) -> None:
         with self._lock:
@@ -93,23 +135,41 @@ class EncryptingEndpoint:
         counters.tx_bytes += sum(map(len, packets))
 
     def receive(self, timeout: float) -> list[bytes]:
-        deadline = self.channel.next_deadline()
-        if deadline is not None:
-            timeout = max(0.0, min(timeout, deadline - self._clock()))
         frames = self.link.receive(timeout)
-        with self._lock:
-            now = self._clock()
-            packets, out = self.channel.open_many(frames, now)
-            out += self.channel.tick(now)
-            self._put(out)
-            self._report(now)
+        channel, now = self.channel, self._clock()
+        packets: list[bytes] = []
+        at = channel.open_run(frames, 0, packets, now)
+        if at < len(frames):  # handshakes, another session, drops: under the lock
+            with self._lock:
+                rest, out = channel.open_many(frames[at:], now)
+                self._put(out)
+                self._report(now)
+            packets += rest
         counters = self.counters
         counters.rx_packets += len(packets)
         counters.rx_bytes += sum(map(len, packets))
         return packets
 
     def close(self) -> None:
+        self.stop_timers()
         self.link.close()
+
+    def stop_timers(self) -> None:
+        self._stop.set()
+        if self._timer.is_alive() and self._timer is not threading.current_thread():
+            self._timer.join()
+
+    def _run_timers(self) -> None:
+        """Run the channel's timers (retries, expiry) until close()."""
+        wait = 0.0
+        while not self._stop.wait(wait):
+            with self._lock:
+                now = self._clock()
+                self._put(self.channel.tick(now))
+                self._report(now)
+                deadline = self.channel.next_deadline()
+            wait = TICK_INTERVAL if deadline is None else min(TICK_INTERVAL,
+                                                              max(0.0, deadline - now))
 
     def _put(self, frames: list[bytes]) -> None:
         """Send frames down (the lock is held)."""
@@ -124,7 +184,8 @@ class EncryptingEndpoint:
             return self.channel.status(self._clock())
 
     def _report(self, now: float) -> None:
-        """Log the channel's events, each kind at most once per EVENT_LOG_INTERVAL."""
+        """Log the channel's events, each kind at most once per EVENT_LOG_INTERVAL (the lock is
+        held)."""
         channel = self.channel
         if channel.handshakes != self._handshakes:
             level = logging.INFO if self._handshakes == 0 else logging.DEBUG
@@ -137,3 +198,12 @@ class EncryptingEndpoint:
                 self._logged[kind] = now
                 log.warning("%s: %s", self.name, event)
         channel.events.clear()
+
+
+class PollableEncryptingEndpoint(EncryptingEndpoint):
+    """The layer over a Pollable link: readable when the link is."""
+
+    def fileno(self) -> int:
+        link = self.link
+        assert isinstance(link, Pollable)  # as Encryption.open() checked
+        return link.fileno()

@@ -85,10 +85,11 @@ IPV6_MTU = 24  # the same for IPv6 (<linux/in6.h>)
 UDP_OVERHEAD = {socket.AF_INET: 28, socket.AF_INET6: 48}  # IP and UDP headers
 
 
-def path_frame_size(link: Endpoint, frame_size: int) -> int:
+def path_frame_size(link: Endpoint, frame_size: int, overhead: int = 0) -> int:
     """`frame_size`, or less where the link is a UDP socket connected to the peer whose route
-    has a smaller MTU (an IPv6 underlay takes 20 bytes less per datagram than an IPv4 one):
-    a chunk must never be fragmented by IP on the way."""
+    has a smaller MTU (an IPv6 underlay takes 20 bytes less per datagram than an IPv4 one), less
+    the `overhead` a layer between adds to each chunk (encryption): a chunk must never be
+    fragmented by IP on the way."""
     port = link.raw_port() if isinstance(link, RawPortProvider) else None
     if not isinstance(port, SocketPort) or port.conn is None:
         return frame_size
@@ -99,7 +100,7 @@ def path_frame_size(link: Endpoint, frame_size: int) -> int:
         path_mtu = port.conn.getsockopt(level, option)
     except OSError:
         return frame_size
-    return min(frame_size, path_mtu - UDP_OVERHEAD.get(family, 48))
+    return min(frame_size, path_mtu - UDP_OVERHEAD.get(family, 48) - overhead)
 
 
 def frame_problem(frame: bytes) -> str | None:

@@ -45,12 +45,14 @@ def read_secret(path: str, what: str) -> bytes:
     return decode_key(text, f"{what} file {path}")
 
 
-def load_keys(private_key: str, peer_public_key: str, preshared_key: str | None) -> StaticKeys:
-    """This side's keys from the options: file, base64 value, optional file."""
+def load_keys(private_key: str, peer_public_key: str, preshared_key: str | None,
+              ciphers: frozenset[str]) -> StaticKeys:
+    """This side's keys from the options (file, base64 value, optional file) and the
+    transport ciphers it allows."""
     private = X25519PrivateKey.from_private_bytes(read_secret(private_key, "private key"))
     peer = decode_key(peer_public_key, "--peer-public-key")
     psk = read_secret(preshared_key, "pre-shared key") if preshared_key else ZERO_PSK
-    return StaticKeys(private, peer, psk)
+    return StaticKeys(private, peer, psk, ciphers)
 
 
 def new_private_key() -> str:

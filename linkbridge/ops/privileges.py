@@ -26,9 +26,10 @@ def lookup_user(name: str) -> Account:
 
 
 def drop_to(account: Account) -> None:
-    """Become `account` for good (groups, gid, then uid)."""
+    """Become `account` for good: its groups from the group database (so that a member of
+    `dialout` can still reopen a serial device that comes back), its gid, then its uid."""
     try:
-        os.setgroups([])
+        os.initgroups(account.name, account.gid)
         os.setgid(account.gid)
         os.setuid(account.uid)
     except PermissionError:

@@ -304,7 +304,9 @@ def encryption_lines(documents: list[dict[str, Any]], now: float) -> list[str]:
         when = (f"last handshake {human_duration(max(0.0, now - float(last)))} ago "
                 f"({state.get('handshakes', 0)} so far)" if last else "no handshake yet")
         drops = " ".join(f"{reason}={count}" for reason, count in layer.get("drops", {}).items())
-        lines.append(f"{doc.get('device', '?')}: encryption {state.get('state', '?')}, {when}"
+        cipher = f" ({state['cipher']})" if state.get("cipher") else ""
+        lines.append(f"{doc.get('device', '?')}: encryption {state.get('state', '?')}{cipher}, "
+                     f"{when}"
                      + (f", drops {drops}" if drops else ""))
     return lines
 

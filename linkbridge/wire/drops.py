@@ -87,6 +87,7 @@ HANDSHAKE_AUTH = "handshake_auth"  # a handshake message that does not authentic
 HANDSHAKE_PEER = "handshake_peer"  # an initiation from a key other than the configured peer's
 HANDSHAKE_REPLAY = "handshake_replay"  # an initiation no newer than one accepted before
 HANDSHAKE_UNEXPECTED = "handshake_unexpected"  # a response to no initiation of ours
+HANDSHAKE_CIPHER = "handshake_cipher"  # a handshake whose peer allows no cipher this side does
 
 # Header compression (wire/compress/): a frame the decompressor could not turn back into the
 # packet that was sent; nothing it rebuilds wrongly reaches the tunnel

@@ -40,3 +40,11 @@ class ReplayWindow:
             self.highest = counter
         else:
             self._seen |= 1 << (self.highest - counter)
+
+    def mark_run(self, low: int, high: int) -> None:
+        """Record every counter from `low` to `high`, all above the highest seen (what a
+        batch of frames in order gives): one update of the bitmap for the run."""
+        ahead = high - self.highest
+        run = (1 << min(high - low + 1, WINDOW)) - 1
+        self._seen = (self._seen << ahead | run) & _MASK if ahead < WINDOW else run & _MASK
+        self.highest = high

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.constant_time import bytes_eq
 
 from linkbridge.errors import ConfigError
@@ -47,11 +47,13 @@ PROLOGUE = b"linkbridge encrypt v1"
 LABEL_MAC1 = b"mac1----"
 MAC_SIZE = 16
 TIMESTAMP_SIZE = 8  # nanoseconds since the Unix epoch, big-endian
+CIPHER_SIZE = 1  # the transport ciphers an initiation offers, the one its response chose
 COUNTER_SIZE = 3
 HEADER_SIZE = 1 + COUNTER_SIZE  # type and key id, counter
 OVERHEAD = HEADER_SIZE + TAG_SIZE  # bytes a transport frame adds to a packet: 20
-INITIATION_SIZE = 1 + KEY_SIZE + KEY_SIZE + TAG_SIZE + TIMESTAMP_SIZE + TAG_SIZE + MAC_SIZE  # 121
-RESPONSE_SIZE = 1 + 1 + KEY_SIZE + TAG_SIZE + MAC_SIZE  # 66
+INITIATION_SIZE = (1 + KEY_SIZE + KEY_SIZE + TAG_SIZE + TIMESTAMP_SIZE + CIPHER_SIZE + TAG_SIZE
+                   + MAC_SIZE)  # 122
+RESPONSE_SIZE = 1 + 1 + KEY_SIZE + CIPHER_SIZE + TAG_SIZE + MAC_SIZE  # 67
 COUNTER_LIMIT = 1 << (8 * COUNTER_SIZE)  # a session sends at most this many frames
 MAX_REKEY_PACKETS = COUNTER_LIMIT - 4 * WINDOW  # rekeying must start before the counter ends
 KEY_IDS = 16  # a key id is the low nibble of a frame's first byte
@@ -66,6 +68,31 @@ _TRANSPORT = frames.TRANSPORT_DATA << 4
 _HEADER = struct.Struct(">I")  # a transport frame's first byte and counter
 _COUNTER_MASK = COUNTER_LIMIT - 1
 _NONCE = struct.Struct("<4xQ")  # Noise's ChaChaPoly nonce (as wire.noise.nonce())
+
+
+CHACHA20_POLY1305 = "chacha20-poly1305"
+AES_256_GCM = "aes-256-gcm"
+AEAD = type[ChaCha20Poly1305] | type[AESGCM]
+# the transport ciphers, each with its bit in a handshake's cipher byte, best first: a
+# responder takes the first one both sides allow (AES-GCM only pays where the CPU has AES
+# instructions, so a side offers it only there, unless --cipher says otherwise)
+CIPHERS: dict[str, tuple[int, AEAD]] = {
+    AES_256_GCM: (0x02, AESGCM),
+    CHACHA20_POLY1305: (0x01, ChaCha20Poly1305),
+}
+
+
+def cipher_bits(names: Iterable[str]) -> int:
+    """The cipher byte that offers `names`."""
+    bits = 0
+    for name in names:
+        bits |= CIPHERS[name][0]
+    return bits
+
+
+def cipher_names(bits: int) -> list[str]:
+    """The ciphers a cipher byte names, best first (unknown bits are left out)."""
+    return [name for name, (bit, _aead) in CIPHERS.items() if bits & bit]
 
 
 def decode_key(text: str, what: str) -> bytes:
@@ -91,12 +118,16 @@ class StaticKeys:
     private: X25519PrivateKey
     peer_public: bytes
     psk: bytes = ZERO_PSK
+    ciphers: frozenset[str] = frozenset({CHACHA20_POLY1305})  # the transport ciphers allowed
     public: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "public", public_bytes(self.private))
         if self.public == self.peer_public:
             raise ConfigError("the peer public key is this side's own public key")
+        if not self.ciphers or not self.ciphers <= CIPHERS.keys():
+            raise ConfigError(f"ciphers must be some of {', '.join(CIPHERS)}, "
+                              f"not {', '.join(sorted(self.ciphers)) or 'none'}")
 
 
 @dataclass(frozen=True)
@@ -131,12 +162,14 @@ class Keypair:
     """One session's transport keys, counters and the times that end it."""
 
     def __init__(self, local_id: int, remote_id: int, send_key: bytes, receive_key: bytes,
-                 created: float, initiator: bool, timers: Timers) -> None:
+                 cipher: str, created: float, initiator: bool, timers: Timers) -> None:
         self.local_id = local_id  # the id the peer puts on frames for us
-        self.first_byte = _TRANSPORT | local_id  # of the frames we receive in this session
+        self.first_byte = bytes((_TRANSPORT | local_id,))  # of the frames we receive here
         self.header_bits = (_TRANSPORT | remote_id) << 24  # of those we send, with a counter
-        self.sender = ChaCha20Poly1305(send_key)
-        self.receiver = ChaCha20Poly1305(receive_key)
+        self.cipher = cipher
+        aead = CIPHERS[cipher][1]
+        self.sender = aead(send_key)
+        self.receiver = aead(receive_key)
         self.created = created
         self.initiator = initiator
         self.counter = 0  # of the next frame we send
@@ -178,6 +211,7 @@ class SecureChannel:
         self._wall_clock = wall_clock
         self._mac_in = blake2s(LABEL_MAC1, keys.public)  # checks mac1 of frames to us
         self._mac_out = blake2s(LABEL_MAC1, keys.peer_public)  # signs frames to the peer
+        self._offer = cipher_bits(keys.ciphers)
         self.current: Keypair | None = None
         self.previous: Keypair | None = None
         self.next: Keypair | None = None
@@ -235,56 +269,67 @@ class SecureChannel:
     def open(self, frame: bytes, now: float) -> tuple[bytes | None, Sequence[bytes]]:
         """The packet a frame from the link carries (None: a drop, a handshake or a
         keepalive) and the frames to send in answer."""
-        pair = self.current
-        if (pair is not None and frame and frame[0] == pair.first_byte and now < pair.expires
-                and len(frame) >= OVERHEAD):  # the common case, kept short
-            counter = _HEADER.unpack_from(frame)[0] & _COUNTER_MASK
-            window = pair.window
-            if window.fresh(counter):
-                try:
-                    packet = pair.receiver.decrypt(_NONCE.pack(counter), frame[HEADER_SIZE:],
-                                                   None)
-                except InvalidTag:
-                    self.drop(drops.AUTH)
-                    return None, ()
-                window.mark(counter)
-                return (packet or None), ()  # an empty packet is a keepalive
-            self.drop(drops.REPLAY)
-            return None, ()
+        packets: list[bytes] = []
+        if self.open_run((frame,), 0, packets, now):
+            return (packets[0] if packets else None), ()
         return self._open_slowly(frame, now)
 
-    def open_many(self, frames: Iterable[bytes], now: float) -> tuple[list[bytes], list[bytes]]:
+    def open_run(self, frames: Sequence[bytes], at: int, packets: list[bytes],
+                 now: float) -> int:
+        """Open frames[at:] of the current session into `packets` (keepalives left out, drops
+        counted) as long as they are that session's transport data: the common case, kept
+        short. Returns the index of the first frame that needs open() (len(frames): none).
+
+        This touches only what the receiving side owns (the session's receive key and replay
+        window), so the glue may run it while another thread seals. Counters accepted in order
+        are recorded in the window once per run of them."""
+        pair = self.current
+        if pair is None or now >= pair.expires:
+            return at
+        first_byte, decrypt, window, drop = (pair.first_byte, pair.receiver.decrypt,
+                                             pair.window, self.drop)
+        unpack, nonce = _HEADER.unpack_from, _NONCE.pack
+        low, top = -1, window.highest  # accepted, not yet in the window: low..top (low >= 0)
+        end = len(frames)
+        while at < end:
+            frame = frames[at]
+            if frame[:1] != first_byte or len(frame) < OVERHEAD:
+                break
+            at += 1
+            counter = unpack(frame)[0] & _COUNTER_MASK
+            if counter <= top and (counter >= low >= 0 or not window.fresh(counter)):
+                drop(drops.REPLAY)
+                continue
+            try:
+                packet = decrypt(nonce(counter), frame[HEADER_SIZE:], None)
+            except InvalidTag:
+                drop(drops.AUTH)
+                continue
+            if counter == top + 1 and low >= 0:
+                top = counter
+            elif counter > top:
+                if low >= 0:
+                    window.mark_run(low, top)
+                low = top = counter
+            else:  # an older counter, inside the window
+                window.mark(counter)
+            if packet:  # an empty one is a keepalive
+                packets.append(packet)
+        if low >= 0:
+            window.mark_run(low, top)
+        return at
+
+    def open_many(self, frames: Sequence[bytes], now: float) -> tuple[list[bytes], list[bytes]]:
         """open() for each frame: the packets (keepalives left out) and the answers."""
         packets: list[bytes] = []
         answers: list[bytes] = []
-        pair = self.current
-        if pair is None or now >= pair.expires:
-            pair = None
-        first_byte = -1 if pair is None else pair.first_byte
-        for frame in frames:
-            if pair is not None and frame and frame[0] == first_byte and len(frame) >= OVERHEAD:
-                counter = _HEADER.unpack_from(frame)[0] & _COUNTER_MASK
-                window = pair.window
-                if not window.fresh(counter):
-                    self.drop(drops.REPLAY)
-                    continue
-                try:
-                    packet = pair.receiver.decrypt(_NONCE.pack(counter), frame[HEADER_SIZE:],
-                                                   None)
-                except InvalidTag:
-                    self.drop(drops.AUTH)
-                    continue
-                window.mark(counter)
-            else:
-                opened, answer = self.open(frame, now)
-                answers += answer
-                if opened is None:
-                    continue
-                packet = opened
-                pair = self.current  # a handshake may have changed it
-                first_byte = -1 if pair is None else pair.first_byte
-            if packet:  # an empty one is a keepalive
+        at = self.open_run(frames, 0, packets, now)
+        while at < len(frames):
+            packet, answer = self._open_slowly(frames[at], now)
+            answers += answer
+            if packet:
                 packets.append(packet)
+            at = self.open_run(frames, at + 1, packets, now)
         return packets, answers
 
     def _open_slowly(self, frame: bytes, now: float) -> tuple[bytes | None, Sequence[bytes]]:
@@ -337,6 +382,7 @@ class SecureChannel:
             else round(self.last_handshake / 1e9, 3),
             "session_age_s": None if pair is None else round(now - pair.created, 1),
             "handshake_s": None if self.handshake_s is None else round(self.handshake_s, 3),
+            "cipher": None if pair is None else pair.cipher,
             "public_key": encode_key(self.keys.public),
         }
 
@@ -413,8 +459,9 @@ class SecureChannel:
         ephemeral = self._ephemeral()
         stamp = max(self._wall_clock(), self._sent_timestamp + 1)
         self._sent_timestamp = stamp
+        payload = stamp.to_bytes(TIMESTAMP_SIZE, "big") + bytes((self._offer,))
         body = handshake.write_initiation(self.keys.private, ephemeral, self.keys.peer_public,
-                                          stamp.to_bytes(TIMESTAMP_SIZE, "big"))
+                                          payload)
         message = bytes((_INITIATION | local_id,)) + body
         self.pending = Pending(handshake, ephemeral, local_id, now, attempts + 1)
         return [message + self._mac(self._mac_out, message)]
@@ -445,7 +492,7 @@ class SecureChannel:
             return []
         handshake = Handshake(PROLOGUE, self.keys.public, self.keys.psk)
         try:
-            stamp = handshake.read_initiation(self.keys.private, frame[1:-MAC_SIZE])
+            payload = handshake.read_initiation(self.keys.private, frame[1:-MAC_SIZE])
         except HandshakeFailed:
             self.drop(drops.HANDSHAKE_AUTH)
             return []
@@ -454,15 +501,21 @@ class SecureChannel:
             self.events.append(f"handshake from key {encode_key(handshake.remote_static)}, not "
                                f"the configured peer {encode_key(self.keys.peer_public)}")
             return []
+        stamp, offer = payload[:TIMESTAMP_SIZE], payload[TIMESTAMP_SIZE]
         if stamp <= self._last_timestamp:
             self.drop(drops.HANDSHAKE_REPLAY)
             return []
+        common = cipher_names(offer & self._offer)
+        if not common:
+            self._no_common_cipher(offer)
+            return []
         self._last_timestamp = stamp
         local_id = self._new_id()
-        body = handshake.write_response(self._ephemeral(), b"")
+        body = handshake.write_response(self._ephemeral(), bytes((CIPHERS[common[0]][0],)))
         message = bytes((_RESPONSE | local_id, frame[0] & 0x0F)) + body
         to_peer, to_us = handshake.split()
-        self.next = Keypair(local_id, frame[0] & 0x0F, to_us, to_peer, now, False, self.timers)
+        self.next = Keypair(local_id, frame[0] & 0x0F, to_us, to_peer, common[0], now, False,
+                            self.timers)
         self._completed()
         return [message + self._mac(self._mac_out, message)]
 
@@ -476,20 +529,31 @@ class SecureChannel:
         assert pending is not None  # a response of the right size matched it above
         handshake = copy.copy(pending.handshake)  # a forged response leaves the original intact
         try:
-            handshake.read_response(self.keys.private, pending.ephemeral, frame[2:-MAC_SIZE])
+            chosen = handshake.read_response(self.keys.private, pending.ephemeral,
+                                             frame[2:-MAC_SIZE])[0]
         except HandshakeFailed:
             self.drop(drops.HANDSHAKE_AUTH)
             self.events.append("a handshake response does not authenticate: the pre-shared "
                                "keys differ, or the peer does not hold the private key of "
                                "--peer-public-key")
             return []
+        names = cipher_names(chosen)
+        if len(names) != 1 or not chosen & self._offer:
+            self._no_common_cipher(chosen)
+            return []
         to_peer, to_us = handshake.split()
-        pair = Keypair(pending.local_id, frame[0] & 0x0F, to_peer, to_us, now, True,
+        pair = Keypair(pending.local_id, frame[0] & 0x0F, to_peer, to_us, names[0], now, True,
                        self.timers)
         self.previous, self.current, self.pending = self.current, pair, None
         self.handshake_s = now - self._round_started
         self._completed()
         return self._flush(pair) or [pair.seal(b"")]  # a keepalive confirms it
+
+    def _no_common_cipher(self, peer: int) -> None:
+        self.drop(drops.HANDSHAKE_CIPHER)
+        self.events.append(f"the peer allows the ciphers {', '.join(cipher_names(peer)) or '?'}, "
+                           f"this side {', '.join(cipher_names(self._offer))}: give both sides "
+                           "one --cipher they share (or auto)")
 
     def _completed(self) -> None:
         self.handshakes += 1

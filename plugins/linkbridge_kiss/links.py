@@ -113,8 +113,9 @@ class KissLinkBase(Link):
         self._decoder = self._new_decoder()
         self._beacon_every: float = config["beacon"]
         self._beacon_at = 0.0
+        waits = self.wait_for_peer or bool(config.get("wait"))
         self._stream = ReconnectingStream(self.name, self.describe_target(), self._connect,
-                                          self._on_open, wait_for_peer=self.wait_for_peer,
+                                          self._on_open, wait_for_peer=waits,
                                           write_timeout=self.write_timeout(),
                                           lost_drop=self.lost_drop)
 
@@ -214,7 +215,10 @@ class KissLink(KissLinkBase):
     scheme = "kiss"
     summary = "packets in KISS frames to a TNC or radio modem on a serial port (raw IP or AX.25)"
     target_help = "DEVICE (e.g. /dev/ttyUSB0)"
-    options = SERIAL_OPTIONS + KISS_OPTIONS
+    options = (*SERIAL_OPTIONS, *KISS_OPTIONS,
+               Option("wait", boolean, False,
+                      "when the device is absent (or cannot be opened) at start, start anyway "
+                      "and open it when it appears, as after an unplug (otherwise: an error)"))
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         if not target:

@@ -108,8 +108,10 @@ def test_encryption_quick_mode_prints_bytes_and_cost_per_packet() -> None:
     assert result.returncode == 0, result.stderr
     assert "overhead 20 bytes per packet" in result.stdout
     assert "(target <= 24: ok)" in result.stdout
-    rows = [line.split() for line in result.stdout.splitlines()[2:5]]
-    assert [(row[0], row[2]) for row in rows] == [("44", "64"), ("576", "596"), ("1452", "1472")]
+    rows = [line.split() for line in result.stdout.splitlines()[2:8]]
+    sizes = [("44", "64"), ("576", "596"), ("1452", "1472")]
+    assert [(row[0], row[1], row[3]) for row in rows] == [
+        (cipher, *size) for cipher in ("aes-256-gcm", "chacha20-poly1305") for size in sizes]
 
 
 def test_table_with_offload_adds_its_rows_ratios_and_targets() -> None:

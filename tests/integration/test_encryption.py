@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from linkbridge.datapath.encrypting import cpu_has_aes
 from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
@@ -30,6 +31,7 @@ from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.plugin.lab import LabPairing
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import LinkUrl, parse_link_url
+from linkbridge.wire.secure import AES_256_GCM, CHACHA20_POLY1305
 from tests.helpers.commands import status, status_json
 
 _COUNTERS = re.compile(r"counters encrypt\+\S+: (\{.*\})$", re.MULTILINE)
@@ -117,6 +119,7 @@ def test_ping_and_tcp_over_encrypted_udp(lab: TwoHosts, registry: LinkRegistry,
         assert not drops_of(counters), counters
         encryption = counters["encryption"]
         assert isinstance(encryption, dict) and encryption["state"] == "established"
+        assert encryption["cipher"] == (AES_256_GCM if cpu_has_aes() else CHACHA20_POLY1305)
 
 
 @contextlib.contextmanager
@@ -173,8 +176,8 @@ def test_frames_injected_with_the_peers_address_are_dropped_and_counted(
         assert tun_rx(lab.b) == delivered  # not one reached B's TUN device
         assert ping(lab.a, OVERLAY[1], count=3, interval=0.01).received == 3
         table = status().stdout
-        assert re.search(r"encryption established, last handshake .* ago .*drops .*auth=", table), (
-            table)
+        line = r"encryption established \(\S+\), last handshake .* ago .*drops .*auth="
+        assert re.search(line, table), table
         documents = status_json()
         layers = [doc["link_side"] for doc in documents]
         assert {layer["encryption"]["state"] for layer in layers} == {"established"}
@@ -268,6 +271,27 @@ def test_wrong_peer_key_carries_nothing_and_says_why(lab: TwoHosts, registry: Li
     assert "--peer-public-key is wrong" in a.output(), a.output()
     assert drops_of(encrypt_counters(b))["handshake_peer"] >= 1
     assert drops_of(encrypt_counters(a))["handshake_mac"] >= 1
+
+
+def test_the_sides_agree_on_a_cipher_or_say_why_not(lab: TwoHosts, registry: LinkRegistry,
+                                                    keys: Keys, run_dir: object) -> None:
+    retry = ["--handshake-retry", "0.5"]  # A's first initiation went out before B was up
+    with lab_urls(lab, registry) as urls:
+        with side(lab, urls, 0, [*keys.args(0), "--cipher", CHACHA20_POLY1305]) as a, \
+                side(lab, urls, 1, keys.args(1)) as b:
+            assert ping(lab.a, OVERLAY[1], count=5, interval=0.01).received == 5
+            transfer = tcp_transfer(lab.b, OVERLAY[1], lab.a, 1_000_000)
+            assert transfer.received_bytes == 1_000_000 and transfer.intact
+            assert {doc["link_side"]["encryption"]["cipher"] for doc in status_json()} == {
+                CHACHA20_POLY1305}
+        with side(lab, urls, 0, [*keys.args(0), *retry, "--cipher", AES_256_GCM]) as a, \
+                side(lab, urls, 1, [*keys.args(1), *retry, "--cipher", CHACHA20_POLY1305]) as b:
+            assert ping(lab.a, OVERLAY[1], count=5, interval=0.1, timeout=0.5).received == 0
+            assert tun_rx(lab.b) == 0
+    assert "allows the ciphers aes-256-gcm, this side chacha20-poly1305" in b.output(), (
+        b.output())
+    assert drops_of(encrypt_counters(b))["handshake_cipher"] >= 1
+    assert encrypt_counters(a)["encryption"]["state"] == "handshaking"  # type: ignore[index]
 
 
 def first_reply_after(ns_name: str, destination: str, limit: float) -> float:

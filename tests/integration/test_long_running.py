@@ -216,19 +216,22 @@ def test_keepalives_over_a_lossy_sim_link_show_the_silent_direction(lab: TwoHost
         assert doc["link_side"]["drops"].get("sim_loss", 0) >= 2  # its keepalives, lost
 
 
+@pytest.mark.parametrize(("scheme", "says"), [("serial", "waiting for it"),
+                                             ("kiss", "not reachable yet")])
 def test_serial_tunnel_started_before_its_device_comes_up(lab: TwoHosts, tmp_path: Path,
-                                                          run_dir: object) -> None:
+                                                          run_dir: object, scheme: str,
+                                                          says: str) -> None:
     directory = tmp_path / "dev"
     directory.mkdir()
     ends = [f"{directory}/ttyA", f"{directory}/ttyB"]
-    sides = [LinkbridgeProcess(ns_name, ["up", "--link", f"serial:{ends[me]}?wait=1",
+    sides = [LinkbridgeProcess(ns_name, ["up", "--link", f"{scheme}:{ends[me]}?wait=1",
                                          "--address", OVERLAY[me], "--remote", OVERLAY[1 - me],
                                          "--name", "lbtty"], "AB"[me])
              for me, ns_name in enumerate((lab.a, lab.b))]
     with sides[0], sides[1]:  # READY=1 without the devices: the TUNs exist, the links wait
         assert "lbtty" in devices(lab.a)
         assert link_state(sides[0], "lbtty") == "down"
-        assert "waiting for it" in sides[0].output()
+        assert says in sides[0].output()
         with UartCable(None, directory=str(directory)) as cable:
             cable.start()
             wait_for(lambda: ping(lab.a, OVERLAY[1], count=1, timeout=0.5).received == 1, 10,

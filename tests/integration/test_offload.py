@@ -1,7 +1,8 @@
 """TUN offloads (`--offload`) end to end on this kernel: two tunnels in namespaces, TCP with a
 content check over IPv4 and IPv6, super-packets and chunks counted both ways and no IP
 fragment on the underlay; a plain peer; each layer the offload keeps (--via sim:, keepalives);
-the options that switch it off; and the kernel refusing offloads (real TUNSETOFFLOAD calls)."""
+the options that switch it off; encryption of the chunks; and the kernel refusing offloads
+(real TUNSETOFFLOAD calls)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyroute2 import IPRoute
@@ -31,11 +33,13 @@ from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import parse_link_url
 from linkbridge.tunnel.tun import TunEndpoint
 from linkbridge.wire.offload import ALL_OFFLOADS, OFFLOAD_ATTEMPTS, TCP_OFFLOADS, TUN_F_CSUM
+from linkbridge.wire.secure import OVERHEAD
 
 ON = ["--offload", "on"]
 PORT = 47001
 _DEVICE = re.compile(r"counters lbt0: (\{.*\})$", re.MULTILINE)
 _LINK = re.compile(r"counters udp:\S*: (\{.*\})$", re.MULTILINE)
+_ENCRYPT = re.compile(r"counters encrypt\+udp:\S*: (\{.*\})$", re.MULTILINE)
 
 
 def logged(side: LinkbridgeProcess, pattern: re.Pattern[str] = _DEVICE) -> dict[str, object]:
@@ -272,32 +276,85 @@ def test_offload_on_refuses_local_ports() -> None:
     assert done.returncode != 0 and "local ports" in done.stderr, done.stderr
 
 
-def key_files(tmp_path: Path) -> list[str]:
-    """A private key file and the peer's public key for `--private-key`/`--peer-public-key`."""
-    private = tmp_path / "private.key"
-    private.write_text(new_private_key() + "\n")
-    private.chmod(0o600)
-    return ["--private-key", str(private), "--peer-public-key", public_key_of(new_private_key())]
+def key_args(tmp_path: Path) -> tuple[list[str], list[str]]:
+    """`--private-key`/`--peer-public-key` for sides A and B, each the other's peer."""
+    privates = [new_private_key() for _ in "ab"]
+    args = []
+    for index, name in enumerate("ab"):
+        path = tmp_path / f"{name}.key"
+        path.write_text(privates[index] + "\n")
+        path.chmod(0o600)
+        args.append(["--private-key", str(path),
+                     "--peer-public-key", public_key_of(privates[1 - index])])
+    return args[0], args[1]
 
 
-def test_offload_on_refuses_encryption(tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "linkbridge", "up", "--link", "udp:198.18.0.2:47000",
-            "--remote", "198.19.0.2", *ON, *key_files(tmp_path)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode != 0 and len(lines) == 1 and "encryption" in lines[0], done.stderr
+def sealed_frames(side: LinkbridgeProcess) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The counters a stopped tunnel logged for its encrypt layer and for the link below it."""
+    sealed = logged(side, _ENCRYPT)
+    frames = sealed["frames"]
+    assert isinstance(frames, dict)
+    return sealed, frames
 
 
-def test_auto_steps_aside_for_encryption(lab: TwoHosts, registry: LinkRegistry,
-                                         tmp_path: Path) -> None:
-    keys = []
-    for side in "ab":
-        private = tmp_path / f"{side}.key"
-        private.write_text(new_private_key() + "\n")
-        private.chmod(0o600)
-        keys.append(private)
-    args = [["--offload", "auto", "--private-key", str(keys[i]), "--peer-public-key",
-             public_key_of(keys[1 - i].read_text().strip())] for i in range(2)]
-    with two_tunnels(lab, registry, args[0], args[1], ipv6=False) as (side_a, _side_b):
-        transfers(lab, 1_000_000, ipv6=False)
-    assert "offload" not in logged(side_a)
+def test_encrypted_super_packets(lab: TwoHosts, registry: LinkRegistry, tmp_path: Path) -> None:
+    """A with --offload on, B with auto, both encrypting: super-packets cross both ways as
+    chunks, each sealed on its own into a frame that fits the link (1452 + 20 bytes), the hellos
+    too; nothing fails authentication and the underlay never fragments."""
+    keys_a, keys_b = key_args(tmp_path)
+    before = [snmp(ns) for ns in (lab.a, lab.b)]
+    with two_tunnels(lab, registry, [*ON, *keys_a], ["--offload", "auto", *keys_b]) as sides:
+        transfers(lab, 10_000_000)
+    assert [snmp(ns) for ns in (lab.a, lab.b)] == before
+    for side in sides:
+        device = logged(side)
+        figures = offload_of(device)
+        assert device["drops"] == {}, device
+        assert figures["peer_agreed"] == 1 and figures["enabled_flags"] == ALL_OFFLOADS
+        assert figures["super_packets_read"] > 50 and figures["super_packets_written"] > 50
+        assert figures["chunks_sent"] > 10 * figures["super_packets_read"]
+        sealed, frames = sealed_frames(side)
+        assert sealed["drops"] == {} and frames["drops"] == {}, (sealed, frames)
+        # every chunk and hello went down through the encrypt layer and came up out of it
+        assert sealed["tx_packets"] >= figures["chunks_sent"] + figures["hellos_sent"]
+        assert sealed["rx_packets"] >= figures["chunks_received"] + figures["hellos_received"]
+        # one frame per sealed packet, 20 bytes longer (plus handshakes and keepalives)
+        assert frames["tx_packets"] >= sealed["tx_packets"]
+        assert frames["tx_bytes"] >= sealed["tx_bytes"] + OVERHEAD * sealed["tx_packets"]
+        assert frames["tx_bytes"] <= 1472 * frames["tx_packets"]
+        assert "offload on (" in side.output() and "handshake complete" in side.output()
+
+
+def test_encrypted_chunks_fit_a_narrower_path(lab: TwoHosts, registry: LinkRegistry,
+                                              tmp_path: Path) -> None:
+    """As test_chunks_fit_a_narrower_path, encrypted: the path MTU is read from the UDP socket
+    below the encrypt layer, and a chunk leaves room for the 20 bytes sealing adds."""
+    for ns, veth in ((lab.a, lab.veth_a), (lab.b, lab.veth_b)):
+        with netns.inside(ns), IPRoute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname=veth)[0], mtu=1400)
+    keys_a, keys_b = key_args(tmp_path)
+    before = [snmp(ns) for ns in (lab.a, lab.b)]
+    mtu = ["--mtu", "1472"]
+    with two_tunnels(lab, registry, [*mtu, *ON, *keys_a], [*mtu, *ON, *keys_b],
+                     ipv6=False) as (side_a, _b):
+        transfers(lab, 3_000_000, ipv6=False)
+    assert [snmp(ns) for ns in (lab.a, lab.b)] == before
+    assert offload_of(logged(side_a))["super_packets_read"] > 0
+    sealed, frames = sealed_frames(side_a)
+    assert sealed["drops"] == {} and frames["drops"] == {}, (sealed, frames)
+    assert frames["tx_bytes"] <= 1372 * frames["tx_packets"]
+
+
+def test_encrypted_with_a_plain_peer(lab: TwoHosts, registry: LinkRegistry,
+                                     tmp_path: Path) -> None:
+    """A encrypts with --offload on, B encrypts without offload: A's hellos reach B's device
+    sealed and opened like any packet and are discarded there; whole packets both ways."""
+    keys_a, keys_b = key_args(tmp_path)
+    with two_tunnels(lab, registry, [*ON, *keys_a], keys_b, ipv6=False) as (side_a, side_b):
+        transfers(lab, 3_000_000, ipv6=False)
+    a = offload_of(logged(side_a))
+    assert a["peer_agreed"] == 0 and a["hellos_sent"] >= 1 and "chunks_sent" not in a
+    for side in (side_a, side_b):
+        sealed, frames = sealed_frames(side)
+        assert sealed["drops"] == {} and frames["drops"] == {}, (sealed, frames)
+    assert logged(side_b)["drops"] == {}

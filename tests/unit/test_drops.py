@@ -69,6 +69,7 @@ REASONS = {
     "HANDSHAKE_PEER": "handshake_peer",
     "HANDSHAKE_REPLAY": "handshake_replay",
     "HANDSHAKE_UNEXPECTED": "handshake_unexpected",
+    "HANDSHAKE_CIPHER": "handshake_cipher",
     "COMPRESS_BAD_CHECKSUM": "compress_bad_checksum",
     "COMPRESS_NO_CONTEXT": "compress_no_context",
     "COMPRESS_STALE": "compress_stale",

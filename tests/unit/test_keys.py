@@ -14,11 +14,14 @@ from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import LinkSide, plan_up
+from linkbridge.datapath.encrypting import allowed_ciphers, cpu_has_aes
 from linkbridge.errors import ConfigError
 from linkbridge.ops.config import parse_config, subparser
 from linkbridge.ops.keys import load_keys, new_private_key, public_key_of, read_secret
 from linkbridge.plugin.registry import get_plugin_manager
-from linkbridge.wire.secure import OVERHEAD
+from linkbridge.wire.secure import AES_256_GCM, CHACHA20_POLY1305, OVERHEAD
+
+CHACHA = frozenset({CHACHA20_POLY1305})
 
 # RFC 7748, section 6.1: Alice's private and public key
 RFC7748_PRIVATE = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"
@@ -90,12 +93,12 @@ def test_bad_keys_are_one_line_errors(tmp_path: Path) -> None:
     private = key_file(tmp_path, "a.key", new_private_key())
     short = key_file(tmp_path, "short.key", base64.b64encode(bytes(16)).decode())
     with pytest.raises(ConfigError, match="16 bytes, not 32"):
-        load_keys(short, public_key_of(new_private_key()), None)
+        load_keys(short, public_key_of(new_private_key()), None, CHACHA)
     with pytest.raises(ConfigError, match="--peer-public-key is not base64"):
-        load_keys(private, "nope!", None)
+        load_keys(private, "nope!", None, CHACHA)
     own = public_key_of(Path(private).read_text())
     with pytest.raises(ConfigError, match="own public key"):
-        load_keys(private, own, None)
+        load_keys(private, own, None, CHACHA)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +126,25 @@ def test_encryption_options_plan_the_layer_and_the_mtu(tmp_path: Path,
     split = plan_up(up_options("--link", "udp:198.18.0.2:5555?mtu=1000", "--mtu", "1000",
                                *keys), plugins)
     assert isinstance(split.link_side, LinkSide) and split.link_side.frame_size == 1000
+
+
+def test_offload_chunks_leave_room_for_the_overhead(tmp_path: Path,
+                                                    plugins: InstalledPlugins) -> None:
+    private = key_file(tmp_path, "a.key", new_private_key())
+    keys = ["--private-key", private, "--peer-public-key", public_key_of(new_private_key())]
+    for offload in ("on", "auto"):
+        sealed = plan_up(up_options("--link", "udp:198.18.0.2:5555", "--offload", offload,
+                                    *keys), plugins)
+        assert sealed.offload_frame == sealed.spec.mtu == 1472 - OVERHEAD
+        radio = plan_up(up_options("--link", "udp:198.18.0.2:5555?mtu=1000", "--mtu", "1400",
+                                   "--offload", offload, *keys), plugins)
+        assert radio.offload_frame == 1000 - OVERHEAD
+        assert isinstance(radio.link_side, LinkSide) and radio.link_side.frame_size is None
+    narrow = ["--link", "udp:198.18.0.2:5555?mtu=590", *keys]
+    assert plan_up(up_options(*narrow, "--offload", "auto"), plugins).offload_frame is None
+    assert plan_up(up_options(*narrow[:2], "--offload", "on"), plugins).offload_frame == 590
+    with pytest.raises(ConfigError, match="link frames under 596 bytes with encryption"):
+        plan_up(up_options(*narrow, "--offload", "on"), plugins)
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -175,3 +197,21 @@ def test_link_command_takes_the_same_options(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().startswith(f"linkbridge: error: private key file {open_key} is "
                                           "accessible by group or others"), done.stderr
+
+
+def test_auto_offers_aes_gcm_only_where_the_cpu_has_aes(tmp_path: Path) -> None:
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse2 aes avx2\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm crc32\n")
+    assert cpu_has_aes(str(x86)) and not cpu_has_aes(str(arm))
+    assert not cpu_has_aes(str(tmp_path / "missing"))
+    assert allowed_ciphers("auto", lambda: True) == {AES_256_GCM, CHACHA20_POLY1305}
+    assert allowed_ciphers("auto", lambda: False) == {CHACHA20_POLY1305}
+    assert allowed_ciphers(AES_256_GCM, lambda: False) == {AES_256_GCM}
+
+
+def test_cipher_option_is_checked_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["up", "--link", "udp:", "--cipher", "rot13"])
+    assert "--cipher" in capsys.readouterr().err

@@ -18,6 +18,9 @@ from linkbridge.wire import drops
 from linkbridge.wire.noise import public_bytes
 from linkbridge.wire.replay import WINDOW, ReplayWindow
 from linkbridge.wire.secure import (
+    AES_256_GCM,
+    CHACHA20_POLY1305,
+    CIPHERS,
     INITIATION_SIZE,
     OVERHEAD,
     QUEUE_LIMIT,
@@ -36,12 +39,13 @@ class Side:
     """One channel with its own counted drops, seeded randomness and wall clock."""
 
     def __init__(self, private: X25519PrivateKey, peer: X25519PrivateKey, seed: int,
-                 psk: bytes = bytes(32), timers: Timers = TIMERS) -> None:
+                 psk: bytes = bytes(32), timers: Timers = TIMERS,
+                 ciphers: frozenset[str] = frozenset({CHACHA20_POLY1305})) -> None:
         self.drops: Counter[str] = Counter()
         self.rng = random.Random(seed)
         self.wall = 1_700_000_000 * 10**9
-        self.channel = SecureChannel(StaticKeys(private, public_bytes(peer), psk), timers,
-                                     self.drop, self.random, lambda: self.wall)
+        self.channel = SecureChannel(StaticKeys(private, public_bytes(peer), psk, ciphers),
+                                     timers, self.drop, self.random, lambda: self.wall)
 
     def drop(self, reason: str) -> None:
         self.drops[reason] += 1
@@ -53,12 +57,13 @@ class Side:
 class Pair:
     """Two sides and the frames in flight between them (delivered by run())."""
 
-    def __init__(self, seed: int = 1, psk_b: bytes = bytes(32),
-                 timers: Timers = TIMERS) -> None:
+    def __init__(self, seed: int = 1, psk_b: bytes = bytes(32), timers: Timers = TIMERS,
+                 ciphers: tuple[frozenset[str], frozenset[str]] = (
+                     frozenset({CHACHA20_POLY1305}), frozenset({CHACHA20_POLY1305}))) -> None:
         rng = random.Random(seed)
         self.keys = [X25519PrivateKey.from_private_bytes(rng.randbytes(32)) for _ in range(2)]
-        self.a = Side(self.keys[0], self.keys[1], seed * 2, timers=timers)
-        self.b = Side(self.keys[1], self.keys[0], seed * 2 + 1, psk_b, timers)
+        self.a = Side(self.keys[0], self.keys[1], seed * 2, timers=timers, ciphers=ciphers[0])
+        self.b = Side(self.keys[1], self.keys[0], seed * 2 + 1, psk_b, timers, ciphers[1])
         self.now = 0.0
         self.wire: list[tuple[Side, bytes]] = []  # (receiver, frame)
         self.delivered: dict[int, list[bytes]] = {id(self.a): [], id(self.b): []}
@@ -134,9 +139,9 @@ def test_both_sides_start_and_carry_packets_both_ways() -> None:
 def test_overhead_and_handshake_sizes() -> None:
     pair = Pair()
     initiation = pair.a.channel.start(0.0)[0]
-    assert len(initiation) == INITIATION_SIZE == 121
+    assert len(initiation) == INITIATION_SIZE == 122
     response = pair.b.channel.open(initiation, 0.0)[1][0]
-    assert len(response) == RESPONSE_SIZE == 66
+    assert len(response) == RESPONSE_SIZE == 67
     keepalive = pair.a.channel.open(response, 0.0)[1][0]
     assert len(keepalive) == OVERHEAD == 20
     for size in (0, 1, 40, 1400):
@@ -297,7 +302,7 @@ def test_100000_fuzzed_frames_open_none_and_are_all_counted() -> None:
     count = 100_000
     for n in range(count):
         if n % 2:  # aimed at the live session: right first byte, fuzzed counter and body
-            frame = bytes([current.first_byte]) + rng.randbytes(rng.randrange(3, 120))
+            frame = current.first_byte + rng.randbytes(rng.randrange(3, 120))
         else:
             frame = rng.randbytes(rng.randrange(0, 160))
         assert pair.b.channel.open(frame, 0.0)[0] is None
@@ -433,3 +438,92 @@ def test_keys_and_timers_are_checked() -> None:
         Timers(rekey_after=5.0, retry=5.0)
     with pytest.raises(ConfigError):
         Timers(rekey_packets=1 << 24)
+
+
+def test_replay_window_marks_a_run_as_it_marks_each_counter() -> None:
+    rng = random.Random(9)
+    one, run = ReplayWindow(), ReplayWindow()
+    for _ in range(500):
+        low = one.highest + 1 + rng.choice([0, 0, 1, 5, WINDOW - 3, WINDOW, 3 * WINDOW])
+        high = low + rng.choice([0, 1, 7, 63, WINDOW - 1, WINDOW + 5])
+        for counter in range(low, high + 1):
+            one.mark(counter)
+        run.mark_run(low, high)
+        assert (run.highest, run._seen) == (one.highest, one._seen)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 119), max_size=160), st.lists(st.integers(1, 40), min_size=1),
+       st.sets(st.integers(0, 159), max_size=10))
+def test_batched_opening_accepts_exactly_the_fresh_authentic_frames(
+        order: list[int], cuts: list[int], corrupt: set[int]) -> None:
+    """Any order, duplicates and forgeries, opened in batches of any size: each authentic
+    counter is accepted once (all 120 fit the window), every other frame is a counted drop,
+    exactly as one open() per frame does."""
+    pair = Pair(seed=5)
+    pair.start()
+    sealed = pair.a.channel.seal_many([packet(n) for n in range(120)], 0.0)
+    frames = [sealed[n] for n in order]
+    for at in corrupt & set(range(len(frames))):
+        frames[at] = frames[at][:-1] + bytes([frames[at][-1] ^ 1])
+    singles = Pair(seed=5)
+    singles.start()
+    one_by_one = [singles.b.channel.open(frame, 0.0)[0] for frame in frames]
+    opened: list[bytes] = []
+    at, sizes = 0, itertools.cycle(cuts)
+    while at < len(frames):
+        size = next(sizes)
+        opened += pair.b.channel.open_many(frames[at:at + size], 0.0)[0]
+        at += size
+    expected, seen = [], set()
+    for index, n in enumerate(order):
+        if index not in corrupt and n not in seen:
+            seen.add(n)
+            expected.append(packet(n))
+    assert opened == [p for p in one_by_one if p] == expected
+    assert pair.b.drops == singles.b.drops
+    assert sum(pair.b.drops.values()) == len(frames) - len(expected)
+
+
+BOTH = frozenset(CIPHERS)
+
+
+@pytest.mark.parametrize(("a", "b", "chosen"), [
+    (BOTH, BOTH, AES_256_GCM),
+    (BOTH, frozenset({CHACHA20_POLY1305}), CHACHA20_POLY1305),
+    (frozenset({CHACHA20_POLY1305}), BOTH, CHACHA20_POLY1305),
+    (frozenset({AES_256_GCM}), BOTH, AES_256_GCM),
+    (frozenset({AES_256_GCM}), frozenset({AES_256_GCM}), AES_256_GCM),
+])
+def test_the_sides_agree_on_the_best_cipher_both_allow(
+        a: frozenset[str], b: frozenset[str], chosen: str) -> None:
+    pair = Pair(ciphers=(a, b))
+    pair.start()
+    for n in range(3):
+        pair.send(pair.a, packet(n))
+        pair.send(pair.b, packet(10 + n))
+    pair.run()
+    assert pair.delivered[id(pair.b)] == [packet(n) for n in range(3)]
+    assert pair.delivered[id(pair.a)] == [packet(10 + n) for n in range(3)]
+    for side in (pair.a, pair.b):
+        assert side.channel.status(pair.now)["cipher"] == chosen
+        assert not side.drops
+
+
+def test_sides_without_a_common_cipher_make_no_session_and_say_why() -> None:
+    pair = Pair(ciphers=(frozenset({AES_256_GCM}), frozenset({CHACHA20_POLY1305})))
+    pair.start()
+    pair.send(pair.a, packet(1))
+    pair.run()
+    assert not pair.delivered[id(pair.b)] and not pair.delivered[id(pair.a)]
+    assert pair.b.drops[drops.HANDSHAKE_CIPHER] >= 1
+    assert pair.a.channel.status(pair.now)["state"] != "established"
+    assert any("aes-256-gcm" in event and "--cipher" in event for event in pair.b.channel.events)
+
+
+def test_unknown_or_no_ciphers_are_refused() -> None:
+    key = X25519PrivateKey.generate()
+    peer = public_bytes(X25519PrivateKey.generate())
+    for bad in (frozenset(), frozenset({"rot13"})):
+        with pytest.raises(ConfigError, match="ciphers"):
+            StaticKeys(key, peer, ciphers=bad)
