@@ -29,15 +29,13 @@ from typing import Protocol
 from linkbridge.datapath.batch import BatchReader
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import Endpoint, RawPortProvider
-from linkbridge.datapath.rawport import SocketPort
+from linkbridge.datapath.rawport import DevicePort, SocketPort
 from linkbridge.errors import LinkbridgeError
 from linkbridge.wire.drops import (
     MTU,
     OFFLOAD_INCOMPLETE,
     OFFLOAD_TOO_BIG,
     OFFLOAD_UNAGREED,
-    QUEUE_FULL,
-    TUN_WRITE_ERROR,
 )
 from linkbridge.wire.frames import OFFLOAD_CHUNK
 from linkbridge.wire.offload import (
@@ -131,6 +129,7 @@ class OffloadingTunnel:
         self.link: Endpoint | None = None
         self._fd = device.fileno()
         self._read_size = device.read_size
+        self._port = DevicePort(self._fd, self.counters, self._read_size)  # writes, counted
         self._caps = capabilities(device.accepted)
         self._clock = clock
         self.next_hello = 0.0  # when to say hello again (never, once the peer answered)
@@ -212,7 +211,7 @@ class OffloadingTunnel:
                 return
             if self._clock() >= self.next_hello:
                 self.hello()
-            self._write(PLAIN_DEVICE_BYTES, frame)
+            self._port.write(frame, PLAIN_DEVICE_BYTES)
             return
         self.counters.offload["chunks_received"] += 1
         result = self._reassembler.feed(frame)
@@ -246,17 +245,7 @@ class OffloadingTunnel:
         header, packet = result
         if header.segmented:
             self.counters.offload["super_packets_written"] += 1
-        self._write(header.device_bytes(), packet)
-
-    def _write(self, header: bytes, packet: bytes) -> None:
-        try:
-            os.writev(self._fd, (header, packet))
-        except BlockingIOError:
-            self.counters.drop(QUEUE_FULL)
-        except OSError:
-            self.counters.drop(TUN_WRITE_ERROR)
-        else:
-            self.counters.sent(len(packet))
+        self._port.write(packet, header.device_bytes())
 
     def _peer_hello(self, caps: int, reply: bool) -> None:
         self.counters.offload["hellos_received"] += 1  # consumed here, never written

@@ -24,11 +24,15 @@ class DevicePort:
     counters: Counters
     read_size: int
 
-    def write(self, packet: bytes) -> None:
-        """Write `packet` into the device: counted as sent, or as a drop (`queue_full` when the
-        device has no room, `tun_write_error` when it refuses the packet)."""
+    def write(self, packet: bytes, header: bytes = b"") -> None:
+        """Write `packet` into the device, behind `header` when given (a virtio_net_hdr, in
+        the same system call): counted as sent, or as a drop (`queue_full` when the device has
+        no room, `tun_write_error` when it refuses the packet)."""
         try:
-            os.write(self.fd, packet)
+            if header:
+                os.writev(self.fd, (header, packet))
+            else:
+                os.write(self.fd, packet)
         except BlockingIOError:
             self.counters.drop(QUEUE_FULL)
         except OSError:

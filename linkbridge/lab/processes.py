@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from linkbridge.errors import LinkbridgeError
@@ -92,9 +92,31 @@ class LinkbridgeProcess:
                 self.proc.wait()
         return self.proc.returncode
 
+    def terminate(self) -> None:
+        """Send SIGTERM if the process still runs (stop() then waits for it)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
     def __enter__(self) -> LinkbridgeProcess:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()  # the output stays readable after exit; the unnamed log file goes with self
+
+
+@contextlib.contextmanager
+def running_together(*processes: LinkbridgeProcess) -> Iterator[None]:
+    """Start `processes` side by side (each waits for its READY=1 while the others start) and
+    stop them side by side on exit: a lab's tunnels start and stop in the time of one."""
+    with contextlib.ExitStack() as stack:
+        for process in processes:
+            process.launch()
+            stack.callback(process.stop)
+        for process in processes:
+            process.wait_ready()
+        try:
+            yield
+        finally:
+            for process in processes:
+                process.terminate()

@@ -30,7 +30,7 @@ from linkbridge.lab.plot import (
     throughput,
 )
 from linkbridge.lab.probes import PingResult, TransferResult, ping, tcp_transfer
-from linkbridge.lab.processes import LinkbridgeProcess
+from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import (
     OVERLAY,
     OVERLAY6,
@@ -139,8 +139,9 @@ def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequen
     v6_a, v6_b = (OVERLAY6, OVERLAY6[::-1]) if ipv6 else (None, None)
     args_a = [*tunnel_args(url_a, via, mtu, OVERLAY[0], OVERLAY[1], v6_a), *extra_args]
     args_b = [*tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0], v6_b), *extra_args]
-    with LinkbridgeProcess(hosts.a, args_a, "tunnel A") as side_a, \
-            LinkbridgeProcess(hosts.b, args_b, "tunnel B") as side_b:
+    side_a = LinkbridgeProcess(hosts.a, args_a, "tunnel A")
+    side_b = LinkbridgeProcess(hosts.b, args_b, "tunnel B")
+    with running_together(side_a, side_b):
         yield side_a, side_b
 
 

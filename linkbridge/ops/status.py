@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import select
 import socket
 import threading
 import time
@@ -142,20 +143,24 @@ class StatusServer:
         except OSError:
             self._sock.close()
             raise
-        self._sock.settimeout(0.5)
-        self._stop = threading.Event()
+        self._sock.setblocking(False)
+        self._wake = os.eventfd(0, os.EFD_CLOEXEC)  # readable once close() wants the thread
         self._thread = threading.Thread(target=self._serve, name=f"status-{info.device}",
                                         daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        while not self._stop.is_set():
+        ready = select.poll()
+        ready.register(self._sock, select.POLLIN)
+        ready.register(self._wake, select.POLLIN)
+        while True:
+            events = ready.poll()
+            if any(fd == self._wake for fd, _ in events):
+                return
             try:
                 conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return  # the socket was closed
+            except BlockingIOError:
+                continue  # the client gave up meanwhile
             with conn:
                 conn.settimeout(READ_TIMEOUT)
                 document = snapshot(self.info, self.tunnel_side, self.link_side,
@@ -166,8 +171,9 @@ class StatusServer:
                     conn.sendall(json.dumps(document).encode() + b"\n")
 
     def close(self) -> None:
-        self._stop.set()
+        os.eventfd_write(self._wake, 1)
         self._thread.join()
+        os.close(self._wake)
         self._sock.close()
         with contextlib.suppress(OSError):
             self.path.unlink()

@@ -8,6 +8,8 @@ are callables given at construction.
 
     seal(packet, now) -> frames to send       (queues the packet while no session is up)
     open(frame, now)  -> (packet or None, frames to send back)
+    open_run(frames, at, packets, now) -> the index open() must take over at (the batch's
+                                          fast path: the current session's data frames)
     tick(now)         -> frames to send        (handshake retries; call it now and then)
 
 Every frame that fails a check is counted through `drop(reason)` (reasons in wire/drops.py);

@@ -81,7 +81,10 @@ def test_auto_recovers_from_loss_without_a_wrong_packet(lab: TwoHosts,
             side_a, side_b):
         transfer = tcp_transfer(lab.b, OVERLAY[1], lab.a, 200_000, timeout=90)
         assert transfer.intact and transfer.received_bytes == 200_000
-        assert ping(lab.a, OVERLAY[1], count=20, interval=0.02).received >= 15
+        # 4% loss each way, and a lost packet may cost the next one its context: about 85%
+        # of pings come back; 26 of 40 is 3.5 standard deviations below that, and a link that
+        # did not recover answers none
+        assert ping(lab.a, OVERLAY[1], count=40, interval=0.02).received >= 26
     a, b = layer_counters(side_a), layer_counters(side_b)
     for counters in (a, b):
         reasons = set(counters["drops"])  # type: ignore[arg-type]

@@ -83,7 +83,7 @@ def test_mean_delay_and_rate_match_the_configuration(lab: TwoHosts, registry: Li
 def test_via_sim_in_front_of_udp_drops_and_counts(lab: TwoHosts, registry: LinkRegistry) -> None:
     with lab_tunnels(lab, "udp", via=["sim:?loss=20%&seed=7"], registry=registry) as (
             side_a, side_b):
-        result = ping(lab.a, OVERLAY[1], count=100, interval=0.002, timeout=0.2)
+        result = ping(lab.a, OVERLAY[1], count=100, interval=0.002, timeout=0.1)
         assert side_a.stop() == 0 and side_b.stop() == 0
     # an echo survives both directions with probability 0.8 * 0.8
     assert 100 * 0.64 - 15 < result.received < 100 * 0.64 + 15

@@ -39,14 +39,14 @@ def medium_stations(lab: TwoHosts) -> dict[str, dict[str, Any]]:
 def test_half_duplex_ping_rtt_and_airtime_match_the_model(lab: TwoHosts,
                                                           registry: LinkRegistry) -> None:
     """persist=255, no competing traffic: RTT = serialisation both ways + txdelay twice + one
-    txtail (the reply waits for the request's tail), within 5% over 100 pings (median); the medium's
+    txtail (the reply waits for the request's tail), within 5% over 50 pings (median); the medium's
     airtime equals what the tunnels' packet and byte counters imply."""
     link = (f"sim:?duplex=half&rate={RATE:g}&persist=255&txdelay={TXDELAY * 1e3:g}ms"
             f"&txtail={TXTAIL * 1e3:g}ms&seed=4")
     with lab_tunnels(lab, link, registry=registry):
         time.sleep(0.5)  # the tunnels' own start-up packets (IPv6) are on the air by now
         before = medium_stations(lab), tunnel_counters(lab)
-        result = ping(lab.a, OVERLAY[1], count=100, interval=0.05, timeout=1.0)
+        result = ping(lab.a, OVERLAY[1], count=50, interval=0.02, timeout=1.0)
         time.sleep(0.3)  # let the last reply's tail end
         after = medium_stations(lab), tunnel_counters(lab)
     analytic = 1e3 * (2 * (TXDELAY + 84 * 8 / RATE) + TXTAIL)
@@ -54,7 +54,7 @@ def test_half_duplex_ping_rtt_and_airtime_match_the_model(lab: TwoHosts,
     mean, median = statistics.fmean(rtts), statistics.median(rtts)
     print(f"rtt median {median:.2f} ms, mean {mean:.2f} ms over {len(rtts)} pings, "
           f"analytic {analytic:.2f} ms")
-    assert len(rtts) >= 95
+    assert len(rtts) >= 47
     # the median is robust to a loaded machine's stalls, which only ever add time
     assert abs(median - analytic) / analytic < 0.05
     assert abs(mean - analytic) / analytic < 0.10

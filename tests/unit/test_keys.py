@@ -181,12 +181,15 @@ def test_config_file_keys(tmp_path: Path) -> None:
     tunnels = parse_config(
         'private-key = "/etc/linkbridge/a.key"\n'
         '[[tunnel]]\nlink = "udp:198.18.0.2:5555"\npeer-public-key = "QUJD"\n'
-        'rekey-interval = 600\nhandshake_retry = 30\n', "test.toml", up)
+        'rekey-interval = 600\nhandshake_retry = 30\ncipher = "aes-256-gcm"\n', "test.toml", up)
     args = tunnels[0].args
     assert (args.private_key, args.peer_public_key, args.rekey_interval,
-            args.handshake_retry) == ("/etc/linkbridge/a.key", "QUJD", 600.0, 30.0)
+            args.handshake_retry, args.cipher) == ("/etc/linkbridge/a.key", "QUJD", 600.0, 30.0,
+                                                   AES_256_GCM)
     with pytest.raises(ConfigError, match=r"tunnel\[0\]\.rekey-interval"):
         parse_config('[[tunnel]]\nrekey-interval = -1\n', "test.toml", up)
+    with pytest.raises(ConfigError, match=r"tunnel\[0\]\.cipher"):
+        parse_config('[[tunnel]]\ncipher = "rot13"\n', "test.toml", up)
 
 
 def test_link_command_takes_the_same_options(tmp_path: Path) -> None:
