@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from linkbridge.lab.vm import VmResult, start_vm, vm_problem
+from tests.helpers import vm_modules
 from tests.helpers.tier_gate import under_ci
 from tests.helpers.vm_guest_checks import GUEST_MODULES
 
@@ -29,8 +29,11 @@ class VmBoot:
     def __init__(self) -> None:
         self.shared = Path(tempfile.mkdtemp(prefix="lb-vm-"))
         self.results = self.shared / "results.json"
+        modules = self.shared / "modules.zip"
+        vm_modules.build(modules)
         command = (f"modprobe -a {' '.join(GUEST_MODULES)}; "
-                   f"{sys.executable} -m tests.helpers.vm_guest_checks {self.results}")
+                   + vm_modules.guest_command(modules, "tests.helpers.vm_guest_checks",
+                                              str(self.results)))
         self._vm = start_vm(command, rwdir=str(self.shared))
         self._result: VmResult | None = None
 
