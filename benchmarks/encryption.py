@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -59,8 +60,9 @@ from linkbridge.wire.secure import (
 MAX_OVERHEAD = 24  # bytes
 MIN_TCP_RATIO = 0.75
 MAX_HANDSHAKE_S = 1.0
-SIZES = (64 - OVERHEAD, 576, 1452)
-BATCH = 64  # a packet that fills a 64-byte frame, a small, a full one
+SIZES = (64 - OVERHEAD, 576, 1452)  # a packet that fills a 64-byte frame, a small, a full one
+BATCH = 64  # packets per seal_many()/open_many() call in part 1
+PINGS = 200  # per round, before the transfer
 _ENCRYPTION = re.compile(r"counters encrypt\+\S+: (\{.*\})$", re.MULTILINE)
 
 
@@ -187,43 +189,57 @@ def encryption_status(process: LinkbridgeProcess) -> dict[str, object]:
     return status
 
 
-def tcp_round(registry: LinkRegistry, keys: Keys, variant: Variant,
-              size: int) -> tuple[float, float, str]:
-    """(Mbit/s, CPU s/GB of both processes, cipher or "-") of one TCP transfer through a
-    fresh lab."""
+class Round(NamedTuple):
+    """One variant's figures in one round."""
+
+    mbit_per_s: float
+    cpu_s_per_gb: float
+    cipher: str  # "-" for a plain tunnel
+    rtt_ms: float  # median ping round trip, light traffic
+
+
+def tcp_round(registry: LinkRegistry, keys: Keys, variant: Variant, size: int) -> Round:
+    """The figures of one TCP transfer (and pings before it) through a fresh lab."""
     with two_hosts() as hosts, tunnels(hosts, registry, "udp",
                                        keys if variant.encrypted else None,
                                        variant.extra) as sides:
         if not ping(hosts.a, OVERLAY[1], count=3, interval=0.01).received:
             raise LinkbridgeError("the tunnels carry no ping")
+        pings = ping(hosts.a, OVERLAY[1], count=PINGS, interval=0.005)
+        if not pings.rtts_ms:
+            raise LinkbridgeError("no ping came back")
         before = sum(map(cpu_seconds, sides))
         result = tcp_transfer(hosts.b, OVERLAY[1], hosts.a, size)
         cpu = sum(map(cpu_seconds, sides)) - before
     if not result.intact:
         raise LinkbridgeError("the TCP transfer arrived corrupted")
     cipher = str(encryption_status(sides[0])["cipher"]) if variant.encrypted else "-"
-    return result.mbit_per_s, cpu / (result.received_bytes / 1e9), cipher
+    return Round(result.mbit_per_s, cpu / (result.received_bytes / 1e9), cipher,
+                 statistics.median(pings.rtts_ms))
 
 
 def tcp_side_by_side(rounds: int, size: int) -> list[str]:
     """Part 2: the variants' TCP figures, interleaved round by round."""
     registry = LinkRegistry(get_plugin_manager())
     kinds = variants()
-    figures: dict[str, list[tuple[float, float, str]]] = {kind.name: [] for kind in kinds}
+    figures: dict[str, list[Round]] = {kind.name: [] for kind in kinds}
     with tempfile.TemporaryDirectory(prefix="lb-keys-") as directory:
         keys = Keys(directory)
         for _ in range(rounds):
             for kind in kinds:
                 figures[kind.name].append(tcp_round(registry, keys, kind, size))
-    lines = [f"TCP over udp: ({rounds} rounds of {size / 1e6:.0f} MB, interleaved; medians)",
-             f"  {'tunnel':<18} {'cipher':<17} {'Mbit/s':>8} {'CPU s/GB':>9}  (rounds: Mbit/s)"]
+    lines = [f"TCP over udp: ({rounds} rounds of {size / 1e6:.0f} MB, interleaved; medians; "
+             f"RTT: median of {PINGS} pings before the transfer)",
+             f"  {'tunnel':<18} {'cipher':<17} {'Mbit/s':>8} {'CPU s/GB':>9} {'RTT ms':>7}  "
+             "(rounds: Mbit/s)"]
     medians = {}
     for name, values in figures.items():
-        medians[name] = rate = statistics.median(v[0] for v in values)
-        cpu = statistics.median(v[1] for v in values)
-        ciphers = ",".join(sorted({v[2] for v in values}))
-        lines.append(f"  {name:<18} {ciphers:<17} {rate:>8.0f} {cpu:>9.2f}  "
-                     f"({', '.join(f'{v[0]:.0f}' for v in values)})")
+        medians[name] = rate = statistics.median(v.mbit_per_s for v in values)
+        cpu = statistics.median(v.cpu_s_per_gb for v in values)
+        rtt = statistics.median(v.rtt_ms for v in values)
+        ciphers = ",".join(sorted({v.cipher for v in values}))
+        lines.append(f"  {name:<18} {ciphers:<17} {rate:>8.0f} {cpu:>9.2f} {rtt:>7.3f}  "
+                     f"({', '.join(f'{v.mbit_per_s:.0f}' for v in values)})")
     ratio = medians["encrypted"] / medians["plain"]
     verdict = "ok" if ratio >= MIN_TCP_RATIO else "MISSED"
     lines.append(f"  encrypted / plain {ratio:.3f}x (target >= {MIN_TCP_RATIO:g}x: {verdict})")
