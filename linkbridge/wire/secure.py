@@ -218,12 +218,14 @@ class SecureChannel:
         self.previous: Keypair | None = None
         self.next: Keypair | None = None
         self.pending: Pending | None = None
+        self.abandoned: Pending | None = None  # ours, given way to the peer's crossing one
         self.queue: deque[bytes] = deque()
         self.events: list[str] = []
         self.handshakes = 0  # sessions set up
         self.last_handshake: int | None = None  # wall clock (ns) of the latest
-        self.handshake_s: float | None = None  # the latest of ours: first attempt to answer
+        self.handshake_s: float | None = None  # the latest of ours: first attempt to session
         self._round_started = 0.0
+        self._gave_way = False  # our initiation gave way to the peer's (see _read_initiation)
         self._last_timestamp = b""  # the newest initiation timestamp accepted from the peer
         self._sent_timestamp = 0
         self._tokens = RATE_BURST
@@ -426,6 +428,8 @@ class SecureChannel:
         out: list[bytes] = []
         if pair is self.next:  # the initiator's first frame confirms the session we answered
             self.previous, self.current, self.next = self.current, pair, None
+            if self._gave_way:
+                self.handshake_s, self._gave_way = now - self._round_started, False
             out = self._flush(pair)
         return (packet or None), out  # an empty packet is a keepalive
 
@@ -441,8 +445,7 @@ class SecureChannel:
 
     def _new_id(self) -> int:
         used = {pair.local_id for pair in (self.current, self.previous, self.next) if pair}
-        if self.pending is not None:
-            used.add(self.pending.local_id)
+        used |= {waiting.local_id for waiting in (self.pending, self.abandoned) if waiting}
         start = self._random(1)[0] % KEY_IDS
         return next(i % KEY_IDS for i in range(start, start + KEY_IDS) if i % KEY_IDS not in used)
 
@@ -456,7 +459,7 @@ class SecureChannel:
         """A new initiation (new ephemeral key, new timestamp) in place of any pending one."""
         local_id = self._new_id() if self.pending is None else self.pending.local_id
         if attempts == 0:
-            self._round_started = now
+            self._round_started, self.abandoned = now, None
         handshake = Handshake(PROLOGUE, self.keys.peer_public, self.keys.psk)
         ephemeral = self._ephemeral()
         stamp = max(self._wall_clock(), self._sent_timestamp + 1)
@@ -512,6 +515,10 @@ class SecureChannel:
             self._no_common_cipher(offer)
             return []
         self._last_timestamp = stamp
+        if self.pending is not None and self.keys.public < self.keys.peer_public:
+            # both sides initiated at once (a start, a renewal): the higher public key's
+            # handshake makes the session, ours gives way (its answer is absorbed)
+            self.abandoned, self.pending, self._gave_way = self.pending, None, True
         local_id = self._new_id()
         body = handshake.write_response(self._ephemeral(), bytes((CIPHERS[common[0]][0],)))
         message = bytes((_RESPONSE | local_id, frame[0] & 0x0F)) + body
@@ -522,8 +529,10 @@ class SecureChannel:
         return [message + self._mac(self._mac_out, message)]
 
     def _read_response(self, frame: bytes, now: float) -> list[bytes]:
-        pending = self.pending
-        if len(frame) == RESPONSE_SIZE and (pending is None or frame[1] != pending.local_id):
+        pending = next((waiting for waiting in (self.pending, self.abandoned)
+                        if waiting is not None and frame[1:2] == bytes((waiting.local_id,))),
+                       None)
+        if len(frame) == RESPONSE_SIZE and pending is None:
             self.drop(drops.HANDSHAKE_UNEXPECTED)
             return []
         if not self._admitted(frame, RESPONSE_SIZE, now):
@@ -542,6 +551,9 @@ class SecureChannel:
         names = cipher_names(chosen)
         if len(names) != 1 or not chosen & self._offer:
             self._no_common_cipher(chosen)
+            return []
+        if pending is self.abandoned:  # the answer to an initiation that gave way: no session
+            self.abandoned = None
             return []
         to_peer, to_us = handshake.split()
         pair = Keypair(pending.local_id, frame[0] & 0x0F, to_peer, to_us, names[0], now, True,
