@@ -51,6 +51,7 @@ from linkbridge.plugin.serialport import (
     open_serial,
     os_reason,
     stop_bits,
+    url_baud,
     write_all,
 )
 from linkbridge.plugin.streamlink import LENGTH_FRAMING, SLIP_FRAMING, Framing, StreamLink
@@ -137,6 +138,7 @@ __all__ = [
     "serial_cable_pair",
     "slip",
     "stop_bits",
+    "url_baud",
     "write_all",
 ]
 

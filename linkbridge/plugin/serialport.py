@@ -17,6 +17,7 @@ from typing import Any
 import serial
 
 from linkbridge.plugin.options import Option, boolean, choice, integer
+from linkbridge.plugin.url import LinkUrl
 
 DEFAULT_BAUD = 115200
 SERIAL_ERRORS = (serial.SerialException, OSError, ValueError)  # what opening a port may raise
@@ -40,6 +41,13 @@ SERIAL_OPTIONS = (
     Option("xonxoff", boolean, False,
            "XON/XOFF software flow control (only for lines that never pass 0x11/0x13)"),
 )
+
+
+def url_baud(url: LinkUrl) -> int:
+    """The baud rate a link URL's options ask for (SERIAL_OPTIONS' default when none; the
+    registry has already checked the value): what a serial-line link's lab cable is paced at."""
+    baud: int = SERIAL_OPTIONS[0].parse(url.options.get("baud", str(DEFAULT_BAUD)))
+    return baud
 
 
 def open_serial(device: str, config: Mapping[str, Any]) -> serial.Serial:

@@ -33,6 +33,7 @@ from linkbridge.plugin import (
     kiss,
     open_serial,
     serial_cable_pair,
+    url_baud,
 )
 from linkbridge_kiss import arp, tnc
 from linkbridge_kiss.ax25 import BROADCAST, Callsign
@@ -240,7 +241,7 @@ class KissLink(KissLinkBase):
     @contextlib.contextmanager
     def lab_pair(cls, url: LinkUrl, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
         """Join the lab hosts with a pty pair paced at the URL's baud (both see /dev/pts)."""
-        with serial_cable_pair(url, sides, _baud(url)) as pair:
+        with serial_cable_pair(url, sides, url_baud(url)) as pair:
             yield pair
 
     @classmethod
@@ -249,14 +250,8 @@ class KissLink(KissLinkBase):
         frame adds FEND, the command byte, FEND and its mode's header; escapes not counted."""
         mode = url.options.get("mode", "raw")
         header = {"ax25": 16, "tun": 4, "ethernet": 14}.get(mode, 0)
-        direction = LabDirection(rate=_baud(url) * 8 / SERIAL_BITS_PER_BYTE, overhead=3 + header)
+        direction = LabDirection(rate=url_baud(url) * 8 / SERIAL_BITS_PER_BYTE, overhead=3 + header)
         return direction, direction
-
-
-def _baud(url: LinkUrl) -> int:
-    """The baud rate a lab URL asks for (options already validated by the registry)."""
-    baud: int = integer(50, 4_000_000)(url.options.get("baud", str(SERIAL_OPTIONS[0].default)))
-    return baud
 
 
 class KissTcpLink(KissLinkBase):

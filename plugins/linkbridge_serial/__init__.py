@@ -42,6 +42,7 @@ from linkbridge.plugin import (
     packet_problem,
     serial_cable_pair,
     slip,
+    url_baud,
     write_all,
 )
 
@@ -224,7 +225,7 @@ class SerialLink(Link):
     @contextlib.contextmanager
     def lab_pair(cls, url: LinkUrl, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
         """Join the lab hosts with a pty pair paced at the URL's baud (both see /dev/pts)."""
-        with serial_cable_pair(url, sides, lab_baud(url)) as pair:
+        with serial_cable_pair(url, sides, url_baud(url)) as pair:
             yield pair
 
     @classmethod
@@ -232,15 +233,9 @@ class SerialLink(Link):
         """The lab cable's rate, both ways: 8 of every 10 line bits (8N1) carry packet bytes;
         each frame adds two ENDs (and a 2-byte CRC with crc=1); escapes are not counted."""
         crc = boolean(url.options.get("crc", "0"))
-        direction = LabDirection(rate=lab_baud(url) * 8 / SERIAL_BITS_PER_BYTE,
+        direction = LabDirection(rate=url_baud(url) * 8 / SERIAL_BITS_PER_BYTE,
                                  overhead=2 + (crc16.TRAILER if crc else 0))
         return direction, direction
-
-
-def lab_baud(url: LinkUrl) -> int:
-    """The baud rate a lab URL asks for (options already validated by the registry)."""
-    baud: int = integer(50, 4_000_000)(url.options.get("baud", str(SERIAL_OPTIONS[0].default)))
-    return baud
 
 
 @hookimpl
