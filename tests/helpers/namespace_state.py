@@ -3,6 +3,7 @@ behind) and what its ICMP counters say."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -27,10 +28,18 @@ def routed(ns_name: str) -> set[str]:
         return found
 
 
+def snmp_counters(ns_name: str | None = None) -> dict[str, dict[str, int]]:
+    """The kernel's SNMP counters (/proc/net/snmp) by protocol ("Ip", "Icmp", "Tcp", "Udp"...)
+    and name, in namespace `ns_name` (None: the current thread's)."""
+    with netns.inside(ns_name) if ns_name else contextlib.nullcontext():
+        lines = [line.split() for line in
+                 Path("/proc/thread-self/net/snmp").read_text().splitlines()]
+    return {names[0].rstrip(":"): dict(zip(names[1:], map(int, values[1:]), strict=True))
+            for names, values in zip(lines[::2], lines[1::2], strict=True)}
+
+
 def icmp_unreachables() -> int:
     """Destination unreachable messages the current thread's network namespace has received
     (on loopback it sends them to itself)."""
-    lines = [line.split() for line in Path("/proc/thread-self/net/snmp").read_text().splitlines()
-             if line.startswith("Icmp:")]
-    return int(dict(zip(lines[0], lines[1], strict=True))["InDestUnreachs"])
+    return snmp_counters()["Icmp"]["InDestUnreachs"]
 

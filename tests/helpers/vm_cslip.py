@@ -25,6 +25,7 @@ from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.topology import OVERLAY, two_hosts
 from linkbridge.lab.uart import UartCable
+from tests.helpers.namespace_state import snmp_counters
 
 BAUD = 115200
 MTU = 296  # the kernel SLIP default
@@ -34,15 +35,12 @@ _COUNTERS = re.compile(r"counters vj\+\S+: (\{.*\})$", re.MULTILINE)
 
 def kernel_figures(ns: str, device: str) -> dict[str, int]:
     """The SLIP device's rx_dropped and compressed counters, and TcpInCsumErrors, in `ns`."""
-    with netns.inside(ns):
-        with open("/proc/net/dev") as file:
-            fields = next(line.split(":", 1)[1].split() for line in file
-                          if line.strip().startswith(f"{device}:"))
-        with open("/proc/net/snmp") as file:
-            tcp = [line.split() for line in file if line.startswith("Tcp:")]
-    csum_errors = dict(zip(tcp[0], tcp[1], strict=True)).get("InCsumErrors", "0")
+    with netns.inside(ns), open("/proc/net/dev") as file:
+        fields = next(line.split(":", 1)[1].split() for line in file
+                      if line.strip().startswith(f"{device}:"))
+    csum_errors = snmp_counters(ns)["Tcp"].get("InCsumErrors", 0)
     return {"rx_dropped": int(fields[3]), "rx_compressed": int(fields[6]),
-            "tx_compressed": int(fields[15]), "tcp_in_csum_errors": int(csum_errors)}
+            "tx_compressed": int(fields[15]), "tcp_in_csum_errors": csum_errors}
 
 
 def timestamps_off(*namespaces: str) -> None:

@@ -33,6 +33,7 @@ from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import LinkUrl, parse_link_url
 from linkbridge.wire.secure import AES_256_GCM, CHACHA20_POLY1305
 from tests.helpers.commands import status, status_json
+from tests.helpers.namespace_state import snmp_counters
 
 _COUNTERS = re.compile(r"counters encrypt\+\S+: (\{.*\})$", re.MULTILINE)
 
@@ -261,10 +262,7 @@ def test_recorded_frames_sent_again_are_refused_during_and_after_a_rekey(
 
 def udp_buffer_errors(ns_name: str) -> int:
     """Datagrams the kernel of `ns_name` dropped for a full socket buffer (never seen by B)."""
-    out = subprocess.run(["ip", "netns", "exec", ns_name, "cat", "/proc/net/snmp"],
-                         capture_output=True, text=True, check=True).stdout
-    rows = [line.split() for line in out.splitlines() if line.startswith("Udp:")]
-    return int(rows[1][rows[0].index("RcvbufErrors")])
+    return snmp_counters(ns_name)["Udp"]["RcvbufErrors"]
 
 
 def test_every_bit_flip_and_fuzzed_frames_sent_into_a_real_tunnel(

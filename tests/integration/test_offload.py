@@ -34,6 +34,7 @@ from linkbridge.plugin.url import parse_link_url
 from linkbridge.tunnel.tun import TunEndpoint
 from linkbridge.wire.offload import ALL_OFFLOADS, OFFLOAD_ATTEMPTS, TCP_OFFLOADS, TUN_F_CSUM
 from linkbridge.wire.secure import OVERHEAD
+from tests.helpers.namespace_state import snmp_counters
 
 ON = ["--offload", "on"]
 PORT = 47001
@@ -58,14 +59,10 @@ def offload_of(counters: dict[str, object]) -> dict[str, int]:
 
 def snmp(ns: str) -> dict[str, int]:
     """IPv4 fragments made and reassemblies asked, and TCP/UDP checksum errors, in `ns`."""
-    out = spawn(ns, ["cat", "/proc/net/snmp"], stdout=subprocess.PIPE).communicate(timeout=10)[0]
-    rows: dict[str, dict[str, int]] = {}
-    lines = [line.split() for line in out.decode().splitlines()]
-    for names, values in zip(lines[::2], lines[1::2], strict=True):
-        rows[names[0]] = dict(zip(names[1:], map(int, values[1:]), strict=True))
-    return {"frag_creates": rows["Ip:"]["FragCreates"], "reasm_reqds": rows["Ip:"]["ReasmReqds"],
-            "tcp_csum_errors": rows["Tcp:"]["InCsumErrors"],
-            "udp_csum_errors": rows["Udp:"]["InCsumErrors"]}
+    rows = snmp_counters(ns)
+    return {"frag_creates": rows["Ip"]["FragCreates"], "reasm_reqds": rows["Ip"]["ReasmReqds"],
+            "tcp_csum_errors": rows["Tcp"]["InCsumErrors"],
+            "udp_csum_errors": rows["Udp"]["InCsumErrors"]}
 
 
 def transfers(lab: TwoHosts, size: int, ipv6: bool = True) -> None:
