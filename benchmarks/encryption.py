@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import os
 import random
 import re
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -39,12 +38,10 @@ from linkbridge.datapath.encrypting import allowed_ciphers
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
-from linkbridge.lab.run import tunnel_args
-from linkbridge.lab.topology import OVERLAY, TwoHosts, two_hosts
+from linkbridge.lab.run import SideArgs, lab_tunnels
+from linkbridge.lab.topology import OVERLAY, two_hosts
 from linkbridge.ops.keys import new_private_key, public_key_of
-from linkbridge.plugin.lab import LabPairing
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
-from linkbridge.plugin.url import parse_link_url
 from linkbridge.wire.noise import public_bytes
 from linkbridge.wire.secure import (
     CHACHA20_POLY1305,
@@ -133,23 +130,9 @@ class Keys:
     def args(self, side: int) -> list[str]:
         return ["--private-key", self.files[side], "--peer-public-key", self.public[1 - side]]
 
-
-@contextlib.contextmanager
-def tunnels(hosts: TwoHosts, registry: LinkRegistry, link: str, keys: Keys | None,
-            extra: Sequence[str] = ()) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
-    """Tunnels in both hosts over `link`, encrypted when `keys` are given."""
-    url = parse_link_url(link)
-    link_class = registry.link_class(url.scheme)
-    if not isinstance(link_class, LabPairing):
-        raise LinkbridgeError(f"{url.scheme}: cannot be used in the lab")
-    with link_class.lab_pair(url, hosts.sides) as urls, contextlib.ExitStack() as stack:
-        sides = []
-        for index, host in enumerate((hosts.a, hosts.b)):
-            args = [*tunnel_args(urls[index], (), None, OVERLAY[index], OVERLAY[1 - index]),
-                    *extra, *(keys.args(index) if keys else ())]
-            sides.append(stack.enter_context(
-                LinkbridgeProcess(host, args, f"tunnel {'AB'[index]}")))
-        yield sides[0], sides[1]
+    def side_args(self) -> SideArgs:
+        """Side A's options and side B's, each its own key and the other's public key."""
+        return self.args(0), self.args(1)
 
 
 def cpu_seconds(process: LinkbridgeProcess) -> float:
@@ -200,9 +183,9 @@ class Round(NamedTuple):
 
 def tcp_round(registry: LinkRegistry, keys: Keys, variant: Variant, size: int) -> Round:
     """The figures of one TCP transfer (and pings before it) through a fresh lab."""
-    with two_hosts() as hosts, tunnels(hosts, registry, "udp",
-                                       keys if variant.encrypted else None,
-                                       variant.extra) as sides:
+    with two_hosts() as hosts, lab_tunnels(
+            hosts, "udp", extra_args=variant.extra, registry=registry,
+            side_args=keys.side_args() if variant.encrypted else ((), ())) as sides:
         if not ping(hosts.a, OVERLAY[1], count=3, interval=0.01).received:
             raise LinkbridgeError("the tunnels carry no ping")
         pings = ping(hosts.a, OVERLAY[1], count=PINGS, interval=0.005)
@@ -252,7 +235,8 @@ def tcp_side_by_side(rounds: int, size: int) -> list[str]:
 def handshake_time(registry: LinkRegistry, keys: Keys) -> float:
     """Seconds B's handshake took over a 9600 bit/s sim: link with 64-byte frames."""
     link = "sim:?rate=9600&mtu=64"
-    with two_hosts() as hosts, tunnels(hosts, registry, link, keys, ["--mtu", "576"]) as (_a, b):
+    with two_hosts() as hosts, lab_tunnels(hosts, link, mtu=576, registry=registry,
+                                           side_args=keys.side_args()) as (_a, b):
         deadline = time.monotonic() + 20
         while "handshake complete" not in b.output() and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -107,14 +107,18 @@ def tunnel_args(url: LinkUrl, via: Sequence[str], mtu: int | None, local: str,
     return args
 
 
+SideArgs = tuple[Sequence[str], Sequence[str]]  # options of side A's and side B's own
+
+
 @contextlib.contextmanager
 def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
                 mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
-                *, registry: LinkRegistry
+                *, registry: LinkRegistry, side_args: SideArgs = ((), ())
                 ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run a linkbridge tunnel in each lab host over `link`; stop both on exit.
 
-    `extra_args` go to both `linkbridge up` command lines (e.g. `--user nobody`); `ipv6` also
+    `extra_args` go to both `linkbridge up` command lines (e.g. `--user nobody`), `side_args`
+    to A's and B's own (e.g. each side's keys); `ipv6` also
     gives the tunnels the OVERLAY6 addresses (the tunnel MTU must then be at least 1280);
     `registry` (the installed plugins') checks the URLs and finds the link class.
     """
@@ -126,19 +130,23 @@ def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
     if not isinstance(link_class, LabPairing):
         raise ConfigError(f"link {url.scheme!r} cannot be used by the lab")
     with link_class.lab_pair(url, hosts.sides) as (url_a, url_b), \
-            tunnels_between(hosts, url_a, url_b, via, mtu, extra_args, ipv6) as sides:
+            tunnels_between(hosts, url_a, url_b, via, mtu, extra_args, ipv6,
+                            side_args=side_args) as sides:
         yield sides
 
 
 @contextlib.contextmanager
 def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequence[str] = (),
-                    mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False
+                    mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
+                    *, side_args: SideArgs = ((), ())
                     ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run `linkbridge up` in host A over `url_a` and in host B over `url_b` (the two ends of
     one link, made by the caller); stop both on exit. The rest as for lab_tunnels()."""
     v6_a, v6_b = (OVERLAY6, OVERLAY6[::-1]) if ipv6 else (None, None)
-    args_a = [*tunnel_args(url_a, via, mtu, OVERLAY[0], OVERLAY[1], v6_a), *extra_args]
-    args_b = [*tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0], v6_b), *extra_args]
+    args_a = [*tunnel_args(url_a, via, mtu, OVERLAY[0], OVERLAY[1], v6_a), *extra_args,
+              *side_args[0]]
+    args_b = [*tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0], v6_b), *extra_args,
+              *side_args[1]]
     side_a = LinkbridgeProcess(hosts.a, args_a, "tunnel A")
     side_b = LinkbridgeProcess(hosts.b, args_b, "tunnel B")
     with running_together(side_a, side_b):

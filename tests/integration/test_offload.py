@@ -26,11 +26,10 @@ from linkbridge.datapath.offloading import HELLO_INTERVAL
 from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess, spawn
-from linkbridge.lab.run import lab_tunnels, tunnel_args
+from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, OVERLAY6, UNDERLAY, TwoHosts
 from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.plugin.registry import LinkRegistry
-from linkbridge.plugin.url import parse_link_url
 from linkbridge.tunnel.tun import TunEndpoint
 from linkbridge.wire.offload import ALL_OFFLOADS, OFFLOAD_ATTEMPTS, TCP_OFFLOADS, TUN_F_CSUM
 from linkbridge.wire.secure import OVERHEAD
@@ -106,16 +105,9 @@ def two_tunnels(lab: TwoHosts, registry: LinkRegistry, args_a: Sequence[str],
                 args_b: Sequence[str], link: str = "udp", ipv6: bool = True
                 ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Tunnels over `link` with options of their own on each side."""
-    url = parse_link_url(link)
-    pairing = registry.link_class(url.scheme)
-    with pairing.lab_pair(url, lab.sides) as (url_a, url_b):  # type: ignore[attr-defined]
-        v6 = (OVERLAY6, OVERLAY6[::-1]) if ipv6 else (None, None)
-        with LinkbridgeProcess(lab.a, [*tunnel_args(url_a, (), None, OVERLAY[0], OVERLAY[1],
-                                                    v6[0]), *args_a], "tunnel A") as a, \
-                LinkbridgeProcess(lab.b, [*tunnel_args(url_b, (), None, OVERLAY[1],
-                                                       OVERLAY[0], v6[1]), *args_b],
-                                  "tunnel B") as b:
-            yield a, b
+    with lab_tunnels(lab, link, ipv6=ipv6, registry=registry,
+                     side_args=(args_a, args_b)) as sides:
+        yield sides
 
 
 def test_tcp_both_ways_as_super_packets_in_chunks(lab: TwoHosts, registry: LinkRegistry) -> None:
