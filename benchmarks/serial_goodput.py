@@ -25,7 +25,7 @@ from linkbridge.framing.slip import encoded_size
 from linkbridge.lab import netns
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, two_hosts
-from linkbridge.plugin import SERIAL_BITS_PER_BYTE
+from linkbridge.plugin.lab import SERIAL_BITS_PER_BYTE
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 
 IP_UDP_HEADERS = 28

@@ -24,7 +24,7 @@ from linkbridge.lab.probes import echo_request, ping
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, two_hosts
 from linkbridge.lab.uart import uart_cable
-from linkbridge.plugin import SERIAL_BITS_PER_BYTE
+from linkbridge.plugin.lab import SERIAL_BITS_PER_BYTE
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 
 IPV4_HEADER = 20

@@ -4,7 +4,7 @@
 peer's send()) and whose sent packets are kept in `sent`; `PollableMemoryEndpoint` adds a
 descriptor for the data path's poll loop; `MemoryLink` is a Link (scheme `memory`, registered by
 `MemoryPlugin`) that echoes what it is sent until `connect()` or `memory_link_pair()` gives it
-a peer. Imports only the public plugin API (`linkbridge.plugin`), never pytest.
+a peer. Never imports pytest.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ import threading
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from linkbridge.plugin import Counters, Link, Option, drops, hookimpl, integer
+from linkbridge.datapath.counters import Counters
+from linkbridge.plugin.hookspecs import hookimpl
+from linkbridge.plugin.link import Link
+from linkbridge.plugin.options import Option, integer
+from linkbridge.wire import drops
 
 
 class MemoryEndpoint:

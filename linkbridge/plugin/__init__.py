@@ -1,8 +1,12 @@
 """The public plugin API: the one import a link plugin needs (`from linkbridge.plugin import ...`).
 
-Everything in `__all__` is public and documented in docs/plugins.md; every other module of
-linkbridge is private. The conformance suite (`LinkConformance` and its helpers) needs pytest and
-is imported on first use. May import the layers below it: datapath, wire, framing, errors.
+Everything in `__all__` is public, documented in docs/plugins.md's API reference and kept
+compatible as that page's policy says. Two public submodules serve fewer plugins: `lab` (what
+`linkbridge lab` asks of a link) and `codecs` (sans-IO framing codecs). Every other module of
+linkbridge, and of this package, is private: the core imports from those modules, not from here.
+Importing this package needs neither pyserial nor pytest; the conformance suite
+(`LinkConformance`, `free_port`) is imported, with pytest, on first use.
+May import the layers below it: datapath, wire, framing, errors.
 """
 
 from __future__ import annotations
@@ -11,135 +15,63 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.datagram import Address, DatagramEndpoint, format_address
-from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, RawPortProvider
-from linkbridge.datapath.rawport import DevicePort, RawPort, SocketPort
-from linkbridge.errors import ConfigError, LinkbridgeError, LinkError, PluginError, TunnelError
-from linkbridge.framing import crc16, kiss, length_prefix, slip
+from linkbridge.datapath.datagram import DatagramEndpoint, format_address
+from linkbridge.datapath.endpoint import BatchSender, Pollable, RawPortProvider
+from linkbridge.datapath.rawport import RawPort
+from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
 from linkbridge.plugin.hookspecs import hookimpl
-from linkbridge.plugin.lab import (
-    SERIAL_BITS_PER_BYTE,
-    LabDirection,
-    LabFigures,
-    LabMeasuring,
-    LabPairing,
-    LabSides,
-    serial_cable_pair,
-)
 from linkbridge.plugin.link import Link, LinkWrapper
 from linkbridge.plugin.options import (
     Option,
-    Parser,
     boolean,
     choice,
     duration,
     host_port,
     integer,
-    port,
     resolve_options,
-)
-from linkbridge.plugin.reconnect import ReconnectingStream, StreamHandle
-from linkbridge.plugin.registry import (
-    LinkRegistry,
-    get_plugin_manager,
-    link_from_url,
-    plugin_registry,
-)
-from linkbridge.plugin.serialport import (
-    SERIAL_ERRORS,
-    SERIAL_OPTIONS,
-    open_serial,
-    os_reason,
-    stop_bits,
-    url_baud,
-    write_all,
 )
 from linkbridge.plugin.streamlink import LENGTH_FRAMING, SLIP_FRAMING, Framing, StreamLink
 from linkbridge.plugin.tunnel_info import TunnelInfo
-from linkbridge.plugin.units import format_rate
-from linkbridge.plugin.url import LinkUrl, parse_link_url
+from linkbridge.plugin.url import LinkUrl
 from linkbridge.wire import drops
 from linkbridge.wire.fragment import MIN_FRAME_SIZE
-from linkbridge.wire.packet import packet_problem
 
 if TYPE_CHECKING:
-    from linkbridge.plugin.conformance import (
-        LinkConformance,
-        free_port,
-        payloads,
-        receive_exactly,
-    )
+    from linkbridge.plugin.conformance import LinkConformance, free_port
 
-_CONFORMANCE = ("LinkConformance", "free_port", "payloads", "receive_exactly")
+_CONFORMANCE = ("LinkConformance", "free_port")
 
 __all__ = [
     "LENGTH_FRAMING",
     "MIN_FRAME_SIZE",
-    "SERIAL_BITS_PER_BYTE",
-    "SERIAL_ERRORS",
-    "SERIAL_OPTIONS",
     "SLIP_FRAMING",
-    "Address",
     "BatchSender",
     "ConfigError",
     "Counters",
     "DatagramEndpoint",
-    "DevicePort",
-    "Endpoint",
     "Framing",
-    "LabDirection",
-    "LabFigures",
-    "LabMeasuring",
-    "LabPairing",
-    "LabSides",
     "Link",
     "LinkConformance",
     "LinkError",
-    "LinkRegistry",
     "LinkUrl",
     "LinkWrapper",
     "LinkbridgeError",
     "Option",
-    "Parser",
-    "PluginError",
     "Pollable",
     "RawPort",
     "RawPortProvider",
-    "ReconnectingStream",
-    "SocketPort",
-    "StreamHandle",
     "StreamLink",
-    "TunnelError",
     "TunnelInfo",
     "boolean",
     "choice",
-    "crc16",
     "drops",
     "duration",
     "format_address",
-    "format_rate",
     "free_port",
-    "get_plugin_manager",
     "hookimpl",
     "host_port",
     "integer",
-    "kiss",
-    "length_prefix",
-    "link_from_url",
-    "open_serial",
-    "os_reason",
-    "packet_problem",
-    "parse_link_url",
-    "payloads",
-    "plugin_registry",
-    "port",
-    "receive_exactly",
     "resolve_options",
-    "serial_cable_pair",
-    "slip",
-    "stop_bits",
-    "url_baud",
-    "write_all",
 ]
 
 

@@ -4,6 +4,8 @@ A link that can join the two lab hosts implements `LabPairing`; one (or a wrappe
 it is configured to do implements `LabFigures`, and the lab report shows those figures beside
 what it measured; one that can measure itself too implements `LabMeasuring`. None is part of
 `Link`: a link without them simply cannot be used by the lab (or shows no configured figures).
+Public API for plugins that offer a lab pair (`from linkbridge.plugin.lab import ...`),
+documented in docs/plugins.md's API reference.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from linkbridge.errors import ConfigError
+from linkbridge.plugin.units import format_rate
 from linkbridge.plugin.url import LinkUrl
+
+__all__ = ["SERIAL_BITS_PER_BYTE", "LabDirection", "LabFigures", "LabMeasuring", "LabPairing",
+           "LabSides", "format_rate"]
 
 SERIAL_BITS_PER_BYTE = 10  # the lab's serial cable is 8N1: start bit, 8 data bits, stop bit
 

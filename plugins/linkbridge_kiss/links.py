@@ -14,27 +14,21 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from linkbridge.plugin import (
-    SERIAL_BITS_PER_BYTE,
-    SERIAL_OPTIONS,
     ConfigError,
-    LabDirection,
-    LabSides,
     Link,
     LinkUrl,
     Option,
-    ReconnectingStream,
-    StreamHandle,
     boolean,
     choice,
     drops,
     duration,
     host_port,
     integer,
-    kiss,
-    open_serial,
-    serial_cable_pair,
-    url_baud,
 )
+from linkbridge.plugin.codecs import kiss
+from linkbridge.plugin.lab import SERIAL_BITS_PER_BYTE, LabDirection, LabSides, serial_cable_pair
+from linkbridge.plugin.reconnect import ReconnectingStream, StreamHandle
+from linkbridge.plugin.serialport import SERIAL_OPTIONS, open_serial, url_baud
 from linkbridge_kiss import arp, tnc
 from linkbridge_kiss.ax25 import BROADCAST, Callsign
 from linkbridge_kiss.payload import (

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from linkbridge.plugin import kiss
+from linkbridge.plugin.codecs import kiss
 
 TIME_UNIT = 0.01  # TXDELAY, SLOTTIME and TXTAIL count 10 ms steps
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[rn\\])")

@@ -22,26 +22,23 @@ from typing import Any
 import serial
 
 from linkbridge.plugin import (
-    SERIAL_BITS_PER_BYTE,
-    SERIAL_ERRORS,
-    SERIAL_OPTIONS,
     ConfigError,
-    LabDirection,
-    LabSides,
     Link,
     LinkError,
     LinkUrl,
     Option,
     boolean,
-    crc16,
     drops,
     hookimpl,
     integer,
+)
+from linkbridge.plugin.codecs import crc16, packet_problem, slip
+from linkbridge.plugin.lab import SERIAL_BITS_PER_BYTE, LabDirection, LabSides, serial_cable_pair
+from linkbridge.plugin.serialport import (
+    SERIAL_ERRORS,
+    SERIAL_OPTIONS,
     open_serial,
     os_reason,
-    packet_problem,
-    serial_cable_pair,
-    slip,
     url_baud,
     write_all,
 )

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from linkbridge.plugin import ConfigError, format_rate
+from linkbridge.plugin import ConfigError
+from linkbridge.plugin.lab import format_rate
 from linkbridge_sim.mahimahi import trace_mean_rate
 
 DISTRIBUTIONS = ("uniform", "normal", "pareto", "paretonormal")

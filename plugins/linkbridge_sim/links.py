@@ -10,8 +10,6 @@ from typing import Any
 from linkbridge.plugin import (
     ConfigError,
     DatagramEndpoint,
-    LabDirection,
-    LabSides,
     Link,
     LinkError,
     LinkUrl,
@@ -20,6 +18,7 @@ from linkbridge.plugin import (
     host_port,
     resolve_options,
 )
+from linkbridge.plugin.lab import LabDirection, LabSides
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.impaired import ImpairedSender, new_seed
 from linkbridge_sim.loss import loss_model

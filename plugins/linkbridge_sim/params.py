@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
-from linkbridge.plugin import Parser
+Parser = Callable[[str], Any]  # as linkbridge.plugin.Option takes it
 
 _NUMBER = r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)"
 _PERCENT = re.compile(rf"\s*{_NUMBER}\s*(%?)\s*\Z", re.IGNORECASE)

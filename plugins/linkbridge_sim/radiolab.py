@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from linkbridge.plugin import Address, LinkError, format_address, host_port
+from linkbridge.plugin import LinkError, format_address, host_port
 
 START_TIMEOUT = 10.0
 Row = tuple[str, str, str, str]
@@ -22,7 +22,7 @@ def _in_netns(netns: str, *args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def lab_medium(netns: str, address: Address, seed: str) -> Iterator[None]:
+def lab_medium(netns: str, address: tuple[str, int], seed: str) -> Iterator[None]:
     """Run the medium in `netns` on `address` until the context ends."""
     process = subprocess.Popen(
         _in_netns(netns, "--listen", format_address(address), "--seed", seed),
@@ -46,7 +46,7 @@ def lab_medium(netns: str, address: Address, seed: str) -> Iterator[None]:
                 process.wait()
 
 
-def medium_stats(netns: str, address: Address) -> dict[str, Any]:
+def medium_stats(netns: str, address: tuple[str, int]) -> dict[str, Any]:
     """The counters of the medium at `address`, asked from inside `netns`."""
     done = subprocess.run(_in_netns(netns, "--stats", format_address(address)),
                           capture_output=True, text=True, timeout=10, check=False)
@@ -56,7 +56,7 @@ def medium_stats(netns: str, address: Address) -> dict[str, Any]:
     return stats
 
 
-def medium_rows(netns: str, address: Address, sides: Mapping[str, str]) -> list[Row]:
+def medium_rows(netns: str, address: tuple[str, int], sides: Mapping[str, str]) -> list[Row]:
     """Configured vs measured rows for each station the medium knows, labelled by `sides`
     (station host -> label)."""
     stats = medium_stats(netns, address)

@@ -6,7 +6,6 @@ import logging
 import time
 
 from linkbridge.plugin import (
-    Address,
     Counters,
     DatagramEndpoint,
     LinkError,
@@ -24,7 +23,7 @@ JOIN_RETRY = 0.25
 class MediumStation:
     """Joins the medium at `medium` with this side's radio, then sends and receives frames."""
 
-    def __init__(self, name: str, bind: Address, medium: Address,
+    def __init__(self, name: str, bind: tuple[str, int], medium: tuple[str, int],
                  radio: RadioSettings) -> None:
         self.name = name
         self.bind = bind

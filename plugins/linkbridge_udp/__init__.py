@@ -13,18 +13,18 @@ from linkbridge.plugin import (
     MIN_FRAME_SIZE,
     ConfigError,
     DatagramEndpoint,
-    LabSides,
     Link,
     LinkError,
     LinkUrl,
     Option,
-    SocketPort,
+    RawPort,
     drops,
     format_address,
     hookimpl,
     host_port,
     integer,
 )
+from linkbridge.plugin.lab import LabSides
 
 LAB_PORT = 47000
 
@@ -88,7 +88,7 @@ class UdpLink(Link):
         """The socket's descriptor: the data path waits on it together with the tunnel's."""
         return self._socket().fileno()
 
-    def raw_port(self) -> SocketPort:
+    def raw_port(self) -> RawPort:
         """The socket for the data path's lean loop, which applies this link's MTU too."""
         return self._socket().raw_port(self.mtu)
 

@@ -69,7 +69,8 @@ import os
 import time
 
 import linkbridge_fifo
-from linkbridge.plugin import Link, drops, hookimpl, length_prefix
+from linkbridge.plugin import Link, drops, hookimpl
+from linkbridge.plugin.codecs import length_prefix
 
 
 class Broken(linkbridge_fifo.FifoLink):

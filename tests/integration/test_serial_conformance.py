@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from linkbridge.lab.uart import cable_paths
-from linkbridge.plugin import LabSides
 from linkbridge.plugin.conformance import LinkConformance
+from linkbridge.plugin.lab import LabSides
 from tests.helpers.pty_pair import socat_ptys
 
 

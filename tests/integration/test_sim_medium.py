@@ -17,7 +17,8 @@ from linkbridge_sim.links import SimLink
 from linkbridge_sim.medium import query_stats
 
 from linkbridge.errors import LinkError
-from linkbridge.plugin import free_port, receive_exactly, resolve_options
+from linkbridge.plugin import free_port, resolve_options
+from linkbridge.plugin.conformance import receive_exactly
 
 
 @contextlib.contextmanager

@@ -17,8 +17,8 @@ from linkbridge.plugin import (
     Pollable,
     StreamLink,
     drops,
-    length_prefix,
 )
+from linkbridge.plugin.codecs import length_prefix
 
 
 class PairLink(StreamLink):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from linkbridge.lab.compare import MIN_PING_TIMEOUT, PING_TIMEOUT, ping_timeout
-from linkbridge.plugin import LabDirection
+from linkbridge.plugin.lab import LabDirection
 
 
 def test_a_link_of_unknown_figures_gets_the_full_timeout() -> None:

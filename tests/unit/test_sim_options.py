@@ -9,7 +9,7 @@ from linkbridge_sim.params import bitrate, percent, percent_list
 
 from linkbridge.errors import ConfigError
 from linkbridge.lab.uart import cable_paths
-from linkbridge.plugin import LabSides
+from linkbridge.plugin.lab import LabSides
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.plugin.url import parse_link_url
 

@@ -14,7 +14,8 @@ import pytest
 from linkbridge.cli import main as cli_main
 from linkbridge.framing import slip
 from linkbridge.ops.logs import setup_logging
-from linkbridge.plugin import format_rate, packet_problem
+from linkbridge.plugin.codecs import packet_problem
+from linkbridge.plugin.lab import format_rate
 
 
 @pytest.mark.parametrize("argv", [

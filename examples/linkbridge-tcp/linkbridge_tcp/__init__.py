@@ -18,7 +18,6 @@ from typing import Any
 
 from linkbridge.plugin import (
     ConfigError,
-    LabSides,
     Link,
     LinkError,
     LinkUrl,
@@ -29,8 +28,9 @@ from linkbridge.plugin import (
     hookimpl,
     host_port,
     integer,
-    length_prefix,
 )
+from linkbridge.plugin.codecs import length_prefix
+from linkbridge.plugin.lab import LabSides
 
 log = logging.getLogger(__name__)
 
