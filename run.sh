@@ -32,18 +32,28 @@ setup() {
     if [[ ! -x $VENV/bin/python ]]; then
         python3 -m venv "$VENV"
     fi
-    local stamp=$VENV/.installed
-    if [[ ! -f $stamp || pyproject.toml -nt $stamp || examples/linkbridge-tcp/pyproject.toml -nt $stamp ]]; then
+    # linkbridge is installed in setuptools' strict editable mode: it links every file of the
+    # package into build/__editable__.linkbridge-*/ and puts that directory on the path, which
+    # mypy follows too, so a plugin type-checks against the installed linkbridge without
+    # MYPYPATH (docs/plugins.md). The default mode's import hook is invisible to mypy, and
+    # `compat` puts only this directory on the path, not plugins/. The price: a file added or
+    # removed after the install is not seen until the next one, so the stamp holds the list of
+    # files, and a different list (or a missing link tree) installs again.
+    local stamp=$VENV/.installed files
+    files=$(find linkbridge plugins \( -name '*.py' -o -name py.typed \) -print | LC_ALL=C sort)
+    if [[ ! -f $stamp || pyproject.toml -nt $stamp || examples/linkbridge-tcp/pyproject.toml -nt $stamp
+          || "$(<"$stamp")" != "$files" ]] || ! compgen -G 'build/__editable__.linkbridge-*' >/dev/null
+    then
         # one progress line; pip's and the build backend's chatter goes to a log shown on failure
         local log=$VENV/install.log
         echo "run.sh: installing linkbridge into $VENV (log: $log)" >&2
         {
             "$VENV/bin/python" -m pip install -q --upgrade pip || true
-            "$VENV/bin/python" -m pip install -q -e '.[test]' &&
+            "$VENV/bin/python" -m pip install -q -e '.[test]' --config-settings editable_mode=strict &&
             # the example third-party plugin (docs/plugins.md): the test suite runs a lab over it
             "$VENV/bin/python" -m pip install -q -e examples/linkbridge-tcp
         } >"$log" 2>&1 || { tail -n 30 "$log" >&2; echo "run.sh: install failed, see $log" >&2; exit 1; }
-        touch "$stamp"
+        printf '%s' "$files" >"$stamp"
     fi
 }
 
