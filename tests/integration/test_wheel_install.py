@@ -2,7 +2,8 @@
 third-party plugin) go into a fresh venv with `pip install --only-binary=:all:` (no compiler,
 no source tree); there `linkbridge links` finds the built-in plugins and the injected one, the
 manual pages are in share/man/man1, completion knows the plugin's scheme, and `linkbridge lab`
-runs from the wheel."""
+runs from the wheel. A second venv with only linkbridge's wheel and pluggy (no pyserial, none of
+the other dependencies) imports the plugin API."""
 
 from __future__ import annotations
 
@@ -84,3 +85,19 @@ def test_lab_runs_from_the_wheel(root: None, installed: Path) -> None:
     done = run(installed, "lab", "--count", "3", "--bytes", "200000", timeout=120)
     assert done.returncode == 0, done.stderr
     assert "3 sent, 3 received" in done.stdout and "content intact" in done.stdout
+
+
+def test_the_plugin_api_needs_only_pluggy(installed: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    wheel, = (installed.parent / "wheels").glob("linkbridge-*.whl")
+    pip("--python", str(venv / "bin" / "python"), "install", "--only-binary=:all:", "--no-deps",
+        str(wheel), "pluggy")
+    probe = ("import importlib.util, linkbridge.plugin, linkbridge.plugin.codecs, "
+             "linkbridge.plugin.lab\n"
+             "print(linkbridge.plugin.__file__, importlib.util.find_spec('serial'))")
+    done = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", probe], capture_output=True,
+                          text=True, cwd=venv, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    where, serial = done.stdout.split()
+    assert where.startswith(str(venv)) and serial == "None"  # the wheel's, and no pyserial
