@@ -88,6 +88,25 @@ def api_reference() -> dict[str, set[str]]:
     return listed
 
 
+def test_core_imports_private_modules_not_the_facade() -> None:
+    """The facade and its re-exporting codecs module are for plugins: the core imports where
+    a name is defined, so that what the facade exports can change without touching it."""
+    reexporting = {"linkbridge.plugin", "linkbridge.plugin.codecs"}
+    found = []
+    for path in sorted(CORE.rglob("*.py")):
+        if path == CORE / "plugin" / "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in reexporting:
+                names = [alias.name for alias in node.names
+                         if not (CORE / "plugin" / f"{alias.name}.py").exists()]
+                found += [f"{path.relative_to(ROOT)}:{node.lineno} {name}" for name in names]
+            elif isinstance(node, ast.Import):
+                found += [f"{path.relative_to(ROOT)}:{node.lineno} {alias.name}"
+                          for alias in node.names if alias.name in reexporting]
+    assert not found, f"the core imports from the plugin facade: {found}"
+
+
 def test_plugin_facade_is_narrow() -> None:
     assert len(linkbridge.plugin.__all__) <= MAX_FACADE_NAMES, sorted(linkbridge.plugin.__all__)
 
