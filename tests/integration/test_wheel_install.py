@@ -84,3 +84,15 @@ def test_lab_runs_from_the_wheel(root: None, installed: Path) -> None:
     done = run(installed, "lab", "--count", "3", "--bytes", "200000", timeout=120)
     assert done.returncode == 0, done.stderr
     assert "3 sent, 3 received" in done.stdout and "content intact" in done.stdout
+
+
+def test_a_plugin_made_by_plugin_new_installs_from_the_wheel(installed: Path) -> None:
+    """The templates ship in the wheel; the package they make installs with pip and is
+    listed (its tests run in test_plugin_new.py)."""
+    made = run(installed, "plugin", "new", "wheeltest")
+    assert made.returncode == 0, made.stderr
+    pip("--python", str(installed / "bin" / "python"), "install", "--no-deps",
+        str(installed / "linkbridge-wheeltest"))
+    listed = run(installed, "links")
+    assert re.search(r"^wheeltest:HOST:PORT.*\[wheeltest\]$", listed.stdout, re.MULTILINE), \
+        listed.stdout + listed.stderr
