@@ -12,6 +12,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def install_like_pip(package: Path, site: Path) -> None:
     """Copy the package into `site` with the dist-info its pyproject.toml describes."""
@@ -35,6 +37,10 @@ def test_a_new_plugin_is_listed_and_passes_the_suite(tmp_path: Path) -> None:
                           timeout=60, check=False)
     assert made.returncode == 0, made.stderr
     package = tmp_path / "linkbridge-demo"
+    linted = subprocess.run([sys.executable, "-m", "ruff", "check", "--config",
+                             str(ROOT / "pyproject.toml"), str(package)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert linted.returncode == 0, linted.stdout  # as clean as linkbridge's own code
     site = tmp_path / "site"
     site.mkdir()
     install_like_pip(package, site)
