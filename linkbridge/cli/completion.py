@@ -9,6 +9,7 @@ that a plugin installed later (`pipx inject`) is completed in the next shell.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -74,6 +75,13 @@ def _bash_values(command: Command, prefix: str) -> list[str]:
     return arms
 
 
+def _with_nested_options(command: Command) -> Command:
+    """`command` with the options of its own commands too (`plugin` offers `new`'s)."""
+    options = {option.flags: option for inner in (command, *command.subcommands)
+               for option in inner.options}
+    return dataclasses.replace(command, options=tuple(options.values()))
+
+
 def _bash_positional(argument: Argument) -> str:
     if argument.kind in KINDS:
         return f"_linkbridge_reply_urls {KINDS[argument.kind]}"
@@ -88,9 +96,13 @@ def bash_script(top: Command, plugins: Sequence[Mapping[str, Any]]) -> str:
     option_arms, positional_arms = [], []
     valued = " ".join(flag for option in top.options if option.metavar for flag in option.flags)
     for sub in top.subcommands:
-        value_arms += _bash_values(sub, sub.name)
-        option_arms.append(f"    {sub.name}) _linkbridge_reply {' '.join(sub.flags)} ;;")
-        if sub.positionals:
+        options = _with_nested_options(sub)
+        value_arms += _bash_values(options, sub.name)
+        option_arms.append(f"    {sub.name}) _linkbridge_reply {' '.join(options.flags)} ;;")
+        if sub.subcommands:  # `plugin new`: the command's own commands come first
+            names = " ".join(inner.name for inner in sub.subcommands)
+            positional_arms.append(f"    {sub.name}) _linkbridge_reply {names} ;;")
+        elif sub.positionals:
             positional_arms.append(f"    {sub.name}) {_bash_positional(sub.positionals[0])} ;;")
     nl = "\n"
     return f"""\
@@ -192,7 +204,10 @@ def zsh_script(top: Command, plugins: Sequence[Mapping[str, Any]]) -> str:
     globals_ = [spec for option in top.options for spec in _zsh_spec(option)]
     arms = "".join(
         f"      {sub.name}) _arguments{nl}"
-        + nl.join(spec for a in (*sub.options, *sub.positionals) for spec in _zsh_spec(a))
+        + nl.join(spec for a in (*_with_nested_options(sub).options, *sub.positionals)
+                  for spec in _zsh_spec(a))
+        + (f"{nl}'1:command:({' '.join(inner.name for inner in sub.subcommands)})'"
+           f"{nl}'*:argument: '" if sub.subcommands else "")
         + " ;;\n" for sub in top.subcommands)
     return f"""\
 #compdef linkbridge

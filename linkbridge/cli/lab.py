@@ -16,5 +16,5 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
         run_lab(LabOptions(link=args.link, via=tuple(args.via), mtu=args.mtu, count=args.count,
                            interval=args.interval, transfer_bytes=args.transfer_bytes,
                            ipv6=args.ipv6, plot=args.plot, plot_data=args.plot_data,
-                           compress=args.compress),
+                           compress=args.compress, verbose=args.verbose),
                 plugins.registry)

@@ -13,6 +13,7 @@ from linkbridge.cli.kernel import cmd_down
 from linkbridge.cli.keys import cmd_genkey, cmd_genpsk, cmd_pubkey
 from linkbridge.cli.lab import cmd_lab
 from linkbridge.cli.parser import build_parser
+from linkbridge.cli.plugin import cmd_plugin
 from linkbridge.cli.show import cmd_completion, cmd_links, cmd_manual, cmd_status
 from linkbridge.cli.up import cmd_link, cmd_reload, cmd_tunnel, cmd_up
 from linkbridge.errors import ConfigError, LinkbridgeError
@@ -25,7 +26,8 @@ log = logging.getLogger("linkbridge")
 Command = Callable[[argparse.Namespace, InstalledPlugins], None]
 COMMANDS: dict[str, Command] = {"up": cmd_up, "tunnel": cmd_tunnel, "link": cmd_link,
                                 "reload": cmd_reload,
-                                "links": cmd_links, "down": cmd_down, "status": cmd_status,
+                                "links": cmd_links, "plugin": cmd_plugin, "down": cmd_down,
+                                "status": cmd_status,
                                 "lab": cmd_lab, "completion": cmd_completion,
                                 "manual": cmd_manual, "genkey": cmd_genkey,
                                 "pubkey": cmd_pubkey, "genpsk": cmd_genpsk}

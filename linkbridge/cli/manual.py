@@ -44,6 +44,11 @@ def _argument(argument: Argument) -> str:
     return f".TP\n{names}{value}\n{roff_text(argument.help + repeat) or '.'}\n"
 
 
+def _roff_name(words: list[str]) -> str:
+    """The page name of the command `words` in roff: linkbridge\\-plugin\\-new."""
+    return "\\-".join(words)
+
+
 def _header(name: str, summary: str) -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible builds set it
     summary = summary[:1].lower() + summary[1:].rstrip(".")  # NAME lines: "name - what it does"
@@ -53,7 +58,8 @@ def _header(name: str, summary: str) -> str:
             f'"linkbridge manual"\n.nh\n.SH NAME\n{roff_text(name)} \\- {roff_text(summary)}\n')
 
 
-def _body(command: Command, program: str) -> str:
+def _body(command: Command, words: list[str]) -> str:
+    """The page of the command `words` (["linkbridge", "plugin"]) from SYNOPSIS on."""
     parts = [f".SH SYNOPSIS\n.ad l\n{roff_text(command.usage)}\n.ad\n"]
     if command.description:
         parts.append(f".SH DESCRIPTION\n{roff_text(command.description)}\n")
@@ -63,8 +69,9 @@ def _body(command: Command, program: str) -> str:
         parts.append(".SH OPTIONS\n" + "".join(_argument(a) for a in command.options))
     if command.subcommands:
         parts.append(".SH COMMANDS\n" + "".join(
-            f".TP\n\\fB{program} {sub.name}\\fR\n{roff_text(sub.summary)}; see "
-            f"\\fB{program}\\-{sub.name}\\fR({SECTION})\n" for sub in command.subcommands))
+            f".TP\n\\fB{' '.join(words)} {sub.name}\\fR\n{roff_text(sub.summary)}; see "
+            f"\\fB{_roff_name([*words, sub.name])}\\fR({SECTION})\n"
+            for sub in command.subcommands))
     if command.epilog:
         examples = command.epilog.removeprefix("examples:\n")
         parts.append(f".SH EXAMPLES\n.nf\n{roff_text(examples.rstrip())}\n.fi\n")
@@ -76,10 +83,20 @@ def manual_pages(parser: argparse.ArgumentParser) -> dict[str, str]:
     program = parser.prog
     top = read_command(parser)
     see_also = ", ".join(f"\\fB{program}\\-{sub.name}\\fR({SECTION})" for sub in top.subcommands)
-    pages = {f"{program}.{SECTION}": _header(program, top.description) + _body(top, program)
+    pages = {f"{program}.{SECTION}": _header(program, top.description) + _body(top, [program])
              + f".SH FILES\n{FILES}.SH ENVIRONMENT\n{ENVIRONMENT}.SH SEE ALSO\n{see_also}\n"}
     for sub in top.subcommands:
-        name = f"{program}-{sub.name}"
-        pages[f"{name}.{SECTION}"] = (_header(name, sub.summary) + _body(sub, program)
-                                      + f".SH SEE ALSO\n\\fB{program}\\fR({SECTION})\n")
+        pages.update(_command_pages(sub, [program]))
+    return pages
+
+
+def _command_pages(command: Command, above: list[str]) -> dict[str, str]:
+    """The page of `command` under the command `above`, and of its own commands (`plugin
+    new` is linkbridge-plugin-new.1)."""
+    words = [*above, command.name]
+    name = "-".join(words)
+    pages = {f"{name}.{SECTION}": _header(name, command.summary) + _body(command, words)
+             + f".SH SEE ALSO\n\\fB{_roff_name(above)}\\fR({SECTION})\n"}
+    for sub in command.subcommands:
+        pages.update(_command_pages(sub, words))
     return pages

@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_down_parser(commands)
     add_reload_parser(commands)
     add_links_parser(commands)
+    add_plugin_parser(commands)
     add_lab_parser(commands)
     add_completion_parser(commands)
     add_manual_parser(commands)
@@ -199,6 +200,26 @@ def add_down_parser(commands: Commands) -> None:
 def add_links_parser(commands: Commands) -> None:
     links = commands.add_parser("links", help="list installed link plugins and their options")
     links.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_plugin_parser(commands: Commands) -> None:
+    plugin = commands.add_parser(
+        "plugin", help="tools for writing a link plugin: `plugin new NAME`",
+        description="Tools for plugin authors (docs/plugins.md). `plugin new NAME` writes a "
+                    "package to start a link plugin from.")
+    actions = plugin.add_subparsers(dest="plugin_command", metavar="ACTION", required=True)
+    new = actions.add_parser(
+        "new", help="write linkbridge-NAME/, a link plugin package that works as it is",
+        description="Write the directory linkbridge-NAME: a pyproject.toml with the "
+                    "`linkbridge` entry point, the package linkbridge_NAME with a working "
+                    "NAME: link (each packet one UDP datagram), tests/ running the "
+                    "conformance suite, and a README. `pip install -e linkbridge-NAME` and "
+                    "`linkbridge links` lists it; `pytest linkbridge-NAME` passes.")
+    new.add_argument("name", metavar="NAME",
+                     help="the plugin's name: lowercase letters and digits, its URL scheme "
+                          "(NAME:), package linkbridge_NAME and distribution linkbridge-NAME")
+    new.add_argument("--directory", metavar="DIR", default=".",
+                     help="where to write linkbridge-NAME/ (default: the current directory)")
 
 
 def add_lab_parser(commands: Commands) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab import netns
 
+log = logging.getLogger("linkbridge")
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 
@@ -31,14 +34,19 @@ class LinkbridgeProcess:
     """`python -m linkbridge ARGS` in a namespace; start() returns once it is ready."""
 
     def __init__(self, ns_name: str | None, args: Sequence[str], label: str,
-                 wrapper: Sequence[str] = ()) -> None:
-        """`wrapper` runs before the interpreter, e.g. setpriv to start with fewer privileges."""
+                 wrapper: Sequence[str] = (), verbose: int = 0) -> None:
+        """`wrapper` runs before the interpreter, e.g. setpriv to start with fewer privileges;
+        `verbose` (the count of -v) runs it with as many -v and logs each line it prints, as
+        it comes, labelled (`linkbridge -v lab` shows its tunnels' logs)."""
         self.ns_name = ns_name
-        self.args = list(args)
+        self.args = ["-" + "v" * verbose] * bool(verbose) + list(args)
         self.wrapper = list(wrapper)
         self.label = label
+        self.verbose = verbose
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - read by output() after exit
+        self._log_lock = threading.Lock()
+        self._relay: threading.Thread | None = None
 
     def launch(self) -> None:
         """Start the process; wait_ready() then waits for its READY=1."""
@@ -51,7 +59,20 @@ class LinkbridgeProcess:
         env = dict(os.environ, NOTIFY_SOCKET=path)
         self.proc = spawn(self.ns_name,
                           [*self.wrapper, sys.executable, "-m", "linkbridge", *self.args],
-                          env=env, stdout=self._log, stderr=subprocess.STDOUT)
+                          env=env, stdout=subprocess.PIPE if self.verbose else self._log,
+                          stderr=subprocess.STDOUT)
+        if self.verbose:
+            self._relay = threading.Thread(target=self._relay_lines, daemon=True)
+            self._relay.start()
+
+    def _relay_lines(self) -> None:
+        """Keep and log each line the process prints, until it exits."""
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._log_lock:
+                self._log.write(line)
+            text = line.decode(errors="replace").rstrip()
+            log.info("%s: %s", self.label, text.removeprefix("linkbridge: "))
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         assert self.proc is not None
@@ -76,8 +97,13 @@ class LinkbridgeProcess:
         self.wait_ready(timeout)
 
     def output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
+        if self._relay is not None and self.proc is not None and self.proc.poll() is not None:
+            self._relay.join()  # the process is gone: its last lines are on their way
+        with self._log_lock:
+            self._log.seek(0)
+            text = self._log.read().decode(errors="replace")
+            self._log.seek(0, os.SEEK_END)
+        return text
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         """Signal the process and wait; kill it if it does not stop in time. Returns its code."""
@@ -90,6 +116,10 @@ class LinkbridgeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._relay is not None:
+            self._relay.join()
+            assert self.proc.stdout is not None
+            self.proc.stdout.close()
         return self.proc.returncode
 
     def terminate(self) -> None:

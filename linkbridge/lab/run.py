@@ -62,6 +62,7 @@ class LabOptions:
     plot: str | None = None  # SVG file: RTT and throughput over time
     plot_data: str | None = None  # JSON file: the same series
     compress: str = "off"  # --compress of both tunnels
+    verbose: int = 0  # -v count: the tunnels run with it and their lines are logged
 
 
 @dataclass
@@ -113,14 +114,15 @@ SideArgs = tuple[Sequence[str], Sequence[str]]  # options of side A's and side B
 @contextlib.contextmanager
 def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
                 mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
-                *, registry: LinkRegistry, side_args: SideArgs = ((), ())
+                *, registry: LinkRegistry, side_args: SideArgs = ((), ()), verbose: int = 0
                 ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run a linkbridge tunnel in each lab host over `link`; stop both on exit.
 
     `extra_args` go to both `linkbridge up` command lines (e.g. `--user nobody`), `side_args`
     to A's and B's own (e.g. each side's keys); `ipv6` also
     gives the tunnels the OVERLAY6 addresses (the tunnel MTU must then be at least 1280);
-    `registry` (the installed plugins') checks the URLs and finds the link class.
+    `registry` (the installed plugins') checks the URLs and finds the link class; with
+    `verbose` (a count of -v) the tunnels run with it and what they print is logged.
     """
     url = parse_link_url(link)
     registry.link_options(url)  # fail on a bad option before any set-up
@@ -131,14 +133,14 @@ def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
         raise ConfigError(f"link {url.scheme!r} cannot be used by the lab")
     with link_class.lab_pair(url, hosts.sides) as (url_a, url_b), \
             tunnels_between(hosts, url_a, url_b, via, mtu, extra_args, ipv6,
-                            side_args=side_args) as sides:
+                            side_args=side_args, verbose=verbose) as sides:
         yield sides
 
 
 @contextlib.contextmanager
 def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequence[str] = (),
                     mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
-                    *, side_args: SideArgs = ((), ())
+                    *, side_args: SideArgs = ((), ()), verbose: int = 0
                     ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run `linkbridge up` in host A over `url_a` and in host B over `url_b` (the two ends of
     one link, made by the caller); stop both on exit. The rest as for lab_tunnels()."""
@@ -147,8 +149,8 @@ def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequen
               *side_args[0]]
     args_b = [*tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0], v6_b), *extra_args,
               *side_args[1]]
-    side_a = LinkbridgeProcess(hosts.a, args_a, "tunnel A")
-    side_b = LinkbridgeProcess(hosts.b, args_b, "tunnel B")
+    side_a = LinkbridgeProcess(hosts.a, args_a, "tunnel A", verbose=verbose)
+    side_b = LinkbridgeProcess(hosts.b, args_b, "tunnel B", verbose=verbose)
     with running_together(side_a, side_b):
         yield side_a, side_b
 
@@ -215,7 +217,8 @@ def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
         peer = OVERLAY6[1] if options.ipv6 else OVERLAY[1]
         compress = ("--compress", options.compress) if options.compress != "off" else ()
         with lab_tunnels(hosts, options.link, options.via, options.mtu, compress,
-                         ipv6=options.ipv6, registry=registry) as sides:
+                         ipv6=options.ipv6, registry=registry,
+                         verbose=options.verbose) as sides:
             log.info("tunnels up, pinging %s from %s", peer, hosts.a)
             start = time.perf_counter()
             plotting = options.plot or options.plot_data

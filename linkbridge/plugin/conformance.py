@@ -35,6 +35,14 @@ from typing import ClassVar
 import pytest
 
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
+from linkbridge.plugin.faults import (
+    Measured,
+    corruption,
+    describe_loss,
+    index_of,
+    numbered,
+    summary_line,
+)
 from linkbridge.plugin.lab import LabPairing, LabSides
 from linkbridge.plugin.link import Link
 from linkbridge.plugin.options import Option
@@ -47,6 +55,8 @@ STALL = 5.0  # sustained traffic: seconds without progress before a direction gi
 STRAGGLERS = 1.0  # and once everything is sent, seconds to wait for packets still on their way
 SIZES = (1, 20, 64, 576, 1280, 1400)
 QUIET = 0.3  # seconds to wait for a packet that must not arrive
+SEND_LIMIT = 5.0  # seconds one send() may take before the suite calls it blocked
+WATCH = 0.05  # seconds between the watchdog's looks at a running send()
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -82,33 +92,100 @@ def open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+class SendTimer:
+    """Times the send() calls of one thread, so that another can see one that blocks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self.longest = 0.0  # seconds the longest send() took
+
+    def send(self, link: Link, packet: bytes) -> None:
+        started = time.monotonic()
+        with self._lock:
+            self._since = started
+        try:
+            link.send(packet)
+        finally:
+            with self._lock:
+                self._since = None
+                self.longest = max(self.longest, time.monotonic() - started)
+
+    def running_for(self) -> float:
+        """Seconds the send() now running has taken (0 when none runs)."""
+        with self._lock:
+            return 0.0 if self._since is None else time.monotonic() - self._since
+
+
+def blocked_send(scheme: str, seconds: float, where: str) -> str:
+    return (f"{scheme}: send() blocked for more than {seconds:g} s ({where}): send() may wait "
+            "for room only briefly (StreamLink waits up to write_timeout, 2 s), then count "
+            "a drop (self.counters.drop(drops.QUEUE_FULL)); a send() that hangs stops the "
+            "tunnel")
+
+
+def send_within(scheme: str, link: Link, packets: list[bytes], limit: float) -> None:
+    """Send `packets` on a thread the caller watches: fail when one send() takes over `limit`
+    seconds, raise what send() raised."""
+    timer, raised = SendTimer(), []
+
+    def send_all() -> None:
+        try:
+            for packet in packets:
+                timer.send(link, packet)
+        except BaseException as exc:  # raised again below, in the test's thread
+            raised.append(exc)
+
+    thread = threading.Thread(target=send_all, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(WATCH)
+        if timer.running_for() > limit:
+            pytest.fail(blocked_send(scheme, limit, f"one of {len(packets)} packets"),
+                        pytrace=False)
+    if raised:
+        raise raised[0]
+
+
 @dataclass
 class Flow:
-    """One direction of sustained traffic: numbered packets, a window of packets in flight."""
+    """One direction of sustained traffic: numbered packets, a window of packets in flight.
+
+    On an ordered link a packet counts as in flight until it or a later one arrives, so that
+    lost packets do not fill the window (their loss is reported, not a stall)."""
 
     name: str
     sender: Link
     receiver: Link
     packets: list[bytes]
     window: int
+    ordered: bool = True
     sent: int = 0
     got: list[bytes] = field(default_factory=list)
+    newest: int = -1  # the highest packet number arrived intact
     error: BaseException | None = None
     error_in: str = ""
     stalled: bool = False
     finished: bool = False
+    began: float = 0.0
+    last_arrival: float = 0.0
+    timer: SendTimer = field(default_factory=SendTimer)
     moved: threading.Condition = field(default_factory=threading.Condition)
 
+    def in_flight(self) -> int:
+        return self.sent - (self.newest + 1 if self.ordered else len(self.got))
+
     def send_all(self) -> None:
+        self.began = time.monotonic()
         for packet in self.packets:
             with self.moved:
-                if not self.moved.wait_for(lambda: self.sent - len(self.got) < self.window
+                if not self.moved.wait_for(lambda: self.in_flight() < self.window
                                            or self.stalled, STALL):
                     self.stalled = True
                 if self.stalled:
                     return
             try:
-                self.sender.send(packet)
+                self.timer.send(self.sender, packet)
             except BaseException as exc:  # reported by the test, with what the link must do
                 self.error, self.error_in = exc, "send()"
                 return
@@ -130,11 +207,38 @@ class Flow:
             now = time.monotonic()
             with self.moved:
                 self.got += packets
+                for packet in packets:
+                    index = index_of(packet, self.packets)
+                    self.newest = self.newest if index is None else max(self.newest, index)
                 if packets:
-                    last = now
+                    last = self.last_arrival = now
                 elif now - last > (STRAGGLERS if self.finished or self.error else STALL):
                     self.stalled = True
                 self.moved.notify_all()
+
+
+class MeasuredSummary:
+    """A pytest plugin, registered by the first test that measures: prints what the suite
+    measured as a section of pytest's terminal summary, one line per link."""
+
+    name = "linkbridge-conformance-measured"
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        terminalreporter.write_sep("-", "linkbridge conformance: measured")
+        for line in self.lines:
+            terminalreporter.write_line(line)
+
+
+def report_measured(config: pytest.Config, line: str) -> None:
+    """Add `line` to the terminal summary of this pytest run."""
+    summary = config.pluginmanager.get_plugin(MeasuredSummary.name)
+    if not isinstance(summary, MeasuredSummary):
+        summary = MeasuredSummary()
+        config.pluginmanager.register(summary, MeasuredSummary.name)
+    summary.lines.append(line)
 
 
 class LinkConformance:
@@ -152,6 +256,8 @@ class LinkConformance:
       how many seconds after the senders the receivers start (a peer that falls behind; 0 for
       a line without flow control, which loses what its receiver does not read in time).
     - `reopens`: the link supports open() again after close() (checked only then).
+    - `send_limit`: seconds one send() may take before it counts as blocked (raise it only for
+      a line so slow that one packet takes longer).
     - `lab_traffic`: the links of `lab_pair()` can run side by side in one process (pipes,
       ptys); False when they need the lab's two network namespaces (the test then checks only
       that the two sides differ). Override `lab_sides()` to hand `lab_pair()` real sides.
@@ -167,6 +273,7 @@ class LinkConformance:
     late_receiver: ClassVar[float] = 0.3
     reopens: ClassVar[bool] = False
     lab_traffic: ClassVar[bool] = True
+    send_limit: ClassVar[float] = SEND_LIMIT
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -223,24 +330,26 @@ class LinkConformance:
         return tuple(min(size, self.max_payload) for size in SIZES)
 
     def _carry(self, sender: Link, receiver: Link, packets: list[bytes]) -> None:
-        for packet in packets:
-            sender.send(packet)
+        send_within(self.scheme, sender, packets, self.send_limit)
         got = receive_exactly(receiver, len(packets))
         lost = len(packets) - len(got)
         assert not lost, (f"{self.scheme}: sent {len(packets)} packets, {len(got)} arrived "
                           f"within {DELIVERY_TIMEOUT} s; drops counted: sender "
                           f"{dict(sender.counters.drops)}, receiver "
                           f"{dict(receiver.counters.drops)}")
+        changed = len(set(got) - set(packets))
+        assert not changed, (f"{self.scheme}: {changed} of {len(packets)} packets arrived "
+                             "corrupted (their bytes changed on the way)")
         if self.ordered:
-            assert got == packets, f"{self.scheme}: packets arrived changed or out of order"
+            assert got == packets, f"{self.scheme}: packets arrived out of order"
         else:
-            assert sorted(got) == sorted(packets), f"{self.scheme}: packets arrived changed"
+            assert sorted(got) == sorted(packets), f"{self.scheme}: packets arrived twice"
 
     def _sustained_packets(self, seed: int) -> list[bytes]:
         """Numbered packets (a 4-byte index, then random bytes) of random sizes."""
         rng = random.Random(seed)
         top = max(8, self.max_payload)
-        return [index.to_bytes(4, "big") + rng.randbytes(rng.randint(4, top - 4))
+        return [numbered(index, rng.randbytes(rng.randint(4, top - 4)))
                 for index in range(self.sustained_packets)]
 
     # --- the checks ------------------------------------------------------------------------
@@ -276,12 +385,14 @@ class LinkConformance:
                 (len(packets), sum(map(len, packets))), \
                 "count each packet received with self.counters.received(len(packet))"
 
-    def test_sustained_traffic_both_ways_loses_nothing(self) -> None:
+    def test_sustained_traffic_both_ways_loses_nothing(self, request: pytest.FixtureRequest
+                                                       ) -> None:
         """Thousands of packets each way at once, `window` in flight, the receivers starting
-        late (a peer that falls behind): nothing may be lost, dropped or changed."""
+        late (a peer that falls behind): nothing may be lost, dropped or changed, and no
+        send() may block. What it measured is one line of pytest's terminal summary."""
         with self.opened() as (a, b):
-            flows = [Flow("A -> B", a, b, self._sustained_packets(4), self.window),
-                     Flow("B -> A", b, a, self._sustained_packets(5), self.window)]
+            flows = [Flow("A -> B", a, b, self._sustained_packets(4), self.window, self.ordered),
+                     Flow("B -> A", b, a, self._sustained_packets(5), self.window, self.ordered)]
             start = threading.Event()
             threads = [threading.Thread(target=job, daemon=True)
                        for flow in flows for job in (flow.send_all,
@@ -290,10 +401,32 @@ class LinkConformance:
                 thread.start()
             time.sleep(self.late_receiver)
             start.set()
-            for thread in threads:
-                thread.join(2 * STALL + 30)
-            drops = a.counters.drops + b.counters.drops
+            try:
+                self._watch(flows, threads)
+            finally:
+                drops = a.counters.drops + b.counters.drops
+                report_measured(request.config, self._measured(flows, drops))
             self._judge(flows, drops)
+
+    def _watch(self, flows: list[Flow], threads: list[threading.Thread]) -> None:
+        """Wait for the flows to end; fail as soon as one send() blocks."""
+        deadline = time.monotonic() + 2 * STALL + 30
+        while any(thread.is_alive() for thread in threads) and time.monotonic() < deadline:
+            time.sleep(WATCH)
+            for flow in flows:
+                if flow.timer.running_for() > self.send_limit:
+                    for each in flows:
+                        each.stalled = True
+                    pytest.fail(blocked_send(self.scheme, self.send_limit,
+                                             f"{flow.name}, packet {flow.sent + 1} of "
+                                             f"{len(flow.packets)}"), pytrace=False)
+
+    def _measured(self, flows: list[Flow], drops: Counter[str]) -> str:
+        directions = [Measured(flow.name, flow.sent, len(flow.got), sum(map(len, flow.got)),
+                               max(0.0, flow.last_arrival - flow.began)) for flow in flows]
+        sizes = [len(packet) for flow in flows for packet in flow.packets]
+        return summary_line(self.scheme, sizes, directions, drops,
+                            max(flow.timer.longest for flow in flows))
 
     def _judge(self, flows: list[Flow], drops: Counter[str]) -> None:
         for flow in flows:
@@ -303,31 +436,50 @@ class LinkConformance:
                     f"traffic ({flow.name}, after {flow.sent} packets): transient trouble (a "
                     "full queue, a busy peer) must wait for room or be a counted drop "
                     "(self.counters.drop(drops.QUEUE_FULL)), never an exception", pytrace=False)
-        missing = {flow.name: len(set(flow.packets) - set(flow.got)) for flow in flows}
-        lost = " and ".join(f"{name}: {count} of {self.sustained_packets}"
-                            for name, count in missing.items())
+        for flow in flows:
+            changed, example = corruption(flow.packets, flow.got)
+            if changed:
+                pytest.fail(
+                    f"{self.scheme}: {flow.name}: {changed} of {flow.sent} packets arrived "
+                    f"corrupted ({example}): deliver exactly the bytes sent, or find the "
+                    "damage (a checksum) and count the packet as a drop", pytrace=False)
+        losses = {flow.name: self._loss(flow) for flow in flows}
+        lost = "; ".join(f"{name}: {loss}" for name, loss in losses.items() if loss)
         if drops:
             reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(drops.items()))
             pytest.fail(
-                f"{self.scheme}: packets lost under plain load ({lost}; {self.window} in "
-                f"flight), counted by the two ends as {reasons}: a link must carry traffic at "
-                "its own pace without dropping; when the peer or the line falls behind, wait "
-                "in send() for room (StreamLink waits up to write_timeout) instead of dropping",
-                pytrace=False)
-        if any(missing.values()):
+                f"{self.scheme}: packets lost under plain load ({lost or 'none missing'}; "
+                f"{self.window} in flight), counted by the two ends as {reasons}: a link must "
+                "carry traffic at its own pace without dropping; when the peer or the line "
+                "falls behind, wait in send() for room (StreamLink waits up to write_timeout) "
+                "instead of dropping", pytrace=False)
+        if lost:
             pytest.fail(
                 f"{self.scheme}: packets lost without a counted drop ({lost}): count every "
-                "packet that is not delivered (self.counters.drop(reason))", pytrace=False)
+                "packet that is not delivered (self.counters.drop(reason)); a regular pattern "
+                "points at the link's own code (a counter, a buffer's boundary), not the line",
+                pytrace=False)
         for flow in flows:
             seen = Counter(flow.got)
-            changed = len(set(seen) - set(flow.packets))
             duplicated = sum(count - 1 for count in seen.values())
-            assert not changed, f"{self.scheme}: {flow.name}: {changed} packets arrived changed"
             assert not duplicated, \
                 f"{self.scheme}: {flow.name}: {duplicated} packets arrived twice"
             if self.ordered:
                 assert flow.got == flow.packets, \
                     f"{self.scheme}: {flow.name}: packets arrived out of order"
+
+    def _loss(self, flow: Flow) -> str:
+        """The packets of `flow` that did not arrive: lost among those that did, the tail that
+        never arrived, and those never sent because nothing arrived for STALL seconds."""
+        arrived = {index_of(packet, flow.packets) for packet in flow.got}
+        between = [index for index in range(flow.newest) if index not in arrived]
+        parts = [describe_loss(between, len(flow.packets))] if between else []
+        if flow.sent > flow.newest + 1:
+            parts.append(f"the last {flow.sent - flow.newest - 1} sent never arrived")
+        if flow.sent < len(flow.packets):
+            parts.append(f"{len(flow.packets) - flow.sent} not sent: nothing arrived for "
+                         f"{STALL:g} s with {flow.in_flight()} in flight")
+        return ", ".join(parts)
 
     def test_receive_keeps_its_timeout(self) -> None:
         """receive(t) with nothing to receive returns [] after about t: not much later (the
@@ -419,7 +571,7 @@ class LinkConformance:
             try:
                 for packet in payloads(6, (20, 200) * 5):
                     try:
-                        a.send(packet)
+                        send_within(self.scheme, a, [packet], self.send_limit)
                     except Exception as exc:
                         pytest.fail(f"{self.scheme}: send() raised {exc!r} while the peer was "
                                     "not open: count a drop (drops.NOT_CONNECTED) or queue it",

@@ -1,6 +1,7 @@
-"""The conformance suite catches what a user would notice: four deliberately broken variants of
+"""The conformance suite catches what a user would notice: deliberately broken variants of
 docs/plugins.md's `fifo:` plugin (built from the page's own code) each fail it, with a message
-naming the fault. The page's plugin itself passes (tests/integration/test_docs_code.py) and,
+naming the fault (a hang within seconds). The page's plugin itself passes
+(tests/integration/test_docs_code.py), with what the suite measured in pytest's summary, and,
 installed, runs `linkbridge lab --link fifo` as the page's walk-through says."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,47 @@ BROKEN = {
             time.sleep(4 * timeout)
         return got
 ''',
+    "corrupting": '''
+    """Flips a bit of every 100th packet it sends."""
+
+    sends = 0
+
+    def send(self, packet):
+        self.sends += 1
+        if self.sends % 100 == 0:
+            packet = packet[:-1] + bytes([packet[-1] ^ 1])
+        super().send(packet)
+''',
+    "blocking_send": '''
+    """Sleeps a minute in send() when the pipe is full, instead of waiting for room with a
+    deadline."""
+
+    def attach(self, reader, writer=None):
+        super().attach(reader, writer)
+        self.out = writer
+
+    def send(self, packet):
+        while True:
+            try:
+                os.write(self.out, length_prefix.encode(packet))
+            except BlockingIOError:
+                time.sleep(60)
+            else:
+                self.counters.sent(len(packet))
+                return
+''',
+    "every_7th_lost": '''
+    """Counts every 7th packet as sent and never writes it."""
+
+    sends = 0
+
+    def send(self, packet):
+        self.sends += 1
+        if self.sends % 7 == 0:
+            self.counters.sent(len(packet))
+            return
+        super().send(packet)
+''',
 }
 
 PLUGIN = '''
@@ -99,7 +142,16 @@ FAULTS = {
                      ["send() raised BlockingIOError", "never an exception"]),
     "slow_timeout": ("test_receive_keeps_its_timeout",
                      ["receive(0.05) took", "wait at most `timeout`"]),
+    "corrupting": ("test_sustained_traffic_both_ways_loses_nothing",
+                   ["A -> B: 20 of 2000 packets arrived corrupted (packet 99: 1 of",
+                    "find the damage"]),
+    "blocking_send": ("test_sustained_traffic_both_ways_loses_nothing",
+                      ["send() blocked for more than 5 s", "then count a drop"]),
+    "every_7th_lost": ("test_sustained_traffic_both_ways_loses_nothing",
+                       ["lost without a counted drop (A -> B: every 7th packet lost (285 of "
+                        "2000: packets 6, 13, 20, ...)", "a regular pattern"]),
 }
+SECONDS = {"blocking_send": 15.0}  # the suite names a hang within this
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -110,7 +162,10 @@ def test_a_broken_plugin_fails_the_suite_naming_its_fault(fault: str, tmp_path: 
     test = tmp_path / f"test_{fault}.py"
     test.write_text(TEST.format(name=name))
     failing_test, messages = FAULTS[fault]
+    started = time.monotonic()
     code, output = run_pytest(test, "-k", failing_test)
+    took = time.monotonic() - started
+    assert took < SECONDS.get(fault, 120.0), f"{fault}: the suite took {took:.0f} s"
     assert code == pytest.ExitCode.TESTS_FAILED, output
     assert f"test_{fault}.py::TestBroken::{failing_test}" in output, output
     for message in messages:
@@ -125,6 +180,11 @@ def test_the_same_suite_passes_the_page_plugin_on_those_checks(tmp_path: Path) -
     code, output = run_pytest(page_test, "-k", selected)
     assert code == pytest.ExitCode.OK, output
     assert "3 passed" in output, output
+    measured = re.search(r"linkbridge conformance: measured -+\n(.*)\n", output)
+    assert measured, output
+    assert re.fullmatch(r"fifo: 4000 packets of \d+-1400 bytes: A -> B 2000/2000 delivered in "
+                        r"[\d.]+ s \([\d.]+ [kMG]?bit/s\), B -> A 2000/2000 .*; drops: none; "
+                        r"longest send\(\) [\d.]+ ms", measured[1]), measured[1]
 
 
 def test_the_page_plugin_installed_runs_a_lab(root: None, tmp_path: Path) -> None:

@@ -101,3 +101,15 @@ def test_the_plugin_api_needs_only_pluggy(installed: Path, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     where, serial = done.stdout.split()
     assert where.startswith(str(venv)) and serial == "None"  # the wheel's, and no pyserial
+
+
+def test_a_plugin_made_by_plugin_new_installs_from_the_wheel(installed: Path) -> None:
+    """The templates ship in the wheel; the package they make installs with pip and is
+    listed (its tests run in test_plugin_new.py)."""
+    made = run(installed, "plugin", "new", "wheeltest")
+    assert made.returncode == 0, made.stderr
+    pip("--python", str(installed / "bin" / "python"), "install", "--no-deps",
+        str(installed / "linkbridge-wheeltest"))
+    listed = run(installed, "links")
+    assert re.search(r"^wheeltest:HOST:PORT.*\[wheeltest\]$", listed.stdout, re.MULTILINE), \
+        listed.stdout + listed.stderr

@@ -60,6 +60,19 @@ def test_overview_lists_every_command() -> None:
         assert f"\\fBlinkbridge\\-{command}\\fR(1)" in page
 
 
+def test_a_command_of_a_command_has_its_own_page_and_completion() -> None:
+    pages = manual_pages(build_parser())
+    assert "\\fBlinkbridge plugin new\\fR" in pages["linkbridge-plugin.1"]
+    assert "\\fBlinkbridge\\-plugin\\-new\\fR(1)" in pages["linkbridge-plugin.1"]
+    page = pages["linkbridge-plugin-new.1"]
+    assert page.startswith('.TH "LINKBRIDGE-PLUGIN-NEW" "1"')
+    assert "\\fB\\-\\-directory\\fR \\fIDIR\\fR" in page and "\\fINAME\\fR" in page
+    assert "\\fBlinkbridge\\-plugin\\fR(1)" in page
+    assert complete("linkbridge plugin ") == ["new"]
+    assert "--directory" in complete("linkbridge plugin new --")
+    assert "--directory" in completion_script("zsh", build_parser(), PLUGINS)
+
+
 @pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
 def test_pages_render_without_warnings() -> None:
     for name, text in manual_pages(build_parser()).items():
