@@ -93,7 +93,9 @@ class TunnelStatus:
     """One running tunnel (or `link` process): what it is and the counters of its sides.
 
     `tunnel` counts the device side (rx: read from the device, tx: written into it), `link_side`
-    the link side and the layers over it (tx: sent to the peer, rx: received from it).
+    the link side and the layers over it (tx: sent to the peer, rx: received from it). Every
+    format takes its rows from `sides()`: a multipoint tunnel's peers (each its own stack of
+    layers over the shared link side) become a field of their own and rows there.
     """
 
     device: str = "?"
