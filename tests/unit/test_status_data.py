@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from linkbridge.datapath.counters import Counters
+from linkbridge.ops import status
 from linkbridge.ops.status_data import (
     CompressDirection,
     LinkLiveness,
@@ -89,3 +90,11 @@ def test_an_older_process_leaves_keys_out() -> None:
 def test_a_value_of_the_wrong_type_is_named(document: object, message: str) -> None:
     with pytest.raises(ValueError, match=f"^{message}"):
         parse_tunnel(document)
+
+
+def test_a_document_that_does_not_parse_is_logged_and_skipped(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(status, "collect", lambda base=None: [served(), {"pid": 9, "mtu": "x"}])
+    [tunnel] = status.collect_status()
+    assert tunnel.pid == 42
+    assert "status of pid 9: unreadable document: mtu: expected a whole number" in caplog.text
