@@ -3,7 +3,7 @@
 The high nibble of the first byte names the frame's type (IP packets carry their version
 there); the low nibble belongs to the layer that owns the type (IPv4's header length, a
 fragment's packet id). Code reads and writes those nibbles with `type_nibble()`,
-`low_nibble()` and `frame_byte()`, never with literals. One type, EXTENSION, has a second
+`low_nibble()` and `frame_byte()` rather than with literals. One type, EXTENSION, has a second
 byte that names a subtype, with a registry of its own (EXTENSIONS): new layers take a subtype
 there rather than one of the few free nibbles. A layer fills the slot reserved for it here
 instead of inventing a value; docs/architecture.md has the same tables (a unit test compares
