@@ -16,7 +16,8 @@ from linkbridge.cli.parser import WATCH_INTERVAL, build_parser
 from linkbridge.errors import ConfigError, PluginError
 from linkbridge.ops.metrics import exposition, serve_metrics
 from linkbridge.ops.signals import shutdown_on_signals
-from linkbridge.ops.status import collect, format_table
+from linkbridge.ops.status import collect_status
+from linkbridge.ops.status_format import format_json, format_table
 from linkbridge.ops.watch import watch
 
 log = logging.getLogger("linkbridge")
@@ -43,18 +44,18 @@ def cmd_status(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     if not args.watch and (args.interval is not None or args.count is not None):
         raise ConfigError("--interval and --count go with --watch")
     if args.watch:
-        watch(collect, sys.stdout, args.interval or WATCH_INTERVAL, args.count)
+        watch(collect_status, sys.stdout, args.interval or WATCH_INTERVAL, args.count)
     elif args.metrics:
-        with shutdown_on_signals(), serve_metrics(args.metrics, collect) as (host, port):
+        with shutdown_on_signals(), serve_metrics(args.metrics, collect_status) as (host, port):
             shown = f"[{host}]" if ":" in host else host
             log.info("serving metrics at http://%s:%d/metrics", shown, port)
             while True:
                 time.sleep(3600)
     elif args.prometheus or args.openmetrics:
-        sys.stdout.write(exposition(collect(), openmetrics=args.openmetrics))
+        sys.stdout.write(exposition(collect_status(), openmetrics=args.openmetrics))
     else:
-        documents = collect()
-        print(json.dumps(documents, indent=2) if args.json else format_table(documents))
+        tunnels = collect_status()
+        print(format_json(tunnels) if args.json else format_table(tunnels, time.time()))
 
 
 def cmd_completion(args: argparse.Namespace, plugins: InstalledPlugins) -> None:

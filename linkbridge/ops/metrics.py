@@ -1,7 +1,7 @@
 """Tunnel counters as Prometheus / OpenMetrics text, and an HTTP endpoint that serves them.
 
-The text is made from the status snapshots (`ops.status.collect()`), one series per tunnel
-side and direction. Labels: `tunnel` (the device), `pid` (two lab tunnels in different
+The text is made from the tunnels' typed status (`ops.status.collect_status()`), one series
+per tunnel side and direction. Labels: `tunnel` (the device), `pid` (two lab tunnels in different
 namespaces may share a device name), `link` (the link URL), `side` (`tunnel`: the device,
 `link`: the link), `direction` (`rx`/`tx`, as seen by that side) and `reason` for drops.
 """
@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from linkbridge.errors import ConfigError, LinkbridgeError
+from linkbridge.ops.status_data import TunnelStatus
 
 log = logging.getLogger("linkbridge")
 
 DEFAULT_METRICS_HOST = "127.0.0.1"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-SIDES = (("tunnel", "tunnel"), ("link_side", "link"))
+Source = Callable[[], Sequence[TunnelStatus]]  # the status of every tunnel, read afresh
 
 # name, type, help; counters get `_total` on their samples
 FAMILIES = (
@@ -44,33 +45,31 @@ def _labels(pairs: Mapping[str, object]) -> str:
     return "{" + ",".join(f'{key}="{escape(str(value))}"' for key, value in pairs.items()) + "}"
 
 
-def _samples(documents: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+def _samples(tunnels: Sequence[TunnelStatus]) -> dict[str, list[str]]:
     """Sample lines (without the family header) of each family, for every tunnel."""
     samples: dict[str, list[str]] = {name: [] for name, _, _ in FAMILIES}
-    for doc in documents:
-        tunnel = {"tunnel": doc.get("device", "?"), "pid": doc.get("pid", 0),
-                  "link": doc.get("link", "")}
-        for key, side in SIDES:
-            counters = doc.get(key, {})
-            for direction in ("rx", "tx"):
-                labels = _labels({**tunnel, "side": side, "direction": direction})
-                for unit in ("packets", "bytes"):
-                    count = int(counters.get(f"{direction}_{unit}", 0))
-                    samples[f"linkbridge_{unit}"].append(f"linkbridge_{unit}_total{labels} {count}")
-            for reason, count in sorted(counters.get("drops", {}).items()):
-                labels = _labels({**tunnel, "side": side, "reason": reason})
-                samples["linkbridge_drops"].append(f"linkbridge_drops_total{labels} {int(count)}")
-        labels = _labels(tunnel)
-        samples["linkbridge_mtu_bytes"].append(f"linkbridge_mtu_bytes{labels} {doc.get('mtu', 0)}")
+    for tunnel in tunnels:
+        names = {"tunnel": tunnel.device, "pid": tunnel.pid, "link": tunnel.link}
+        for side, counters in tunnel.sides():
+            for direction, packets, size in (("rx", counters.rx_packets, counters.rx_bytes),
+                                             ("tx", counters.tx_packets, counters.tx_bytes)):
+                labels = _labels({**names, "side": side, "direction": direction})
+                samples["linkbridge_packets"].append(f"linkbridge_packets_total{labels} {packets}")
+                samples["linkbridge_bytes"].append(f"linkbridge_bytes_total{labels} {size}")
+            for reason, count in sorted(counters.drops.items()):
+                labels = _labels({**names, "side": side, "reason": reason})
+                samples["linkbridge_drops"].append(f"linkbridge_drops_total{labels} {count}")
+        labels = _labels(names)
+        samples["linkbridge_mtu_bytes"].append(f"linkbridge_mtu_bytes{labels} {tunnel.mtu}")
         samples["linkbridge_start_time_seconds"].append(
-            f"linkbridge_start_time_seconds{labels} {float(doc.get('started', 0.0))}")
+            f"linkbridge_start_time_seconds{labels} {tunnel.started}")
     return samples
 
 
-def exposition(documents: Sequence[Mapping[str, Any]], openmetrics: bool = False) -> str:
-    """The counters of `documents` (status snapshots) in the Prometheus text format 0.0.4, or
-    in OpenMetrics 1.0 (counter families named without `_total`, ending with `# EOF`)."""
-    samples = _samples(documents)
+def exposition(tunnels: Sequence[TunnelStatus], openmetrics: bool = False) -> str:
+    """The counters of `tunnels` in the Prometheus text format 0.0.4, or in OpenMetrics 1.0
+    (counter families named without `_total`, ending with `# EOF`)."""
+    samples = _samples(tunnels)
     lines = []
     for name, kind, text in FAMILIES:
         family = name if openmetrics or kind != "counter" else f"{name}_total"
@@ -97,7 +96,7 @@ def wants_openmetrics(accept: str) -> bool:
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], source: Callable[[], Sequence[Any]]) -> None:
+    def __init__(self, address: tuple[str, int], source: Source) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.source = source
         super().__init__(address, _Handler)
@@ -123,7 +122,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_metrics(listen: str, source: Callable[[], Sequence[Any]]) -> Iterator[tuple[str, int]]:
+def serve_metrics(listen: str, source: Source) -> Iterator[tuple[str, int]]:
     """Serve `exposition(source())` over HTTP at `listen` ([ADDR:]PORT) while the block runs;
     yields the bound (host, port)."""
     address = parse_listen(listen)

@@ -6,6 +6,9 @@ user the tunnel runs as (mode 0700, the socket 0600), so that user and root can 
 nobody else; it is set up before `--user` drops root and stays usable afterwards, because the
 listening socket is already open. A socket left behind by a killed process refuses
 connections: readers skip it and remove it.
+
+This module serves and collects the documents; status_data.py parses them into typed form,
+which status_format.py (the table, JSON), metrics.py and watch.py format.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.ops.status_data import TunnelStatus, parse_tunnel
 from linkbridge.plugin.tunnel_info import TunnelInfo
 
 log = logging.getLogger("linkbridge")
@@ -246,89 +250,13 @@ def collect(base: Path | None = None) -> list[dict[str, Any]]:
     return sorted(found, key=lambda doc: (str(doc.get("device")), int(doc.get("pid", 0))))
 
 
-def human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
-def human_duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
-def format_table(documents: list[dict[str, Any]]) -> str:
-    """The `linkbridge status` table: per tunnel, one row per side, rx/tx and drops by reason."""
-    if not documents:
-        return "no linkbridge tunnels running"
-    header = ("DEVICE", "PID", "UP", "SIDE", "STATE", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES",
-              "DROPS")
-    rows: list[tuple[str, ...]] = [header]
-    for doc in documents:
-        for index, (side, label) in enumerate((("tunnel", "tunnel"), ("link_side", "link"))):
-            counters = doc.get(side, {})
-            drops = counters.get("drops", {})
-            rows.append((
-                str(doc.get("device", "?")) if index == 0 else "",
-                str(doc.get("pid", "?")) if index == 0 else "",
-                human_duration(float(doc.get("uptime_s", 0))) if index == 0 else "",
-                f"{label} {counters.get('name', '')}".strip(),
-                str(doc.get("link_state", "-")) if index == 1 else "",
-                str(counters.get("rx_packets", 0)),
-                human_bytes(int(counters.get("rx_bytes", 0))),
-                str(counters.get("tx_packets", 0)),
-                human_bytes(int(counters.get("tx_bytes", 0))),
-                " ".join(f"{reason}={count}" for reason, count in drops.items()) or "-",
-            ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                      .rstrip() for row in rows] + compression_lines(documents)
-                     + encryption_lines(documents, time.time()))
-
-
-def encryption_lines(documents: list[dict[str, Any]], now: float) -> list[str]:
-    """One line per encrypted tunnel: handshake state, the latest handshake, the encrypt
-    layer's drops (found under the link side's counters, below any layer above it)."""
-    lines = []
-    for doc in documents:
-        layer: Any = doc.get("link_side", {})
-        while isinstance(layer, dict) and "encryption" not in layer:
-            layer = layer.get("frames")
-        if not isinstance(layer, dict) or not isinstance(layer["encryption"], dict):
-            continue
-        state = layer["encryption"]
-        last = state.get("last_handshake")
-        when = (f"last handshake {human_duration(max(0.0, now - float(last)))} ago "
-                f"({state.get('handshakes', 0)} so far)" if last else "no handshake yet")
-        drops = " ".join(f"{reason}={count}" for reason, count in layer.get("drops", {}).items())
-        cipher = f" ({state['cipher']})" if state.get("cipher") else ""
-        lines.append(f"{doc.get('device', '?')}: encryption {state.get('state', '?')}{cipher}, "
-                     f"{when}"
-                     + (f", drops {drops}" if drops else ""))
-    return lines
-
-
-def compression_lines(documents: list[dict[str, Any]]) -> list[str]:
-    """One line per tunnel with header compression: its figures per direction."""
-    lines = []
-    for doc in documents:
-        figures = doc.get("link_side", {}).get("compress")
-        if not isinstance(figures, dict):
-            continue
-        parts = []
-        for way in ("tx", "rx"):
-            one = figures.get(way, {})
-            parts.append(f"{way} {one.get('compressed', 0)}/{one.get('packets', 0)} compressed, "
-                         f"{human_bytes(int(one.get('saved', 0)))} of headers saved")
-        lines.append(f"{doc.get('device', '?')}: compress {figures.get('mode', '?')}: "
-                     + "; ".join(parts))
-    return lines
+def collect_status(base: Path | None = None) -> list[TunnelStatus]:
+    """collect() parsed into typed form; a document that does not parse is logged and skipped."""
+    tunnels = []
+    for document in collect(base):
+        try:
+            tunnels.append(parse_tunnel(document))
+        except ValueError as exc:
+            log.warning("status of pid %s: unreadable document: %s", document.get("pid", "?"),
+                        exc)
+    return tunnels

@@ -8,15 +8,14 @@ the table is redrawn in place; into a pipe each refresh appends one line per tun
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
-from linkbridge.ops.status import human_bytes
+from linkbridge.ops.status_data import SideStatus, TunnelStatus
+from linkbridge.ops.status_format import NO_TUNNELS, human_bytes
 
-Snapshot = Mapping[str, Any]
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, erase the screen
-SIDES = (("tunnel", "tunnel"), ("link_side", "link"))
 
 
 @dataclass(frozen=True)
@@ -32,33 +31,34 @@ class SideRate:
     tx_bps: float | None
 
 
-def _key(doc: Snapshot) -> tuple[str, int]:
-    return str(doc.get("device", "?")), int(doc.get("pid", 0))
+def _key(tunnel: TunnelStatus) -> tuple[str, int]:
+    return tunnel.device, tunnel.pid
 
 
-def rates(previous: Sequence[Snapshot], current: Sequence[Snapshot]) -> list[SideRate]:
+def rates(previous: Sequence[TunnelStatus], current: Sequence[TunnelStatus]) -> list[SideRate]:
     """The rates of every tunnel in `current`; None where `previous` lacks it (just started)."""
-    before = {_key(doc): doc for doc in previous}
+    before = {_key(tunnel): tunnel for tunnel in previous}
     found = []
-    for doc in current:
-        old = before.get(_key(doc))
-        elapsed = (float(doc.get("uptime_s", 0)) - float(old.get("uptime_s", 0))
-                   if old is not None else 0.0)
-        for key, side in SIDES:
-            now = doc.get(key, {})
-            then = old.get(key, {}) if old is not None else {}
-            found.append(SideRate(*_key(doc), side,
-                                  *(_per_second(now, then, field, elapsed) for field in (
-                                      "rx_packets", "rx_bytes", "tx_packets", "tx_bytes"))))
+    for tunnel in current:
+        old = before.get(_key(tunnel))
+        elapsed = tunnel.uptime_s - old.uptime_s if old is not None else 0.0
+        then_sides = dict(old.sides()) if old is not None else {}
+        for side, now in tunnel.sides():
+            then = then_sides.get(side, SideStatus())
+            found.append(SideRate(
+                *_key(tunnel), side,
+                *(_per_second(now_count, then_count, elapsed) for now_count, then_count in (
+                    (now.rx_packets, then.rx_packets), (now.rx_bytes, then.rx_bytes),
+                    (now.tx_packets, then.tx_packets), (now.tx_bytes, then.tx_bytes)))))
     return found
 
 
-def _per_second(now: Mapping[str, Any], then: Mapping[str, Any], field: str,
-                elapsed: float) -> float | None:
-    """How fast counter `field` grew; None without an interval, 0 after a reset."""
+def _per_second(now: int, then: int, elapsed: float) -> float | None:
+    """How fast a counter grew from `then` to `now`; None without an interval, 0 after a
+    reset."""
     if elapsed <= 0:
         return None
-    return max(0, int(now.get(field, 0)) - int(then.get(field, 0))) / elapsed
+    return max(0, now - then) / elapsed
 
 
 def _pps(value: float | None) -> str:
@@ -75,7 +75,7 @@ HEADER = ("DEVICE", "PID", "SIDE", "RX PKT/S", "RX BYTES/S", "TX PKT/S", "TX BYT
 def rate_table(found: Sequence[SideRate]) -> str:
     """The table shown on a terminal, one row per tunnel side."""
     if not found:
-        return "no linkbridge tunnels running"
+        return NO_TUNNELS
     rows = [HEADER] + [(r.device, str(r.pid), r.side, _pps(r.rx_pps), _bps(r.rx_bps),
                         _pps(r.tx_pps), _bps(r.tx_bps)) for r in found]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
@@ -93,7 +93,7 @@ def rate_lines(found: Sequence[SideRate], stamp: str) -> list[str]:
             f"tx_bytes_per_s={number(r.tx_bps)}" for r in found]
 
 
-def watch(collect: Callable[[], Sequence[Snapshot]], out: TextIO, interval: float,
+def watch(collect: Callable[[], Sequence[TunnelStatus]], out: TextIO, interval: float,
           count: int | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
     """Show rates every `interval` seconds, `count` times (None: until interrupted)."""
     terminal = out.isatty()
@@ -108,7 +108,7 @@ def watch(collect: Callable[[], Sequence[Snapshot]], out: TextIO, interval: floa
             out.write(f"{CLEAR}linkbridge status --watch  every {interval:g} s  {stamp}  "
                       f"(Ctrl-C to stop)\n\n{rate_table(found)}\n")
         else:
-            lines = rate_lines(found, stamp) or [f"{stamp} no linkbridge tunnels running"]
+            lines = rate_lines(found, stamp) or [f"{stamp} {NO_TUNNELS}"]
             out.write("\n".join(lines) + "\n")
         out.flush()
         previous = current

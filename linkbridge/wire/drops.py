@@ -16,6 +16,7 @@ FILTERED = "filtered"  # a datagram from a source the endpoint does not accept
 TUN_WRITE_ERROR = "tun_write_error"  # the TUN device refused a packet
 NOT_CONNECTED = "not_connected"  # sent while a stream link had no connection
 KEEPALIVE = "keepalive"  # a keepalive frame: consumed by the tunnel layer, never written to the TUN
+UNKNOWN_EXTENSION = "unknown_extension"  # an extension frame (wire/frames.py) no layer here takes
 
 # A frame from a link that is no well-formed IP packet, counted on the link side as MALFORMED
 # followed by the problem (malformed_empty, ...): those wire.packet.packet_problem() finds, or a

@@ -21,7 +21,7 @@ from linkbridge.wire.drops import (
     REASSEMBLY_OVERSIZE,
     REASSEMBLY_TIMEOUT,
 )
-from linkbridge.wire.frames import FRAGMENT
+from linkbridge.wire.frames import FRAGMENT, type_nibble
 
 HEADER_SIZE = 4
 MIN_FRAME_SIZE = HEADER_SIZE + 1  # the smallest link MTU fragments fit in
@@ -51,7 +51,7 @@ class FragmentHeader:
 
 def is_fragment(frame: bytes) -> bool:
     """True when `frame` carries the fragment marker (rather than a whole packet)."""
-    return bool(frame) and frame[0] >> 4 == MARKER
+    return bool(frame) and type_nibble(frame[0]) == MARKER
 
 
 def parse_header(frame: bytes) -> FragmentHeader | None:

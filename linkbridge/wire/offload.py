@@ -29,7 +29,7 @@ from linkbridge.wire.drops import (
     OFFLOAD_DUPLICATE,
     OFFLOAD_MISMATCH,
 )
-from linkbridge.wire.frames import OFFLOAD_CHUNK
+from linkbridge.wire.frames import IPV4, OFFLOAD_CHUNK, frame_byte
 from linkbridge.wire.packet import drop_reason, packet_problem
 
 VNET_HDR_LEN = 10
@@ -57,7 +57,7 @@ ALL_OFFLOADS = TCP_OFFLOADS | TUN_F_USO4 | TUN_F_USO6
 OFFLOAD_ATTEMPTS = (ALL_OFFLOADS, TCP_OFFLOADS)
 
 # The low nibble of an offload frame's first byte: 0 for a chunk, the rest kept free.
-CHUNK_FIRST_BYTE = OFFLOAD_CHUNK << 4
+CHUNK_FIRST_BYTE = frame_byte(OFFLOAD_CHUNK)
 CHUNK_HEADER = 5  # type, packet id (2), index, count
 FIRST_CHUNK_HEADER = CHUNK_HEADER + VNET_HDR_LEN  # the first chunk also carries the vnet header
 MAX_CHUNKS = 255
@@ -319,7 +319,7 @@ def flag_names(tun_flags: int) -> str:
 def _hello_prefix() -> bytes:
     """The IPv4 header and magic every hello starts with: 0.0.0.0 to 0.0.0.1, protocol 253,
     TTL 1, don't fragment; the checksum is filled in."""
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, HELLO_LENGTH, 0, 0x4000, 1,
+    header = struct.pack("!BBHHHBBH4s4s", frame_byte(IPV4, 5), 0, HELLO_LENGTH, 0, 0x4000, 1,
                          EXPERIMENT_PROTOCOL, 0, bytes(4), bytes((0, 0, 0, 1)))
     checksum = ~ones_complement_sum(header) & 0xFFFF
     return header[:10] + checksum.to_bytes(2, "big") + header[12:] + HELLO_MAGIC

@@ -10,8 +10,9 @@ from linkbridge.wire.drops import (
     MALFORMED,
     NOT_IP,
     TRUNCATED,
+    UNKNOWN_EXTENSION,
 )
-from linkbridge.wire.frames import IPV4, IPV6, KEEPALIVE_FRAME
+from linkbridge.wire.frames import EXTENSION, IPV4, IPV6, KEEPALIVE_FRAME, low_nibble, type_nibble
 
 IPV4_MIN_HEADER = 20
 IPV6_HEADER = 40
@@ -22,17 +23,18 @@ def packet_problem(packet: bytes) -> str | None:
 
     Checks the version, the header length and that the length field matches the frame length
     exactly (a truncated or padded frame is malformed). The reason is a short counter name;
-    a keepalive frame gets KEEPALIVE (never written to the device, and no malformation).
+    a keepalive frame gets KEEPALIVE (never written to the device, and no malformation), an
+    extension frame UNKNOWN_EXTENSION (a subtype no layer on this side consumed below).
     """
     if not packet:
         return EMPTY
     if packet == KEEPALIVE_FRAME:
         return KEEPALIVE
-    version = packet[0] >> 4
+    version = type_nibble(packet[0])
     if version == IPV4:
         if len(packet) < IPV4_MIN_HEADER:
             return TRUNCATED
-        header_length = (packet[0] & 0x0F) * 4
+        header_length = low_nibble(packet[0]) * 4
         if header_length < IPV4_MIN_HEADER or header_length > len(packet):
             return BAD_HEADER_LENGTH
         if int.from_bytes(packet[2:4], "big") != len(packet):
@@ -44,13 +46,13 @@ def packet_problem(packet: bytes) -> str | None:
         if IPV6_HEADER + int.from_bytes(packet[4:6], "big") != len(packet):
             return LENGTH_MISMATCH
         return None
-    return NOT_IP
+    return UNKNOWN_EXTENSION if version == EXTENSION else NOT_IP
 
 
 def drop_reason(problem: str) -> str:
     """The drop counter for a frame `packet_problem()` refused: `keepalive` for a keepalive,
-    else `malformed_<problem>`."""
-    return problem if problem == KEEPALIVE else MALFORMED + problem
+    `unknown_extension` for an extension frame, else `malformed_<problem>`."""
+    return problem if problem in (KEEPALIVE, UNKNOWN_EXTENSION) else MALFORMED + problem
 
 
 def internet_checksum(data: bytes) -> int:

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.constant_time import bytes_eq
 
 from linkbridge.errors import ConfigError
 from linkbridge.wire import drops, frames
+from linkbridge.wire.frames import frame_byte, low_nibble
 from linkbridge.wire.noise import (
     KEY_SIZE,
     TAG_SIZE,
@@ -64,9 +65,6 @@ RETRY_BACKOFF = 8  # unanswered initiations are resent at up to this many times 
 RATE_BURST = 5.0  # handshake messages processed at once ...
 RATE_PER_SECOND = 1.0  # ... and per second after that; the rest are counted drops
 
-_INITIATION = frames.HANDSHAKE_INITIATION << 4
-_RESPONSE = frames.HANDSHAKE_RESPONSE << 4
-_TRANSPORT = frames.TRANSPORT_DATA << 4
 _HEADER = struct.Struct(">I")  # a transport frame's first byte and counter
 _COUNTER_MASK = COUNTER_LIMIT - 1
 _NONCE = struct.Struct("<4xQ")  # Noise's ChaChaPoly nonce (as wire.noise.nonce())
@@ -166,8 +164,9 @@ class Keypair:
     def __init__(self, local_id: int, remote_id: int, send_key: bytes, receive_key: bytes,
                  cipher: str, created: float, initiator: bool, timers: Timers) -> None:
         self.local_id = local_id  # the id the peer puts on frames for us
-        self.first_byte = bytes((_TRANSPORT | local_id,))  # of the frames we receive here
-        self.header_bits = (_TRANSPORT | remote_id) << 24  # of those we send, with a counter
+        # the first byte of the frames we receive here, and of those we send (with a counter)
+        self.first_byte = bytes((frame_byte(frames.TRANSPORT_DATA, local_id),))
+        self.header_bits = frame_byte(frames.TRANSPORT_DATA, remote_id) << 24
         self.cipher = cipher
         aead = CIPHERS[cipher][1]
         self.sender = aead(send_key)
@@ -340,12 +339,12 @@ class SecureChannel:
         if not frame:
             self.drop(drops.NOT_ENCRYPTED)
             return None, []
-        kind = frame[0] & 0xF0
-        if kind == _TRANSPORT:
+        kind = frames.type_nibble(frame[0])
+        if kind == frames.TRANSPORT_DATA:
             return self._open_transport(frame, now)
-        if kind == _INITIATION:
+        if kind == frames.HANDSHAKE_INITIATION:
             return None, self._read_initiation(frame, now)
-        if kind == _RESPONSE:
+        if kind == frames.HANDSHAKE_RESPONSE:
             return None, self._read_response(frame, now)
         self.drop(drops.NOT_ENCRYPTED)
         return None, []
@@ -408,7 +407,7 @@ class SecureChannel:
         if len(frame) < OVERHEAD:
             self.drop(drops.AUTH)
             return None, []
-        pair = self._pair_for(frame[0] & 0x0F)
+        pair = self._pair_for(low_nibble(frame[0]))
         if pair is None or now >= pair.expires:
             self.drop(drops.UNKNOWN_KEY)
             # the peer has a session we do not (we restarted): ask for a new one
@@ -467,7 +466,7 @@ class SecureChannel:
         payload = stamp.to_bytes(TIMESTAMP_SIZE, "big") + bytes((self._offer,))
         body = handshake.write_initiation(self.keys.private, ephemeral, self.keys.peer_public,
                                           payload)
-        message = bytes((_INITIATION | local_id,)) + body
+        message = bytes((frame_byte(frames.HANDSHAKE_INITIATION, local_id),)) + body
         self.pending = Pending(handshake, ephemeral, local_id, now, attempts + 1)
         return [message + self._mac(self._mac_out, message)]
 
@@ -521,9 +520,10 @@ class SecureChannel:
             self.abandoned, self.pending, self._gave_way = self.pending, None, True
         local_id = self._new_id()
         body = handshake.write_response(self._ephemeral(), bytes((CIPHERS[common[0]][0],)))
-        message = bytes((_RESPONSE | local_id, frame[0] & 0x0F)) + body
+        message = bytes((frame_byte(frames.HANDSHAKE_RESPONSE, local_id),
+                         low_nibble(frame[0]))) + body
         to_peer, to_us = handshake.split()
-        self.next = Keypair(local_id, frame[0] & 0x0F, to_us, to_peer, common[0], now, False,
+        self.next = Keypair(local_id, low_nibble(frame[0]), to_us, to_peer, common[0], now, False,
                             self.timers)
         self._completed()
         return [message + self._mac(self._mac_out, message)]
@@ -556,7 +556,7 @@ class SecureChannel:
             self.abandoned = None
             return []
         to_peer, to_us = handshake.split()
-        pair = Keypair(pending.local_id, frame[0] & 0x0F, to_peer, to_us, names[0], now, True,
+        pair = Keypair(pending.local_id, low_nibble(frame[0]), to_peer, to_us, names[0], now, True,
                        self.timers)
         self.previous, self.current, self.pending = self.current, pair, None
         self.handshake_s = now - self._round_started

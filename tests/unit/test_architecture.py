@@ -1,5 +1,6 @@
 """The shape of linkbridge (docs/architecture.md): layer contracts, lint and types clean, a small
-core with documented subpackages, and the frame-type registry equal to its table in the docs."""
+core with documented subpackages, and the frame-type registry (with the extension subtypes)
+equal to its tables in the docs."""
 
 from __future__ import annotations
 
@@ -14,9 +15,26 @@ from pathlib import Path
 import pytest
 
 import linkbridge.plugin
+from linkbridge.wire.drops import NOT_IP, UNKNOWN_EXTENSION
 from linkbridge.wire.fragment import is_fragment
-from linkbridge.wire.frames import IPV4, IPV6, REGISTRY, SEND_ORDER, Layer, Status, classify
-from linkbridge.wire.packet import packet_problem
+from linkbridge.wire.frames import (
+    EXTENSION,
+    EXTENSION_BYTE,
+    EXTENSIONS,
+    IPV4,
+    IPV6,
+    REGISTRY,
+    SEND_ORDER,
+    Layer,
+    Status,
+    classify,
+    extension_header,
+    extension_subtype,
+    frame_byte,
+    low_nibble,
+    type_nibble,
+)
+from linkbridge.wire.packet import drop_reason, packet_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "linkbridge"
@@ -32,6 +50,7 @@ MAX_FACADE_NAMES = 35
 API_MODULE = re.compile(r"^### (?=`linkbridge\.plugin)", re.MULTILINE)
 API_ENTRY = re.compile(r"^- `([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 ROW = re.compile(r"^\| `0x([0-9A-F])0-0x\1F` \| (.+?) \| (.+?) \| (.+?) \|$", re.MULTILINE)
+SUBTYPE_ROW = re.compile(r"^\| `0x([0-9A-F]{2})` \| (.+?) \| (.+?) \| (.+?) \|$", re.MULTILINE)
 
 
 def run(command: list[str]) -> None:
@@ -131,6 +150,42 @@ def test_frame_table_in_docs_matches_registry() -> None:
     assert rows == {**registered, **free}
 
 
+def test_extension_table_in_docs_matches_registry() -> None:
+    rows = [(int(subtype, 16), name, owner, status)
+            for subtype, name, owner, status in SUBTYPE_ROW.findall(ARCHITECTURE.read_text())]
+    assert rows, f"{ARCHITECTURE.name} lacks the extension subtype table"
+    assert rows == [(kind.subtype, kind.name, kind.owner, str(kind.status))
+                    for kind in EXTENSIONS]
+
+
+def test_extension_subtypes_are_distinct_bytes() -> None:
+    subtypes = [kind.subtype for kind in EXTENSIONS]
+    assert len(set(subtypes)) == len(subtypes) and all(0 < value <= 0xFF for value in subtypes)
+
+
+def test_extension_frames_name_their_subtype_in_the_second_byte() -> None:
+    for kind in EXTENSIONS:
+        frame = extension_header(kind.subtype) + b"body"
+        assert classify(frame[0]) == next(t for t in REGISTRY if t.nibble == EXTENSION)
+        assert low_nibble(frame[0]) == 0 and extension_subtype(frame) == kind.subtype
+    assert extension_subtype(bytes((EXTENSION_BYTE,))) is None  # no subtype byte
+    assert extension_subtype(bytes((frame_byte(EXTENSION, 1), 0x01))) is None  # a later version
+    assert extension_subtype(bytes((frame_byte(IPV4, 5), 0x01))) is None
+
+
+def test_the_tunnel_layer_counts_every_extension_frame_it_gets() -> None:
+    frames = [extension_header(kind.subtype) + b"x" for kind in EXTENSIONS]
+    frames += [extension_header(0xFF), bytes((frame_byte(EXTENSION, 0xF),)),
+               bytes((EXTENSION_BYTE,))]
+    assert {packet_problem(frame) for frame in frames} == {UNKNOWN_EXTENSION}
+    assert drop_reason(UNKNOWN_EXTENSION) == UNKNOWN_EXTENSION  # not malformed_: a valid type
+
+
+def test_nibbles_split_and_join() -> None:
+    for first in range(256):
+        assert frame_byte(type_nibble(first), low_nibble(first)) == first
+
+
 def test_layer_order_in_docs_matches_code() -> None:
     assert f"send:    {' -> '.join(SEND_ORDER)}\n" in ARCHITECTURE.read_text()
 
@@ -149,7 +204,9 @@ def test_classify_agrees_with_the_codecs() -> None:
         kind = classify(first)
         frame = bytes([first]) + bytes(63)
         is_ip = kind is not None and kind.nibble in (IPV4, IPV6)
-        assert (packet_problem(frame) != "not_ip") == is_ip, hex(first)
+        assert (packet_problem(frame) not in (NOT_IP, UNKNOWN_EXTENSION)) == is_ip, hex(first)
+        assert (packet_problem(frame) == UNKNOWN_EXTENSION) == (
+            kind is not None and kind.nibble == EXTENSION), hex(first)
         assert is_fragment(frame) == (kind is not None and kind.layer is Layer.FRAGMENT), hex(first)
         assert kind is None or kind.first <= first <= kind.last, hex(first)
 

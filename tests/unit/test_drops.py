@@ -15,6 +15,7 @@ REASONS = {
     "TUN_WRITE_ERROR": "tun_write_error",
     "NOT_CONNECTED": "not_connected",
     "KEEPALIVE": "keepalive",
+    "UNKNOWN_EXTENSION": "unknown_extension",
     "MALFORMED": "malformed_",
     "EMPTY": "empty",
     "TRUNCATED": "truncated",

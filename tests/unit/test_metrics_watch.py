@@ -13,18 +13,19 @@ import pytest
 from linkbridge.errors import ConfigError
 from linkbridge.lab.plot import LabSeries, axis_limit, nice_ceiling, series_json, svg, throughput
 from linkbridge.ops.metrics import escape, exposition, parse_listen, wants_openmetrics
+from linkbridge.ops.status_data import SideStatus, TunnelStatus
 from linkbridge.ops.watch import CLEAR, rate_lines, rate_table, rates, watch
 
 
 def snapshot(pid: int = 7, uptime: float = 10.0, rx: int = 0, drops: dict[str, int] | None = None,
-             link: str = "udp:198.18.0.2:5555") -> dict[str, Any]:
-    """A status document as ops.status.snapshot() makes it."""
-    return {"device": "lb0", "pid": pid, "uid": 0, "link": link, "mtu": 1400, "started": 1.5,
-            "uptime_s": uptime,
-            "tunnel": {"name": "lb0", "rx_packets": rx, "rx_bytes": rx * 100, "tx_packets": 1,
-                       "tx_bytes": 100, "drops": {}},
-            "link_side": {"name": "udp", "rx_packets": 1, "rx_bytes": 100, "tx_packets": rx,
-                          "tx_bytes": rx * 100, "drops": drops or {}}}
+             link: str = "udp:198.18.0.2:5555") -> TunnelStatus:
+    """A tunnel's status as `linkbridge status` reads it."""
+    return TunnelStatus(device="lb0", pid=pid, uid=0, link=link, mtu=1400, started=1.5,
+                        uptime_s=uptime,
+                        tunnel=SideStatus("lb0", rx_packets=rx, rx_bytes=rx * 100, tx_packets=1,
+                                          tx_bytes=100),
+                        link_side=SideStatus("udp", rx_packets=1, rx_bytes=100, tx_packets=rx,
+                                             tx_bytes=rx * 100, drops=drops or {}))
 
 
 SAMPLE = re.compile(r'^([a-z_]+)\{((?:[a-z]+="(?:[^"\\]|\\.)*",?)*)\} (\S+)$')

@@ -208,7 +208,7 @@ def test_small_link_frames_are_refused(devices: tuple[FakeDevice, ...]) -> None:
 def test_frame_problem_lets_offload_frames_through_and_checks_the_rest() -> None:
     assert frame_problem(b"\x10\x00") is None and frame_problem(hello_frame(0, False)) is None
     assert frame_problem(b"\x45\x00") == "truncated"
-    assert frame_problem(b"\x20" * 30) == "not_ip"
+    assert frame_problem(b"\x30" * 30) == "not_ip"  # a free type (0x2_: extension)
 
 
 @settings(max_examples=200, deadline=None)

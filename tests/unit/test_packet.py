@@ -49,7 +49,8 @@ def test_problems(packet: bytes, reason: str) -> None:
 @given(st.binary(max_size=200))
 def test_never_raises(data: bytes) -> None:
     assert packet_problem(data) in {None, "empty", "truncated", "bad_header_length",
-                                    "length_mismatch", "not_ip", "keepalive"}
+                                    "length_mismatch", "not_ip", "keepalive",
+                                    "unknown_extension"}
 
 
 def test_checksum_of_rfc1071_example() -> None:

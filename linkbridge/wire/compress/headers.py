@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 
 from linkbridge.wire.compress.sums import pseudo_sum, transport_valid, word_sum
+from linkbridge.wire.frames import IPV4, IPV6, frame_byte, type_nibble
 
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 ECHO_TYPES = {ICMP: (0, 8), ICMPV6: (128, 129)}  # echo reply, request
@@ -18,6 +19,7 @@ TIMESTAMPS = b"\x01\x01\x08\x0a"  # NOP NOP TS(kind 8, length 10): how Linux ali
 CHECKSUM_AT = {TCP: 16, UDP: 6, ICMP: 2, ICMPV6: 2}  # offset of the checksum in its header
 TCP_FIELDS = struct.Struct("!IIBBHHH")  # from byte 4: seq, ack, offset, flags, window, sum, urgent
 _TS = struct.Struct("!II")
+PLAIN_IPV4 = frame_byte(IPV4, 5)  # the first byte of an IPv4 header without options
 
 
 class Headers:
@@ -59,20 +61,20 @@ def parse(packet: bytes) -> Headers | None:
     size = len(packet)
     if size < 28:
         return None
-    version = packet[0] >> 4
-    if version == 4:
-        if (packet[0] != 0x45 or int.from_bytes(packet[2:4], "big") != size
+    version = type_nibble(packet[0])
+    if version == IPV4:
+        if (packet[0] != PLAIN_IPV4 or int.from_bytes(packet[2:4], "big") != size
                 or int.from_bytes(packet[6:8], "big") & 0x3FFF
                 or packet[10:12] == b"\xff\xff" or word_sum(packet[:20])):
             return None  # options, a fragment, a bad length or header checksum
         ihl, proto, addresses = 20, packet[9], packet[12:20]
-        headers = Headers(4, ihl, proto, b"", packet[0:2] + packet[6:10],
+        headers = Headers(IPV4, ihl, proto, b"", packet[0:2] + packet[6:10],
                           int.from_bytes(packet[4:6], "big"))
-    elif version == 6:
+    elif version == IPV6:
         if size < 48 or int.from_bytes(packet[4:6], "big") != size - 40:
             return None
         ihl, proto, addresses = 40, packet[6], packet[8:40]
-        headers = Headers(6, ihl, proto, b"", packet[0:4] + packet[6:8], 0)
+        headers = Headers(IPV6, ihl, proto, b"", packet[0:4] + packet[6:8], 0)
     else:
         return None
     segment = memoryview(packet)[ihl:]
@@ -85,7 +87,7 @@ def parse(packet: bytes) -> Headers | None:
             return None
         headers.thlen = 8
         headers.key = addresses + packet[ihl:ihl + 4] + b"\x11"
-    elif proto in ECHO_TYPES and version == (4 if proto == ICMP else 6):
+    elif proto in ECHO_TYPES and version == (IPV4 if proto == ICMP else IPV6):
         if packet[ihl] not in ECHO_TYPES[proto]:
             return None
         headers.thlen = 8

@@ -46,12 +46,21 @@ from linkbridge.wire.drops import (
     COMPRESS_STALE,
     COMPRESS_TRUNCATED,
 )
-from linkbridge.wire.frames import COMPRESSED, CONTEXT_REFRESH, UNCOMPRESSED
+from linkbridge.wire.frames import (
+    COMPRESSED,
+    CONTEXT_REFRESH,
+    IPV4,
+    IPV6,
+    UNCOMPRESSED,
+    frame_byte,
+    low_nibble,
+    type_nibble,
+)
 
 CONTEXTS = 16
-IR = UNCOMPRESSED << 4
-CO = COMPRESSED << 4
-FEEDBACK = CONTEXT_REFRESH << 4
+IR = frame_byte(UNCOMPRESSED)
+CO = frame_byte(COMPRESSED)
+FEEDBACK = frame_byte(CONTEXT_REFRESH)
 # mask bits, sent in this order: IP ID, seq (TCP; echo sequence), ack, window, flags,
 # timestamps, options literal, urgent pointer
 M_ID, M_SEQ, M_ACK, M_WIN, M_FLAGS, M_TS, M_OPTIONS, M_URGENT = (
@@ -97,7 +106,7 @@ class Compressor:
 
     def feedback(self, frame: bytes) -> None:
         """The peer lacks a context: its next packet goes as a full header."""
-        cid = frame[0] & 0x0F if frame else len(self._by_cid)
+        cid = low_nibble(frame[0]) if frame else len(self._by_cid)
         if len(frame) < 2 or cid >= len(self._by_cid):
             return
         context = self._by_cid[cid]
@@ -130,7 +139,7 @@ class Compressor:
     def _full(self, context: _Context, headers: Headers, packet: bytes) -> bytes:
         gen = self._gens[context.cid] = (self._gens[context.cid] + 1) & 0xFF
         context.gen, context.ref, context.uses, context.refresh = gen, headers, 0, False
-        length_at = 2 if headers.version == 4 else 4
+        length_at = 2 if headers.version == IPV4 else 4
         return bytes((IR | context.cid, gen)) + packet[:length_at] + packet[length_at + 2:]
 
 
@@ -230,7 +239,7 @@ class Decompressor:
     @staticmethod
     def is_feedback(frame: bytes) -> bool:
         """Whether `frame` is feedback for this end's compressor."""
-        return bool(frame) and frame[0] >> 4 == CONTEXT_REFRESH
+        return bool(frame) and type_nibble(frame[0]) == CONTEXT_REFRESH
 
     def take_feedback(self) -> list[bytes]:
         """The feedback frames to send to the peer since the last call."""
@@ -245,7 +254,7 @@ class Decompressor:
         """The packet `frame` carries, or None (counted) when it cannot be rebuilt."""
         if not frame:
             return frame
-        kind = frame[0] >> 4
+        kind = type_nibble(frame[0])
         if kind == COMPRESSED:
             return self._compressed(frame, now)
         if kind == UNCOMPRESSED:
@@ -256,10 +265,10 @@ class Decompressor:
         if len(frame) < 28:
             self._drop(COMPRESS_TRUNCATED)
             return None
-        version = frame[2] >> 4
-        if version == 4:
+        version = type_nibble(frame[2])  # of the packet whose header follows
+        if version == IPV4:
             packet = frame[2:4] + _U16.pack(len(frame)) + frame[4:]
-        elif version == 6 and len(frame) >= 48:
+        elif version == IPV6 and len(frame) >= 48:
             packet = frame[2:6] + _U16.pack(len(frame) - 40) + frame[6:]
         else:
             self._drop(COMPRESS_BAD_FRAME)
@@ -268,7 +277,7 @@ class Decompressor:
         if headers is None:
             self._drop(COMPRESS_BAD_CHECKSUM)
             return None
-        cid = frame[0] & 0x0F
+        cid = low_nibble(frame[0])
         if cid < len(self._refs):
             self._refs[cid] = _Reference(frame[1], headers, packet)
         return packet
@@ -277,7 +286,7 @@ class Decompressor:
         if len(frame) < 5:  # type, generation, mask, checksum
             self._drop(COMPRESS_TRUNCATED)
             return None
-        cid, gen = frame[0] & 0x0F, frame[1]
+        cid, gen = low_nibble(frame[0]), frame[1]
         ref = self._refs[cid] if cid < len(self._refs) else None
         if ref is None or ref.gen != gen:
             # feedback either way: a compressor ignores it for a generation it has left behind
@@ -316,7 +325,7 @@ def _rebuild(ref: _Reference, frame: bytes) -> bytes | None:
     ihl, proto = base.ihl, base.proto
     ip_header = bytearray(ref.ip_header)
     if mask & M_ID:
-        if base.version != 4:
+        if base.version != IPV4:
             raise ValueError("IP ID in IPv6")
         delta, offset = read_varint(frame, offset)
         ip_header[4:6] = _U16.pack((base.ip_id + delta) & 0xFFFF)
@@ -363,7 +372,7 @@ def _rebuild(ref: _Reference, frame: bytes) -> bytes | None:
     masked = _U16.unpack_from(frame, offset)[0]
     payload = frame[offset + 2:]
     length = len(transport) + len(payload)
-    if base.version == 4:
+    if base.version == IPV4:
         ip_header[2:4] = _U16.pack(ihl + length)
         ip_header[10:12] = b"\0\0"
         ip_header[10:12] = _U16.pack(checksum(ip_header))
@@ -374,7 +383,7 @@ def _rebuild(ref: _Reference, frame: bytes) -> bytes | None:
     at = CHECKSUM_AT[proto]
     transport[at:at + 2] = _U16.pack(masked ^ header_hash(ip_header))
     segment = bytes(transport) + payload
-    addresses = bytes(ip_header[12:20] if base.version == 4 else ip_header[8:40])
+    addresses = bytes(ip_header[12:20] if base.version == IPV4 else ip_header[8:40])
     pseudo = 0 if proto == ICMP else pseudo_sum(addresses, proto, length)
     if not transport_valid(pseudo, segment):
         return None

@@ -29,10 +29,11 @@ from linkbridge.wire.drops import (
     COMPRESS_TOSSED,
     COMPRESS_TRUNCATED,
 )
+from linkbridge.wire.frames import IPV4, VJ_UNCOMPRESSED_TCP, frame_byte, low_nibble, type_nibble
 
 SLOTS = 16
-TYPE_UNCOMPRESSED = 0x70
-TYPE_COMPRESSED = 0x80
+TYPE_UNCOMPRESSED = frame_byte(VJ_UNCOMPRESSED_TCP)
+TYPE_COMPRESSED = 0x80  # RFC 1144's flag bit, set in every compressed frame (0x80-0xFF)
 NEW_C, NEW_I, TCP_PUSH, NEW_S, NEW_A, NEW_W, NEW_U = 0x40, 0x20, 0x10, 0x08, 0x04, 0x02, 0x01
 SPECIALS = NEW_S | NEW_A | NEW_W | NEW_U
 SPECIAL_I = NEW_S | NEW_W | NEW_U  # echoed interactive data: seq and ack move by the last length
@@ -59,9 +60,9 @@ def _read_delta(frame: bytes, offset: int) -> tuple[int, int]:
 def tcp_header_length(packet: bytes) -> int | None:
     """The IPv4 + TCP header length of a packet VJ may handle (plain IPv4 TCP, not a fragment,
     whole headers), else None."""
-    if len(packet) < 40 or packet[0] >> 4 != 4 or packet[9] != TCP:
+    if len(packet) < 40 or type_nibble(packet[0]) != IPV4 or packet[9] != TCP:
         return None
-    ihl = (packet[0] & 0x0F) * 4
+    ihl = low_nibble(packet[0]) * 4
     if ihl < 20 or int.from_bytes(packet[6:8], "big") & 0x3FFF or len(packet) < ihl + 20:
         return None
     hlen = ihl + (packet[ihl + 12] >> 4) * 4
@@ -96,7 +97,7 @@ class VjCompressor:
         hlen = tcp_header_length(packet)
         if hlen is None:
             return packet
-        ihl = (packet[0] & 0x0F) * 4
+        ihl = low_nibble(packet[0]) * 4
         if packet[ihl + 13] & (SYN | FIN | RST | ACK) != ACK:
             return packet
         key = packet[12:20] + packet[ihl:ihl + 4]
@@ -131,7 +132,7 @@ class VjCompressor:
     def _uncompressed(self, packet: bytes, hlen: int, slot_id: int, key: bytes) -> bytes:
         self._state[slot_id] = _Slot(key, packet[:hlen])
         self._last_sent = slot_id
-        return (bytes((TYPE_UNCOMPRESSED | packet[0] & 0x0F,)) + packet[1:9]
+        return (bytes((frame_byte(VJ_UNCOMPRESSED_TCP, low_nibble(packet[0])),)) + packet[1:9]
                 + bytes((slot_id,)) + packet[10:])
 
     @staticmethod
@@ -222,7 +223,7 @@ class VjDecompressor:
         kind = frame[0]
         if kind & TYPE_COMPRESSED:
             return self._compressed(frame)
-        if kind >> 4 == TYPE_UNCOMPRESSED >> 4:
+        if type_nibble(kind) == VJ_UNCOMPRESSED_TCP:
             return self._uncompressed(frame)
         return frame
 
@@ -235,12 +236,13 @@ class VjDecompressor:
             self._fail(COMPRESS_TRUNCATED)
             return None
         slot_id = frame[9]
-        packet = bytes((0x40 | frame[0] & 0x0F,)) + frame[1:9] + bytes((TCP,)) + frame[10:]
+        packet = (bytes((frame_byte(IPV4, low_nibble(frame[0])),)) + frame[1:9] + bytes((TCP,))
+                  + frame[10:])
         hlen = tcp_header_length(packet)
         if slot_id >= len(self._state) or hlen is None:
             self._fail(COMPRESS_BAD_FRAME)
             return None
-        if word_sum(packet[:(packet[0] & 0x0F) * 4]) or not _tcp_valid(packet):
+        if word_sum(packet[:low_nibble(packet[0]) * 4]) or not _tcp_valid(packet):
             self._fail(COMPRESS_BAD_CHECKSUM)
             return None
         self._state[slot_id] = packet[:hlen]
@@ -269,7 +271,7 @@ class VjDecompressor:
             return None
 
     def _rebuild(self, frame: bytes, changes: int, offset: int, old: bytes) -> bytes | None:
-        ihl = (old[0] & 0x0F) * 4
+        ihl = low_nibble(old[0]) * 4
         hlen = len(old)
         tcp_sum = frame[offset:offset + 2]
         offset += 2
@@ -324,6 +326,6 @@ class VjDecompressor:
 
 
 def _tcp_valid(packet: bytes) -> bool:
-    ihl = (packet[0] & 0x0F) * 4
+    ihl = low_nibble(packet[0]) * 4
     pseudo = pseudo_sum(packet[12:20], TCP, len(packet) - ihl)
     return transport_valid(pseudo, memoryview(packet)[ihl:])

@@ -1,0 +1,109 @@
+"""`linkbridge status` for people and programs: the table (one row per tunnel side, then a line
+per tunnel with compression or encryption) and the JSON. Pure: takes typed status data
+(status_data.py) and the time to measure ages against."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from linkbridge.ops.status_data import LINK_SIDE, Encryption, TunnelStatus
+
+NO_TUNNELS = "no linkbridge tunnels running"
+HEADER = ("DEVICE", "PID", "UP", "SIDE", "STATE", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES",
+          "DROPS")
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def drops_text(drops: Mapping[str, int]) -> str:
+    """Drops by reason as `reason=count ...` in the order served; empty without drops."""
+    return " ".join(f"{reason}={count}" for reason, count in drops.items())
+
+
+def format_json(tunnels: Sequence[TunnelStatus]) -> str:
+    """`status --json`: the documents as the tunnels served them."""
+    return json.dumps([tunnel.document for tunnel in tunnels], indent=2)
+
+
+def format_table(tunnels: Sequence[TunnelStatus], now: float) -> str:
+    """The `linkbridge status` table: per tunnel, one row per side, rx/tx and drops by reason;
+    then the compression and encryption lines (`now`: Unix time, for the handshake's age)."""
+    if not tunnels:
+        return NO_TUNNELS
+    rows: list[tuple[str, ...]] = [HEADER]
+    for tunnel in tunnels:
+        for index, (label, side) in enumerate(tunnel.sides()):
+            first = index == 0
+            state = tunnel.liveness.state if tunnel.liveness else "-"
+            rows.append((
+                tunnel.device if first else "",
+                str(tunnel.pid) if first else "",
+                human_duration(tunnel.uptime_s) if first else "",
+                f"{label} {side.name}".strip(),
+                state if label == LINK_SIDE else "",
+                str(side.rx_packets),
+                human_bytes(side.rx_bytes),
+                str(side.tx_packets),
+                human_bytes(side.tx_bytes),
+                drops_text(side.drops) or "-",
+            ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    return "\n".join(["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                      .rstrip() for row in rows] + compression_lines(tunnels)
+                     + encryption_lines(tunnels, now))
+
+
+def encryption_lines(tunnels: Sequence[TunnelStatus], now: float) -> list[str]:
+    """One line per encrypted tunnel: handshake state, the latest handshake, the encrypt
+    layer's drops (the layer is found under the link side, below any layer above it)."""
+    lines = []
+    for tunnel in tunnels:
+        for layer in tunnel.link_side.stack():
+            if layer.encryption is not None:
+                lines.append(f"{tunnel.device}: "
+                             + encryption_text(layer.encryption, layer.drops, now))
+                break
+    return lines
+
+
+def encryption_text(state: Encryption, drops: Mapping[str, int], now: float) -> str:
+    last = state.last_handshake
+    when = (f"last handshake {human_duration(max(0.0, now - last))} ago "
+            f"({state.handshakes} so far)" if last else "no handshake yet")
+    cipher = f" ({state.cipher})" if state.cipher else ""
+    shown = drops_text(drops)
+    return (f"encryption {state.state}{cipher}, {when}"
+            + (f", drops {shown}" if shown else ""))
+
+
+def compression_lines(tunnels: Sequence[TunnelStatus]) -> list[str]:
+    """One line per tunnel with header compression: its figures per direction."""
+    lines = []
+    for tunnel in tunnels:
+        figures = tunnel.link_side.compression
+        if figures is None:
+            continue
+        parts = [f"{way} {one.compressed}/{one.packets} compressed, "
+                 f"{human_bytes(one.saved)} of headers saved"
+                 for way, one in (("tx", figures.tx), ("rx", figures.rx))]
+        lines.append(f"{tunnel.device}: compress {figures.mode}: " + "; ".join(parts))
+    return lines
