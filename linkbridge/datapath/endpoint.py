@@ -23,7 +23,9 @@ class Endpoint(Protocol):
     """
 
     name: str
-    counters: Counters
+
+    @property
+    def counters(self) -> Counters: ...
 
     def send(self, packet: bytes) -> None: ...
 
@@ -58,3 +60,12 @@ class RawPortProvider(Protocol):
     send() and receive(). A TUN device joined to a udp: link runs that loop."""
 
     def raw_port(self) -> RawPort: ...
+
+
+@runtime_checkable
+class PathMtu(Protocol):
+    """Knows how large a frame it can send whole: `path_frame_size(frame_size)` is
+    `frame_size`, or less where the path below is narrower (a UDP socket's route MTU). A layer
+    that adds bytes to each frame answers for the endpoint below it, less what it adds."""
+
+    def path_frame_size(self, frame_size: int) -> int: ...
