@@ -68,7 +68,8 @@ def open_layer(below: Endpoint, options: Encrypt, stack: contextlib.ExitStack
                ) -> EncryptingEndpoint:
     """The layer over `below` (open), with its first initiation sent and its timers running
     until `stack` closes; Pollable when `below` is."""
-    kind = PollableEncryptingEndpoint if isinstance(below, Pollable) else EncryptingEndpoint
+    pollable = isinstance(below, Pollable)
+    kind = PollableEncryptingEndpoint if pollable else EncryptingEndpoint
     endpoint = kind(below, options.keys, options.timers)
     stack.callback(endpoint.stop_timers)
     endpoint.start()
