@@ -32,7 +32,7 @@ from linkbridge.lab import netns
 from linkbridge.lab.topology import UNDERLAY, TwoHosts
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.tunnel.tun import TunEndpoint
-from linkbridge.wire.packet import internet_checksum, packet_problem
+from linkbridge.wire.packet import drop_reason, internet_checksum, packet_problem
 from tests.helpers.namespace_state import icmp_unreachables
 
 LOCAL = "127.0.0.1"
@@ -178,7 +178,7 @@ def test_the_inline_check_decides_as_packet_problem(rig: Rig,
         while settled() < len(batch) and time.monotonic() < deadline:
             time.sleep(0.002)
         problems = [packet_problem(frame) for frame in batch]
-        expected = Counter(f"malformed_{problem}" for problem in problems if problem)
+        expected = Counter(drop_reason(problem) for problem in problems if problem)
         assert link.drops - drops_before == expected
         assert settled() == len(batch)
 
