@@ -208,7 +208,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         writer = PcapWriter.create(pipeline.capture.path, pipeline.capture.limit)
         stack.callback(writer.close)
         above = pcap_tap(above, writer)
-    link_side = open_upper(pipeline.upper, open_lower(plan, stack), stack)
+    below = open_lower(pipeline.lower, plan.fragment_frame, stack)
+    link_side = open_upper(pipeline.upper, below, stack)
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))
@@ -228,10 +229,10 @@ def open_above(above: TunDevice | LocalPorts, device: Device | None,
     return device
 
 
-def open_lower(plan: Plan, stack: contextlib.ExitStack) -> Endpoint:
+def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitStack
+               ) -> Endpoint:
     """One link's half: the link (or local ports for an external link program), under the
-    fragment layer when the plan has one."""
-    lower = plan.description.lower
+    fragment layer when the plan gives it a `fragment_frame`."""
     if isinstance(lower.below, LocalPorts):
         ports = tunnel_ports(lower.below.rx, lower.below.tx, lower.below.host)
         stack.callback(ports.close)
@@ -239,9 +240,9 @@ def open_lower(plan: Plan, stack: contextlib.ExitStack) -> Endpoint:
     link = lower.below.link
     link.open()
     stack.callback(link.close)
-    if plan.fragment_frame is None:
+    if fragment_frame is None:
         return link
-    return FragmentingEndpoint(link, plan.fragment_frame, lower.fragment.timeout)
+    return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)
 
 
 def open_upper(upper: Upper, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:
