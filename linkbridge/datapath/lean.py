@@ -44,12 +44,13 @@ from linkbridge.datapath.datagram import (
 from linkbridge.datapath.polling import Mover, hand_off_if_busy, sync_polled
 from linkbridge.datapath.rawport import DevicePort, SocketPort
 from linkbridge.wire.drops import FILTERED, MTU, QUEUE_FULL, TUN_WRITE_ERROR
+from linkbridge.wire.frames import IPV4
 from linkbridge.wire.offload import HELLO_LENGTH, PLAIN_DEVICE_BYTES, VNET_HDR_LEN
 from linkbridge.wire.packet import drop_reason, packet_problem
 
 HAND_OFF_PACKETS = 32  # a direction's rate is looked at every this many packets
 HAND_OFF_WINDOW = 0.01  # seconds: that many packets in less time is load (3200 packets/s)
-IPV4_PLAIN = 0x45  # version 4 with a 20-byte header: the first byte of nearly every packet
+IPV4_PLAIN = IPV4 << 4 | 5  # a 20-byte IPv4 header: the first byte of nearly every packet
 PLAIN_READ_TRIES = 4  # rounds plain_reads() drains a busy socket before it gives up
 
 
