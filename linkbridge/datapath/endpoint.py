@@ -69,3 +69,24 @@ class PathMtu(Protocol):
     that adds bytes to each frame answers for the endpoint below it, less what it adds."""
 
     def path_frame_size(self, frame_size: int) -> int: ...
+
+
+@runtime_checkable
+class OffloadLayer(Protocol):
+    """Stands for a TUN device with offloads and turns its reads into link frames
+    (offloading.OffloadingTunnel): the bridge then runs lean.offload_poller(), which drives it
+    through these members."""
+
+    @property
+    def counters(self) -> Counters: ...
+
+    frame_size: int
+    next_hello: float
+
+    def fileno(self) -> int: ...
+
+    def frames_of(self, data: bytes, frames: list[bytes]) -> None: ...
+
+    def hello(self) -> None: ...
+
+    def send(self, frame: bytes) -> None: ...

@@ -28,7 +28,7 @@ import select
 import socket
 import time
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from linkbridge.datapath.batch import READ_SIZE
 from linkbridge.datapath.counters import Counters
@@ -41,6 +41,7 @@ from linkbridge.datapath.datagram import (
     read_datagram,
     send_drop_reason,
 )
+from linkbridge.datapath.endpoint import OffloadLayer
 from linkbridge.datapath.polling import Mover, hand_off_if_busy, sync_polled
 from linkbridge.datapath.rawport import DevicePort, SocketPort
 from linkbridge.wire.drops import FILTERED, MTU, QUEUE_FULL, TUN_WRITE_ERROR
@@ -255,22 +256,6 @@ def _deliver(read: Datagram, *, accept: Callable[[tuple[str, int]], bool],
         else:
             write(packet)
     return len(pieces)
-
-
-class OffloadLayer(Protocol):
-    """The offload layer (offloading.OffloadingTunnel) as offload_poller() drives it."""
-
-    counters: Counters
-    frame_size: int
-    next_hello: float
-
-    def fileno(self) -> int: ...
-
-    def frames_of(self, data: bytes, frames: list[bytes]) -> None: ...
-
-    def hello(self) -> None: ...
-
-    def send(self, frame: bytes) -> None: ...
 
 
 def offload_poller(device: OffloadLayer, link: SocketPort,

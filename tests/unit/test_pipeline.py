@@ -11,9 +11,11 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from linkbridge.datapath.bridge import Bridge
 from linkbridge.datapath.compressing import CompressingEndpoint
+from linkbridge.datapath.datagram import DatagramEndpoint
 from linkbridge.datapath.encrypting import EncryptingEndpoint, open_layer
-from linkbridge.datapath.endpoint import PathMtu
+from linkbridge.datapath.endpoint import OffloadLayer, PathMtu
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
 from linkbridge.datapath.offloading import OffloadingTunnel, frame_problem
 from linkbridge.datapath.pipeline import (
@@ -238,6 +240,23 @@ def test_offload_chunks_fit_the_path_below_the_encrypt_layer(stack: contextlib.E
     stack.callback(device.close)
     opened = build(plan, stack, device)
     assert isinstance(opened.tunnel_side, OffloadingTunnel)
+    assert isinstance(opened.tunnel_side, OffloadLayer)  # the bridge runs offload_poller()
+    assert not isinstance(device, OffloadLayer) and not isinstance(opened.link_side, OffloadLayer)
     assert opened.tunnel_side.frame_size == 1200 - OVERHEAD
     assert opened.check is frame_problem
     assert opened.tunnel_side.below is opened.link_side  # its hellos go down the stack
+
+
+def test_the_bridge_runs_the_offload_loop_over_the_offload_layer(stack: contextlib.ExitStack
+                                                                 ) -> None:
+    """The bridge recognises the offload layer by its capability (OffloadLayer), as it
+    recognises a TUN device and a UDP socket by their raw ports, never by class."""
+    device = FakeDevice(ALL_OFFLOADS)
+    stack.callback(device.close)
+    udp = DatagramEndpoint("udp", ("127.0.0.1", 0), ("127.0.0.1", 9))
+    stack.callback(udp.close)
+    offloading = Bridge(OffloadingTunnel(device, 1400), udp)
+    stack.callback(offloading.close)
+    general = Bridge(MemoryEndpoint(), udp)
+    stack.callback(general.close)
+    assert offloading.lean and not general.lean
