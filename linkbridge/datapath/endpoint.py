@@ -25,7 +25,9 @@ class Endpoint(Protocol):
     name: str
 
     @property
-    def counters(self) -> Counters: ...
+    def counters(self) -> Counters:
+        """Read only here, so that a layer may keep a Counters subclass with its own figures."""
+        ...
 
     def send(self, packet: bytes) -> None: ...
 
