@@ -7,11 +7,12 @@ import logging
 
 from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.options import UpOptions
+from linkbridge.datapath.pipeline import DEFAULT_MTU
 from linkbridge.errors import ConfigError
 from linkbridge.plugin.tunnel_info import TunnelInfo
 from linkbridge.tunnel.kernel.backend import KernelTunnelSpec, close_fou_tunnel, open_fou_tunnel
 from linkbridge.tunnel.kernel.state import KernelTunnelState, StateStore, namespace_dir
-from linkbridge.tunnel.setup import DEFAULT_MTU, parse_interface, parse_network
+from linkbridge.tunnel.setup import parse_interface, parse_network
 
 log = logging.getLogger("linkbridge")
 

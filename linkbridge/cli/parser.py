@@ -12,14 +12,13 @@ from linkbridge import __version__
 from linkbridge.cli.completion import SHELLS
 from linkbridge.datapath.compressing import MODES as COMPRESS_MODES
 from linkbridge.datapath.encrypting import AUTO, CIPHER_CHOICES
-from linkbridge.datapath.fragmenting import MODES
-from linkbridge.datapath.offloading import MODES as OFFLOAD_MODES
 from linkbridge.datapath.pcap import DEFAULT_LIMIT
+from linkbridge.datapath.pipeline import DEFAULT_MTU
 from linkbridge.datapath.ports import DEFAULT_HOST
 from linkbridge.ops.hooks import DEFAULT_TIMEOUT
 from linkbridge.ops.logs import FORMATS
 from linkbridge.plugin.options import port
-from linkbridge.tunnel.setup import DEFAULT_MTU
+from linkbridge.wire.stack import FRAGMENT_MODES, OFFLOAD_MODES
 
 BACKENDS = ("tun", "fou")
 FRAGMENT_TIMEOUT = 3.0  # seconds
@@ -371,7 +370,7 @@ def add_offload_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_fragment_options(parser: argparse.ArgumentParser, default: str = "auto") -> None:
-    parser.add_argument("--fragment", choices=MODES, default=default,
+    parser.add_argument("--fragment", choices=FRAGMENT_MODES, default=default,
                         help="split packets larger than the link MTU into fragments: auto (when "
                              "the tunnel MTU exceeds the link's), always, never; both sides "
                              f"must agree (default {default})")

@@ -16,7 +16,7 @@ sends runs of equal-size packets with one system call). When the tunnel side is 
 the link side a UDP socket (RawPortProviders of a DevicePort and a SocketPort), the poller runs
 the lean loop of linkbridge/datapath/lean.py instead: the same moves, counters and drops, with
 what the endpoints' methods do per packet written inline; with the offload layer
-(offloading.OffloadingTunnel) on the tunnel side, its twin offload_poller().
+(an OffloadLayer: offloading.OffloadingTunnel) on the tunnel side, its twin offload_poller().
 """
 
 from __future__ import annotations
@@ -29,9 +29,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, RawPortProvider
+from linkbridge.datapath.endpoint import (
+    BatchSender,
+    Endpoint,
+    OffloadLayer,
+    Pollable,
+    RawPortProvider,
+)
 from linkbridge.datapath.lean import lean_poller, offload_poller
-from linkbridge.datapath.offloading import OffloadingTunnel
 from linkbridge.datapath.polling import sync_polled
 from linkbridge.datapath.rawport import DevicePort, RawPort, SocketPort
 from linkbridge.errors import LinkbridgeError
@@ -116,7 +121,7 @@ class Bridge:
             poller = functools.partial(
                 lean_poller, device, link, *self._directions, check, self._wake,
                 self.stop.is_set)
-        elif isinstance(tunnel_side, OffloadingTunnel) and isinstance(link, SocketPort) \
+        elif isinstance(tunnel_side, OffloadLayer) and isinstance(link, SocketPort) \
                 and isinstance(link_side, BatchSender):
             self.lean = True
             poller = functools.partial(

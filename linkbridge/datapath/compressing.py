@@ -20,35 +20,19 @@ from dataclasses import dataclass
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import Endpoint
-from linkbridge.errors import ConfigError
 from linkbridge.wire import drops
 from linkbridge.wire.compress import MODES, OFF, VJ, codec_pair
+from linkbridge.wire.frames import UNCOMPRESSED, VJ_UNCOMPRESSED_TCP
 
-__all__ = ["LINE_ERRORS", "MODES", "OFF", "CompressingEndpoint", "check_mode"]
+__all__ = ["LINE_ERRORS", "MODES", "OFF", "CompressingEndpoint"]
 
 # Drop reasons of the link below that stand for a frame lost on the line (damaged or cut)
 LINE_ERRORS = (drops.SLIP_BAD_ESCAPE, drops.SLIP_OVERSIZE, drops.SLIP_GARBAGE, drops.CRC,
                drops.KISS_BAD_ESCAPE, drops.KISS_OVERSIZE, drops.KISS_GARBAGE, drops.KISS_CRC)
 
 
-def check_mode(mode: str, *, fragmenting: bool, encrypting: bool, keepalive: bool) -> None:
-    """ConfigError when `mode` cannot share the link with the other layers asked for: VJ's
-    frame types (0x70-0xFF) overlap theirs, so a `vj` link carries only IP and VJ frames."""
-    if mode not in MODES:
-        raise ConfigError(f"--compress {mode!r}: choose one of {', '.join(MODES)}")
-    if mode != VJ:
-        return
-    others = [name for name, on in (
-        ("fragmentation (a tunnel MTU above the link's, or --fragment always)", fragmenting),
-        ("encryption (--private-key)", encrypting),
-        ("keepalives (--keepalive)", keepalive)) if on]
-    if others:
-        raise ConfigError(f"--compress vj cannot share a link with {' or '.join(others)}: "
-                          "VJ's frame types (0x70-0xFF) overlap theirs; use --compress auto")
-
-
 @dataclass
-class Direction:
+class CompressFigures:
     """One direction's compression figures."""
 
     packets: int = 0  # packets through the layer
@@ -62,7 +46,7 @@ class Direction:
         self.saved += packet - frame
         if frame < packet:
             self.compressed += 1
-        elif first_byte >> 4 in ((0x7,) if mode == VJ else (0xD,)):
+        elif first_byte >> 4 == (VJ_UNCOMPRESSED_TCP if mode == VJ else UNCOMPRESSED):
             self.full += 1
 
 
@@ -74,8 +58,8 @@ class CompressCounters(Counters):
         super().__init__()
         self._below = below
         self.mode = mode
-        self.tx = Direction()
-        self.rx = Direction()
+        self.tx = CompressFigures()
+        self.rx = CompressFigures()
 
     def as_dict(self) -> dict[str, object]:
         return {**super().as_dict(),
@@ -96,8 +80,7 @@ class CompressingEndpoint:
         self.below = below
         self.mode = mode
         self.name = f"{mode}+{below.name}"
-        self.figures = CompressCounters(below, mode)
-        self.counters: Counters = self.figures
+        self.counters = CompressCounters(below, mode)
         self._compressor, self._decompressor = codec_pair(mode, self.counters.drop,
                                                           first_gen=os.urandom(1)[0])
         self._clock = clock
@@ -109,7 +92,7 @@ class CompressingEndpoint:
         frame = self._compressor.compress(packet)
         with self._send_lock:
             self.below.send(frame)
-        self.figures.tx.count(len(packet), len(frame), frame[0] if frame else 0, self.mode)
+        self.counters.tx.count(len(packet), len(frame), frame[0] if frame else 0, self.mode)
         self.counters.sent(len(packet))
 
     def _count_line_errors(self) -> int:
@@ -127,7 +110,7 @@ class CompressingEndpoint:
             return frames
         now = self._clock()
         packets = []
-        decompressor, rx = self._decompressor, self.figures.rx
+        decompressor, rx = self._decompressor, self.counters.rx
         for frame in frames:
             if decompressor.is_feedback(frame):
                 rx.feedback += 1
@@ -142,7 +125,7 @@ class CompressingEndpoint:
         for feedback in decompressor.take_feedback():
             with self._send_lock:
                 self.below.send(feedback)
-            self.figures.tx.feedback += 1
+            self.counters.tx.feedback += 1
         return packets
 
     def close(self) -> None:

@@ -20,19 +20,21 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable
+from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.wire.secure import (
     AES_256_GCM,
     CHACHA20_POLY1305,
     CIPHERS,
+    OVERHEAD,
     SecureChannel,
     StaticKeys,
     Timers,
 )
+from linkbridge.wire.stack import Encrypt
 
 log = logging.getLogger("linkbridge")
 
@@ -62,52 +64,48 @@ def allowed_ciphers(choice: str, has_aes: Callable[[], bool] = cpu_has_aes) -> f
     return frozenset({choice})
 
 
-@dataclass(frozen=True)
-class Encryption:
-    """The encrypt layer a tunnel asked for: its keys and timers (not yet running)."""
-
-    keys: StaticKeys
-    timers: Timers
-
-    def open(self, link: Endpoint, stack: contextlib.ExitStack) -> EncryptingEndpoint:
-        """The layer over `link` (open), with its first initiation sent and its timers
-        running until `stack` closes; Pollable when `link` is."""
-        kind = PollableEncryptingEndpoint if isinstance(link, Pollable) else EncryptingEndpoint
-        endpoint = kind(link, self.keys, self.timers)
-        stack.callback(endpoint.stop_timers)
-        endpoint.start()
-        return endpoint
+def open_layer(below: Endpoint, options: Encrypt, stack: contextlib.ExitStack
+               ) -> EncryptingEndpoint:
+    """The layer over `below` (open), with its first initiation sent and its timers running
+    until `stack` closes; Pollable when `below` is."""
+    pollable = isinstance(below, Pollable)
+    kind = PollableEncryptingEndpoint if pollable else EncryptingEndpoint
+    endpoint = kind(below, options.keys, options.timers)
+    stack.callback(endpoint.stop_timers)
+    endpoint.start()
+    return endpoint
 
 
 class EncryptCounters(Counters):
     """Packet counters of the layer; `as_dict` adds the session state and the frames below."""
 
-    def __init__(self, link: Endpoint, status: Callable[[], dict[str, object]]) -> None:
+    def __init__(self, below: Endpoint, status: Callable[[], dict[str, object]]) -> None:
         super().__init__()
-        self._link = link
+        self._below = below
         self._status = status
 
     def as_dict(self) -> dict[str, object]:
         return {**super().as_dict(), "encryption": self._status(),
-                "frames": self._link.counters.as_dict()}
+                "frames": self._below.counters.as_dict()}
 
 
 class EncryptingEndpoint:
     """Wraps an open link (or fragmentation layer): packets out are sealed, frames in are
-    authenticated and opened. Drops (`auth`, `replay`, `handshake_*`...) count here."""
+    authenticated and opened. Drops (`auth`, `replay`, `handshake_*`...) count here. Passes on
+    PathMtu: a frame below is a packet here plus OVERHEAD."""
 
-    def __init__(self, link: Endpoint, keys: StaticKeys, timers: Timers,
+    def __init__(self, below: Endpoint, keys: StaticKeys, timers: Timers,
                  clock: Callable[[], float] = time.monotonic,
                  random: Callable[[int], bytes] = os.urandom,
                  wall_clock: Callable[[], int] = time.time_ns) -> None:
-        self.link = link
-        self.name = f"encrypt+{link.name}"
+        self.below = below
+        self.name = f"encrypt+{below.name}"
         self._clock = clock
         self._lock = threading.Lock()  # the channel but its receiving side, the link's sends
-        self.counters: Counters = EncryptCounters(link, self._status)
+        self.counters: Counters = EncryptCounters(below, self._status)
         self.channel = SecureChannel(keys, timers, self.counters.drop, random, wall_clock)
         self._send_many: Callable[[list[bytes]], None] | None = (
-            link.send_many if isinstance(link, BatchSender) else None)
+            below.send_many if isinstance(below, BatchSender) else None)
         self._logged: dict[str, float] = {}
         self._handshakes = 0
         self._stop = threading.Event()
@@ -135,7 +133,7 @@ class EncryptingEndpoint:
         counters.tx_bytes += sum(map(len, packets))
 
     def receive(self, timeout: float) -> list[bytes]:
-        frames = self.link.receive(timeout)
+        frames = self.below.receive(timeout)
         channel, now = self.channel, self._clock()
         packets: list[bytes] = []
         at = channel.open_run(frames, 0, packets, now)
@@ -150,9 +148,13 @@ class EncryptingEndpoint:
         counters.rx_bytes += sum(map(len, packets))
         return packets
 
+    def path_frame_size(self, frame_size: int) -> int:
+        """The largest packet this layer seals into a frame the path below sends whole."""
+        return min(frame_size, path_frame_size(self.below, frame_size + OVERHEAD) - OVERHEAD)
+
     def close(self) -> None:
         self.stop_timers()
-        self.link.close()
+        self.below.close()
 
     def stop_timers(self) -> None:
         self._stop.set()
@@ -177,7 +179,7 @@ class EncryptingEndpoint:
             self._send_many(frames)
         else:
             for frame in frames:
-                self.link.send(frame)
+                self.below.send(frame)
 
     def _status(self) -> dict[str, object]:
         with self._lock:
@@ -201,9 +203,9 @@ class EncryptingEndpoint:
 
 
 class PollableEncryptingEndpoint(EncryptingEndpoint):
-    """The layer over a Pollable link: readable when the link is."""
+    """The layer over a Pollable endpoint: readable when the endpoint below is."""
 
     def fileno(self) -> int:
-        link = self.link
-        assert isinstance(link, Pollable)  # as Encryption.open() checked
-        return link.fileno()
+        below = self.below
+        assert isinstance(below, Pollable)  # as open_layer() checked
+        return below.fileno()

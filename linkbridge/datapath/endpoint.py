@@ -23,7 +23,11 @@ class Endpoint(Protocol):
     """
 
     name: str
-    counters: Counters
+
+    @property
+    def counters(self) -> Counters:
+        """Read only here, so that a layer may keep a Counters subclass with its own figures."""
+        ...
 
     def send(self, packet: bytes) -> None: ...
 
@@ -58,3 +62,33 @@ class RawPortProvider(Protocol):
     send() and receive(). A TUN device joined to a udp: link runs that loop."""
 
     def raw_port(self) -> RawPort: ...
+
+
+@runtime_checkable
+class PathMtu(Protocol):
+    """Knows how large a frame it can send whole: `path_frame_size(frame_size)` is
+    `frame_size`, or less where the path below is narrower (a UDP socket's route MTU). A layer
+    that adds bytes to each frame answers for the endpoint below it, less what it adds."""
+
+    def path_frame_size(self, frame_size: int) -> int: ...
+
+
+@runtime_checkable
+class OffloadLayer(Protocol):
+    """Stands for a TUN device with offloads and turns its reads into link frames
+    (offloading.OffloadingTunnel): the bridge then runs lean.offload_poller(), which drives it
+    through these members."""
+
+    @property
+    def counters(self) -> Counters: ...
+
+    frame_size: int
+    next_hello: float
+
+    def fileno(self) -> int: ...
+
+    def frames_of(self, data: bytes, frames: list[bytes]) -> None: ...
+
+    def hello(self) -> None: ...
+
+    def send(self, frame: bytes) -> None: ...

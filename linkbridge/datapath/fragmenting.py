@@ -8,41 +8,18 @@ from collections.abc import Callable
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import Endpoint
-from linkbridge.wire.fragment import (
-    DEFAULT_TIMEOUT,
-    ID_SPACE,
-    Fragmenter,
-    Reassembler,
-    check_frame_size,
-)
-
-MODES = ("auto", "always", "never")
-
-
-def fragment_frame_size(mode: str, tunnel_mtu: int, link_mtu: int | None) -> int | None:
-    """Whether the layer is needed: None for no layer, else the frame size to split to.
-
-    `auto` adds it when the tunnel MTU exceeds the link's; `always` adds it in any case (with
-    no link MTU it then only reassembles what the peer fragments); `never` leaves it out.
-    Raises ConfigError when the tunnel MTU cannot be carried in the link's frames.
-    """
-    if mode == "never" or (mode == "auto" and (link_mtu is None or tunnel_mtu <= link_mtu)):
-        return None
-    size = link_mtu or 0
-    if link_mtu is not None:
-        check_frame_size(link_mtu, tunnel_mtu)
-    return size
+from linkbridge.wire.fragment import DEFAULT_TIMEOUT, ID_SPACE, Fragmenter, Reassembler
 
 
 class FragmentCounters(Counters):
-    """Packet counters of the layer; `as_dict` adds the frame counters of the link below."""
+    """Packet counters of the layer; `as_dict` adds the frame counters of the endpoint below."""
 
-    def __init__(self, link: Endpoint) -> None:
+    def __init__(self, below: Endpoint) -> None:
         super().__init__()
-        self._link = link
+        self._below = below
 
     def as_dict(self) -> dict[str, object]:
-        return {**super().as_dict(), "frames": self._link.counters.as_dict()}
+        return {**super().as_dict(), "frames": self._below.counters.as_dict()}
 
 
 class FragmentingEndpoint:
@@ -53,11 +30,11 @@ class FragmentingEndpoint:
     Overdue partial packets expire whenever receive() returns, so nothing polls on its own.
     """
 
-    def __init__(self, link: Endpoint, frame_size: int, timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, below: Endpoint, frame_size: int, timeout: float = DEFAULT_TIMEOUT,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.link = link
-        self.name = f"fragment+{link.name}"
-        self.counters: Counters = FragmentCounters(link)
+        self.below = below
+        self.name = f"fragment+{below.name}"
+        self.counters: Counters = FragmentCounters(below)
         self._fragmenter = (
             Fragmenter(frame_size, self.counters.drop,
                        first_id=int.from_bytes(os.urandom(4), "big") % ID_SPACE)
@@ -71,11 +48,11 @@ class FragmentingEndpoint:
         if not frames:
             return
         for frame in frames:
-            self.link.send(frame)
+            self.below.send(frame)
         self.counters.sent(len(packet))
 
     def receive(self, timeout: float) -> list[bytes]:
-        frames = self.link.receive(timeout)
+        frames = self.below.receive(timeout)
         now = self._clock()
         packets = []
         for frame in frames:
@@ -87,4 +64,4 @@ class FragmentingEndpoint:
         return packets
 
     def close(self) -> None:
-        self.link.close()
+        self.below.close()

@@ -28,7 +28,7 @@ import select
 import socket
 import time
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from linkbridge.datapath.batch import READ_SIZE
 from linkbridge.datapath.counters import Counters
@@ -41,15 +41,17 @@ from linkbridge.datapath.datagram import (
     read_datagram,
     send_drop_reason,
 )
+from linkbridge.datapath.endpoint import OffloadLayer
 from linkbridge.datapath.polling import Mover, hand_off_if_busy, sync_polled
 from linkbridge.datapath.rawport import DevicePort, SocketPort
 from linkbridge.wire.drops import FILTERED, MTU, QUEUE_FULL, TUN_WRITE_ERROR
+from linkbridge.wire.frames import IPV4
 from linkbridge.wire.offload import HELLO_LENGTH, PLAIN_DEVICE_BYTES, VNET_HDR_LEN
 from linkbridge.wire.packet import drop_reason, packet_problem
 
 HAND_OFF_PACKETS = 32  # a direction's rate is looked at every this many packets
 HAND_OFF_WINDOW = 0.01  # seconds: that many packets in less time is load (3200 packets/s)
-IPV4_PLAIN = 0x45  # version 4 with a 20-byte header: the first byte of nearly every packet
+IPV4_PLAIN = IPV4 << 4 | 5  # a 20-byte IPv4 header: the first byte of nearly every packet
 PLAIN_READ_TRIES = 4  # rounds plain_reads() drains a busy socket before it gives up
 
 
@@ -254,22 +256,6 @@ def _deliver(read: Datagram, *, accept: Callable[[tuple[str, int]], bool],
         else:
             write(packet)
     return len(pieces)
-
-
-class OffloadLayer(Protocol):
-    """The offload layer (offloading.OffloadingTunnel) as offload_poller() drives it."""
-
-    counters: Counters
-    frame_size: int
-    next_hello: float
-
-    def fileno(self) -> int: ...
-
-    def frames_of(self, data: bytes, frames: list[bytes]) -> None: ...
-
-    def hello(self) -> None: ...
-
-    def send(self, frame: bytes) -> None: ...
 
 
 def offload_poller(device: OffloadLayer, link: SocketPort,

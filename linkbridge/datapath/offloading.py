@@ -20,7 +20,6 @@ import contextlib
 import logging
 import math
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,8 +27,8 @@ from typing import Protocol
 
 from linkbridge.datapath.batch import BatchReader
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import Endpoint, RawPortProvider
-from linkbridge.datapath.rawport import DevicePort, SocketPort
+from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.rawport import DevicePort
 from linkbridge.errors import LinkbridgeError
 from linkbridge.wire.drops import (
     MTU,
@@ -59,7 +58,6 @@ from linkbridge.wire.offload import (
 from linkbridge.wire.packet import packet_problem
 
 log = logging.getLogger(__name__)
-MODES = ("off", "auto", "on")
 HELLO_INTERVAL = 1.0  # seconds between hellos while the peer has not answered
 
 
@@ -67,38 +65,17 @@ class OffloadDevice(Protocol):
     """What the layer needs of a TUN device opened with IFF_VNET_HDR (tunnel.tun.TunEndpoint)."""
 
     name: str
-    counters: Counters
     accepted: int
     read_size: int
+
+    @property
+    def counters(self) -> Counters: ...
 
     def fileno(self) -> int: ...
 
     def set_offload(self, flags: int) -> None: ...
 
     def close(self) -> None: ...
-
-
-IP_MTU = 14  # getsockopt: the path MTU of a connected IPv4 socket (<linux/in.h>)
-IPV6_MTU = 24  # the same for IPv6 (<linux/in6.h>)
-UDP_OVERHEAD = {socket.AF_INET: 28, socket.AF_INET6: 48}  # IP and UDP headers
-
-
-def path_frame_size(link: Endpoint, frame_size: int, overhead: int = 0) -> int:
-    """`frame_size`, or less where the link is a UDP socket connected to the peer whose route
-    has a smaller MTU (an IPv6 underlay takes 20 bytes less per datagram than an IPv4 one), less
-    the `overhead` a layer between adds to each chunk (encryption): a chunk must never be
-    fragmented by IP on the way."""
-    port = link.raw_port() if isinstance(link, RawPortProvider) else None
-    if not isinstance(port, SocketPort) or port.conn is None:
-        return frame_size
-    family = port.conn.family
-    level, option = ((socket.IPPROTO_IPV6, IPV6_MTU) if family == socket.AF_INET6
-                     else (socket.IPPROTO_IP, IP_MTU))
-    try:
-        path_mtu = port.conn.getsockopt(level, option)
-    except OSError:
-        return frame_size
-    return min(frame_size, path_mtu - UDP_OVERHEAD.get(family, 48) - overhead)
 
 
 def frame_problem(frame: bytes) -> str | None:
@@ -110,7 +87,8 @@ def frame_problem(frame: bytes) -> str | None:
 
 
 class OffloadingTunnel:
-    """A TUN device with offloads as the tunnel side; `link` takes the layer's hellos.
+    """A TUN device with offloads as the tunnel side; `below` (the link side) takes the layer's
+    hellos.
 
     `frame_size` is the largest frame the link carries: chunks are that long, and plain packets
     up to that long go as they are. `counters` are the device's (packets are super-packets, as
@@ -126,7 +104,7 @@ class OffloadingTunnel:
         self.name = device.name
         self.counters = device.counters
         self.frame_size = frame_size
-        self.link: Endpoint | None = None
+        self.below: Endpoint | None = None
         self._fd = device.fileno()
         self._read_size = device.read_size
         self._port = DevicePort(self._fd, self.counters, self._read_size)  # writes, counted
@@ -152,9 +130,9 @@ class OffloadingTunnel:
             return "agreed, but this kernel takes no offloads (sending complete packets)"
         return f"on ({flag_names(self._agreed)})"
 
-    def attach(self, link: Endpoint) -> None:
-        """Send hellos through `link` (the link side of the bridge), the first one now."""
-        self.link = link
+    def attach(self, below: Endpoint) -> None:
+        """Send hellos through `below` (the link side of the bridge), the first one now."""
+        self.below = below
         self.hello()
 
     def fileno(self) -> int:
@@ -270,9 +248,9 @@ class OffloadingTunnel:
         """Say hello to the peer now (`reply`: an answer to its hello)."""
         if self._agreed is None:
             self.next_hello = self._clock() + HELLO_INTERVAL
-        if self.link is not None:
+        if self.below is not None:
             self.counters.offload["hellos_sent"] += 1
-            self.link.send(hello_frame(self._caps, reply))
+            self.below.send(hello_frame(self._caps, reply))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

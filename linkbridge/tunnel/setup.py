@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 
+from linkbridge.datapath.pipeline import DEFAULT_MTU
 from linkbridge.errors import ConfigError
 from linkbridge.tunnel.netconf import InterfaceConfig, IPInterface, IPNetwork
 from linkbridge.tunnel.tun import TunEndpoint
 
-DEFAULT_MTU = 1472  # as in the original tool
 MIN_MTU = 68
 MAX_MTU = 65535
 IPV6_MIN_MTU = 1280  # Linux turns IPv6 off on a device with a smaller MTU

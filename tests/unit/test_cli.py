@@ -13,7 +13,8 @@ from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.kernel import kernel_spec
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
-from linkbridge.cli.up import LinkSide, PortsSide, plan_up
+from linkbridge.cli.up import plan_up
+from linkbridge.datapath.pipeline import LinkBelow, LocalPorts
 from linkbridge.errors import ConfigError
 from linkbridge.plugin.registry import get_plugin_manager
 
@@ -31,15 +32,15 @@ def test_tunnel_command_has_no_link_side() -> None:
     tunnel = options("tunnel", "--rx", "1", "--tx", "2", "--remote", "10.0.0.1")
     assert (tunnel.link, tunnel.via, tunnel.config) == (None, (), None)
     plan = plan_up(tunnel, InstalledPlugins(get_plugin_manager))
-    assert plan.link_side == PortsSide(1, 2, tunnel.host)
+    assert plan.pipeline.description.lower.below == LocalPorts(1, 2, tunnel.host)
 
 
 def test_link_side_is_planned_with_its_fragmentation() -> None:
     up = options("up", "--link", "udp:127.0.0.1:9?mtu=500", "--mtu", "1400",
                  "--remote", "10.0.0.1")
     plan = plan_up(up, InstalledPlugins(get_plugin_manager))
-    assert isinstance(plan.link_side, LinkSide)
-    assert (plan.spec.mtu, plan.link_side.frame_size) == (1400, 500)
+    assert isinstance(plan.pipeline.description.lower.below, LinkBelow)
+    assert (plan.spec.mtu, plan.pipeline.fragment_frame) == (1400, 500)
 
 
 def test_kernel_spec_comes_from_plain_values() -> None:

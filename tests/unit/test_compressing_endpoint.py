@@ -7,13 +7,15 @@ import pytest
 
 from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import config_checks
-from linkbridge.datapath.compressing import CompressingEndpoint, check_mode
+from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.errors import ConfigError
 from linkbridge.ops.config import parse_config, subparser
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.testing import memory_pair
 from linkbridge.wire import drops
+from linkbridge.wire.frames import COMPRESSED, UNCOMPRESSED
 from linkbridge.wire.packet import packet_problem
+from linkbridge.wire.stack import check_compress
 from tests.helpers.ip_packets import A4, B4, echo, tcp, timestamps
 
 
@@ -53,13 +55,13 @@ def test_auto_feedback_goes_down_and_repairs_the_context() -> None:
     a.send(packets[1])
     assert b.receive(0) == []
     assert b.counters.drops == {drops.COMPRESS_NO_CONTEXT: 1}
-    assert b.figures.tx.feedback == 1
+    assert b.counters.tx.feedback == 1
     assert a.receive(0) == []  # feedback is consumed, never delivered
-    assert a.figures.rx.feedback == 1
+    assert a.counters.rx.feedback == 1
     for packet in packets[2:]:
         a.send(packet)
     assert b.receive(0) == packets[2:]
-    assert a.figures.tx.full == 2
+    assert a.counters.tx.full == 2
 
 
 def test_mismatched_ends_count_drops_and_deliver_nothing_wrong() -> None:
@@ -68,8 +70,9 @@ def test_mismatched_ends_count_drops_and_deliver_nothing_wrong() -> None:
     for i in range(5):
         compressing.send(echo(seq=i))
     frames = b_plain.receive(0)
-    assert [frame[0] >> 4 for frame in frames] == [0xD] + [0xC] * 4  # no IP packets: the
-    # tunnel's packet check counts them as malformed_not_ip on a peer without compression
+    # no IP packets: the tunnel's packet check counts them as malformed_not_ip on a peer
+    # without compression
+    assert [frame[0] >> 4 for frame in frames] == [UNCOMPRESSED] + [COMPRESSED] * 4
     a2, b2 = memory_pair()
     vj, auto = CompressingEndpoint(a2, "vj"), CompressingEndpoint(b2, "auto")
     for i in range(40):
@@ -85,13 +88,13 @@ def test_mismatched_ends_count_drops_and_deliver_nothing_wrong() -> None:
 ])
 def test_vj_refuses_to_share_the_link(kwargs: dict[str, bool], words: str) -> None:
     with pytest.raises(ConfigError, match=f"vj cannot share a link with {words}"):
-        check_mode("vj", **kwargs)
-    check_mode("auto", **kwargs)
+        check_compress("vj", **kwargs)
+    check_compress("auto", **kwargs)
 
 
 def test_an_unknown_mode_names_the_choices() -> None:
     with pytest.raises(ConfigError, match="off, vj, auto"):
-        check_mode("lzw", fragmenting=False, encrypting=False, keepalive=False)
+        check_compress("lzw", fragmenting=False, encrypting=False, keepalive=False)
 
 
 def test_config_files_take_compress_per_tunnel() -> None:

@@ -13,20 +13,21 @@ from collections.abc import Iterator
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from linkbridge.datapath.encrypting import EncryptingEndpoint, Encryption
+from linkbridge.datapath.encrypting import EncryptingEndpoint, open_layer
 from linkbridge.datapath.endpoint import Pollable
 from linkbridge.testing import PollableMemoryEndpoint, memory_pair
 from linkbridge.wire import drops
 from linkbridge.wire.noise import public_bytes
 from linkbridge.wire.secure import AES_256_GCM, CHACHA20_POLY1305, StaticKeys, Timers
+from linkbridge.wire.stack import Encrypt
 
 BOTH = frozenset({AES_256_GCM, CHACHA20_POLY1305})
 
 
-def encryptions(timers: Timers) -> tuple[Encryption, Encryption]:
+def encryptions(timers: Timers) -> tuple[Encrypt, Encrypt]:
     keys = [X25519PrivateKey.generate() for _ in range(2)]
-    return (Encryption(StaticKeys(keys[0], public_bytes(keys[1]), ciphers=BOTH), timers),
-            Encryption(StaticKeys(keys[1], public_bytes(keys[0]), ciphers=BOTH), timers))
+    return (Encrypt(StaticKeys(keys[0], public_bytes(keys[1]), ciphers=BOTH), timers),
+            Encrypt(StaticKeys(keys[1], public_bytes(keys[0]), ciphers=BOTH), timers))
 
 
 @contextlib.contextmanager
@@ -35,7 +36,7 @@ def layers(timers: Timers) -> Iterator[tuple[EncryptingEndpoint, EncryptingEndpo
     below_a, below_b = memory_pair()
     first, second = encryptions(timers)
     with contextlib.ExitStack() as stack:
-        yield first.open(below_a, stack), second.open(below_b, stack)
+        yield open_layer(below_a, first, stack), open_layer(below_b, second, stack)
         below_a.close()
         below_b.close()
 
@@ -109,8 +110,8 @@ def test_retries_come_from_the_timer_thread_without_traffic() -> None:
     below_a, below_b = memory_pair()
     first, second = encryptions(timers)
     with contextlib.ExitStack() as stack:
-        a = first.open(below_a, stack)
-        b = second.open(below_b, stack)
+        a = open_layer(below_a, first, stack)
+        b = open_layer(below_b, second, stack)
         with below_a._lock, below_b._lock:  # both first initiations: lost
             below_a.inbox.clear()
             below_b.inbox.clear()
@@ -129,9 +130,9 @@ def test_retries_come_from_the_timer_thread_without_traffic() -> None:
 def test_pollable_only_over_a_pollable_link() -> None:
     first, _second = encryptions(Timers())
     with contextlib.ExitStack() as stack:
-        plain = first.open(memory_pair()[0], stack)
+        plain = open_layer(memory_pair()[0], first, stack)
         below = PollableMemoryEndpoint("p")
         stack.callback(below.close)
-        polled = first.open(below, stack)
+        polled = open_layer(below, first, stack)
         assert not isinstance(plain, Pollable)
         assert isinstance(polled, Pollable) and polled.fileno() == below.fileno()

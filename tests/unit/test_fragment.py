@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkbridge.datapath.fragmenting import FragmentingEndpoint, fragment_frame_size
+from linkbridge.datapath.fragmenting import FragmentingEndpoint
 from linkbridge.errors import ConfigError
 from linkbridge.testing import memory_pair
 from linkbridge.wire.fragment import (
@@ -26,6 +26,7 @@ from linkbridge.wire.fragment import (
     max_packet_size,
     parse_header,
 )
+from linkbridge.wire.stack import fragment_frame_size
 
 packets = st.binary(min_size=1, max_size=4000)
 frame_sizes = st.integers(HEADER_SIZE + 1, 1500)

@@ -13,7 +13,7 @@ import pytest
 from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
-from linkbridge.cli.up import LinkSide, plan_up
+from linkbridge.cli.up import plan_up
 from linkbridge.datapath.encrypting import allowed_ciphers, cpu_has_aes
 from linkbridge.errors import ConfigError
 from linkbridge.ops.config import parse_config, subparser
@@ -120,12 +120,12 @@ def test_encryption_options_plan_the_layer_and_the_mtu(tmp_path: Path,
     assert sealed.spec.mtu == plain.spec.mtu - OVERHEAD
     radio = plan_up(up_options("--link", "udp:198.18.0.2:5555?mtu=1000", *keys), plugins)
     assert radio.spec.mtu == 1000 - OVERHEAD
-    assert isinstance(radio.link_side, LinkSide) and radio.link_side.frame_size is None
-    assert radio.link_side.encryption is not None
+    assert radio.pipeline.fragment_frame is None
+    assert radio.pipeline.description.upper.encrypt is not None
     # a tunnel MTU the link cannot carry with the overhead is fragmented
     split = plan_up(up_options("--link", "udp:198.18.0.2:5555?mtu=1000", "--mtu", "1000",
                                *keys), plugins)
-    assert isinstance(split.link_side, LinkSide) and split.link_side.frame_size == 1000
+    assert split.pipeline.fragment_frame == 1000
 
 
 def test_offload_chunks_leave_room_for_the_overhead(tmp_path: Path,
@@ -135,14 +135,16 @@ def test_offload_chunks_leave_room_for_the_overhead(tmp_path: Path,
     for offload in ("on", "auto"):
         sealed = plan_up(up_options("--link", "udp:198.18.0.2:5555", "--offload", offload,
                                     *keys), plugins)
-        assert sealed.offload_frame == sealed.spec.mtu == 1472 - OVERHEAD
+        assert sealed.pipeline.offload_frame == sealed.spec.mtu == 1472 - OVERHEAD
         radio = plan_up(up_options("--link", "udp:198.18.0.2:5555?mtu=1000", "--mtu", "1400",
                                    "--offload", offload, *keys), plugins)
-        assert radio.offload_frame == 1000 - OVERHEAD
-        assert isinstance(radio.link_side, LinkSide) and radio.link_side.frame_size is None
+        assert radio.pipeline.offload_frame == 1000 - OVERHEAD
+        assert radio.pipeline.fragment_frame is None
     narrow = ["--link", "udp:198.18.0.2:5555?mtu=590", *keys]
-    assert plan_up(up_options(*narrow, "--offload", "auto"), plugins).offload_frame is None
-    assert plan_up(up_options(*narrow[:2], "--offload", "on"), plugins).offload_frame == 590
+    auto = plan_up(up_options(*narrow, "--offload", "auto"), plugins)
+    assert auto.pipeline.offload_frame is None
+    plain = plan_up(up_options(*narrow[:2], "--offload", "on"), plugins)
+    assert plain.pipeline.offload_frame == 590
     with pytest.raises(ConfigError, match="link frames under 596 bytes with encryption"):
         plan_up(up_options(*narrow, "--offload", "on"), plugins)
 

@@ -1,0 +1,253 @@
+"""The pipeline between the tunnel and the link side, described as data, validated, then built.
+
+A `Pipeline` says what stands above (a TUN device, or local ports serving an external tunnel),
+the upper stack (offload, compress, encrypt: what belongs to one peer), and the lower half
+(fragment, then a link or local ports: what belongs to one link). `validate()` applies the
+rules of wire/stack.py and gives a `Plan` with every frame size decided; `build()` opens it
+over an ExitStack, layer by layer in the order of wire.frames.SEND_ORDER, so that a failure
+undoes everything opened so far. A layer knows the one below only through the capabilities of
+endpoint.py. docs/architecture.md shows how a peer's upper stack and a link's lower half
+become many.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from linkbridge.datapath.bridge import Check
+from linkbridge.datapath.compressing import CompressingEndpoint
+from linkbridge.datapath.encrypting import open_layer
+from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.fragmenting import FragmentingEndpoint
+from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
+from linkbridge.datapath.pathmtu import path_frame_size
+from linkbridge.datapath.pcap import PcapWriter, pcap_tap
+from linkbridge.datapath.ports import link_ports, tunnel_ports
+from linkbridge.errors import ConfigError
+from linkbridge.wire.compress import OFF
+from linkbridge.wire.frames import SEND_ORDER, Layer
+from linkbridge.wire.packet import packet_problem
+from linkbridge.wire.stack import (
+    Compress,
+    Encrypt,
+    Fragment,
+    Offload,
+    check_compress,
+    fragment_frame_size,
+    offload_frame_size,
+    overhead,
+)
+
+DEFAULT_MTU = 1472  # the TUN MTU when neither --mtu nor the link gives one (a 1500-byte UDP path)
+ENCRYPT_NEEDS_LINK = "encryption needs a link (--link): local ports carry plain packets"
+COMPRESS_NEEDS_LINK = "--compress needs a link (--link): local ports carry plain packets"
+
+
+class ClosedLink(Endpoint, Protocol):
+    """A link not yet open (plugin.Link): its frame size limit, and open()."""
+
+    @property
+    def mtu(self) -> int | None: ...
+
+    def open(self) -> None: ...
+
+
+class Device(Endpoint, OffloadDevice, Protocol):
+    """The TUN device above, opened by tunnel/ (with a virtio_net_hdr when offload is planned)."""
+
+
+@dataclass(frozen=True)
+class TunDevice:
+    """A TUN device above: its MTU asked for (--mtu), else the link's (else DEFAULT_MTU) less
+    what the upper stack adds to a packet."""
+
+    mtu: int | None = None
+
+
+@dataclass(frozen=True)
+class LocalPorts:
+    """Local UDP ports: above, serving an external tunnel (`link --rx --tx`, bound to TX);
+    below, feeding an external link program (`up --rx --tx`, bound to RX)."""
+
+    rx: int
+    tx: int
+    host: str
+
+
+@dataclass(frozen=True)
+class LinkBelow:
+    """A link below (made from its URL and --via wrappers, opened by build())."""
+
+    link: ClosedLink
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A pcap file of what passes the side above (--pcap, --pcap-limit)."""
+
+    path: str
+    limit: int
+
+
+@dataclass(frozen=True)
+class Upper:
+    """The layers of one peer, above the link side: offload, compress, encrypt. (Multipoint:
+    one per peer over a shared lower half.)"""
+
+    offload: Offload = field(default_factory=Offload)
+    compress: Compress = field(default_factory=Compress)
+    encrypt: Encrypt | None = None
+
+
+@dataclass(frozen=True)
+class Lower:
+    """The layers of one link: fragment, over a link or local ports. (Multi-link: one per link
+    under a link scheduler.)"""
+
+    below: LinkBelow | LocalPorts
+    fragment: Fragment = field(default_factory=Fragment)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The whole description: what stands above, the upper stack, the lower half, a capture of
+    the side above, and whether the tunnel sends keepalives (frames the layers must carry)."""
+
+    above: TunDevice | LocalPorts
+    upper: Upper
+    lower: Lower
+    capture: Capture | None = None
+    keepalive: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated pipeline. `tunnel_mtu`: the TUN device's MTU (0: unknown, local ports
+    above); `offload_frame`: the offload layer's chunk size (None: no such layer);
+    `fragment_frame`: the size the fragment layer splits to (None: no such layer, 0: it only
+    reassembles)."""
+
+    description: Pipeline
+    tunnel_mtu: int
+    offload_frame: int | None
+    fragment_frame: int | None
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """The layers that run, in send order."""
+        upper = self.description.upper
+        present = {Layer.TUNNEL, Layer.LINK}
+        present |= {layer for layer, on in (
+            (Layer.OFFLOAD, self.offload_frame is not None),
+            (Layer.COMPRESS, upper.compress.mode != OFF),
+            (Layer.ENCRYPT, upper.encrypt is not None),
+            (Layer.FRAGMENT, self.fragment_frame is not None)) if on}
+        return tuple(layer for layer in SEND_ORDER if layer in present)
+
+
+def link_mtu(pipeline: Pipeline) -> int | None:
+    """The largest frame the link below carries (None: any, or local ports below)."""
+    below = pipeline.lower.below
+    return below.link.mtu if isinstance(below, LinkBelow) else None
+
+
+def tunnel_mtu(pipeline: Pipeline) -> int:
+    """The MTU of the TUN device above (0 for local ports above: the external tunnel's MTU is
+    unknown here)."""
+    above = pipeline.above
+    if isinstance(above, LocalPorts):
+        return 0
+    return above.mtu or (link_mtu(pipeline) or DEFAULT_MTU) - overhead(pipeline.upper.encrypt)
+
+
+def validate(pipeline: Pipeline) -> Plan:
+    """Check that the layers asked for can share the link side, and decide their frame sizes;
+    ConfigError names what is wrong (docs/offload.md, compression.md, fragmentation.md)."""
+    upper, lower = pipeline.upper, pipeline.lower
+    has_link = isinstance(lower.below, LinkBelow)
+    if not has_link and upper.encrypt is not None:
+        raise ConfigError(ENCRYPT_NEEDS_LINK)
+    if not has_link and upper.compress.mode != OFF:
+        raise ConfigError(COMPRESS_NEEDS_LINK)
+    mtu, encrypting = tunnel_mtu(pipeline), upper.encrypt is not None
+    offload = None
+    if isinstance(pipeline.above, TunDevice):
+        offload = offload_frame_size(
+            upper.offload, link=has_link, link_mtu=link_mtu(pipeline), tunnel_mtu=mtu,
+            encrypting=encrypting, compress=upper.compress.mode,
+            capture=pipeline.capture is not None, fragment=lower.fragment.mode)
+    fragment = None
+    if has_link:
+        # offload chunks carry what does not fit a link frame: no fragmentation layer then
+        mode = "never" if offload is not None else lower.fragment.mode
+        packet = mtu + overhead(upper.encrypt) if encrypting and mtu else mtu
+        fragment = fragment_frame_size(mode, packet, link_mtu(pipeline))
+        check_compress(upper.compress.mode, fragmenting=fragment is not None,
+                       encrypting=encrypting, keepalive=pipeline.keepalive)
+    return Plan(pipeline, mtu, offload, fragment)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A built pipeline: the bridge joins `tunnel_side` to `link_side`, checking each frame
+    towards the tunnel side with `check`."""
+
+    tunnel_side: Endpoint
+    link_side: Endpoint
+    check: Check = packet_problem
+
+
+def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None) -> Opened:
+    """Open `plan` below the TUN `device` (given when a TunDevice stands above) or the local
+    ports above; every undo goes on `stack`."""
+    pipeline = plan.description
+    above = open_above(pipeline.above, device, stack)
+    if pipeline.capture is not None:
+        writer = PcapWriter.create(pipeline.capture.path, pipeline.capture.limit)
+        stack.callback(writer.close)
+        above = pcap_tap(above, writer)
+    below = open_lower(pipeline.lower, plan.fragment_frame, stack)
+    link_side = open_upper(pipeline.upper, below, stack)
+    if plan.offload_frame is None or device is None:
+        return Opened(above, link_side)
+    offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))
+    offloading.attach(link_side)
+    return Opened(offloading, link_side, frame_problem)
+
+
+def open_above(above: TunDevice | LocalPorts, device: Device | None,
+               stack: contextlib.ExitStack) -> Endpoint:
+    """The side above: the TUN device given, or local ports serving an external tunnel."""
+    if isinstance(above, LocalPorts):
+        ports = link_ports(above.rx, above.tx, above.host)
+        stack.callback(ports.close)
+        return ports
+    if device is None:
+        raise ValueError("a TUN device above is opened by tunnel/ and given to build()")
+    return device
+
+
+def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitStack
+               ) -> Endpoint:
+    """One link's half: the link (or local ports for an external link program), under the
+    fragment layer when the plan gives it a `fragment_frame`."""
+    if isinstance(lower.below, LocalPorts):
+        ports = tunnel_ports(lower.below.rx, lower.below.tx, lower.below.host)
+        stack.callback(ports.close)
+        return ports
+    link = lower.below.link
+    link.open()
+    stack.callback(link.close)
+    if fragment_frame is None:
+        return link
+    return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)
+
+
+def open_upper(upper: Upper, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:
+    """One peer's stack over the lower half `below`: encrypt, then compress above it (the
+    offload layer stands in for the TUN device, see build())."""
+    if upper.encrypt is not None:
+        below = open_layer(below, upper.encrypt, stack)
+    return below if upper.compress.mode == OFF else CompressingEndpoint(below, upper.compress.mode)

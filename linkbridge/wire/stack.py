@@ -1,0 +1,115 @@
+"""The layers between the tunnel and a link as data: each layer's options, and the rules of
+which layers can share a link and at what frame sizes. Pure: no I/O.
+
+datapath/pipeline.py puts these options into a description of a whole pipeline, validates it
+with the rules here and builds it; docs/architecture.md shows the order (frames.SEND_ORDER).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from linkbridge.errors import ConfigError
+from linkbridge.wire.compress import MODES as COMPRESS_MODES
+from linkbridge.wire.compress import OFF, VJ
+from linkbridge.wire.fragment import DEFAULT_TIMEOUT, check_frame_size
+from linkbridge.wire.offload import MIN_FRAME_SIZE, offload_attempts
+from linkbridge.wire.secure import OVERHEAD, StaticKeys, Timers
+
+OFFLOAD_MODES = ("off", "auto", "on")
+FRAGMENT_MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class Offload:
+    """The offload layer (`--offload`, `--offload-flags`): TUN super-packets as chunks."""
+
+    mode: str = "off"
+    flags: str = ""  # what to ask of the kernel (wire.offload.offload_attempts)
+
+
+@dataclass(frozen=True)
+class Compress:
+    """The header compression layer (`--compress`)."""
+
+    mode: str = OFF
+
+
+@dataclass(frozen=True)
+class Encrypt:
+    """The encrypt layer (`--private-key`, `--peer-public-key`): keys read, timers checked."""
+
+    keys: StaticKeys
+    timers: Timers
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """The fragmentation layer (`--fragment`, `--fragment-timeout`)."""
+
+    mode: str = "never"
+    timeout: float = DEFAULT_TIMEOUT
+
+
+def overhead(encrypt: Encrypt | None) -> int:
+    """The bytes the layers above the fragment layer add to a packet (encryption's)."""
+    return OVERHEAD if encrypt is not None else 0
+
+
+def check_compress(mode: str, *, fragmenting: bool, encrypting: bool, keepalive: bool) -> None:
+    """ConfigError when `mode` cannot share the link with the other layers asked for: VJ's
+    frame types (0x70-0xFF) overlap theirs, so a `vj` link carries only IP and VJ frames."""
+    if mode not in COMPRESS_MODES:
+        raise ConfigError(f"--compress {mode!r}: choose one of {', '.join(COMPRESS_MODES)}")
+    if mode != VJ:
+        return
+    others = [name for name, on in (
+        ("fragmentation (a tunnel MTU above the link's, or --fragment always)", fragmenting),
+        ("encryption (--private-key)", encrypting),
+        ("keepalives (--keepalive)", keepalive)) if on]
+    if others:
+        raise ConfigError(f"--compress vj cannot share a link with {' or '.join(others)}: "
+                          "VJ's frame types (0x70-0xFF) overlap theirs; use --compress auto")
+
+
+def fragment_frame_size(mode: str, tunnel_mtu: int, link_mtu: int | None) -> int | None:
+    """Whether the layer is needed: None for no layer, else the frame size to split to.
+
+    `auto` adds it when the tunnel MTU exceeds the link's; `always` adds it in any case (with
+    no link MTU it then only reassembles what the peer fragments); `never` leaves it out.
+    Raises ConfigError when the tunnel MTU cannot be carried in the link's frames.
+    """
+    if mode == "never" or (mode == "auto" and (link_mtu is None or tunnel_mtu <= link_mtu)):
+        return None
+    size = link_mtu or 0
+    if link_mtu is not None:
+        check_frame_size(link_mtu, tunnel_mtu)
+    return size
+
+
+def offload_frame_size(offload: Offload, *, link: bool, link_mtu: int | None, tunnel_mtu: int,
+                       encrypting: bool, compress: str, capture: bool,
+                       fragment: str) -> int | None:
+    """The frame size the offload layer chunks to (the link's MTU less what `encrypting` adds
+    to each chunk, else the tunnel's MTU), or None when the layer is off, or auto and another
+    layer excludes it; ConfigError for `on` with such a layer (docs/offload.md says which
+    layers switch it off). `link`: a link below, not local ports."""
+    if offload.mode == "off":
+        return None
+    extra = OVERHEAD if encrypting else 0
+    frame = link_mtu - extra if link_mtu else tunnel_mtu
+    excluded = [why for present, why in (
+        (not link, "local ports (--rx/--tx)"), (compress != OFF, "--compress"),
+        (capture, "--pcap"), (fragment == "always", "--fragment always"),
+        (frame < MIN_FRAME_SIZE, f"link frames under {MIN_FRAME_SIZE + extra} bytes"
+                                 + (" with encryption" if encrypting else ""))) if present]
+    try:
+        offload_attempts(offload.flags)
+    except ValueError as exc:
+        raise ConfigError(f"--offload-flags: {exc}") from None
+    if not excluded:
+        return frame
+    if offload.mode == "on":
+        raise ConfigError(f"--offload on cannot run with {excluded[0]} (docs/offload.md); "
+                          "--offload auto leaves it off instead")
+    return None
