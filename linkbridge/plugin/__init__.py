@@ -16,6 +16,7 @@ from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, RawPor
 from linkbridge.datapath.rawport import DevicePort, RawPort, SocketPort
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError, PluginError, TunnelError
 from linkbridge.framing import crc16, kiss, length_prefix, slip
+from linkbridge.framing.events import Lost
 from linkbridge.plugin.hookspecs import hookimpl
 from linkbridge.plugin.lab import (
     SERIAL_BITS_PER_BYTE,
@@ -26,7 +27,7 @@ from linkbridge.plugin.lab import (
     LabSides,
     serial_cable_pair,
 )
-from linkbridge.plugin.link import Link, LinkWrapper
+from linkbridge.plugin.link import Link, LinkWrapper, ReportsLoss
 from linkbridge.plugin.options import (
     Option,
     Parser,
@@ -99,6 +100,7 @@ __all__ = [
     "LinkUrl",
     "LinkWrapper",
     "LinkbridgeError",
+    "Lost",
     "Option",
     "Parser",
     "PluginError",
@@ -106,6 +108,7 @@ __all__ = [
     "RawPort",
     "RawPortProvider",
     "ReconnectingStream",
+    "ReportsLoss",
     "SocketPort",
     "StreamHandle",
     "StreamLink",
