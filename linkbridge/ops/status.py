@@ -20,13 +20,15 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.ops.reasons import describe_reasons, legend_lines
 from linkbridge.plugin.tunnel_info import TunnelInfo
+from linkbridge.wire import drops
 
 log = logging.getLogger("linkbridge")
 
@@ -122,9 +124,11 @@ class StatusServer:
 
     def __init__(self, info: TunnelInfo, tunnel_side: Endpoint, link_side: Endpoint,
                  uid: int, gid: int, base: Path,
-                 extra: Callable[[], dict[str, Any]] | None = None) -> None:
+                 extra: Callable[[], dict[str, Any]] | None = None,
+                 reasons: Mapping[str, str] = drops.REASONS) -> None:
         self.info = info
         self.extra = extra
+        self.reasons = reasons
         self.tunnel_side = tunnel_side
         self.link_side = link_side
         self.started = time.time()
@@ -167,6 +171,7 @@ class StatusServer:
                                     self.started, time.time())
                 if self.extra is not None:
                     document.update(self.extra())
+                document["reasons"] = describe_reasons(document, self.reasons)
                 with contextlib.suppress(OSError):
                     conn.sendall(json.dumps(document).encode() + b"\n")
 
@@ -182,17 +187,19 @@ class StatusServer:
 @contextlib.contextmanager
 def publish_status(info: TunnelInfo, tunnel_side: Endpoint, link_side: Endpoint,
                    uid: int | None = None, gid: int | None = None,
-                   extra: Callable[[], dict[str, Any]] | None = None) -> Iterator[None]:
+                   extra: Callable[[], dict[str, Any]] | None = None,
+                   reasons: Mapping[str, str] = drops.REASONS) -> Iterator[None]:
     """Serve this tunnel's status while the block runs; a failure to publish is only logged.
 
     `uid`/`gid`: the user the tunnel will run as (after `--user`), by default the current one;
-    `extra()`: more keys for each snapshot (the link's state, from the tunnel's runner).
+    `extra()`: more keys for each snapshot (the link's state, from the tunnel's runner);
+    `reasons`: the descriptions of the drop reasons, for the snapshot's `reasons` map.
     """
     owner_uid = os.geteuid() if uid is None else uid
     owner_gid = os.getegid() if gid is None else gid
     try:
         server = StatusServer(info, tunnel_side, link_side, owner_uid, owner_gid, run_dir(),
-                              extra)
+                              extra, reasons)
     except OSError as exc:
         log.warning("%s: status not published in %s: %s", info.device, run_dir(),
                     exc.strerror or exc)
@@ -292,7 +299,7 @@ def format_table(documents: list[dict[str, Any]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join(["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
                       .rstrip() for row in rows] + compression_lines(documents)
-                     + encryption_lines(documents, time.time()))
+                     + encryption_lines(documents, time.time()) + legend_lines(documents))
 
 
 def encryption_lines(documents: list[dict[str, Any]], now: float) -> list[str]:

@@ -1,4 +1,4 @@
-"""The conformance suite catches what a user would notice: four deliberately broken variants of
+"""The conformance suite catches what a user would notice: five deliberately broken variants of
 docs/plugins.md's `fifo:` plugin (built from the page's own code) each fail it, with a message
 naming the fault. The page's plugin itself passes (tests/integration/test_docs_code.py) and,
 installed, runs `linkbridge lab --link fifo` as the page's walk-through says."""
@@ -52,6 +52,14 @@ BROKEN = {
         os.write(self.out, length_prefix.encode(packet))
         self.counters.sent(len(packet))
 ''',
+    "undeclared": '''
+    """Counts a drop reason it declares nowhere."""
+
+    def send(self, packet):
+        if len(packet) == 1:
+            self.counters.drop("fifo_tiny")
+        super().send(packet)
+''',
     "slow_timeout": '''
     """Waits five times its timeout when nothing arrives."""
 
@@ -96,6 +104,8 @@ FAULTS = {
                       ["lab_pair() gave both sides the same URL fifo:"]),
     "raising_send": ("test_sustained_traffic_both_ways_loses_nothing",
                      ["send() raised BlockingIOError", "never an exception"]),
+    "undeclared": ("test_packets_arrive_whole_both_ways",
+                   ["counted drop reasons declared nowhere: fifo_tiny", "`drop_reasons`"]),
     "slow_timeout": ("test_receive_keeps_its_timeout",
                      ["receive(0.05) took", "wait at most `timeout`"]),
 }
@@ -123,7 +133,7 @@ def test_the_same_suite_passes_the_page_plugin_on_those_checks(tmp_path: Path) -
     selected = " or ".join(sorted({test for test, _ in FAULTS.values()}))
     code, output = run_pytest(page_test, "-k", selected)
     assert code == pytest.ExitCode.OK, output
-    assert "3 passed" in output, output
+    assert "4 passed" in output, output
 
 
 def test_the_page_plugin_installed_runs_a_lab(root: None, tmp_path: Path) -> None:
