@@ -26,4 +26,3 @@ class FrameDecoder(Protocol):
     """Bytes of a stream in, frames and loss marks out, in stream order."""
 
     def feed(self, data: bytes) -> Sequence[bytes | Lost]: ...
-

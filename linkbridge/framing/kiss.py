@@ -146,9 +146,9 @@ class KissDecoder(StuffedDecoder):
 
     `feed()` returns the payloads of the data frames for `port` (plain, SMACK or FlexNet),
     each at most `max_data` bytes, and a `Lost` mark where a frame was damaged or cut;
-    everything else is counted in `errors` by reason. Like the
-    SLIP decoder it starts out of step, resynchronises at every FEND and keeps its memory
-    bounded by the largest frame it accepts.
+    everything else is counted in `errors` by reason. Like the SLIP decoder it starts out of
+    step, resynchronises at every FEND and keeps its memory bounded by the largest frame it
+    accepts.
     """
 
     reasons = StuffingErrors(bad_escape=BAD_ESCAPE, oversize=OVERSIZE, garbage=GARBAGE)
