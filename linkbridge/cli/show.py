@@ -24,7 +24,7 @@ log = logging.getLogger("linkbridge")
 
 
 def cmd_links(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
-    """`links`: the installed link and wrapper types and their options."""
+    """`links`: the installed link and wrapper types, their options and drop reasons."""
     rows = plugins.registry.describe()
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -36,6 +36,8 @@ def cmd_links(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
         for option in row["options"]:
             default = "" if option["default"] is None else f" (default {option['default']})"
             print(f"    ?{option['name']}=  {option['help']}{default}")
+        for reason, text in row["drop_reasons"].items():
+            print(f"    drop {reason}: {text}")
 
 
 def cmd_status(args: argparse.Namespace, plugins: InstalledPlugins) -> None:

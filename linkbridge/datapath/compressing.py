@@ -3,11 +3,12 @@
 It sits above encryption and fragmentation (docs/architecture.md): packets from the tunnel are
 compressed before anything else touches them, and frames from below are decompressed last. In
 `auto` mode the decompressor's feedback frames go back down the same link; the peer's feedback
-is handed to this end's compressor and never reaches the tunnel. In `vj` mode the framing
-errors the link below counts (a SLIP bad escape or oversize frame, a CRC mismatch, their KISS
-equivalents) are frames lost on the line: each tells the decompressor (RFC 1144's TYPE_ERROR,
-as the kernel's PPP does with slhc_toss) so that it tosses compressed frames until one names
-its connection, instead of rebuilding them against the wrong reference.
+is handed to this end's compressor and never reaches the tunnel. In `vj` mode, when the
+endpoint below reports loss (a LossReporter: a link whose decoder met a SLIP bad escape or
+oversize frame, a CRC mismatch, their KISS equivalents), each loss tells the decompressor
+(RFC 1144's TYPE_ERROR, as the kernel's PPP receive-error path calls slhc_toss) so that it
+tosses compressed frames until one names its connection, instead of rebuilding them against
+the wrong reference.
 """
 
 from __future__ import annotations
@@ -19,16 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import Endpoint
-from linkbridge.wire import drops
+from linkbridge.datapath.endpoint import Endpoint, LossReporter
 from linkbridge.wire.compress import MODES, OFF, VJ, codec_pair
 from linkbridge.wire.frames import UNCOMPRESSED, VJ_UNCOMPRESSED_TCP
 
-__all__ = ["LINE_ERRORS", "MODES", "OFF", "CompressingEndpoint"]
-
-# Drop reasons of the link below that stand for a frame lost on the line (damaged or cut)
-LINE_ERRORS = (drops.SLIP_BAD_ESCAPE, drops.SLIP_OVERSIZE, drops.SLIP_GARBAGE, drops.CRC,
-               drops.KISS_BAD_ESCAPE, drops.KISS_OVERSIZE, drops.KISS_GARBAGE, drops.KISS_CRC)
+__all__ = ["MODES", "OFF", "CompressingEndpoint"]
 
 
 @dataclass
@@ -71,7 +67,9 @@ class CompressCounters(Counters):
 class CompressingEndpoint:
     """Wraps an open endpoint (a link, or the encryption or fragmentation layer over one):
     packets go down compressed, frames come up as the packets they carry. Decompression
-    failures are counted here by reason (compress_*); nothing rebuilt wrongly comes up."""
+    failures are counted here by reason (compress_*); nothing rebuilt wrongly comes up. In
+    `vj` mode it listens to the loss reports of the endpoint below, when that is a
+    LossReporter (`auto` frames decode alone: a lost one costs only itself)."""
 
     def __init__(self, below: Endpoint, mode: str,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -85,8 +83,8 @@ class CompressingEndpoint:
                                                           first_gen=os.urandom(1)[0])
         self._clock = clock
         self._send_lock = threading.Lock()  # feedback goes down from the receiving thread
-        self._watch_line = mode == VJ  # `auto` frames decode alone: a lost one costs only itself
-        self._line_errors = self._count_line_errors()
+        if mode == VJ and isinstance(below, LossReporter):
+            below.on_loss(self._frame_lost)
 
     def send(self, packet: bytes) -> None:
         frame = self._compressor.compress(packet)
@@ -95,17 +93,14 @@ class CompressingEndpoint:
         self.counters.tx.count(len(packet), len(frame), frame[0] if frame else 0, self.mode)
         self.counters.sent(len(packet))
 
-    def _count_line_errors(self) -> int:
-        below = self.below.counters.drops
-        return sum(below[reason] for reason in LINE_ERRORS)
+    def _frame_lost(self, reason: str) -> None:
+        """The link below lost a frame (called on the receiving thread, inside its receive()
+        and before it returns the frames around the loss): toss from the first of them (a
+        compressed frame without its connection number is dropped, TCP resends it)."""
+        self._decompressor.frame_lost()
 
     def receive(self, timeout: float) -> list[bytes]:
         frames = self.below.receive(timeout)
-        if self._watch_line and (errors := self._count_line_errors()) != self._line_errors:
-            # Which of `frames` came after the damaged one is unknown: toss from the first
-            # (a compressed frame without its connection number is dropped, TCP resends it).
-            self._line_errors = errors
-            self._decompressor.frame_lost()
         if not frames:
             return frames
         now = self._clock()

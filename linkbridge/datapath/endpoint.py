@@ -8,7 +8,7 @@ implements only what it can honour itself, so packets never bypass it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from linkbridge.datapath.counters import Counters
@@ -92,3 +92,14 @@ class OffloadLayer(Protocol):
     def hello(self) -> None: ...
 
     def send(self, frame: bytes) -> None: ...
+
+
+@runtime_checkable
+class LossReporter(Protocol):
+    """Tells when a frame was lost or damaged on the way in (a framing error, a CRC mismatch):
+    `on_loss(listener)` subscribes, and the endpoint calls `listener(reason)` on its receiving
+    thread, inside receive(), before it returns the frames decoded with the loss. A link that
+    decodes a byte stream implements it; a layer in between that cannot pass the event on does
+    not declare it, so the layer above never hears of loss it cannot place."""
+
+    def on_loss(self, listener: Callable[[str], None]) -> None: ...

@@ -10,14 +10,16 @@ CRC-16 appended: SMACK sets bit 0x80 of the command byte (CRC-16/ARC, low byte f
 FlexNet bit 0x20 (FlexNet's CRC, high byte first). `KissDecoder` accepts those for its port
 once the CRC checks out (a flag the port number itself uses means that port: SMACK works on
 ports 0..7, FlexNet on ports 0, 1, 4, 5, 8, 9, 12, 13; mkiss always uses port 0). Frames for
-other ports, commands and damaged CRC frames are counted drops (the `kiss_*` reasons of
-wire/drops.py).
+other ports, commands and damaged frames are counted drops (the `kiss_*` reasons below,
+described in `REASONS`); a damaged or cut frame also yields a `Lost` mark (framing/events.py)
+where it was, a frame that is only not for us does not.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
+from linkbridge.framing.events import Lost
 from linkbridge.framing.stuffing import (
     END,
     ESC,
@@ -28,14 +30,22 @@ from linkbridge.framing.stuffing import (
     encode,
     encoded_size,
 )
-from linkbridge.wire.drops import (
-    KISS_BAD_ESCAPE,
-    KISS_CRC,
-    KISS_GARBAGE,
-    KISS_NOT_DATA,
-    KISS_OTHER_PORT,
-    KISS_OVERSIZE,
-)
+
+# The drop reasons the decoder counts (a link that uses it declares them: Link.drop_reasons)
+BAD_ESCAPE = "kiss_bad_escape"
+OVERSIZE = "kiss_oversize"
+GARBAGE = "kiss_garbage"
+CRC = "kiss_crc"
+OTHER_PORT = "kiss_other_port"
+NOT_DATA = "kiss_not_data"
+REASONS = {
+    BAD_ESCAPE: "a KISS frame with FESC followed by anything but TFEND or TFESC",
+    OVERSIZE: "a KISS frame longer than the link's MTU allows",
+    GARBAGE: "bytes before the first FEND (the line was joined mid-frame)",
+    CRC: "a SMACK or FlexNet frame whose CRC-16 does not match",
+    OTHER_PORT: "a KISS data frame for another TNC port",
+    NOT_DATA: "a KISS command frame (TXDELAY...) where data was expected",
+}
 
 FEND, FESC, TFEND, TFESC = END, ESC, ESC_END, ESC_ESC
 
@@ -135,13 +145,13 @@ class KissDecoder(StuffedDecoder):
     """Turns a KISS byte stream, fed in chunks of any size, into the data of one TNC port.
 
     `feed()` returns the payloads of the data frames for `port` (plain, SMACK or FlexNet),
-    each at most `max_data` bytes; everything else is counted in `errors` by reason. Like the
-    SLIP decoder it starts out of step, resynchronises at every FEND and keeps its memory
-    bounded by the largest frame it accepts.
+    each at most `max_data` bytes, and a `Lost` mark where a frame was damaged or cut;
+    everything else is counted in `errors` by reason. Like the SLIP decoder it starts out of
+    step, resynchronises at every FEND and keeps its memory bounded by the largest frame it
+    accepts.
     """
 
-    reasons = StuffingErrors(bad_escape=KISS_BAD_ESCAPE, oversize=KISS_OVERSIZE,
-                             garbage=KISS_GARBAGE)
+    reasons = StuffingErrors(bad_escape=BAD_ESCAPE, oversize=OVERSIZE, garbage=GARBAGE)
 
     def __init__(self, max_data: int, port: int = 0, errors: Counter[str] | None = None) -> None:
         super().__init__(max_data + 1 + CRC_TRAILER, errors)
@@ -149,36 +159,38 @@ class KissDecoder(StuffedDecoder):
         self.max_data = max_data
         self._plain = command_byte(DATA, port)
 
-    def feed(self, data: bytes) -> list[bytes]:
-        payloads = []
+    def feed(self, data: bytes) -> list[bytes | Lost]:
+        payloads: list[bytes | Lost] = []
         for frame in super().feed(data):
-            payload = self._payload(frame)
+            payload = self._payload(frame) if type(frame) is bytes else frame
             if payload is not None:
                 payloads.append(payload)
         return payloads
 
-    def _payload(self, frame: bytes) -> bytes | None:
-        """The data of a frame for this decoder's port, or None (counted)."""
+    def _payload(self, frame: bytes) -> bytes | Lost | None:
+        """The data of a frame for this decoder's port, a loss mark for a damaged one, or None
+        for one not for us (counted)."""
         command = frame[0]
         if command == self._plain:
             payload = frame[1:]
         elif command & 0x0F != DATA or command == RETURN:
-            self.errors[KISS_NOT_DATA] += 1
+            self.errors[NOT_DATA] += 1
             return None
         elif command & SMACK and command & ~SMACK == self._plain:
             if len(frame) < 1 + CRC_TRAILER or crc_arc(frame):
-                self.errors[KISS_CRC] += 1
-                return None
+                return self._lost(CRC)
             payload = frame[1:-CRC_TRAILER]
         elif command & FLEX and command & ~FLEX == self._plain:
             if len(frame) < 1 + CRC_TRAILER or crc_flex(frame) != FLEX_RESIDUE:
-                self.errors[KISS_CRC] += 1
-                return None
+                return self._lost(CRC)
             payload = frame[1:-CRC_TRAILER]
         else:
-            self.errors[KISS_OTHER_PORT] += 1
+            self.errors[OTHER_PORT] += 1
             return None
         if len(payload) > self.max_data:
-            self.errors[KISS_OVERSIZE] += 1
-            return None
+            return self._lost(OVERSIZE)
         return payload
+
+    def _lost(self, reason: str) -> Lost:
+        self.errors[reason] += 1
+        return Lost(reason)

@@ -35,8 +35,9 @@ class LengthDecoder:
     """Feed it the stream's bytes as they come; it returns every frame completed so far.
 
     Same shape as `slip.SlipDecoder` (`max_frame`, `errors`, `feed`, `buffered`), so a stream
-    link can take either; this one has no errors to count (`errors` stays as given) because a
-    bad length cannot be skipped: it raises FramingError instead.
+    link can take either; this one yields no `Lost` marks and has no errors to count (`errors`
+    stays as given): a length prefix carries no check, and the one damage it sees, a bad
+    length, cannot be stepped over: it raises FramingError and the stream must be reset.
     """
 
     def __init__(self, max_frame: int = MAX_PACKET, errors: Counter[str] | None = None) -> None:

@@ -2,7 +2,8 @@
 
 A frame is END, its body with END and ESC escaped (END -> ESC ESC_END, ESC -> ESC ESC_ESC),
 END. KISS calls the same four bytes FEND, FESC, TFEND and TFESC. `StuffedDecoder` takes the
-byte stream in chunks of any size and returns whole frame bodies; it counts protocol errors in
+byte stream in chunks of any size and returns whole frame bodies and, in stream order among
+them, a `Lost` mark (framing/events.py) for each frame it threw away; it counts those in
 `errors` under the reasons its subclass names (SLIP's `slip_*`, KISS's `kiss_*`) and always
 resynchronises at the next END. Its memory stays bounded by the largest frame it accepts, even
 on endless line noise.
@@ -13,6 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from typing import ClassVar
+
+from linkbridge.framing.events import Lost
 
 END = 0xC0
 ESC = 0xDB
@@ -80,9 +83,10 @@ class StuffedDecoder:
 
     The decoder starts out of step (the line may have been joined mid-frame): bytes before the
     first END are discarded as garbage. A frame with a bad escape or over `max_frame` bytes is
-    discarded and counted; decoding resumes at the next END. Empty frames (END END) are the
-    normal gap between frames and count as nothing. `errors` may be a shared Counter (a link's
-    drop counter) so that the errors show up there directly. Subclasses set `reasons`.
+    discarded, counted and marked `Lost` where it was; decoding resumes at the next END. Empty
+    frames (END END) are the normal gap between frames and count as nothing. `errors` may be a
+    shared Counter (a link's drop counter) so that the errors show up there directly.
+    Subclasses set `reasons`.
     """
 
     reasons: ClassVar[StuffingErrors]
@@ -104,8 +108,9 @@ class StuffedDecoder:
         """Bytes held back waiting for the END that closes the current frame."""
         return len(self._pending)
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Take the next bytes from the line; return the frames they complete, in order."""
+    def feed(self, data: bytes) -> list[bytes | Lost]:
+        """Take the next bytes from the line; return the frames they complete and the marks
+        of frames lost meanwhile, in stream order."""
         if _END not in data:
             self._hold(data)
             return []
@@ -114,28 +119,33 @@ class StuffedDecoder:
             data = bytes(self._pending)
             self._pending.clear()
         *bodies, tail = data.split(_END)
-        frames: list[bytes] = []
+        frames: list[bytes | Lost] = []
         reasons = self.reasons
         for body in bodies:
             if self._skipping is not None:
-                self._resync(body)
+                self._resync(body, frames)
             elif not body:
                 continue  # END END: the gap between two frames
             elif len(body) > self._max_pending:
-                self.errors[reasons.oversize] += 1
+                self._lose(reasons.oversize, frames)
             elif (frame := unescape(body)) is None:
-                self.errors[reasons.bad_escape] += 1
+                self._lose(reasons.bad_escape, frames)
             elif len(frame) > self.max_frame:
-                self.errors[reasons.oversize] += 1
+                self._lose(reasons.oversize, frames)
             else:
                 frames.append(frame)
         self._hold(tail)
         return frames
 
-    def _resync(self, body: bytes) -> None:
+    def _lose(self, reason: str, frames: list[bytes | Lost]) -> None:
+        """A frame thrown away: count it, and mark it where it was."""
+        self.errors[reason] += 1
+        frames.append(Lost(reason))
+
+    def _resync(self, body: bytes, frames: list[bytes | Lost]) -> None:
         """The END that ends a stretch skipped out of step: count what was lost, get in step."""
         if self._skipping == self.reasons.oversize or body or self._skipped_bytes:
-            self.errors[self._skipping or self.reasons.garbage] += 1
+            self._lose(self._skipping or self.reasons.garbage, frames)
         self._skipping = None
         self._skipped_bytes = False
 

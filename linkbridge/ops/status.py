@@ -23,14 +23,16 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.ops.reasons import describe_reasons
 from linkbridge.ops.status_data import TunnelStatus, parse_tunnel
 from linkbridge.plugin.tunnel_info import TunnelInfo
+from linkbridge.wire import drops
 
 log = logging.getLogger("linkbridge")
 
@@ -126,9 +128,11 @@ class StatusServer:
 
     def __init__(self, info: TunnelInfo, tunnel_side: Endpoint, link_side: Endpoint,
                  uid: int, gid: int, base: Path,
-                 extra: Callable[[], dict[str, Any]] | None = None) -> None:
+                 extra: Callable[[], dict[str, Any]] | None = None,
+                 reasons: Mapping[str, str] = drops.REASONS) -> None:
         self.info = info
         self.extra = extra
+        self.reasons = reasons
         self.tunnel_side = tunnel_side
         self.link_side = link_side
         self.started = time.time()
@@ -171,6 +175,7 @@ class StatusServer:
                                     self.started, time.time())
                 if self.extra is not None:
                     document.update(self.extra())
+                document["reasons"] = describe_reasons(document, self.reasons)
                 with contextlib.suppress(OSError):
                     conn.sendall(json.dumps(document).encode() + b"\n")
 
@@ -186,17 +191,19 @@ class StatusServer:
 @contextlib.contextmanager
 def publish_status(info: TunnelInfo, tunnel_side: Endpoint, link_side: Endpoint,
                    uid: int | None = None, gid: int | None = None,
-                   extra: Callable[[], dict[str, Any]] | None = None) -> Iterator[None]:
+                   extra: Callable[[], dict[str, Any]] | None = None,
+                   reasons: Mapping[str, str] = drops.REASONS) -> Iterator[None]:
     """Serve this tunnel's status while the block runs; a failure to publish is only logged.
 
     `uid`/`gid`: the user the tunnel will run as (after `--user`), by default the current one;
-    `extra()`: more keys for each snapshot (the link's state, from the tunnel's runner).
+    `extra()`: more keys for each snapshot (the link's state, from the tunnel's runner);
+    `reasons`: the descriptions of the drop reasons, for the snapshot's `reasons` map.
     """
     owner_uid = os.geteuid() if uid is None else uid
     owner_gid = os.getegid() if gid is None else gid
     try:
         server = StatusServer(info, tunnel_side, link_side, owner_uid, owner_gid, run_dir(),
-                              extra)
+                              extra, reasons)
     except OSError as exc:
         log.warning("%s: status not published in %s: %s", info.device, run_dir(),
                     exc.strerror or exc)

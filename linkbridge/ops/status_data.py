@@ -112,6 +112,7 @@ class TunnelStatus:
     liveness: LinkLiveness | None = None
     config: str | None = None  # the config file it runs from
     config_key: str | None = None
+    reasons: Mapping[str, str] = field(default_factory=dict)  # counted drop reason -> meaning
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def sides(self) -> tuple[tuple[str, SideStatus], ...]:
@@ -139,7 +140,14 @@ def parse_tunnel(document: object) -> TunnelStatus:
         tunnel=parse_side(doc.get("tunnel", {}), "tunnel"),
         link_side=parse_side(doc.get("link_side", {}), "link_side"),
         liveness=liveness, config=_str_or_none(doc, "config"),
-        config_key=_str_or_none(doc, "config_key"), document=doc)
+        config_key=_str_or_none(doc, "config_key"), reasons=_descriptions(doc, "reasons"),
+        document=doc)
+
+
+def _descriptions(doc: Mapping[str, Any], key: str) -> dict[str, str]:
+    """A map of reason -> description (the tunnel's `reasons`), empty when absent."""
+    value = _object(doc.get(key, {}), key)
+    return {str(reason): str(text) for reason, text in value.items()}
 
 
 def parse_side(value: object, where: str) -> SideStatus:

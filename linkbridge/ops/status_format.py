@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from linkbridge.ops.reasons import legend_lines
 from linkbridge.ops.status_data import LINK_SIDE, Encryption, TunnelStatus
 
 NO_TUNNELS = "no linkbridge tunnels running"
@@ -69,7 +70,8 @@ def format_table(tunnels: Sequence[TunnelStatus], now: float) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     return "\n".join(["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
                       .rstrip() for row in rows] + compression_lines(tunnels)
-                     + encryption_lines(tunnels, now))
+                     + encryption_lines(tunnels, now)
+                     + legend_lines(tunnel.reasons for tunnel in tunnels))
 
 
 def encryption_lines(tunnels: Sequence[TunnelStatus], now: float) -> list[str]:

@@ -19,8 +19,9 @@ from linkbridge.datapath.datagram import DatagramEndpoint, format_address
 from linkbridge.datapath.endpoint import BatchSender, Pollable, RawPortProvider
 from linkbridge.datapath.rawport import RawPort
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
+from linkbridge.framing.events import Lost
 from linkbridge.plugin.hookspecs import hookimpl
-from linkbridge.plugin.link import Link, LinkWrapper
+from linkbridge.plugin.link import Link, LinkWrapper, ReportsLoss
 from linkbridge.plugin.options import (
     Option,
     boolean,
@@ -56,10 +57,12 @@ __all__ = [
     "LinkUrl",
     "LinkWrapper",
     "LinkbridgeError",
+    "Lost",
     "Option",
     "Pollable",
     "RawPort",
     "RawPortProvider",
+    "ReportsLoss",
     "StreamLink",
     "TunnelInfo",
     "boolean",

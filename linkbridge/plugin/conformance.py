@@ -48,7 +48,7 @@ from linkbridge.plugin.link import Link
 from linkbridge.plugin.options import Option
 from linkbridge.plugin.registry import LinkRegistry, plugin_registry
 from linkbridge.plugin.url import LinkUrl, parse_link_url
-from linkbridge.wire.drops import MTU
+from linkbridge.wire.drops import MTU, REASONS
 
 DELIVERY_TIMEOUT = 10.0  # generous: the CI machine is shared and busy
 STALL = 5.0  # sustained traffic: seconds without progress before a direction gives up
@@ -325,6 +325,12 @@ class LinkConformance:
             finally:
                 a.close()
                 b.close()
+            for link in (a, b):
+                undeclared = sorted(set(link.counters.drops) - {*REASONS, *link.drop_reasons})
+                assert not undeclared, (
+                    f"{self.scheme}: counted drop reasons declared nowhere: "
+                    f"{', '.join(undeclared)}: declare each in the class's `drop_reasons` with "
+                    "a one-line description (or count a reason of `drops`)")
 
     def _sizes(self) -> tuple[int, ...]:
         return tuple(min(size, self.max_payload) for size in SIZES)

@@ -28,7 +28,9 @@ def linkbridge_register_links() -> list[type[Link]]:
     """Return the link classes this plugin contributes.
 
     Each class derives from `linkbridge.plugin.Link` and is keyed by its `scheme` class attribute;
-    two plugins contributing the same scheme stop start-up with an error naming both.
+    two plugins contributing the same scheme stop start-up with an error naming both. Its
+    `drop_reasons` class attribute declares the drop reasons it counts beyond the core's, each
+    with a one-line description (shown by `linkbridge links` and `status`).
     """
     raise NotImplementedError
 

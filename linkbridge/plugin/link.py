@@ -1,12 +1,15 @@
-"""The base class every link adapter plugin derives from."""
+"""The base class every link adapter plugin derives from, the one for `--via` wrappers, and
+the mixin of a link whose decoder reports loss."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.endpoint import LossReporter
+from linkbridge.framing.events import Lost
 from linkbridge.plugin.options import Option
 
 
@@ -14,7 +17,10 @@ class Link(ABC):
     """A link carries whole packets to the peer and hands back what the peer sent.
 
     Subclasses set `scheme` (the URL scheme), `summary`, `target_help` and `options`;
-    the registry validates a URL's options before the constructor sees them.
+    the registry validates a URL's options before the constructor sees them. `drop_reasons`
+    declares the drop reasons the link counts beyond the core's (`drops.REASONS`), each with a
+    one-line description (`linkbridge links` and `status` show them; the conformance suite
+    fails a link that counts a reason declared nowhere).
     Life cycle: construct -> open() -> send()/receive() from two threads -> close().
     """
 
@@ -22,6 +28,7 @@ class Link(ABC):
     summary: ClassVar[str] = ""
     target_help: ClassVar[str] = ""
     options: ClassVar[tuple[Option, ...]] = ()
+    drop_reasons: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         self.target = target
@@ -62,3 +69,33 @@ class LinkWrapper(Link):
     @property
     def mtu(self) -> int | None:
         return self.inner.mtu
+
+    def on_loss(self, listener: Callable[[str], None]) -> None:
+        """Pass on the wrapped link's loss reports (LossReporter), when it makes any. A wrapper
+        that holds back or reorders what it receives overrides this to pass nothing on."""
+        if isinstance(self.inner, LossReporter):
+            self.inner.on_loss(listener)
+
+
+class ReportsLoss:
+    """Mixin for a link whose decoder yields `Lost` marks (framing codecs do): makes the link
+    a LossReporter, so the layer above hears of every frame lost on the way in (VJ header
+    compression tosses until a frame names its connection). `receive()` passes what its
+    decoder returns through `report_loss()` and delivers the frames it gets back."""
+
+    __listeners: tuple[Callable[[str], None], ...] = ()
+
+    def on_loss(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(reason)` on the receiving thread for each frame lost."""
+        self.__listeners = (*self.__listeners, listener)
+
+    def report_loss(self, decoded: Sequence[bytes | Lost]) -> list[bytes]:
+        """The frames among `decoded`, after telling the listeners of each loss mark (its drop
+        is counted by the decoder already)."""
+        frames = [item for item in decoded if type(item) is bytes]
+        if len(frames) != len(decoded):
+            for item in decoded:
+                if isinstance(item, Lost):
+                    for listener in self.__listeners:
+                        listener(item.reason)
+        return frames

@@ -14,6 +14,7 @@ from linkbridge.plugin import hookspecs
 from linkbridge.plugin.link import Link, LinkWrapper
 from linkbridge.plugin.options import close_match_hint, resolve_options
 from linkbridge.plugin.url import LinkUrl, parse_link_url
+from linkbridge.wire import drops
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 
@@ -153,8 +154,19 @@ class LinkRegistry:
                         {"name": o.name, "default": _plain(o.default), "help": o.help}
                         for o in entry.cls.options
                     ],
+                    "drop_reasons": dict(entry.cls.drop_reasons),
                 })
         return rows
+
+    def drop_reasons(self) -> dict[str, str]:
+        """Every drop reason with its description: the core's, then those the installed links
+        and wrappers declare (`Link.drop_reasons`; the first declaration of a name wins)."""
+        reasons = dict(drops.REASONS)
+        for table in (self.links, self.wrappers):
+            for entry in table.values():
+                for reason, text in entry.cls.drop_reasons.items():
+                    reasons.setdefault(reason, text)
+        return reasons
 
 
 def _plain(value: Any) -> Any:

@@ -13,13 +13,14 @@ import select
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from linkbridge.errors import LinkError
 from linkbridge.framing import length_prefix, slip
-from linkbridge.plugin.link import Link
+from linkbridge.framing.events import Lost
+from linkbridge.plugin.link import Link, ReportsLoss
 from linkbridge.wire import drops
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,10 @@ READ_SIZE = 256 * 1024
 
 
 class StreamDecoder(Protocol):
-    """What a framing's decoder does: bytes in, whole frames out (`FramingError` of
-    length_prefix when the stream cannot be decoded any more)."""
+    """What a framing's decoder does: bytes in, whole frames and `Lost` marks out
+    (`FramingError` of length_prefix when the stream cannot be decoded any more)."""
 
-    def feed(self, data: bytes) -> list[bytes]: ...
+    def feed(self, data: bytes) -> Sequence[bytes | Lost]: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ LENGTH_FRAMING = Framing(length_prefix.encode, length_prefix.LengthDecoder, resy
 SLIP_FRAMING = Framing(slip.encode, slip.SlipDecoder, resyncs=True)
 
 
-class StreamLink(Link):
+class StreamLink(ReportsLoss, Link):
     """A link over a byte stream. Subclasses implement `open()`, which opens the stream and
     ends with `self.attach(reader_fd, writer_fd)` (one descriptor for both: a socket, a tty).
 
@@ -166,7 +167,7 @@ class StreamLink(Link):
                 return []
             assert self._decoder is not None
             try:
-                packets = self._decoder.feed(data)
+                packets = self.report_loss(self._decoder.feed(data))
             except length_prefix.FramingError as exc:
                 self.counters.drop(drops.MALFORMED_FRAME)
                 self._end(str(exc))

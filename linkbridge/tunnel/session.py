@@ -17,10 +17,12 @@ import pluggy
 from linkbridge.datapath.bridge import Bridge, Check
 from linkbridge.datapath.endpoint import Endpoint
 from linkbridge.datapath.keepalive import KeepaliveSource
-from linkbridge.errors import TunnelError
+from linkbridge.errors import PluginError, TunnelError
 from linkbridge.ops.hooks import Hooks
 from linkbridge.ops.status import publish_status
+from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.tunnel_info import TunnelInfo
+from linkbridge.wire import drops
 from linkbridge.wire.liveness import Change, LinkState, Liveness, Thresholds
 from linkbridge.wire.packet import packet_problem
 
@@ -139,7 +141,8 @@ class TunnelRunner:
             uid, gid = self._policy.owner or (None, None)
             stack.enter_context(publish_status(session.info, session.tunnel_side,
                                                session.link_side, uid, gid,
-                                               extra=self.status_extra))
+                                               extra=self.status_extra,
+                                               reasons=self._drop_reasons()))
             bridge = self._bridge = Bridge(tunnel_side, session.link_side, session.check)
             bridge.start()
             stack.callback(bridge.close)
@@ -187,6 +190,14 @@ class TunnelRunner:
 
     def link_state(self) -> str:
         return self.liveness.state if self.liveness else "down"
+
+    def _drop_reasons(self) -> Mapping[str, str]:
+        """The descriptions of the drop reasons `status` shows: the core's and the installed
+        plugins' (only the core's for a tunnel without link plugins, e.g. to local ports)."""
+        try:
+            return LinkRegistry(self._manager).drop_reasons()
+        except PluginError:
+            return drops.REASONS
 
     def status_extra(self) -> dict[str, Any]:
         """What `status` adds for this tunnel: link state, silence, keepalives."""

@@ -18,6 +18,7 @@ from linkbridge.plugin import (
     Link,
     LinkUrl,
     Option,
+    ReportsLoss,
     boolean,
     choice,
     drops,
@@ -32,7 +33,9 @@ from linkbridge.plugin.serialport import SERIAL_OPTIONS, open_serial, url_baud
 from linkbridge_kiss import arp, tnc
 from linkbridge_kiss.ax25 import BROADCAST, Callsign
 from linkbridge_kiss.payload import (
+    ARP_ANSWERED,
     MAX_OVERHEAD,
+    REASONS,
     Ax25Mode,
     EthernetMode,
     PayloadMode,
@@ -93,8 +96,10 @@ KISS_OPTIONS = (
 )
 
 
-class KissLinkBase(Link):
+class KissLinkBase(ReportsLoss, Link):
     """KISS data frames over a byte stream that reconnects; subclasses open the stream."""
+
+    drop_reasons: ClassVar[Mapping[str, str]] = {**kiss.REASONS, **REASONS}
 
     wait_for_peer: ClassVar[bool] = False  # a first open that fails: retry, not an error
     lost_drop: ClassVar[str] = drops.UNPLUGGED  # what a send is counted as while it is away
@@ -186,10 +191,10 @@ class KissLinkBase(Link):
     def receive(self, timeout: float) -> list[bytes]:
         data = self._stream.read(self._beacon_due(timeout))
         packets = []
-        for payload in self._decoder.feed(data) if data else ():
+        for payload in self.report_loss(self._decoder.feed(data)) if data else ():
             received = self.payload.unwrap(payload)
             if received.reply is not None:
-                self.counters.drop(drops.ARP_ANSWERED)
+                self.counters.drop(ARP_ANSWERED)
                 self._send_frame(received.reply)
             elif received.drop is not None:
                 self.counters.drop(received.drop)

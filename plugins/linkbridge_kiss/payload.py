@@ -10,7 +10,7 @@
   ARP requests for our addresses are answered and the peer's MAC address is learned.
 
 `unwrap()` of a frame gives a `Received`: a packet for the tunnel, a reply frame to send back
-(ARP), or the reason it was dropped.
+(ARP), or the reason it was dropped (the modes' own reasons are below, described in `REASONS`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,24 @@ ETHERTYPE_ARP = 0x0806
 ETHERNET_HEADER = 14
 BROADCAST_MAC = b"\xff" * 6
 TUN_HEADER = 4
+
+# The payload modes' drop reasons (the kiss: links declare them)
+AX25_MALFORMED = "ax25_malformed"
+AX25_NOT_UI = "ax25_not_ui"
+AX25_NOT_FOR_US = "ax25_not_for_us"
+AX25_OTHER_PID = "ax25_other_pid"
+ARP_ANSWERED = "arp_answered"
+ARP_IGNORED = "arp_ignored"
+ETHERNET_OTHER = "ethernet_other"
+REASONS = {
+    AX25_MALFORMED: "an AX.25 frame too short or with an address field without its end",
+    AX25_NOT_UI: "a connected-mode or other non-UI AX.25 frame",
+    AX25_NOT_FOR_US: "an AX.25 UI frame to another station",
+    AX25_OTHER_PID: "an AX.25 UI frame of another protocol (beacons, APRS text)",
+    ARP_ANSWERED: "an ARP request consumed by the link (answered, not delivered)",
+    ARP_IGNORED: "an ARP packet not for the link's addresses, or a reply",
+    ETHERNET_OTHER: "an Ethernet frame of another type or to another station",
+}
 
 
 @dataclass(frozen=True)
@@ -116,17 +134,17 @@ class EthernetMode:
         kind = int.from_bytes(frame[12:14], "big")
         body = frame[ETHERNET_HEADER:]
         if destination != self.mac and not destination[0] & 1:  # not ours, nor group-addressed
-            return Received(drop=drops.ETHERNET_OTHER)
+            return Received(drop=ETHERNET_OTHER)
         if kind in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
             self.peer_mac = source
             return Received(packet=body)
         if kind == ETHERTYPE_ARP:
             request = arp.parse_request(body, arp.HARDWARE_ETHERNET, 6)
             if request is None or not self.answers.answers(request):
-                return Received(drop=drops.ARP_IGNORED)
+                return Received(drop=ARP_IGNORED)
             self.peer_mac = source
             return Received(reply=self._header(source, ETHERTYPE_ARP) + request.reply(self.mac))
-        return Received(drop=drops.ETHERNET_OTHER)
+        return Received(drop=ETHERNET_OTHER)
 
 
 class Ax25Mode:
@@ -148,20 +166,20 @@ class Ax25Mode:
     def unwrap(self, frame: bytes) -> Received:
         parsed = parse_ui(frame)
         if parsed == "malformed":
-            return Received(drop=drops.AX25_MALFORMED)
+            return Received(drop=AX25_MALFORMED)
         if not isinstance(parsed, UiFrame):
-            return Received(drop=drops.AX25_NOT_UI)
+            return Received(drop=AX25_NOT_UI)
         if parsed.destination not in (self.call, BROADCAST) or parsed.pending_digipeaters:
-            return Received(drop=drops.AX25_NOT_FOR_US)
+            return Received(drop=AX25_NOT_FOR_US)
         if parsed.pid == PID_IP:
             return Received(packet=parsed.info)
         if parsed.pid == PID_ARP:
             request = arp.parse_request(parsed.info, arp.HARDWARE_AX25, len(self._hardware))
             if request is None or not self.answers.answers(request):
-                return Received(drop=drops.ARP_IGNORED)
+                return Received(drop=ARP_IGNORED)
             return Received(reply=ui_frame(parsed.source, self.call, PID_ARP,
                                            request.reply(self._hardware)))
-        return Received(drop=drops.AX25_OTHER_PID)
+        return Received(drop=AX25_OTHER_PID)
 
 
 MAX_OVERHEAD = MAX_HEADER_SIZE  # the most any mode's frames add (AX.25 with 8 digipeaters)

@@ -17,7 +17,7 @@ import select
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import serial
 
@@ -27,6 +27,7 @@ from linkbridge.plugin import (
     LinkError,
     LinkUrl,
     Option,
+    ReportsLoss,
     boolean,
     drops,
     hookimpl,
@@ -52,7 +53,7 @@ MAX_RETRY = 1.0  # the backoff between reopen attempts never grows past this
 PORT_BUFFER = 4096  # bytes a tty driver typically queues on the way out
 
 
-class SerialLink(Link):
+class SerialLink(ReportsLoss, Link):
     """SLIP over a serial port; survives the device disappearing and coming back."""
 
     scheme = "serial"
@@ -67,6 +68,7 @@ class SerialLink(Link):
                "when the device is absent (or cannot be opened) at start, start anyway and "
                "open it when it appears, as after an unplug (otherwise: an error)"),
     )
+    drop_reasons: ClassVar[Mapping[str, str]] = {**slip.REASONS, **crc16.REASONS}
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         super().__init__(target, options)
@@ -90,9 +92,10 @@ class SerialLink(Link):
         value: int = self.config["mtu"]
         return value
 
-    def _new_decoder(self) -> slip.SlipDecoder:
-        return slip.SlipDecoder(self._max_frame, errors=self.counters.drops,
-                                first_frame=self._whole_packet)
+    def _new_decoder(self) -> slip.SlipDecoder | crc16.CrcChecked:
+        decoder = slip.SlipDecoder(self._max_frame, errors=self.counters.drops,
+                                   first_frame=self._whole_packet)
+        return crc16.CrcChecked(decoder, self.counters.drops) if self.crc else decoder
 
     def _whole_packet(self, frame: bytes) -> bool:
         """A peer that frames packets as `packet END` (RFC 1055 allows it) sends its first
@@ -159,14 +162,9 @@ class SerialLink(Link):
             with self._write_lock:
                 self._device_lost("hung up")
             return []
-        packets = []
-        for frame in self._decoder.feed(data):
-            packet = crc16.strip_crc(frame) if self.crc else frame
-            if packet is None:
-                self.counters.drop(drops.CRC)
-                continue
+        packets = self.report_loss(self._decoder.feed(data))
+        for packet in packets:
             self.counters.received(len(packet))
-            packets.append(packet)
         return packets
 
     def _device_lost(self, reason: str, quiet: bool = False) -> None:

@@ -12,11 +12,18 @@ from collections.abc import Callable
 from linkbridge.plugin import ConfigError, Counters, LinkError, drops
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.decisions import RandomDecisions, ReplayDecisions
-from linkbridge_sim.impairment import DecisionSource, Impairment
+from linkbridge_sim.impairment import LOSS, DecisionSource, Impairment
 from linkbridge_sim.scheduler import ReleaseScheduler
 from linkbridge_sim.trace import TraceWriter, read_trace
 
 log = logging.getLogger("linkbridge")
+
+SIM = "sim_"  # the prefix of the impairment model's drop reasons as counted
+REASONS = {
+    SIM + drops.MTU: "longer than the simulated link's mtu",
+    SIM + LOSS: "lost by the simulated link's loss model",
+    SIM + drops.QUEUE_FULL: "no room in the simulated link's queue (its limit)",
+}
 
 
 def new_seed() -> int:
@@ -79,7 +86,7 @@ class ImpairedSender:
         except ValueError as exc:  # a malformed line in the replayed trace
             raise LinkError(f"{self.name}: replay {self.replay_path!r}: {exc}") from None
         for reason in outcome.drops:
-            self._counters.drop(drops.SIM + reason)
+            self._counters.drop(SIM + reason)
         decision = outcome.decision
         if decision is None and not outcome.drops:
             self.events["past_replay_end"] += 1

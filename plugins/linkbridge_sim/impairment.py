@@ -11,6 +11,8 @@ from linkbridge_sim.decisions import Decision
 from linkbridge_sim.mahimahi import TraceRate
 from linkbridge_sim.rate import RateQueue
 
+LOSS = "loss"  # the drop reason of a packet lost by the loss model
+
 
 class DecisionSource(Protocol):
     def decide(self, index: int, size: int) -> Decision | None:
@@ -76,7 +78,7 @@ class Impairment:
         if decision is None:
             decision = Decision()
         if decision.lost:
-            outcome.drops.append(drops.LOSS)
+            outcome.drops.append(LOSS)
         for copy, delay in enumerate(decision.delays):
             data = packet
             if copy == 0 and decision.corrupt_bit is not None and packet:

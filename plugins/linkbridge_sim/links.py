@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from linkbridge.plugin import (
     ConfigError,
@@ -20,7 +20,7 @@ from linkbridge.plugin import (
 )
 from linkbridge.plugin.lab import LabDirection, LabSides
 from linkbridge_sim.config import SimConfig
-from linkbridge_sim.impaired import ImpairedSender, new_seed
+from linkbridge_sim.impaired import REASONS, ImpairedSender, new_seed
 from linkbridge_sim.loss import loss_model
 from linkbridge_sim.mahimahi import trace_mean_rate
 from linkbridge_sim.medium import DEFAULT_PORT
@@ -68,6 +68,7 @@ class SimLink(Link):
     target_help = ("REMOTE_HOST:PORT of the peer's sim: link, or with duplex=half of the "
                    "simulated medium (the lab sets it)")
     options = LINK_OPTIONS
+    drop_reasons: ClassVar[Mapping[str, str]] = REASONS
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         super().__init__(target, options)
@@ -187,6 +188,7 @@ class SimWrapper(LinkWrapper):
     summary = "impair what this side sends before the wrapped link carries it"
     target_help = "(no target: options only, e.g. --via 'sim:?loss=1%')"
     options = WRAPPER_OPTIONS
+    drop_reasons: ClassVar[Mapping[str, str]] = REASONS
 
     def __init__(self, target: str, options: Mapping[str, Any], inner: Link) -> None:
         super().__init__(target, options, inner)

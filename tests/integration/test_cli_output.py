@@ -29,3 +29,6 @@ def test_links_json_describes_every_installed_link_and_wrapper() -> None:
     kiss = next(row for row in rows if row["scheme"] == "kiss")
     assert all(isinstance(option["default"], str | int | float | bool | None)
                for option in kiss["options"])
+    assert kiss["drop_reasons"]["kiss_other_port"] == "a KISS data frame for another TNC port"
+    assert {"slip_garbage", "crc"} <= set(next(row for row in rows
+                                               if row["scheme"] == "serial")["drop_reasons"])

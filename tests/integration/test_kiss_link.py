@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import pytest
 
+from linkbridge.datapath.endpoint import LossReporter
 from linkbridge.framing import kiss
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.run import TUN_NAME, tunnels_between
@@ -125,6 +126,23 @@ def test_smack_and_flexnet_frames_from_mkiss_are_accepted() -> None:
             line.write(kiss.smack_frame(b"smack") + kiss.flex_frame(b"flex")
                        + kiss.encode_data(b"plain"))
         assert receive_exactly(link, 3, 3.0) == [b"smack", b"flex", b"plain"]
+
+
+def test_a_damaged_frame_is_reported_as_loss_a_frame_for_another_port_is_not() -> None:
+    """A SMACK frame whose CRC fails is a loss the layer above hears of (LossReporter); a
+    frame for another TNC port is only a counted drop."""
+    with UartCable(None) as cable, contextlib.closing(opened(f"kiss:{cable.path_b}")) as link:
+        assert isinstance(link, LossReporter)
+        heard: list[str] = []
+        link.on_loss(heard.append)
+        damaged = bytearray(kiss.smack_frame(b"smack"))
+        damaged[2] ^= 0x01  # a payload byte (no FEND or FESC around it)
+        with open(cable.path_a, "wb", buffering=0) as line:
+            line.write(bytes(damaged) + kiss.encode_data(b"port 3", 3)
+                       + kiss.encode_data(b"plain"))
+        assert receive_exactly(link, 1, 3.0) == [b"plain"]
+    assert heard == [kiss.CRC]
+    assert link.counters.drops == {kiss.CRC: 1, kiss.OTHER_PORT: 1}
 
 
 def test_bad_targets_are_one_line_errors() -> None:

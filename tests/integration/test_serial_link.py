@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from linkbridge.datapath.endpoint import LossReporter
 from linkbridge.errors import ConfigError, LinkError
 from linkbridge.framing.slip import encode
 from linkbridge.lab.probes import ping, tcp_transfer
@@ -82,8 +83,13 @@ def inject(path: str, data: bytes) -> None:
 
 
 def test_crc_mode_drops_damaged_frames_plain_mode_passes_them_on() -> None:
+    """With crc=1 a damaged frame is a counted drop and a loss reported to the layer above
+    (LossReporter), on the thread that receives."""
     damaged = encode(b"no trailer at all") + encode(b"xx")
     with UartCable(None) as cable, serial_pair(cable, "?crc=1") as (a, b):
+        assert isinstance(a, LossReporter)
+        heard: list[tuple[str, int]] = []
+        a.on_loss(lambda reason: heard.append((reason, threading.get_ident())))
         inject(cable.path_b, damaged)
         a.send(b"good")
         assert collect(b, 1, 3.0) == [b"good"]
@@ -91,6 +97,7 @@ def test_crc_mode_drops_damaged_frames_plain_mode_passes_them_on() -> None:
         while a.counters.drops["crc"] < 2 and time.monotonic() < deadline:
             assert a.receive(0.1) == []
     assert a.counters.drops["crc"] == 2 and a.counters.rx_packets == 0
+    assert heard == [("crc", threading.get_ident())] * 2
     with UartCable(None) as cable, serial_pair(cable) as (a, b):
         inject(cable.path_b, damaged)
         assert collect(a, 2, 3.0) == [b"no trailer at all", b"xx"]  # the tunnel's check drops them

@@ -47,6 +47,24 @@ def test_status_shows_both_lab_tunnels_with_counters(lab: TwoHosts, run_dir: obj
         assert sum("link udp:" in line for line in lines) == 2
 
 
+def test_status_describes_the_drop_reasons_it_shows(lab: TwoHosts, run_dir: object,
+                                                     registry: LinkRegistry) -> None:
+    """A plugin's own reason (sim: declares `sim_loss`) comes with its description, in the
+    JSON's `reasons` map and in the table's legend."""
+    with lab_tunnels(lab, "sim:?loss=50%&seed=5", registry=registry) as (side_a, _side_b):
+        ping(lab.a, OVERLAY[1], count=20, interval=0.01, timeout=0.5)
+        assert side_a.proc is not None
+        [a] = [doc for doc in status_json() if doc["pid"] == side_a.proc.pid]
+        assert a["link_side"]["drops"].get("sim_loss", 0) > 0, a
+        described = registry.drop_reasons()["sim_loss"]
+        assert a["reasons"]["sim_loss"] == described
+        assert set(a["reasons"]) == set(a["link_side"]["drops"]) | set(a["tunnel"]["drops"])
+        lines = status().stdout.splitlines()
+        legend = lines[lines.index("drop reasons:") + 1:]
+        assert any(line.split()[0] == "sim_loss" and line.endswith(described)
+                   for line in legend), lines
+
+
 def test_sockets_are_private(lab: TwoHosts, run_dir: os.PathLike[str],
                              registry: LinkRegistry) -> None:
     with lab_tunnels(lab, "udp", registry=registry) as (side_a, _):

@@ -21,6 +21,7 @@ from linkbridge_kiss.payload import (
     TunHeaderMode,
 )
 
+from linkbridge.framing.events import Lost
 from linkbridge.framing.kiss import FEND, KissDecoder, encode_data, flex_frame, smack_frame
 from linkbridge.wire.packet import packet_problem
 
@@ -41,6 +42,8 @@ def to_tunnel(decoder: KissDecoder, mode: PayloadMode, data: bytes) -> list[byte
     """What the link would hand the tunnel, after the tunnel's own packet check."""
     delivered = []
     for payload in decoder.feed(data):
+        if isinstance(payload, Lost):
+            continue
         packet = mode.unwrap(payload).packet
         if packet is not None and packet_problem(packet) is None:
             delivered.append(packet)

@@ -1,4 +1,5 @@
-"""The SLIP decoder on hostile line noise: it never raises, never grows, never lets noise through.
+"""The SLIP decoder on hostile line noise: it never raises, never grows, never lets noise through,
+and marks every frame it throws away.
 
 With `--long` the hypothesis test runs 20,000 examples and the noise streams are 40x longer.
 """
@@ -11,21 +12,21 @@ import tracemalloc
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkbridge.framing.crc16 import append_crc, strip_crc
-from linkbridge.framing.slip import END, SlipDecoder, encode
+from linkbridge.framing.crc16 import CrcChecked, append_crc
+from linkbridge.framing.events import Lost
+from linkbridge.framing.slip import END, OVERSIZE, SlipDecoder, encode
 from linkbridge.wire.packet import packet_problem
 
 
 @given(st.lists(st.binary(max_size=3000), max_size=20), st.integers(1, 2000), st.booleans())
 def test_decoder_never_raises_and_stays_bounded(chunks: list[bytes], max_frame: int,
                                                 crc: bool) -> None:
-    decoder = SlipDecoder(max_frame)
+    slip = SlipDecoder(max_frame)
+    decoder = CrcChecked(slip, slip.errors) if crc else slip
     for chunk in chunks:
         for frame in decoder.feed(chunk):
-            assert len(frame) <= max_frame
-            if crc:
-                strip_crc(frame)
-        assert decoder.buffered <= 2 * max_frame
+            assert isinstance(frame, Lost) or len(frame) <= max_frame
+        assert slip.buffered <= 2 * max_frame
 
 
 def noise(rng: random.Random, size: int, end_density: float) -> bytes:
@@ -52,11 +53,12 @@ def test_memory_stays_flat_on_megabytes_without_a_frame_end(long_run: bool) -> N
         tracemalloc.stop()
     assert decoder.buffered <= 3000
     assert peak < 64 * 1024
-    assert decoder.feed(bytes([END]) + encode(b"alive")) == [b"alive"]
+    assert decoder.feed(bytes([END]) + encode(b"alive")) == [Lost(OVERSIZE), b"alive"]
 
 
 def test_noise_never_reaches_the_tunnel_and_real_packets_survive(long_run: bool) -> None:
-    """Packets with CRC interleaved with noise (seeded): only sent packets come out, all counted."""
+    """Packets with CRC interleaved with noise (seeded): only sent packets come out, and every
+    frame thrown away is counted and marked where it was."""
     rng = random.Random(7)
     rounds = 40_000 if long_run else 1_000
     sent: list[bytes] = []
@@ -67,15 +69,18 @@ def test_noise_never_reaches_the_tunnel_and_real_packets_survive(long_run: bool)
         packet = bytes([0x45, 0]) + (len(body) + 20).to_bytes(2, "big") + bytes(16) + body
         sent.append(packet)
         stream += encode(append_crc(packet))
-    decoder = SlipDecoder(1502)
+    slip = SlipDecoder(1502)
+    decoder = CrcChecked(slip, slip.errors)
     delivered: list[bytes] = []
+    marks = 0
     position = 0
     while position < len(stream):
         size = rng.randrange(1, 2048)
         for frame in decoder.feed(bytes(stream[position:position + size])):
-            inside = strip_crc(frame)
-            if inside is not None and packet_problem(inside) is None:
-                delivered.append(inside)
+            if isinstance(frame, Lost):
+                marks += 1
+            elif packet_problem(frame) is None:
+                delivered.append(frame)
         position += size
     assert delivered == sent
-    assert sum(decoder.errors.values()) > 0
+    assert marks == sum(slip.errors.values()) > 0

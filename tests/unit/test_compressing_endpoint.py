@@ -8,8 +8,12 @@ import pytest
 from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import config_checks
 from linkbridge.datapath.compressing import CompressingEndpoint
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.endpoint import LossReporter
 from linkbridge.errors import ConfigError
+from linkbridge.framing import crc16, slip
 from linkbridge.ops.config import parse_config, subparser
+from linkbridge.plugin.link import ReportsLoss
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.testing import memory_pair
 from linkbridge.wire import drops
@@ -108,22 +112,60 @@ def test_config_files_take_compress_per_tunnel() -> None:
         parse_config('[[tunnel]]\ncompress = "lzw"\n', "t.toml", up, checks)
 
 
-@pytest.mark.parametrize("reason", [drops.CRC, drops.SLIP_BAD_ESCAPE, drops.KISS_CRC, None])
-def test_vj_tosses_after_a_framing_error_of_the_link_below(reason: str | None) -> None:
-    """A framing error the link counts (a CRC mismatch, a bad SLIP escape...) is a lost frame:
-    the layer tells the VJ decompressor, which then tosses compressed frames until one names
-    its connection. Unreported (None), the loss lets B's frame pair with A's header."""
-    a, b = ends("vj")
+class SlipLine(ReportsLoss):
+    """An endpoint whose frames cross an in-memory line as SLIP bytes (with a CRC-16 trailer
+    when `crc`), decoded by the real codec on receive: damage on `line` yields loss marks."""
+
+    name = "slip-line"
+
+    def __init__(self, crc: bool = False) -> None:
+        self.counters = Counters()
+        self.line = bytearray()  # what the peer sent, not yet received
+        self.peer = self
+        self.crc = crc
+        decoder = slip.SlipDecoder(1500, errors=self.counters.drops)
+        self._decoder = crc16.CrcChecked(decoder, self.counters.drops) if crc else decoder
+
+    def send(self, packet: bytes) -> None:
+        self.peer.line += slip.encode(crc16.append_crc(packet) if self.crc else packet)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        data = bytes(self.line)
+        self.line.clear()
+        return self.report_loss(self._decoder.feed(data))
+
+    def close(self) -> None:
+        pass
+
+
+def slip_ends(crc: bool) -> tuple[CompressingEndpoint, CompressingEndpoint, SlipLine]:
+    a, b = SlipLine(crc), SlipLine(crc)
+    a.peer, b.peer = b, a
+    b.line += bytes([slip.END])  # B joined the line before A's first frame
+    return CompressingEndpoint(a, "vj"), CompressingEndpoint(b, "vj"), b
+
+
+# What is left on the line of two frames lost to noise: a frame with a bad escape, one whose
+# CRC does not match, or (None) nothing at all, a loss no decoder can see
+DAMAGE = {slip.BAD_ESCAPE: bytes([slip.ESC, 0x01, slip.END]),
+          crc16.CRC: slip.encode(b"noise, no trailer"), None: b""}
+
+
+@pytest.mark.parametrize("reason", [slip.BAD_ESCAPE, crc16.CRC, None])
+def test_vj_tosses_when_the_link_below_reports_a_loss(reason: str | None) -> None:
+    """A loss mark from the link's decoder (a CRC mismatch, a bad SLIP escape) reaches the
+    layer as an event: the VJ decompressor then tosses compressed frames until one names its
+    connection. Unreported (None), the loss lets B's frame pair with A's header."""
+    a, b, line = slip_ends(crc=reason == crc16.CRC)
     a0 = tcp(sport=20001, seq=1000, ack=7001, ip_id=1)
     b1 = tcp(sport=20002, seq=1000, ack=7000, ip_id=2, payload=b"\xce")
     a.send(a0)
     assert b.receive(0) == [a0]
     a.send(tcp(sport=20001, seq=1000, ack=7002, ip_id=2))
     a.send(tcp(sport=20002, seq=1000, ack=7000, ip_id=1))
-    assert len(b.below.receive(0)) == 2  # both lost on the line...
-    if reason is not None:
-        b.below.counters.drop(reason)  # ...the way the link's decoder counts a damaged frame
-        assert b.receive(0) == []  # a read with no frame still reports it
+    line.line[:] = DAMAGE[reason]  # both lost on the line
+    assert b.receive(0) == []
+    assert dict(line.counters.drops) == ({reason: 1} if reason else {})
     a.send(b1)
     if reason is None:
         assert b.receive(0) == [tcp(sport=20001, seq=1000, ack=7001, ip_id=2, payload=b"\xce")]
@@ -135,11 +177,38 @@ def test_vj_tosses_after_a_framing_error_of_the_link_below(reason: str | None) -
     assert b.receive(0) == [b2]  # a repeat goes uncompressed and resynchronises
 
 
+def test_a_loss_in_the_middle_of_a_read_tosses_its_compressed_frames() -> None:
+    """Which frames of one read came after the loss is not used: the decompressor tosses from
+    the first compressed frame of the read on, until a frame names its connection."""
+    a, b, line = slip_ends(crc=False)
+    packets = [tcp(seq=1 + 48 * i, payload=bytes(48), ip_id=i + 1) for i in range(4)]
+    a.send(packets[0])
+    assert b.receive(0) == packets[:1]
+    a.send(packets[1])
+    line.line += DAMAGE[slip.BAD_ESCAPE]
+    a.send(packets[2])
+    assert b.receive(0) == []
+    assert b.counters.drops == {drops.COMPRESS_TOSSED: 2}
+
+
 def test_other_drops_of_the_link_below_do_not_toss() -> None:
-    a, b = ends("vj")
+    a, b, line = slip_ends(crc=False)
     packets = [tcp(seq=1 + 48 * i, payload=bytes(48), ip_id=i + 1) for i in range(3)]
     a.send(packets[0])
     assert b.receive(0) == packets[:1]
-    b.below.counters.drop(drops.MTU)
+    line.counters.drop(drops.MTU)
     a.send(packets[1])
     assert b.receive(0) == packets[1:2]
+
+
+def test_only_vj_listens_to_loss_and_only_a_loss_reporter_is_heard() -> None:
+    """`auto` frames decode alone: no subscription. An endpoint below that cannot report loss
+    (no LossReporter) is used as it is; a `--via` wrapper passes its link's reports on."""
+    heard: list[str] = []
+    below = SlipLine()
+    CompressingEndpoint(below, "auto")
+    below.on_loss(heard.append)
+    below.line += bytes([slip.END, slip.ESC, 0x01, slip.END])
+    below.receive(0)
+    assert heard == [slip.BAD_ESCAPE]  # only the test's listener: auto did not subscribe
+    assert not isinstance(memory_pair()[0], LossReporter)

@@ -1,12 +1,13 @@
-"""Drop reasons (linkbridge/wire/drops.py): status output, docs and tests rely on the strings."""
+"""Drop reasons (linkbridge/wire/drops.py, the codecs' and the plugins' own): status output, docs
+and tests rely on the strings; every reason counted is described."""
 
 from __future__ import annotations
 
 import linkbridge.plugin
-from linkbridge.plugin import drops
+from linkbridge.plugin import crc16, drops, kiss, plugin_registry, slip
 from linkbridge.wire.packet import packet_problem
 
-REASONS = {
+NAMES = {
     "MTU": "mtu",
     "QUEUE_FULL": "queue_full",
     "SEND_ERROR": "send_error",
@@ -37,27 +38,8 @@ REASONS = {
     "OFFLOAD_INCOMPLETE": "offload_incomplete",
     "OFFLOAD_TOO_BIG": "offload_too_big",
     "OFFLOAD_UNAGREED": "offload_unagreed",
-    "SLIP_BAD_ESCAPE": "slip_bad_escape",
-    "SLIP_OVERSIZE": "slip_oversize",
-    "SLIP_GARBAGE": "slip_garbage",
-    "CRC": "crc",
     "UNPLUGGED": "unplugged",
     "WRITE_TIMEOUT": "write_timeout",
-    "KISS_BAD_ESCAPE": "kiss_bad_escape",
-    "KISS_OVERSIZE": "kiss_oversize",
-    "KISS_GARBAGE": "kiss_garbage",
-    "KISS_CRC": "kiss_crc",
-    "KISS_OTHER_PORT": "kiss_other_port",
-    "KISS_NOT_DATA": "kiss_not_data",
-    "AX25_MALFORMED": "ax25_malformed",
-    "AX25_NOT_UI": "ax25_not_ui",
-    "AX25_NOT_FOR_US": "ax25_not_for_us",
-    "AX25_OTHER_PID": "ax25_other_pid",
-    "ARP_ANSWERED": "arp_answered",
-    "ARP_IGNORED": "arp_ignored",
-    "ETHERNET_OTHER": "ethernet_other",
-    "SIM": "sim_",
-    "LOSS": "loss",
     "AUTH": "auth",
     "REPLAY": "replay",
     "UNKNOWN_KEY": "unknown_key",
@@ -81,8 +63,31 @@ REASONS = {
 
 
 def test_reasons_keep_their_strings() -> None:
-    listed = {name: value for name, value in vars(drops).items() if name.isupper()}
-    assert listed == REASONS
+    listed = {name: value for name, value in vars(drops).items()
+              if name.isupper() and name != "REASONS"}
+    assert listed == NAMES
+
+
+def test_every_core_reason_is_described_on_one_line() -> None:
+    problems = {drops.EMPTY, drops.TRUNCATED, drops.BAD_HEADER_LENGTH, drops.LENGTH_MISMATCH,
+                drops.NOT_IP}
+    counted = {value for value in NAMES.values() if value != drops.MALFORMED} - problems
+    assert counted | {drops.EMPTY} <= set(drops.REASONS)
+    assert {drops.MALFORMED + problem for problem in problems} <= set(drops.REASONS)
+    assert all(text and "\n" not in text and len(text) <= 80 for text in drops.REASONS.values())
+
+
+def test_codecs_and_plugins_name_their_own_reasons_and_keep_the_strings() -> None:
+    declared = {reason for entry in plugin_registry().links.values()
+                for reason in entry.cls.drop_reasons}
+    assert {*slip.REASONS, *crc16.REASONS} == {"slip_bad_escape", "slip_oversize",
+                                               "slip_garbage", "crc"}
+    assert set(kiss.REASONS) == {"kiss_bad_escape", "kiss_oversize", "kiss_garbage",
+                                 "kiss_crc", "kiss_other_port", "kiss_not_data"}
+    assert {"ax25_malformed", "ax25_not_ui", "ax25_not_for_us", "ax25_other_pid",
+            "arp_answered", "arp_ignored", "ethernet_other", "sim_mtu", "sim_loss",
+            "sim_queue_full", *slip.REASONS, *crc16.REASONS, *kiss.REASONS} <= declared
+    assert not declared & set(drops.REASONS), "a plugin declares a core reason again"
 
 
 def test_plugins_reach_the_reasons_through_the_public_api() -> None:

@@ -9,9 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linkbridge.framing import kiss, stuffing
+from linkbridge.framing.events import Lost
 from linkbridge.framing.kiss import (
+    BAD_ESCAPE,
+    CRC,
     FEND,
     FESC,
+    GARBAGE,
+    NOT_DATA,
+    OTHER_PORT,
+    OVERSIZE,
     TFEND,
     TFESC,
     KissDecoder,
@@ -23,14 +30,6 @@ from linkbridge.framing.kiss import (
     flex_frame,
     smack_frame,
 )
-from linkbridge.wire.drops import (
-    KISS_BAD_ESCAPE,
-    KISS_CRC,
-    KISS_GARBAGE,
-    KISS_NOT_DATA,
-    KISS_OTHER_PORT,
-    KISS_OVERSIZE,
-)
 
 MAX_DATA = 300
 SPECIAL_HEAVY = bytes((FEND, FESC, TFEND, TFESC)[i % 4] if i < 0x80 else i for i in range(256))
@@ -41,9 +40,9 @@ ports = st.integers(0, kiss.MAX_PORT)
 
 
 def decode_in_pieces(stream: bytes, cuts: list[int], port: int = 0,
-                     max_data: int = MAX_DATA) -> tuple[list[bytes], Counter[str]]:
+                     max_data: int = MAX_DATA) -> tuple[list[bytes | Lost], Counter[str]]:
     decoder = KissDecoder(max_data, port)
-    got: list[bytes] = []
+    got: list[bytes | Lost] = []
     bounds = [0, *sorted(cut % (len(stream) + 1) for cut in cuts), len(stream)]
     for start, end in itertools.pairwise(bounds):
         got += decoder.feed(stream[start:end])
@@ -82,7 +81,7 @@ def test_memory_stays_bounded_on_endless_noise(chunks: list[bytes], max_data: in
     decoder = KissDecoder(max_data)
     for chunk in chunks:
         for payload in decoder.feed(chunk):
-            assert len(payload) <= max_data
+            assert isinstance(payload, Lost) or len(payload) <= max_data
         assert decoder.buffered <= 2 * (max_data + 3)
 
 
@@ -92,8 +91,8 @@ def test_noise_without_any_fend_is_never_buffered_past_the_bound() -> None:
     for _ in range(1000):
         assert decoder.feed(b"\x55" * 97) == []
         assert decoder.buffered <= 2 * 103
-    assert decoder.feed(bytes([FEND]) + encode_data(b"next")) == [b"next"]
-    assert decoder.errors == Counter({KISS_OVERSIZE: 1})
+    assert decoder.feed(bytes([FEND]) + encode_data(b"next")) == [Lost(OVERSIZE), b"next"]
+    assert decoder.errors == Counter({OVERSIZE: 1})
 
 
 @given(payloads, st.sampled_from([0, 1, 4, 5]))  # ports whose command byte has 0x80 and 0x20 clear
@@ -113,7 +112,7 @@ def test_a_damaged_smack_or_flexnet_frame_is_a_counted_crc_drop(payload: bytes,
         bit = data.draw(st.integers(8, len(body) * 8 - 1))  # not the command byte
         body[bit // 8] ^= 1 << (bit % 8)
         got, errors = decode_in_pieces(stuffing.encode(bytes(body)), [])
-        assert got == [] and errors == Counter({KISS_CRC: 1})
+        assert got == [Lost(CRC)] and errors == Counter({CRC: 1})
 
 
 def test_crc_check_values() -> None:
@@ -123,6 +122,8 @@ def test_crc_check_values() -> None:
 
 
 def test_other_ports_commands_and_errors_are_counted_and_decoding_resumes() -> None:
+    """Damaged or cut frames are marked Lost where they were; frames only not for us are
+    counted and leave no mark (nothing of ours was lost)."""
     decoder = KissDecoder(8, port=1)
     stream = (b"junk" + encode_data(b"first", 1)
               + encode_data(b"port 0")
@@ -131,9 +132,10 @@ def test_other_ports_commands_and_errors_are_counted_and_decoding_resumes() -> N
               + bytes([FEND, 0x10, FESC, 0x41, FEND])  # FESC followed by a plain byte
               + encode_data(b"123456789", 1)  # one byte over max_data
               + encode_data(bytes([FEND, FESC]), 1))
-    assert decoder.feed(stream) == [b"first", bytes([FEND, FESC])]
-    assert decoder.errors == Counter({KISS_GARBAGE: 1, KISS_OTHER_PORT: 1, KISS_NOT_DATA: 2,
-                                      KISS_BAD_ESCAPE: 1, KISS_OVERSIZE: 1})
+    assert decoder.feed(stream) == [Lost(GARBAGE), b"first", Lost(BAD_ESCAPE), Lost(OVERSIZE),
+                                    bytes([FEND, FESC])]
+    assert decoder.errors == Counter({GARBAGE: 1, OTHER_PORT: 1, NOT_DATA: 2,
+                                      BAD_ESCAPE: 1, OVERSIZE: 1})
 
 
 def test_encoding_escapes_data_and_command_byte() -> None:

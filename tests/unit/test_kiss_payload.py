@@ -8,7 +8,7 @@ import ipaddress
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from linkbridge_kiss import arp, tnc
+from linkbridge_kiss import arp, payload, tnc
 from linkbridge_kiss.ax25 import (
     BROADCAST,
     PID_ARP,
@@ -77,10 +77,10 @@ def test_ax25_mode_carries_ip_to_the_peer_and_filters_other_stations() -> None:
     mine, theirs = Ax25Mode(ME, PEER, ANY), Ax25Mode(PEER, ME, ANY)
     packet = bytes([0x45]) + bytes(19)
     assert theirs.unwrap(mine.wrap(packet)).packet == packet
-    assert mine.unwrap(mine.wrap(packet)).drop == drops.AX25_NOT_FOR_US  # to PEER, not ME
+    assert mine.unwrap(mine.wrap(packet)).drop == payload.AX25_NOT_FOR_US  # to PEER, not ME
     assert mine.unwrap(ui_frame(BROADCAST, PEER, PID_IP, packet)).packet == packet
-    assert mine.unwrap(ui_frame(ME, PEER, PID_NO_LAYER3, b"hello")).drop == drops.AX25_OTHER_PID
-    assert mine.unwrap(b"\x00" * 5).drop == drops.AX25_MALFORMED
+    assert mine.unwrap(ui_frame(ME, PEER, PID_NO_LAYER3, b"hello")).drop == payload.AX25_OTHER_PID
+    assert mine.unwrap(b"\x00" * 5).drop == payload.AX25_MALFORMED
     assert parse_ui(mine.beacon()) == UiFrame(Callsign("ID"), ME, PID_NO_LAYER3, b"N0CALL-1")
 
 
@@ -98,7 +98,7 @@ def test_ax25_arp_requests_for_our_addresses_are_answered() -> None:
     assert reply.info[19:26] == PEER.encode()
     other = arp.request(arp.HARDWARE_AX25, arp.PROTOCOL_IPV4, PEER.encode(), "198.19.0.1",
                         "198.19.0.9")
-    assert mode.unwrap(ui_frame(BROADCAST, PEER, PID_ARP, other)).drop == drops.ARP_IGNORED
+    assert mode.unwrap(ui_frame(BROADCAST, PEER, PID_ARP, other)).drop == payload.ARP_IGNORED
 
 
 def test_ethernet_mode_answers_arp_and_learns_the_peer() -> None:
@@ -113,7 +113,7 @@ def test_ethernet_mode_answers_arp_and_learns_the_peer() -> None:
     assert received.reply[:14] == theirs + ours + b"\x08\x06"
     assert received.reply[14 + 8:14 + 14] == ours
     assert mode.wrap(packet)[:6] == theirs
-    assert mode.unwrap(theirs + ours + b"\x08\x00" + packet).drop == drops.ETHERNET_OTHER
+    assert mode.unwrap(theirs + ours + b"\x08\x00" + packet).drop == payload.ETHERNET_OTHER
     assert mode.unwrap(ours + theirs + b"\x86\xdd" + b"\x60" + bytes(39)).packet is not None
     assert mode.unwrap(b"short").drop == drops.MALFORMED_FRAME
 

@@ -1,4 +1,5 @@
-"""The SLIP codec and CRC-16 trailer: round trips, any chunking, noise, errors, bounded memory."""
+"""The SLIP codec and CRC-16 trailer: round trips, any chunking, noise, errors and their loss
+marks, bounded memory."""
 
 from __future__ import annotations
 
@@ -8,18 +9,21 @@ from collections import Counter
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from linkbridge.framing.crc16 import append_crc, crc16, strip_crc
+from linkbridge.framing.crc16 import CRC, CrcChecked, append_crc, crc16, strip_crc
+from linkbridge.framing.events import Lost
 from linkbridge.framing.slip import (
+    BAD_ESCAPE,
     END,
     ESC,
     ESC_END,
     ESC_ESC,
+    GARBAGE,
+    OVERSIZE,
     SlipDecoder,
     encode,
     encoded_size,
     unescape,
 )
-from linkbridge.wire.drops import SLIP_BAD_ESCAPE, SLIP_GARBAGE, SLIP_OVERSIZE
 
 MAX_FRAME = 300
 
@@ -32,9 +36,10 @@ packets = st.lists(st.binary(min_size=1, max_size=MAX_FRAME) | special_heavy.fil
 
 
 def decode_in_pieces(stream: bytes, cuts: list[int],
-                     max_frame: int = MAX_FRAME) -> tuple[list[bytes], Counter[str]]:
+                     max_frame: int = MAX_FRAME) -> tuple[list[bytes | Lost], Counter[str]]:
+    """Frames and loss marks of `stream` fed in pieces cut at `cuts`, and the errors counted."""
     decoder = SlipDecoder(max_frame)
-    frames: list[bytes] = []
+    frames: list[bytes | Lost] = []
     bounds = [0, *sorted(cut % (len(stream) + 1) for cut in cuts), len(stream)]
     for start, end in itertools.pairwise(bounds):
         frames += decoder.feed(stream[start:end])
@@ -52,7 +57,11 @@ def test_round_trip(sent: list[bytes]) -> None:
 
 @given(special_heavy, st.lists(st.integers(0, 10_000), max_size=30))
 def test_whole_byte_by_byte_and_split_anywhere_agree(stream: bytes, cuts: list[int]) -> None:
+    """Frames and loss marks alike, in the same order; each error counted is one loss mark."""
     whole = decode_in_pieces(stream, [])
+    items, errors = whole
+    assert sorted(item.reason for item in items if isinstance(item, Lost)) == \
+        sorted(errors.elements())
     assert decode_in_pieces(stream, list(range(len(stream)))) == whole
     assert decode_in_pieces(stream, cuts) == whole
 
@@ -83,7 +92,8 @@ def test_with_crc_noise_never_yields_a_packet_that_was_not_sent(
     assume(not any(map(crc_valid_pieces, noise)))  # a 1 in 65536 coincidence CRC cannot catch
     stream = b"".join(n + encode(append_crc(p)) for n, p in zip(noise, sent, strict=False))
     frames, _errors = decode_in_pieces(stream + noise[-1], cuts, MAX_FRAME + 2)
-    delivered = [packet for packet in map(strip_crc, frames) if packet is not None]
+    delivered = [packet for frame in frames if isinstance(frame, bytes)
+                 and (packet := strip_crc(frame)) is not None]
     assert delivered == sent
 
 
@@ -92,7 +102,7 @@ def test_memory_stays_bounded_on_endless_noise(chunks: list[bytes], max_frame: i
     decoder = SlipDecoder(max_frame)
     for chunk in chunks:
         for frame in decoder.feed(chunk):
-            assert len(frame) <= max_frame
+            assert isinstance(frame, Lost) or len(frame) <= max_frame
         assert decoder.buffered <= 2 * max_frame
 
 
@@ -102,25 +112,27 @@ def test_noise_without_any_end_is_never_buffered_past_the_bound() -> None:
     for _ in range(1000):
         assert decoder.feed(b"\x55" * 97) == []
         assert decoder.buffered <= 200
-    assert decoder.feed(bytes([END]) + encode(b"next")) == [b"next"]
-    assert decoder.errors == Counter({SLIP_OVERSIZE: 1})
+    assert decoder.feed(bytes([END]) + encode(b"next")) == [Lost(OVERSIZE), b"next"]
+    assert decoder.errors == Counter({OVERSIZE: 1})
 
 
-def test_errors_are_counted_by_reason_and_decoding_resumes() -> None:
+def test_errors_are_counted_by_reason_marked_in_place_and_decoding_resumes() -> None:
     decoder = SlipDecoder(8)
     stream = (b"junk" + encode(b"first")
               + bytes([END, ESC, 0x41, END])  # ESC followed by a plain byte
               + encode(b"123456789")  # one byte over max_frame
               + encode(bytes([ESC, END, 0x20]))
               + bytes([END, ESC, END]))  # ESC right before END
-    assert decoder.feed(stream) == [b"first", bytes([ESC, END, 0x20])]
-    assert decoder.errors == Counter({SLIP_GARBAGE: 1, SLIP_BAD_ESCAPE: 2, SLIP_OVERSIZE: 1})
+    assert decoder.feed(stream) == [Lost(GARBAGE), b"first", Lost(BAD_ESCAPE), Lost(OVERSIZE),
+                                    bytes([ESC, END, 0x20]), Lost(BAD_ESCAPE)]
+    assert decoder.errors == Counter({GARBAGE: 1, BAD_ESCAPE: 2, OVERSIZE: 1})
 
 
 def test_escaped_oversize_frame_counts_once() -> None:
     decoder = SlipDecoder(4)
-    assert decoder.feed(bytes([END]) + encode(bytes([END]) * 5) + encode(b"ok")) == [b"ok"]
-    assert decoder.errors == Counter({SLIP_OVERSIZE: 1})
+    got = decoder.feed(bytes([END]) + encode(bytes([END]) * 5) + encode(b"ok"))
+    assert got == [Lost(OVERSIZE), b"ok"]
+    assert decoder.errors == Counter({OVERSIZE: 1})
 
 
 def test_encoding_escapes_exactly_the_two_special_bytes() -> None:
@@ -131,7 +143,18 @@ def test_encoding_escapes_exactly_the_two_special_bytes() -> None:
 def test_errors_can_land_in_a_shared_counter() -> None:
     drops: Counter[str] = Counter({"other": 1})
     SlipDecoder(10, errors=drops).feed(b"x" + bytes([END]))
-    assert drops == Counter({"other": 1, SLIP_GARBAGE: 1})
+    assert drops == Counter({"other": 1, GARBAGE: 1})
+
+
+def test_crc_checked_frames_lose_their_trailer_and_damaged_ones_become_loss_marks() -> None:
+    errors: Counter[str] = Counter()
+    decoder = CrcChecked(SlipDecoder(20, errors), errors)
+    damaged = bytearray(append_crc(b"two"))
+    damaged[0] ^= 0x01
+    stream = (encode(append_crc(b"one")) + encode(bytes(damaged)) + bytes([ESC, 0x01, END])
+              + encode(append_crc(b"three")))
+    assert decoder.feed(stream) == [b"one", Lost(CRC), Lost(BAD_ESCAPE), b"three"]
+    assert errors == Counter({CRC: 1, BAD_ESCAPE: 1})
 
 
 def test_crc_check_value_and_trailer() -> None:

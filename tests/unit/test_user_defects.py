@@ -13,6 +13,7 @@ import pytest
 
 from linkbridge.cli import main as cli_main
 from linkbridge.framing import slip
+from linkbridge.framing.events import Lost
 from linkbridge.ops.logs import setup_logging
 from linkbridge.plugin.codecs import packet_problem
 from linkbridge.plugin.lab import format_rate
@@ -104,13 +105,14 @@ def test_first_packet_without_leading_end_whole_bytewise_and_split() -> None:
 def test_first_bytes_that_are_no_packet_stay_garbage(noise: bytes) -> None:
     errors: Counter[str] = Counter()
     decoder = first_frame_decoder(errors)
-    assert decoder.feed(noise + slip.encode(ip_packet(b"x"))) == [ip_packet(b"x")]
-    assert sum(errors.values()) == 1
+    [lost, packet] = decoder.feed(noise + slip.encode(ip_packet(b"x")))
+    assert isinstance(lost, Lost) and packet == ip_packet(b"x")
+    assert errors == {lost.reason: 1}
 
 
 def test_without_a_first_frame_check_the_start_is_garbage_as_before() -> None:
     errors: Counter[str] = Counter()
     decoder = slip.SlipDecoder(1500, errors=errors)
     assert decoder.feed(slip.encode(ip_packet(b"a"))[1:] + slip.encode(ip_packet(b"b"))) == [
-        ip_packet(b"b")]
+        Lost("slip_garbage"), ip_packet(b"b")]
     assert errors["slip_garbage"] == 1
