@@ -4,7 +4,9 @@ and tests rely on the strings; every reason counted is described."""
 from __future__ import annotations
 
 import linkbridge.plugin
-from linkbridge.plugin import crc16, drops, kiss, plugin_registry, slip
+from linkbridge.plugin import drops
+from linkbridge.plugin.codecs import crc16, kiss, slip
+from linkbridge.plugin.registry import plugin_registry
 from linkbridge.wire.packet import packet_problem
 
 NAMES = {

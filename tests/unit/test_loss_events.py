@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from linkbridge.datapath.endpoint import LossReporter
-from linkbridge.plugin import Link, LinkWrapper, Lost, ReportsLoss, slip
+from linkbridge.plugin import Link, LinkWrapper, Lost, ReportsLoss
+from linkbridge.plugin.codecs import slip
 
 
 class Line(Link):
