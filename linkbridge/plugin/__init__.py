@@ -24,7 +24,6 @@ from linkbridge.plugin.lab import (
     LabMeasuring,
     LabPairing,
     LabSides,
-    serial_cable_pair,
 )
 from linkbridge.plugin.link import Link, LinkWrapper
 from linkbridge.plugin.options import (
@@ -38,23 +37,19 @@ from linkbridge.plugin.options import (
     port,
     resolve_options,
 )
-from linkbridge.plugin.reconnect import ReconnectingStream, StreamHandle
 from linkbridge.plugin.registry import (
     LinkRegistry,
     get_plugin_manager,
     link_from_url,
     plugin_registry,
 )
-from linkbridge.plugin.serialport import (
-    SERIAL_ERRORS,
-    SERIAL_OPTIONS,
-    open_serial,
-    os_reason,
-    stop_bits,
-    url_baud,
-    write_all,
+from linkbridge.plugin.streamlink import (
+    LENGTH_FRAMING,
+    SLIP_FRAMING,
+    Framing,
+    Stream,
+    StreamLink,
 )
-from linkbridge.plugin.streamlink import LENGTH_FRAMING, SLIP_FRAMING, Framing, StreamLink
 from linkbridge.plugin.tunnel_info import TunnelInfo
 from linkbridge.plugin.units import format_rate
 from linkbridge.plugin.url import LinkUrl, parse_link_url
@@ -76,8 +71,6 @@ __all__ = [
     "LENGTH_FRAMING",
     "MIN_FRAME_SIZE",
     "SERIAL_BITS_PER_BYTE",
-    "SERIAL_ERRORS",
-    "SERIAL_OPTIONS",
     "SLIP_FRAMING",
     "Address",
     "BatchSender",
@@ -105,9 +98,8 @@ __all__ = [
     "Pollable",
     "RawPort",
     "RawPortProvider",
-    "ReconnectingStream",
     "SocketPort",
-    "StreamHandle",
+    "Stream",
     "StreamLink",
     "TunnelError",
     "TunnelInfo",
@@ -126,8 +118,6 @@ __all__ = [
     "kiss",
     "length_prefix",
     "link_from_url",
-    "open_serial",
-    "os_reason",
     "packet_problem",
     "parse_link_url",
     "payloads",
@@ -135,11 +125,7 @@ __all__ = [
     "port",
     "receive_exactly",
     "resolve_options",
-    "serial_cable_pair",
     "slip",
-    "stop_bits",
-    "url_baud",
-    "write_all",
 ]
 
 
