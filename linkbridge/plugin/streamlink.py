@@ -176,7 +176,7 @@ class StreamLink(Link):
     def open(self) -> None:
         state = self.__state
         with state.read_lock, state.write_lock:
-            self._release()
+            self.__release()
             state.wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             state.closed, state.lost = False, None
             state.backoff = Backoff(self.first_retry, self.max_retry)
@@ -192,7 +192,7 @@ class StreamLink(Link):
                 now = self.clock()
                 delay = state.backoff.failed(now)
                 if now + delay < deadline:
-                    self._pause(delay)
+                    self.__pause(delay)
                     continue
                 log.warning("%s: %s not reachable yet (%s); retrying with backoff", self.name,
                             self.target, reason)
@@ -200,7 +200,7 @@ class StreamLink(Link):
                     state.lost, state.lost_at = reason, now
                 return
             with state.read_lock:
-                self._start(stream)
+                self.__start(stream)
             return
 
     # --- sending ------------------------------------------------------------------------------
@@ -214,22 +214,22 @@ class StreamLink(Link):
         if reason is None:
             self.counters.sent(len(packet))
         elif reason == self.lost_drop and self.hold:
-            self._keep(frame, len(packet))
+            self.__keep(frame, len(packet))
         else:
             self.counters.drop(reason)
 
-    def _keep(self, frame: bytes, size: int) -> None:
+    def __keep(self, frame: bytes, size: int) -> None:
         """Hold a frame sent while the stream is down (the oldest held is then a drop)."""
         state = self.__state
         with state.write_lock:
             if state.lost is None and state.stream is not None:  # it came up meanwhile
-                self._flush([(frame, size)])
+                self.__flush([(frame, size)])
                 return
             if len(state.held) == state.held.maxlen:
                 self.counters.drop(self.lost_drop)
             state.held.append((frame, size))
 
-    def _flush(self, frames: list[tuple[bytes, int]]) -> None:
+    def __flush(self, frames: list[tuple[bytes, int]]) -> None:
         for frame, size in frames:
             reason = self.write(frame)
             if reason is None:
@@ -247,20 +247,20 @@ class StreamLink(Link):
             if state.stream is None or state.lost is not None:
                 return self.lost_drop
             try:
-                written = self._write_all(data)
+                written = self.__write_all(data)
             except OSError as exc:
-                self._lose(f"write failed: {os_reason(exc)}")
+                self.__lose(f"write failed: {os_reason(exc)}")
                 return self.lost_drop
             if written == len(data):
                 return None
             if state.closed:
                 return drops.NOT_CONNECTED
             if written and not self.framing.resyncs:
-                self._lose(f"a frame was written only in part (no room for "
+                self.__lose(f"a frame was written only in part (no room for "
                            f"{self.write_timeout:g} s)")
         return drops.WRITE_TIMEOUT
 
-    def _write_all(self, data: bytes) -> int:
+    def __write_all(self, data: bytes) -> int:
         """Write `data`, waiting for room up to `write_timeout`; return the bytes written."""
         state = self.__state
         view = memoryview(data)
@@ -287,7 +287,7 @@ class StreamLink(Link):
             if state.lost is not None:
                 if not self.reconnects:
                     raise LinkError(f"{self.name}: {state.lost}")
-                self._reopen(timeout)
+                self.__reopen(timeout)
                 return []
             assert state.stream is not None
             reader = state.stream.reader
@@ -301,14 +301,14 @@ class StreamLink(Link):
             except (BlockingIOError, InterruptedError):
                 return []
             except OSError as exc:
-                self._lose(f"read failed: {os_reason(exc)}")
+                self.__lose(f"read failed: {os_reason(exc)}")
                 return []
             if not data:
-                self._lose("the peer closed the stream")
+                self.__lose("the peer closed the stream")
                 return []
-            return self._decode(data)
+            return self.__decode(data)
 
-    def _decode(self, data: bytes) -> list[bytes]:
+    def __decode(self, data: bytes) -> list[bytes]:
         """The packets completed by `data` (the one place frames are decoded)."""
         state = self.__state
         assert state.decoder is not None
@@ -316,7 +316,7 @@ class StreamLink(Link):
             frames = state.decoder.feed(data)
         except length_prefix.FramingError as exc:
             self.counters.drop(drops.MALFORMED_FRAME)
-            self._lose(str(exc))
+            self.__lose(str(exc))
             return []
         packets = []
         for frame in frames:
@@ -328,7 +328,7 @@ class StreamLink(Link):
 
     # --- losing and reopening -------------------------------------------------------------
 
-    def _lose(self, reason: str) -> None:
+    def __lose(self, reason: str) -> None:
         """Either direction saw the stream fail: mark it lost and log once."""
         state = self.__state
         with state.write_lock:
@@ -345,7 +345,7 @@ class StreamLink(Link):
         else:
             log.info("%s: stream ended: %s", self.name, reason)
 
-    def _reopen(self, timeout: float) -> None:
+    def __reopen(self, timeout: float) -> None:
         """(Reading thread.) Drop the lost stream; open it again once the backoff allows."""
         state = self.__state
         with state.write_lock:
@@ -354,7 +354,7 @@ class StreamLink(Link):
                 state.stream, state.writer = None, -1
         wait = state.backoff.wait(self.clock())
         if wait > 0:
-            self._pause(min(timeout, wait))
+            self.__pause(min(timeout, wait))
             return
         try:
             stream = self.open_stream()
@@ -366,10 +366,10 @@ class StreamLink(Link):
             stream.release()
             return
         away = self.clock() - state.lost_at
-        self._start(stream)
+        self.__start(stream)
         log.warning("%s: %s back after %.1f s, traffic resumes", self.name, self.target, away)
 
-    def _pause(self, seconds: float) -> None:
+    def __pause(self, seconds: float) -> None:
         """Wait `seconds`, or less when close() (or a lost stream) wakes the link."""
         wake = self.__state.wake
         poller = select.poll()
@@ -378,7 +378,7 @@ class StreamLink(Link):
             with contextlib.suppress(OSError):
                 os.eventfd_read(wake)
 
-    def _start(self, stream: Stream) -> None:
+    def __start(self, stream: Stream) -> None:
         """(Caller holds the read lock.) Use a freshly opened stream, then run on_open()."""
         state = self.__state
         writer = stream.reader if stream.writer < 0 else stream.writer
@@ -396,7 +396,7 @@ class StreamLink(Link):
             self.on_open()
             held = list(state.held)
             state.held.clear()
-            self._flush(held)
+            self.__flush(held)
 
     # --- closing ------------------------------------------------------------------------------
 
@@ -408,9 +408,9 @@ class StreamLink(Link):
                 os.eventfd_write(state.wake, 1)  # wakes a receive() or send() waiting now
         with state.read_lock, state.write_lock:
             state.closed = True
-            self._release()
+            self.__release()
 
-    def _release(self) -> None:
+    def __release(self) -> None:
         """(Caller holds both locks.) Close the stream and the wake-up descriptor."""
         state = self.__state
         if state.stream is not None:
