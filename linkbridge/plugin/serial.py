@@ -94,6 +94,7 @@ class SerialLine(StreamLink):
     frame is known. The lab joins two of them with its paced pty cable."""
 
     lost_drop = drops.UNPLUGGED
+    stream_kind = "device"
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         if not target:

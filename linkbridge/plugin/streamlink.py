@@ -125,7 +125,7 @@ class StreamLink(Link):
     `wait_for_peer` (a first open that fails is retried like a lost stream instead of failing
     `open()`), `open_wait` (with `wait_for_peer`: seconds `open()` itself keeps trying before
     it leaves the rest to receive()), `lost_drop` (what a send counts while the stream is
-    down), `hold` (how many packets sent while it is down are kept and sent once it is up,
+    down), `stream_kind` (what the log calls the stream: "device", "connection"), `hold` (how many packets sent while it is down are kept and sent once it is up,
     the oldest dropped first; 0: none, each is a counted drop), `first_retry`/`max_retry` (the
     backoff, read by open()) and `clock` (time.monotonic).
     """
@@ -136,6 +136,7 @@ class StreamLink(Link):
     wait_for_peer: bool = False
     open_wait: float = 0.0
     lost_drop: str = drops.NOT_CONNECTED
+    stream_kind: ClassVar[str] = "stream"
     hold: ClassVar[int] = 0
     first_retry: float = FIRST_RETRY
     max_retry: float = MAX_RETRY
@@ -194,8 +195,8 @@ class StreamLink(Link):
                 if now + delay < deadline:
                     self.__pause(delay)
                     continue
-                log.warning("%s: %s not reachable yet (%s); retrying with backoff", self.name,
-                            self.target, reason)
+                log.warning("%s: cannot open %s yet (%s); waiting for it with backoff",
+                            self.name, self.target, reason)
                 with state.write_lock:
                     state.lost, state.lost_at = reason, now
                 return
@@ -340,8 +341,8 @@ class StreamLink(Link):
             with contextlib.suppress(OSError):
                 os.eventfd_write(state.wake, 1)  # a receive() waiting on the stream sees it
         if self.reconnects:
-            log.warning("%s: %s lost (%s); the tunnel stays up, reopening with backoff",
-                        self.name, self.target, reason)
+            log.warning("%s: %s lost (%s); the tunnel stays up, reopening %s with backoff",
+                        self.name, self.stream_kind, reason, self.target)
         else:
             log.info("%s: stream ended: %s", self.name, reason)
 
@@ -367,7 +368,8 @@ class StreamLink(Link):
             return
         away = self.clock() - state.lost_at
         self.__start(stream)
-        log.warning("%s: %s back after %.1f s, traffic resumes", self.name, self.target, away)
+        log.warning("%s: %s back after %.1f s, traffic resumes", self.name, self.stream_kind,
+                    away)
 
     def __pause(self, seconds: float) -> None:
         """Wait `seconds`, or less when close() (or a lost stream) wakes the link."""

@@ -198,6 +198,7 @@ class KissTcpLink(KissLinkBase):
     target_help = "HOST:PORT of the TNC's KISS TCP port (Direwolf: 8001)"
     options = KISS_OPTIONS
     wait_for_peer = True
+    stream_kind = "TNC connection"
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         try:

@@ -86,9 +86,9 @@ def test_a_lost_stream_logs_once_counts_sends_and_reopens_with_backoff(
         assert link.receive(0) == []  # the first retry is not due yet
         advance_until_opened(link)
     assert [record.getMessage() for record in caplog.records] == [
-        "flaky:dev: dev lost (the peer closed the stream); the tunnel stays up, "
-        "reopening with backoff",
-        "flaky:dev: dev back after 1.6 s, traffic resumes"]
+        "flaky:dev: stream lost (the peer closed the stream); the tunnel stays up, "
+        "reopening dev with backoff",
+        "flaky:dev: stream back after 1.6 s, traffic resumes"]
     assert link.counters.drops[drops.NOT_CONNECTED] == 3
     lost_at = 100.0
     gaps = [round(b - a, 2) for a, b in zip([lost_at, *link.attempts[1:]], link.attempts[1:],
@@ -128,7 +128,7 @@ def test_a_first_open_that_fails_is_one_line_unless_waiting_for_the_peer(
     with caplog.at_level(logging.WARNING, logger="linkbridge.stream"):
         link.open()
     try:
-        assert "not reachable yet (No such file or directory)" in caplog.text
+        assert "cannot open dev yet (No such file or directory); waiting for it" in caplog.text
         link.send(b"early")
         assert link.counters.drops[drops.NOT_CONNECTED] == 1
         advance_until_opened(link)

@@ -51,6 +51,7 @@ class TcpLink(StreamLink):
     )
     wait_for_peer = True  # the peer may come later: try again with backoff, as after a loss
     hold = HOLD
+    stream_kind = "connection"
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         super().__init__(target, options)
