@@ -10,6 +10,7 @@ opened, waited for and reopened after an unplug the same way.
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -104,7 +105,12 @@ class SerialLine(StreamLink):
         self.wait_for_peer = bool(self.config.get("wait"))
 
     def open_stream(self) -> Stream:
-        port = open_serial(self.target, self.config)
+        try:
+            port = open_serial(self.target, self.config)
+        except serial.SerialException as exc:
+            if getattr(exc, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK):  # flock failed
+                raise OSError("in use by another program") from None
+            raise
         port.reset_input_buffer()  # stale input from before the open is not part of any frame
         return Stream.of(port)
 

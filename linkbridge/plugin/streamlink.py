@@ -10,7 +10,6 @@ policy of linkbridge.wire.backoff, on the link's `clock`) and runs `on_open()` a
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import select
@@ -92,8 +91,6 @@ class Stream:
 def os_reason(exc: BaseException) -> str:
     """A short reason for an opener's failure (pyserial wraps errno in SerialException)."""
     number = getattr(exc, "errno", None)
-    if number in (errno.EAGAIN, errno.EWOULDBLOCK):  # e.g. pyserial's exclusive flock failed
-        return "in use by another program"
     return os.strerror(number) if isinstance(number, int) else str(exc) or type(exc).__name__
 
 
@@ -108,6 +105,7 @@ class _State:
         self.decoder: StreamDecoder | None = None
         self.read_lock = threading.Lock()
         self.write_lock = threading.RLock()  # on_open() writes while the reopen holds it
+        self.open_lock = threading.Lock()  # one reopen at a time (receive, or a send)
         self.closed = True
         self.lost: str | None = None  # why the stream is down; None while it is up
         self.lost_at = 0.0
@@ -119,24 +117,28 @@ class StreamLink(Link):
     """A link over a byte stream from `open_stream()`; see the module docstring.
 
     Settings a subclass may change (class attributes, or instance attributes set in
-    `__init__`): `framing` (2-byte length prefix by default, `SLIP_FRAMING`, or any
-    `Framing`), `write_timeout` (seconds a send waits for room before it is a counted
-    `write_timeout` drop), `reconnects` (False: a lost stream ends the tunnel with LinkError),
-    `wait_for_peer` (a first open that fails is retried like a lost stream instead of failing
-    `open()`), `open_wait` (with `wait_for_peer`: seconds `open()` itself keeps trying before
-    it leaves the rest to receive()), `lost_drop` (what a send counts while the stream is
-    down), `stream_kind` (what the log calls the stream: "device", "connection"), `hold` (how many packets sent while it is down are kept and sent once it is up,
-    the oldest dropped first; 0: none, each is a counted drop), `first_retry`/`max_retry` (the
-    backoff, read by open()) and `clock` (time.monotonic).
+    `__init__`):
+    - `framing`: a 2-byte length prefix by default, `SLIP_FRAMING`, or any `Framing`;
+    - `write_timeout`: seconds a send waits for room before it is a `write_timeout` drop;
+    - `reconnects`: False makes a lost stream end the tunnel (LinkError) instead;
+    - `wait_for_peer`: a first open that fails is retried like a lost stream instead of
+      failing `open()`;
+    - `lost_drop`: what a send counts while the stream is down (`not_connected`);
+    - `hold`: how many packets sent while it is down are kept and sent once it is up (the
+      oldest gives way, counted); 0: each is a counted drop;
+    - `open_on_send`: a send while the stream is down tries the opener first (for an opener
+      that never blocks, e.g. accepting a peer that is waiting);
+    - `stream_kind`: what the log calls the stream ("device", "connection");
+    - `first_retry`, `max_retry`: the backoff (read by open()); `clock`: time.monotonic.
     """
 
     framing: Framing = LENGTH_FRAMING
     write_timeout: float = 2.0
     reconnects: bool = True
     wait_for_peer: bool = False
-    open_wait: float = 0.0
     lost_drop: str = drops.NOT_CONNECTED
     stream_kind: ClassVar[str] = "stream"
+    open_on_send: bool = False
     hold: ClassVar[int] = 0
     first_retry: float = FIRST_RETRY
     max_retry: float = MAX_RETRY
@@ -181,28 +183,21 @@ class StreamLink(Link):
             state.wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             state.closed, state.lost = False, None
             state.backoff = Backoff(self.first_retry, self.max_retry)
-        deadline = self.clock() + self.open_wait
-        while True:
-            try:
-                stream = self.open_stream()
-            except Exception as exc:  # any opener failure is the stream's trouble
-                reason = os_reason(exc)
-                if not self.wait_for_peer:
-                    self.close()
-                    raise LinkError(f"{self.name}: cannot open {self.target}: {reason}") from None
-                now = self.clock()
-                delay = state.backoff.failed(now)
-                if now + delay < deadline:
-                    self.__pause(delay)
-                    continue
-                log.warning("%s: cannot open %s yet (%s); waiting for it with backoff",
-                            self.name, self.target, reason)
-                with state.write_lock:
-                    state.lost, state.lost_at = reason, now
-                return
-            with state.read_lock:
-                self.__start(stream)
+        try:
+            stream = self.open_stream()
+        except Exception as exc:  # any opener failure is the stream's trouble
+            reason = os_reason(exc)
+            if not self.wait_for_peer:
+                self.close()
+                raise LinkError(f"{self.name}: cannot open {self.target}: {reason}") from None
+            log.warning("%s: cannot open %s yet (%s); waiting for it with backoff",
+                        self.name, self.target, reason)
+            with state.write_lock:
+                state.lost, state.lost_at = reason, self.clock()
+                state.backoff.failed(state.lost_at)
             return
+        with state.read_lock:
+            self.__start(stream)
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -245,6 +240,11 @@ class StreamLink(Link):
         with state.write_lock:
             if state.closed:
                 return drops.NOT_CONNECTED
+            if state.stream is None and self.open_on_send and state.open_lock.acquire(False):
+                try:  # the reading thread is not using a stream now: this thread may open one
+                    self.__try_open()
+                finally:
+                    state.open_lock.release()
             if state.stream is None or state.lost is not None:
                 return self.lost_drop
             try:
@@ -282,20 +282,22 @@ class StreamLink(Link):
 
     def receive(self, timeout: float) -> list[bytes]:
         state = self.__state
+        deadline = self.clock() + max(0.0, timeout)
         with state.read_lock:
             if state.closed:
                 raise LinkError(f"{self.name}: link is closed")
-            if state.lost is not None:
+            while state.lost is not None:  # reopen (with backoff) within the timeout
                 if not self.reconnects:
                     raise LinkError(f"{self.name}: {state.lost}")
-                self.__reopen(timeout)
-                return []
+                self.__reopen(deadline - self.clock())
+                if state.closed or (state.lost is not None and self.clock() >= deadline):
+                    return []
             assert state.stream is not None
             reader = state.stream.reader
             poller = select.poll()
             poller.register(reader, select.POLLIN)
             poller.register(state.wake, select.POLLIN)
-            if not poller.poll(max(0.0, timeout) * 1000) or state.closed:
+            if not poller.poll(max(0.0, deadline - self.clock()) * 1000) or state.closed:
                 return []
             try:
                 data = os.read(reader, READ_SIZE)
@@ -357,6 +359,14 @@ class StreamLink(Link):
         if wait > 0:
             self.__pause(min(timeout, wait))
             return
+        with state.open_lock:
+            self.__try_open()
+
+    def __try_open(self) -> None:
+        """(Caller holds the open lock, and no thread uses a stream.) One reopen attempt."""
+        state = self.__state
+        if state.lost is None or state.closed:
+            return  # the other thread opened it meanwhile
         try:
             stream = self.open_stream()
         except Exception as exc:  # the device or the peer is still away
@@ -381,7 +391,7 @@ class StreamLink(Link):
                 os.eventfd_read(wake)
 
     def __start(self, stream: Stream) -> None:
-        """(Caller holds the read lock.) Use a freshly opened stream, then run on_open()."""
+        """(No thread uses a stream now.) Use a freshly opened stream, then run on_open()."""
         state = self.__state
         writer = stream.reader if stream.writer < 0 else stream.writer
         for fd in {stream.reader, writer}:

@@ -61,6 +61,7 @@ class TcpLink(StreamLink):
             raise ConfigError(f"link tcp:{target}: bad target: {exc}") from None
         self.family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
         self.listener: socket.socket | None = None
+        self.open_on_send = self.config["listen"]  # accept a waiting peer when sending to it
         retry = ACCEPT_EVERY if self.config["listen"] else max(self.config["retry"], 0.001)
         self.first_retry, self.max_retry = min(self.first_retry, retry), retry
 
@@ -81,7 +82,10 @@ class TcpLink(StreamLink):
     def open_stream(self) -> Stream:
         """Accept the peer (the listening side), or connect to it."""
         if self.listener is not None:
-            conn = self.listener.accept()[0]  # BlockingIOError: no peer yet, try again later
+            try:
+                conn = self.listener.accept()[0]
+            except BlockingIOError:
+                raise ConnectionError("no peer has connected yet") from None
         else:
             conn = socket.create_connection(self.address, timeout=CONNECT_TIMEOUT)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
