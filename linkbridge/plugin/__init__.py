@@ -31,7 +31,7 @@ from linkbridge.plugin.options import (
     integer,
     resolve_options,
 )
-from linkbridge.plugin.streamlink import LENGTH_FRAMING, SLIP_FRAMING, Framing, StreamLink
+from linkbridge.plugin.streamlink import LENGTH_FRAMING, SLIP_FRAMING, Framing, Stream, StreamLink
 from linkbridge.plugin.tunnel_info import TunnelInfo
 from linkbridge.plugin.url import LinkUrl
 from linkbridge.wire import drops
@@ -63,6 +63,7 @@ __all__ = [
     "RawPort",
     "RawPortProvider",
     "ReportsLoss",
+    "Stream",
     "StreamLink",
     "TunnelInfo",
     "boolean",

@@ -10,13 +10,11 @@ documented in docs/plugins.md's API reference.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from linkbridge.errors import ConfigError
 from linkbridge.plugin.units import format_rate
 from linkbridge.plugin.url import LinkUrl
 
@@ -61,18 +59,6 @@ class LabDirection:
             return self.delay + self.airtime(size)
         serialise = max(0, size + self.overhead) * 8 / self.rate if self.rate else 0.0
         return self.delay + serialise
-
-
-@contextlib.contextmanager
-def serial_cable_pair(url: LinkUrl, sides: LabSides,
-                      baud: int) -> Iterator[tuple[LinkUrl, LinkUrl]]:
-    """A serial-line link's lab pair: the lab's paced pty cable at `baud`, its two ends as the
-    targets of side A's and side B's URL. A URL with a target of its own is refused."""
-    if url.target:
-        raise ConfigError("the lab joins its hosts with its own paced pty pair; give options "
-                          f"only (e.g. {url.scheme}:?baud={baud})")
-    with sides.serial_cable(baud) as (path_a, path_b):
-        yield url.with_target(path_a), url.with_target(path_b)
 
 
 @runtime_checkable

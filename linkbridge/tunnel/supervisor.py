@@ -24,6 +24,7 @@ from linkbridge.ops.heap import TRIM_INTERVAL, release_free_memory
 from linkbridge.ops.notify import sd_notify
 from linkbridge.ops.signals import Shutdown
 from linkbridge.tunnel.session import Policy, Session, TunnelJob, TunnelRunner
+from linkbridge.wire.backoff import Backoff
 
 log = logging.getLogger("linkbridge")
 
@@ -35,8 +36,15 @@ MAX_RETRY = 60.0
 @dataclass
 class Retry:
     job: TunnelJob
-    at: float
-    delay: float
+    backoff: Backoff  # the job's own: each failure in a row waits longer
+
+    @property
+    def at(self) -> float:
+        return self.backoff.retry_at
+
+
+def new_backoff() -> Backoff:
+    return Backoff(FIRST_RETRY, MAX_RETRY)
 
 
 class Supervisor:
@@ -57,11 +65,11 @@ class Supervisor:
         reason = "failed"
         try:
             for job in jobs:
-                self._start(job, FIRST_RETRY, announce=started is None)
+                self._start(job, new_backoff(), announce=started is None)
             if started is not None:
                 started()
                 for runner in list(self.runners.values()):
-                    self._announce(runner, FIRST_RETRY)
+                    self._announce(runner, new_backoff())
             sd_notify("READY=1")
             next_trim = time.monotonic() + TRIM_INTERVAL
             while True:
@@ -91,26 +99,27 @@ class Supervisor:
                     runner.stop(reason)
             self.runners.clear()
 
-    def _start(self, job: TunnelJob, delay: float, announce: bool = True) -> None:
-        """Make a tunnel (and announce it unless told not to: root is dropped first)."""
+    def _start(self, job: TunnelJob, backoff: Backoff, announce: bool = True) -> None:
+        """Make a tunnel (and announce it unless told not to: root is dropped first);
+        `backoff` times its retry if it fails."""
         runner = TunnelRunner(job, self._manager, self._policy)
         try:
             runner.open()
         except LinkbridgeError as exc:
-            self._failed(job, exc, delay)
+            self._failed(job, exc, backoff)
             return
         self.runners[job.key] = runner
         if announce:
-            self._announce(runner, delay)
+            self._announce(runner, backoff)
 
-    def _announce(self, runner: TunnelRunner, delay: float) -> None:
+    def _announce(self, runner: TunnelRunner, backoff: Backoff) -> None:
         try:
             runner.announce()
         except LinkbridgeError as exc:
             del self.runners[runner.job.key]
-            self._failed(runner.job, exc, delay)
+            self._failed(runner.job, exc, backoff)
 
-    def _failed(self, job: TunnelJob, exc: LinkbridgeError, delay: float) -> None:
+    def _failed(self, job: TunnelJob, exc: LinkbridgeError, backoff: Backoff) -> None:
         """A tunnel that failed to start or whose data path failed: retry it, or give up."""
         if not self._policy.retry:
             raise exc
@@ -119,8 +128,9 @@ class Supervisor:
             log.error("%s failed: %s; not retried: since --user %s the process cannot create "
                       "TUN devices (restart the service)", where, exc, self._policy.user)
             return
+        delay = backoff.failed(time.monotonic())
         log.error("%s failed: %s; retrying in %g s", where, exc, delay)
-        self.retries[job.key] = Retry(job, time.monotonic() + delay, min(2 * delay, MAX_RETRY))
+        self.retries[job.key] = Retry(job, backoff)
 
     def _poll(self, now: float) -> None:
         for key, runner in list(self.runners.items()):
@@ -129,11 +139,11 @@ class Supervisor:
             except LinkbridgeError as exc:
                 del self.runners[key]
                 runner.stop(f"failed: {exc}")
-                self._failed(runner.job, exc, FIRST_RETRY)
+                self._failed(runner.job, exc, new_backoff())
         for key, retry in list(self.retries.items()):
             if now >= retry.at:
                 del self.retries[key]
-                self._start(retry.job, retry.delay)
+                self._start(retry.job, retry.backoff)
 
     def _reload(self, reload: Callable[[], Sequence[TunnelJob]]) -> None:
         """Apply a re-read config: removed tunnels stop, added ones start, changed ones restart,
@@ -162,7 +172,7 @@ class Supervisor:
             if runner is not None:
                 runner.stop("removed by reload" if key in removed else "changed by reload")
         for key in changed + added:
-            self._start(jobs[key], FIRST_RETRY)
+            self._start(jobs[key], new_backoff())
 
     def status_line(self) -> str:
         """systemd's STATUS=: every tunnel's link state, and which tunnels wait for a retry."""

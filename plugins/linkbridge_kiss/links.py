@@ -1,35 +1,32 @@
-"""The `kiss:` (serial TNC) and `kiss+tcp:` (soft TNC over TCP) links: thin I/O glue around the
-KISS codec (linkbridge.plugin.kiss), the payload modes (payload.py) and a reconnecting stream.
+"""The `kiss:` (serial TNC) and `kiss+tcp:` (soft TNC over TCP) links: thin glue around the KISS
+codec (linkbridge.plugin.kiss), the payload modes (payload.py) and StreamLink, which opens,
+paces writes and reconnects with backoff (running on_open(), the TNC's set-up, each time).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import socket
 import time
-from abc import abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from linkbridge.plugin import (
     ConfigError,
-    Link,
+    Framing,
     LinkUrl,
     Option,
-    ReportsLoss,
+    Stream,
+    StreamLink,
     boolean,
     choice,
-    drops,
     duration,
     host_port,
     integer,
 )
 from linkbridge.plugin.codecs import kiss
-from linkbridge.plugin.lab import SERIAL_BITS_PER_BYTE, LabDirection, LabSides, serial_cable_pair
-from linkbridge.plugin.reconnect import ReconnectingStream, StreamHandle
-from linkbridge.plugin.serialport import SERIAL_OPTIONS, open_serial, url_baud
+from linkbridge.plugin.lab import SERIAL_BITS_PER_BYTE, LabDirection
+from linkbridge.plugin.serial import SERIAL_OPTIONS, SerialLine, line_write_timeout, url_baud
 from linkbridge_kiss import arp, tnc
 from linkbridge_kiss.ax25 import BROADCAST, Callsign
 from linkbridge_kiss.payload import (
@@ -43,11 +40,8 @@ from linkbridge_kiss.payload import (
     TunHeaderMode,
 )
 
-log = logging.getLogger("linkbridge.kiss")
-
 DEFAULT_MTU = 256  # AX.25's usual packet length; what most TNCs and LoRa modems take
 CONNECT_TIMEOUT = 2.0
-PORT_BUFFER = 4096  # bytes a tty driver typically queues on the way out
 MODES = ("raw", "ax25", "tun", "ethernet")
 
 
@@ -96,13 +90,12 @@ KISS_OPTIONS = (
 )
 
 
-class KissLinkBase(ReportsLoss, Link):
-    """KISS data frames over a byte stream that reconnects; subclasses open the stream."""
+class KissLinkBase(StreamLink):
+    """KISS data frames over a byte stream that reconnects; subclasses are the opener."""
 
     drop_reasons: ClassVar[Mapping[str, str]] = {**kiss.REASONS, **REASONS}
 
-    wait_for_peer: ClassVar[bool] = False  # a first open that fails: retry, not an error
-    lost_drop: ClassVar[str] = drops.UNPLUGGED  # what a send is counted as while it is away
+    write_timeout = CONNECT_TIMEOUT
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         super().__init__(target, options)
@@ -110,14 +103,12 @@ class KissLinkBase(ReportsLoss, Link):
         self.tnc_port: int = config["tncport"]
         self.payload = self._payload_mode(config)
         self._max_data: int = config["mtu"] + MAX_OVERHEAD
-        self._decoder = self._new_decoder()
         self._beacon_every: float = config["beacon"]
         self._beacon_at = 0.0
-        waits = self.wait_for_peer or bool(config.get("wait"))
-        self._stream = ReconnectingStream(self.name, self.describe_target(), self._connect,
-                                          self._on_open, wait_for_peer=waits,
-                                          write_timeout=self.write_timeout(),
-                                          lost_drop=self.lost_drop)
+        self.framing = Framing(
+            lambda packet: kiss.encode_data(self.payload.wrap(packet), self.tnc_port),
+            lambda _mtu, errors: kiss.KissDecoder(self._max_data, self.tnc_port, errors=errors),
+            resyncs=True)
 
     def _payload_mode(self, config: Mapping[str, Any]) -> PayloadMode:
         mode = config["mode"]
@@ -133,115 +124,63 @@ class KissLinkBase(ReportsLoss, Link):
             return EthernetMode(mac, config["arp"])
         return TunHeaderMode() if mode == "tun" else RawMode()
 
-    def _new_decoder(self) -> kiss.KissDecoder:
-        return kiss.KissDecoder(self._max_data, self.tnc_port, errors=self.counters.drops)
-
-    @property
-    def mtu(self) -> int | None:
-        value: int = self.config["mtu"]
-        return value
-
-    def describe_target(self) -> str:
-        return self.target
-
-    def write_timeout(self) -> float:
-        return CONNECT_TIMEOUT
-
-    @abstractmethod
-    def _connect(self) -> StreamHandle:
-        """Open the stream to the TNC (raise on failure)."""
-
-    def _on_open(self, write: Callable[[bytes], None]) -> None:
-        """A fresh stream: start decoding afresh and tell the TNC its set-up again."""
-        self._decoder = self._new_decoder()
+    def on_open(self) -> None:
+        """A fresh stream: tell the TNC its set-up again."""
         if self.config["init"] is not None:
-            write(self.config["init"])
+            self.write(self.config["init"])
             time.sleep(self.config["initwait"])
         parameters = tnc.parameter_frames(self.config, self.tnc_port)
         if parameters:
-            write(parameters)
+            self.write(parameters)
 
     def open(self) -> None:
-        self._stream.open()
-        self._beacon_at = time.monotonic()  # identify as soon as we are on the air
+        super().open()
+        self._beacon_at = self.clock()  # identify as soon as we are on the air
 
     def _send_frame(self, payload: bytes) -> str | None:
-        return self._stream.write(kiss.encode_data(payload, self.tnc_port))
-
-    def send(self, packet: bytes) -> None:
-        if len(packet) > self.config["mtu"]:
-            self.counters.drop(drops.MTU)
-            return
-        reason = self._send_frame(self.payload.wrap(packet))
-        if reason is not None:
-            self.counters.drop(reason)
-            return
-        self.counters.sent(len(packet))
+        return self.write(kiss.encode_data(payload, self.tnc_port))
 
     def _beacon_due(self, timeout: float) -> float:
         """Send the identification beacon when due; return how long receive may wait."""
         if not self._beacon_every or not isinstance(self.payload, Ax25Mode):
             return timeout
-        now = time.monotonic()
-        if now >= self._beacon_at and self._stream.connected:
+        now = self.clock()
+        if now >= self._beacon_at and self.connected:
             self._send_frame(self.payload.beacon())
             self._beacon_at = now + self._beacon_every
         return max(0.0, min(timeout, self._beacon_at - now))
 
     def receive(self, timeout: float) -> list[bytes]:
-        data = self._stream.read(self._beacon_due(timeout))
-        packets = []
-        for payload in self.report_loss(self._decoder.feed(data)) if data else ():
-            received = self.payload.unwrap(payload)
-            if received.reply is not None:
-                self.counters.drop(ARP_ANSWERED)
-                self._send_frame(received.reply)
-            elif received.drop is not None:
-                self.counters.drop(received.drop)
-            elif received.packet is not None:
-                self.counters.received(len(received.packet))
-                packets.append(received.packet)
-        return packets
+        return super().receive(self._beacon_due(timeout))
+
+    def unwrap(self, frame: bytes) -> bytes | None:
+        """The packet a KISS frame's payload carries; an ARP request is answered (and counted
+        as `arp_answered`), anything else that is not one of our packets is a counted drop."""
+        received = self.payload.unwrap(frame)
+        if received.reply is not None:
+            self.counters.drop(ARP_ANSWERED)
+            self._send_frame(received.reply)
+        elif received.drop is not None:
+            self.counters.drop(received.drop)
+        return received.packet if received.reply is None else None
 
     def close(self) -> None:
-        if self.config["exit"] and self._stream.connected:
-            self._stream.write(kiss.EXIT_KISS)
-        self._stream.close()
+        if self.config["exit"] and self.connected:
+            self.write(kiss.EXIT_KISS)
+        super().close()
 
 
-class KissLink(KissLinkBase):
+class KissLink(SerialLine, KissLinkBase):
     """KISS over a serial port: a hardware TNC, a LoRa KISS modem, a pty."""
 
     scheme = "kiss"
     summary = "packets in KISS frames to a TNC or radio modem on a serial port (raw IP or AX.25)"
     target_help = "DEVICE (e.g. /dev/ttyUSB0)"
-    options = (*SERIAL_OPTIONS, *KISS_OPTIONS,
-               Option("wait", boolean, False,
-                      "when the device is absent (or cannot be opened) at start, start anyway "
-                      "and open it when it appears, as after an unplug (otherwise: an error)"))
+    options = (*SERIAL_OPTIONS, *KISS_OPTIONS)
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
-        if not target:
-            raise ConfigError("link kiss: needs a device, e.g. kiss:/dev/ttyUSB0?baud=9600")
         super().__init__(target, options)
-
-    def write_timeout(self) -> float:
-        baud: int = self.config["baud"]
-        line_time = (PORT_BUFFER + 2 * self._max_data + 4) * 10 / baud
-        return max(1.0, 2 * line_time)
-
-    def _connect(self) -> StreamHandle:
-        port = open_serial(self.target, self.config)
-        port.reset_input_buffer()  # stale input from before the open is no frame of ours
-        handle: StreamHandle = port
-        return handle
-
-    @classmethod
-    @contextlib.contextmanager
-    def lab_pair(cls, url: LinkUrl, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
-        """Join the lab hosts with a pty pair paced at the URL's baud (both see /dev/pts)."""
-        with serial_cable_pair(url, sides, url_baud(url)) as pair:
-            yield pair
+        self.write_timeout = line_write_timeout(self.config["baud"], self._max_data)
 
     @classmethod
     def lab_configured(cls, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:
@@ -261,7 +200,7 @@ class KissTcpLink(KissLinkBase):
     target_help = "HOST:PORT of the TNC's KISS TCP port (Direwolf: 8001)"
     options = KISS_OPTIONS
     wait_for_peer = True
-    lost_drop = drops.NOT_CONNECTED
+    stream_kind = "TNC connection"
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         try:
@@ -270,8 +209,7 @@ class KissTcpLink(KissLinkBase):
             raise ConfigError(f"link kiss+tcp: bad target {target!r}: {exc}") from None
         super().__init__(target, options)
 
-    def _connect(self) -> StreamHandle:
+    def open_stream(self) -> Stream:
         sock = socket.create_connection(self.address, timeout=CONNECT_TIMEOUT)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setblocking(False)
-        return sock
+        return Stream(sock.detach())

@@ -22,9 +22,10 @@ BROKEN = {
     "lossy": '''
     """Drops a packet when the pipe is full, instead of waiting for room."""
 
-    def attach(self, reader, writer=None):
-        super().attach(reader, writer)
-        self.out = writer
+    def open_stream(self):
+        stream = super().open_stream()
+        self.out = stream.writer
+        return stream
 
     def send(self, packet):
         try:
@@ -46,9 +47,10 @@ BROKEN = {
     "raising_send": '''
     """Lets the full pipe's BlockingIOError out of send()."""
 
-    def attach(self, reader, writer=None):
-        super().attach(reader, writer)
-        self.out = writer
+    def open_stream(self):
+        stream = super().open_stream()
+        self.out = stream.writer
+        return stream
 
     def send(self, packet):
         os.write(self.out, length_prefix.encode(packet))

@@ -92,9 +92,12 @@ def test_first_bytes_that_are_no_packet_are_garbage() -> None:
 ])
 def test_line_settings_reach_the_tty(query: str, speed: int, stop2: bool, rtscts: bool,
                                      xonxoff: bool) -> None:
-    with pty_pair() as (_peer, path), opened(f"serial:{path}?{query}") as link:
-        port = link._port  # type: ignore[attr-defined]
-        iflag, _oflag, cflag, _lflag, ispeed, ospeed, _cc = termios.tcgetattr(port.fileno())
+    with pty_pair() as (_peer, path), opened(f"serial:{path}?{query}"):
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY)  # the settings belong to the tty itself
+        try:
+            iflag, _oflag, cflag, _lflag, ispeed, ospeed, _cc = termios.tcgetattr(fd)
+        finally:
+            os.close(fd)
     assert (ispeed, ospeed) == (speed, speed)
     assert bool(cflag & termios.CSTOPB) is stop2
     assert bool(cflag & termios.CRTSCTS) is rtscts

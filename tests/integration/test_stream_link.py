@@ -1,5 +1,6 @@
 """StreamLink over real kernel streams (socketpairs, pipes): what it does when the peer hangs
-up, stalls or sends garbage, how a subclass reconnects, and that close() wakes a blocked send."""
+up, stalls or sends garbage, that it reconnects by itself, and that close() wakes a blocked send.
+(Its reconnect logic step by step, on a fake clock: tests/unit/test_stream_reconnect.py.)"""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from linkbridge.plugin import (
     SLIP_FRAMING,
     LinkError,
     Pollable,
+    Stream,
     StreamLink,
     drops,
 )
@@ -22,14 +24,16 @@ from linkbridge.plugin.codecs import length_prefix
 
 
 class PairLink(StreamLink):
-    """One end of a socketpair; the test holds the other end as `far`."""
+    """One end of a socketpair; the test holds the other end as `far`. A lost stream ends it."""
 
     scheme = "pair"
     write_timeout = 0.2
+    reconnects = False
 
-    def open(self) -> None:
+    def open_stream(self) -> Stream:
         mine, self.far = socket.socketpair()
-        self.attach(mine.detach())
+        self.fd = mine.detach()
+        return Stream(self.fd)
 
 
 @pytest.fixture
@@ -43,7 +47,7 @@ def link() -> Iterator[PairLink]:
 
 def test_packets_both_ways_and_pollable(link: PairLink) -> None:
     link.far.sendall(length_prefix.encode(b"one") + length_prefix.encode(b"two"))
-    assert isinstance(link, Pollable)
+    assert not isinstance(link, Pollable)  # its descriptor changes when it reconnects
     assert link.receive(1.0) == [b"one", b"two"]
     link.send(b"three")
     assert length_prefix.LengthDecoder().feed(link.far.recv(100)) == [b"three"]
@@ -86,7 +90,7 @@ def test_close_wakes_a_send_waiting_for_room() -> None:
     try:
         while True:  # fill the socket buffers without waiting
             try:
-                os.write(link.fileno(), bytes(65536))
+                os.write(link.fd, bytes(65536))
             except BlockingIOError:
                 break
         sender = threading.Thread(target=link.send, args=(bytes(1400),))
@@ -104,40 +108,66 @@ def test_close_wakes_a_send_waiting_for_room() -> None:
 
 
 class Reconnecting(PairLink):
-    """Reopens a new socketpair when the stream ends."""
+    """Opens a new socketpair after a loss, and says hello on each."""
 
+    reconnects = True
     opens = 0
 
-    def open(self) -> None:
+    def open_stream(self) -> Stream:
         self.opens += 1
-        super().open()
+        return super().open_stream()
 
-    def stream_ended(self, reason: str) -> None:
-        self.open()
+    def on_open(self) -> None:
+        self.write(length_prefix.encode(b"hello"))
 
 
-def test_stream_ended_may_reconnect() -> None:
+def test_a_lost_stream_is_reopened_with_backoff_and_on_open_runs_again() -> None:
     link = Reconnecting("test", {})
     link.open()
     try:
-        link.far.close()
-        assert link.receive(1.0) == []  # EOF seen
-        assert link.receive(0.0) == []  # stream_ended(): reopened
+        first = link.far
+        assert length_prefix.LengthDecoder().feed(first.recv(100)) == [b"hello"]
+        first.close()
+        assert link.receive(1.0) == []  # EOF seen: lost
+        link.send(b"meanwhile")
+        assert link.counters.drops[drops.NOT_CONNECTED] == 1
+        started = time.monotonic()
+        while link.opens < 2:
+            assert time.monotonic() - started < 5, "never reopened"
+            assert link.receive(0.5) == []
+        assert time.monotonic() - started < 1.0  # the first retry comes after 0.05 s
+        assert length_prefix.LengthDecoder().feed(link.far.recv(100)) == [b"hello"]
         link.far.sendall(length_prefix.encode(b"again"))
         assert link.receive(1.0) == [b"again"]
-        assert link.opens == 2
     finally:
         link.close()
         link.far.close()
+        first.close()
+
+
+def test_close_wakes_a_receive_waiting_for_the_backoff() -> None:
+    link = Reconnecting("test", {})
+    link.first_retry = link.max_retry = 30.0
+    link.open()
+    link.far.close()
+    assert link.receive(1.0) == []  # lost; the next try is 30 s away
+    waiter = threading.Thread(target=link.receive, args=(20.0,))
+    waiter.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    link.close()
+    waiter.join(5)
+    assert not waiter.is_alive()
+    assert time.monotonic() - started < 1.0
 
 
 class PipeSlipLink(StreamLink):
     scheme = "pipeslip"
     framing = SLIP_FRAMING
 
-    def open(self) -> None:
+    def open_stream(self) -> Stream:
         reader, writer = os.pipe()
-        self.attach(reader, writer)  # a loop: what it sends, it receives
+        return Stream(reader, writer)  # a loop: what it sends, it receives
 
 
 def test_slip_framing_over_a_pipe_and_the_mtu_option() -> None:
