@@ -88,9 +88,10 @@ BROKEN = {
     """Sleeps a minute in send() when the pipe is full, instead of waiting for room with a
     deadline."""
 
-    def attach(self, reader, writer=None):
-        super().attach(reader, writer)
-        self.out = writer
+    def open_stream(self):
+        stream = super().open_stream()
+        self.out = stream.writer
+        return stream
 
     def send(self, packet):
         while True:

@@ -42,7 +42,7 @@ for name in linkbridge.plugin.__all__:
     getattr(linkbridge.plugin, name)
 assert not [name for name in sys.modules if name == "serial" or name.startswith("serial.")]
 try:
-    import linkbridge.plugin.serialport
+    import linkbridge.plugin.serial
 except ModuleNotFoundError as exc:
     print("serial helpers need", exc.name)
 """
