@@ -86,9 +86,19 @@ def long_run(request: pytest.FixtureRequest) -> bool:
 PURE_CONFORMANCE = ("test_registered_with_summary_and_options",)
 
 
+SHARED_SCOPES = {"package", "module", "class"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the quick loop's tests `quick`: the unit tier and the pure conformance checks."""
+    """Mark the quick loop's tests `quick`: the unit tier and the pure conformance checks. Under
+    pytest-xdist a module's tests that share a module- or class-scoped fixture run on one
+    worker (one xdist_group), so that the fixture is built once, not once per worker."""
     for item in items:
+        if isinstance(item, pytest.Function) and SHARED_SCOPES & {
+                fixturedef.scope for fixturedefs in item._fixtureinfo.name2fixturedefs.values()
+                for fixturedef in fixturedefs}:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
         is_unit = tier_gate.tier_of(item.nodeid) == "unit"
         if is_unit or (isinstance(item, pytest.Function) and item.cls is not None
                        and issubclass(item.cls, LinkConformance)
