@@ -98,7 +98,9 @@ case "$cmd" in
         lint
         if ((quick)); then
             # the unit tier and the pure conformance checks (tests/conftest.py marks them `quick`)
-            exec "$VENV/bin/python" -m pytest -n 2 -m quick tests/unit tests/integration "$@"
+            # (25 examples per property test instead of 100)
+            exec "$VENV/bin/python" -m pytest -n 2 -m quick --hypothesis-profile quick \
+                tests/unit tests/integration "$@"
         fi
         need_debian socat socat tcpdump tcpdump
         need_debian zsh zsh groff groff man man-db  # completion and manual page tests

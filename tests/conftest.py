@@ -67,11 +67,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """No per-example deadline (CI machines are noisy); --long makes every property test a
-    long fuzz run."""
+    long fuzz run, `--hypothesis-profile quick` (the quick loop) a short one."""
     relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
     settings.register_profile("ci", relaxed)
     settings.register_profile("long", relaxed, max_examples=20_000)
-    settings.load_profile("long" if config.getoption("--long") else "ci")
+    settings.register_profile("quick", relaxed, max_examples=25)  # ./run.sh test --quick
+    chosen = config.getoption("hypothesis_profile", None)
+    settings.load_profile("long" if config.getoption("--long") else chosen or "ci")
     tier_gate.register(config)  # per-tier summary; under CI, unlisted skips fail the run
 
 
@@ -87,18 +89,24 @@ PURE_CONFORMANCE = ("test_registered_with_summary_and_options",)
 
 
 SHARED_SCOPES = {"package", "module", "class"}
+# Tests that hold real-time models to the wall clock (rates, delays, airtime): under pytest-xdist
+# they share one worker, so that two of them never load the CPU at once
+WALL_CLOCK = ("tests/integration/test_sim_lab.py", "tests/integration/test_sim_radio_lab.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the quick loop's tests `quick`: the unit tier and the pure conformance checks. Under
     pytest-xdist a module's tests that share a module- or class-scoped fixture run on one
-    worker (one xdist_group), so that the fixture is built once, not once per worker."""
+    worker (one xdist_group), so that the fixture is built once, not once per worker; so do the
+    WALL_CLOCK tests."""
     for item in items:
         if isinstance(item, pytest.Function) and SHARED_SCOPES & {
                 fixturedef.scope for fixturedefs in item._fixtureinfo.name2fixturedefs.values()
                 for fixturedef in fixturedefs}:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        if item.nodeid.startswith(WALL_CLOCK):
+            item.add_marker(pytest.mark.xdist_group("wall-clock"))
         is_unit = tier_gate.tier_of(item.nodeid) == "unit"
         if is_unit or (isinstance(item, pytest.Function) and item.cls is not None
                        and issubclass(item.cls, LinkConformance)
