@@ -145,6 +145,10 @@ def start_for_workers(config: pytest.Config, nodeids: Sequence[str]) -> None:
 
 
 def write_ended(path: Path, result: VmResult) -> None:
+    """The VM run's end for the workers; nothing when the session ended first (and removed
+    the directory)."""
+    if not path.parent.exists():
+        return
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps({"returncode": result.returncode, "output": result.output,
                                    "seconds": result.seconds}))
