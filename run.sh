@@ -108,10 +108,11 @@ case "$cmd" in
         need_debian qemu-system-x86_64 qemu-system-x86 busybox busybox-static slattach net-tools \
             kissattach ax25-tools
         compgen -G '/boot/vmlinuz-*' >/dev/null || need_debian __no_such_cmd__ linux-image-amd64
-        # host tiers on $LINKBRIDGE_TEST_WORKERS workers (pytest-xdist; tests that must not run
-        # beside each other share an xdist_group); the VM boots once, in this controller process
+        # the tiers on $LINKBRIDGE_TEST_WORKERS pytest-xdist workers, a test file on one worker
+        # (its module fixtures built once, its tests one after another; xdist_group marks do
+        # nothing under pytest 9); the VM boots once, in this controller process
         set +e
-        "$VENV/bin/python" -m pytest -n "${LINKBRIDGE_TEST_WORKERS:-4}" --dist loadgroup tests "$@"
+        "$VENV/bin/python" -m pytest -n "${LINKBRIDGE_TEST_WORKERS:-4}" --dist loadfile tests "$@"
         rc=$?
         set -e
         # pytest exit 5 means "no tests collected": that is a failure for us too.

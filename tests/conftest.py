@@ -88,25 +88,9 @@ def long_run(request: pytest.FixtureRequest) -> bool:
 PURE_CONFORMANCE = ("test_registered_with_summary_and_options",)
 
 
-SHARED_SCOPES = {"package", "module", "class"}
-# Tests that hold real-time models to the wall clock (rates, delays, airtime): under pytest-xdist
-# they share one worker, so that two of them never load the CPU at once
-WALL_CLOCK = ("tests/integration/test_sim_lab.py", "tests/integration/test_sim_radio_lab.py")
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the quick loop's tests `quick`: the unit tier and the pure conformance checks. Under
-    pytest-xdist a module's tests that share a module- or class-scoped fixture run on one
-    worker (one xdist_group), so that the fixture is built once, not once per worker; so do the
-    WALL_CLOCK tests."""
+    """Mark the quick loop's tests `quick`: the unit tier and the pure conformance checks."""
     for item in items:
-        if isinstance(item, pytest.Function) and SHARED_SCOPES & {
-                fixturedef.scope for fixturedefs in item._fixtureinfo.name2fixturedefs.values()
-                for fixturedef in fixturedefs}:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-        if item.nodeid.startswith(WALL_CLOCK):
-            item.add_marker(pytest.mark.xdist_group("wall-clock"))
         is_unit = tier_gate.tier_of(item.nodeid) == "unit"
         if is_unit or (isinstance(item, pytest.Function) and item.cls is not None
                        and issubclass(item.cls, LinkConformance)

@@ -53,14 +53,14 @@ def test_ci_fails_when_an_integration_test_skips(tmp_path: Path) -> None:
 
 def test_under_xdist_the_controller_counts_and_fails(tmp_path: Path) -> None:
     """./run.sh test runs pytest-xdist workers: their reports reach the gate in the controller,
-    and a listed skip still matches a test in an xdist_group."""
-    grouped = "import pytest\n\npytestmark = pytest.mark.xdist_group('g')\n\n" + SKIPPING[14:]
+    which counts them by tier and fails CI on an unlisted skip."""
     files = {"unit/test_a.py": PASSING, "integration/test_b.py": SKIPPING,
-             "integration/test_c.py": PASSING, "reliability/test_d.py": grouped}
+             "integration/test_c.py": PASSING, "reliability/test_d.py": SKIPPING}
     done = run_pytest(tmp_path, files, True, "reliability/test_d.py | by design\n",
-                      "-n", "2", "--dist", "loadgroup")
+                      "-n", "2", "--dist", "loadfile")
     assert done.returncode == 1, done.stdout
     last = done.stdout.strip().splitlines()
+    assert "tier unit: 1 run, 0 skipped, 0 failed" in last
     assert "tier integration: 1 run, 1 skipped, 0 failed" in last
     assert "tier reliability: 0 run, 1 skipped, 0 failed" in last
     assert "expected skip: reliability/test_d.py::test_needs_something: by design" in last

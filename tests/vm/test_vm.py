@@ -32,7 +32,7 @@ from tests.helpers.vm_guest_checks import CHECKS
 from tests.helpers.vm_netem import CASES as NETEM_CASES
 from tests.helpers.vm_netem import FLOOR, FLOOR_DELAY_MS, Case, measure, through_sim
 
-pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("vm")]  # one worker waits for the VM
+pytestmark = pytest.mark.vm
 SIM_SEED = 20260101
 BACKGROUND = 3  # packets other than the test's that netem may drop during one case
 
