@@ -124,7 +124,7 @@ case "$cmd" in
         exec "$VENV/bin/python" -m benchmarks "$@"
         ;;
     *)
-        sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac
