@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # linkbridge quick start. Installs what it needs, then:
 #   ./run.sh lab [ARGS]    run `linkbridge lab` (two network namespaces, a tunnel on each; as root)
-#   ./run.sh test [ARGS]   run the whole test suite (what CI runs)
+#   ./run.sh test [ARGS]   lint, then the whole test suite in parallel (what CI runs)
+#   ./run.sh test --quick [ARGS]  lint, then the unit tier and the pure conformance checks
+#   ./run.sh lint          ruff, mypy --strict and the layer contracts (lint-imports)
 #   ./run.sh bench [ARGS]  run the side-by-side benchmark
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -57,6 +59,34 @@ setup() {
     fi
 }
 
+# what ruff checks and what mypy --strict types (README "Development")
+LINTED=(linkbridge plugins examples tests benchmarks)
+TYPED=(linkbridge plugins examples/linkbridge-tcp/linkbridge_tcp)
+
+lint() {  # ruff, mypy and lint-imports side by side; a failing one fails with its output
+    local out failed=() name pid
+    out=$(mktemp -d)
+    declare -A pids=()
+    "$VENV/bin/ruff" check "${LINTED[@]}" >"$out/ruff" 2>&1 & pids[ruff]=$!
+    "$VENV/bin/mypy" --strict "${TYPED[@]}" >"$out/mypy" 2>&1 & pids[mypy]=$!
+    "$VENV/bin/lint-imports" >"$out/lint-imports" 2>&1 & pids[lint-imports]=$!
+    for name in ruff mypy lint-imports; do
+        pid=${pids[$name]}
+        wait "$pid" || failed+=("$name")
+    done
+    for name in "${failed[@]}"; do
+        echo "run.sh: $name failed:" >&2
+        cat "$out/$name" >&2
+    done
+    rm -rf "$out"
+    if ((${#failed[@]})); then
+        echo "run.sh: lint failed (${failed[*]}): fix it, or run the tests alone with" \
+            ".venv/bin/python -m pytest" >&2
+        return 1
+    fi
+    echo "run.sh: lint clean (ruff, mypy --strict, lint-imports)" >&2
+}
+
 cmd=${1:-help}
 shift || true
 case "$cmd" in
@@ -64,16 +94,35 @@ case "$cmd" in
         setup
         exec "$VENV/bin/linkbridge" lab "$@"
         ;;
+    lint)
+        setup
+        lint
+        ;;
     test)
         setup
+        quick=0
+        if [[ ${1:-} == --quick ]]; then
+            quick=1
+            shift
+        fi
+        lint
+        if ((quick)); then
+            # the unit tier and the pure conformance checks (tests/conftest.py marks them `quick`)
+            # (25 examples per property test instead of 100)
+            exec "$VENV/bin/python" -m pytest -n 2 -m quick --hypothesis-profile quick \
+                tests/unit tests/integration "$@"
+        fi
         need_debian socat socat tcpdump tcpdump
         need_debian zsh zsh groff groff man man-db  # completion and manual page tests
         # tests/vm boots a stock Debian kernel (fou, ipip, slip, netem) under qemu
         need_debian qemu-system-x86_64 qemu-system-x86 busybox busybox-static slattach net-tools \
             kissattach ax25-tools
         compgen -G '/boot/vmlinuz-*' >/dev/null || need_debian __no_such_cmd__ linux-image-amd64
+        # the tiers on $LINKBRIDGE_TEST_WORKERS pytest-xdist workers, a test file on one worker
+        # (its module fixtures built once, its tests one after another; xdist_group marks do
+        # nothing under pytest 9); the VM boots once, in this controller process
         set +e
-        "$VENV/bin/python" -m pytest tests "$@"
+        "$VENV/bin/python" -m pytest -n "${LINKBRIDGE_TEST_WORKERS:-4}" --dist loadfile tests "$@"
         rc=$?
         set -e
         # pytest exit 5 means "no tests collected": that is a failure for us too.
@@ -85,7 +134,7 @@ case "$cmd" in
         exec "$VENV/bin/python" -m benchmarks "$@"
         ;;
     *)
-        sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac

@@ -7,12 +7,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from linkbridge.lab.topology import TwoHosts, two_hosts
 from linkbridge.ops.status import RUN_DIR_ENV
+from linkbridge.plugin.conformance import LinkConformance
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from tests.helpers import tier_gate, vm_session
 
@@ -65,11 +67,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """No per-example deadline (CI machines are noisy); --long makes every property test a
-    long fuzz run."""
+    long fuzz run, `--hypothesis-profile quick` (the quick loop) a short one."""
     relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
     settings.register_profile("ci", relaxed)
     settings.register_profile("long", relaxed, max_examples=20_000)
-    settings.load_profile("long" if config.getoption("--long") else "ci")
+    settings.register_profile("quick", relaxed, max_examples=25)  # ./run.sh test --quick
+    chosen = config.getoption("hypothesis_profile", None)
+    settings.load_profile("long" if config.getoption("--long") else chosen or "ci")
     tier_gate.register(config)  # per-tier summary; under CI, unlisted skips fail the run
 
 
@@ -79,9 +83,37 @@ def long_run(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--long"))
 
 
+# The conformance suite's checks that do no I/O (linkbridge/plugin/conformance.py): with the unit
+# tier they make the quick loop, `./run.sh test --quick` (`-m quick`)
+PURE_CONFORMANCE = ("test_registered_with_summary_and_options",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the quick loop's tests `quick`: the unit tier and the pure conformance checks."""
+    for item in items:
+        is_unit = tier_gate.tier_of(item.nodeid) == "unit"
+        if is_unit or (isinstance(item, pytest.Function) and item.cls is not None
+                       and issubclass(item.cls, LinkConformance)
+                       and item.originalname in PURE_CONFORMANCE):
+            item.add_marker(pytest.mark.quick)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Boot the test VM now, in the background, when VM tests are to run (tests/vm)."""
+    """Boot the test VM now, in the background, when VM tests are to run (tests/vm); under
+    pytest-xdist the controller boots it instead (the two hooks below)."""
     vm_session.start_if_needed(session)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist controller: tell each worker where the VM's results will be."""
+    vm_session.hand_to_worker(node.config, node.workerinput)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """pytest-xdist controller: boot the VM once, as soon as a worker has collected VM tests."""
+    vm_session.start_for_workers(node.config, ids)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -366,19 +366,19 @@ def test_encrypted_keepalives_cannot_be_forged(lab: TwoHosts, tmp_path: Path,
         with forger:
             forger.bind((UNDERLAY[1], 47100))
             deadline = time.monotonic() + 10
-            forged = 0
-            while forged < 100 or link_state(side_a) != "down":
-                assert time.monotonic() < deadline, "forged keepalives kept A's link up"
+            while True:  # a batch first: on a busy machine A may see B gone before the forger
                 for _ in range(20):
                     forger.sendto(KEEPALIVE_FRAME, (UNDERLAY[0], 47100))
-                forged += 20
+                if link_state(side_a) == "down":
+                    break
+                assert time.monotonic() < deadline, "forged keepalives kept A's link up"
 
-        def refused() -> int:  # by the encrypt layer, counted as A reads them
+        def refused() -> int:  # by the encrypt layer, counted
             doc = tunnel_of(side_a, "lblr")
-            assert doc is not None
-            return sum(doc["link_side"]["drops"].values())
+            return -1 if doc is None else sum(doc["link_side"]["drops"].values())
 
-        wait_for(lambda: refused() >= 20, 5, "A counts the forged keepalives as drops")
+        wait_for(lambda: refused() >= 20, 10, "20 forged keepalives refused and counted")
+        assert link_state(side_a) == "down"
 
 
 def test_keepalives_count_against_a_duty_cycle(lab: TwoHosts, registry: LinkRegistry,

@@ -101,9 +101,10 @@ def test_metrics_endpoint_counts_a_ping(lab: TwoHosts, tunnels: int, metrics_url
 
 
 def _pinging(lab: TwoHosts) -> subprocess.Popen[bytes]:
-    """Pings across the tunnel for ~4 s in the background (the lab's own ping, as a program)."""
+    """Pings across the tunnel in the background, ~20 a second until terminated (the lab's own
+    ping, as a program): as long as the watches take to start on a busy machine."""
     code = (f"from linkbridge.lab.probes import ping; "
-            f"ping({lab.a!r}, {OVERLAY[1]!r}, count=80, interval=0.05)")
+            f"ping({lab.a!r}, {OVERLAY[1]!r}, count=1_000_000, interval=0.05)")
     return subprocess.Popen([sys.executable, "-c", code])
 
 
@@ -116,6 +117,7 @@ def test_watch_into_a_pipe_and_on_a_terminal(lab: TwoHosts, tunnels: int) -> Non
         piped = subprocess.run(WATCH, capture_output=True, text=True, timeout=30)
         shown = _on_a_terminal(WATCH)
     finally:
+        pinger.terminate()
         pinger.wait(timeout=30)
 
     assert piped.returncode == 0, piped.stderr

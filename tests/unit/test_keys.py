@@ -4,8 +4,6 @@ that turn encryption on (linkbridge/ops/keys.py, linkbridge/cli/keys.py, cli/up.
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -32,9 +30,8 @@ def b64(hex_text: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_text)).decode()
 
 
-def linkbridge(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "linkbridge", *args], input=stdin,
-                          capture_output=True, text=True, timeout=30)
+def test_public_key_of_matches_rfc7748() -> None:
+    assert public_key_of(b64(RFC7748_PRIVATE)) == b64(RFC7748_PUBLIC)
 
 
 def key_file(directory: Path, name: str, text: str, mode: int = 0o600) -> str:
@@ -42,33 +39,6 @@ def key_file(directory: Path, name: str, text: str, mode: int = 0o600) -> str:
     path.write_text(text)
     path.chmod(mode)
     return str(path)
-
-
-def test_pubkey_matches_rfc7748() -> None:
-    assert public_key_of(b64(RFC7748_PRIVATE)) == b64(RFC7748_PUBLIC)
-    done = linkbridge("pubkey", stdin=b64(RFC7748_PRIVATE) + "\n")
-    assert done.returncode == 0 and done.stdout.strip() == b64(RFC7748_PUBLIC), done.stderr
-
-
-def test_genkey_and_genpsk_print_fresh_32_byte_keys() -> None:
-    keys = {linkbridge(command).stdout.strip() for command in ("genkey", "genkey", "genpsk")}
-    assert len(keys) == 3
-    assert all(len(base64.b64decode(key, validate=True)) == 32 for key in keys)
-
-
-def test_genkey_warns_about_a_file_others_can_read(tmp_path: Path) -> None:
-    out = tmp_path / "key"
-    with out.open("w") as stream:
-        out.chmod(0o644)
-        done = subprocess.run([sys.executable, "-m", "linkbridge", "genkey"], stdout=stream,
-                              stderr=subprocess.PIPE, text=True, timeout=30)
-    assert done.returncode == 0 and "readable by group or others" in done.stderr
-
-
-def test_pubkey_of_garbage_is_one_line_error() -> None:
-    done = linkbridge("pubkey", stdin="not a key\n")
-    assert done.returncode == 2
-    assert done.stderr.strip() == "linkbridge: error: the private key is not base64"
 
 
 def test_key_files_open_to_others_are_refused(tmp_path: Path) -> None:
@@ -192,16 +162,6 @@ def test_config_file_keys(tmp_path: Path) -> None:
         parse_config('[[tunnel]]\nrekey-interval = -1\n', "test.toml", up)
     with pytest.raises(ConfigError, match=r"tunnel\[0\]\.cipher"):
         parse_config('[[tunnel]]\ncipher = "rot13"\n', "test.toml", up)
-
-
-def test_link_command_takes_the_same_options(tmp_path: Path) -> None:
-    open_key = key_file(tmp_path, "open.key", new_private_key(), 0o644)
-    done = linkbridge("link", "udp:198.18.0.2:5555", "--rx", "2001", "--tx", "2002",
-                      "--private-key", open_key, "--peer-public-key",
-                      public_key_of(new_private_key()))
-    assert done.returncode == 2
-    assert done.stderr.strip().startswith(f"linkbridge: error: private key file {open_key} is "
-                                          "accessible by group or others"), done.stderr
 
 
 def test_auto_offers_aes_gcm_only_where_the_cpu_has_aes(tmp_path: Path) -> None:

@@ -4,12 +4,9 @@ for."""
 from __future__ import annotations
 
 import select
-import threading
-import time
 
 import pytest
 
-from linkbridge.datapath.bridge import Bridge
 from linkbridge.datapath.endpoint import Pollable
 from linkbridge.errors import ConfigError
 from linkbridge.plugin.link import Link
@@ -23,8 +20,6 @@ from linkbridge.testing import (
     memory_link_pair,
     memory_pair,
 )
-
-PACKET = bytes([0x45, 0, 0, 24]) + bytes(20)  # a well-formed IPv4 packet of 24 bytes
 
 
 def readable(fd: int) -> bool:
@@ -58,21 +53,6 @@ def test_alone_an_endpoint_keeps_what_it_sends_and_hands_out_what_it_is_fed() ->
     assert end.inbox == []
 
 
-def test_receive_waits_for_its_timeout_or_a_packet_or_close() -> None:
-    end = MemoryEndpoint()
-    started = time.monotonic()
-    assert end.receive(0.1) == []
-    assert time.monotonic() - started >= 0.1
-    threading.Timer(0.05, end.feed, args=(b"late",)).start()
-    started = time.monotonic()
-    assert end.receive(10.0) == [b"late"]
-    threading.Timer(0.05, end.close).start()
-    assert end.receive(10.0) == []
-    assert time.monotonic() - started < 5.0
-    assert end.closed
-    end.close()  # twice is fine
-
-
 def test_only_the_pollable_endpoint_declares_a_descriptor() -> None:
     assert not isinstance(MemoryEndpoint(), Pollable)
     assert isinstance(PollableMemoryEndpoint(), Pollable)
@@ -93,24 +73,6 @@ def test_pollable_descriptor_is_readable_exactly_while_packets_wait() -> None:
     assert b.fileno() == -1
     a.send(b"after close")  # the peer is gone: nothing breaks
     a.close()
-
-
-def test_bridge_moves_packets_between_pollable_and_plain_endpoints() -> None:
-    tunnel, far_tunnel = connect(PollableMemoryEndpoint("tun"), MemoryEndpoint("kernel"))
-    link, far_link = connect(MemoryEndpoint("link"), PollableMemoryEndpoint("peer"))
-    bridge = Bridge(tunnel, link)
-    bridge.start()
-    try:
-        far_tunnel.send(PACKET)
-        far_link.send(PACKET + b"!")  # its length field disagrees: dropped on the link side
-        far_link.send(PACKET)
-        assert far_link.receive(5.0) == [PACKET]
-        assert far_tunnel.receive(5.0) == [PACKET]
-    finally:
-        for end in (tunnel, far_tunnel, link, far_link):
-            end.close()
-        bridge.close()
-    assert sum(link.counters.drops.values()) == 1
 
 
 def test_a_link_alone_echoes_and_a_pair_carries() -> None:

@@ -20,9 +20,10 @@ SKIPPING = ("import pytest\n\ndef test_needs_something():\n"
             "    pytest.skip('needs a thing this machine lacks')\n")
 
 
-def run_pytest(tmp_path: Path, files: dict[str, str], ci: bool,
-               expected: str = "") -> subprocess.CompletedProcess[str]:
-    """pytest with only the tier gate on a tree of `files` (path -> source), in a subprocess."""
+def run_pytest(tmp_path: Path, files: dict[str, str], ci: bool, expected: str = "",
+               *options: str) -> subprocess.CompletedProcess[str]:
+    """pytest with only the tier gate (and `options`) on a tree of `files` (path -> source), in
+    a subprocess."""
     for relative, source in files.items():
         path = tmp_path / "suite" / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,7 +34,8 @@ def run_pytest(tmp_path: Path, files: dict[str, str], ci: bool,
                CI="true" if ci else "")
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.helpers.tier_gate", "-p", "no:cacheprovider",
-         "--rootdir", str(tmp_path / "suite"), "-c", os.devnull, str(tmp_path / "suite")],
+         "--rootdir", str(tmp_path / "suite"), "-c", os.devnull, *options,
+         str(tmp_path / "suite")],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False)
 
 
@@ -47,6 +49,22 @@ def test_ci_fails_when_an_integration_test_skips(tmp_path: Path) -> None:
     assert last[-1].startswith("CI: FAILED, 1 integration/reliability/VM test(s) skipped")
     assert "tier unit: 1 run, 0 skipped, 0 failed" in last
     assert "tier integration: 0 run, 1 skipped, 0 failed" in last
+
+
+def test_under_xdist_the_controller_counts_and_fails(tmp_path: Path) -> None:
+    """./run.sh test runs pytest-xdist workers: their reports reach the gate in the controller,
+    which counts them by tier and fails CI on an unlisted skip."""
+    files = {"unit/test_a.py": PASSING, "integration/test_b.py": SKIPPING,
+             "integration/test_c.py": PASSING, "reliability/test_d.py": SKIPPING}
+    done = run_pytest(tmp_path, files, True, "reliability/test_d.py | by design\n",
+                      "-n", "2", "--dist", "loadfile")
+    assert done.returncode == 1, done.stdout
+    last = done.stdout.strip().splitlines()
+    assert "tier unit: 1 run, 0 skipped, 0 failed" in last
+    assert "tier integration: 1 run, 1 skipped, 0 failed" in last
+    assert "tier reliability: 0 run, 1 skipped, 0 failed" in last
+    assert "expected skip: reliability/test_d.py::test_needs_something: by design" in last
+    assert last[-1].startswith("CI: FAILED, 1 integration/reliability/VM test(s) skipped")
 
 
 def test_a_developer_run_may_skip(tmp_path: Path) -> None:
