@@ -6,6 +6,7 @@ of their own before the tests (`./run.sh lint`)."""
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
