@@ -49,7 +49,7 @@ OFFLOAD_INCOMPLETE = "offload_incomplete"
 OFFLOAD_TOO_BIG = "offload_too_big"
 OFFLOAD_UNAGREED = "offload_unagreed"
 
-# A stream link's connection (plugin/reconnect.py, plugin/streamlink.py)
+# A stream link's connection (plugin/streamlink.py)
 UNPLUGGED = "unplugged"
 WRITE_TIMEOUT = "write_timeout"
 
