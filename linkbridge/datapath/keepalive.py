@@ -20,21 +20,21 @@ from linkbridge.wire.liveness import keepalive_due
 
 
 class KeepaliveSource:
-    """The tunnel side `inner`, plus a keepalive after every `interval` seconds of silence."""
+    """The tunnel side `below`, plus a keepalive after every `interval` seconds of silence."""
 
-    def __init__(self, inner: Endpoint, interval: float,
+    def __init__(self, below: Endpoint, interval: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.inner = inner
+        self.below = below
         self.interval = interval
-        self.name = inner.name
-        self.counters: Counters = inner.counters  # the device side's: keepalives are not its
+        self.name = below.name
+        self.counters: Counters = below.counters  # the device side's: keepalives are not its
         self.sent = 0  # keepalives handed to the link side
         self._clock = clock
         self._last = clock()
 
     def receive(self, timeout: float) -> list[bytes]:
         wait = max(0.0, min(timeout, self._last + self.interval - self._clock()))
-        packets = self.inner.receive(wait)
+        packets = self.below.receive(wait)
         now = self._clock()
         if packets:
             self._last = now
@@ -45,7 +45,7 @@ class KeepaliveSource:
         return packets
 
     def send(self, packet: bytes) -> None:
-        self.inner.send(packet)
+        self.below.send(packet)
 
     def close(self) -> None:
-        self.inner.close()
+        self.below.close()

@@ -91,41 +91,41 @@ class PcapWriter:
 
 
 class PcapTap:
-    """An Endpoint that records every packet through `inner` before passing it on.
+    """An Endpoint that records every packet through `below` before passing it on.
 
-    It offers none of `inner`'s capabilities (endpoint.py) by itself, so no packet bypasses
+    It offers none of `below`'s capabilities (endpoint.py) by itself, so no packet bypasses
     the recording; pcap_tap() gives it the one it can honour, Pollable.
     """
 
-    def __init__(self, inner: Endpoint, writer: PcapWriter) -> None:
-        self.inner = inner
+    def __init__(self, below: Endpoint, writer: PcapWriter) -> None:
+        self.below = below
         self.writer = writer
-        self.name: str = inner.name
-        self.counters: Counters = inner.counters
+        self.name: str = below.name
+        self.counters: Counters = below.counters
 
     def receive(self, timeout: float) -> list[bytes]:
-        packets = self.inner.receive(timeout)
+        packets = self.below.receive(timeout)
         for packet in packets:
             self.writer.write(packet)
         return packets
 
     def send(self, packet: bytes) -> None:
         self.writer.write(packet)
-        self.inner.send(packet)
+        self.below.send(packet)
 
     def close(self) -> None:
-        self.inner.close()
+        self.below.close()
 
 
 class PollablePcapTap(PcapTap):
-    """A PcapTap over a Pollable endpoint: the data path still polls the inner descriptor."""
+    """A PcapTap over a Pollable endpoint: the data path still polls the descriptor below."""
 
     def fileno(self) -> int:
-        inner = self.inner
-        assert isinstance(inner, Pollable)  # as pcap_tap() chose
-        return inner.fileno()
+        below = self.below
+        assert isinstance(below, Pollable)  # as pcap_tap() chose
+        return below.fileno()
 
 
-def pcap_tap(inner: Endpoint, writer: PcapWriter) -> PcapTap:
-    """`inner` recorded into `writer`, pollable where `inner` is."""
-    return (PollablePcapTap if isinstance(inner, Pollable) else PcapTap)(inner, writer)
+def pcap_tap(below: Endpoint, writer: PcapWriter) -> PcapTap:
+    """`below` recorded into `writer`, pollable where `below` is."""
+    return (PollablePcapTap if isinstance(below, Pollable) else PcapTap)(below, writer)
