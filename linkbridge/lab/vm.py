@@ -103,15 +103,17 @@ class VmRun:
 
 
 def start_vm(command: str, rwdir: str | None = None, cpus: int = 2,
-             memory: str = "1G") -> VmRun:
+             memory: str = "1G", niceness: int = 0) -> VmRun:
     """Boot the kernel to run `command` (a shell line) as root in the current directory, then
-    power off. `rwdir` is made writable in the guest at the same path."""
+    power off. `rwdir` is made writable in the guest at the same path; `niceness` (as nice(1):
+    negative is a larger share of the CPU, for root) is qemu's."""
     problem = vm_problem()
     if problem:
         raise RuntimeError(problem)
     vng, kernel = find_vng(), find_kernel()
     assert vng is not None and kernel is not None
-    argv = [vng, "--disable-kvm", "--run", kernel, "--user", "root", "--cpus", str(cpus),
+    argv = ["nice", "-n", str(niceness)] if niceness else []
+    argv += [vng, "--disable-kvm", "--run", kernel, "--user", "root", "--cpus", str(cpus),
             "--memory", memory]
     if rwdir:
         argv += ["--rwdir", rwdir]
