@@ -122,7 +122,7 @@ case "$cmd" in
         # (its module fixtures built once, its tests one after another; xdist_group marks do
         # nothing under pytest 9); the VM boots once, in this controller process
         set +e
-        "$VENV/bin/python" -m pytest -n "${LINKBRIDGE_TEST_WORKERS:-4}" --dist loadfile tests "$@"
+        "$VENV/bin/python" -m pytest -n "${LINKBRIDGE_TEST_WORKERS:-3}" --dist loadfile tests "$@"
         rc=$?
         set -e
         # pytest exit 5 means "no tests collected": that is a failure for us too.

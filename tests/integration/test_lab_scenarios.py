@@ -21,7 +21,9 @@ def test_every_scenario_runs_and_delivers_intact_content(root: None) -> None:
     scripts = sorted(SCENARIOS.glob("*.sh"))
     scripts = [script for script in scripts if not script.name.startswith("_")]
     assert len(scripts) >= 4
-    with ThreadPoolExecutor(len(scripts)) as pool:  # separate namespaces: they run side by side
+    # separate namespaces: two side by side (all at once, beside the other xdist workers and the
+    # VM, left one tunnel "not ready after 15 s" on a loaded run)
+    with ThreadPoolExecutor(2) as pool:
         results = dict(zip(scripts, pool.map(run_scenario, scripts), strict=True))
     for script, done in results.items():
         assert done.returncode == 0, f"{script.name}: {done.stderr}"
