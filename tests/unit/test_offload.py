@@ -74,8 +74,7 @@ def tso_header(packet: bytes, gso_type: int = GSO_TCPV4, mss: int = 1400) -> Vne
 
 
 def super_packet(size: int) -> bytes:
-    return tcp4(bytes(random.Random(size).randrange(256) for _ in range(size - 40)),
-                complete=False)
+    return tcp4(random.Random(size).randbytes(size - 40), complete=False)
 
 
 # --- virtio_net_hdr --------------------------------------------------------------------------
