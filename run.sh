@@ -51,7 +51,7 @@ setup() {
         echo "run.sh: installing linkbridge into $VENV (log: $log)" >&2
         {
             "$VENV/bin/python" -m pip install -q --upgrade pip || true
-            "$VENV/bin/python" -m pip install -q -e '.[test]' --config-settings editable_mode=strict &&
+            "$VENV/bin/python" -m pip install -q -e '.[test,fuzz]' --config-settings editable_mode=strict &&
             # the example third-party plugin (docs/plugins.md): the test suite runs a lab over it
             "$VENV/bin/python" -m pip install -q -e examples/linkbridge-tcp
         } >"$log" 2>&1 || { tail -n 30 "$log" >&2; echo "run.sh: install failed, see $log" >&2; exit 1; }

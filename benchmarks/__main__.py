@@ -17,6 +17,7 @@ SUBCOMMANDS = {
                     "header compression at 9600 bit/s: off vs vj vs auto"),
     "encryption": ("benchmarks.encryption",
                    "encrypt layer: bytes and CPU per packet, TCP and handshake vs plain"),
+    "fuzz": ("benchmarks.fuzz", "coverage-guided fuzzing of every decoder a link's bytes reach"),
 }
 
 
@@ -45,10 +46,13 @@ def main(argv: Sequence[str]) -> int:
     if args and args[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
-    name = args.pop(0) if args and args[0] in SUBCOMMANDS else DEFAULT
-    if args and not args[0].startswith("-"):
+    if args and args[0] in SUBCOMMANDS:
+        name = args.pop(0)  # its own arguments follow, positional ones too
+    elif args and not args[0].startswith("-"):
         print(f"benchmarks: error: unknown subcommand {args[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    else:
+        name = DEFAULT
     entry = load(name)
     if entry is None:
         print(f"benchmarks: error: subcommand {name!r} is not available in this tree",

@@ -92,7 +92,7 @@ class RadioSettings:
         values = dict(record)
         lora = values.get("lora")
         given = [*values.values(), *(lora.values() if isinstance(lora, dict) else ())]
-        if any(isinstance(v, float) and not math.isfinite(v) for v in given):
+        if not all(_finite(v) for v in given):
             raise ValueError("radio settings must be finite numbers")
         try:
             if values.get("lora") is not None:
@@ -149,3 +149,14 @@ def radio_settings(owner: str, options: Mapping[str, Any], rate: float | None,
         return settings
     except ValueError as exc:
         raise ConfigError(f"{owner}: {exc}") from None
+
+
+def _finite(value: Any) -> bool:
+    """False for a number no float holds finitely (JSON's NaN, Infinity, or an integer past
+    1e308, which arithmetic with floats would raise OverflowError on); True for the rest."""
+    if not isinstance(value, int | float):
+        return True
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

@@ -283,6 +283,16 @@ def test_a_connection_number_past_the_slots_is_a_counted_drop() -> None:
     assert counted == {drops.COMPRESS_BAD_FRAME: 2}
 
 
+def test_a_frame_longer_than_any_ip_packet_is_a_counted_drop() -> None:
+    """Found by `python -m benchmarks fuzz vj`: a compressed frame whose payload made the packet
+    longer than 65535 bytes (a UDP datagram can carry one) raised OverflowError."""
+    compressor, decompressor, counted = pair()
+    decompressor.feed(compressor.compress(tcp(payload=b"a")))
+    frame = bytes((TYPE_COMPRESSED | NEW_C, 0, 0, 0)) + bytes(65527 - 4)
+    assert decompressor.feed(frame) is None
+    assert counted == {drops.COMPRESS_BAD_FRAME: 1}
+
+
 def test_compressed_before_any_context_is_dropped() -> None:
     _compressor, decompressor, counted = pair()
     assert decompressor.feed(bytes((TYPE_COMPRESSED, 1, 2))) is None

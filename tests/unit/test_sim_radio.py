@@ -322,3 +322,13 @@ def test_radio_settings_travel_as_a_json_record() -> None:
                 {"lora": {"sf": 9, "bandwidth": float("nan")}}):
         with pytest.raises(ValueError):
             RadioSettings.from_record(bad)
+
+
+def test_an_integer_too_large_for_a_float_is_refused() -> None:
+    """Found by `python -m benchmarks fuzz sim-medium`: a join whose `txtail` was 10**400 (JSON
+    integers have no limit) was taken, and the medium died of OverflowError describing it."""
+    for field in ("txtail", "rate", "slottime"):
+        with pytest.raises(ValueError, match="finite numbers"):
+            RadioSettings.from_record({"rate": 9600, field: 10**400})
+    with pytest.raises(ValueError, match="finite numbers"):
+        RadioSettings.from_record({"lora": {"sf": 9, "bandwidth": 10**400}})

@@ -119,7 +119,7 @@ def _tcp(headers: Headers, packet: bytes, length: int) -> bool:
     headers.static += bytes((offset & 0x0F,))
     options = headers.options = packet[ihl + 20:ihl + thlen]
     if options:
-        at = 4 if options[:4] == TIMESTAMPS else timestamps_at(options)
+        at = 4 if options[:4] == TIMESTAMPS and len(options) >= 12 else timestamps_at(options)
         if at >= 0:
             headers.ts_at = at
             headers.tsval, headers.tsecr = _TS.unpack_from(options, at)

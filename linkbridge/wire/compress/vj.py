@@ -32,6 +32,7 @@ from linkbridge.wire.drops import (
 from linkbridge.wire.frames import IPV4, VJ_UNCOMPRESSED_TCP, frame_byte, low_nibble, type_nibble
 
 SLOTS = 16
+MAX_PACKET = 0xFFFF  # the longest IPv4 packet
 TYPE_UNCOMPRESSED = frame_byte(VJ_UNCOMPRESSED_TCP)
 TYPE_COMPRESSED = 0x80  # RFC 1144's flag bit, set in every compressed frame (0x80-0xFF)
 NEW_C, NEW_I, TCP_PUSH, NEW_S, NEW_A, NEW_W, NEW_U = 0x40, 0x20, 0x10, 0x08, 0x04, 0x02, 0x01
@@ -308,6 +309,9 @@ class VjDecompressor:
         if offset > len(frame):
             raise IndexError("fields")
         payload = frame[offset:]
+        if hlen + len(payload) > MAX_PACKET:  # no compressor sends a packet IPv4 cannot carry
+            self._fail(COMPRESS_BAD_FRAME)
+            return None
         header = bytearray(old)
         header[2:4] = (hlen + len(payload)).to_bytes(2, "big")
         header[4:6] = (ip_id & 0xFFFF).to_bytes(2, "big")
