@@ -61,7 +61,7 @@ REASONS = {
     AX25_NOT_FOR_US: "an AX.25 UI frame to another station",
     AX25_OTHER_PID: "an AX.25 UI frame of another protocol (beacons, APRS text)",
     ARP_ANSWERED: "an ARP request consumed by the link (answered, not delivered)",
-    ARP_IGNORED: "an ARP packet not for the link's addresses, or a reply",
+    ARP_IGNORED: "other ARP: a probe, an announcement, a reply, a request for another address",
     ETHERNET_OTHER: "an Ethernet frame of another type or to another station",
 }
 _TEXT = bytes(range(0x20, 0x7F)) + b"\t\r\n"  # a bare text frame: tncattach's --id
