@@ -50,7 +50,7 @@ class Link(ABC):
         unless told the peer is linkbridge (`--fragment always`). None: the peer is linkbridge."""
         return None
 
-    def attach_tunnel(self, tunnel: TunnelInfo) -> None:
+    def attach_tunnel(self, tunnel: TunnelInfo) -> None:  # noqa: B027 - optional, not abstract
         """Called before open() with the tunnel the link serves (its device and addresses), for
         a link whose frames name this host (kiss: mode=ethernet derives its MAC address from
         it and announces the addresses); nothing by default."""

@@ -16,6 +16,7 @@ It prints READY once the device is up and the line open, and runs until SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import select
@@ -104,10 +105,8 @@ def main(argv: list[str]) -> None:
                     os.write(line, kiss_frame(data))
                 continue
             for frame in reader.feed(os.read(line, 65536)):
-                try:
+                with contextlib.suppress(OSError):  # a frame the kernel refuses: ignored
                     os.write(device, frame)
-                except OSError:  # a frame the kernel refuses (tncattach ignores it too)
-                    pass
 
 
 if __name__ == "__main__":

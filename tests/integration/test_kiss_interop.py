@@ -6,7 +6,6 @@ mode the kernel's own ARP cache kept right across restarts of either side, probe
 from __future__ import annotations
 
 import contextlib
-import os
 import select
 import socket
 import struct

@@ -27,7 +27,8 @@ DOC = Path(__file__).parents[2] / "docs" / "kiss.md"
 FOREIGN = ("mode=tun", "mode=ethernet", "mode=ax25&call=N0CALL-1")
 
 
-def plan(url: str, mtu: int | None, fragment: str = "auto", via: tuple[str, ...] = ()) -> int | None:
+def plan(url: str, mtu: int | None, fragment: str = "auto",
+         via: tuple[str, ...] = ()) -> int | None:
     """The fragment frame size `up --link URL --mtu MTU --fragment MODE` would run with."""
     link = REGISTRY.create_link(url, via)
     return validate(Pipeline(TunDevice(mtu), Upper(),
