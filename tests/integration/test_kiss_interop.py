@@ -23,6 +23,7 @@ from linkbridge.lab.probes import echo_reply_seq, echo_request, ping
 from linkbridge.lab.processes import LinkbridgeProcess, spawn
 from linkbridge.lab.topology import TwoHosts
 from linkbridge.lab.uart import UartCable
+from tests.helpers.commands import stop
 
 PEER_PROGRAM = Path(__file__).parents[1] / "helpers" / "tnc_peer.py"
 MTU = 256  # the link's default, and tncattach -m 256
@@ -44,12 +45,7 @@ def tnc_peer(ns: str, line: str, ethernet: bool) -> Iterator[None]:
         assert line_read == b"READY\n", proc.stderr.read() if proc.stderr else line_read
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 5.0)
 
 
 def linkbridge(ns: str, line: str, mode: str, *extra: str) -> LinkbridgeProcess:

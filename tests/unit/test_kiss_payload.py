@@ -29,6 +29,7 @@ from linkbridge_kiss.payload import (
 
 from linkbridge.framing import kiss
 from linkbridge.wire import drops
+from tests.unit.test_liveness import Clock
 
 calls = st.builds(Callsign, st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1,
                                     max_size=6), st.integers(0, 15))
@@ -208,16 +209,9 @@ def test_ethernet_mode_answers_no_probe_and_no_announcement() -> None:
     assert mode.peer_mac == b"\xff" * 6  # nor learned from them
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_ethernet_mode_announces_its_addresses_and_asks_again_for_a_silent_peer() -> None:
     clock = Clock()
+    clock.now = 100.0
     mode = EthernetMode(OURS, ANY, clock, rearp=1.0)
     mode.addresses = payload.ipv4_addresses(["10.0.0.1/24", "fd00::1/64"])
     [announcement] = mode.announcements()
