@@ -372,8 +372,9 @@ def add_offload_option(parser: argparse.ArgumentParser) -> None:
 def add_fragment_options(parser: argparse.ArgumentParser, default: str = "auto") -> None:
     parser.add_argument("--fragment", choices=FRAGMENT_MODES, default=default,
                         help="split packets larger than the link MTU into fragments: auto (when "
-                             "the tunnel MTU exceeds the link's), always, never; both sides "
-                             f"must agree (default {default})")
+                             "the tunnel MTU exceeds the link's, refused toward a peer that may "
+                             "not be linkbridge, e.g. kiss: mode=tun), always (also: the peer is "
+                             f"linkbridge), never; both sides must agree (default {default})")
     parser.add_argument("--fragment-timeout", type=positive_seconds, default=FRAGMENT_TIMEOUT,
                         metavar="SECONDS",
                         help="how long a partly received packet waits for its missing "

@@ -46,10 +46,14 @@ COMPRESS_NEEDS_LINK = "--compress needs a link (--link): local ports carry plain
 
 
 class ClosedLink(Endpoint, Protocol):
-    """A link not yet open (plugin.Link): its frame size limit, and open()."""
+    """A link not yet open (plugin.Link): its frame size limit, what its peer is when that may
+    not be linkbridge (it then reads no fragments), and open()."""
 
     @property
     def mtu(self) -> int | None: ...
+
+    @property
+    def foreign_peer(self) -> str | None: ...
 
     def open(self) -> None: ...
 
@@ -153,6 +157,12 @@ def link_mtu(pipeline: Pipeline) -> int | None:
     return below.link.mtu if isinstance(below, LinkBelow) else None
 
 
+def foreign_peer(pipeline: Pipeline) -> str | None:
+    """What the link's peer is when it need not be linkbridge (ClosedLink.foreign_peer)."""
+    below = pipeline.lower.below
+    return below.link.foreign_peer if isinstance(below, LinkBelow) else None
+
+
 def tunnel_mtu(pipeline: Pipeline) -> int:
     """The MTU of the TUN device above (0 for local ports above: the external tunnel's MTU is
     unknown here)."""
@@ -183,7 +193,8 @@ def validate(pipeline: Pipeline) -> Plan:
         # offload chunks carry what does not fit a link frame: no fragmentation layer then
         mode = "never" if offload is not None else lower.fragment.mode
         packet = mtu + overhead(upper.encrypt) if encrypting and mtu else mtu
-        fragment = fragment_frame_size(mode, packet, link_mtu(pipeline))
+        fragment = fragment_frame_size(mode, packet, link_mtu(pipeline),
+                                       foreign=foreign_peer(pipeline))
         check_compress(upper.compress.mode, fragmenting=fragment is not None,
                        encrypting=encrypting, keepalive=pipeline.keepalive)
     return Plan(pipeline, mtu, offload, fragment)

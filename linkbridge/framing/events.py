@@ -17,9 +17,11 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class Lost:
-    """A frame was lost or damaged at this point of the stream; `reason` is its drop reason."""
+    """A frame was lost or damaged at this point of the stream; `reason` is its drop reason,
+    `size` the frame's length in bytes when the decoder knows it (a frame too long)."""
 
     reason: str
+    size: int | None = None
 
 
 class FrameDecoder(Protocol):

@@ -188,9 +188,9 @@ class KissDecoder(StuffedDecoder):
             self.errors[OTHER_PORT] += 1
             return None
         if len(payload) > self.max_data:
-            return self._lost(OVERSIZE)
+            return self._lost(OVERSIZE, len(payload))
         return payload
 
-    def _lost(self, reason: str) -> Lost:
+    def _lost(self, reason: str, size: int | None = None) -> Lost:
         self.errors[reason] += 1
-        return Lost(reason)
+        return Lost(reason, size)

@@ -131,16 +131,17 @@ class StuffedDecoder:
             elif (frame := unescape(body)) is None:
                 self._lose(reasons.bad_escape, frames)
             elif len(frame) > self.max_frame:
-                self._lose(reasons.oversize, frames)
+                self._lose(reasons.oversize, frames, len(frame))
             else:
                 frames.append(frame)
         self._hold(tail)
         return frames
 
-    def _lose(self, reason: str, frames: list[bytes | Lost]) -> None:
-        """A frame thrown away: count it, and mark it where it was."""
+    def _lose(self, reason: str, frames: list[bytes | Lost], size: int | None = None) -> None:
+        """A frame thrown away (of `size` bytes, when known): count it, and mark it where it
+        was."""
         self.errors[reason] += 1
-        frames.append(Lost(reason))
+        frames.append(Lost(reason, size))
 
     def _resync(self, body: bytes, frames: list[bytes | Lost]) -> None:
         """The END that ends a stretch skipped out of step: count what was lost, get in step."""

@@ -11,6 +11,7 @@ from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import LossReporter
 from linkbridge.framing.events import Lost
 from linkbridge.plugin.options import Option
+from linkbridge.plugin.tunnel_info import TunnelInfo
 
 
 class Link(ABC):
@@ -21,7 +22,8 @@ class Link(ABC):
     declares the drop reasons the link counts beyond the core's (`drops.REASONS`), each with a
     one-line description (`linkbridge links` and `status` show them; the conformance suite
     fails a link that counts a reason declared nowhere).
-    Life cycle: construct -> open() -> send()/receive() from two threads -> close().
+    Life cycle: construct -> attach_tunnel() (when a TUN device stands above) -> open() ->
+    send()/receive() from two threads -> close().
     """
 
     scheme: ClassVar[str]
@@ -40,6 +42,18 @@ class Link(ABC):
     def mtu(self) -> int | None:
         """Largest packet the link carries whole, or None when it sets no limit of its own."""
         return None
+
+    @property
+    def foreign_peer(self) -> str | None:
+        """What the peer is when it need not be linkbridge (e.g. "tncattach (mode=tun)"): such
+        a peer cannot read linkbridge's own frames, so the tunnel refuses to fragment for it
+        unless told the peer is linkbridge (`--fragment always`). None: the peer is linkbridge."""
+        return None
+
+    def attach_tunnel(self, tunnel: TunnelInfo) -> None:  # noqa: B027 - optional, not abstract
+        """Called before open() with the tunnel the link serves (its device and addresses), for
+        a link whose frames name this host (kiss: mode=ethernet derives its MAC address from
+        it and announces the addresses); nothing by default."""
 
     @abstractmethod
     def open(self) -> None:
@@ -69,6 +83,13 @@ class LinkWrapper(Link):
     @property
     def mtu(self) -> int | None:
         return self.inner.mtu
+
+    @property
+    def foreign_peer(self) -> str | None:
+        return self.inner.foreign_peer
+
+    def attach_tunnel(self, tunnel: TunnelInfo) -> None:
+        self.inner.attach_tunnel(tunnel)
 
     def on_loss(self, listener: Callable[[str], None]) -> None:
         """Pass on the wrapped link's loss reports (LossReporter), when it makes any. A wrapper

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 
-from linkbridge.datapath.pipeline import Plan, build, link_mtu
+from linkbridge.datapath.pipeline import LinkBelow, Plan, build, link_mtu
+from linkbridge.plugin.link import Link
 from linkbridge.plugin.tunnel_info import TunnelInfo
 from linkbridge.tunnel.session import Session
 from linkbridge.tunnel.setup import TunnelSpec, open_tun_tunnel
@@ -21,10 +23,14 @@ def open_tunnel(spec: TunnelSpec, plan: Plan, stack: contextlib.ExitStack) -> Se
     offload = plan.offload_frame is not None
     flags = plan.description.upper.offload.flags
     tun = open_tun_tunnel(spec, stack, offload_attempts(flags) if offload else None)
+    info = TunnelInfo(device=tun.name, mtu=spec.mtu, addresses=tuple(map(str, spec.addresses)),
+                      routes=tuple(map(str, spec.remotes)), link="")
+    below = plan.description.lower.below
+    if isinstance(below, LinkBelow) and isinstance(below.link, Link):
+        below.link.attach_tunnel(dataclasses.replace(info, link=below.link.name))
     opened = build(plan, stack, tun)
     log.debug("%s: %s", tun.name, " -> ".join(plan.layers))
-    info = TunnelInfo(device=tun.name, mtu=spec.mtu, addresses=tuple(map(str, spec.addresses)),
-                      routes=tuple(map(str, spec.remotes)), link=opened.link_side.name)
+    info = dataclasses.replace(info, link=opened.link_side.name)
     return Session(opened.tunnel_side, opened.link_side, info, opened.check)
 
 

@@ -72,13 +72,22 @@ def check_compress(mode: str, *, fragmenting: bool, encrypting: bool, keepalive:
                           "VJ's frame types (0x70-0xFF) overlap theirs; use --compress auto")
 
 
-def fragment_frame_size(mode: str, tunnel_mtu: int, link_mtu: int | None) -> int | None:
+def fragment_frame_size(mode: str, tunnel_mtu: int, link_mtu: int | None,
+                        foreign: str | None = None) -> int | None:
     """Whether the layer is needed: None for no layer, else the frame size to split to.
 
     `auto` adds it when the tunnel MTU exceeds the link's; `always` adds it in any case (with
     no link MTU it then only reassembles what the peer fragments); `never` leaves it out.
-    Raises ConfigError when the tunnel MTU cannot be carried in the link's frames.
+    Raises ConfigError when the tunnel MTU cannot be carried in the link's frames, and when it
+    exceeds them toward a `foreign` peer (Link.foreign_peer: one that reads no fragments)
+    unless `always` says the peer is linkbridge after all.
     """
+    if foreign and mode != "always" and link_mtu and tunnel_mtu > link_mtu:
+        raise ConfigError(
+            f"tunnel MTU {tunnel_mtu} is above the link's MTU {link_mtu}, and the peer, "
+            f"{foreign}, cannot reassemble linkbridge's fragments: give --mtu {link_mtu} (or "
+            "the same larger link mtu= on both sides), or --fragment always if the peer is "
+            "linkbridge")
     if mode == "never" or (mode == "auto" and (link_mtu is None or tunnel_mtu <= link_mtu)):
         return None
     size = link_mtu or 0

@@ -96,12 +96,14 @@ def parse_ui(frame: bytes) -> UiFrame | str:
         offset += ADDRESS_SIZE
         if entry[6] & _END_OF_ADDRESS:
             break
-    if len(addresses) < 2 or len(frame) < offset + 2:
+    if len(addresses) < 2 or len(frame) < offset + 1:
         return "malformed"
     destination, source = (Callsign.decode(entry) for entry in addresses[:2])
     if destination is None or source is None:
         return "malformed"
     if frame[offset] & ~POLL_FINAL != UI:
-        return "not_ui"
+        return "not_ui"  # connected mode (SABM, UA, DISC, RR, I...): no PID in most of them
+    if len(frame) < offset + 2:
+        return "malformed"
     pending = any(not entry[6] & _COMMAND for entry in addresses[2:])
     return UiFrame(destination, source, frame[offset + 1], frame[offset + 2:], pending)

@@ -5,19 +5,21 @@ paces writes and reconnects with backoff (running on_open(), the TNC's set-up, e
 
 from __future__ import annotations
 
-import os
+import logging
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from linkbridge.plugin import (
     ConfigError,
     Framing,
     LinkUrl,
+    Lost,
     Option,
     Stream,
     StreamLink,
+    TunnelInfo,
     boolean,
     choice,
     duration,
@@ -31,18 +33,26 @@ from linkbridge_kiss import arp, tnc
 from linkbridge_kiss.ax25 import BROADCAST, Callsign
 from linkbridge_kiss.payload import (
     ARP_ANSWERED,
-    MAX_OVERHEAD,
     REASONS,
     Ax25Mode,
     EthernetMode,
     PayloadMode,
     RawMode,
     TunHeaderMode,
+    derived_mac,
+    ipv4_addresses,
 )
+
+log = logging.getLogger("linkbridge.kiss")
 
 DEFAULT_MTU = 256  # AX.25's usual packet length; what most TNCs and LoRa modems take
 CONNECT_TIMEOUT = 2.0
 MODES = ("raw", "ax25", "tun", "ethernet")
+FOREIGN_PEERS = {  # the modes whose peer need not be linkbridge (Link.foreign_peer)
+    "ax25": "an AX.25 station such as kissattach (mode=ax25)",
+    "tun": "tncattach (mode=tun)",
+    "ethernet": "tncattach --ethernet (mode=ethernet)",
+}
 
 
 def mac_address(text: str) -> bytes:
@@ -72,8 +82,12 @@ KISS_OPTIONS = (
     Option("arp", arp.parse_networks, arp.AddressSet(None),
            "IPv4 addresses whose ARP requests we answer (ax25, ethernet): any, or a "
            "comma-separated list"),
-    Option("mac", mac_address, None, "our MAC address with mode=ethernet (default: random, "
-                                     "locally administered)"),
+    Option("mac", mac_address, None, "our MAC address with mode=ethernet (default: derived "
+                                     "from the tunnel's name and addresses, locally "
+                                     "administered)"),
+    Option("rearp", duration, 1.0, "mode=ethernet: ask for the peer's MAC address again "
+                                   "when it has been silent this long while we send (0: "
+                                   "never)"),
     Option("tncport", integer(0, kiss.MAX_PORT), 0, "the TNC's radio port (KISS port 0-15)"),
     Option("txdelay", duration, None, "TNC keying delay, sent as TXDELAY (10 ms steps)"),
     Option("persist", integer(0, 255), None, "TNC p-persistence (0-255), sent as P"),
@@ -102,11 +116,12 @@ class KissLinkBase(StreamLink):
         config = self.config
         self.tnc_port: int = config["tncport"]
         self.payload = self._payload_mode(config)
-        self._max_data: int = config["mtu"] + MAX_OVERHEAD
+        self._max_data: int = config["mtu"] + self.payload.received_overhead
         self._beacon_every: float = config["beacon"]
         self._beacon_at = 0.0
+        self._mismatch_logged = False
         self.framing = Framing(
-            lambda packet: kiss.encode_data(self.payload.wrap(packet), self.tnc_port),
+            self._encode,
             lambda _mtu, errors: kiss.KissDecoder(self._max_data, self.tnc_port, errors=errors),
             resyncs=True)
 
@@ -120,9 +135,31 @@ class KissLinkBase(StreamLink):
                                   "e.g. call=N0CALL-1")
             return Ax25Mode(config["call"], config["peer"], config["arp"])
         if mode == "ethernet":
-            mac = config["mac"] or bytes([os.urandom(1)[0] & 0xFC | 0x02]) + os.urandom(5)
-            return EthernetMode(mac, config["arp"])
+            return EthernetMode(config["mac"] or derived_mac(self.name), config["arp"],
+                                self.clock, config["rearp"])
         return TunHeaderMode() if mode == "tun" else RawMode()
+
+    @property
+    def foreign_peer(self) -> str | None:
+        return FOREIGN_PEERS.get(self.config["mode"])
+
+    def attach_tunnel(self, tunnel: TunnelInfo) -> None:
+        """mode=ethernet: our MAC address from the tunnel's name and addresses (unless `mac=`
+        gives one), so that a restart keeps it; the IPv4 addresses are announced at open."""
+        if isinstance(self.payload, EthernetMode):
+            if self.config["mac"] is None:
+                self.payload.mac = derived_mac(tunnel.device, *tunnel.addresses)
+            self.payload.addresses = ipv4_addresses(tunnel.addresses)
+
+    def _encode(self, packet: bytes) -> bytes:
+        """The KISS frame of `packet`, after an ARP request when mode=ethernet asks again for
+        a peer that fell silent."""
+        frame = kiss.encode_data(self.payload.wrap(packet), self.tnc_port)
+        if isinstance(self.payload, EthernetMode):
+            question = self.payload.recheck(packet)
+            if question is not None:
+                return kiss.encode_data(question, self.tnc_port) + frame
+        return frame
 
     def on_open(self) -> None:
         """A fresh stream: tell the TNC its set-up again."""
@@ -132,6 +169,9 @@ class KissLinkBase(StreamLink):
         parameters = tnc.parameter_frames(self.config, self.tnc_port)
         if parameters:
             self.write(parameters)
+        if isinstance(self.payload, EthernetMode):  # a peer may know us under another MAC
+            for announcement in self.payload.announcements():
+                self._send_frame(announcement)
 
     def open(self) -> None:
         super().open()
@@ -155,14 +195,38 @@ class KissLinkBase(StreamLink):
 
     def unwrap(self, frame: bytes) -> bytes | None:
         """The packet a KISS frame's payload carries; an ARP request is answered (and counted
-        as `arp_answered`), anything else that is not one of our packets is a counted drop."""
+        as `arp_answered`), anything else that is not one of our packets is a counted drop,
+        a packet over the MTU too (`kiss_oversize`)."""
         received = self.payload.unwrap(frame)
         if received.reply is not None:
             self.counters.drop(ARP_ANSWERED)
             self._send_frame(received.reply)
         elif received.drop is not None:
             self.counters.drop(received.drop)
-        return received.packet if received.reply is None else None
+        packet = received.packet
+        if packet is not None and len(packet) > self.config["mtu"]:  # AX.25 without digipeaters
+            self.counters.drop(kiss.OVERSIZE)
+            self._mtu_mismatch(f"a packet of {len(packet)} bytes")
+            return None
+        return packet
+
+    def report_loss(self, decoded: Sequence[bytes | Lost]) -> list[bytes]:
+        """The decoder's frames; a frame too long for the MTU is logged (once) as well."""
+        for item in decoded:
+            if type(item) is Lost and item.reason == kiss.OVERSIZE:
+                self._mtu_mismatch(f"a frame of {item.size} bytes" if item.size
+                                   else f"a frame of over {2 * self._max_data} bytes")
+        return super().report_loss(decoded)
+
+    def _mtu_mismatch(self, what: str) -> None:
+        """Say once that the peer sends more than our MTU carries (counted kiss_oversize)."""
+        if self._mismatch_logged:
+            return
+        self._mismatch_logged = True
+        log.warning("%s: the peer sent %s, more than this link's MTU %d allows (mode=%s frames "
+                    "of at most %d bytes): its MTU is larger, give both sides the same; such "
+                    "frames are dropped (kiss_oversize)", self.name, what, self.config["mtu"],
+                    self.config["mode"], self._max_data)
 
     def close(self) -> None:
         if self.config["exit"] and self.connected:

@@ -7,7 +7,8 @@
 - `tun`: tncattach's default (point-to-point, TUN) mode: the 4-byte TUN packet information
   header (flags, EtherType) before the packet.
 - `ethernet`: tncattach's `--ethernet` (TAP) mode: an Ethernet header before the packet; Ethernet
-  ARP requests for our addresses are answered and the peer's MAC address is learned.
+  ARP requests for our addresses are answered (probes not), our addresses announced, and the
+  peer's MAC address learned from what it sends and asked for again when it falls silent.
 
 `unwrap()` of a frame gives a `Received`: a packet for the tunnel, a reply frame to send back
 (ARP), or the reason it was dropped (the modes' own reasons are below, described in `REASONS`).
@@ -15,7 +16,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import struct
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,9 +61,10 @@ REASONS = {
     AX25_NOT_FOR_US: "an AX.25 UI frame to another station",
     AX25_OTHER_PID: "an AX.25 UI frame of another protocol (beacons, APRS text)",
     ARP_ANSWERED: "an ARP request consumed by the link (answered, not delivered)",
-    ARP_IGNORED: "an ARP packet not for the link's addresses, or a reply",
+    ARP_IGNORED: "other ARP: a probe, an announcement, a reply, a request for another address",
     ETHERNET_OTHER: "an Ethernet frame of another type or to another station",
 }
+_TEXT = bytes(range(0x20, 0x7F)) + b"\t\r\n"  # a bare text frame: tncattach's --id
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,9 @@ class Received:
     drop: str | None = None
 
 
+MALFORMED = Received(drop=drops.MALFORMED_FRAME)
+
+
 def ethertype(packet: bytes) -> int:
     """The EtherType of an IP packet, from its version nibble."""
     return ETHERTYPE_IPV6 if packet[:1] and packet[0] >> 4 == 6 else ETHERTYPE_IPV4
@@ -79,6 +88,7 @@ class PayloadMode(Protocol):
     """Puts a packet into a KISS data frame's payload and takes it out again."""
 
     overhead: int  # the most bytes `wrap()` adds to a packet
+    received_overhead: int  # the most bytes a received frame may carry besides its packet
 
     def wrap(self, packet: bytes) -> bytes: ...
 
@@ -88,7 +98,7 @@ class PayloadMode(Protocol):
 class RawMode:
     """The packet is the payload."""
 
-    overhead = 0
+    overhead = received_overhead = 0
 
     def wrap(self, packet: bytes) -> bytes:
         return packet
@@ -100,26 +110,54 @@ class RawMode:
 class TunHeaderMode:
     """tncattach's TUN mode: flags (0) and the EtherType before the packet."""
 
-    overhead = TUN_HEADER
+    overhead = received_overhead = TUN_HEADER
 
     def wrap(self, packet: bytes) -> bytes:
         return struct.pack("!HH", 0, ethertype(packet)) + packet
 
     def unwrap(self, frame: bytes) -> Received:
-        if len(frame) <= TUN_HEADER:
-            return Received(drop=drops.MALFORMED_FRAME)
-        return Received(packet=frame[TUN_HEADER:])
+        """The packet after the header; a frame whose header names no IP packet (too short,
+        another protocol, tncattach's --id text) is malformed."""
+        packet = frame[TUN_HEADER:]
+        if not packet or int.from_bytes(frame[2:4], "big") != ethertype(packet) \
+                or packet[0] >> 4 not in (4, 6):
+            return MALFORMED
+        return Received(packet=packet)
+
+
+def derived_mac(*names: str) -> bytes:
+    """A MAC address that stays the same for the same names (the tunnel's device and
+    addresses): locally administered, unicast."""
+    digest = hashlib.sha256("\0".join(names).encode()).digest()
+    return bytes([digest[0] & 0xFC | 0x02]) + digest[1:6]
+
+
+def ipv4_addresses(interfaces: Iterable[str]) -> tuple[bytes, ...]:
+    """The IPv4 addresses among `interfaces` (ADDRESS[/PREFIX] texts), packed."""
+    addresses = (ipaddress.ip_interface(text).ip for text in interfaces)
+    return tuple(address.packed for address in addresses if address.version == 4)
 
 
 class EthernetMode:
-    """tncattach's TAP mode: Ethernet frames; ARP for our addresses answered with `mac`."""
+    """tncattach's TAP mode: Ethernet frames between our `mac` and the peer's, as a host on an
+    Ethernet would send them. ARP requests for our addresses are answered with `mac` (probes
+    and announcements are not); `announcements()` are gratuitous ARPs for `addresses`. The
+    peer's MAC is learned from the IP it sends us and from its ARP; when it has been silent
+    for `rearp` seconds while we send (it may have restarted with another MAC), `recheck()`
+    asks for it again, at most once per `rearp` (0: never). `clock()` gives the time."""
 
-    overhead = ETHERNET_HEADER
+    overhead = received_overhead = ETHERNET_HEADER
 
-    def __init__(self, mac: bytes, answers: arp.AddressSet) -> None:
+    def __init__(self, mac: bytes, answers: arp.AddressSet,
+                 clock: Callable[[], float] = time.monotonic, rearp: float = 0.0) -> None:
         self.mac = mac
         self.answers = answers
+        self.clock = clock
+        self.rearp = rearp
+        self.addresses: tuple[bytes, ...] = ()  # our IPv4 addresses, packed
         self.peer_mac = BROADCAST_MAC  # until a frame from the peer says otherwise
+        self.peer_ip: bytes | None = None
+        self._heard = self._asked = clock()
 
     def _header(self, destination: bytes, kind: int) -> bytes:
         return destination + self.mac + kind.to_bytes(2, "big")
@@ -127,30 +165,69 @@ class EthernetMode:
     def wrap(self, packet: bytes) -> bytes:
         return self._header(self.peer_mac, ethertype(packet)) + packet
 
+    def _arp(self, operation: int, target_hardware: bytes, sender_ip: bytes,
+             target_ip: bytes) -> bytes:
+        return self._header(BROADCAST_MAC, ETHERTYPE_ARP) + arp.encode(
+            arp.HARDWARE_ETHERNET, arp.PROTOCOL_IPV4, operation, self.mac, sender_ip,
+            target_hardware, target_ip)
+
+    def announcements(self) -> list[bytes]:
+        """Gratuitous ARPs for our addresses (at open): a peer that knew us under another
+        MAC address updates its cache."""
+        return [self._arp(arp.REQUEST, bytes(6), address, address)
+                for address in self.addresses]
+
+    def recheck(self, packet: bytes) -> bytes | None:
+        """An ARP request for the peer to send before `packet` when the peer has been silent
+        for `rearp` seconds, else None."""
+        now = self.clock()
+        if not self.rearp or self.peer_mac == BROADCAST_MAC \
+                or now - max(self._heard, self._asked) < self.rearp:
+            return None
+        target = self.peer_ip or (packet[16:20] if ethertype(packet) == ETHERTYPE_IPV4 else b"")
+        if len(target) != 4:
+            return None
+        self._asked = now
+        own = self.addresses[0] if self.addresses else arp.UNSPECIFIED
+        return self._arp(arp.REQUEST, bytes(6), own, target)
+
     def unwrap(self, frame: bytes) -> Received:
         if len(frame) <= ETHERNET_HEADER:
-            return Received(drop=drops.MALFORMED_FRAME)
+            return MALFORMED
         destination, source = frame[:6], frame[6:12]
         kind = int.from_bytes(frame[12:14], "big")
-        body = frame[ETHERNET_HEADER:]
+        if kind not in (ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ARP):
+            return MALFORMED if not frame.translate(None, _TEXT) else Received(
+                drop=ETHERNET_OTHER)
         if destination != self.mac and not destination[0] & 1:  # not ours, nor group-addressed
             return Received(drop=ETHERNET_OTHER)
-        if kind in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
-            self.peer_mac = source
+        if source == self.peer_mac:
+            self._heard = self.clock()
+        body = frame[ETHERNET_HEADER:]
+        if kind != ETHERTYPE_ARP:
+            self._learn(source, self.peer_ip)
             return Received(packet=body)
-        if kind == ETHERTYPE_ARP:
-            request = arp.parse_request(body, arp.HARDWARE_ETHERNET, 6)
-            if request is None or not self.answers.answers(request):
-                return Received(drop=ARP_IGNORED)
-            self.peer_mac = source
-            return Received(reply=self._header(source, ETHERTYPE_ARP) + request.reply(self.mac))
-        return Received(drop=ETHERNET_OTHER)
+        message = arp.parse(body, arp.HARDWARE_ETHERNET, 6)
+        if message is None:
+            return Received(drop=ARP_IGNORED)
+        if self.answers.answers(message):
+            self._learn(source, message.sender_ip)
+            return Received(reply=self._header(source, ETHERTYPE_ARP) + message.reply(self.mac))
+        if message.operation == arp.REPLY or (message.announcement
+                                              and message.sender_ip == self.peer_ip):
+            self._learn(message.sender_hardware, message.sender_ip)
+        return Received(drop=ARP_IGNORED)
+
+    def _learn(self, mac: bytes, ip: bytes | None) -> None:
+        """The peer is at `mac` (and IPv4 address `ip`), as of now."""
+        self.peer_mac, self.peer_ip, self._heard = mac, ip, self.clock()
 
 
 class Ax25Mode:
     """IP in AX.25 UI frames between two callsigns; AX.25 ARP for our addresses answered."""
 
     overhead = HEADER_SIZE
+    received_overhead = MAX_HEADER_SIZE  # up to eight digipeaters
 
     def __init__(self, call: Callsign, peer: Callsign, answers: arp.AddressSet) -> None:
         self.call, self.peer, self.answers = call, peer, answers
@@ -169,17 +246,14 @@ class Ax25Mode:
             return Received(drop=AX25_MALFORMED)
         if not isinstance(parsed, UiFrame):
             return Received(drop=AX25_NOT_UI)
+        if parsed.pid not in (PID_IP, PID_ARP):  # beacons (to ID), APRS, text, whoever to
+            return Received(drop=AX25_OTHER_PID)
         if parsed.destination not in (self.call, BROADCAST) or parsed.pending_digipeaters:
             return Received(drop=AX25_NOT_FOR_US)
         if parsed.pid == PID_IP:
             return Received(packet=parsed.info)
-        if parsed.pid == PID_ARP:
-            request = arp.parse_request(parsed.info, arp.HARDWARE_AX25, len(self._hardware))
-            if request is None or not self.answers.answers(request):
-                return Received(drop=ARP_IGNORED)
-            return Received(reply=ui_frame(parsed.source, self.call, PID_ARP,
-                                           request.reply(self._hardware)))
-        return Received(drop=AX25_OTHER_PID)
-
-
-MAX_OVERHEAD = MAX_HEADER_SIZE  # the most any mode's frames add (AX.25 with 8 digipeaters)
+        request = arp.parse(parsed.info, arp.HARDWARE_AX25, len(self._hardware))
+        if request is None or not self.answers.answers(request):
+            return Received(drop=ARP_IGNORED)
+        return Received(reply=ui_frame(parsed.source, self.call, PID_ARP,
+                                       request.reply(self._hardware)))

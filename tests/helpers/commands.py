@@ -21,6 +21,16 @@ def run_in(ns_name: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def stop(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM `process` and wait `timeout` seconds for it to end, then kill it."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def status(*args: str, preexec: Callable[[], None] | None = None
            ) -> subprocess.CompletedProcess[str]:
     """Run `linkbridge status ARGS` (as the user `preexec` switches to, when given)."""

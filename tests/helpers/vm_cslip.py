@@ -25,6 +25,7 @@ from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.topology import OVERLAY, two_hosts
 from linkbridge.lab.uart import UartCable
+from tests.helpers.commands import stop
 from tests.helpers.namespace_state import snmp_counters
 
 BAUD = 115200
@@ -75,12 +76,7 @@ def slattach(protocol: str, path: str, ns: str, mtu: int = MTU) -> Iterator[str]
             ipr.route("add", dst=f"{OVERLAY[1]}/32", oif=index)
         yield device
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def check_cslip(figures: dict[str, Any]) -> None:

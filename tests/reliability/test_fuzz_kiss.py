@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from linkbridge_kiss import arp
 from linkbridge_kiss.ax25 import Callsign
 from linkbridge_kiss.payload import (
-    MAX_OVERHEAD,
     Ax25Mode,
     EthernetMode,
     PayloadMode,
@@ -55,10 +54,11 @@ def to_tunnel(decoder: KissDecoder, mode: PayloadMode, data: bytes) -> list[byte
 def test_receive_chain_never_raises_and_stays_bounded(chunks: list[bytes], mtu: int,
                                                       name: str) -> None:
     _sender, receiver = mode_pairs()[name]
-    decoder = KissDecoder(mtu + MAX_OVERHEAD)
+    limit = mtu + receiver.received_overhead
+    decoder = KissDecoder(limit)
     for chunk in chunks:
         to_tunnel(decoder, receiver, chunk)
-        assert decoder.buffered <= 2 * (mtu + MAX_OVERHEAD + 3)
+        assert decoder.buffered <= 2 * (limit + 3)
 
 
 def noise(rng: random.Random, size: int, fend_density: float) -> bytes:
@@ -83,7 +83,7 @@ def test_noise_never_reaches_the_tunnel_and_real_packets_survive(long_run: bool)
             packet = bytes([0x45, 0]) + (len(body) + 20).to_bytes(2, "big") + bytes(16) + body
             sent.append(packet)
             stream += rng.choice((encode_data, smack_frame, flex_frame))(sender.wrap(packet))
-        decoder = KissDecoder(MTU + MAX_OVERHEAD)
+        decoder = KissDecoder(MTU + receiver.received_overhead)
         delivered: list[bytes] = []
         position = 0
         while position < len(stream):

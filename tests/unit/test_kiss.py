@@ -132,7 +132,7 @@ def test_other_ports_commands_and_errors_are_counted_and_decoding_resumes() -> N
               + bytes([FEND, 0x10, FESC, 0x41, FEND])  # FESC followed by a plain byte
               + encode_data(b"123456789", 1)  # one byte over max_data
               + encode_data(bytes([FEND, FESC]), 1))
-    assert decoder.feed(stream) == [Lost(GARBAGE), b"first", Lost(BAD_ESCAPE), Lost(OVERSIZE),
+    assert decoder.feed(stream) == [Lost(GARBAGE), b"first", Lost(BAD_ESCAPE), Lost(OVERSIZE, 9),
                                     bytes([FEND, FESC])]
     assert decoder.errors == Counter({GARBAGE: 1, OTHER_PORT: 1, NOT_DATA: 2,
                                       BAD_ESCAPE: 1, OVERSIZE: 1})

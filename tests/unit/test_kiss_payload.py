@@ -29,6 +29,7 @@ from linkbridge_kiss.payload import (
 
 from linkbridge.framing import kiss
 from linkbridge.wire import drops
+from tests.unit.test_liveness import Clock
 
 calls = st.builds(Callsign, st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1,
                                     max_size=6), st.integers(0, 15))
@@ -158,3 +159,105 @@ def test_init_string_escapes_and_option_parsers() -> None:
         with pytest.raises(ValueError):
             parse(bad)
     assert str(arp.parse_networks("10.0.0.1,10.1.0.0/16")) == "10.0.0.1/32,10.1.0.0/16"
+
+
+def test_connected_mode_frames_are_not_ui_and_beacons_are_another_pid() -> None:
+    mode = Ax25Mode(ME, PEER, ANY)
+    addresses = ME.encode(command=True) + PEER.encode(last=True)
+    for control in (0x2F, 0x3F, 0x63, 0x43, 0x01, 0x11, 0x00):  # SABM, SABM+P, UA, DISC, RR, I
+        assert mode.unwrap(addresses + bytes([control])).drop == payload.AX25_NOT_UI
+    assert mode.unwrap(addresses).drop == payload.AX25_MALFORMED  # no control byte
+    assert mode.unwrap(addresses + bytes([0x03])).drop == payload.AX25_MALFORMED  # UI, no PID
+    beacon = Ax25Mode(PEER, ME, ANY).beacon()  # to ID, not to us
+    assert mode.unwrap(beacon).drop == payload.AX25_OTHER_PID
+    assert mode.unwrap(ui_frame(Callsign("APRS"), PEER, PID_NO_LAYER3, b"!")).drop \
+        == payload.AX25_OTHER_PID
+    assert mode.unwrap(ui_frame(Callsign("OTHER"), PEER, PID_IP, b"\x45")).drop \
+        == payload.AX25_NOT_FOR_US
+
+
+@pytest.mark.parametrize("ident", [b"N0CALL", b"N0CALL-1", b"AB1CDE-10 linkbridge test station",
+                                   b"ACEGIK-1 station ID\r\n"])
+def test_tncattach_id_frames_are_malformed_in_tun_and_ethernet_mode(ident: bytes) -> None:
+    """tncattach --id sends the text as a bare data frame, with no header of either mode."""
+    assert TunHeaderMode().unwrap(ident).drop == drops.MALFORMED_FRAME
+    assert EthernetMode(OURS, ANY).unwrap(ident).drop == drops.MALFORMED_FRAME
+
+
+def test_tun_mode_wants_an_ip_packet_of_the_type_its_header_names() -> None:
+    assert TunHeaderMode().unwrap(b"\x00\x00\x86\xdd\x45" + bytes(19)).drop \
+        == drops.MALFORMED_FRAME
+    assert TunHeaderMode().unwrap(b"\x00\x01\x08\x00\x45" + bytes(19)).packet is not None
+
+
+OURS, THEIRS, NEW = (bytes.fromhex(text) for text in ("020000000001", "020000000002",
+                                                      "020000000003"))
+ARP = ETHERTYPE_ARP.to_bytes(2, "big")
+
+
+def ethernet_arp(source: bytes, message: bytes, destination: bytes = b"\xff" * 6) -> bytes:
+    return destination + source + ARP + message
+
+
+def test_ethernet_mode_answers_no_probe_and_no_announcement() -> None:
+    mode = EthernetMode(OURS, ANY)
+    probe = arp.request(arp.HARDWARE_ETHERNET, arp.PROTOCOL_IPV4, THEIRS, "0.0.0.0", "10.0.0.2")
+    announcement = arp.request(arp.HARDWARE_ETHERNET, arp.PROTOCOL_IPV4, THEIRS, "10.0.0.2",
+                               "10.0.0.2")
+    for message in (probe, announcement):
+        assert mode.unwrap(ethernet_arp(THEIRS, message)).drop == payload.ARP_IGNORED
+    assert mode.peer_mac == b"\xff" * 6  # nor learned from them
+
+
+def test_ethernet_mode_announces_its_addresses_and_asks_again_for_a_silent_peer() -> None:
+    clock = Clock()
+    clock.now = 100.0
+    mode = EthernetMode(OURS, ANY, clock, rearp=1.0)
+    mode.addresses = payload.ipv4_addresses(["10.0.0.1/24", "fd00::1/64"])
+    [announcement] = mode.announcements()
+    assert announcement[:14] == b"\xff" * 6 + OURS + ARP
+    assert announcement[14:] == arp.request(arp.HARDWARE_ETHERNET, arp.PROTOCOL_IPV4, OURS,
+                                            "10.0.0.1", "10.0.0.1")
+    packet = bytes([0x45]) + bytes(15) + bytes([10, 0, 0, 2])
+    assert mode.recheck(packet) is None  # nobody to ask about yet: frames go to broadcast
+    asking = arp.request(arp.HARDWARE_ETHERNET, arp.PROTOCOL_IPV4, THEIRS, "10.0.0.2",
+                         "10.0.0.1")
+    assert mode.unwrap(ethernet_arp(THEIRS, asking)).reply is not None
+    assert (mode.peer_mac, mode.peer_ip) == (THEIRS, bytes([10, 0, 0, 2]))
+    clock.now += 0.9
+    assert mode.recheck(packet) is None  # heard from 0.9 s ago
+    clock.now += 0.2
+    question = mode.recheck(packet)
+    assert question is not None and question[:14] == b"\xff" * 6 + OURS + ARP
+    assert question[14:] == arp.request(arp.HARDWARE_ETHERNET, arp.PROTOCOL_IPV4, OURS,
+                                        "10.0.0.1", "10.0.0.2")
+    clock.now += 0.5
+    assert mode.recheck(packet) is None  # one question per second at most
+    # the peer restarted with another MAC address: its reply says so
+    reply = arp.ArpMessage(arp.HARDWARE_ETHERNET, arp.PROTOCOL_IPV4, arp.REQUEST, OURS,
+                           bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])).reply(NEW)
+    assert mode.unwrap(ethernet_arp(NEW, reply, OURS)).drop == payload.ARP_IGNORED
+    assert mode.wrap(packet)[:6] == NEW
+    clock.now += 0.9
+    assert mode.recheck(packet) is None  # heard from just now
+    assert EthernetMode(OURS, ANY, clock, rearp=0.0).recheck(packet) is None
+
+
+def test_ethernet_mode_learns_the_peer_from_ip_and_its_announcements() -> None:
+    mode = EthernetMode(OURS, ANY)
+    asking = arp.request(arp.HARDWARE_ETHERNET, arp.PROTOCOL_IPV4, THEIRS, "10.0.0.2",
+                         "10.0.0.1")
+    mode.unwrap(ethernet_arp(THEIRS, asking))
+    announcement = arp.request(arp.HARDWARE_ETHERNET, arp.PROTOCOL_IPV4, NEW, "10.0.0.2",
+                               "10.0.0.2")
+    assert mode.unwrap(ethernet_arp(NEW, announcement)).drop == payload.ARP_IGNORED
+    assert mode.peer_mac == NEW
+    assert mode.unwrap(OURS + THEIRS + b"\x08\x00" + bytes([0x45]) + bytes(19)).packet
+    assert mode.peer_mac == THEIRS
+
+
+def test_the_default_mac_is_stable_unicast_and_locally_administered() -> None:
+    mac = payload.derived_mac("lb0", "10.0.0.1/24")
+    assert mac == payload.derived_mac("lb0", "10.0.0.1/24") != payload.derived_mac("lb1",
+                                                                                   "10.0.0.1/24")
+    assert len(mac) == 6 and mac[0] & 0x03 == 0x02

@@ -123,7 +123,7 @@ def test_errors_are_counted_by_reason_marked_in_place_and_decoding_resumes() -> 
               + encode(b"123456789")  # one byte over max_frame
               + encode(bytes([ESC, END, 0x20]))
               + bytes([END, ESC, END]))  # ESC right before END
-    assert decoder.feed(stream) == [Lost(GARBAGE), b"first", Lost(BAD_ESCAPE), Lost(OVERSIZE),
+    assert decoder.feed(stream) == [Lost(GARBAGE), b"first", Lost(BAD_ESCAPE), Lost(OVERSIZE, 9),
                                     bytes([ESC, END, 0x20]), Lost(BAD_ESCAPE)]
     assert decoder.errors == Counter({GARBAGE: 1, BAD_ESCAPE: 2, OVERSIZE: 1})
 
