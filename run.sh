@@ -105,8 +105,8 @@ case "$cmd" in
             quick=1
             shift
         fi
-        lint
         if ((quick)); then
+            lint
             # the unit tier and the pure conformance checks (tests/conftest.py marks them `quick`)
             # (25 examples per property test instead of 100)
             exec "$VENV/bin/python" -m pytest -n 2 -m quick --hypothesis-profile quick \
@@ -118,6 +118,17 @@ case "$cmd" in
         need_debian qemu-system-x86_64 qemu-system-x86 busybox busybox-static slattach net-tools \
             kissattach ax25-tools
         compgen -G '/boot/vmlinuz-*' >/dev/null || need_debian __no_such_cmd__ linux-image-amd64
+        # the whole suite: the VM's boot and guest checks (~3.5 minutes under TCG) start now,
+        # beside the lint step and collection; pytest waits for their results
+        # (tests/helpers/vm_session.py)
+        if (($# == 0)); then
+            LINKBRIDGE_VM_DIR=$(mktemp -d /tmp/lb-vm-XXXXXX)
+            export LINKBRIDGE_VM_DIR
+            "$VENV/bin/python" -m tests.helpers.vm_session "$LINKBRIDGE_VM_DIR" &
+            vm_pid=$!
+            trap 'kill "$vm_pid" 2>/dev/null || true; wait "$vm_pid" || true; rm -rf "$LINKBRIDGE_VM_DIR"' EXIT
+        fi
+        lint
         # the tiers on $LINKBRIDGE_TEST_WORKERS pytest-xdist workers, a test file on one worker
         # (its module fixtures built once, its tests one after another; xdist_group marks do
         # nothing under pytest 9); the VM boots once, in this controller process

@@ -6,6 +6,10 @@ Under pytest-xdist (`./run.sh test` runs `-n`) the controller boots the VM once,
 worker reports VM tests among its collected ids, and a thread of the controller writes how the
 run ended to `ended.json` in the shared directory; each worker learns that directory from the
 controller (`workerinput`) and its `vm_results` fixture waits for that file (`RemoteBoot`).
+
+`./run.sh test` starts the boot earlier still, before the lint step, with this module as a
+program (`python -m tests.helpers.vm_session DIR`): it boots, waits and writes `ended.json` in
+DIR, and $LINKBRIDGE_VM_DIR=DIR tells pytest to wait for that file instead of booting.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import time
@@ -36,6 +42,7 @@ RESULTS_ENV = "LINKBRIDGE_VM_RESULTS"  # a file of earlier results to assert on 
 WORKER_INPUT = "linkbridge_vm_dir"  # the controller's shared VM directory, handed to each worker
 ENDED = "ended.json"  # how the VM run ended (VmResult's fields), written by the controller
 RESULTS = "results.json"  # the guest checks' results
+EARLY_ENV = "LINKBRIDGE_VM_DIR"  # the directory of a boot run.sh started before pytest
 
 
 class Boot(Protocol):
@@ -102,6 +109,12 @@ def earlier_results() -> Path | None:
     return Path(earlier) if earlier and not under_ci() else None
 
 
+def early_dir() -> Path | None:
+    """The directory of the boot run.sh started before pytest ($LINKBRIDGE_VM_DIR), if any."""
+    early = os.environ.get(EARLY_ENV)
+    return Path(early) if early else None
+
+
 def is_worker(config: pytest.Config) -> bool:
     """True in a pytest-xdist worker (the controller or a plain run boots the VM)."""
     return hasattr(config, "workerinput")
@@ -110,7 +123,7 @@ def is_worker(config: pytest.Config) -> bool:
 def wanted(nodeids: Sequence[str]) -> bool:
     """True when VM tests are among `nodeids`, no earlier results replace a boot and a VM can
     run here."""
-    return (earlier_results() is None and vm_problem() is None
+    return (earlier_results() is None and early_dir() is None and vm_problem() is None
             and any(nodeid.startswith("tests/vm/") for nodeid in nodeids))
 
 
@@ -161,7 +174,11 @@ def write_ended(path: Path, result: VmResult) -> None:
 
 
 def boot_of(config: pytest.Config) -> Boot | None:
-    """This process's boot, or in a worker the controller's (None when there is none)."""
+    """This process's boot, or in a worker the controller's, or run.sh's early one (None when
+    there is none)."""
+    early = early_dir()
+    if early is not None:
+        return RemoteBoot(early)
     if is_worker(config):
         shared = config.workerinput.get(WORKER_INPUT)  # type: ignore[attr-defined]
         return RemoteBoot(Path(shared)) if shared else None
@@ -174,3 +191,32 @@ def finish(config: pytest.Config) -> None:
         boot.remove()
     if SHARED_KEY in config.stash:
         shutil.rmtree(config.stash[SHARED_KEY], ignore_errors=True)
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m tests.helpers.vm_session DIR`: boot now, write `ended.json` in DIR when the
+    guest is done. Nothing happens where no VM can run (the VM tests say why); SIGTERM (run.sh
+    ending first) kills the VM."""
+    if len(argv) != 1:
+        print("usage: python -m tests.helpers.vm_session DIR", file=sys.stderr)
+        return 2
+    shared = Path(argv[0])
+    if earlier_results() is not None or vm_problem() is not None:
+        return 0
+    try:
+        boot = VmBoot(shared)
+    except Exception:
+        write_ended(shared / ENDED, VmResult(None, traceback.format_exc(), 0.0))
+        return 1
+
+    def stop(_signal: int, _frame: Any) -> None:
+        boot.remove()
+        sys.exit(1)
+
+    signal.signal(signal.SIGTERM, stop)
+    write_ended(shared / ENDED, boot.wait())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
