@@ -23,7 +23,7 @@ from linkbridge_sim.config import SimConfig
 from linkbridge_sim.impaired import REASONS, ImpairedSender, new_seed
 from linkbridge_sim.loss import loss_model
 from linkbridge_sim.mahimahi import trace_mean_rate
-from linkbridge_sim.medium import DEFAULT_PORT
+from linkbridge_sim.medium_protocol import DEFAULT_PORT
 from linkbridge_sim.options import (
     DIRECTIONS,
     LINK_OPTIONS,
