@@ -236,15 +236,16 @@ def add_lab_parser(commands: Commands) -> None:
     lab.add_argument("--count", type=int, default=20, help="pings to send (default 20)")
     lab.add_argument("--interval", type=float, default=0.05,
                      help="seconds between pings (default 0.05)")
-    lab.add_argument("--bytes", type=int, dest="transfer_bytes",
-                     help="bytes in the TCP transfer (default 20000000, or about 4 s' worth "
-                          "on a link that says it is slower)")
+    lab.add_argument("--bytes", type=int, dest="transfer_bytes", metavar="N",
+                     help="bytes in the TCP transfer, 0 for none (default 20000000, or about "
+                          "4 s' worth on a link that says it is slower)")
     lab.add_argument("--transfer-time", type=positive_seconds, metavar="SECONDS",
                      help="stop the TCP transfer after SECONDS and report what arrived "
                           "(default: when no data moved for 60 s, or 20 round trips)")
     tunnel = lab.add_argument_group(
         "tunnel options", "as for `linkbridge up`, given to both tunnels; the report adds "
-                          "what each layer did")
+                          "what each layer did (--compress vj also turns TCP timestamps off in "
+                          "the lab's hosts)")
     add_compress_option(tunnel)
     tunnel.add_argument("--encrypt", action="store_true",
                         help="encrypt the link (docs/security.md) with a key pair made for "
