@@ -35,6 +35,8 @@ examples:
 
 # what add_subparsers() returns; argparse does not export the type
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+# a parser or an argument group of one: where add_argument() puts an option
+Options: TypeAlias = "argparse._ActionsContainer"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,12 +236,23 @@ def add_lab_parser(commands: Commands) -> None:
     lab.add_argument("--count", type=int, default=20, help="pings to send (default 20)")
     lab.add_argument("--interval", type=float, default=0.05,
                      help="seconds between pings (default 0.05)")
-    lab.add_argument("--bytes", type=int, default=20_000_000, dest="transfer_bytes",
-                     help="bytes in the TCP transfer (default 20000000)")
-    lab.add_argument("--compress", choices=COMPRESS_MODES, default="off",
-                     help="header compression on both tunnels (default off); the report adds "
-                          "packets compressed, header bytes saved and link/IP bytes per "
-                          "direction")
+    lab.add_argument("--bytes", type=int, dest="transfer_bytes", metavar="N",
+                     help="bytes in the TCP transfer, 0 for none (default 20000000, or about "
+                          "4 s' worth on a link that says it is slower)")
+    lab.add_argument("--transfer-time", type=positive_seconds, metavar="SECONDS",
+                     help="stop the TCP transfer after SECONDS and report what arrived "
+                          "(default: when no data moved for 60 s, or 20 round trips)")
+    tunnel = lab.add_argument_group(
+        "tunnel options", "as for `linkbridge up`, given to both tunnels; the report adds "
+                          "what each layer did (--compress vj also turns TCP timestamps off in "
+                          "the lab's hosts)")
+    add_compress_option(tunnel)
+    tunnel.add_argument("--encrypt", action="store_true",
+                        help="encrypt the link (docs/security.md) with a key pair made for "
+                             "the run")
+    add_cipher_option(tunnel)
+    add_offload_option(tunnel)
+    add_fragment_options(tunnel)
     lab.add_argument("--ipv6", action="store_true",
                      help="also give the tunnels IPv6 addresses (fd00:198:19::1 and ::2) and "
                           "ping and transfer over IPv6; needs a tunnel MTU >= 1280")
@@ -313,10 +326,14 @@ def add_encryption_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rekey-packets", type=int, default=REKEY_PACKETS, metavar="N",
                        help=f"also renew the keys after sending N packets (default "
                             f"{REKEY_PACKETS})")
-    group.add_argument("--cipher", choices=CIPHER_CHOICES, default=AUTO,
-                       help="the packets' cipher: auto (default) takes aes-256-gcm where both "
-                            "sides' CPUs have AES instructions, else chacha20-poly1305; a name "
-                            "allows only that cipher (the peer must allow it too)")
+    add_cipher_option(group)
+
+
+def add_cipher_option(parser: Options) -> None:
+    parser.add_argument("--cipher", choices=CIPHER_CHOICES, default=AUTO,
+                        help="the packets' cipher: auto (default) takes aes-256-gcm where both "
+                             "sides' CPUs have AES instructions, else chacha20-poly1305; a name "
+                             "allows only that cipher (the peer must allow it too)")
 
 
 def add_via_option(parser: argparse.ArgumentParser) -> None:
@@ -342,7 +359,7 @@ def positive_count(text: str) -> int:
     return int(text)
 
 
-def add_compress_option(parser: argparse.ArgumentParser) -> None:
+def add_compress_option(parser: Options) -> None:
     parser.add_argument("--compress", choices=COMPRESS_MODES, default="off",
                         help="header compression (docs/compression.md), both sides must agree: "
                              "off (default); vj: RFC 1144 VJ TCP/IP compression, compatible "
@@ -355,7 +372,7 @@ def add_compress_option(parser: argparse.ArgumentParser) -> None:
                              "options, that recovers from loss within a round trip")
 
 
-def add_offload_option(parser: argparse.ArgumentParser) -> None:
+def add_offload_option(parser: Options) -> None:
     parser.add_argument("--offload", choices=OFFLOAD_MODES, default="off",
                         help="TUN offloads (docs/offload.md): TCP super-packets of up to 64 KB "
                              "read and written whole, crossing the link as MTU-sized chunks; "
@@ -369,7 +386,7 @@ def add_offload_option(parser: argparse.ArgumentParser) -> None:
                              "numbers, e.g. csum,tso4 or 0x8000 to see how a refusal is handled")
 
 
-def add_fragment_options(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+def add_fragment_options(parser: Options, default: str = "auto") -> None:
     parser.add_argument("--fragment", choices=FRAGMENT_MODES, default=default,
                         help="split packets larger than the link MTU into fragments: auto (when "
                              "the tunnel MTU exceeds the link's, refused toward a peer that may "

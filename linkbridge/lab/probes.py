@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import os
@@ -64,9 +65,11 @@ def echo_reply_seq_v6(message: bytes, ident: int) -> int | None:
 @dataclass
 class PingResult:
     sent: int = 0
-    rtts_ms: list[float] = field(default_factory=list)
+    rtts_ms: list[float] = field(default_factory=list)  # every reply's, late ones included
     # per echo request: its send time (time.perf_counter()) and RTT in ms, None when lost
     timeline: list[tuple[float, float | None]] = field(default_factory=list)
+    late: int = 0  # replies that came after their request's wait: received, not lost
+    wait: float = 0.0  # seconds each request waited for its reply
 
     @property
     def received(self) -> int:
@@ -77,48 +80,100 @@ class PingResult:
         return 100.0 * (self.sent - self.received) / self.sent if self.sent else 0.0
 
 
+class _Replies:
+    """The echo requests sent so far and the replies read for them, on one raw socket."""
+
+    def __init__(self, sock: socket.socket, ident: int, v6: bool, result: PingResult) -> None:
+        self.sock = sock
+        self.ident = ident
+        self.reply_seq = echo_reply_seq_v6 if v6 else echo_reply_seq
+        self.result = result
+        self.waiting: dict[int, float] = {}  # seq -> send time, for requests not answered yet
+
+    def sent(self, seq: int, start: float) -> None:
+        self.result.sent += 1
+        self.result.timeline.append((start, None))
+        self.waiting[seq] = start
+
+    def read_until(self, end: float, answered: int | None = None) -> None:
+        """Read replies until `end`, or until request `answered` has its reply, or (None)
+        until no request waits any more."""
+        while (answered in self.waiting if answered is not None else self.waiting) and \
+                (left := end - time.perf_counter()) > 0:
+            self.sock.settimeout(left)
+            try:
+                packet = self.sock.recv(65535)
+            except TimeoutError:
+                return
+            arrived = time.perf_counter()
+            seq = self.reply_seq(packet, self.ident)
+            if seq is None or seq not in self.waiting:
+                continue  # another ident's, or a duplicate of one answered already
+            start = self.waiting.pop(seq)
+            rtt = (arrived - start) * 1000
+            self.result.rtts_ms.append(rtt)
+            self.result.timeline[seq] = (start, rtt)
+            if arrived - start > self.result.wait:
+                self.result.late += 1
+
+
 def ping(ns_name: str, destination: str, count: int = 10, interval: float = 0.05,
-         size: int = 56, timeout: float = 1.0) -> PingResult:
+         size: int = 56, timeout: float = 1.0, spacing: float = 0.0,
+         linger: float = 0.0) -> PingResult:
     """Send `count` echo requests from namespace `ns_name`, one at a time, and time the replies.
 
-    `destination` may be IPv4 (ICMP) or IPv6 (ICMPv6).
+    Each request waits up to `timeout` for its reply, then `interval` more, and goes at least
+    `spacing` after the one before (a round trip on a half-duplex link, so that a request does
+    not meet the previous reply on the air). A reply that comes after its request's wait, while
+    a later one waits or within `linger` after the last wait, counts as late: received, not
+    lost. `destination` may be IPv4 (ICMP) or IPv6 (ICMPv6).
     """
     v6 = family(destination) == socket.AF_INET6
-    request, reply_seq = ((echo_request_v6, echo_reply_seq_v6) if v6
-                          else (echo_request, echo_reply_seq))
     with netns.inside(ns_name):
         sock = (socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) if v6
                 else socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
-    result = PingResult()
+    result = PingResult(wait=timeout)
     ident = os.getpid() & 0xFFFF
     payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    request = echo_request_v6 if v6 else echo_request
     with sock:
+        replies = _Replies(sock, ident, v6, result)
+        next_send = time.perf_counter()
         for seq in range(count):
+            replies.read_until(next_send)  # late replies, timed as they come
+            time.sleep(max(0.0, next_send - time.perf_counter()))
             start = time.perf_counter()
             sock.sendto(request(ident, seq, payload), (destination, 0))
-            result.sent += 1
-            result.timeline.append((start, None))
-            deadline = start + timeout
-            while (left := deadline - time.perf_counter()) > 0:
-                sock.settimeout(left)
-                try:
-                    packet = sock.recv(65535)
-                except TimeoutError:
-                    break
-                if reply_seq(packet, ident) == seq:
-                    result.rtts_ms.append((time.perf_counter() - start) * 1000)
-                    result.timeline[-1] = (start, result.rtts_ms[-1])
-                    break
-            time.sleep(interval)
+            replies.sent(seq, start)
+            replies.read_until(start + timeout, answered=seq)
+            next_send = max(time.perf_counter() + interval, start + spacing)
+        replies.read_until(time.perf_counter() + linger)
     return result
 
 
 @dataclass
 class TransferResult:
-    sent_bytes: int
+    size: int  # bytes the transfer was to carry
+    sent_bytes: int  # bytes the sender handed to TCP
     received_bytes: int
-    seconds: float
-    intact: bool
+    seconds: float  # from connecting to the last byte, or to where the transfer stopped
+    arrived_intact: bool  # what arrived is the start of what was sent, unchanged
+    stopped: str = ""  # why the transfer ended before all bytes arrived ("": it did not)
+    limited: bool = False  # it stopped at the caller's time limit
+
+    @property
+    def complete(self) -> bool:
+        return self.received_bytes == self.size and not self.stopped
+
+    @property
+    def intact(self) -> bool:
+        """All of it arrived, unchanged."""
+        return self.complete and self.arrived_intact
+
+    @property
+    def ok(self) -> bool:
+        """All of it arrived intact, or what arrived before the caller's time limit did."""
+        return self.arrived_intact and (self.complete or self.limited)
 
     @property
     def mbit_per_s(self) -> float:
@@ -134,59 +189,112 @@ def pattern(size: int, seed: int = 1) -> bytes:
     return b"".join(blocks)[:size]
 
 
+def stream_digest(data: bytes, size: int) -> bytes:
+    """SHA-256 of the first `size` bytes of `data` repeated (what a transfer sends)."""
+    digest = hashlib.sha256()
+    for offset in range(0, size, len(data)):
+        digest.update(data[: size - offset])
+    return digest.digest()
+
+
+class _Budget:
+    """The time a transfer may take: `stall` seconds without progress, and `limit` in all."""
+
+    def __init__(self, stall: float, limit: float | None) -> None:
+        self.stall = stall
+        self.limit = limit
+        self.start = time.perf_counter()
+        self.at_limit = f"stopped at the {limit:g} s limit" if limit is not None else ""
+
+    def wait(self) -> float:
+        """A socket timeout for the next step; TimeoutError once the limit has passed."""
+        left = self.stall if self.limit is None else min(
+            self.stall, self.start + self.limit - time.perf_counter())
+        if left <= 0:
+            raise TimeoutError
+        return left
+
+    def reason(self) -> str:
+        """Why a step timed out: the limit or a stall."""
+        if self.limit is not None and time.perf_counter() - self.start >= self.limit:
+            return self.at_limit
+        return f"no progress for {self.stall:g} s"
+
+
 @dataclass
 class _Received:
     size: int = 0
     digest: bytes = b""
     end: float = 0.0
+    stopped: str = ""
 
 
 def tcp_transfer(server_ns: str, server_address: str, client_ns: str, size: int,
                  port: int = 5201, timeout: float = 60.0,
-                 on_progress: Callable[[int], None] | None = None) -> TransferResult:
+                 on_progress: Callable[[int], None] | None = None,
+                 limit: float | None = None) -> TransferResult:
     """Send `size` bytes over TCP from client_ns to server_ns and check the content by hash.
 
+    The transfer stops when no data moves for `timeout` seconds, or after `limit` seconds in
+    all; it then reports what arrived, how long it took and why it stopped, never raises.
     `on_progress(bytes received so far)` is called as data arrives (e.g. Progress.update).
     """
     data = pattern(min(size, 1 << 20))
-    expected = hashlib.sha256()
-    for offset in range(0, size, len(data)):
-        expected.update(data[: size - offset])
     with netns.inside(server_ns):
         listener = socket.create_server((server_address, port), family=family(server_address))
     received = _Received()
 
     def serve() -> None:
-        listener.settimeout(timeout)
-        conn, _ = listener.accept()
         digest = hashlib.sha256()
-        with conn:
-            conn.settimeout(timeout)
-            while chunk := conn.recv(1 << 16):
-                digest.update(chunk)
-                received.size += len(chunk)
-                if on_progress is not None:
-                    on_progress(received.size)
+        try:
+            listener.settimeout(budget.wait())
+            conn, _ = listener.accept()
+            with conn:
+                while True:
+                    conn.settimeout(budget.wait())
+                    chunk = conn.recv(1 << 16)
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    received.size += len(chunk)
+                    if on_progress is not None:
+                        on_progress(received.size)
+        except TimeoutError:
+            received.stopped = budget.reason()
+        except OSError as exc:
+            received.stopped = f"receiver: {exc.strerror or exc}"
         received.digest = digest.digest()
         received.end = time.perf_counter()
 
     server = threading.Thread(target=serve, daemon=True)
     view = memoryview(data)
+    sent, stopped = 0, ""
+    budget = _Budget(timeout, limit)
     with listener:
         server.start()
         with netns.inside(client_ns):
             client = socket.socket(family(server_address), socket.SOCK_STREAM)
-        start = time.perf_counter()
-        sent = 0
         with client:
-            client.settimeout(timeout)
-            client.connect((server_address, port))
-            while sent < size:
-                offset = sent % len(data)
-                sent += client.send(view[offset : min(len(data), offset + size - sent)])
-        server.join(timeout)
-    seconds = received.end - start if received.end else 0.0
-    return TransferResult(sent, received.size, seconds, received.digest == expected.digest())
+            try:
+                client.settimeout(budget.wait())
+                client.connect((server_address, port))
+                while sent < size:
+                    client.settimeout(budget.wait())
+                    offset = sent % len(data)
+                    sent += client.send(view[offset : min(len(data), offset + size - sent)])
+            except TimeoutError:
+                stopped = budget.reason()
+            except OSError as exc:
+                stopped = f"sender: {exc.strerror or exc}"
+            if stopped:  # reset the connection: nothing left in the buffers keeps going
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                with contextlib.suppress(OSError):
+                    listener.shutdown(socket.SHUT_RDWR)  # an accept() still waiting ends
+        server.join()
+    stopped = stopped or received.stopped
+    return TransferResult(size, sent, received.size, received.end - budget.start,
+                          received.digest == stream_digest(data, received.size), stopped,
+                          limited=bool(stopped) and stopped == budget.at_limit)
 
 
 @dataclass

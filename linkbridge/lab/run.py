@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from linkbridge.errors import ConfigError, LinkbridgeError
 from linkbridge.lab.compare import (
@@ -17,10 +17,15 @@ from linkbridge.lab.compare import (
     configured_figures,
     measured_lines,
     ping_packet_size,
+    ping_spacing,
     ping_timeout,
+    round_trip,
+    transfer_note,
     transfer_size,
+    transfer_stall,
 )
-from linkbridge.lab.compression import compression_lines
+from linkbridge.lab.layers import decompression_drops, layer_lines, tunnel_pair
+from linkbridge.lab.options import LabOptions, SideArgs, key_args
 from linkbridge.lab.plot import (
     DIRECTIONS,
     CounterSampler,
@@ -31,67 +36,25 @@ from linkbridge.lab.plot import (
 )
 from linkbridge.lab.probes import PingResult, TransferResult, ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
+from linkbridge.lab.report import LabReport
 from linkbridge.lab.topology import (
     OVERLAY,
     OVERLAY6,
     OVERLAY6_PREFIX,
     TwoHosts,
+    device_mtu,
     link_stats,
+    set_sysctl,
     two_hosts,
 )
 from linkbridge.ops.logs import Progress
 from linkbridge.plugin.lab import LabPairing
 from linkbridge.plugin.registry import LinkRegistry
-from linkbridge.plugin.units import format_rate
 from linkbridge.plugin.url import LinkUrl, parse_link_url
 
 log = logging.getLogger("linkbridge")
 TUN_NAME = "lbt0"
-SETTLE_INTERVAL = 0.3  # seconds without a counter change that mean the link is idle
-
-
-@dataclass(frozen=True)
-class LabOptions:
-    link: str = "udp"
-    via: tuple[str, ...] = ()
-    mtu: int | None = None
-    count: int = 20
-    interval: float = 0.05
-    transfer_bytes: int = 20_000_000
-    ipv6: bool = False
-    plot: str | None = None  # SVG file: RTT and throughput over time
-    plot_data: str | None = None  # JSON file: the same series
-    compress: str = "off"  # --compress of both tunnels
-    verbose: int = 0  # -v count: the tunnels run with it and their lines are logged
-
-
-@dataclass
-class LabReport:
-    link: str
-    ping: PingResult
-    transfer: TransferResult
-    stats_a: dict[str, int]
-    stats_b: dict[str, int]
-    comparison: list[str] = field(default_factory=list)  # configured vs measured, if known
-
-    def lines(self) -> list[str]:
-        rtts = self.ping.rtts_ms
-        rtt = (f"{min(rtts):.3f}/{sum(rtts) / len(rtts):.3f}/{max(rtts):.3f} ms"
-               if rtts else "n/a")
-        t = self.transfer
-        a, b = self.stats_a, self.stats_b
-        return [
-            f"linkbridge lab over {self.link}",
-            f"  ping     {self.ping.sent} sent, {self.ping.received} received, "
-            f"{self.ping.loss_percent:.1f}% loss, rtt min/avg/max {rtt}",
-            f"  tcp      {t.received_bytes} of {t.sent_bytes} bytes in {t.seconds:.2f} s = "
-            f"{format_rate(t.mbit_per_s * 1e6)}, content {'intact' if t.intact else 'CORRUPTED'}",
-            f"  A -> B   {a.get('tx_packets', 0)} packets / {a.get('tx_bytes', 0)} bytes sent, "
-            f"{b.get('rx_packets', 0)} packets / {b.get('rx_bytes', 0)} bytes delivered",
-            f"  B -> A   {b.get('tx_packets', 0)} packets / {b.get('tx_bytes', 0)} bytes sent, "
-            f"{a.get('rx_packets', 0)} packets / {a.get('rx_bytes', 0)} bytes delivered",
-            *self.comparison,
-        ]
+SETTLE_INTERVAL = 0.3  # seconds between looks at the counters, and the least quiet time
 
 
 def tunnel_args(url: LinkUrl, via: Sequence[str], mtu: int | None, local: str,
@@ -108,7 +71,20 @@ def tunnel_args(url: LinkUrl, via: Sequence[str], mtu: int | None, local: str,
     return args
 
 
-SideArgs = tuple[Sequence[str], Sequence[str]]  # options of side A's and side B's own
+def lab_link(registry: LinkRegistry, link: str, via: Sequence[str]) -> LabPairing:
+    """The class of `link`, its options and the wrappers' checked; ConfigError for a bad
+    option or a link that cannot join the lab's hosts (one without `lab_pair`)."""
+    url = parse_link_url(link)
+    registry.link_options(url)
+    for wrapper in via:
+        registry.wrapper_options(parse_link_url(wrapper))
+    link_class = registry.link_class(url.scheme)
+    if not isinstance(link_class, LabPairing):
+        usable = sorted(f"{scheme}:" for scheme, entry in registry.links.items()
+                        if isinstance(entry.cls, LabPairing))
+        raise ConfigError(f"link {url.scheme!r} cannot be used by the lab: it cannot join "
+                          f"the lab's two hosts by itself; links that can: {', '.join(usable)}")
+    return link_class
 
 
 @contextlib.contextmanager
@@ -125,13 +101,7 @@ def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
     `verbose` (a count of -v) the tunnels run with it and what they print is logged.
     """
     url = parse_link_url(link)
-    registry.link_options(url)  # fail on a bad option before any set-up
-    for wrapper in via:
-        registry.wrapper_options(parse_link_url(wrapper))
-    link_class = registry.link_class(url.scheme)
-    if not isinstance(link_class, LabPairing):
-        raise ConfigError(f"link {url.scheme!r} cannot be used by the lab")
-    with link_class.lab_pair(url, hosts.sides) as (url_a, url_b), \
+    with lab_link(registry, link, via).lab_pair(url, hosts.sides) as (url_a, url_b), \
             tunnels_between(hosts, url_a, url_b, via, mtu, extra_args, ipv6,
                             side_args=side_args, verbose=verbose) as sides:
         yield sides
@@ -155,17 +125,43 @@ def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequen
         yield side_a, side_b
 
 
-def settled_stats(hosts: TwoHosts, limit: float = 3.0) -> tuple[dict[str, int], dict[str, int]]:
-    """Both tunnels' counters once packets still on the link (a slow one) have arrived."""
-    stats = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
+Stats = tuple[dict[str, int], dict[str, int]]  # tunnel A's and B's device counters
+
+
+def device_stats(hosts: TwoHosts) -> Stats:
+    return link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
+
+
+def settled_stats(hosts: TwoHosts, since: Stats, quiet: float = SETTLE_INTERVAL) -> Stats:
+    """Both tunnels' counters since `since` (the start of the run: what the kernels sent
+    before both tunnels were up is no part of it), once packets still on the link have
+    arrived: as soon as each direction delivered what it sent, else once they stayed the
+    same for `quiet` seconds (at least a round trip: a packet in flight is not lost), or
+    after 10 times that at most."""
+    stats = counted_since(since, device_stats(hosts))
+    changed = time.monotonic()
+    deadline = changed + 10 * quiet
+    while not delivered_all(stats) and time.monotonic() < deadline:
         time.sleep(SETTLE_INTERVAL)
-        latest = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
-        if latest == stats:
+        latest = counted_since(since, device_stats(hosts))
+        if latest != stats:
+            stats, changed = latest, time.monotonic()
+        elif time.monotonic() - changed >= quiet:
             break
-        stats = latest
     return stats
+
+
+def counted_since(before: Stats, after: Stats) -> Stats:
+    a, b = ({key: value - old.get(key, 0) for key, value in new.items()}
+            for old, new in zip(before, after, strict=True))
+    return a, b
+
+
+def delivered_all(stats: Stats) -> bool:
+    """Whether each tunnel device received (at least) the packets the other one sent."""
+    a, b = stats
+    return (b.get("rx_packets", 0) >= a.get("tx_packets", 0)
+            and a.get("rx_packets", 0) >= b.get("tx_packets", 0))
 
 
 def delivered_bytes(hosts: TwoHosts) -> tuple[int, int]:
@@ -202,49 +198,119 @@ def write_plots(options: LabOptions, series: LabSeries, label: str) -> None:
         log.info("wrote %s", path)
 
 
-def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
-    """Build the lab over links from `registry`, measure, print the report and tear
-    everything down."""
+@dataclass(frozen=True)
+class Plan:
+    """What a lab run will do, worked out from its options and the link's figures before
+    anything is set up."""
+
+    options: LabOptions
+    figures: Figures | None
+    peer: str  # the address pinged, and the TCP transfer's server
+    transfer_bytes: int
+
+    @property
+    def ping_bytes(self) -> int:
+        return ping_packet_size(self.peer)
+
+    @property
+    def label(self) -> str:
+        return (" via ".join((self.options.link, *self.options.via))
+                + (" (IPv6)" if self.options.ipv6 else ""))
+
+
+def plan_run(options: LabOptions, registry: LinkRegistry) -> Plan:
+    """The run's plan; LinkbridgeError (ConfigError for bad options and links the lab cannot
+    use) before anything is made."""
     if os.geteuid() != 0:
         raise LinkbridgeError("the lab needs root (network namespaces, veth and TUN devices)")
     for path in (options.plot, options.plot_data):
         if path and not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
             raise ConfigError(f"cannot write {path}: its directory is missing or not writable")
+    options.check()
+    lab_link(registry, options.link, options.via)
     figures = configured_figures(registry, options.link, options.via)
-    transfer_bytes = transfer_size(figures, options.transfer_bytes)
-    with two_hosts() as hosts:
+    return Plan(options, figures, OVERLAY6[1] if options.ipv6 else OVERLAY[1],
+                transfer_size(figures, options.transfer_bytes))
+
+
+def prepare_hosts(hosts: TwoHosts, options: LabOptions) -> list[str]:
+    """Set the lab's hosts up before the tunnels exist: their kernels send no IPv6 router
+    solicitations (the tunnels would carry them at random times, costing a slow link's
+    airtime and counted as sent by a side whose peer was not up yet), and TCP timestamps are
+    off for VJ. The report's notes on what the user asked for changed."""
+    for host in (hosts.a, hosts.b):
+        set_sysctl(host, "net/ipv6/conf/default/router_solicitations", "0")
+    if not options.vj_timestamps_off:
+        return []
+    for host in (hosts.a, hosts.b):
+        set_sysctl(host, "net/ipv4/tcp_timestamps", "0")
+    note = ("TCP timestamps turned off in both lab hosts for --compress vj (VJ compresses only "
+            "TCP without options)" + ("; IPv6 crosses uncompressed (VJ is IPv4 only)"
+                                      if options.ipv6 else ""))
+    log.info(note)
+    return [f"  note     {note}"]
+
+
+def transfer_probe(hosts: TwoHosts, plan: Plan) -> TransferResult | None:
+    """The TCP transfer A -> B the plan asks for (None for none: --bytes 0)."""
+    size = plan.transfer_bytes
+    if not size:
+        log.info("no TCP transfer (--bytes 0)")
+        return None
+    note = transfer_note(plan.figures, size, plan.options.transfer_bytes)
+    log.info("TCP transfer of %d bytes A -> B%s", size, f" ({note})" if note else "")
+    progress = Progress("TCP transfer", size, unit="bytes")
+    transfer = tcp_transfer(hosts.b, plan.peer, hosts.a, size,
+                            timeout=transfer_stall(plan.figures, plan.ping_bytes),
+                            on_progress=progress.update, limit=plan.options.transfer_time)
+    progress.finish()
+    return transfer
+
+
+def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
+    """Build the lab over links from `registry`, measure, print the report and tear
+    everything down. Bad options and links the lab cannot use fail before anything is made."""
+    plan = plan_run(options, registry)
+    with two_hosts() as hosts, key_args(options.encrypt) as keys:
         log.info("lab hosts %s and %s joined by veth", hosts.a, hosts.b)
-        peer = OVERLAY6[1] if options.ipv6 else OVERLAY[1]
-        compress = ("--compress", options.compress) if options.compress != "off" else ()
-        with lab_tunnels(hosts, options.link, options.via, options.mtu, compress,
-                         ipv6=options.ipv6, registry=registry,
+        notes = prepare_hosts(hosts, options)
+        with lab_tunnels(hosts, options.link, options.via, options.mtu, options.tunnel_args(),
+                         ipv6=options.ipv6, registry=registry, side_args=keys,
                          verbose=options.verbose) as sides:
-            log.info("tunnels up, pinging %s from %s", peer, hosts.a)
+            log.info("tunnels up, pinging %s from %s", plan.peer, hosts.a)
+            initial = device_stats(hosts)
             start = time.perf_counter()
-            plotting = options.plot or options.plot_data
-            with (CounterSampler(lambda: delivered_bytes(hosts), start) if plotting
-                  else contextlib.nullcontext()) as sampler:
-                ping_result = ping(hosts.a, peer, options.count, options.interval,
-                                   timeout=ping_timeout(figures, ping_packet_size(peer)))
-                log.info("TCP transfer of %d bytes A -> B", transfer_bytes)
-                before = link_stats(hosts.a, TUN_NAME), link_stats(hosts.b, TUN_NAME)
-                progress = Progress("TCP transfer", transfer_bytes, unit="bytes")
-                transfer = tcp_transfer(hosts.b, peer, hosts.a, transfer_bytes,
-                                        on_progress=progress.update)
-                progress.finish()
-            label = " via ".join((options.link, *options.via)) + (" (IPv6)" if options.ipv6 else "")
-            report = LabReport(label, ping_result, transfer, *settled_stats(hosts))
-            if figures is not None:
+            wait = ping_timeout(plan.figures, plan.ping_bytes)
+            with (CounterSampler(lambda: delivered_bytes(hosts), start)
+                  if options.plot or options.plot_data else contextlib.nullcontext()) as sampler:
+                ping_result = ping(hosts.a, plan.peer, options.count, options.interval,
+                                   timeout=wait, linger=wait,
+                                   spacing=ping_spacing(plan.figures, plan.ping_bytes))
+                before = counted_since(initial, device_stats(hosts))
+                transfer = transfer_probe(hosts, plan)
+            report = LabReport(plan.label, ping_result, transfer,
+                               *settled_stats(hosts, initial, settle_time(hosts, plan)))
+            pair = tunnel_pair([side.proc.pid if side.proc else 0 for side in sides])
+            if plan.figures is not None:
                 report.comparison = comparison_lines(
-                    figures, ping_result, ping_packet_size(peer), transfer, before,
-                    (report.stats_a, report.stats_b))
+                    plan.figures, ping_result, plan.ping_bytes, transfer, before,
+                    (report.stats_a, report.stats_b),
+                    (decompression_drops(pair[1].link_side),
+                     decompression_drops(pair[0].link_side)) if pair else ({}, {}))
             report.comparison += measured_lines(registry, options.link, hosts.sides)
-            report.comparison += compression_lines([side.proc.pid if side.proc else 0
-                                                    for side in sides])
+            report.comparison += (layer_lines(pair) if pair else []) + notes
     print("\n".join(report.lines()), flush=True)
     if sampler is not None:
-        write_plots(options, lab_series(ping_result, sampler.samples, start, figures,
-                                        ping_packet_size(peer)), label)
-    if ping_result.received == 0 or not transfer.intact:
+        write_plots(options, lab_series(ping_result, sampler.samples, start, plan.figures,
+                                        plan.ping_bytes), plan.label)
+    if ping_result.received == 0 or (transfer is not None and not transfer.ok):
         raise LinkbridgeError("the lab tunnel did not carry traffic correctly (see report)")
     return report
+
+
+def settle_time(hosts: TwoHosts, plan: Plan) -> float:
+    """How long the counters must stay the same before what is missing counts as lost: a
+    round trip of full-sized packets (one in flight may wait behind one each way: a radio's
+    airtime), at least SETTLE_INTERVAL."""
+    full = device_mtu(hosts.a, TUN_NAME) or plan.ping_bytes
+    return max(SETTLE_INTERVAL, round_trip(plan.figures, full) or 0.0)

@@ -82,3 +82,17 @@ def link_stats(ns_name: str, ifname: str) -> dict[str, int]:
         stats = ns.get_links(found[0])[0].get("IFLA_STATS64")
         return {key: stats[key] for key in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
                                             "rx_dropped", "tx_dropped")}
+
+
+def device_mtu(ns_name: str, ifname: str) -> int | None:
+    """The MTU of an interface in a namespace, None when it is gone."""
+    with netns.inside(ns_name), IPRoute() as ns:
+        found = ns.link_lookup(ifname=ifname)
+        return int(ns.get_links(found[0])[0].get("IFLA_MTU")) if found else None
+
+
+def set_sysctl(ns_name: str, key: str, value: str) -> None:
+    """Set a network sysctl (`key` under /proc/sys, e.g. net/ipv4/tcp_timestamps) in a
+    namespace: the lab's hosts' own, the machine's stay as they are."""
+    with netns.inside(ns_name), open(f"/proc/sys/{key}", "w", encoding="ascii") as file:
+        file.write(value)

@@ -43,14 +43,17 @@ class LabSides:
 @dataclass(frozen=True)
 class LabDirection:
     """What a link is configured to do to one lab direction, for the lab report to compare
-    with what it measures: loss fraction, mean added delay (s), rate limit (bit/s), and the
-    bytes of framing each packet costs on the line."""
+    with what it measures and for the lab's probes to pace themselves: loss fraction, mean
+    added delay (s), rate limit (bit/s), the bytes of framing each packet costs on the line,
+    and whether both directions share one channel (half duplex: a frame sent while the
+    other side's is on the air collides or waits, so the lab's pings wait a round trip)."""
 
     loss: float = 0.0
     delay: float = 0.0
     rate: float | None = None
     overhead: int = 0
     airtime: Callable[[int], float] | None = None  # a radio's time on air, instead of the rate
+    half_duplex: bool = False
 
     def latency(self, size: int) -> float:
         """Mean one-way time a `size`-byte packet spends in the link: delay + serialisation

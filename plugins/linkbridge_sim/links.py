@@ -23,7 +23,7 @@ from linkbridge_sim.config import SimConfig
 from linkbridge_sim.impaired import REASONS, ImpairedSender, new_seed
 from linkbridge_sim.loss import loss_model
 from linkbridge_sim.mahimahi import trace_mean_rate
-from linkbridge_sim.medium import DEFAULT_PORT
+from linkbridge_sim.medium_protocol import DEFAULT_PORT
 from linkbridge_sim.options import (
     DIRECTIONS,
     LINK_OPTIONS,
@@ -44,7 +44,7 @@ def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabD
     """The configured figures of one direction, as the lab report shows them. A half-duplex
     radio adds its key-up time, the mean CSMA deferral on a free channel, and half its tail
     (a reply waits for the tail of the frame it answers), and serialises at its airtime; its
-    rate is the long-run capacity (radio.capacity())."""
+    rate is the long-run capacity (radio.capacity()); it is half duplex."""
     delay = config.delay * (1.0 - config.reorder)
     if radio is None:
         return LabDirection(loss=loss_model(config).stationary_loss, delay=delay,
@@ -54,7 +54,8 @@ def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabD
     deferral = radio.slottime * (1 - p) / p
     return LabDirection(loss=loss_model(config).stationary_loss,
                         delay=delay + radio.txdelay + deferral + radio.txtail / 2,
-                        rate=radio.capacity(config.mtu), airtime=radio.airtime)
+                        rate=radio.capacity(config.mtu), airtime=radio.airtime,
+                        half_duplex=True)
 
 
 class SimLink(Link):

@@ -27,6 +27,7 @@ from typing import Any
 from linkbridge.plugin import format_address, host_port
 from linkbridge_sim.channel import Channel
 from linkbridge_sim.medium_protocol import (
+    DEFAULT_PORT,
     ERROR,
     FRAME,
     JOIN,
@@ -38,7 +39,6 @@ from linkbridge_sim.medium_protocol import (
 from linkbridge_sim.radio import RadioSettings
 
 log = logging.getLogger("linkbridge")
-DEFAULT_PORT = 47200
 READ_SIZE = 65536
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+DEFAULT_PORT = 47200  # where a medium listens unless told otherwise (the lab's too)
 JOIN, JOINED, FRAME, STATS, ERROR = b"J", b"A", b"F", b"S", b"E"
 
 

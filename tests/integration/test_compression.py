@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import lab_tunnels, tunnel_args
-from linkbridge.lab.topology import OVERLAY, OVERLAY6, TwoHosts
+from linkbridge.lab.topology import OVERLAY, OVERLAY6, TwoHosts, set_sysctl
 from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import parse_link_url
@@ -45,8 +44,7 @@ def figures(counters: dict[str, object], way: str) -> dict[str, int]:
 def no_timestamps(lab: TwoHosts) -> Iterator[None]:
     """TCP timestamps off in both lab hosts, as VJ needs (its TCP options must not change)."""
     for ns in (lab.a, lab.b):
-        with netns.inside(ns), open("/proc/sys/net/ipv4/tcp_timestamps", "w") as file:
-            file.write("0")
+        set_sysctl(ns, "net/ipv4/tcp_timestamps", "0")
     yield
 
 

@@ -18,8 +18,10 @@ import pytest
 from linkbridge_sim.medium import DEFAULT_PORT, query_stats
 
 from linkbridge.lab import netns
+from linkbridge.lab.options import LabOptions
 from linkbridge.lab.probes import ping
-from linkbridge.lab.run import TUN_NAME, LabOptions, LabReport, lab_tunnels, run_lab
+from linkbridge.lab.report import LabReport
+from linkbridge.lab.run import TUN_NAME, lab_tunnels, run_lab
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts, link_stats
 from linkbridge.plugin.registry import LinkRegistry
 
