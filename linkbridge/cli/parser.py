@@ -313,6 +313,10 @@ def add_encryption_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rekey-packets", type=int, default=REKEY_PACKETS, metavar="N",
                        help=f"also renew the keys after sending N packets (default "
                             f"{REKEY_PACKETS})")
+    group.add_argument("--state-dir", metavar="DIR",
+                       help="keep the peer's newest handshake timestamp in DIR (made, mode "
+                            "0700, if missing) so that a handshake recorded before a restart "
+                            "is refused after it too (e.g. /var/lib/linkbridge)")
     group.add_argument("--cipher", choices=CIPHER_CHOICES, default=AUTO,
                        help="the packets' cipher: auto (default) takes aes-256-gcm where both "
                             "sides' CPUs have AES instructions, else chacha20-poly1305; a name "

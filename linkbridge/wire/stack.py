@@ -37,10 +37,12 @@ class Compress:
 
 @dataclass(frozen=True)
 class Encrypt:
-    """The encrypt layer (`--private-key`, `--peer-public-key`): keys read, timers checked."""
+    """The encrypt layer (`--private-key`, `--peer-public-key`): keys read, timers checked;
+    `state_dir` (`--state-dir`) keeps the peer's newest handshake timestamp across restarts."""
 
     keys: StaticKeys
     timers: Timers
+    state_dir: str | None = None
 
 
 @dataclass(frozen=True)
