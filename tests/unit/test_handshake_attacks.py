@@ -173,6 +173,8 @@ def test_an_initiation_replayed_after_a_restart_neither_cancels_nor_delays(lower
     pair.deliver(pair.b, recorded[0])  # the replay comes first
     pair.put(pair.b, ours)
     pair.run()
+    # the lower key answered a crossing initiation (the replay): its own session waits
+    assert (pair.b.channel.held is not None) == (lower == "b")
     pair.tick(0.06)  # a held session is made current after HOLD_FLOOR
     pair.run()
     pair.send(pair.a, packet(1))
