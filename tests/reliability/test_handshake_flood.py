@@ -13,7 +13,9 @@ frames built beforehand, paced every 10 ms, so that a 2-CPU machine is not swamp
 
 test_a_restarted_responder_is_back_within_2_s_under_replay: B is killed and started again
 while the attacker replays A's recorded initiation 200 times a second; a ping gets through
-within 2 s of B's readiness, in each of RESTART_RUNS runs (2 here, 10 with --long).
+within 2 s of B's readiness, in each of 2 runs (10 with --long): every other one with
+`--state-dir`, where the replay is refused by its timestamp, the others without, where it is
+answered once and must not cancel or delay B's own handshake.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -125,6 +128,13 @@ def handshakes_of(pid: int) -> int:
     return count
 
 
+def drops_of(process: LinkbridgeProcess) -> dict[str, int]:
+    assert process.proc is not None
+    document = next(doc for doc in status_json() if doc["pid"] == process.proc.pid)
+    found: dict[str, int] = document["link_side"]["drops"]
+    return found
+
+
 def recorded_initiation(recorded: list[bytes]) -> bytes:
     return next(frame for frame in recorded
                 if frame[0] >> 4 == 0x8 and len(frame) == INITIATION_SIZE)
@@ -178,13 +188,14 @@ def test_floods_cost_nothing_of_the_tunnel(lab: TwoHosts, registry: LinkRegistry
 
 def test_a_restarted_responder_is_back_within_2_s_under_replay(
         lab: TwoHosts, registry: LinkRegistry, keys: Keys, long_run: bool,  # noqa: F811
-        run_dir: object) -> None:
+        run_dir: object, tmp_path: Path) -> None:
     runs = 10 if long_run else 2
+    state = ["--state-dir", str(tmp_path / "state")]
     with lab_urls(lab, registry) as urls, third_host(lab) as attacker, \
             contextlib.ExitStack() as running:
         port = int(urls[0].target.rsplit(":", 1)[1])
         with recording(lab, port) as recorded:  # A's first initiation, as it starts
-            b = running.enter_context(side(lab, urls, 1, keys.args(1)))
+            b = running.enter_context(side(lab, urls, 1, [*keys.args(1), *state]))
             running.enter_context(side(lab, urls, 0, keys.args(0)))
         frames = {"replay": [recorded_initiation(recorded)]}
         with flooding(attacker, port, frames, {"replay": 200}):
@@ -193,6 +204,12 @@ def test_a_restarted_responder_is_back_within_2_s_under_replay(
                 assert b.proc is not None
                 b.proc.send_signal(signal.SIGKILL)
                 b.proc.wait()
-                b = running.enter_context(side(lab, urls, 1, keys.args(1)))
+                with_state = run % 2 == 0  # then the replay is refused by its timestamp
+                b = running.enter_context(side(lab, urls, 1, [*keys.args(1),
+                                                              *state * with_state]))
                 took = first_reply_after(lab.a, OVERLAY[1], 5.0)
                 assert took < 2.0, (run, took, b.output())
+                refused = drops_of(b)
+                assert refused.get("handshake_duplicate", 0) >= 1, refused
+                if with_state:
+                    assert refused.get("handshake_replay", 0) >= 1, refused

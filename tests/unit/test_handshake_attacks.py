@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from linkbridge.datapath.peerstate import TimestampStore
 from linkbridge.errors import ConfigError
 from linkbridge.ops.keys import load_keys, new_private_key, public_key_of, read_secret
 from linkbridge.wire import drops, frames
@@ -245,3 +246,27 @@ def test_a_key_file_of_another_user_is_refused_with_the_fix(tmp_path: Path) -> N
         read_secret(path, "private key")
     os.chown(path, 0, 0)
     assert read_secret(path, "private key")
+
+
+def test_the_initiators_static_key_never_travels_in_clear() -> None:
+    pair = Pair()
+    pair.start()
+    public_a = public_bytes(pair.keys[0])
+    assert pair.recorded and not any(public_a in frame for _, frame in pair.recorded)
+
+
+def test_the_state_directory_keeps_the_newest_timestamp(tmp_path: Path) -> None:
+    peer = os.urandom(32)
+    store = TimestampStore(str(tmp_path / "state"), peer)
+    assert store.load() == b""
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+    store.save(bytes.fromhex("0102030405060708"))
+    assert TimestampStore(str(tmp_path / "state"), peer).load() == bytes.fromhex(
+        "0102030405060708")
+    assert TimestampStore(str(tmp_path / "state"), os.urandom(32)).load() == b""  # per peer
+    store.path.write_text("not hex\n")
+    with pytest.raises(ConfigError, match="does not hold a timestamp: remove it"):
+        TimestampStore(str(tmp_path / "state"), peer).load()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="--state-dir"):
+        TimestampStore(str(tmp_path / "file"), peer).load()
