@@ -12,8 +12,8 @@ import stat
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from linkbridge.errors import ConfigError
-from linkbridge.wire.noise import KEY_SIZE, ZERO_PSK, public_bytes
 from linkbridge.wire.keys import StaticKeys, check_psk, decode_key, encode_key
+from linkbridge.wire.noise import KEY_SIZE, ZERO_PSK, public_bytes
 
 MAX_KEY_FILE = 1024  # bytes: a key file is one line of base64
 

@@ -31,8 +31,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from linkbridge.lab import netns
 from linkbridge.lab.probes import PingResult, ping
 from linkbridge.lab.processes import LinkbridgeProcess
@@ -111,12 +109,12 @@ def flooding(attacker: str, port: int, frames: dict[str, Sequence[bytes]],
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for {pid}")
@@ -162,7 +160,7 @@ def test_floods_cost_nothing_of_the_tunnel(lab: TwoHosts, registry: LinkRegistry
             with flooding(attacker, port, frames, flood.per_second) as sent:
                 started = time.monotonic()
                 result: list[PingResult] = []
-                pinger = threading.Thread(target=lambda: result.append(ping(
+                pinger = threading.Thread(target=lambda found=result: found.append(ping(
                     lab.a, OVERLAY[1], count=int(seconds / 0.2), interval=0.2, timeout=1.0)))
                 pinger.start()
                 if long_run:

@@ -212,7 +212,7 @@ def test_a_stored_timestamp_refuses_the_replay_after_a_restart() -> None:
 
 @pytest.mark.parametrize("peer_hex", LOW_ORDER + NON_CANONICAL)
 def test_invalid_and_low_order_peer_keys_are_configuration_errors(peer_hex: str) -> None:
-    with pytest.raises(ConfigError, match="low-order point|not a Curve25519 public key"):
+    with pytest.raises(ConfigError, match=r"low-order point|not a Curve25519 public key"):
         StaticKeys(X25519PrivateKey.generate(), bytes.fromhex(peer_hex), ciphers=CHACHA)
 
 
@@ -229,7 +229,7 @@ def test_keys_that_protect_nothing_are_refused(tmp_path: Path) -> None:
     peer = public_key_of(new_private_key())
     with pytest.raises(ConfigError, match="this side's own public key"):
         load_keys(mine, public_key_of(private), None, CHACHA)
-    with pytest.raises(ConfigError, match="all zeros.*genpsk"):
+    with pytest.raises(ConfigError, match=r"all zeros.*genpsk"):
         load_keys(mine, peer, secret_file(tmp_path, "zero.psk", encode_key(bytes(32))), CHACHA)
     with pytest.raises(ConfigError, match="holds this side's private key"):
         load_keys(mine, peer, mine, CHACHA)
