@@ -33,6 +33,7 @@ from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.wire.frames import KEEPALIVE_FRAME
 from tests.helpers.commands import run_in, status_json
 from tests.helpers.namespace_state import devices
+from tests.helpers.ping_stream import ping_stream
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
 # written aside, then renamed: a test that sees the file sees all of it
@@ -422,19 +423,15 @@ def test_a_reload_with_a_bad_peer_key_keeps_the_encrypted_tunnel_running(
     with peer, side_a:
         assert side_a.proc is not None
         assert ping(lab.a, OVERLAY[1], count=3, interval=0.05).received == 3
-        result: list[PingResult] = []
-        stream = threading.Thread(
-            target=lambda: result.append(ping(lab.a, OVERLAY[1], count=100, interval=0.01)))
-        stream.start()
-        time.sleep(0.3)
-        low_order = base64.b64encode(bytes(32)).decode()
-        config.write_text(config.read_text() + f'[[tunnel]]\nname = "lbbad"\nlink = '
-                          f'"udp:{UNDERLAY[1]}:47121"\nremote = "198.19.75.0/24"\n'
-                          f'private-key = "{keys[0]}"\npeer-public-key = "{low_order}"\n')
-        os.kill(side_a.proc.pid, signal.SIGHUP)
-        wait_for(lambda: "the running tunnels are kept as they are" in side_a.output(), 5,
-                 "the refused reload")
-        stream.join()
+        with ping_stream(lab.a, OVERLAY[1], count=100, interval=0.01) as result:
+            time.sleep(0.3)
+            low_order = base64.b64encode(bytes(32)).decode()
+            config.write_text(config.read_text() + f'[[tunnel]]\nname = "lbbad"\nlink = '
+                              f'"udp:{UNDERLAY[1]}:47121"\nremote = "198.19.75.0/24"\n'
+                              f'private-key = "{keys[0]}"\npeer-public-key = "{low_order}"\n')
+            os.kill(side_a.proc.pid, signal.SIGHUP)
+            wait_for(lambda: "the running tunnels are kept as they are" in side_a.output(), 5,
+                     "the refused reload")
         assert result[0].received == 100, result  # not one ping lost
         assert "lbbad" not in devices(lab.a) and "lbkeep" in devices(lab.a)
         [line] = [line for line in side_a.output().splitlines() if "reload:" in line]

@@ -27,17 +27,18 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from linkbridge.lab import netns
-from linkbridge.lab.probes import PingResult, ping
+from linkbridge.lab.probes import ping
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.wire.secure import INITIATION_SIZE
 from tests.helpers.commands import status_json
+from tests.helpers.ping_stream import ping_stream
 from tests.integration.test_encryption import (
     Keys,
     first_reply_after,
@@ -70,7 +71,7 @@ FLOODS = (
 
 
 @contextlib.contextmanager
-def flooding(attacker: str, port: int, frames: dict[str, Sequence[bytes]],
+def flooding(attacker: str, port: int, frames: Mapping[str, Sequence[bytes]],
              per_second: dict[str, int]) -> Iterator[list[int]]:
     """Send, from namespace `attacker` with A's address and port, `per_second` frames of each
     kind (cycling through `frames[kind]`, datagrams built beforehand) until the block ends;
@@ -154,19 +155,16 @@ def test_floods_cost_nothing_of_the_tunnel(lab: TwoHosts, registry: LinkRegistry
         assert b.proc is not None
         frames = {"replay": [recorded_initiation(recorded)], "random": random_mac1}
         assert ping(lab.a, OVERLAY[1], count=3, interval=0.05).received == 3
-        handshakes, growth_from = handshakes_of(b.proc.pid), None
+        handshakes, growth_from = handshakes_of(b.proc.pid), 0
         for flood in FLOODS:
             cpu = cpu_seconds(b.proc.pid)
             with flooding(attacker, port, frames, flood.per_second) as sent:
                 started = time.monotonic()
-                result: list[PingResult] = []
-                pinger = threading.Thread(target=lambda found=result: found.append(ping(
-                    lab.a, OVERLAY[1], count=int(seconds / 0.2), interval=0.2, timeout=1.0)))
-                pinger.start()
-                if long_run:
-                    time.sleep(60.0)
-                rss = rss_kb(b.proc.pid)
-                pinger.join()
+                with ping_stream(lab.a, OVERLAY[1], count=int(seconds / 0.2),
+                                 interval=0.2) as result:
+                    if long_run:
+                        time.sleep(60.0)
+                    rss = rss_kb(b.proc.pid)
                 pings = result[0]
                 took = time.monotonic() - started
             used = (cpu_seconds(b.proc.pid) - cpu) / took
