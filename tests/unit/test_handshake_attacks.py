@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from linkbridge.datapath.peerstate import TimestampStore
 from linkbridge.errors import ConfigError
 from linkbridge.ops.keys import load_keys, new_private_key, public_key_of, read_secret
-from linkbridge.wire import drops, frames
+from linkbridge.wire import drops, frames, noise
 from linkbridge.wire.cookie import REPLY_SIZE, SECRET_LIFE, CookieHolder, CookieIssuer
 from linkbridge.wire.guard import RecentMessages, TokenBucket
 from linkbridge.wire.keys import StaticKeys, encode_key
@@ -270,3 +270,27 @@ def test_the_state_directory_keeps_the_newest_timestamp(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError, match="--state-dir"):
         TimestampStore(str(tmp_path / "file"), peer).load()
+
+
+def test_the_data_path_never_does_handshake_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a peer's initiation admitted and a renewal due, seal() and open() carry packets
+    without any Diffie-Hellman: that work waits for the handshake thread's jobs."""
+    pair = Pair()
+    pair.start()
+    pair.b.open(stranger_initiation(pair, 9), pair.now)
+    pair.b.channel.open(stranger_initiation(pair, 10), pair.now)  # a job waits for B's thread
+    assert pair.a.channel.current is not None
+    pair.a.channel.current.renew_at = pair.now  # and A's session is due for renewal
+
+    def no_work(*args: object) -> bytes:
+        raise AssertionError("handshake work on the data path")
+
+    monkeypatch.setattr(noise, "dh", no_work)
+    monkeypatch.setattr(noise, "public_bytes", no_work)
+    for n in range(100):
+        [frame] = pair.a.channel.seal(packet(n), pair.now)
+        opened, answers = pair.b.channel.open(frame, pair.now)
+        assert opened == packet(n) and not answers
+    assert pair.a.channel.work_waiting and pair.b.channel.work_waiting
+    monkeypatch.undo()
+    assert [frame[0] >> 4 for frame in pair.a.channel.work(pair.now)] == [0x8]
