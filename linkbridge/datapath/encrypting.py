@@ -122,7 +122,7 @@ class EncryptingEndpoint:
         self._handshakes = 0
         self._stop = threading.Event()
         self._wake = threading.Event()  # the channel has handshake work
-        self._timer = threading.Thread(target=self._run_handshakes,
+        self._thread = threading.Thread(target=self._run_handshakes,
                                        name=f"{self.name} handshakes", daemon=True)
 
     def start(self) -> None:
@@ -130,7 +130,7 @@ class EncryptingEndpoint:
         renews the session by itself)."""
         with self._lock:
             self.channel.start(self._clock())
-        self._timer.start()
+        self._thread.start()
 
     def send(self, packet: bytes) -> None:
         with self._lock:
@@ -175,8 +175,8 @@ class EncryptingEndpoint:
     def stop_timers(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._timer.is_alive() and self._timer is not threading.current_thread():
-            self._timer.join()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
 
     def _wake_for_work(self) -> None:
         """Wake the handshake thread when the channel has a job for it (the lock is held)."""
