@@ -47,14 +47,15 @@ class CookieIssuer:
         self._seal = ChaCha20Poly1305(blake2s(LABEL_COOKIE, own_public))
         self._address = return_address.encode()
         self._random = random
-        self._secrets: list[bytes] = []  # the current one first, then the one before
+        self._cookies_now: list[bytes] = []  # of the current secret first, then the one before
         self._renewed = -math.inf
 
     def _cookies(self, now: float) -> list[bytes]:
         if now - self._renewed >= SECRET_LIFE:
-            self._secrets = [self._random(KEY_SIZE), *self._secrets[:1]]
+            cookie = hmac_blake2s(self._random(KEY_SIZE), self._address)[:COOKIE_SIZE]
+            self._cookies_now = [cookie, *self._cookies_now[:1]]
             self._renewed = now
-        return [hmac_blake2s(secret, self._address)[:COOKIE_SIZE] for secret in self._secrets]
+        return self._cookies_now
 
     def proven(self, message: bytes, tag: bytes, now: float) -> bool:
         """Whether `tag` is the mac2 of `message` under a cookie this side gave out lately."""
