@@ -105,8 +105,10 @@ def encrypt_of(options: UpOptions | argparse.Namespace) -> Encrypt | None:
         raise ConfigError("encryption needs both --private-key and --peer-public-key")
     keys = load_keys(options.private_key, options.peer_public_key, options.preshared_key,
                      allowed_ciphers(options.cipher))
+    account = lookup_user(options.user) if options.state_dir and options.user else None
     return Encrypt(keys, Timers(options.rekey_interval, options.handshake_retry,
-                                options.rekey_packets), options.state_dir)
+                                options.rekey_packets), options.state_dir,
+                   (account.uid, account.gid) if account else None)
 
 
 def config_checks(registry: LinkRegistry) -> dict[str, Check]:

@@ -73,7 +73,7 @@ def open_layer(below: Endpoint, options: Encrypt, stack: contextlib.ExitStack
     """The layer over `below` (open), with its first initiation sent and its handshake thread
     running until `stack` closes; Pollable when `below` is. ConfigError when the state
     directory cannot be used."""
-    store = (TimestampStore(options.state_dir, options.keys.peer_public)
+    store = (TimestampStore(options.state_dir, options.keys.peer_public, options.state_owner)
              if options.state_dir else None)
     pollable = isinstance(below, Pollable)
     kind = PollableEncryptingEndpoint if pollable else EncryptingEndpoint

@@ -18,10 +18,14 @@ log = logging.getLogger("linkbridge")
 
 
 class TimestampStore:
-    """The newest initiation timestamp accepted from one peer, in `directory`."""
+    """The newest initiation timestamp accepted from one peer, in `directory`; `owner` (uid,
+    gid), when given, is made the directory's owner, so that the process can still write it
+    after it drops to that user (--user)."""
 
-    def __init__(self, directory: str, peer_public: bytes) -> None:
+    def __init__(self, directory: str, peer_public: bytes,
+                 owner: tuple[int, int] | None = None) -> None:
         self.path = Path(directory) / f"{peer_public.hex()}.timestamp"
+        self._owner = owner
         self._saved = b""
         self._failed = False
 
@@ -31,6 +35,8 @@ class TimestampStore:
         directory = self.path.parent
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self._owner is not None:
+                os.chown(directory, *self._owner)
             text = self.path.read_text() if self.path.exists() else ""
             if not os.access(directory, os.W_OK):
                 raise PermissionError(f"{directory} is not writable")

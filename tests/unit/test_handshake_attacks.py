@@ -264,6 +264,9 @@ def test_the_state_directory_keeps_the_newest_timestamp(tmp_path: Path) -> None:
     assert TimestampStore(str(tmp_path / "state"), peer).load() == bytes.fromhex(
         "0102030405060708")
     assert TimestampStore(str(tmp_path / "state"), os.urandom(32)).load() == b""  # per peer
+    if os.geteuid() == 0:  # --user: the directory is given to that user, who writes it later
+        TimestampStore(str(tmp_path / "state"), peer, (65534, 65534)).load()
+        assert (tmp_path / "state").stat().st_uid == 65534
     store.path.write_text("not hex\n")
     with pytest.raises(ConfigError, match="does not hold a timestamp: remove it"):
         TimestampStore(str(tmp_path / "state"), peer).load()
