@@ -69,8 +69,12 @@ def channel_pair(cipher: str) -> tuple[SecureChannel, SecureChannel]:
     sides = [SecureChannel(StaticKeys(keys[i], public_bytes(keys[1 - i]),
                                       ciphers=frozenset({cipher})), Timers(),
                            lambda reason: None, os.urandom, time.time_ns) for i in range(2)]
-    response = sides[1].open(sides[0].start(0.0)[0], 0.0)[1]
-    keepalive = sides[0].open(response[0], 0.0)[1]
+    sides[0].start(0.0)
+    initiation = sides[0].work(0.0)
+    sides[1].open(initiation[0], 0.0)
+    response = sides[1].work(0.0)
+    sides[0].open(response[0], 0.0)
+    keepalive = sides[0].work(0.0)
     sides[1].open(keepalive[0], 0.0)
     return sides[0], sides[1]
 

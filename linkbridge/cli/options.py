@@ -52,6 +52,7 @@ class UpOptions:
     handshake_retry: float = HANDSHAKE_RETRY
     rekey_packets: int = REKEY_PACKETS
     cipher: str = AUTO
+    state_dir: str | None = None
 
     def __post_init__(self) -> None:
         distinct_ports(self.rx, self.tx)

@@ -326,6 +326,10 @@ def add_encryption_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rekey-packets", type=int, default=REKEY_PACKETS, metavar="N",
                        help=f"also renew the keys after sending N packets (default "
                             f"{REKEY_PACKETS})")
+    group.add_argument("--state-dir", metavar="DIR",
+                       help="keep the peer's newest handshake timestamp in DIR (made, mode "
+                            "0700, if missing) so that a handshake recorded before a restart "
+                            "is refused after it too (e.g. /var/lib/linkbridge)")
     add_cipher_option(group)
 
 

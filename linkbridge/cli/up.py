@@ -97,13 +97,18 @@ def pipeline_of(options: UpOptions, plugins: InstalledPlugins) -> Pipeline:
 def encrypt_of(options: UpOptions | argparse.Namespace) -> Encrypt | None:
     """The encrypt layer the options ask for (keys read and checked now), or None."""
     if not (options.private_key or options.peer_public_key or options.preshared_key):
+        if options.state_dir:
+            raise ConfigError("--state-dir keeps handshake state: it needs encryption "
+                              "(--private-key and --peer-public-key)")
         return None
     if not (options.private_key and options.peer_public_key):
         raise ConfigError("encryption needs both --private-key and --peer-public-key")
     keys = load_keys(options.private_key, options.peer_public_key, options.preshared_key,
                      allowed_ciphers(options.cipher))
+    account = lookup_user(options.user) if options.state_dir and options.user else None
     return Encrypt(keys, Timers(options.rekey_interval, options.handshake_retry,
-                                options.rekey_packets))
+                                options.rekey_packets), options.state_dir,
+                   (account.uid, account.gid) if account else None)
 
 
 def config_checks(registry: LinkRegistry) -> dict[str, Check]:

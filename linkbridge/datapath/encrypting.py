@@ -6,10 +6,13 @@ fragmentation layer when there is one); frames come up through `SecureChannel.op
 
 Two locks keep the directions apart: opening the current session's data frames touches only
 what the receiving side owns and runs under none, so one thread opens while another seals
-(pyca releases the GIL inside the cipher); everything else (sealing, handshakes, timers, and
-the link's send side) runs under one lock. A timer thread resends unanswered initiations and
-ends expired sessions, so the layer is Pollable whenever the link below is: light traffic then
-takes the bridge's shared poll, without a thread of its own.
+(pyca releases the GIL inside the cipher); everything else (sealing, the cheap checks of
+handshake messages, timers, and the link's send side) runs under one lock. The handshake
+thread does the Diffie-Hellman work of handshakes outside that lock (the data path never
+waits for it), resends unanswered initiations and ends expired sessions, so the layer is
+Pollable whenever the link below is: light traffic then takes the bridge's shared poll,
+without a thread of its own. With `--state-dir` that thread also keeps the peer's newest
+handshake timestamp there (datapath/peerstate.py).
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable
+from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, ReturnPath
 from linkbridge.datapath.pathmtu import path_frame_size
+from linkbridge.datapath.peerstate import TimestampStore
 from linkbridge.wire.secure import (
     AES_256_GCM,
     CHACHA20_POLY1305,
@@ -66,11 +70,14 @@ def allowed_ciphers(choice: str, has_aes: Callable[[], bool] = cpu_has_aes) -> f
 
 def open_layer(below: Endpoint, options: Encrypt, stack: contextlib.ExitStack
                ) -> EncryptingEndpoint:
-    """The layer over `below` (open), with its first initiation sent and its timers running
-    until `stack` closes; Pollable when `below` is."""
+    """The layer over `below` (open), with its first initiation sent and its handshake thread
+    running until `stack` closes; Pollable when `below` is. ConfigError when the state
+    directory cannot be used."""
+    store = (TimestampStore(options.state_dir, options.keys.peer_public, options.state_owner)
+             if options.state_dir else None)
     pollable = isinstance(below, Pollable)
     kind = PollableEncryptingEndpoint if pollable else EncryptingEndpoint
-    endpoint = kind(below, options.keys, options.timers)
+    endpoint = kind(below, options.keys, options.timers, store)
     stack.callback(endpoint.stop_timers)
     endpoint.start()
     return endpoint
@@ -95,6 +102,7 @@ class EncryptingEndpoint:
     PathMtu: a frame below is a packet here plus OVERHEAD."""
 
     def __init__(self, below: Endpoint, keys: StaticKeys, timers: Timers,
+                 store: TimestampStore | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  random: Callable[[int], bytes] = os.urandom,
                  wall_clock: Callable[[], int] = time.time_ns) -> None:
@@ -103,31 +111,38 @@ class EncryptingEndpoint:
         self._clock = clock
         self._lock = threading.Lock()  # the channel but its receiving side, the link's sends
         self.counters: Counters = EncryptCounters(below, self._status)
-        self.channel = SecureChannel(keys, timers, self.counters.drop, random, wall_clock)
+        self._store = store
+        self.channel = SecureChannel(
+            keys, timers, self.counters.drop, random, wall_clock,
+            below.return_address() if isinstance(below, ReturnPath) else None,
+            store.load() if store is not None else b"")
         self._send_many: Callable[[list[bytes]], None] | None = (
             below.send_many if isinstance(below, BatchSender) else None)
         self._logged: dict[str, float] = {}
         self._handshakes = 0
         self._stop = threading.Event()
-        self._timer = threading.Thread(target=self._run_timers, name=f"{self.name} timers",
-                                       daemon=True)
+        self._wake = threading.Event()  # the channel has handshake work
+        self._thread = threading.Thread(target=self._run_handshakes,
+                                       name=f"{self.name} handshakes", daemon=True)
 
     def start(self) -> None:
-        """Send the first initiation (a restarted side renews the session by itself) and
-        start the timers."""
+        """Start the handshake thread with the first initiation to send (a restarted side
+        renews the session by itself)."""
         with self._lock:
-            self._put(self.channel.start(self._clock()))
-        self._timer.start()
+            self.channel.start(self._clock())
+        self._thread.start()
 
     def send(self, packet: bytes) -> None:
         with self._lock:
             self._put(self.channel.seal(packet, self._clock()))
+            self._wake_for_work()
         self.counters.sent(len(packet))
 
     def send_many(self, packets: Sequence[bytes]) -> None:
         """Seal a batch and hand it down in one call (runs of equal size stay equal: UDP GSO)."""
         with self._lock:
             self._put(self.channel.seal_many(packets, self._clock()))
+            self._wake_for_work()
         counters = self.counters
         counters.tx_packets += len(packets)
         counters.tx_bytes += sum(map(len, packets))
@@ -141,6 +156,7 @@ class EncryptingEndpoint:
             with self._lock:
                 rest, out = channel.open_many(frames[at:], now)
                 self._put(out)
+                self._wake_for_work()
                 self._report(now)
             packets += rest
         counters = self.counters
@@ -158,20 +174,50 @@ class EncryptingEndpoint:
 
     def stop_timers(self) -> None:
         self._stop.set()
-        if self._timer.is_alive() and self._timer is not threading.current_thread():
-            self._timer.join()
+        self._wake.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
 
-    def _run_timers(self) -> None:
-        """Run the channel's timers (retries, expiry) until close()."""
+    def _wake_for_work(self) -> None:
+        """Wake the handshake thread when the channel has a job for it (the lock is held)."""
+        if self.channel.work_waiting:
+            self._wake.set()
+
+    def _run_handshakes(self) -> None:
+        """Until close(): the channel's handshake jobs, their Diffie-Hellman work outside the
+        lock, and its timers (retries, expiry)."""
         wait = 0.0
-        while not self._stop.wait(wait):
+        while True:
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            self._run_jobs()
             with self._lock:
                 now = self._clock()
                 self._put(self.channel.tick(now))
                 self._report(now)
                 deadline = self.channel.next_deadline()
+                if self.channel.work_waiting:
+                    deadline = now
             wait = TICK_INTERVAL if deadline is None else min(TICK_INTERVAL,
                                                               max(0.0, deadline - now))
+
+    def _run_jobs(self) -> None:
+        channel = self.channel
+        while True:
+            with self._lock:
+                job = channel.take_job(self._clock())
+            if job is None:
+                return
+            job.run()
+            with self._lock:
+                now = self._clock()
+                self._put(channel.finish(job, now))
+                self._report(now)
+                newest = channel.newest_timestamp
+            if self._store is not None:
+                self._store.save(newest)
 
     def _put(self, frames: list[bytes]) -> None:
         """Send frames down (the lock is held)."""

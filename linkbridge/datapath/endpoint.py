@@ -103,3 +103,13 @@ class LossReporter(Protocol):
     not declare it, so the layer above never hears of loss it cannot place."""
 
     def on_loss(self, listener: Callable[[str], None]) -> None: ...
+
+
+@runtime_checkable
+class ReturnPath(Protocol):
+    """Accepts frames from one address only and sends every frame to it (udp:): a reply then
+    reaches whoever sends from that address and nobody else, so an answer proves the return
+    path (the encrypt layer's cookie replies). `return_address()` names it. A broadcast medium
+    (radio, a serial line anyone may tap) has none, nor has a layer that reorders frames."""
+
+    def return_address(self) -> str: ...

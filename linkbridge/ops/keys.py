@@ -1,17 +1,19 @@
 """Key files of the encrypt layer: base64 text as `linkbridge genkey` / `genpsk` write it,
-refused when anyone but the owner may read them (as WireGuard's tools warn)."""
+refused, as ssh refuses its keys, unless owned by the running user or root and closed to group
+and others."""
 
 from __future__ import annotations
 
 import errno
 import os
+import pwd
 import stat
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from linkbridge.errors import ConfigError
+from linkbridge.wire.keys import StaticKeys, check_psk, decode_key, encode_key
 from linkbridge.wire.noise import KEY_SIZE, ZERO_PSK, public_bytes
-from linkbridge.wire.secure import StaticKeys, decode_key, encode_key
 
 MAX_KEY_FILE = 1024  # bytes: a key file is one line of base64
 
@@ -27,12 +29,7 @@ def read_secret(path: str, what: str) -> bytes:
                               ) from None
         raise ConfigError(f"cannot read {what} file {path}: {exc.strerror}") from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ConfigError(f"{what} file {path} is not a regular file")
-        if mode & 0o077:
-            raise ConfigError(f"{what} file {path} is accessible by group or others (mode "
-                              f"{stat.S_IMODE(mode):04o}): run `chmod 600 {path}`")
+        check_key_file(os.fstat(fd), path, what)
         data = os.read(fd, MAX_KEY_FILE + 1)
     finally:
         os.close(fd)
@@ -45,13 +42,38 @@ def read_secret(path: str, what: str) -> bytes:
     return decode_key(text, f"{what} file {path}")
 
 
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def check_key_file(info: os.stat_result, path: str, what: str) -> None:
+    """ConfigError unless the file is a regular one that the running user or root owns and
+    that group and others cannot access; the error says how to fix it."""
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{what} file {path} is not a regular file")
+    me = os.geteuid()
+    if info.st_uid not in (me, 0):
+        raise ConfigError(f"{what} file {path} is owned by {user_name(info.st_uid)}, not by "
+                          f"this user ({user_name(me)}) or root: run `chown {user_name(me)} "
+                          f"{path}`")
+    if info.st_mode & 0o077:
+        raise ConfigError(f"{what} file {path} is accessible by group or others (mode "
+                          f"{stat.S_IMODE(info.st_mode):04o}): run `chmod 600 {path}`")
+
+
 def load_keys(private_key: str, peer_public_key: str, preshared_key: str | None,
               ciphers: frozenset[str]) -> StaticKeys:
     """This side's keys from the options (file, base64 value, optional file) and the
     transport ciphers it allows."""
     private = X25519PrivateKey.from_private_bytes(read_secret(private_key, "private key"))
     peer = decode_key(peer_public_key, "--peer-public-key")
-    psk = read_secret(preshared_key, "pre-shared key") if preshared_key else ZERO_PSK
+    psk = ZERO_PSK
+    if preshared_key:
+        psk = read_secret(preshared_key, "pre-shared key")
+        check_psk(psk, private)
     return StaticKeys(private, peer, psk, ciphers)
 
 

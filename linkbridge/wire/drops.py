@@ -62,6 +62,8 @@ NO_SESSION = "no_session"
 HANDSHAKE_MALFORMED = "handshake_malformed"
 HANDSHAKE_MAC = "handshake_mac"
 HANDSHAKE_RATE = "handshake_rate"
+HANDSHAKE_DUPLICATE = "handshake_duplicate"
+HANDSHAKE_COOKIE = "handshake_cookie"
 HANDSHAKE_AUTH = "handshake_auth"
 HANDSHAKE_PEER = "handshake_peer"
 HANDSHAKE_REPLAY = "handshake_replay"
@@ -119,6 +121,8 @@ REASONS = {
     HANDSHAKE_MALFORMED: "a handshake message of the wrong size",
     HANDSHAKE_MAC: "a handshake message not made for this side's public key",
     HANDSHAKE_RATE: "a handshake message over the rate limit (a flood)",
+    HANDSHAKE_DUPLICATE: "an exact copy of a recent handshake message (a replay)",
+    HANDSHAKE_COOKIE: "an initiation over the rate limit, answered with a cookie reply",
     HANDSHAKE_AUTH: "a handshake message that does not authenticate",
     HANDSHAKE_PEER: "an initiation from a key other than the configured peer's",
     HANDSHAKE_REPLAY: "an initiation no newer than one accepted before",

@@ -10,124 +10,80 @@ are callables given at construction.
     open(frame, now)  -> (packet or None, frames to send back)
     open_run(frames, at, packets, now) -> the index open() must take over at (the batch's
                                           fast path: the current session's data frames)
-    tick(now)         -> frames to send        (handshake retries; call it now and then)
+    tick(now)         -> frames to send        (retries, expiry; call it now and then)
+    take_job(now) -> job; job.run(); finish(job, now) -> frames to send
+                       (the handshakes' Diffie-Hellman work, wire/handshake.py: run() needs
+                        no lock; work(now) does all three for a caller with one thread)
 
-Every frame that fails a check is counted through `drop(reason)` (reasons in wire/drops.py);
-`events` collects log lines for the glue (wrong keys, handshakes) and never raises.
+Handshake messages pass cheap checks first (size, an exact copy of a recent one, mac1, the
+rate limits of wire/guard.py, cookies of wire/cookie.py on a link with a return path) and
+only then become jobs. Every frame that fails a check is counted through `drop(reason)`
+(reasons in wire/drops.py); `events` collects log lines for the glue (wrong keys, handshakes)
+and never raises.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import copy
 import struct
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.constant_time import bytes_eq
 
 from linkbridge.errors import ConfigError
 from linkbridge.wire import drops, frames
-from linkbridge.wire.frames import frame_byte, low_nibble
-from linkbridge.wire.noise import (
-    KEY_SIZE,
-    TAG_SIZE,
-    ZERO_PSK,
-    Handshake,
-    HandshakeFailed,
-    blake2s,
-    hmac_blake2s,
-    public_bytes,
+from linkbridge.wire.ciphers import (
+    AES_256_GCM,
+    CHACHA20_POLY1305,
+    CIPHERS,
+    cipher_bits,
+    cipher_names,
 )
+from linkbridge.wire.cookie import MAC2_SIZE, CookieHolder, CookieIssuer
+from linkbridge.wire.frames import frame_byte, low_nibble
+from linkbridge.wire.guard import RecentMessages, TokenBucket
+from linkbridge.wire.handshake import (
+    CIPHER_SIZE,
+    INITIATION_SIZE,
+    MAC_SIZE,
+    RESPONSE_SIZE,
+    TIMESTAMP_SIZE,
+    Initiation,
+    InitiationRead,
+    Job,
+    Pending,
+    ResponseRead,
+)
+from linkbridge.wire.keys import StaticKeys, decode_key, encode_key
+from linkbridge.wire.noise import KEY_SIZE, TAG_SIZE, blake2s, hmac_blake2s
 from linkbridge.wire.replay import WINDOW, ReplayWindow
 
-PROLOGUE = b"linkbridge encrypt v1"
+__all__ = [  # what other modules take from here, some defined in the modules it builds on
+    "AES_256_GCM", "CHACHA20_POLY1305", "CIPHERS", "CIPHER_SIZE", "INITIATION_SIZE",
+    "OVERHEAD", "RESPONSE_SIZE", "SecureChannel", "StaticKeys", "Timers", "decode_key",
+    "encode_key",
+]
+
 LABEL_MAC1 = b"mac1----"
-MAC_SIZE = 16
-TIMESTAMP_SIZE = 8  # nanoseconds since the Unix epoch, big-endian
-CIPHER_SIZE = 1  # the transport ciphers an initiation offers, the one its response chose
 COUNTER_SIZE = 3
 HEADER_SIZE = 1 + COUNTER_SIZE  # type and key id, counter
 OVERHEAD = HEADER_SIZE + TAG_SIZE  # bytes a transport frame adds to a packet: 20
-INITIATION_SIZE = (1 + KEY_SIZE + KEY_SIZE + TAG_SIZE + TIMESTAMP_SIZE + CIPHER_SIZE + TAG_SIZE
-                   + MAC_SIZE)  # 122
-RESPONSE_SIZE = 1 + 1 + KEY_SIZE + CIPHER_SIZE + TAG_SIZE + MAC_SIZE  # 67
 COUNTER_LIMIT = 1 << (8 * COUNTER_SIZE)  # a session sends at most this many frames
 MAX_REKEY_PACKETS = COUNTER_LIMIT - 4 * WINDOW  # rekeying must start before the counter ends
 KEY_IDS = 16  # a key id is the low nibble of a frame's first byte
 QUEUE_LIMIT = 64  # packets kept while a handshake is under way
 RETRY_BACKOFF = 8  # unanswered initiations are resent at up to this many times `retry`
-RATE_BURST = 5.0  # handshake messages processed at once ...
+RATE_BURST = 5.0  # handshake messages of one kind processed at once ...
 RATE_PER_SECOND = 1.0  # ... and per second after that; the rest are counted drops
+JOBS_LIMIT = 16  # admitted handshake messages waiting for their Diffie-Hellman work
+HOLD_FLOOR = 0.05  # seconds: see SecureChannel._hold()
 
 _HEADER = struct.Struct(">I")  # a transport frame's first byte and counter
 _COUNTER_MASK = COUNTER_LIMIT - 1
 _NONCE = struct.Struct("<4xQ")  # Noise's ChaChaPoly nonce (as wire.noise.nonce())
-
-
-CHACHA20_POLY1305 = "chacha20-poly1305"
-AES_256_GCM = "aes-256-gcm"
-AEAD = type[ChaCha20Poly1305] | type[AESGCM]
-# the transport ciphers, each with its bit in a handshake's cipher byte, best first: a
-# responder takes the first one both sides allow (AES-GCM only pays where the CPU has AES
-# instructions, so a side offers it only there, unless --cipher says otherwise)
-CIPHERS: dict[str, tuple[int, AEAD]] = {
-    AES_256_GCM: (0x02, AESGCM),
-    CHACHA20_POLY1305: (0x01, ChaCha20Poly1305),
-}
-
-
-def cipher_bits(names: Iterable[str]) -> int:
-    """The cipher byte that offers `names`."""
-    bits = 0
-    for name in names:
-        bits |= CIPHERS[name][0]
-    return bits
-
-
-def cipher_names(bits: int) -> list[str]:
-    """The ciphers a cipher byte names, best first (unknown bits are left out)."""
-    return [name for name, (bit, _aead) in CIPHERS.items() if bits & bit]
-
-
-def decode_key(text: str, what: str) -> bytes:
-    """A 32-byte key from its base64 text (as `linkbridge genkey` writes); ConfigError."""
-    try:
-        key = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigError(f"{what} is not base64") from None
-    if len(key) != KEY_SIZE:
-        raise ConfigError(f"{what} is {len(key)} bytes, not {KEY_SIZE} (give a key made by "
-                          "`linkbridge genkey`)")
-    return key
-
-
-def encode_key(key: bytes) -> str:
-    return base64.b64encode(key).decode()
-
-
-@dataclass(frozen=True)
-class StaticKeys:
-    """This side's private key, the peer's public key and the pre-shared key (zeros: none)."""
-
-    private: X25519PrivateKey
-    peer_public: bytes
-    psk: bytes = ZERO_PSK
-    ciphers: frozenset[str] = frozenset({CHACHA20_POLY1305})  # the transport ciphers allowed
-    public: bytes = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "public", public_bytes(self.private))
-        if self.public == self.peer_public:
-            raise ConfigError("the peer public key is this side's own public key")
-        if not self.ciphers or not self.ciphers <= CIPHERS.keys():
-            raise ConfigError(f"ciphers must be some of {', '.join(CIPHERS)}, "
-                              f"not {', '.join(sorted(self.ciphers)) or 'none'}")
 
 
 @dataclass(frozen=True)
@@ -188,23 +144,30 @@ class Keypair:
             _NONCE.pack(counter), packet, None)
 
 
-@dataclass
-class Pending:
-    """An initiation we sent and wait to see answered."""
 
-    handshake: Handshake
-    ephemeral: X25519PrivateKey
-    local_id: int
-    sent_at: float
-    attempts: int
+@dataclass
+class Held:
+    """The session our own initiation made while we answered a crossing one of the peer's
+    (see SecureChannel._finish_response): kept back until `until`."""
+
+    pair: Keypair
+    until: float
+    round_trip: float  # of our initiation it answered
 
 
 class SecureChannel:
     """The encrypt layer of one tunnel: one peer, up to three sessions (current, previous
-    for frames still in flight, next: answered by us, unconfirmed until its first frame)."""
+    for frames still in flight, next: answered by us, unconfirmed until its first frame).
+
+    `return_address`: the one address the link below accepts frames from and sends to (udp:),
+    which makes cookie replies worth sending; None on links without one. `newest`: the newest
+    initiation timestamp accepted from the peer before (kept across restarts by the glue in
+    its state directory; `newest_timestamp` is the current one).
+    """
 
     def __init__(self, keys: StaticKeys, timers: Timers, drop: Callable[[str], None],
-                 random: Callable[[int], bytes], wall_clock: Callable[[], int]) -> None:
+                 random: Callable[[int], bytes], wall_clock: Callable[[], int],
+                 return_address: str | None = None, newest: bytes = b"") -> None:
         self.keys = keys
         self.timers = timers
         self.drop = drop
@@ -213,22 +176,30 @@ class SecureChannel:
         self._mac_in = blake2s(LABEL_MAC1, keys.public)  # checks mac1 of frames to us
         self._mac_out = blake2s(LABEL_MAC1, keys.peer_public)  # signs frames to the peer
         self._offer = cipher_bits(keys.ciphers)
+        self._issuer = (None if return_address is None
+                        else CookieIssuer(keys.public, return_address, random))
+        self._holder = CookieHolder(keys.peer_public)
         self.current: Keypair | None = None
         self.previous: Keypair | None = None
         self.next: Keypair | None = None
         self.pending: Pending | None = None
         self.abandoned: Pending | None = None  # ours, given way to the peer's crossing one
+        self.held: Held | None = None
         self.queue: deque[bytes] = deque()
         self.events: list[str] = []
         self.handshakes = 0  # sessions set up
         self.last_handshake: int | None = None  # wall clock (ns) of the latest
         self.handshake_s: float | None = None  # the latest of ours: first attempt to session
+        self.newest_timestamp = newest  # the newest initiation timestamp accepted from the peer
         self._round_started = 0.0
-        self._gave_way = False  # our initiation gave way to the peer's (see _read_initiation)
-        self._last_timestamp = b""  # the newest initiation timestamp accepted from the peer
+        self._crossed = False  # `next` answers the peer's initiation that crossed our pending
         self._sent_timestamp = 0
-        self._tokens = RATE_BURST
-        self._tokens_at: float | None = None
+        self._recent = RecentMessages()
+        self._plain = TokenBucket(RATE_BURST, RATE_PER_SECOND)  # initiations
+        self._proven = TokenBucket(RATE_BURST, RATE_PER_SECOND)  # ... with a cookie's mac2
+        self._responses = TokenBucket(RATE_BURST, RATE_PER_SECOND)  # answers to ours
+        self._jobs: deque[InitiationRead | ResponseRead] = deque()
+        self._initiation_due: int | None = None  # attempts of the initiation to replace
 
     # --- the data path ---------------------------------------------------------------------
 
@@ -263,11 +234,10 @@ class SecureChannel:
                 self.queue.popleft()
                 self.drop(drops.NO_SESSION)
             self.queue.append(packet)
-            return self._initiate(now) if self.pending is None else []
-        out = [pair.seal(packet)]
-        if self.pending is None:  # time or count says: renew
-            out += self._initiate(now)
-        return out
+            self._want_initiation()
+            return []
+        self._want_initiation()  # time or count says: renew
+        return [pair.seal(packet)]
 
     def open(self, frame: bytes, now: float) -> tuple[bytes | None, Sequence[bytes]]:
         """The packet a frame from the link carries (None: a drop, a handshake or a
@@ -343,41 +313,99 @@ class SecureChannel:
         if kind == frames.TRANSPORT_DATA:
             return self._open_transport(frame, now)
         if kind == frames.HANDSHAKE_INITIATION:
-            return None, self._read_initiation(frame, now)
+            return None, self._admit_initiation(frame, now)
         if kind == frames.HANDSHAKE_RESPONSE:
-            return None, self._read_response(frame, now)
+            self._admit_response(frame, now)
+            return None, []
+        if frames.extension_subtype(frame) == frames.COOKIE_REPLY:
+            self._read_cookie_reply(frame, now)
+            return None, []
         self.drop(drops.NOT_ENCRYPTED)
         return None, []
 
     def tick(self, now: float) -> list[bytes]:
-        """Expire old sessions; resend an unanswered initiation when its time has come."""
+        """Expire old sessions; resend an unanswered initiation when its time has come; make
+        a held session current when its time has come."""
         for name in ("previous", "current", "next"):
             pair: Keypair | None = getattr(self, name)
             if pair is not None and now >= pair.expires:
                 setattr(self, name, None)
         pending = self.pending
-        if pending is not None and now >= pending.sent_at + self._retry_interval(pending):
+        if (pending is not None and self._initiation_due is None
+                and now >= pending.sent_at + self._retry_interval(pending)):
             if pending.attempts == 3:
                 self.events.append(
                     "no handshake response after 3 attempts: is the peer up, and does it have "
                     f"this side's public key {encode_key(self.keys.public)}?")
-            return self._initiate(now, pending.attempts)
+            self._initiation_due = pending.attempts
+        held = self.held
+        if held is not None and now >= held.until:
+            # no sign that the crossing initiation we answered was live (a replay?): ours
+            self.held, self.next, self._crossed = None, None, False
+            return self._install(held.pair, now)
         return []
 
     def next_deadline(self) -> float | None:
-        """When tick() next has work (a retry), None when nothing is waiting."""
-        return None if self.pending is None else (
-            self.pending.sent_at + self._retry_interval(self.pending))
+        """When tick() next has work (a retry, a held session), None when nothing waits."""
+        times = [self.pending.sent_at + self._retry_interval(self.pending)] if self.pending else []
+        times += [self.held.until] if self.held else []
+        return min(times, default=None)
 
-    def start(self, now: float) -> list[bytes]:
-        """The initiation a side sends when it starts, so that a restarted side and its peer
-        agree on fresh keys before either has traffic."""
-        return self._initiate(now)
+    def start(self, now: float) -> None:
+        """Ask for the initiation a side sends when it starts, so that a restarted side and its
+        peer agree on fresh keys before either has traffic (the next job)."""
+        self._want_initiation()
+
+    @property
+    def work_waiting(self) -> bool:
+        """Whether take_job() has a job: the glue wakes its handshake thread."""
+        return bool(self._jobs) or self._initiation_due is not None
+
+    def take_job(self, now: float) -> Job | None:
+        """The next handshake step (answers to ours first, then our initiation, then the
+        peer's), with what it needs from this channel; None when nothing waits."""
+        if self._jobs and isinstance(self._jobs[0], ResponseRead):
+            return self._jobs.popleft()
+        if self._initiation_due is not None:
+            attempts, self._initiation_due = self._initiation_due, None
+            if attempts == 0:
+                self._round_started, self.abandoned = now, None
+            stamp = max(self._wall_clock(), self._sent_timestamp + 1)
+            self._sent_timestamp = stamp
+            return Initiation(self.keys, self._ephemeral(),
+                              stamp.to_bytes(TIMESTAMP_SIZE, "big") + bytes((self._offer,)),
+                              attempts)
+        if self._jobs:
+            job = self._jobs.popleft()
+            if isinstance(job, InitiationRead):  # what it needs now, not when it came
+                job.newest, job.ephemeral = self.newest_timestamp, self._ephemeral()
+            return job
+        return None
+
+    def finish(self, job: Job, now: float) -> list[bytes]:
+        """Apply what `job.run()` found; the frames to send."""
+        if isinstance(job, Initiation):
+            return self._finish_initiation(job, now)
+        if job.failed:
+            self._failed(job)
+            return []
+        if isinstance(job, InitiationRead):
+            return self._finish_initiation_read(job, now)
+        return self._finish_response(job, now)
+
+    def work(self, now: float) -> list[bytes]:
+        """Every waiting job, taken, run and finished in this thread: the frames to send."""
+        out: list[bytes] = []
+        while (job := self.take_job(now)) is not None:
+            job.run()
+            out += self.finish(job, now)
+        return out
 
     def status(self, now: float) -> dict[str, object]:
         pair = self.current
         state = ("established" if self._sendable(now) is not None
-                 else "handshaking" if self.pending is not None else "no session")
+                 else "handshaking" if self.pending or self.held or self.work_waiting
+                 else "no session")
         return {
             "state": state,
             "handshakes": self.handshakes,
@@ -410,10 +438,9 @@ class SecureChannel:
         pair = self._pair_for(low_nibble(frame[0]))
         if pair is None or now >= pair.expires:
             self.drop(drops.UNKNOWN_KEY)
-            # the peer has a session we do not (we restarted): ask for a new one
-            answer = self._initiate(now) if self.pending is None and (
-                self._sendable(now) is None) else []
-            return None, answer
+            if self._sendable(now) is None:  # the peer has a session we do not (we restarted)
+                self._want_initiation()
+            return None, []
         counter = _HEADER.unpack_from(frame)[0] & _COUNTER_MASK
         if not pair.window.fresh(counter):
             self.drop(drops.REPLAY)
@@ -427,8 +454,11 @@ class SecureChannel:
         out: list[bytes] = []
         if pair is self.next:  # the initiator's first frame confirms the session we answered
             self.previous, self.current, self.next = self.current, pair, None
-            if self._gave_way:
-                self.handshake_s, self._gave_way = now - self._round_started, False
+            if self._crossed:  # the crossing handshake was live: ours gives way to it
+                self.handshake_s, self._crossed = now - self._round_started, False
+                if self.pending is not None:
+                    self.abandoned, self.pending = self.pending, None
+                self.held = None
             out = self._flush(pair)
         return (packet or None), out  # an empty packet is a keepalive
 
@@ -442,9 +472,15 @@ class SecureChannel:
     def _retry_interval(self, pending: Pending) -> float:
         return self.timers.retry * min(RETRY_BACKOFF, 1 << max(0, pending.attempts - 3))
 
+    def _want_initiation(self) -> None:
+        """Ask for a new round of initiations unless one is under way."""
+        if self.pending is None and self.held is None and self._initiation_due is None:
+            self._initiation_due = 0
+
     def _new_id(self) -> int:
         used = {pair.local_id for pair in (self.current, self.previous, self.next) if pair}
         used |= {waiting.local_id for waiting in (self.pending, self.abandoned) if waiting}
+        used |= {self.held.pair.local_id} if self.held else set()
         start = self._random(1)[0] % KEY_IDS
         return next(i % KEY_IDS for i in range(start, start + KEY_IDS) if i % KEY_IDS not in used)
 
@@ -454,117 +490,185 @@ class SecureChannel:
     def _mac(self, key: bytes, message: bytes) -> bytes:
         return hmac_blake2s(key, message)[:MAC_SIZE]
 
-    def _initiate(self, now: float, attempts: int = 0) -> list[bytes]:
-        """A new initiation (new ephemeral key, new timestamp) in place of any pending one."""
+    def _finish_initiation(self, job: Initiation, now: float) -> list[bytes]:
+        """Our initiation (new ephemeral key, new timestamp) in place of any pending one;
+        with a cookie's mac2 while the peer's last cookie is fresh."""
         local_id = self._new_id() if self.pending is None else self.pending.local_id
-        if attempts == 0:
-            self._round_started, self.abandoned = now, None
-        handshake = Handshake(PROLOGUE, self.keys.peer_public, self.keys.psk)
-        ephemeral = self._ephemeral()
-        stamp = max(self._wall_clock(), self._sent_timestamp + 1)
-        self._sent_timestamp = stamp
-        payload = stamp.to_bytes(TIMESTAMP_SIZE, "big") + bytes((self._offer,))
-        body = handshake.write_initiation(self.keys.private, ephemeral, self.keys.peer_public,
-                                          payload)
-        message = bytes((frame_byte(frames.HANDSHAKE_INITIATION, local_id),)) + body
-        self.pending = Pending(handshake, ephemeral, local_id, now, attempts + 1)
-        return [message + self._mac(self._mac_out, message)]
+        message = bytes((frame_byte(frames.HANDSHAKE_INITIATION, local_id),)) + job.body
+        message += self._mac(self._mac_out, message)
+        mac2 = self._holder.mac2(message, now)
+        self.pending = Pending(job.handshake, job.ephemeral, local_id, now, job.attempts + 1,
+                               message[-MAC_SIZE:], bool(mac2))
+        return [message + mac2]
 
-    def _admitted(self, frame: bytes, size: int, now: float) -> bool:
-        """Size, mac1 and the rate limit: the cheap checks before any Diffie-Hellman."""
-        if len(frame) != size:
-            self.drop(drops.HANDSHAKE_MALFORMED)
+    def _valid_mac1(self, message: bytes) -> bool:
+        if bytes_eq(self._mac(self._mac_in, message[:-MAC_SIZE]), message[-MAC_SIZE:]):
+            return True
+        self.drop(drops.HANDSHAKE_MAC)
+        self.events.append("a handshake message was not made for this side's public key "
+                           f"{encode_key(self.keys.public)}: the peer's --peer-public-key "
+                           "is wrong (or someone else is sending)")
+        return False
+
+    def _fresh(self, message: bytes) -> bool:
+        """False (a counted drop) for an exact copy of a handshake message seen lately: a
+        replay, refused before any rate limit or Diffie-Hellman."""
+        if message in self._recent:
+            self.drop(drops.HANDSHAKE_DUPLICATE)
             return False
-        if not bytes_eq(self._mac(self._mac_in, frame[:-MAC_SIZE]), frame[-MAC_SIZE:]):
-            self.drop(drops.HANDSHAKE_MAC)
-            self.events.append("a handshake message was not made for this side's public key "
-                               f"{encode_key(self.keys.public)}: the peer's --peer-public-key "
-                               "is wrong (or someone else is sending)")
-            return False
-        if self._tokens_at is not None:
-            self._tokens = min(RATE_BURST,
-                               self._tokens + (now - self._tokens_at) * RATE_PER_SECOND)
-        self._tokens_at = now
-        if self._tokens < 1:
-            self.drop(drops.HANDSHAKE_RATE)
-            return False
-        self._tokens -= 1
         return True
 
-    def _read_initiation(self, frame: bytes, now: float) -> list[bytes]:
-        if not self._admitted(frame, INITIATION_SIZE, now):
-            return []
-        handshake = Handshake(PROLOGUE, self.keys.public, self.keys.psk)
-        try:
-            payload = handshake.read_initiation(self.keys.private, frame[1:-MAC_SIZE])
-        except HandshakeFailed:
-            self.drop(drops.HANDSHAKE_AUTH)
-            return []
-        if not bytes_eq(handshake.remote_static, self.keys.peer_public):
-            self.drop(drops.HANDSHAKE_PEER)
-            self.events.append(f"handshake from key {encode_key(handshake.remote_static)}, not "
-                               f"the configured peer {encode_key(self.keys.peer_public)}")
-            return []
-        stamp, offer = payload[:TIMESTAMP_SIZE], payload[TIMESTAMP_SIZE]
-        if stamp <= self._last_timestamp:
-            self.drop(drops.HANDSHAKE_REPLAY)
-            return []
-        common = cipher_names(offer & self._offer)
-        if not common:
-            self._no_common_cipher(offer)
-            return []
-        self._last_timestamp = stamp
-        if self.pending is not None and self.keys.public < self.keys.peer_public:
-            # both sides initiated at once (a start, a renewal): the higher public key's
-            # handshake makes the session, ours gives way (its answer is absorbed)
-            self.abandoned, self.pending, self._gave_way = self.pending, None, True
-        local_id = self._new_id()
-        body = handshake.write_response(self._ephemeral(), bytes((CIPHERS[common[0]][0],)))
-        message = bytes((frame_byte(frames.HANDSHAKE_RESPONSE, local_id),
-                         low_nibble(frame[0]))) + body
-        to_peer, to_us = handshake.split()
-        self.next = Keypair(local_id, low_nibble(frame[0]), to_us, to_peer, common[0], now, False,
-                            self.timers)
-        self._completed()
-        return [message + self._mac(self._mac_out, message)]
+    def _queue(self, job: InitiationRead | ResponseRead, bucket: TokenBucket,
+               now: float) -> bool:
+        """Queue a job if `bucket` and the queue have room; False when they have none."""
+        if len(self._jobs) >= JOBS_LIMIT or not bucket.take(now):
+            return False
+        self._jobs.append(job)
+        return True
 
-    def _read_response(self, frame: bytes, now: float) -> list[bytes]:
-        pending = next((waiting for waiting in (self.pending, self.abandoned)
-                        if waiting is not None and frame[1:2] == bytes((waiting.local_id,))),
-                       None)
-        if len(frame) == RESPONSE_SIZE and pending is None:
+    def _admit_initiation(self, frame: bytes, now: float) -> list[bytes]:
+        """The cheap checks of an initiation, in order of cost: size, an exact copy, mac1,
+        then the rate limit of its kind (with a valid cookie mac2 or without); over the limit
+        on a link with a return path the answer is a cookie reply."""
+        if len(frame) not in (INITIATION_SIZE, INITIATION_SIZE + MAC2_SIZE):
+            self.drop(drops.HANDSHAKE_MALFORMED)
+            return []
+        message = frame[:INITIATION_SIZE]
+        if not self._fresh(message) or not self._valid_mac1(message):
+            return []
+        self._recent.add(message)
+        issuer = self._issuer
+        proven = (issuer is not None and len(frame) > INITIATION_SIZE
+                  and issuer.proven(message, frame[INITIATION_SIZE:], now))
+        job = InitiationRead(self.keys, message, self._offer)
+        if self._queue(job, self._proven if proven else self._plain, now):
+            return []
+        if issuer is not None and not proven:
+            self.drop(drops.HANDSHAKE_COOKIE)
+            return [issuer.reply(low_nibble(frame[0]), message[-MAC_SIZE:], now)]
+        self.drop(drops.HANDSHAKE_RATE)
+        self.events.append("handshake messages over the rate limit are dropped "
+                           "(handshake_rate): a flood, or a replay of a recorded one")
+        return []
+
+    def _waiting_for(self, key_id: int) -> Pending | None:
+        return next((waiting for waiting in (self.pending, self.abandoned)
+                     if waiting is not None and key_id == waiting.local_id), None)
+
+    def _admit_response(self, frame: bytes, now: float) -> None:
+        """The cheap checks of a response: size, an exact copy, one of ours waiting for it,
+        mac1, then the responses' own rate limit (initiation floods never touch it)."""
+        if len(frame) != RESPONSE_SIZE:
+            self.drop(drops.HANDSHAKE_MALFORMED)
+            return
+        if not self._fresh(frame):
+            return
+        pending = self._waiting_for(frame[1])
+        if pending is None:
             self.drop(drops.HANDSHAKE_UNEXPECTED)
-            return []
-        if not self._admitted(frame, RESPONSE_SIZE, now):
-            return []
-        assert pending is not None  # a response of the right size matched it above
-        handshake = copy.copy(pending.handshake)  # a forged response leaves the original intact
-        try:
-            chosen = handshake.read_response(self.keys.private, pending.ephemeral,
-                                             frame[2:-MAC_SIZE])[0]
-        except HandshakeFailed:
+            return
+        if not self._valid_mac1(frame):
+            return
+        self._recent.add(frame)
+        if not self._queue(ResponseRead(self.keys, frame, pending, self._offer), self._responses,
+                           now):
+            self.drop(drops.HANDSHAKE_RATE)
+
+    def _read_cookie_reply(self, frame: bytes, now: float) -> None:
+        """Keep the cookie of a reply to our pending initiation; when that initiation went
+        without mac2, send the next one with it at once."""
+        key_id = CookieHolder.receiver_id(frame)
+        if key_id is None:
+            self.drop(drops.HANDSHAKE_MALFORMED)
+            return
+        pending = self.pending
+        if pending is None or pending.local_id != key_id:
+            self.drop(drops.HANDSHAKE_UNEXPECTED)
+            return
+        if not self._holder.accept(frame, pending.mac1, now):
             self.drop(drops.HANDSHAKE_AUTH)
+            return
+        if not pending.with_mac2 and self._initiation_due is None:
+            self._initiation_due = pending.attempts - 1  # a resend, not one more attempt
+
+    def _failed(self, job: InitiationRead | ResponseRead) -> None:
+        """Count a job that found its message wanting, and say why where a person can help."""
+        self.drop(job.failed)
+        if job.failed == drops.HANDSHAKE_CIPHER:
+            self._no_common_cipher(job.peer_offer if isinstance(job, InitiationRead)
+                                   else job.chosen)
+        elif job.failed == drops.HANDSHAKE_PEER and isinstance(job, InitiationRead):
+            self.events.append(f"handshake from key {encode_key(job.remote_static)}, not "
+                               f"the configured peer {encode_key(self.keys.peer_public)}")
+        elif job.failed == drops.HANDSHAKE_AUTH and isinstance(job, ResponseRead):
             self.events.append("a handshake response does not authenticate: the pre-shared "
                                "keys differ, or the peer does not hold the private key of "
                                "--peer-public-key")
+
+    def _finish_initiation_read(self, job: InitiationRead, now: float) -> list[bytes]:
+        """Answer an authentic initiation newer than any before.
+
+        One that crosses our pending initiation is answered and its session kept as next;
+        if our public key is the lower, ours gives way to it, but only once the peer's first
+        frame on it shows that it was live (a replayed initiation never confirms): until
+        then our initiation stays pending, and an answer to it is held (_finish_response)."""
+        if job.stamp <= self.newest_timestamp:  # a newer one was accepted meanwhile
+            self.drop(drops.HANDSHAKE_REPLAY)
             return []
-        names = cipher_names(chosen)
-        if len(names) != 1 or not chosen & self._offer:
-            self._no_common_cipher(chosen)
-            return []
+        self.newest_timestamp = job.stamp
+        held = self.held
+        if held is not None:  # crossing too: the held session waits for this one's sign
+            self._crossed = True
+            held.until = max(held.until, now + self._hold(held.round_trip))
+        elif self.pending is not None:
+            self._crossed = self.keys.public < self.keys.peer_public
+        else:
+            self._crossed = False
+        initiator_id = low_nibble(job.frame[0])
+        local_id = self._new_id()
+        message = bytes((frame_byte(frames.HANDSHAKE_RESPONSE, local_id), initiator_id))
+        message += job.body
+        self.next = Keypair(local_id, initiator_id, job.to_us, job.to_peer, job.cipher, now,
+                            False, self.timers)
+        self._completed()
+        return [message + self._mac(self._mac_out, message)]
+
+    def _finish_response(self, job: ResponseRead, now: float) -> list[bytes]:
+        """Make the session an authentic answer to our pending initiation gives.
+
+        While the session we answered for a crossing initiation waits for its first frame,
+        ours is held for _hold() and made current only if that frame has not come by then
+        (see tick())."""
+        pending = job.pending
         if pending is self.abandoned:  # the answer to an initiation that gave way: no session
             self.abandoned = None
             return []
-        to_peer, to_us = handshake.split()
-        pair = Keypair(pending.local_id, low_nibble(frame[0]), to_peer, to_us, names[0], now, True,
-                       self.timers)
-        self.previous, self.current, self.pending = self.current, pair, None
+        if pending is not self.pending:  # replaced by a retry meanwhile
+            self.drop(drops.HANDSHAKE_UNEXPECTED)
+            return []
+        pair = Keypair(pending.local_id, low_nibble(job.frame[0]), job.to_peer, job.to_us,
+                       job.cipher, now, True, self.timers)
+        self.pending = None
+        if self._crossed and self.next is not None:
+            round_trip = now - pending.sent_at
+            self.held = Held(pair, now + self._hold(round_trip), round_trip)
+            return []
+        return self._install(pair, now)
+
+    def _hold(self, round_trip: float) -> float:
+        """How long a session is held for the peer's sign that its crossing initiation was
+        live: that sign (its first frame) comes at most one round trip after the answer to
+        ours, so twice that round trip (HOLD_FLOOR at least, the retry interval at most)."""
+        return min(self.timers.retry, max(HOLD_FLOOR, 2 * round_trip))
+
+    def _install(self, pair: Keypair, now: float) -> list[bytes]:
+        """Make the session of our initiation current; the frames that confirm it."""
+        self.previous, self.current = self.current, pair
         self.handshake_s = now - self._round_started
         self._completed()
         return self._flush(pair) or [pair.seal(b"")]  # a keepalive confirms it
 
     def _no_common_cipher(self, peer: int) -> None:
-        self.drop(drops.HANDSHAKE_CIPHER)
         self.events.append(f"the peer allows the ciphers {', '.join(cipher_names(peer)) or '?'}, "
                            f"this side {', '.join(cipher_names(self._offer))}: give both sides "
                            "one --cipher they share (or auto)")

@@ -37,10 +37,14 @@ class Compress:
 
 @dataclass(frozen=True)
 class Encrypt:
-    """The encrypt layer (`--private-key`, `--peer-public-key`): keys read, timers checked."""
+    """The encrypt layer (`--private-key`, `--peer-public-key`): keys read, timers checked;
+    `state_dir` (`--state-dir`) keeps the peer's newest handshake timestamp across restarts,
+    given to `state_owner` (uid, gid: the --user the process drops to) when set."""
 
     keys: StaticKeys
     timers: Timers
+    state_dir: str | None = None
+    state_owner: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,10 @@ class UdpLink(Link):
         """The socket's descriptor: the data path waits on it together with the tunnel's."""
         return self._socket().fileno()
 
+    def return_address(self) -> str:
+        """The peer's address, the only one it accepts frames from (cookie replies prove it)."""
+        return format_address(self.remote)
+
     def raw_port(self) -> RawPort:
         """The socket for the data path's lean loop, which applies this link's MTU too."""
         return self._socket().raw_port(self.mtu)

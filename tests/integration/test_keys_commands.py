@@ -60,3 +60,17 @@ def test_link_command_takes_the_same_options(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().startswith(f"linkbridge: error: private key file {open_key} is "
                                           "accessible by group or others"), done.stderr
+
+
+
+def test_a_low_order_peer_key_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """The issue's crash, as a process: a low-order peer public key is a configuration error
+    (tests/unit/test_keys.py runs every invalid-key case in process)."""
+    mine = tmp_path / "a.key"
+    mine.write_text(new_private_key() + "\n")
+    mine.chmod(0o600)
+    done = linkbridge("up", "--link", "udp:198.18.0.2:5555", "--remote", "198.19.9.9",
+                      "--private-key", str(mine), "--peer-public-key", b64("00" * 32))
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("linkbridge: error: the peer public key ") and "low-order" in line

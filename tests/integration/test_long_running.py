@@ -3,6 +3,7 @@ waiting for a serial device, retrying a broken tunnel of a config file, reload b
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pwd
@@ -27,10 +28,12 @@ from linkbridge.lab.processes import LinkbridgeProcess, spawn
 from linkbridge.lab.run import TUN_NAME, lab_tunnels
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts
 from linkbridge.lab.uart import UartCable
+from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.wire.frames import KEEPALIVE_FRAME
 from tests.helpers.commands import run_in, status_json
 from tests.helpers.namespace_state import devices
+from tests.helpers.ping_stream import ping_stream
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
 # written aside, then renamed: a test that sees the file sees all of it
@@ -399,3 +402,39 @@ def test_keepalives_count_against_a_duty_cycle(lab: TwoHosts, registry: LinkRegi
     assert station["offered"] >= doc["keepalives_sent"]  # every keepalive went on the radio
     assert station["duty_waits"] > 0  # keepalives held back by the duty cycle
     assert station["duty_peak"] <= 0.16 * 3 + 1e-6  # no window ever held more
+
+
+def test_a_reload_with_a_bad_peer_key_keeps_the_encrypted_tunnel_running(
+        lab: TwoHosts, tmp_path: Path, run_dir: object) -> None:
+    """A reload that adds a tunnel with a low-order peer public key is refused in one line;
+    the encrypted tunnel keeps passing pings throughout."""
+    keys = [tmp_path / f"{me}.key" for me in (0, 1)]
+    for path in keys:
+        path.write_text(new_private_key() + "\n")
+        path.chmod(0o600)
+    public = [public_key_of(path.read_text()) for path in keys]
+    encrypted = f'private-key = "{keys[0]}"\npeer-public-key = "{public[1]}"\n'
+    config = tmp_path / "a.toml"
+    reload_config(config, "")
+    config.write_text(config.read_text().replace("[[tunnel]]\n", "[[tunnel]]\n" + encrypted))
+    peer = udp_side(lab, 1, port=47120, name="lbkeep",
+                    extra=("--private-key", str(keys[1]), "--peer-public-key", public[0]))
+    side_a = LinkbridgeProcess(lab.a, ["up", "-c", str(config)], "A")
+    with peer, side_a:
+        assert side_a.proc is not None
+        assert ping(lab.a, OVERLAY[1], count=3, interval=0.05).received == 3
+        with ping_stream(lab.a, OVERLAY[1], count=100, interval=0.01) as result:
+            time.sleep(0.3)
+            low_order = base64.b64encode(bytes(32)).decode()
+            config.write_text(config.read_text() + f'[[tunnel]]\nname = "lbbad"\nlink = '
+                              f'"udp:{UNDERLAY[1]}:47121"\nremote = "198.19.75.0/24"\n'
+                              f'private-key = "{keys[0]}"\npeer-public-key = "{low_order}"\n')
+            os.kill(side_a.proc.pid, signal.SIGHUP)
+            wait_for(lambda: "the running tunnels are kept as they are" in side_a.output(), 5,
+                     "the refused reload")
+        assert result[0].received == 100, result  # not one ping lost
+        assert "lbbad" not in devices(lab.a) and "lbkeep" in devices(lab.a)
+        [line] = [line for line in side_a.output().splitlines() if "reload:" in line]
+        assert "tunnel[1]: the peer public key" in line and "low-order point" in line, line
+        assert side_a.stop() == 0
+    assert "Traceback" not in side_a.output()

@@ -50,6 +50,8 @@ NAMES = {
     "HANDSHAKE_MALFORMED": "handshake_malformed",
     "HANDSHAKE_MAC": "handshake_mac",
     "HANDSHAKE_RATE": "handshake_rate",
+    "HANDSHAKE_DUPLICATE": "handshake_duplicate",
+    "HANDSHAKE_COOKIE": "handshake_cookie",
     "HANDSHAKE_AUTH": "handshake_auth",
     "HANDSHAKE_PEER": "handshake_peer",
     "HANDSHAKE_REPLAY": "handshake_replay",

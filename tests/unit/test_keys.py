@@ -4,10 +4,12 @@ that turn encryption on (linkbridge/ops/keys.py, linkbridge/cli/keys.py, cli/up.
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import pytest
 
+from linkbridge.cli import main as cli
 from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
@@ -180,3 +182,41 @@ def test_cipher_option_is_checked_by_the_parser(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         build_parser().parse_args(["up", "--link", "udp:", "--cipher", "rot13"])
     assert "--cipher" in capsys.readouterr().err
+
+
+def test_every_invalid_key_is_one_line_and_exit_2(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Keys no handshake could use stop `up` before anything is made: status 2, one line
+    that says what to do, no traceback."""
+    private = new_private_key()
+    mine = tmp_path / "a.key"
+    mine.write_text(private + "\n")
+    mine.chmod(0o600)
+    zero = tmp_path / "zero.psk"
+    zero.write_text(b64("00" * 32) + "\n")
+    zero.chmod(0o600)
+    others = tmp_path / "nobody.key"
+    others.write_text(private + "\n")
+    others.chmod(0o600)
+    if os.geteuid() == 0:
+        os.chown(others, 65534, 65534)  # nobody
+    peer = public_key_of(new_private_key())
+    cases = {
+        "low-order point": ("--peer-public-key", b64("01" + "00" * 31)),
+        "not a Curve25519 public key": ("--peer-public-key", b64("ff" * 32)),
+        "this side's own public key": ("--peer-public-key", public_key_of(private)),
+        "is 31 bytes": ("--peer-public-key", base64.b64encode(bytes(31)).decode()),
+        "all zeros": ("--peer-public-key", peer, "--preshared-key", str(zero)),
+        "holds this side's private key": ("--peer-public-key", peer, "--preshared-key",
+                                          str(mine)),
+    }
+    if os.geteuid() == 0:
+        cases[f"run `chown root {others}`"] = ("--peer-public-key", peer, "--private-key",
+                                               str(others))
+    for expected, options in cases.items():
+        status = cli.main(["up", "--link", "udp:198.18.0.2:5555", "--remote", "198.19.9.9",
+                           "--private-key", str(mine), *options])
+        err = capsys.readouterr().err
+        assert status == 2, (expected, err)
+        [line] = err.strip().splitlines()
+        assert line.startswith("linkbridge: error: ") and expected in line, (expected, line)

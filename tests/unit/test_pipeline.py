@@ -185,9 +185,14 @@ def test_two_built_stacks_carry_packets_through_every_layer(stack: contextlib.Ex
     encrypting = a.link_side.below
     assert isinstance(encrypting, EncryptingEndpoint)
     assert isinstance(encrypting.below, FragmentingEndpoint) and encrypting.below.below is links[0]
-    for _ in range(3):  # the handshake: initiation, response
-        a.link_side.receive(0)
-        b.link_side.receive(0)
+    # the handshake (initiation, response, keepalive): each layer's handshake thread does its
+    # Diffie-Hellman work while the receives wait for what it sends
+    for _ in range(1000):
+        if encrypting.channel.status(0.0)["state"] == "established":
+            break
+        a.link_side.receive(0.005)
+        b.link_side.receive(0.005)
+    b.link_side.receive(0.5)  # A's keepalive confirms B's session
     packet = echo(payload=bytes(1200))  # over the link MTU: fragmented
     a.link_side.send(packet)
     assert b.link_side.receive(0) == [packet]
