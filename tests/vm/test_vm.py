@@ -2,9 +2,8 @@
 
 The VM runs tests/helpers/vm_guest_checks.py once for the whole session (a boot under TCG
 costs ~30-60 s, a Python start inside ~30 s); each test here asserts on one check's recorded
-result and prints its figures. The sim: side of the netem comparisons comes first in this
-file and runs on the host while the guest still works. Skips with the reason where no VM can be
-started (no root, qemu, kernel image or virtme-ng).
+result and prints its figures. Skips with the reason where no VM can be started (no root, qemu,
+kernel image or virtme-ng).
 """
 
 from __future__ import annotations
@@ -60,6 +59,15 @@ def vm_results(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
     return {result["name"]: result for result in json.loads(boot.results.read_text())}
 
 
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_in_vm(vm_results: dict[str, dict[str, Any]], name: str) -> None:
+    result = vm_results[name]
+    print(f"{name} ({result['seconds']} s): {json.dumps(result['figures'])}")
+    if result.get("skipped"):
+        pytest.skip(result["detail"])
+    assert result["ok"], result["detail"]
+
+
 def spread_ms(delays_ms: list[float]) -> float:
     """A timing floor: how far unimpaired one-way delays spread (p99 - p1)."""
     ordered = sorted(delays_ms)
@@ -75,18 +83,14 @@ def netem_records(vm_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def sim_records() -> dict[str, Any]:
-    """Every netem case's traffic through a sim: link pair on this machine, and the unimpaired
-    floor (under "floor") measured just before them. Requested before `netem_records`, so this
-    host-side work runs while the VM still runs its checks instead of after them."""
-    records = {"floor": through_sim(FLOOR, SIM_SEED)}
-    for index, (name, case) in enumerate(NETEM_CASES.items()):
-        records[name] = through_sim(case, SIM_SEED + index)
-    return records
+def host_floor() -> list[float]:
+    """Unimpaired one-way delays through a sim: link pair on this machine, now."""
+    delays: list[float] = measure(FLOOR, through_sim(FLOOR, SIM_SEED))["delays_ms"]
+    return delays
 
 
 @pytest.mark.parametrize("name", list(NETEM_CASES))
-def test_sim_agrees_with_netem(sim_records: dict[str, Any], netem_records: dict[str, Any],
+def test_sim_agrees_with_netem(netem_records: dict[str, Any], host_floor: list[float],
                                name: str) -> None:
     """The same traffic through a sim: link and through tc netem in the VM: the distribution
     of what each case is about agrees within bounds derived from the sample sizes and from the
@@ -94,10 +98,9 @@ def test_sim_agrees_with_netem(sim_records: dict[str, Any], netem_records: dict[
     case = NETEM_CASES[name]
     record = netem_records[name]
     netem = measure(case, record)
-    sim_record = sim_records[name]
+    sim_record = through_sim(case, SIM_SEED + list(NETEM_CASES).index(name))
     sim = measure(case, sim_record)
     vm_floor = measure(FLOOR, netem_records["floor"])["delays_ms"]
-    host_floor = measure(FLOOR, sim_records["floor"])["delays_ms"]
     slack = spread_ms(vm_floor) + spread_ms(host_floor)
     print(f"{name}: tc qdisc ... netem {' '.join(record['netem'])} ({record['seconds']} s "
           f"in the VM); timing slack {slack:.3f} ms")
@@ -188,12 +191,3 @@ def compare_rate(case: Case, netem: dict[str, Any], sim: dict[str, Any], slack: 
 
 COMPARE = {"loss": compare_loss, "delay": compare_delay, "duplicate": compare_duplicate,
            "reorder": compare_reorder, "corrupt": compare_corrupt, "rate": compare_rate}
-
-
-@pytest.mark.parametrize("name", list(CHECKS))
-def test_in_vm(vm_results: dict[str, dict[str, Any]], name: str) -> None:
-    result = vm_results[name]
-    print(f"{name} ({result['seconds']} s): {json.dumps(result['figures'])}")
-    if result.get("skipped"):
-        pytest.skip(result["detail"])
-    assert result["ok"], result["detail"]
