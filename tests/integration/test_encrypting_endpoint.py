@@ -112,6 +112,10 @@ def test_retries_come_from_the_timer_thread_without_traffic() -> None:
     with contextlib.ExitStack() as stack:
         a = open_layer(below_a, first, stack)
         b = open_layer(below_b, second, stack)
+        deadline = time.monotonic() + 5  # the handshake threads send the first initiations
+        while not (below_a.inbox and below_b.inbox):
+            assert time.monotonic() < deadline, "no first initiation"
+            time.sleep(0.001)
         with below_a._lock, below_b._lock:  # both first initiations: lost
             below_a.inbox.clear()
             below_b.inbox.clear()
@@ -123,7 +127,7 @@ def test_retries_come_from_the_timer_thread_without_traffic() -> None:
             b.receive(0.02)
             a.receive(0.02)
         assert a.channel.handshakes + b.channel.handshakes >= 1
-        timer = a._timer
+        timer = a._thread
     assert not timer.is_alive()  # stopped with the stack
 
 
