@@ -34,4 +34,8 @@ def socat_ptys(timeout: float = 5.0) -> Iterator[tuple[str, str]]:
             yield path_a, path_b
         finally:
             socat.terminate()
-            socat.wait(10)
+            try:
+                socat.wait(5)
+            except subprocess.TimeoutExpired:  # seen once under load: SIGTERM not acted on
+                socat.kill()
+                socat.wait()

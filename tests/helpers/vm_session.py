@@ -34,7 +34,7 @@ from tests.helpers import vm_modules
 from tests.helpers.tier_gate import under_ci
 from tests.helpers.vm_guest_checks import GUEST_MODULES
 
-VM_NICENESS = -5  # qemu's priority over the host tiers' workers (see VmBoot)
+VM_NICENESS = -10  # qemu's priority over the host tiers' workers (see VmBoot)
 VM_TIMEOUT = 540.0  # seconds the whole guest run may take (the checks have budgets of their own)
 KEY = pytest.StashKey["VmBoot"]()
 SHARED_KEY = pytest.StashKey[Path]()
@@ -67,7 +67,8 @@ class VmBoot:
         # The guest's timing checks (netem delay quantiles) run under TCG beside the host tiers'
         # xdist workers: at equal priority four workers left qemu a third of the CPU and the
         # guest stalled for tens of ms (a p99 of 107 ms where netem's delay ends at 50 ms);
-        # nice -5 gives qemu the share it had beside one pytest process.
+        # nice -5 gave qemu the share it had beside one pytest process until the suite grew
+        # (a p99 of 99 ms again, once in three runs); at -10 its weight is ~9 times a worker's.
         self._vm = start_vm(command, rwdir=str(self.shared), niceness=VM_NICENESS)
         self._result: VmResult | None = None
         self._lock = threading.Lock()

@@ -4,12 +4,13 @@ to B, the victim.
 
 test_floods_cost_nothing_of_the_tunnel runs three floods one after the other on one pair of
 tunnels with `--rekey-interval 10`: the initiation A sent at its start, replayed 1000 times a
-second; 5000 initiations a second with random mac1; both at once. Each runs FLOOD_S seconds
-(10 here, 10 minutes with --long) while A pings B every 0.2 s. Checked per flood: at most 1%
+second; 5000 initiations a second with random mac1; both at once. Each runs 20 s here (10
+minutes with --long) while A pings B every 0.2 s. Checked per flood: at most 1%
 of the pings lost, B's CPU under 50% of a core; over the floods, rekeys keep succeeding (one
-per flood at least: a rekey every 10 s); B's RSS grows at most 5 MB from the end of the first
-flood to the end (with --long: after each flood's first minute). One sender thread sends
-frames built beforehand, paced every 10 ms, so that a 2-CPU machine is not swamped.
+every 15 s at least: a session not renewed ends at 1.5 times the rekey interval); B's RSS
+grows at most 5 MB from the end of the first flood to the end (with --long: after each
+flood's first minute). One sender thread sends frames built beforehand, paced every 10 ms, so
+that a 2-CPU machine is not swamped. `pytest -s` prints each flood's figures.
 
 test_a_restarted_responder_is_back_within_2_s_under_replay: B is killed and started again
 while the attacker replays A's recorded initiation 200 times a second; a ping gets through
@@ -142,7 +143,7 @@ def recorded_initiation(recorded: list[bytes]) -> bytes:
 def test_floods_cost_nothing_of_the_tunnel(lab: TwoHosts, registry: LinkRegistry,
                                            keys: Keys, long_run: bool,  # noqa: F811
                                            run_dir: object) -> None:
-    seconds = 600.0 if long_run else 10.0
+    seconds = 600.0 if long_run else 20.0
     rng = random.Random(30)
     random_mac1 = [bytes([0x80 | n % 16]) + rng.randbytes(INITIATION_SIZE - 1)
                    for n in range(4096)]
@@ -169,6 +170,9 @@ def test_floods_cost_nothing_of_the_tunnel(lab: TwoHosts, registry: LinkRegistry
                 took = time.monotonic() - started
             used = (cpu_seconds(b.proc.pid) - cpu) / took
             expected = sum(flood.per_second.values()) * took
+            print(f"{flood.name}: {sent[0]} frames in {took:.1f} s, pings lost "
+                  f"{pings.sent - pings.received} of {pings.sent}, B's CPU {used:.0%} of a core, "
+                  f"RSS {rss_kb(b.proc.pid)} kB")
             assert sent[0] >= 0.8 * expected, (flood.name, sent[0], expected)
             assert pings.sent - pings.received <= MAX_LOSS * pings.sent, (flood.name, pings)
             assert used < MAX_CPU, (flood.name, used)
@@ -176,8 +180,11 @@ def test_floods_cost_nothing_of_the_tunnel(lab: TwoHosts, registry: LinkRegistry
                 assert rss_kb(b.proc.pid) - rss <= MAX_RSS_GROWTH, flood.name
             growth_from = growth_from or rss_kb(b.proc.pid)
         assert rss_kb(b.proc.pid) - growth_from <= MAX_RSS_GROWTH
-        # a rekey every 10 s went on through the floods
-        assert handshakes_of(b.proc.pid) - handshakes >= len(FLOODS) * seconds // 10 - 1
+        # rekeys went on through the floods: a session is renewed before it ends unrenewed at
+        # 1.5 times the rekey interval of 10 s (a rekey every ~10 s: 5 or 6 in 60 s)
+        rekeys = handshakes_of(b.proc.pid) - handshakes
+        print(f"handshakes completed during the floods: {rekeys}")
+        assert rekeys >= len(FLOODS) * seconds // 15
     drops = [line for line in b.output().splitlines() if "counters encrypt" in line]
     assert drops and "handshake_duplicate" in drops[-1] and "handshake_mac" in drops[-1]
 
