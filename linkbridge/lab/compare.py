@@ -104,31 +104,38 @@ def ping_packet_size(destination: str) -> int:
     return PING_PAYLOAD + (48 if ":" in destination else 28)
 
 
+def reasons(dropped: Mapping[str, int]) -> str:
+    return " ".join(f"{reason}={count}" for reason, count in sorted(dropped.items()))
+
+
 def comparison_lines(figures: Figures, ping: PingResult, ping_bytes: int,
                      transfer: TransferResult | None, before: Sequence[Mapping[str, int]],
                      after: Sequence[Mapping[str, int]],
-                     decompression: Sequence[Mapping[str, int]] = ({}, {})) -> list[str]:
+                     decompression: Sequence[Mapping[str, int]] = ({}, {}),
+                     queued: Sequence[Mapping[str, int]] = ({}, {})) -> list[str]:
     """Report lines putting each configured figure beside the lab's measurement of it.
 
     Loss is measured from the tunnel devices' packet counters over the whole run, less the
     packets that crossed the link but that the receiver's decompressor dropped
-    (`decompression`: B's drops by reason, then A's); RTT by the ping; the A -> B rate from
-    the IP bytes B's tunnel received during the TCP transfer.
+    (`decompression`: B's drops by reason, then A's) and those the sender dropped for want of
+    queue room before the link (`queued`: A's, then B's); RTT by the ping; the A -> B rate
+    from the IP bytes B's tunnel received during the TCP transfer.
     """
     ab, ba = figures
     lines = [_row("link", "configured", "measured", "")]
-    for label, direction, sender, receiver, dropped in (
-            ("A -> B", ab, after[0], after[1], decompression[0]),
-            ("B -> A", ba, after[1], after[0], decompression[1])):
+    for label, direction, sender, receiver, dropped, full in (
+            ("A -> B", ab, after[0], after[1], decompression[0], queued[0]),
+            ("B -> A", ba, after[1], after[0], decompression[1], queued[1])):
         sent, got = sender.get("tx_packets", 0), receiver.get("rx_packets", 0)
-        tossed = sum(dropped.values())
-        lost = max(sent - got - tossed, 0)
+        tossed, overflowed = sum(dropped.values()), sum(full.values())
+        lost = max(sent - got - tossed - overflowed, 0)
         measured = f"{100 * lost / sent:.2f}%" if sent else "n/a"
         note = f"{lost} of {sent} packets" + (
             f", {got - sent} more delivered than sent (duplicates)" if got > sent else "")
+        if overflowed:
+            note += f"; {overflowed} more found the sender's queue full ({reasons(full)})"
         if tossed:
-            reasons = " ".join(f"{reason}={count}" for reason, count in sorted(dropped.items()))
-            note += f"; {tossed} more crossed but dropped by decompression ({reasons})"
+            note += f"; {tossed} more crossed but dropped by decompression ({reasons(dropped)})"
         lines.append(_row(f"loss {label}", f"{100 * direction.loss:.2f}%", measured, note))
     rtt = 1000 * (ab.latency(ping_bytes) + ba.latency(ping_bytes))
     rtts = ping.rtts_ms

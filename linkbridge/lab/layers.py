@@ -1,6 +1,6 @@
 """The lab report's lines on the tunnels' layers, from their status sockets: header compression
-per direction, encryption and TUN offloads per side, and the decompression drops that the
-report's loss rows set apart from the link's."""
+per direction, encryption and TUN offloads per side, and the drops that the report's loss rows
+set apart from the link's (the receiver's decompression drops, the sender's full queues)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from linkbridge.ops.status import collect_status
 from linkbridge.ops.status_data import SideStatus, TunnelStatus
 from linkbridge.ops.status_format import encryption_text
-from linkbridge.wire.drops import COMPRESS_BAD_CHECKSUM
+from linkbridge.wire.drops import COMPRESS_BAD_CHECKSUM, QUEUE_FULL
 from linkbridge.wire.offload import flag_names
 
 FAILURE_PREFIX = COMPRESS_BAD_CHECKSUM.split("_")[0] + "_"  # compress_*
@@ -28,6 +28,13 @@ def decompression_drops(receiver: SideStatus) -> dict[str, int]:
     """Frames `receiver` got over the link and its decompressor dropped, by reason."""
     return {reason: count for reason, count in receiver.drops.items()
             if reason.startswith(FAILURE_PREFIX)}
+
+
+def queue_drops(sender: SideStatus) -> dict[str, int]:
+    """Packets `sender`'s stack dropped for want of room in a queue (`queue_full`, or a link's
+    own `..._queue_full`, e.g. a sim: link's `limit`), by reason: they never went out."""
+    return {reason: count for side in sender.stack() for reason, count in side.drops.items()
+            if count and (reason == QUEUE_FULL or reason.endswith("_" + QUEUE_FULL))}
 
 
 def layer_lines(pair: Pair) -> list[str]:

@@ -24,7 +24,7 @@ from linkbridge.lab.compare import (
     transfer_size,
     transfer_stall,
 )
-from linkbridge.lab.layers import decompression_drops, layer_lines, tunnel_pair
+from linkbridge.lab.layers import decompression_drops, layer_lines, queue_drops, tunnel_pair
 from linkbridge.lab.options import LabOptions, SideArgs, key_args
 from linkbridge.lab.plot import (
     DIRECTIONS,
@@ -296,7 +296,9 @@ def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
                     plan.figures, ping_result, plan.ping_bytes, transfer, before,
                     (report.stats_a, report.stats_b),
                     (decompression_drops(pair[1].link_side),
-                     decompression_drops(pair[0].link_side)) if pair else ({}, {}))
+                     decompression_drops(pair[0].link_side)) if pair else ({}, {}),
+                    (queue_drops(pair[0].link_side),
+                     queue_drops(pair[1].link_side)) if pair else ({}, {}))
             report.comparison += measured_lines(registry, options.link, hosts.sides)
             report.comparison += (layer_lines(pair) if pair else []) + notes
     print("\n".join(report.lines()), flush=True)

@@ -73,6 +73,16 @@ def test_loss_rows_set_decompression_drops_apart_from_link_loss() -> None:
     assert not any(line.lstrip().startswith("rate") for line in lines)  # no transfer
 
 
+def test_loss_rows_set_the_senders_full_queue_apart_from_link_loss() -> None:
+    figures = (LabDirection(delay=0.6), LabDirection(delay=0.6))
+    after = ({"tx_packets": 1000, "rx_packets": 100}, {"tx_packets": 100, "rx_packets": 800})
+    lines = comparison_lines(figures, PingResult(), 84, None, ({}, {}), after, ({}, {}),
+                             ({"sim_queue_full": 200}, {}))
+    ab = next(line for line in lines if "loss A -> B" in line)
+    assert "0.00%" in ab.split("0.00%", 1)[1] and "0 of 1000 packets" in ab
+    assert "200 more found the sender's queue full (sim_queue_full=200)" in ab
+
+
 def test_late_replies_are_received_not_lost() -> None:
     result = PingResult(sent=4, rtts_ms=[1800.0, 1790.0, 6100.0, 1795.0], late=1, wait=5.55)
     text = ping_text(result)
