@@ -52,3 +52,16 @@ def transfer_text(t: TransferResult) -> str:
     handed = f", {t.sent_bytes} handed to TCP" if t.sent_bytes != t.size else ""
     return (f"INCOMPLETE: {t.received_bytes} of {t.size} bytes arrived{handed} in {rate}, "
             f"{t.stopped}; what arrived is {content}")
+
+
+def traffic_problem(ping_result: PingResult, transfer: TransferResult | None) -> str:
+    """What the lab's exit status fails on, in a few words ("" when nothing)."""
+    if ping_result.received == 0:
+        return "no ping was answered"
+    if transfer is None or transfer.ok:
+        return ""
+    if not transfer.arrived_intact:
+        return "the TCP transfer's content arrived corrupted"
+    return (f"the TCP transfer stopped after {transfer.received_bytes} of {transfer.size} bytes "
+            f"({transfer.stopped}); on a slow or half-duplex link give a smaller --bytes, or "
+            "--bytes 0 for pings alone")

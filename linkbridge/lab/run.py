@@ -36,7 +36,7 @@ from linkbridge.lab.plot import (
 )
 from linkbridge.lab.probes import PingResult, TransferResult, ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
-from linkbridge.lab.report import LabReport
+from linkbridge.lab.report import LabReport, traffic_problem
 from linkbridge.lab.topology import (
     OVERLAY,
     OVERLAY6,
@@ -305,9 +305,11 @@ def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
     if sampler is not None:
         write_plots(options, lab_series(ping_result, sampler.samples, start, plan.figures,
                                         plan.ping_bytes), plan.label)
-    if ping_result.received == 0 or (transfer is not None and not transfer.ok):
-        raise LinkbridgeError("the lab tunnel did not carry traffic correctly (see report)")
+    problem = traffic_problem(ping_result, transfer)
+    if problem:
+        raise LinkbridgeError(f"the lab tunnel did not carry traffic correctly: {problem}")
     return report
+
 
 
 def settle_time(hosts: TwoHosts, plan: Plan) -> float:

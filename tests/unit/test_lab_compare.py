@@ -19,7 +19,7 @@ from linkbridge.lab.compare import (
 )
 from linkbridge.lab.options import LabOptions
 from linkbridge.lab.probes import PingResult, TransferResult
-from linkbridge.lab.report import ping_text, transfer_text
+from linkbridge.lab.report import ping_text, traffic_problem, transfer_text
 from linkbridge.plugin.lab import LabDirection
 
 
@@ -123,3 +123,13 @@ def test_tunnel_options_go_to_both_tunnels_and_the_cipher_only_with_encryption()
                                      "--fragment-timeout", "2", "--offload", "off"]
     encrypted = LabOptions(encrypt=True, cipher="aes-256-gcm")
     assert encrypted.tunnel_args() == ["--cipher", "aes-256-gcm"]
+
+
+def test_the_exit_status_names_what_failed() -> None:
+    answered = PingResult(sent=3, rtts_ms=[1.0, 1.0, 1.0])
+    cut = TransferResult(2000, 2000, 1827, 100.6, True, stopped="no progress for 60 s")
+    assert traffic_problem(PingResult(sent=3), None) == "no ping was answered"
+    assert traffic_problem(answered, None) == ""
+    assert "corrupted" in traffic_problem(answered, TransferResult(10, 10, 10, 1.0, False))
+    assert traffic_problem(answered, cut).startswith(
+        "the TCP transfer stopped after 1827 of 2000 bytes (no progress for 60 s)")
