@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,7 +129,12 @@ def run_targets(targets: Sequence[Target], args: argparse.Namespace) -> list[Out
             target = waiting.pop(0)
             workdir = base / target.name
             running.append((target, workdir, start(target, args, workdir)))
-        target, workdir, process = running.pop(0)
+        done = [entry for entry in running if entry[2].poll() is not None]
+        if not done:  # the first to end frees its slot (not the first started)
+            time.sleep(POLL)
+            continue
+        running.remove(done[0])
+        target, workdir, process = done[0]
         result = outcome(target, process.wait(), workdir)
         outcomes[target.name] = result
         print(line(result), flush=True)
@@ -138,6 +144,8 @@ def run_targets(targets: Sequence[Target], args: argparse.Namespace) -> list[Out
         base.rmdir()
     return [outcomes[target.name] for target in targets]
 
+
+POLL = 0.2  # seconds between looks at the running targets
 
 HEADER = f"{'target':<15}{'inputs':>10}{'inputs/s':>10}{'cov':>7}{'ft':>7}{'corpus':>8}  result"
 
