@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from linkbridge.lab.probes import PingResult, TransferResult
+from linkbridge.ops.status_format import drops_text
 from linkbridge.plugin.lab import LabDirection, LabFigures, LabMeasuring, LabSides
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.units import format_rate
@@ -104,10 +105,6 @@ def ping_packet_size(destination: str) -> int:
     return PING_PAYLOAD + (48 if ":" in destination else 28)
 
 
-def reasons(dropped: Mapping[str, int]) -> str:
-    return " ".join(f"{reason}={count}" for reason, count in sorted(dropped.items()))
-
-
 def comparison_lines(figures: Figures, ping: PingResult, ping_bytes: int,
                      transfer: TransferResult | None, before: Sequence[Mapping[str, int]],
                      after: Sequence[Mapping[str, int]],
@@ -133,9 +130,11 @@ def comparison_lines(figures: Figures, ping: PingResult, ping_bytes: int,
         note = f"{lost} of {sent} packets" + (
             f", {got - sent} more delivered than sent (duplicates)" if got > sent else "")
         if overflowed:
-            note += f"; {overflowed} more found the sender's queue full ({reasons(full)})"
+            full_text = drops_text(dict(sorted(full.items())))
+            note += f"; {overflowed} more found the sender's queue full ({full_text})"
         if tossed:
-            note += f"; {tossed} more crossed but dropped by decompression ({reasons(dropped)})"
+            tossed_text = drops_text(dict(sorted(dropped.items())))
+            note += f"; {tossed} more crossed but dropped by decompression ({tossed_text})"
         lines.append(_row(f"loss {label}", f"{100 * direction.loss:.2f}%", measured, note))
     rtt = 1000 * (ab.latency(ping_bytes) + ba.latency(ping_bytes))
     rtts = ping.rtts_ms

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from linkbridge.ops.status import collect_status
 from linkbridge.ops.status_data import SideStatus, TunnelStatus
-from linkbridge.ops.status_format import encryption_text
+from linkbridge.ops.status_format import drops_text, encryption_text
 from linkbridge.wire.drops import COMPRESS_BAD_CHECKSUM, QUEUE_FULL
 from linkbridge.wire.offload import flag_names
 
@@ -60,7 +60,7 @@ def direction_text(sender: SideStatus, receiver: SideStatus) -> str:
     packets = sender.tx_bytes
     ratio = f"{frames / packets:.2f}" if packets else "-"
     failures = decompression_drops(receiver)
-    failed = " ".join(f"{reason}={count}" for reason, count in sorted(failures.items())) or "none"
+    failed = drops_text(dict(sorted(failures.items()))) or "none"
     return (f"{sender.compression.mode}, {tx.compressed} of {tx.packets} packets compressed, "
             f"{tx.saved} header bytes saved, link/IP bytes {ratio}; failures at the receiver: "
             f"{failed}")
