@@ -200,6 +200,7 @@ class SecureChannel:
         self._responses = TokenBucket(RATE_BURST, RATE_PER_SECOND)  # answers to ours
         self._jobs: deque[InitiationRead | ResponseRead] = deque()
         self._initiation_due: int | None = None  # attempts of the initiation to replace
+        self._writing = False  # an Initiation job was taken and is not finished yet
 
     # --- the data path ---------------------------------------------------------------------
 
@@ -331,7 +332,7 @@ class SecureChannel:
             if pair is not None and now >= pair.expires:
                 setattr(self, name, None)
         pending = self.pending
-        if (pending is not None and self._initiation_due is None
+        if (pending is not None and self._initiation_due is None and not self._writing
                 and now >= pending.sent_at + self._retry_interval(pending)):
             if pending.attempts == 3:
                 self.events.append(
@@ -367,7 +368,7 @@ class SecureChannel:
         if self._jobs and isinstance(self._jobs[0], ResponseRead):
             return self._jobs.popleft()
         if self._initiation_due is not None:
-            attempts, self._initiation_due = self._initiation_due, None
+            attempts, self._initiation_due, self._writing = self._initiation_due, None, True
             if attempts == 0:
                 self._round_started, self.abandoned = now, None
             stamp = max(self._wall_clock(), self._sent_timestamp + 1)
@@ -404,7 +405,8 @@ class SecureChannel:
     def status(self, now: float) -> dict[str, object]:
         pair = self.current
         state = ("established" if self._sendable(now) is not None
-                 else "handshaking" if self.pending or self.held or self.work_waiting
+                 else "handshaking"
+                 if self.pending or self.held or self._writing or self.work_waiting
                  else "no session")
         return {
             "state": state,
@@ -473,8 +475,10 @@ class SecureChannel:
         return self.timers.retry * min(RETRY_BACKOFF, 1 << max(0, pending.attempts - 3))
 
     def _want_initiation(self) -> None:
-        """Ask for a new round of initiations unless one is under way."""
-        if self.pending is None and self.held is None and self._initiation_due is None:
+        """Ask for a new round of initiations unless one is under way (pending, held, due,
+        or being written: a second one would replace the first after it was sent)."""
+        if (self.pending is None and self.held is None and self._initiation_due is None
+                and not self._writing):
             self._initiation_due = 0
 
     def _new_id(self) -> int:
@@ -491,9 +495,11 @@ class SecureChannel:
         return hmac_blake2s(key, message)[:MAC_SIZE]
 
     def _finish_initiation(self, job: Initiation, now: float) -> list[bytes]:
-        """Our initiation (new ephemeral key, new timestamp) in place of any pending one;
-        with a cookie's mac2 while the peer's last cookie is fresh."""
-        local_id = self._new_id() if self.pending is None else self.pending.local_id
+        """Our initiation (new ephemeral key, new timestamp, new key id) in place of any
+        pending one; with a cookie's mac2 while the peer's last cookie is fresh. A late answer
+        to the one it replaces finds no initiation of its id waiting: handshake_unexpected."""
+        self._writing = False
+        local_id = self._new_id()  # not the pending one's
         message = bytes((frame_byte(frames.HANDSHAKE_INITIATION, local_id),)) + job.body
         message += self._mac(self._mac_out, message)
         mac2 = self._holder.mac2(message, now)

@@ -581,3 +581,50 @@ def test_crossed_initiations_end_in_one_session_and_renewals_lose_nothing() -> N
     assert pair.delivered[id(pair.a)] == pair.delivered[id(pair.b)] == [
         packet(n) for n in range(sent)]
     assert not pair.a.drops and not pair.b.drops
+
+
+def test_a_packet_or_tick_while_our_initiation_is_written_asks_for_no_second_one() -> None:
+    """The glue writes an initiation outside its lock (take_job, run, finish): a packet sealed
+    or a retry due meanwhile must not start another, whose key id and handshake would replace
+    the first after it was sent (its answer then failed as handshake_auth)."""
+    pair = Pair(seed=5)
+    a = pair.a.channel
+    a.start(0.0)
+    job = a.take_job(0.0)
+    assert job is not None and not a.work_waiting
+    assert a.seal(packet(1), 0.0) == [] and not a.work_waiting
+    assert a.status(0.0)["state"] == "handshaking"
+    job.run()
+    first = a.finish(job, 0.0)
+    assert len(first) == 1 and a.take_job(0.0) is None
+    job = a.take_job(0.0)
+    assert job is None
+    a.tick(5.0)  # the retry is due ...
+    job = a.take_job(5.0)
+    assert job is not None
+    a.tick(20.0)  # ... and stays due while it is written: still one
+    assert a.take_job(20.0) is None
+    job.run()
+    assert len(a.finish(job, 20.0)) == 1 and not a.work_waiting
+    pair.put(pair.a, first)
+    pair.run()  # B answers the first (replaced) initiation: no session from it, no auth error
+    assert a.current is None
+    assert pair.a.drops == Counter({drops.HANDSHAKE_UNEXPECTED: 1}), pair.a.drops
+    assert not any("pre-shared" in event for event in a.events)
+
+
+def test_a_late_answer_to_a_retried_initiation_is_unexpected_not_a_failed_response() -> None:
+    """A retry takes a new key id: the answer to the initiation it replaced, arriving late,
+    is counted handshake_unexpected, and the answer to the retry makes the session."""
+    pair = Pair(seed=6)
+    pair.put(pair.a, pair.a.start(0.0))
+    first = pair.wire.pop()
+    _, late_answer = pair.b.open(first[1], 0.0)
+    pair.tick(5.0)  # A retries before B's answer arrives, and the answer comes first
+    pair.wire.insert(0, (pair.a, late_answer[0]))
+    pair.run()
+    assert pair.a.channel.current is not None and pair.b.channel.current is not None
+    assert pair.a.drops == Counter({drops.HANDSHAKE_UNEXPECTED: 1}), pair.a.drops
+    pair.send(pair.a, packet(7))
+    pair.run()
+    assert pair.delivered[id(pair.b)] == [packet(7)]
