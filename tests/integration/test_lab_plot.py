@@ -30,8 +30,12 @@ def test_plot_of_a_sim_lab_has_every_series_and_the_configured_figures(
     assert series["samples"] >= 5
     for direction in ("A -> B", "B -> A"):
         assert len(series["throughput_bps"][direction]) == series["samples"] - 1
-    peak = max(point["bps"] for point in series["throughput_bps"]["A -> B"])
-    assert 1e6 < peak < 6e6  # the transfer ran at about the configured 4 Mbit/s
+    # the transfer ran at about the configured 4 Mbit/s: the median of the samples while it ran
+    # (a single sample may be far above: after the host stalled the sim, packets whose send time
+    # passed meanwhile go out at once, as a delay line does)
+    running = sorted(point["bps"] for point in series["throughput_bps"]["A -> B"]
+                     if point["bps"] > 0.5e6)
+    assert running and 1e6 < running[len(running) // 2] < 6e6, running
     assert series["configured"]["rate_bps"] == {"A -> B": 4e6, "B -> A": 4e6}
     assert 10 < series["configured"]["rtt_ms"] < 12
 
