@@ -456,6 +456,7 @@ class SecureChannel:
         out: list[bytes] = []
         if pair is self.next:  # the initiator's first frame confirms the session we answered
             self.previous, self.current, self.next = self.current, pair, None
+            self._completed()
             if self._crossed:  # the crossing handshake was live: ours gives way to it
                 self.handshake_s, self._crossed = now - self._round_started, False
                 if self.pending is not None:
@@ -636,7 +637,6 @@ class SecureChannel:
         message += job.body
         self.next = Keypair(local_id, initiator_id, job.to_us, job.to_peer, job.cipher, now,
                             False, self.timers)
-        self._completed()
         return [message + self._mac(self._mac_out, message)]
 
     def _finish_response(self, job: ResponseRead, now: float) -> list[bytes]:
@@ -680,5 +680,7 @@ class SecureChannel:
                            "one --cipher they share (or auto)")
 
     def _completed(self) -> None:
+        """A session became current: ours answered, or the one we answered confirmed by the
+        initiator's first frame (an answered initiation alone may be a replay: not counted)."""
         self.handshakes += 1
         self.last_handshake = self._wall_clock()

@@ -628,3 +628,19 @@ def test_a_late_answer_to_a_retried_initiation_is_unexpected_not_a_failed_respon
     pair.send(pair.a, packet(7))
     pair.run()
     assert pair.delivered[id(pair.b)] == [packet(7)]
+
+
+def test_a_responder_counts_its_handshake_when_the_initiator_confirms_it() -> None:
+    """An answered initiation may be a replay: the responder's session (and its count and log
+    line) begins with the initiator's first frame on it, never with the answer."""
+    pair = Pair(seed=7)
+    pair.put(pair.a, pair.a.start(0.0))
+    _, initiation = pair.wire.pop()
+    _, answer = pair.b.open(initiation, 0.0)
+    b = pair.b.channel
+    assert len(answer) == 1 and b.handshakes == 0 and b.status(0.0)["state"] == "no session"
+    _, confirm = pair.a.open(answer[0], 0.0)
+    assert pair.a.channel.handshakes == 1 and len(confirm) == 1  # a keepalive confirms it
+    assert pair.b.open(confirm[0], 0.0) == (None, [])
+    assert b.handshakes == 1 and b.status(0.0)["state"] == "established"
+    assert b.last_handshake == pair.b.wall
