@@ -16,7 +16,7 @@ from linkbridge.lab.topology import TwoHosts, two_hosts
 from linkbridge.ops.status import RUN_DIR_ENV
 from linkbridge.plugin.conformance import LinkConformance
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
-from tests.helpers import tier_gate, vm_session
+from tests.helpers import tier_gate, vm_session, zygote
 
 
 def missing_privileges() -> str | None:
@@ -41,6 +41,21 @@ def lab(root: None) -> Iterator[TwoHosts]:
     """Two hosts in fresh network namespaces joined by veth; removed even when the test fails."""
     with two_hosts() as hosts:
         yield hosts
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tunnel_launcher() -> Iterator[None]:
+    """The lab's tunnel processes forked from one pre-imported linkbridge (a new interpreter
+    spends ~0.4 s of CPU on imports; tests/helpers/zygote.py); LINKBRIDGE_TEST_FRESH=1 starts
+    each in a new interpreter instead."""
+    if os.environ.get(zygote.FRESH_ENV):
+        yield
+        return
+    zygote.install()
+    try:
+        yield
+    finally:
+        zygote.uninstall()
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any, Protocol
 
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab import netns
@@ -30,6 +30,36 @@ def spawn(ns_name: str | None, argv: Sequence[str], env: dict[str, str] | None =
     return subprocess.Popen(list(argv), env=env, preexec_fn=preexec, **kwargs)
 
 
+class Process(Protocol):
+    """What a LinkbridgeProcess holds of its process: a Popen, or what a launcher gives."""
+
+    pid: int
+    returncode: int | None
+    stdout: IO[bytes] | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+# (namespace, linkbridge's arguments, environment, stdout and stderr: a file or
+# subprocess.PIPE) -> the running process
+Launcher = Callable[[str | None, list[str], dict[str, str], IO[bytes] | int], Process]
+_launcher: Launcher | None = None
+
+
+def set_launcher(launcher: Launcher | None) -> None:
+    """Start `python -m linkbridge ARGS` processes (those without a wrapper) through
+    `launcher`: a test suite's server that forks them from one pre-imported interpreter
+    (tests/helpers/zygote.py). None: a new interpreter each, as always."""
+    global _launcher
+    _launcher = launcher
+
+
 class LinkbridgeProcess:
     """`python -m linkbridge ARGS` in a namespace; start() returns once it is ready."""
 
@@ -43,7 +73,7 @@ class LinkbridgeProcess:
         self.wrapper = list(wrapper)
         self.label = label
         self.verbose = verbose
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Process | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - read by output() after exit
         self._log_lock = threading.Lock()
         self._relay: threading.Thread | None = None
@@ -57,10 +87,13 @@ class LinkbridgeProcess:
         os.chmod(self._notify_dir.name, 0o755)  # reachable after `--user` dropped root
         os.chmod(path, 0o666)
         env = dict(os.environ, NOTIFY_SOCKET=path)
-        self.proc = spawn(self.ns_name,
-                          [*self.wrapper, sys.executable, "-m", "linkbridge", *self.args],
-                          env=env, stdout=subprocess.PIPE if self.verbose else self._log,
-                          stderr=subprocess.STDOUT)
+        output: IO[bytes] | int = subprocess.PIPE if self.verbose else self._log
+        if _launcher is not None and not self.wrapper:
+            self.proc = _launcher(self.ns_name, list(self.args), env, output)
+        else:
+            self.proc = spawn(self.ns_name,
+                              [*self.wrapper, sys.executable, "-m", "linkbridge", *self.args],
+                              env=env, stdout=output, stderr=subprocess.STDOUT)
         if self.verbose:
             self._relay = threading.Thread(target=self._relay_lines, daemon=True)
             self._relay.start()

@@ -11,10 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from linkbridge.lab.processes import spawn
+from tests.helpers import zygote
 
 
 def run_in(ns_name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `linkbridge ARGS` in the namespace and wait (30 s at most) for it to end."""
+    """Run `linkbridge ARGS` in the namespace and wait (30 s at most) for it to end (forked
+    from the zygote when the suite has one: tests/helpers/zygote.py)."""
+    launcher = zygote.installed()
+    if launcher is not None:
+        return launcher.run(ns_name, list(args), timeout=30)
     proc = spawn(ns_name, [sys.executable, "-m", "linkbridge", *args], stdout=subprocess.PIPE,
                  stderr=subprocess.PIPE, text=True)
     out, err = proc.communicate(timeout=30)
@@ -34,6 +39,9 @@ def stop(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
 def status(*args: str, preexec: Callable[[], None] | None = None
            ) -> subprocess.CompletedProcess[str]:
     """Run `linkbridge status ARGS` (as the user `preexec` switches to, when given)."""
+    launcher = zygote.installed()
+    if launcher is not None and preexec is None:
+        return launcher.run(None, ["status", *args], timeout=60)
     return subprocess.run([sys.executable, "-m", "linkbridge", "status", *args],
                           capture_output=True, text=True, timeout=60, preexec_fn=preexec)
 

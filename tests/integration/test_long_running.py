@@ -239,7 +239,8 @@ def test_serial_tunnel_started_before_its_device_comes_up(lab: TwoHosts, tmp_pat
             cable.start()
             wait_for(lambda: ping(lab.a, OVERLAY[1], count=1, timeout=0.5).received == 1, 10,
                      "a ping over the serial line that appeared")
-            assert link_state(sides[0], "lbtty") == "up"
+            # the supervisor looks at its links every 0.1 s (tunnel/supervisor.py's TICK)
+            wait_for(lambda: link_state(sides[0], "lbtty") == "up", 2, "A's link up")
 
 
 BROKEN_AND_GOOD = """
