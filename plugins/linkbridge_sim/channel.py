@@ -7,16 +7,19 @@ draws come from a generator passed in, so a run is reproducible. The medium proc
 
 The rules:
 - A station with a frame senses the channel. It hears a transmission of another station only
-  from one slot (its `slottime`) after that transmission started (the carrier-detect delay), so
-  frames that start within one slot of each other both go on the air.
-- Busy: it waits until the channel is free. Free: it draws 0..255 and transmits when the draw
-  is <= `persist` (KISS TNCs' rule: probability (persist + 1) / 256), else it waits one slot
-  and senses again.
-- A transmission keys up for `txdelay`, sends the frame for its airtime, then holds the carrier
-  for `txtail`; all of it counts as time on air (and for the duty cycle).
+  from its carrier-detect delay (`dcd`, by default its `slottime`) after that transmission
+  started, so frames that start within that delay of each other both go on the air.
+- Busy: it waits until the channel is free. Free: with `slotwait` it first waits one slot (and
+  senses again); then it draws 0..255 and transmits when the draw is <= `persist` (KISS TNCs'
+  rule: probability (persist + 1) / 256), else it waits one slot and senses again.
+- A transmission keys up for `txdelay`, sends its frames back to back, each for its airtime,
+  then holds the carrier for `txtail`; all of it counts as time on air (and for the duty
+  cycle). It carries the head frame and up to `burst - 1` more queued ones; a frame offered
+  before the last frame's data ends joins it while the burst has room (not with a duty cycle).
 - A frame is lost to every receiver (a collision, counted for its sender) when another
-  transmission is on the air at any moment between its start and the end of its data; else
-  every other station receives it when its data ends. A transmitting station hears nothing.
+  transmission is on the air at any moment between its start (the key-up, for the first frame
+  of a transmission; else the previous frame's end) and the end of its data; else every other
+  station receives it when its data ends. A transmitting station hears nothing.
 - Duty cycle: a station transmits only when its airtime over any `duty_window` stays within
   `duty`; a frame waits (counted as a duty wait) until then, or is dropped if it could never fit.
 - Each station queues at most `limit` frames; more are dropped (`queue_full`).
@@ -40,7 +43,13 @@ ALWAYS = 255  # persist value that always transmits on a free channel
 
 @dataclass(frozen=True)
 class Radio:
-    """One station's radio: how long its frames take and how it shares the channel."""
+    """One station's radio: how long its frames take and how it shares the channel.
+
+    `frame_airtime`, when given, is the time on air of a frame's data from its bytes (on-air
+    framing: flags, FCS, bit stuffing; see framing.py) and replaces `airtime(len(frame))`.
+    `burst` is how many queued frames one key-up carries (a KISS TNC sends all it holds);
+    `slotwait` waits one slot before the first persistence draw on a free channel (Dire Wolf);
+    `dcd` is the carrier-detect delay (None: one `slottime`)."""
 
     airtime: Airtime
     persist: int = 63
@@ -50,10 +59,24 @@ class Radio:
     duty: float | None = None  # share of any duty_window it may be on the air
     duty_window: float = 3600.0
     limit: int = 1000
+    burst: int = 1
+    slotwait: bool = False
+    dcd: float | None = None
+    frame_airtime: Callable[[bytes], float] | None = None
+
+    def data_time(self, frame: bytes) -> float:
+        """Time on air of `frame`'s data (no key-up or tail)."""
+        if self.frame_airtime is not None:
+            return self.frame_airtime(frame)
+        return self.airtime(len(frame))
 
     def on_air(self, size: int) -> float:
-        """Time on air of a `size`-byte frame: key-up, data, tail."""
-        return self.txdelay + self.airtime(size) + self.txtail
+        """Time on air of a `size`-byte frame alone: key-up, data, tail."""
+        return self.txdelay + self.data_time(bytes(size)) + self.txtail
+
+    @property
+    def carrier_delay(self) -> float:
+        return self.slottime if self.dcd is None else self.dcd
 
 
 @dataclass
@@ -77,13 +100,30 @@ class StationStats:
 
 
 @dataclass
-class Transmission:
-    station: str
+class Part:
+    """One frame of a transmission: it is lost when another transmission is on the air at any
+    moment from `start` (the key-up for the first frame, else the previous frame's data end)
+    to its `data_end`."""
+
+    frame: bytes
+    offered: float
     start: float
     data_end: float
-    end: float
-    frame: bytes
     collided: bool = False
+
+
+@dataclass
+class Transmission:
+    """One key-up: its frames back to back after `txdelay`, then `txtail`, until `end`."""
+
+    station: str
+    start: float
+    end: float
+    parts: list[Part]
+
+    @property
+    def data_end(self) -> float:
+        return self.parts[-1].data_end
 
 
 @dataclass(frozen=True)
@@ -101,13 +141,18 @@ class _Station:
     duty: DutyCycle | None
     queue: deque[tuple[float, bytes]] = field(default_factory=deque)
     stats: StationStats = field(default_factory=StationStats)
-    transmitting: bool = False
+    sending: Transmission | None = None  # its transmission on the air
     attempt_pending: bool = False
+    slot_waited: bool = False  # (slotwait) it has waited its slot on a free channel
     duty_waiting: float | None = None  # when the head frame began to wait for the duty cycle
 
 
 def _duty_cycle(radio: Radio) -> DutyCycle | None:
     return DutyCycle(radio.duty, radio.duty_window) if radio.duty else None
+
+
+def _overlaps(start: float, end: float, tx: Transmission) -> bool:
+    return start < tx.end and tx.start < end
 
 
 class Channel:
@@ -148,11 +193,13 @@ class Channel:
         if station.duty is not None and not station.duty.fits(station.radio.on_air(len(frame))):
             stats.too_long += 1
             return out
+        if self._joins_burst(station, frame, now):
+            return out
         if len(station.queue) >= station.radio.limit:
             stats.queue_full += 1
             return out
         station.queue.append((now, frame))
-        if not station.transmitting and not station.attempt_pending:
+        if station.sending is None and not station.attempt_pending:
             self._schedule(now, "attempt", name)
         return out
 
@@ -165,9 +212,9 @@ class Channel:
                 self.stations[what].attempt_pending = False
                 self._attempt(what, at)
             elif kind == "data_end":
-                self._data_end(what)
+                self._data_end(*what)
             else:
-                self._tx_end(what)
+                self._tx_end(what, at)
         self.now = max(self.now, now)
         out, self._out = self._out, []
         return out
@@ -179,14 +226,14 @@ class Channel:
 
     def _sensed_busy_until(self, name: str, at: float) -> float | None:
         """End of the transmissions `name` hears at `at` (None: it hears a free channel)."""
-        slot = self.stations[name].radio.slottime
+        delay = self.stations[name].radio.carrier_delay
         heard = [tx.end for tx in self._air
-                 if tx.station != name and tx.start + slot <= at < tx.end]
+                 if tx.station != name and tx.start + delay <= at < tx.end]
         return max(heard) if heard else None
 
     def _attempt(self, name: str, at: float) -> None:
         station = self.stations[name]
-        if station.transmitting or not station.queue:
+        if station.sending is not None or not station.queue:
             return
         radio = station.radio
         frame = station.queue[0][1]
@@ -200,50 +247,90 @@ class Channel:
                 return
         busy = self._sensed_busy_until(name, at)
         if busy is not None:
+            station.slot_waited = False
             self._schedule(busy, "attempt", name)
+        elif radio.slotwait and not station.slot_waited:
+            station.slot_waited = True
+            self._schedule(at + radio.slottime, "attempt", name)
         elif radio.persist >= ALWAYS or self.rng.randrange(256) <= radio.persist:
+            station.slot_waited = False
             self._transmit(name, at)
         else:
             self._schedule(at + radio.slottime, "attempt", name)
 
     def _transmit(self, name: str, at: float) -> None:
+        """Key up and send the head frame, with up to `burst - 1` more queued ones."""
         station = self.stations[name]
-        offered, frame = station.queue.popleft()
         radio, stats = station.radio, station.stats
         if station.duty_waiting is not None:
             stats.duty_wait_time += at - station.duty_waiting
             station.duty_waiting = None
-        data_end = at + radio.txdelay + radio.airtime(len(frame))
-        tx = Transmission(name, at, data_end, data_end + radio.txtail, frame)
-        for other in self._air:
-            if other.start < tx.end and tx.start < other.end:
-                if other.start < tx.data_end and tx.start < other.end:
-                    tx.collided = True
-                if tx.start < other.data_end:
-                    other.collided = True
+        tx = Transmission(name, at, at + radio.txdelay, [])
+        station.sending = tx
         self._air.append(tx)
-        station.transmitting = True
-        stats.sent += 1
-        stats.airtime += tx.end - tx.start
-        stats.queueing += at - offered
+        stats.airtime += radio.txdelay
+        while station.queue and len(tx.parts) < radio.burst:
+            offered, frame = station.queue[0]
+            if tx.parts and station.duty is not None and station.duty.earliest(
+                    tx.end - tx.start + radio.data_time(frame) + radio.txtail, at) > at:
+                break
+            station.queue.popleft()
+            self._add_part(station, tx, frame, offered)
         if station.duty is not None:
             station.duty.record(tx.start, tx.end)
             stats.duty_peak = station.duty.peak
-        self._schedule(data_end, "data_end", tx)
+
+    def _joins_burst(self, station: _Station, frame: bytes, now: float) -> bool:
+        """Whether `frame` goes out in the station's transmission on the air (it has room in
+        its burst and the data has not ended); a duty-cycled radio decides at key-up only."""
+        tx = station.sending
+        if (tx is None or station.queue or station.duty is not None
+                or len(tx.parts) >= station.radio.burst or now > tx.data_end):
+            return False
+        self._add_part(station, tx, frame, now)
+        return True
+
+    def _add_part(self, station: _Station, tx: Transmission, frame: bytes,
+                  offered: float) -> None:
+        """Append `frame` to `tx` (after its key-up or its last frame) and move its tail."""
+        radio, stats = station.radio, station.stats
+        start = tx.data_end if tx.parts else tx.start
+        begin = max(start, tx.start + radio.txdelay)
+        part = Part(frame, offered, start, begin + radio.data_time(frame))
+        tx.parts.append(part)
+        end = part.data_end + radio.txtail
+        stats.airtime += end - tx.end
+        tx.end = end
+        stats.sent += 1
+        stats.queueing += start - offered if len(tx.parts) > 1 else tx.start - offered
+        self._mark_collisions(tx)
+        self._schedule(part.data_end, "data_end", (tx, part))
         self._schedule(tx.end, "tx_end", tx)
 
-    def _data_end(self, tx: Transmission) -> None:
+    def _mark_collisions(self, tx: Transmission) -> None:
+        """Mark every frame that overlaps another transmission, both ways (`tx` just grew)."""
+        for other in self._air:
+            if other is tx or not _overlaps(tx.start, tx.end, other):
+                continue
+            for part in tx.parts:
+                part.collided |= _overlaps(part.start, part.data_end, other)
+            for part in other.parts:
+                part.collided |= _overlaps(part.start, part.data_end, tx)
+
+    def _data_end(self, tx: Transmission, part: Part) -> None:
         stats = self.stations[tx.station].stats
-        if tx.collided:
+        if part.collided:
             stats.collisions += 1
             return
         stats.delivered += 1
-        self._out.extend(Delivery(tx.data_end, name, tx.frame)
+        self._out.extend(Delivery(part.data_end, name, part.frame)
                          for name in self.stations if name != tx.station)
 
-    def _tx_end(self, tx: Transmission) -> None:
+    def _tx_end(self, tx: Transmission, at: float) -> None:
+        if at < tx.end:  # a frame joined the burst: a later tx_end ends it
+            return
         station = self.stations[tx.station]
-        station.transmitting = False
+        station.sending = None
         self._air = [t for t in self._air if t.end > tx.end]
         if station.queue and not station.attempt_pending:
             self._schedule(tx.end, "attempt", tx.station)

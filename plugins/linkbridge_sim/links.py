@@ -42,7 +42,8 @@ LAB_PORT = 47100
 
 def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabDirection:
     """The configured figures of one direction, as the lab report shows them. A half-duplex
-    radio adds its key-up time, the mean CSMA deferral on a free channel, and half its tail
+    radio adds its key-up time, the mean CSMA deferral on a free channel (a slot more with
+    slotwait), and half its tail
     (a reply waits for the tail of the frame it answers), and serialises at its airtime; its
     rate is the long-run capacity (radio.capacity()); it is half duplex."""
     delay = config.delay * (1.0 - config.reorder)
@@ -51,7 +52,7 @@ def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabD
                             rate=config.rate or trace_mean_rate(config.rate_trace),
                             overhead=config.overhead)
     p = (radio.persist + 1) / 256
-    deferral = radio.slottime * (1 - p) / p
+    deferral = radio.slottime * ((1 - p) / p + radio.slotwait)
     return LabDirection(loss=loss_model(config).stationary_loss,
                         delay=delay + radio.txdelay + deferral + radio.txtail / 2,
                         rate=radio.capacity(config.mtu), airtime=radio.airtime,

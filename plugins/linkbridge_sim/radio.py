@@ -16,8 +16,8 @@ DEFAULT_PERSIST = 63
 DEFAULT_SLOTTIME = 0.010
 DEFAULT_DUTY_WINDOW = 3600.0
 LORA_OPTIONS = ("bw", "cr", "preamble", "header", "crc", "ldro")
-RADIO_OPTIONS = ("persist", "slottime", "txdelay", "txtail", "duty", "duty_window", "sf",
-                 *LORA_OPTIONS)
+RADIO_OPTIONS = ("persist", "slottime", "txdelay", "txtail", "burst", "slotwait", "dcd", "duty",
+                 "duty_window", "sf", *LORA_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class RadioSettings:
     duty: float | None = None
     duty_window: float = DEFAULT_DUTY_WINDOW
     limit: int = 1000
+    burst: int = 1  # frames per key-up
+    slotwait: bool = False  # one slot before the first persistence draw
+    dcd: float | None = None  # carrier-detect delay (None: slottime)
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.lora is None):
@@ -42,8 +45,10 @@ class RadioSettings:
             raise ValueError("a rate must be > 0")
         if not 0 <= self.persist <= 255:
             raise ValueError("persist must be 0..255")
-        if min(self.slottime, self.txdelay, self.txtail) < 0 or self.limit < 1:
-            raise ValueError("slottime, txdelay and txtail must be >= 0 and limit >= 1")
+        if min(self.slottime, self.txdelay, self.txtail, self.dcd or 0.0) < 0:
+            raise ValueError("slottime, txdelay, txtail and dcd must be >= 0")
+        if self.limit < 1 or self.burst < 1:
+            raise ValueError("limit and burst must be >= 1")
         if self.duty is not None and not (0 < self.duty <= 1 and self.duty_window > 0):
             raise ValueError("duty must be > 0% and <= 100%, duty_window > 0")
 
@@ -66,14 +71,18 @@ class RadioSettings:
 
     def radio(self) -> Radio:
         return Radio(self.airtime, self.persist, self.slottime, self.txdelay, self.txtail,
-                     self.duty, self.duty_window, self.limit)
+                     self.duty, self.duty_window, self.limit, self.burst, self.slotwait,
+                     self.dcd)
 
     def describe(self) -> str:
         modulation = self.lora.describe() if self.lora else f"{self.rate:.6g} bit/s"
         duty = f" duty {self.duty * 100:.4g}% of {self.duty_window:g} s" if self.duty else ""
+        tnc = f" burst {self.burst}" if self.burst > 1 else ""
+        tnc += " slotwait" if self.slotwait else ""
+        tnc += f" dcd {self.dcd * 1e3:g}ms" if self.dcd is not None else ""
         return (f"half duplex, {modulation}, persist {self.persist} slottime "
                 f"{self.slottime * 1e3:g}ms txdelay {self.txdelay * 1e3:g}ms "
-                f"txtail {self.txtail * 1e3:g}ms{duty}")
+                f"txtail {self.txtail * 1e3:g}ms{tnc}{duty}")
 
     def to_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -139,7 +148,8 @@ def radio_settings(owner: str, options: Mapping[str, Any], rate: float | None,
             slottime=(DEFAULT_SLOTTIME if options.get("slottime") is None
                       else options["slottime"]),
             txdelay=options.get("txdelay") or 0.0, txtail=options.get("txtail") or 0.0,
-            duty=options.get("duty"),
+            burst=options.get("burst") or 1, slotwait=bool(options.get("slotwait")),
+            dcd=options.get("dcd"), duty=options.get("duty"),
             duty_window=options.get("duty_window") or DEFAULT_DUTY_WINDOW, limit=limit)
         size = options.get("mtu") or settings.max_frame or 1500
         on_air = settings.txdelay + settings.airtime(size) + settings.txtail

@@ -313,13 +313,15 @@ def test_any_run_conserves_frames_and_never_delivers_overlapping_ones(
 
 def test_radio_settings_travel_as_a_json_record() -> None:
     lora = RadioSettings(lora=LoraModulation(sf=7, bandwidth=500e3), persist=255, duty=0.01)
-    plain = RadioSettings(rate=1200.0, txdelay=0.3, txtail=0.05)
+    plain = RadioSettings(rate=1200.0, txdelay=0.3, txtail=0.05, burst=8, slotwait=True,
+                          dcd=0.02)
     for settings_ in (lora, plain):
         assert RadioSettings.from_record(settings_.to_record()) == settings_
     for bad in ("x", {"rate": 1200, "colour": 1}, {"rate": -1}, {}, {"rate": 1, "persist": 300},
                 {"lora": {"sf": 99}}, {"lora": {"spreading": 9}}, {"rate": float("nan")},
                 {"rate": 9600, "txdelay": float("inf")}, {"rate": "fast"}, {"lora": "x"},
-                {"lora": {"sf": 9, "bandwidth": float("nan")}}):
+                {"lora": {"sf": 9, "bandwidth": float("nan")}}, {"rate": 1, "burst": 0},
+                {"rate": 1, "dcd": -1}):
         with pytest.raises(ValueError):
             RadioSettings.from_record(bad)
 
@@ -332,3 +334,68 @@ def test_an_integer_too_large_for_a_float_is_refused() -> None:
             RadioSettings.from_record({"rate": 9600, field: 10**400})
     with pytest.raises(ValueError, match="finite numbers"):
         RadioSettings.from_record({"lora": {"sf": 9, "bandwidth": 10**400}})
+
+
+# TNC behaviour: bursts, the slot before the first draw, the carrier-detect delay --------------
+
+
+def test_one_key_up_carries_every_queued_frame_up_to_the_burst() -> None:
+    """Three frames queued at once: burst=8 sends them after one txdelay, back to back, with
+    one tail; burst=1 keys up three times (and each waits for the others' tails)."""
+    air = 100 * 8 / 9600
+    for burst, arrivals, airtime in (
+            (8, [0.3 + air, 0.3 + 2 * air, 0.3 + 3 * air], 0.3 + 3 * air + 0.1),
+            (1, [0.3 + air, 2 * (0.3 + air) + 0.1, 3 * (0.3 + air) + 0.2], 3 * (0.4 + air))):
+        radio = rate_radio(9600.0, persist=255, txdelay=0.3, txtail=0.1, burst=burst)
+        channel = channel_with({"a": radio, "b": radio})
+        for _ in range(3):
+            channel.offer("a", bytes(100), 0.0)
+        delivered = run_until(channel, 10.0)
+        assert [d.at for d in delivered] == pytest.approx(arrivals)
+        stats = channel.stats("a")
+        assert (stats.sent, stats.delivered) == (3, 3)
+        assert stats.airtime == pytest.approx(airtime)
+
+
+def test_a_frame_offered_during_the_key_up_joins_the_burst_and_one_past_it_waits() -> None:
+    air = 100 * 8 / 9600
+    radio = rate_radio(9600.0, persist=255, txdelay=0.3, txtail=0.1, burst=2)
+    channel = channel_with({"a": radio, "b": radio})
+    channel.offer("a", bytes(100), 0.0)
+    channel.offer("a", bytes(100), 0.2)  # during the key-up: joins
+    channel.offer("a", bytes(100), 0.25)  # the burst is full: next key-up
+    delivered = run_until(channel, 10.0)
+    second = 0.3 + 2 * air + 0.1
+    assert [d.at for d in delivered] == pytest.approx(
+        [0.3 + air, 0.3 + 2 * air, second + 0.3 + air])
+    assert channel.stats("a").queueing == pytest.approx(0.0 + (0.3 + air - 0.2) + second - 0.25)
+
+
+def test_slotwait_waits_one_slot_before_the_first_draw() -> None:
+    """Dire Wolf waits a slot, then draws: a lone persist=255 frame leaves one slot late, and
+    with p = 64/256 the wait is 1/p slots on average instead of (1 - p)/p."""
+    radio = rate_radio(1e6, persist=255, slottime=0.1, slotwait=True)
+    channel = channel_with({"a": radio, "b": radio})
+    channel.offer("a", bytes(10), 1.0)
+    assert [d.at for d in run_until(channel, 5.0)] == pytest.approx([1.1 + 80e-6])
+    radio = rate_radio(1e6, persist=63, slottime=0.010, slotwait=True)
+    channel = channel_with({"a": radio, "b": radio}, seed=5)
+    frames = 4000
+    for index in range(frames):
+        channel.offer("a", bytes(10), 10.0 * index)
+        run_until(channel, 10.0 * index + 9.0)
+    assert channel.stats("a").queueing / frames / 0.010 == pytest.approx(256 / 64, rel=0.05)
+
+
+def test_the_carrier_detect_delay_is_its_own_setting() -> None:
+    """With dcd=2ms (slottime still 10ms) a frame offered 3 ms after another began hears it and
+    defers; with the default (dcd = slottime) the two collide."""
+    for dcd, collisions in ((0.002, 0), (None, 1)):
+        radio = rate_radio(9600.0, persist=255, slottime=0.010, dcd=dcd)
+        channel = channel_with({"a": radio, "b": radio, "c": radio})
+        channel.offer("a", bytes(100), 1.0)
+        channel.advance(1.003)
+        channel.offer("b", bytes(100), 1.003)
+        delivered = run_until(channel, 5.0)
+        assert channel.stats("b").collisions == collisions
+        assert len(delivered) == 2 * (2 - 2 * collisions)
