@@ -17,6 +17,7 @@ from linkbridge.plugin import (
     integer,
 )
 from linkbridge_sim.config import DEFAULT_LIMIT, DISTRIBUTIONS, SimConfig, sim_config
+from linkbridge_sim.framing import FRAMINGS
 from linkbridge_sim.params import (
     bandwidth,
     bitrate,
@@ -53,7 +54,8 @@ IMPAIRMENT = (
     Option("rate", bitrate, None, "rate limit in bit/s: 9600, 64kbit, 1mbit, 100kbps (bytes)"),
     Option("rate_trace", read_rate_trace, None,
            "Mahimahi trace file: the rate follows its delivery opportunities (1504 B each)"),
-    Option("overhead", signed_integer, None, "bytes the rate limit adds to every packet"),
+    Option("overhead", signed_integer, None,
+           "bytes the rate limit (duplex=half: the radio) adds to every packet"),
     Option("limit", integer(1, 1_000_000), None,
            f"packets held at once, delayed or queued; more are tail-dropped "
            f"(default {DEFAULT_LIMIT})"),
@@ -76,6 +78,9 @@ RADIO = (
     Option("dcd", duration, None,
            "carrier-detect delay: another's transmission is heard this long after it starts "
            "(default: slottime)"),
+    Option("framing", choice(*FRAMINGS), None,
+           "on-air framing from each frame's bytes: none (default), hdlc (flags, FCS, bit "
+           "stuffing), ax25 (hdlc around an AX.25 UI header)"),
     Option("duty", positive_percent, None, "duty-cycle limit: share of any window on air, e.g. 1%"),
     Option("duty_window", window, None, "duty-cycle window, e.g. 1h (ETSI), 10min (default 1h)"),
     Option("sf", integer(6, 12), None, "LoRa spreading factor 6..12: airtime by Semtech's formula"),
@@ -113,10 +118,11 @@ def side_config(owner: str, options: Mapping[str, Any]) -> tuple[SimConfig, dict
 
 def half_duplex_config(owner: str, options: Mapping[str, Any]
                        ) -> tuple[SimConfig, RadioSettings | None, dict[str, Any]]:
-    """side_config() plus the radio of `duplex=half`; the radio takes the rate (its bit rate)
-    and the queue limit from the impairment, and LoRa caps the MTU at 255."""
+    """side_config() plus the radio of `duplex=half`; the radio takes the rate (its bit rate),
+    the overhead (bytes on the air per frame) and the queue limit from the impairment, and
+    LoRa caps the MTU at 255."""
     config, extra = side_config(owner, options)
-    radio = radio_settings(owner, options, config.rate, config.limit)
+    radio = radio_settings(owner, options, config.rate, config.limit, config.overhead)
     if radio is None:
         return config, None, extra
     mtu = config.mtu if config.mtu is not None else radio.max_frame

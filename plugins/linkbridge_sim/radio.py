@@ -10,14 +10,15 @@ from typing import Any
 
 from linkbridge.plugin import ConfigError
 from linkbridge_sim.channel import Radio
+from linkbridge_sim.framing import FRAMINGS, on_air_bits
 from linkbridge_sim.lora import LORA_MAX_PAYLOAD, LoraModulation
 
 DEFAULT_PERSIST = 63
 DEFAULT_SLOTTIME = 0.010
 DEFAULT_DUTY_WINDOW = 3600.0
 LORA_OPTIONS = ("bw", "cr", "preamble", "header", "crc", "ldro")
-RADIO_OPTIONS = ("persist", "slottime", "txdelay", "txtail", "burst", "slotwait", "dcd", "duty",
-                 "duty_window", "sf", *LORA_OPTIONS)
+RADIO_OPTIONS = ("persist", "slottime", "txdelay", "txtail", "burst", "slotwait", "dcd",
+                 "framing", "duty", "duty_window", "sf", *LORA_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class RadioSettings:
     burst: int = 1  # frames per key-up
     slotwait: bool = False  # one slot before the first persistence draw
     dcd: float | None = None  # carrier-detect delay (None: slottime)
+    framing: str = "none"  # on-air framing of a bit-rate radio (framing.py)
+    overhead: int = 0  # bytes added to (or taken from) every frame on the air
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.lora is None):
@@ -49,14 +52,26 @@ class RadioSettings:
             raise ValueError("slottime, txdelay, txtail and dcd must be >= 0")
         if self.limit < 1 or self.burst < 1:
             raise ValueError("limit and burst must be >= 1")
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {', '.join(FRAMINGS)}")
+        if self.lora is not None and (self.framing != "none" or self.overhead):
+            raise ValueError("framing and overhead need rate= (LoRa's airtime counts its "
+                             "own header and CRC)")
         if self.duty is not None and not (0 < self.duty <= 1 and self.duty_window > 0):
             raise ValueError("duty must be > 0% and <= 100%, duty_window > 0")
 
     def airtime(self, size: int) -> float:
-        """Seconds a `size`-byte frame's data is on the air (no key-up or tail)."""
+        """Seconds a `size`-byte frame's data is on the air (no key-up or tail), with its
+        framing and overhead; bytes that stuff no bit (zeros) where it depends on them."""
+        return self.frame_airtime(bytes(size))
+
+    def frame_airtime(self, frame: bytes) -> float:
+        """Seconds `frame`'s data is on the air, with its framing (stuffing from its bytes)
+        and overhead."""
         if self.lora is not None:
-            return self.lora.airtime(size)
-        return size * 8 / (self.rate or 1.0)
+            return self.lora.airtime(len(frame))
+        bits = on_air_bits(frame, self.framing) + 8 * self.overhead
+        return max(0, bits) / (self.rate or 1.0)
 
     def capacity(self, mtu: int | None) -> float:
         """Long-run bit/s of full frames (`mtu` bytes, or 1500) back to back on a free
@@ -72,7 +87,7 @@ class RadioSettings:
     def radio(self) -> Radio:
         return Radio(self.airtime, self.persist, self.slottime, self.txdelay, self.txtail,
                      self.duty, self.duty_window, self.limit, self.burst, self.slotwait,
-                     self.dcd)
+                     self.dcd, self.frame_airtime)
 
     def describe(self) -> str:
         modulation = self.lora.describe() if self.lora else f"{self.rate:.6g} bit/s"
@@ -80,6 +95,8 @@ class RadioSettings:
         tnc = f" burst {self.burst}" if self.burst > 1 else ""
         tnc += " slotwait" if self.slotwait else ""
         tnc += f" dcd {self.dcd * 1e3:g}ms" if self.dcd is not None else ""
+        tnc += f" framing {self.framing}" if self.framing != "none" else ""
+        tnc += f" overhead {self.overhead}" if self.overhead else ""
         return (f"half duplex, {modulation}, persist {self.persist} slottime "
                 f"{self.slottime * 1e3:g}ms txdelay {self.txdelay * 1e3:g}ms "
                 f"txtail {self.txtail * 1e3:g}ms{tnc}{duty}")
@@ -112,7 +129,7 @@ class RadioSettings:
 
 
 def radio_settings(owner: str, options: Mapping[str, Any], rate: float | None,
-                   limit: int) -> RadioSettings | None:
+                   limit: int, overhead: int = 0) -> RadioSettings | None:
     """The radio a `duplex=half` side's options describe (None for `duplex=full`), checked."""
     given = [name for name in RADIO_OPTIONS if options.get(name) is not None]
     if options.get("duplex") != "half":
@@ -149,7 +166,8 @@ def radio_settings(owner: str, options: Mapping[str, Any], rate: float | None,
                       else options["slottime"]),
             txdelay=options.get("txdelay") or 0.0, txtail=options.get("txtail") or 0.0,
             burst=options.get("burst") or 1, slotwait=bool(options.get("slotwait")),
-            dcd=options.get("dcd"), duty=options.get("duty"),
+            dcd=options.get("dcd"), framing=options.get("framing") or "none",
+            overhead=overhead, duty=options.get("duty"),
             duty_window=options.get("duty_window") or DEFAULT_DUTY_WINDOW, limit=limit)
         size = options.get("mtu") or settings.max_frame or 1500
         on_air = settings.txdelay + settings.airtime(size) + settings.txtail

@@ -117,6 +117,11 @@ def test_a_trace_file_drives_the_rate(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("raw", "message"), [
     ({"persist": "10"}, "persist needs duplex=half"),
     ({"sf": "9"}, "sf needs duplex=half"),
+    ({"framing": "ax25", "rate": "1200"}, "framing needs duplex=half"),
+    ({"duplex": "half", "sf": "9", "framing": "hdlc"}, "framing and overhead need rate="),
+    ({"duplex": "half", "sf": "9", "overhead": "4"}, "overhead needs rate="),
+    ({"duplex": "half", "rate": "1200", "framing": "x25"}, "expected one of none, hdlc, ax25"),
+    ({"duplex": "half", "rate": "1200", "burst": "0"}, "burst"),
     ({"duplex": "half"}, "needs the radio's rate= or LoRa's sf="),
     ({"duplex": "half", "rate": "9600", "sf": "9"}, "not both"),
     ({"duplex": "half", "rate": "9600", "bw": "125k"}, "bw needs sf="),
