@@ -87,6 +87,7 @@ class StationStats:
     sent: int = 0  # frames put on the air
     delivered: int = 0  # sent without collision
     collisions: int = 0  # sent but lost to a collision
+    lost: int = 0  # sent, but lost by the sender's loss model (offered as lost)
     queue_full: int = 0
     too_long: int = 0  # longer on air than the duty cycle ever allows
     airtime: float = 0.0  # seconds on the air
@@ -109,6 +110,7 @@ class Part:
     offered: float
     start: float
     data_end: float
+    lost: bool = False
     collided: bool = False
 
 
@@ -139,7 +141,7 @@ class Delivery:
 class _Station:
     radio: Radio
     duty: DutyCycle | None
-    queue: deque[tuple[float, bytes]] = field(default_factory=deque)
+    queue: deque[tuple[float, bytes, bool]] = field(default_factory=deque)
     stats: StationStats = field(default_factory=StationStats)
     sending: Transmission | None = None  # its transmission on the air
     attempt_pending: bool = False
@@ -184,8 +186,10 @@ class Channel:
         """When something next happens (None: nothing pending)."""
         return self._events[0][0] if self._events else None
 
-    def offer(self, name: str, frame: bytes, now: float) -> list[Delivery]:
-        """Station `name` wants to send `frame` at `now`; returns deliveries due by `now`."""
+    def offer(self, name: str, frame: bytes, now: float, lost: bool = False) -> list[Delivery]:
+        """Station `name` wants to send `frame` at `now`; returns deliveries due by `now`.
+        A `lost` frame (the sender's loss model lost it) takes its airtime, and can collide,
+        but nobody receives it."""
         out = self.advance(now)
         station = self.stations[name]
         stats = station.stats
@@ -193,12 +197,12 @@ class Channel:
         if station.duty is not None and not station.duty.fits(station.radio.on_air(len(frame))):
             stats.too_long += 1
             return out
-        if self._joins_burst(station, frame, now):
+        if self._joins_burst(station, frame, now, lost):
             return out
         if len(station.queue) >= station.radio.limit:
             stats.queue_full += 1
             return out
-        station.queue.append((now, frame))
+        station.queue.append((now, frame, lost))
         if station.sending is None and not station.attempt_pending:
             self._schedule(now, "attempt", name)
         return out
@@ -270,39 +274,38 @@ class Channel:
         self._air.append(tx)
         stats.airtime += radio.txdelay
         while station.queue and len(tx.parts) < radio.burst:
-            offered, frame = station.queue[0]
+            offered, frame, lost = station.queue[0]
             if tx.parts and station.duty is not None and station.duty.earliest(
                     tx.end - tx.start + radio.data_time(frame) + radio.txtail, at) > at:
                 break
             station.queue.popleft()
-            self._add_part(station, tx, frame, offered)
+            self._add_part(station, tx, Part(frame, offered, 0.0, 0.0, lost))
         if station.duty is not None:
             station.duty.record(tx.start, tx.end)
             stats.duty_peak = station.duty.peak
 
-    def _joins_burst(self, station: _Station, frame: bytes, now: float) -> bool:
+    def _joins_burst(self, station: _Station, frame: bytes, now: float, lost: bool) -> bool:
         """Whether `frame` goes out in the station's transmission on the air (it has room in
         its burst and the data has not ended); a duty-cycled radio decides at key-up only."""
         tx = station.sending
         if (tx is None or station.queue or station.duty is not None
                 or len(tx.parts) >= station.radio.burst or now > tx.data_end):
             return False
-        self._add_part(station, tx, frame, now)
+        self._add_part(station, tx, Part(frame, now, 0.0, 0.0, lost))
         return True
 
-    def _add_part(self, station: _Station, tx: Transmission, frame: bytes,
-                  offered: float) -> None:
-        """Append `frame` to `tx` (after its key-up or its last frame) and move its tail."""
+    def _add_part(self, station: _Station, tx: Transmission, part: Part) -> None:
+        """Append `part` to `tx` (after its key-up or its last frame) and move its tail."""
         radio, stats = station.radio, station.stats
         start = tx.data_end if tx.parts else tx.start
-        begin = max(start, tx.start + radio.txdelay)
-        part = Part(frame, offered, start, begin + radio.data_time(frame))
+        part.start = start
+        part.data_end = max(start, tx.start + radio.txdelay) + radio.data_time(part.frame)
         tx.parts.append(part)
         end = part.data_end + radio.txtail
         stats.airtime += end - tx.end
         tx.end = end
         stats.sent += 1
-        stats.queueing += start - offered if len(tx.parts) > 1 else tx.start - offered
+        stats.queueing += start - part.offered
         self._mark_collisions(tx)
         self._schedule(part.data_end, "data_end", (tx, part))
         self._schedule(tx.end, "tx_end", tx)
@@ -321,6 +324,9 @@ class Channel:
         stats = self.stations[tx.station].stats
         if part.collided:
             stats.collisions += 1
+            return
+        if part.lost:
+            stats.lost += 1
             return
         stats.delivered += 1
         self._out.extend(Delivery(part.data_end, name, part.frame)

@@ -34,6 +34,7 @@ class SimConfig:
     rate_trace: tuple[int, ...] | None = None  # Mahimahi opportunity times (ms), instead of rate
     overhead: int = 0  # bytes added to every packet by the rate limiter
     limit: int = DEFAULT_LIMIT  # packets held at once (delayed or queued for the rate)
+    loss_airtime: bool = False  # a lost packet still takes its transmission time
 
     def describe(self) -> str:
         """A short human summary, e.g. `loss 5% delay 40ms rate 9.60 kbit/s`."""
@@ -55,6 +56,8 @@ class SimConfig:
             value = getattr(self, name)
             if value:
                 parts.append(f"{name} {value * 100:.4g}%")
+        if self.loss_airtime:
+            parts.append("lost packets take airtime")
         if self.rate:
             parts.append(f"rate {format_rate(self.rate)} overhead {self.overhead}")
         if self.rate_trace:
@@ -128,6 +131,7 @@ def sim_config(owner: str, options: Mapping[str, Any]) -> SimConfig:
             rate_trace=options.get("rate_trace"),
             overhead=options.get("overhead") or 0,
             limit=options.get("limit") or DEFAULT_LIMIT,
+            loss_airtime=bool(options.get("loss_airtime")),
         )
     except ConfigError as exc:
         raise ConfigError(f"{owner}: {exc}") from None

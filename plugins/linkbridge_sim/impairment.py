@@ -21,10 +21,12 @@ class DecisionSource(Protocol):
 
 @dataclass(frozen=True)
 class Release:
-    """A packet to hand to the carrier at time `at` (same clock as `offer`'s `now`)."""
+    """A packet to hand to the carrier at time `at` (same clock as `offer`'s `now`); a `lost`
+    one (loss_airtime) only takes its time on the channel: nobody receives it."""
 
     at: float
     packet: bytes
+    lost: bool = False
 
 
 @dataclass
@@ -58,7 +60,10 @@ class Impairment:
     """Applies MTU cap, the source's decisions, then the rate limiter and bounded queue.
 
     Drop reasons: `mtu` (larger than the MTU), `loss` (the loss model), `queue_full` (tail
-    drop while `limit` packets are held). No clock, no I/O: `now` is passed in.
+    drop while `limit` packets are held). With `loss_airtime` a lost copy still takes its
+    place in the queue and its transmission time, and comes out as a `lost` release (a radio
+    puts it on the air; a pipe's carrier has nothing to send). No clock, no I/O: `now` is
+    passed in.
     """
 
     def __init__(self, config: SimConfig, source: DecisionSource) -> None:
@@ -79,6 +84,10 @@ class Impairment:
             decision = Decision()
         if decision.lost:
             outcome.drops.append(LOSS)
+            if self.config.loss_airtime:
+                at = self.queue.schedule(len(packet), 0.0, now)
+                if at is not None:
+                    outcome.releases.append(Release(at, packet, lost=True))
         for copy, delay in enumerate(decision.delays):
             data = packet
             if copy == 0 and decision.corrupt_bit is not None and packet:

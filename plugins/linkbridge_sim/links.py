@@ -103,15 +103,16 @@ class SimLink(Link):
 
     def open(self) -> None:
         deliver: Callable[[bytes], None]
+        deliver_lost = None
         if self._station is not None:
             self.counters = self._station.open()
-            deliver = self._station.send
+            deliver, deliver_lost = self._station.send, self._station.send_lost
         else:
             self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote)
             self.counters = self._endpoint.counters
             deliver = self._endpoint.send
         try:
-            self.sender.open(deliver, self.counters)
+            self.sender.open(deliver, self.counters, deliver_lost)
         except Exception:
             self.close()
             raise

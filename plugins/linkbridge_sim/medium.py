@@ -32,6 +32,7 @@ from linkbridge_sim.medium_protocol import (
     FRAME,
     JOIN,
     JOINED,
+    LOST,
     STATS,
     decode_json,
     encode,
@@ -80,9 +81,9 @@ class Medium:
     def handle(self, datagram: bytes, source: tuple[str, int]) -> None:
         key = format_address(source)
         kind = datagram[:1]
-        if kind == FRAME and key in self.names:
-            self._deliver(self.channel.offer(key, datagram[1:], self.clock()))
-        elif kind == FRAME:
+        if kind in (FRAME, LOST) and key in self.names:
+            self._deliver(self.channel.offer(key, datagram[1:], self.clock(), lost=kind == LOST))
+        elif kind in (FRAME, LOST):
             self._refuse(source, "not joined: send a join first")
         elif kind == JOIN:
             self._join(datagram, source, key)

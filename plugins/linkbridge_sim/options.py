@@ -59,6 +59,9 @@ IMPAIRMENT = (
     Option("limit", integer(1, 1_000_000), None,
            f"packets held at once, delayed or queued; more are tail-dropped "
            f"(default {DEFAULT_LIMIT})"),
+    Option("loss_airtime", boolean, None,
+           "a lost packet still takes its time on the link, as on a radio or serial line "
+           "(default off; on with duplex=half)"),
     Option("seed", integer(0), None, "seed of the random generator (default: a fresh one, logged)"),
     Option("trace", path, None, "record every packet's decisions to this file (JSON lines)"),
     Option("replay", path, None, "take the decisions from this trace instead of the generator"),
@@ -119,14 +122,16 @@ def side_config(owner: str, options: Mapping[str, Any]) -> tuple[SimConfig, dict
 def half_duplex_config(owner: str, options: Mapping[str, Any]
                        ) -> tuple[SimConfig, RadioSettings | None, dict[str, Any]]:
     """side_config() plus the radio of `duplex=half`; the radio takes the rate (its bit rate),
-    the overhead (bytes on the air per frame) and the queue limit from the impairment, and
-    LoRa caps the MTU at 255."""
+    the overhead (bytes on the air per frame) and the queue limit from the impairment, LoRa
+    caps the MTU at 255, and lost frames take their airtime unless `loss_airtime=off`."""
     config, extra = side_config(owner, options)
     radio = radio_settings(owner, options, config.rate, config.limit, config.overhead)
     if radio is None:
         return config, None, extra
     mtu = config.mtu if config.mtu is not None else radio.max_frame
-    return replace(config, rate=None, overhead=0, mtu=mtu), radio, extra
+    loss_airtime = options.get("loss_airtime") is not False  # a radio's default: on
+    return (replace(config, rate=None, overhead=0, mtu=mtu, loss_airtime=loss_airtime),
+            radio, extra)
 
 
 def lab_side_options(given: Mapping[str, str], side: str) -> dict[str, str]:
