@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linkbridge_sim.duty import DutyCycle
+from linkbridge_sim.reception import Reception, survives
 
 Airtime = Callable[[int], float]  # seconds on air of a frame of so many bytes (data only)
 ALWAYS = 255  # persist value that always transmits on a free channel
@@ -49,7 +50,10 @@ class Radio:
     framing: flags, FCS, bit stuffing; see framing.py) and replaces `airtime(len(frame))`.
     `burst` is how many queued frames one key-up carries (a KISS TNC sends all it holds);
     `slotwait` waits one slot before the first persistence draw on a free channel (Dire Wolf);
-    `dcd` is the carrier-detect delay (None: one `slottime`)."""
+    `dcd` is the carrier-detect delay (None: one `slottime`). As a receiver it loses `rxloss`
+    of every frame it hears and, with a `capture` margin (dB), decodes a frame that overlaps
+    others when it is that much stronger than each; `level` is its signal in dB at the others
+    (reception.py: a topology can set both per pair)."""
 
     airtime: Airtime
     persist: int = 63
@@ -63,6 +67,9 @@ class Radio:
     slotwait: bool = False
     dcd: float | None = None
     frame_airtime: Callable[[bytes], float] | None = None
+    rxloss: float = 0.0
+    level: float = 0.0
+    capture: float | None = None
 
     def data_time(self, frame: bytes) -> float:
         """Time on air of `frame`'s data (no key-up or tail)."""
@@ -85,9 +92,12 @@ class StationStats:
 
     offered: int = 0
     sent: int = 0  # frames put on the air
-    delivered: int = 0  # sent without collision
-    collisions: int = 0  # sent but lost to a collision
+    delivered: int = 0  # sent and received by at least one station
+    collisions: int = 0  # sent, overlapped another transmission, received by nobody
     lost: int = 0  # sent, but lost by the sender's loss model (offered as lost)
+    missed: int = 0  # sent, alone on the air, received by nobody (per-pair loss, range)
+    rx_lost: int = 0  # (as a receiver) frames it would have decoded but lost to per-pair loss
+    captured: int = 0  # (as a receiver) frames it decoded despite an overlap (capture)
     queue_full: int = 0
     too_long: int = 0  # longer on air than the duty cycle ever allows
     airtime: float = 0.0  # seconds on the air
@@ -111,7 +121,7 @@ class Part:
     start: float
     data_end: float
     lost: bool = False
-    collided: bool = False
+    interferers: list[Transmission] = field(default_factory=list)  # overlapping it
 
 
 @dataclass
@@ -160,8 +170,9 @@ def _overlaps(start: float, end: float, tx: Transmission) -> bool:
 class Channel:
     """The shared channel and its stations' MACs (see the module docstring for the rules)."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, reception: Reception | None = None) -> None:
         self.rng = rng
+        self.reception = reception or Reception()
         self.now = 0.0
         self.stations: dict[str, _Station] = {}
         self._air: list[Transmission] = []  # transmissions that may still matter
@@ -232,7 +243,8 @@ class Channel:
         """End of the transmissions `name` hears at `at` (None: it hears a free channel)."""
         delay = self.stations[name].radio.carrier_delay
         heard = [tx.end for tx in self._air
-                 if tx.station != name and tx.start + delay <= at < tx.end]
+                 if tx.station != name and tx.start + delay <= at < tx.end
+                 and self.reception.hears(tx.station, name)]
         return max(heard) if heard else None
 
     def _attempt(self, name: str, at: float) -> None:
@@ -311,26 +323,50 @@ class Channel:
         self._schedule(tx.end, "tx_end", tx)
 
     def _mark_collisions(self, tx: Transmission) -> None:
-        """Mark every frame that overlaps another transmission, both ways (`tx` just grew)."""
+        """Note every transmission each frame overlaps, both ways (`tx` just grew)."""
         for other in self._air:
             if other is tx or not _overlaps(tx.start, tx.end, other):
                 continue
-            for part in tx.parts:
-                part.collided |= _overlaps(part.start, part.data_end, other)
-            for part in other.parts:
-                part.collided |= _overlaps(part.start, part.data_end, tx)
+            for part, by in [*((p, other) for p in tx.parts), *((p, tx) for p in other.parts)]:
+                if by not in part.interferers and _overlaps(part.start, part.data_end, by):
+                    part.interferers.append(by)
 
     def _data_end(self, tx: Transmission, part: Part) -> None:
         stats = self.stations[tx.station].stats
-        if part.collided:
+        receivers = [] if part.lost else [
+            name for name in self.stations if name != tx.station and self._receives(tx, part, name)]
+        if receivers:
+            stats.delivered += 1
+        elif part.interferers:
             stats.collisions += 1
-            return
-        if part.lost:
+        elif part.lost:
             stats.lost += 1
-            return
-        stats.delivered += 1
-        self._out.extend(Delivery(part.data_end, name, part.frame)
-                         for name in self.stations if name != tx.station)
+        else:
+            stats.missed += 1
+        self._out.extend(Delivery(part.data_end, name, part.frame) for name in receivers)
+
+    def _receives(self, tx: Transmission, part: Part, name: str) -> bool:
+        """Whether station `name` decodes `part`: it hears the sender, is not sending itself
+        meanwhile, the frame survives what else it hears (capture), and its pair's loss."""
+        sender, receiver = self.stations[tx.station], self.stations[name]
+        if not self.reception.hears(tx.station, name):
+            return False
+        interferers = [other for other in part.interferers
+                       if other.station == name or self.reception.hears(other.station, name)]
+        if any(other.station == name for other in interferers):
+            return False  # half duplex: a station that sends hears nothing
+        levels = [self.reception.level(other.station, name,
+                                       self.stations[other.station].radio.level)
+                  for other in interferers]
+        wanted = self.reception.level(tx.station, name, sender.radio.level)
+        if not survives(wanted, levels, receiver.radio.capture):
+            return False
+        loss = self.reception.loss(tx.station, name, receiver.radio.rxloss)
+        if loss > 0 and self.rng.random() < loss:
+            receiver.stats.rx_lost += 1
+            return False
+        receiver.stats.captured += bool(interferers)
+        return True
 
     def _tx_end(self, tx: Transmission, at: float) -> None:
         if at < tx.end:  # a frame joined the burst: a later tx_end ends it

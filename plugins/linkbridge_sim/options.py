@@ -22,6 +22,7 @@ from linkbridge_sim.params import (
     bandwidth,
     bitrate,
     coding_rate,
+    decibels,
     path,
     percent,
     percent_list,
@@ -84,6 +85,13 @@ RADIO = (
     Option("framing", choice(*FRAMINGS), None,
            "on-air framing from each frame's bytes: none (default), hdlc (flags, FCS, bit "
            "stuffing), ax25 (hdlc around an AX.25 UI header)"),
+    Option("rxloss", percent, None,
+           "share of the frames it hears that this station fails to receive (default 0)"),
+    Option("level", decibels, None,
+           "this station's signal at the others, in dB, for the capture effect (default 0dB)"),
+    Option("capture", decibels, None,
+           "capture effect: decode a frame that overlaps others when it is this much "
+           "stronger than each, e.g. 6dB (default: none, any overlap destroys both)"),
     Option("duty", positive_percent, None, "duty-cycle limit: share of any window on air, e.g. 1%"),
     Option("duty_window", window, None, "duty-cycle window, e.g. 1h (ETSI), 10min (default 1h)"),
     Option("sf", integer(6, 12), None, "LoRa spreading factor 6..12: airtime by Semtech's formula"),

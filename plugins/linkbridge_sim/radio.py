@@ -18,7 +18,8 @@ DEFAULT_SLOTTIME = 0.010
 DEFAULT_DUTY_WINDOW = 3600.0
 LORA_OPTIONS = ("bw", "cr", "preamble", "header", "crc", "ldro")
 RADIO_OPTIONS = ("persist", "slottime", "txdelay", "txtail", "burst", "slotwait", "dcd",
-                 "framing", "duty", "duty_window", "sf", *LORA_OPTIONS)
+                 "framing", "rxloss", "level", "capture", "duty", "duty_window", "sf",
+                 *LORA_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class RadioSettings:
     dcd: float | None = None  # carrier-detect delay (None: slottime)
     framing: str = "none"  # on-air framing of a bit-rate radio (framing.py)
     overhead: int = 0  # bytes added to (or taken from) every frame on the air
+    rxloss: float = 0.0  # share of the frames it hears that it loses
+    level: float = 0.0  # dB, its signal at the others
+    capture: float | None = None  # dB margin that survives an overlap (None: nothing does)
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.lora is None):
@@ -52,6 +56,8 @@ class RadioSettings:
             raise ValueError("slottime, txdelay, txtail and dcd must be >= 0")
         if self.limit < 1 or self.burst < 1:
             raise ValueError("limit and burst must be >= 1")
+        if not 0 <= self.rxloss <= 1 or (self.capture is not None and self.capture < 0):
+            raise ValueError("rxloss must be 0..100% and capture >= 0 dB")
         if self.framing not in FRAMINGS:
             raise ValueError(f"framing must be one of {', '.join(FRAMINGS)}")
         if self.lora is not None and (self.framing != "none" or self.overhead):
@@ -87,7 +93,7 @@ class RadioSettings:
     def radio(self) -> Radio:
         return Radio(self.airtime, self.persist, self.slottime, self.txdelay, self.txtail,
                      self.duty, self.duty_window, self.limit, self.burst, self.slotwait,
-                     self.dcd, self.frame_airtime)
+                     self.dcd, self.frame_airtime, self.rxloss, self.level, self.capture)
 
     def describe(self) -> str:
         modulation = self.lora.describe() if self.lora else f"{self.rate:.6g} bit/s"
@@ -97,6 +103,9 @@ class RadioSettings:
         tnc += f" dcd {self.dcd * 1e3:g}ms" if self.dcd is not None else ""
         tnc += f" framing {self.framing}" if self.framing != "none" else ""
         tnc += f" overhead {self.overhead}" if self.overhead else ""
+        tnc += f" rxloss {self.rxloss * 100:.4g}%" if self.rxloss else ""
+        tnc += f" level {self.level:g}dB" if self.level else ""
+        tnc += f" capture {self.capture:g}dB" if self.capture is not None else ""
         return (f"half duplex, {modulation}, persist {self.persist} slottime "
                 f"{self.slottime * 1e3:g}ms txdelay {self.txdelay * 1e3:g}ms "
                 f"txtail {self.txtail * 1e3:g}ms{tnc}{duty}")
@@ -167,7 +176,9 @@ def radio_settings(owner: str, options: Mapping[str, Any], rate: float | None,
             txdelay=options.get("txdelay") or 0.0, txtail=options.get("txtail") or 0.0,
             burst=options.get("burst") or 1, slotwait=bool(options.get("slotwait")),
             dcd=options.get("dcd"), framing=options.get("framing") or "none",
-            overhead=overhead, duty=options.get("duty"),
+            overhead=overhead, rxloss=options.get("rxloss") or 0.0,
+            level=options.get("level") or 0.0, capture=options.get("capture"),
+            duty=options.get("duty"),
             duty_window=options.get("duty_window") or DEFAULT_DUTY_WINDOW, limit=limit)
         size = options.get("mtu") or settings.max_frame or 1500
         on_air = settings.txdelay + settings.airtime(size) + settings.txtail

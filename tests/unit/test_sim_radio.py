@@ -16,6 +16,7 @@ from linkbridge_sim.channel import Channel, Delivery, Radio
 from linkbridge_sim.duty import DutyCycle
 from linkbridge_sim.lora import LoraModulation
 from linkbridge_sim.radio import RadioSettings
+from linkbridge_sim.reception import Pair, Reception
 
 # Time on air worked by hand from Semtech's formula (SX1276 datasheet 4.1.1.7, AN1200.13):
 #   Tsym = 2^SF / BW;  Tpreamble = (Npreamble + 4.25) Tsym
@@ -399,3 +400,64 @@ def test_the_carrier_detect_delay_is_its_own_setting() -> None:
         delivered = run_until(channel, 5.0)
         assert channel.stats("b").collisions == collisions
         assert len(delivered) == 2 * (2 - 2 * collisions)
+
+
+# Reception per receiver: per-pair loss, capture, who hears whom --------------------------------
+
+
+def test_per_pair_loss_loses_frames_at_one_receiver_only() -> None:
+    """a -> c loses half of a's frames (a Pair), d loses a fifth of all it hears (its rxloss),
+    b hears everything: the frame counts as delivered when anyone got it."""
+    radio = rate_radio(1e5, persist=255)
+    channel = Channel(random.Random(2), Reception({("a", "c"): Pair(loss=0.5)}))
+    for name in "abc":
+        channel.join(name, radio)
+    channel.join("d", rate_radio(1e5, persist=255, rxloss=0.2))
+    frames = 2000
+    got: dict[str, int] = {name: 0 for name in "bcd"}
+    for index in range(frames):
+        channel.offer("a", bytes(50), index * 0.1)
+        for delivery in run_until(channel, index * 0.1 + 0.09):
+            got[delivery.station] += 1
+    assert got["b"] == channel.stats("a").delivered == frames
+    assert got["c"] == pytest.approx(0.5 * frames, rel=0.06)
+    assert got["d"] == pytest.approx(0.8 * frames, rel=0.03)
+    assert channel.stats("c").rx_lost == frames - got["c"]
+    assert channel.stats("d").rx_lost == frames - got["d"]
+
+
+def test_a_frame_enough_stronger_survives_an_overlap_with_capture() -> None:
+    """a (10 dB) and b (0 dB) start together: c, with a 6 dB capture margin, decodes a's frame
+    and loses b's; without a margin (or with 12 dB) both are lost as before."""
+    for margin, delivered in ((6.0, 1), (12.0, 0), (None, 0)):
+        channel = channel_with({"a": rate_radio(9600.0, persist=255, level=10.0),
+                                "b": rate_radio(9600.0, persist=255),
+                                "c": rate_radio(9600.0, persist=255, capture=margin)})
+        channel.offer("a", bytes(100), 1.0)
+        channel.offer("b", bytes(100), 1.0)
+        arrived = run_until(channel, 5.0)
+        assert [(d.station, d.frame) for d in arrived] == [("c", bytes(100))] * delivered
+        a, b = channel.stats("a"), channel.stats("b")
+        assert (a.delivered, a.collisions) == (delivered, 1 - delivered)
+        assert (b.delivered, b.collisions) == (0, 1)
+        assert channel.stats("c").captured == delivered
+
+
+def test_hidden_stations_neither_defer_to_nor_destroy_frames_they_cannot_hear() -> None:
+    """a and b cannot hear each other (a topology's hidden stations), both reach c: b sends
+    during a's frame and both are lost at c; a station that hears no one gets nothing."""
+    deaf = {("a", "b"): Pair(heard=False), ("b", "a"): Pair(heard=False)}
+    channel = Channel(random.Random(1), Reception(deaf))
+    for name in "abc":
+        channel.join(name, rate_radio(9600.0, persist=255))
+    channel.offer("a", bytes(100), 1.0)
+    channel.advance(1.05)
+    channel.offer("b", bytes(100), 1.05)  # would defer if it heard a
+    assert run_until(channel, 5.0) == []
+    assert channel.stats("a").collisions == channel.stats("b").collisions == 1
+    alone = Channel(random.Random(1), Reception({("a", "b"): Pair(heard=False)}))
+    for name in "ab":
+        alone.join(name, rate_radio(9600.0, persist=255))
+    alone.offer("a", bytes(10), 0.0)
+    assert run_until(alone, 1.0) == []
+    assert alone.stats("a").missed == 1

@@ -93,6 +93,16 @@ def test_half_duplex_takes_the_rate_for_its_radio() -> None:
                                   duty=0.01, duty_window=3600.0)
 
 
+def test_reception_options_reach_the_radio() -> None:
+    _, radio = configure(duplex="half", rate="1200", rxloss="10%", level="-3.5dB", capture="6")
+    assert radio is not None
+    assert (radio.rxloss, radio.level, radio.capture) == (0.1, -3.5, 6.0)
+    channel_radio = radio.radio()
+    assert (channel_radio.rxloss, channel_radio.level, channel_radio.capture) == (0.1, -3.5, 6.0)
+    assert "rxloss 10% level -3.5dB capture 6dB" in radio.describe()
+    assert RadioSettings.from_record(radio.to_record()) == radio
+
+
 def test_lora_caps_the_mtu_at_255_and_reads_its_settings() -> None:
     config, radio = configure(duplex="half", sf="9", bw="125k", cr="4/5", preamble="8",
                               header="explicit", crc="on", ldro="off")
@@ -122,6 +132,9 @@ def test_a_trace_file_drives_the_rate(tmp_path: Path) -> None:
     ({"duplex": "half", "sf": "9", "overhead": "4"}, "overhead needs rate="),
     ({"duplex": "half", "rate": "1200", "framing": "x25"}, "expected one of none, hdlc, ax25"),
     ({"duplex": "half", "rate": "1200", "burst": "0"}, "burst"),
+    ({"duplex": "half", "rate": "1200", "capture": "-3dB"}, "capture >= 0 dB"),
+    ({"duplex": "half", "rate": "1200", "level": "loud"}, "expected decibels"),
+    ({"rxloss": "5%"}, "rxloss needs duplex=half"),
     ({"duplex": "half"}, "needs the radio's rate= or LoRa's sf="),
     ({"duplex": "half", "rate": "9600", "sf": "9"}, "not both"),
     ({"duplex": "half", "rate": "9600", "bw": "125k"}, "bw needs sf="),
