@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from linkbridge_sim.codel import CoDel
 from linkbridge_sim.duty import DutyCycle
 from linkbridge_sim.reception import Reception, survives
 
@@ -70,6 +71,8 @@ class Radio:
     rxloss: float = 0.0
     level: float = 0.0
     capture: float | None = None
+    limit_bytes: int | None = None  # bytes it queues, besides `limit` frames
+    codel: tuple[float, float] | None = None  # CoDel's target and interval on its queue
 
     def data_time(self, frame: bytes) -> float:
         """Time on air of `frame`'s data (no key-up or tail)."""
@@ -99,6 +102,7 @@ class StationStats:
     rx_lost: int = 0  # (as a receiver) frames it would have decoded but lost to per-pair loss
     captured: int = 0  # (as a receiver) frames it decoded despite an overlap (capture)
     queue_full: int = 0
+    codel_drops: int = 0  # frames CoDel dropped as they left the queue
     too_long: int = 0  # longer on air than the duty cycle ever allows
     airtime: float = 0.0  # seconds on the air
     duty_waits: int = 0  # frames that had to wait for the duty cycle
@@ -152,6 +156,8 @@ class _Station:
     radio: Radio
     duty: DutyCycle | None
     queue: deque[tuple[float, bytes, bool]] = field(default_factory=deque)
+    queued_bytes: int = 0
+    codel: CoDel | None = None
     stats: StationStats = field(default_factory=StationStats)
     sending: Transmission | None = None  # its transmission on the air
     attempt_pending: bool = False
@@ -161,6 +167,10 @@ class _Station:
 
 def _duty_cycle(radio: Radio) -> DutyCycle | None:
     return DutyCycle(radio.duty, radio.duty_window) if radio.duty else None
+
+
+def _codel(radio: Radio) -> CoDel | None:
+    return CoDel(*radio.codel) if radio.codel else None
 
 
 def _overlaps(start: float, end: float, tx: Transmission) -> bool:
@@ -184,8 +194,10 @@ class Channel:
         """Add a station, or give a joined one new settings (its queue and counts stay)."""
         station = self.stations.get(name)
         if station is None:
-            self.stations[name] = _Station(radio, _duty_cycle(radio))
+            self.stations[name] = _Station(radio, _duty_cycle(radio), codel=_codel(radio))
             return
+        if radio.codel != station.radio.codel:
+            station.codel = _codel(radio)
         if (radio.duty, radio.duty_window) != (station.radio.duty, station.radio.duty_window):
             station.duty = _duty_cycle(radio)
         station.radio = radio
@@ -210,10 +222,13 @@ class Channel:
             return out
         if self._joins_burst(station, frame, now, lost):
             return out
-        if len(station.queue) >= station.radio.limit:
+        limit_bytes = station.radio.limit_bytes
+        if len(station.queue) >= station.radio.limit or (
+                limit_bytes is not None and station.queued_bytes + len(frame) > limit_bytes):
             stats.queue_full += 1
             return out
         station.queue.append((now, frame, lost))
+        station.queued_bytes += len(frame)
         if station.sending is None and not station.attempt_pending:
             self._schedule(now, "attempt", name)
         return out
@@ -282,19 +297,35 @@ class Channel:
             stats.duty_wait_time += at - station.duty_waiting
             station.duty_waiting = None
         tx = Transmission(name, at, at + radio.txdelay, [])
-        station.sending = tx
-        self._air.append(tx)
-        stats.airtime += radio.txdelay
         while station.queue and len(tx.parts) < radio.burst:
             offered, frame, lost = station.queue[0]
             if tx.parts and station.duty is not None and station.duty.earliest(
                     tx.end - tx.start + radio.data_time(frame) + radio.txtail, at) > at:
                 break
-            station.queue.popleft()
-            self._add_part(station, tx, Part(frame, offered, 0.0, 0.0, lost))
+            if self._dequeue(station, at):
+                if not tx.parts:
+                    station.sending = tx
+                    self._air.append(tx)
+                    stats.airtime += radio.txdelay
+                self._add_part(station, tx, Part(frame, offered, 0.0, 0.0, lost))
+        if not tx.parts:  # CoDel dropped all it had
+            return
         if station.duty is not None:
             station.duty.record(tx.start, tx.end)
             stats.duty_peak = station.duty.peak
+
+    def _dequeue(self, station: _Station, at: float) -> bool:
+        """Take the head frame off the queue at `at`: False when CoDel drops it."""
+        offered, frame, _ = station.queue.popleft()
+        station.queued_bytes -= len(frame)
+        codel = station.codel
+        if codel is None:
+            return True
+        dropped = codel.drop(at, at - offered, station.queued_bytes)
+        station.stats.codel_drops += dropped
+        if not station.queue:
+            codel.idle()
+        return not dropped
 
     def _joins_burst(self, station: _Station, frame: bytes, now: float, lost: bool) -> bool:
         """Whether `frame` goes out in the station's transmission on the air (it has room in

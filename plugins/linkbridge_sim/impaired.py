@@ -13,6 +13,7 @@ from linkbridge.plugin import ConfigError, Counters, LinkError, drops
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.decisions import RandomDecisions, ReplayDecisions
 from linkbridge_sim.impairment import LOSS, DecisionSource, Impairment, Release
+from linkbridge_sim.rate import CODEL
 from linkbridge_sim.scheduler import ReleaseScheduler
 from linkbridge_sim.trace import TraceWriter, read_trace
 
@@ -23,6 +24,7 @@ REASONS = {
     SIM + drops.MTU: "longer than the simulated link's mtu",
     SIM + LOSS: "lost by the simulated link's loss model",
     SIM + drops.QUEUE_FULL: "no room in the simulated link's queue (its limit)",
+    SIM + CODEL: "dropped by CoDel: queued longer than the simulated link's codel_target",
 }
 
 

@@ -60,6 +60,14 @@ IMPAIRMENT = (
     Option("limit", integer(1, 1_000_000), None,
            f"packets held at once, delayed or queued; more are tail-dropped "
            f"(default {DEFAULT_LIMIT})"),
+    Option("limit_bytes", integer(1, 1 << 30), None,
+           "bytes held at once, besides `limit` packets; more are tail-dropped (default: no "
+           "byte limit)"),
+    Option("codel", boolean, None,
+           "CoDel queue management (RFC 8289) on the queue that drains at the rate (or the "
+           "radio's): drops packets queued too long (default off)"),
+    Option("codel_target", duration, None, "CoDel's target sojourn time (default 5ms)"),
+    Option("codel_interval", duration, None, "CoDel's interval (default 100ms)"),
     Option("loss_airtime", boolean, None,
            "a lost packet still takes its time on the link, as on a radio or serial line "
            "(default off; on with duplex=half)"),
@@ -130,16 +138,16 @@ def side_config(owner: str, options: Mapping[str, Any]) -> tuple[SimConfig, dict
 def half_duplex_config(owner: str, options: Mapping[str, Any]
                        ) -> tuple[SimConfig, RadioSettings | None, dict[str, Any]]:
     """side_config() plus the radio of `duplex=half`; the radio takes the rate (its bit rate),
-    the overhead (bytes on the air per frame) and the queue limit from the impairment, LoRa
+    the overhead (bytes on the air per frame) and the queue's limits and CoDel, LoRa
     caps the MTU at 255, and lost frames take their airtime unless `loss_airtime=off`."""
     config, extra = side_config(owner, options)
-    radio = radio_settings(owner, options, config.rate, config.limit, config.overhead)
+    radio = radio_settings(owner, options, config)
     if radio is None:
         return config, None, extra
     mtu = config.mtu if config.mtu is not None else radio.max_frame
     loss_airtime = options.get("loss_airtime") is not False  # a radio's default: on
-    return (replace(config, rate=None, overhead=0, mtu=mtu, loss_airtime=loss_airtime),
-            radio, extra)
+    return (replace(config, rate=None, overhead=0, mtu=mtu, loss_airtime=loss_airtime,
+                    limit_bytes=None, codel=None), radio, extra)
 
 
 def lab_side_options(given: Mapping[str, str], side: str) -> dict[str, str]:

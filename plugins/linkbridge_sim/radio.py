@@ -10,6 +10,7 @@ from typing import Any
 
 from linkbridge.plugin import ConfigError
 from linkbridge_sim.channel import Radio
+from linkbridge_sim.config import SimConfig
 from linkbridge_sim.framing import FRAMINGS, on_air_bits
 from linkbridge_sim.lora import LORA_MAX_PAYLOAD, LoraModulation
 
@@ -36,6 +37,8 @@ class RadioSettings:
     duty: float | None = None
     duty_window: float = DEFAULT_DUTY_WINDOW
     limit: int = 1000
+    limit_bytes: int | None = None
+    codel: tuple[float, float] | None = None  # target, interval
     burst: int = 1  # frames per key-up
     slotwait: bool = False  # one slot before the first persistence draw
     dcd: float | None = None  # carrier-detect delay (None: slottime)
@@ -54,8 +57,10 @@ class RadioSettings:
             raise ValueError("persist must be 0..255")
         if min(self.slottime, self.txdelay, self.txtail, self.dcd or 0.0) < 0:
             raise ValueError("slottime, txdelay, txtail and dcd must be >= 0")
-        if self.limit < 1 or self.burst < 1:
-            raise ValueError("limit and burst must be >= 1")
+        if self.limit < 1 or self.burst < 1 or (self.limit_bytes or 1) < 1:
+            raise ValueError("limit, limit_bytes and burst must be >= 1")
+        if self.codel is not None and min(self.codel) <= 0:
+            raise ValueError("CoDel's target and interval must be > 0")
         if not 0 <= self.rxloss <= 1 or (self.capture is not None and self.capture < 0):
             raise ValueError("rxloss must be 0..100% and capture >= 0 dB")
         if self.framing not in FRAMINGS:
@@ -93,7 +98,8 @@ class RadioSettings:
     def radio(self) -> Radio:
         return Radio(self.airtime, self.persist, self.slottime, self.txdelay, self.txtail,
                      self.duty, self.duty_window, self.limit, self.burst, self.slotwait,
-                     self.dcd, self.frame_airtime, self.rxloss, self.level, self.capture)
+                     self.dcd, self.frame_airtime, self.rxloss, self.level, self.capture,
+                     self.limit_bytes, self.codel)
 
     def describe(self) -> str:
         modulation = self.lora.describe() if self.lora else f"{self.rate:.6g} bit/s"
@@ -125,8 +131,13 @@ class RadioSettings:
         if unknown:
             raise ValueError(f"unknown radio setting {unknown[0]!r}")
         values = dict(record)
-        lora = values.get("lora")
-        given = [*values.values(), *(lora.values() if isinstance(lora, dict) else ())]
+        lora, codel = values.get("lora"), values.get("codel")
+        if codel is not None:
+            if not (isinstance(codel, list | tuple) and len(codel) == 2):
+                raise ValueError("codel must be [target, interval]")
+            values["codel"] = tuple(codel)
+        given = [*values.values(), *(lora.values() if isinstance(lora, dict) else ()),
+                 *(codel or ())]
         if not all(_finite(v) for v in given):
             raise ValueError("radio settings must be finite numbers")
         try:
@@ -137,9 +148,11 @@ class RadioSettings:
             raise ValueError(f"bad radio settings: {exc}") from None
 
 
-def radio_settings(owner: str, options: Mapping[str, Any], rate: float | None,
-                   limit: int, overhead: int = 0) -> RadioSettings | None:
-    """The radio a `duplex=half` side's options describe (None for `duplex=full`), checked."""
+def radio_settings(owner: str, options: Mapping[str, Any],
+                   config: SimConfig) -> RadioSettings | None:
+    """The radio a `duplex=half` side's options describe (None for `duplex=full`), checked;
+    its bit rate, overhead and queue come from the side's impairment settings."""
+    rate = config.rate
     given = [name for name in RADIO_OPTIONS if options.get(name) is not None]
     if options.get("duplex") != "half":
         if given:
@@ -176,10 +189,11 @@ def radio_settings(owner: str, options: Mapping[str, Any], rate: float | None,
             txdelay=options.get("txdelay") or 0.0, txtail=options.get("txtail") or 0.0,
             burst=options.get("burst") or 1, slotwait=bool(options.get("slotwait")),
             dcd=options.get("dcd"), framing=options.get("framing") or "none",
-            overhead=overhead, rxloss=options.get("rxloss") or 0.0,
+            overhead=config.overhead, rxloss=options.get("rxloss") or 0.0,
             level=options.get("level") or 0.0, capture=options.get("capture"),
             duty=options.get("duty"),
-            duty_window=options.get("duty_window") or DEFAULT_DUTY_WINDOW, limit=limit)
+            duty_window=options.get("duty_window") or DEFAULT_DUTY_WINDOW, limit=config.limit,
+            limit_bytes=config.limit_bytes, codel=config.codel)
         size = options.get("mtu") or settings.max_frame or 1500
         on_air = settings.txdelay + settings.airtime(size) + settings.txtail
         if settings.duty is not None and on_air > settings.duty * settings.duty_window:
