@@ -32,7 +32,7 @@ from linkbridge_sim.options import (
     lab_side_options,
     side_config,
 )
-from linkbridge_sim.radio import RadioSettings
+from linkbridge_sim.radio import RadioSettings, mean_deferral
 from linkbridge_sim.radiolab import lab_medium, medium_rows
 from linkbridge_sim.station import MediumStation
 from linkbridge_sim.trace import read_trace
@@ -51,8 +51,7 @@ def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabD
         return LabDirection(loss=loss_model(config).stationary_loss, delay=delay,
                             rate=config.rate or trace_mean_rate(config.rate_trace),
                             overhead=config.overhead)
-    p = (radio.persist + 1) / 256
-    deferral = radio.slottime * ((1 - p) / p + radio.slotwait)
+    deferral = mean_deferral(radio.persist, radio.slottime, radio.slotwait)
     return LabDirection(loss=loss_model(config).stationary_loss,
                         delay=delay + radio.txdelay + deferral + radio.txtail / 2,
                         rate=radio.capacity(config.mtu), airtime=radio.airtime,

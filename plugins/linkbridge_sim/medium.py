@@ -129,6 +129,7 @@ class Medium:
             stations[key] = {"name": name, "radio": settings.describe(),
                              "duty": settings.duty, "duty_window": settings.duty_window,
                              "persist": settings.persist, "slottime": settings.slottime,
+                             "slotwait": settings.slotwait,
                              **self.channel.stats(key).as_dict()}
         return {"seed": self.seed, "elapsed": self.clock() - self.started,
                 "stations": stations}

@@ -148,6 +148,13 @@ class RadioSettings:
             raise ValueError(f"bad radio settings: {exc}") from None
 
 
+def mean_deferral(persist: int, slottime: float, slotwait: bool) -> float:
+    """Mean wait on a free channel before a transmission: (1 - p) / p slots of persistence
+    draws (p = (persist + 1) / 256), and one more with `slotwait`."""
+    p = (persist + 1) / 256
+    return slottime * ((1 - p) / p + slotwait)
+
+
 def radio_settings(owner: str, options: Mapping[str, Any],
                    config: SimConfig) -> RadioSettings | None:
     """The radio a `duplex=half` side's options describe (None for `duplex=full`), checked;

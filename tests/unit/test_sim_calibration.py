@@ -73,8 +73,8 @@ class BulkTcp:
     MSS-sized segments, slow start from Linux's initial window, one ACK per segment (B never
     delays one); an ACK names the segment it answers and acknowledges all before the first
     one missing. The first missing segment is sent again (once) when an ACK of a later one
-    shows it is missing, and the window halves; when nothing was acknowledged for a minute (lost ACKs, a lost last
-    segment), the oldest unacknowledged one is sent again."""
+    shows it is missing, and the window halves; when nothing was acknowledged for a minute
+    (lost ACKs, a lost last segment), the oldest unacknowledged one is sent again."""
 
     channel: Channel
     segments: int = math.ceil(TRANSFER / SEGMENT)
