@@ -63,6 +63,8 @@ class RadioSettings:
             raise ValueError("CoDel's target and interval must be > 0")
         if not 0 <= self.rxloss <= 1 or (self.capture is not None and self.capture < 0):
             raise ValueError("rxloss must be 0..100% and capture >= 0 dB")
+        if not all(isinstance(v, int | float) for v in (self.level, self.overhead)):
+            raise ValueError("level and overhead must be numbers")
         if self.framing not in FRAMINGS:
             raise ValueError(f"framing must be one of {', '.join(FRAMINGS)}")
         if self.lora is not None and (self.framing != "none" or self.overhead):

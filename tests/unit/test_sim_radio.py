@@ -322,7 +322,9 @@ def test_radio_settings_travel_as_a_json_record() -> None:
                 {"lora": {"sf": 99}}, {"lora": {"spreading": 9}}, {"rate": float("nan")},
                 {"rate": 9600, "txdelay": float("inf")}, {"rate": "fast"}, {"lora": "x"},
                 {"lora": {"sf": 9, "bandwidth": float("nan")}}, {"rate": 1, "burst": 0},
-                {"rate": 1, "dcd": -1}):
+                {"rate": 1, "dcd": -1}, {"rate": 1, "level": "loud"}, {"rate": 1, "overhead": "x"},
+                {"rate": 1, "codel": ["a", 1]}, {"rate": 1, "framing": []},
+                {"rate": 1, "limit_bytes": "x"}):
         with pytest.raises(ValueError):
             RadioSettings.from_record(bad)
 
