@@ -463,3 +463,34 @@ def test_hidden_stations_neither_defer_to_nor_destroy_frames_they_cannot_hear() 
     alone.offer("a", bytes(10), 0.0)
     assert run_until(alone, 1.0) == []
     assert alone.stats("a").missed == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 1 << 32), burst=st.integers(1, 4), slotwait=st.booleans(),
+       capture=st.sampled_from([None, 3.0]), codel=st.sampled_from([None, (0.05, 0.5)]),
+       offers=st.lists(st.tuples(st.sampled_from("abc"), st.integers(1, 300),
+                                 st.floats(0.0, 0.2), st.booleans()), min_size=1, max_size=60))
+def test_any_run_with_bursts_loss_capture_and_codel_accounts_for_every_frame(
+        seed: int, burst: int, slotwait: bool, capture: float | None,
+        codel: tuple[float, float] | None, offers: list[tuple[str, int, float, bool]]) -> None:
+    """Every offered frame is queued out, dropped by CoDel or sent; every sent one is
+    delivered, collided, lost or missed; a delivered one reaches at most every other station,
+    and nobody gets a frame its sender's loss model lost."""
+    channel = Channel(random.Random(seed), Reception({("c", "a"): Pair(loss=0.3, level=5.0)}))
+    for name in "abc":
+        channel.join(name, rate_radio(9600.0, persist=127, slottime=0.005, txdelay=0.002,
+                                      txtail=0.001, burst=burst, slotwait=slotwait,
+                                      capture=capture, codel=codel, limit=5))
+    now, delivered = 0.0, []
+    for name, size, gap, lost in offers:
+        now += gap
+        delivered += run_until(channel, now)
+        delivered += channel.offer(name, bytes([lost]) * size, now, lost=lost)
+    delivered += run_until(channel, now + 1000.0)
+    total = {name: channel.stats(name) for name in "abc"}
+    for stats in total.values():
+        assert stats.sent + stats.queue_full + stats.codel_drops == stats.offered
+        assert stats.delivered + stats.collisions + stats.lost + stats.missed == stats.sent
+    assert all(d.frame[0] == 0 for d in delivered)  # lost frames (bytes of 1) reach nobody
+    assert sum(s.delivered for s in total.values()) <= len(delivered)
+    assert len(delivered) <= 2 * sum(s.delivered for s in total.values())
