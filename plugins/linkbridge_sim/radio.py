@@ -88,9 +88,11 @@ class RadioSettings:
 
     def capacity(self, mtu: int | None) -> float:
         """Long-run bit/s of full frames (`mtu` bytes, or 1500) back to back on a free
-        channel, with key-up, tail, and within the duty cycle: what one sender can carry."""
+        channel, `burst` of them per key-up and tail, within the duty cycle: what one sender
+        can carry."""
         size = mtu or self.max_frame or 1500
-        rate = size * 8 / (self.txdelay + self.airtime(size) + self.txtail)
+        frames = self.burst
+        rate = frames * size * 8 / (self.txdelay + frames * self.airtime(size) + self.txtail)
         return rate * (self.duty or 1.0)
 
     @property

@@ -86,3 +86,13 @@ def test_overhead_is_honoured_with_half_duplex() -> None:
     assert RadioSettings.from_record(framed.to_record()) == framed
     with pytest.raises(ValueError, match="framing must be one of"):
         RadioSettings.from_record({"rate": 1200, "framing": "x25"})
+
+
+def test_the_configured_capacity_counts_the_framing_and_the_burst() -> None:
+    """256-byte frames in AX.25 at 1200 bit/s: (16 + 256 + 2) * 8 + 16 = 2208 bits, 1.84 s;
+    one per key-up of 300 ms + 100 ms tail, or 64 after one."""
+    one = RadioSettings(rate=1200.0, txdelay=0.3, txtail=0.1, framing="ax25")
+    assert one.airtime(256) == pytest.approx(2208 / 1200)
+    assert one.capacity(256) == pytest.approx(2048 / (0.4 + 1.84))
+    many = RadioSettings(rate=1200.0, txdelay=0.3, txtail=0.1, framing="ax25", burst=64)
+    assert many.capacity(256) == pytest.approx(64 * 2048 / (0.4 + 64 * 1.84))
