@@ -8,6 +8,7 @@ from typing import Any
 
 from linkbridge.plugin import ConfigError
 from linkbridge.plugin.lab import format_rate
+from linkbridge_sim.codel import DEFAULT_INTERVAL, DEFAULT_TARGET
 from linkbridge_sim.mahimahi import trace_mean_rate
 
 DISTRIBUTIONS = ("uniform", "normal", "pareto", "paretonormal")
@@ -34,6 +35,9 @@ class SimConfig:
     rate_trace: tuple[int, ...] | None = None  # Mahimahi opportunity times (ms), instead of rate
     overhead: int = 0  # bytes added to every packet by the rate limiter
     limit: int = DEFAULT_LIMIT  # packets held at once (delayed or queued for the rate)
+    loss_airtime: bool = False  # a lost packet still takes its transmission time
+    limit_bytes: int | None = None  # bytes held at once (besides `limit` packets)
+    codel: tuple[float, float] | None = None  # CoDel's target and interval (None: no AQM)
 
     def describe(self) -> str:
         """A short human summary, e.g. `loss 5% delay 40ms rate 9.60 kbit/s`."""
@@ -55,6 +59,13 @@ class SimConfig:
             value = getattr(self, name)
             if value:
                 parts.append(f"{name} {value * 100:.4g}%")
+        if self.loss_airtime:
+            parts.append("lost packets take airtime")
+        if self.limit_bytes:
+            parts.append(f"limit {self.limit_bytes} bytes")
+        if self.codel:
+            parts.append(f"codel target {self.codel[0] * 1e3:g}ms "
+                         f"interval {self.codel[1] * 1e3:g}ms")
         if self.rate:
             parts.append(f"rate {format_rate(self.rate)} overhead {self.overhead}")
         if self.rate_trace:
@@ -108,6 +119,13 @@ def sim_config(owner: str, options: Mapping[str, Any]) -> SimConfig:
         raise ConfigError(f"{owner}: overhead needs rate= or rate_trace=")
     if options.get("rate") and options.get("rate_trace"):
         raise ConfigError(f"{owner}: choose rate= or rate_trace=, not both")
+    codel = options.get("codel")
+    for name in ("codel_target", "codel_interval"):
+        if options.get(name) is not None and not codel:
+            raise ConfigError(f"{owner}: {name} needs codel=on")
+    if codel and not (options.get("rate") or options.get("duplex") == "half"):
+        raise ConfigError(f"{owner}: codel needs a queue that drains at a rate: rate= "
+                          "(or duplex=half)")
     try:
         gemodel = options.get("gemodel")
         loss_state = options.get("loss_state")
@@ -128,6 +146,10 @@ def sim_config(owner: str, options: Mapping[str, Any]) -> SimConfig:
             rate_trace=options.get("rate_trace"),
             overhead=options.get("overhead") or 0,
             limit=options.get("limit") or DEFAULT_LIMIT,
+            loss_airtime=bool(options.get("loss_airtime")),
+            limit_bytes=options.get("limit_bytes"),
+            codel=(options.get("codel_target") or DEFAULT_TARGET,
+                   options.get("codel_interval") or DEFAULT_INTERVAL) if codel else None,
         )
     except ConfigError as exc:
         raise ConfigError(f"{owner}: {exc}") from None

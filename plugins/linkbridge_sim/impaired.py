@@ -12,7 +12,8 @@ from collections.abc import Callable
 from linkbridge.plugin import ConfigError, Counters, LinkError, drops
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.decisions import RandomDecisions, ReplayDecisions
-from linkbridge_sim.impairment import LOSS, DecisionSource, Impairment
+from linkbridge_sim.impairment import LOSS, DecisionSource, Impairment, Release
+from linkbridge_sim.rate import CODEL
 from linkbridge_sim.scheduler import ReleaseScheduler
 from linkbridge_sim.trace import TraceWriter, read_trace
 
@@ -23,6 +24,7 @@ REASONS = {
     SIM + drops.MTU: "longer than the simulated link's mtu",
     SIM + LOSS: "lost by the simulated link's loss model",
     SIM + drops.QUEUE_FULL: "no room in the simulated link's queue (its limit)",
+    SIM + CODEL: "dropped by CoDel: queued longer than the simulated link's codel_target",
 }
 
 
@@ -52,9 +54,14 @@ class ImpairedSender:
         self._trace: TraceWriter | None = None
         self._counters = Counters()
         self._deliver: Callable[[bytes], None] = lambda packet: None
+        self._deliver_lost: Callable[[bytes], None] | None = None
 
-    def open(self, deliver: Callable[[bytes], None], counters: Counters) -> None:
+    def open(self, deliver: Callable[[bytes], None], counters: Counters,
+             deliver_lost: Callable[[bytes], None] | None = None) -> None:
+        """Start; survivors go to `deliver`, lost packets that take airtime (loss_airtime) to
+        `deliver_lost` (a radio's carrier), or nowhere when there is none."""
         self._counters = counters
+        self._deliver_lost = deliver_lost
         source: DecisionSource
         if self.replay_path:
             try:
@@ -69,8 +76,14 @@ class ImpairedSender:
         if self.trace_path:
             self._trace = TraceWriter(self.trace_path, self.seed, self.config.describe())
         self._impairment = Impairment(self.config, source)
-        self._scheduler = ReleaseScheduler(self.name, deliver)
+        self._scheduler = ReleaseScheduler(self.name, self._hand)
         self._deliver = deliver
+
+    def _hand(self, release: Release) -> None:
+        if not release.lost:
+            self._deliver(release.packet)
+        elif self._deliver_lost is not None:
+            self._deliver_lost(release.packet)
 
     def send(self, packet: bytes) -> None:
         if self._impairment is None or self._scheduler is None:
@@ -98,7 +111,7 @@ class ImpairedSender:
                 self.events["corrupted"] += 1
         if all(r.at <= now for r in outcome.releases) and not self._scheduler.pending:
             for release in outcome.releases:  # due already, nothing ahead: no thread hop
-                self._deliver(release.packet)
+                self._hand(release)
         else:
             self._scheduler.submit(outcome.releases)
 

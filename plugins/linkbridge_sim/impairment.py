@@ -21,10 +21,12 @@ class DecisionSource(Protocol):
 
 @dataclass(frozen=True)
 class Release:
-    """A packet to hand to the carrier at time `at` (same clock as `offer`'s `now`)."""
+    """A packet to hand to the carrier at time `at` (same clock as `offer`'s `now`); a `lost`
+    one (loss_airtime) only takes its time on the channel: nobody receives it."""
 
     at: float
     packet: bytes
+    lost: bool = False
 
 
 @dataclass
@@ -58,14 +60,18 @@ class Impairment:
     """Applies MTU cap, the source's decisions, then the rate limiter and bounded queue.
 
     Drop reasons: `mtu` (larger than the MTU), `loss` (the loss model), `queue_full` (tail
-    drop while `limit` packets are held). No clock, no I/O: `now` is passed in.
+    drop while `limit` packets or `limit_bytes` are held), `codel` (CoDel, rate.py). With
+    `loss_airtime` a lost copy still takes its place in the queue and its transmission time,
+    and comes out as a `lost` release (a radio puts it on the air; a pipe's carrier has
+    nothing to send). No clock, no I/O: `now` is passed in.
     """
 
     def __init__(self, config: SimConfig, source: DecisionSource) -> None:
         self.config = config
         self.source = source
         trace = TraceRate(config.rate_trace) if config.rate_trace else None
-        self.queue = RateQueue(config.rate, config.overhead, config.limit, trace)
+        self.queue = RateQueue(config.rate, config.overhead, config.limit, trace,
+                               config.limit_bytes, config.codel)
         self.offered = 0
 
     def offer(self, packet: bytes, now: float) -> Outcome:
@@ -79,13 +85,17 @@ class Impairment:
             decision = Decision()
         if decision.lost:
             outcome.drops.append(LOSS)
+            if self.config.loss_airtime:
+                at = self.queue.schedule(len(packet), 0.0, now)
+                if not isinstance(at, str):
+                    outcome.releases.append(Release(at, packet, lost=True))
         for copy, delay in enumerate(decision.delays):
             data = packet
             if copy == 0 and decision.corrupt_bit is not None and packet:
                 data = flip_bit(packet, decision.corrupt_bit)
             at = self.queue.schedule(len(data), delay, now)
-            if at is None:
-                outcome.drops.append(drops.QUEUE_FULL)
+            if isinstance(at, str):
+                outcome.drops.append(at)
             else:
                 outcome.releases.append(Release(at, data))
         return outcome

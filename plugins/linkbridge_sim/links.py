@@ -32,7 +32,7 @@ from linkbridge_sim.options import (
     lab_side_options,
     side_config,
 )
-from linkbridge_sim.radio import RadioSettings
+from linkbridge_sim.radio import RadioSettings, mean_deferral
 from linkbridge_sim.radiolab import lab_medium, medium_rows
 from linkbridge_sim.station import MediumStation
 from linkbridge_sim.trace import read_trace
@@ -42,7 +42,8 @@ LAB_PORT = 47100
 
 def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabDirection:
     """The configured figures of one direction, as the lab report shows them. A half-duplex
-    radio adds its key-up time, the mean CSMA deferral on a free channel, and half its tail
+    radio adds its key-up time, the mean CSMA deferral on a free channel (a slot more with
+    slotwait), and half its tail
     (a reply waits for the tail of the frame it answers), and serialises at its airtime; its
     rate is the long-run capacity (radio.capacity()); it is half duplex."""
     delay = config.delay * (1.0 - config.reorder)
@@ -50,8 +51,7 @@ def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabD
         return LabDirection(loss=loss_model(config).stationary_loss, delay=delay,
                             rate=config.rate or trace_mean_rate(config.rate_trace),
                             overhead=config.overhead)
-    p = (radio.persist + 1) / 256
-    deferral = radio.slottime * (1 - p) / p
+    deferral = mean_deferral(radio.persist, radio.slottime, radio.slotwait)
     return LabDirection(loss=loss_model(config).stationary_loss,
                         delay=delay + radio.txdelay + deferral + radio.txtail / 2,
                         rate=radio.capacity(config.mtu), airtime=radio.airtime,
@@ -102,15 +102,16 @@ class SimLink(Link):
 
     def open(self) -> None:
         deliver: Callable[[bytes], None]
+        deliver_lost = None
         if self._station is not None:
             self.counters = self._station.open()
-            deliver = self._station.send
+            deliver, deliver_lost = self._station.send, self._station.send_lost
         else:
             self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote)
             self.counters = self._endpoint.counters
             deliver = self._endpoint.send
         try:
-            self.sender.open(deliver, self.counters)
+            self.sender.open(deliver, self.counters, deliver_lost)
         except Exception:
             self.close()
             raise

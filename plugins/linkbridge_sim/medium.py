@@ -32,6 +32,7 @@ from linkbridge_sim.medium_protocol import (
     FRAME,
     JOIN,
     JOINED,
+    LOST,
     STATS,
     decode_json,
     encode,
@@ -80,9 +81,9 @@ class Medium:
     def handle(self, datagram: bytes, source: tuple[str, int]) -> None:
         key = format_address(source)
         kind = datagram[:1]
-        if kind == FRAME and key in self.names:
-            self._deliver(self.channel.offer(key, datagram[1:], self.clock()))
-        elif kind == FRAME:
+        if kind in (FRAME, LOST) and key in self.names:
+            self._deliver(self.channel.offer(key, datagram[1:], self.clock(), lost=kind == LOST))
+        elif kind in (FRAME, LOST):
             self._refuse(source, "not joined: send a join first")
         elif kind == JOIN:
             self._join(datagram, source, key)
@@ -128,6 +129,7 @@ class Medium:
             stations[key] = {"name": name, "radio": settings.describe(),
                              "duty": settings.duty, "duty_window": settings.duty_window,
                              "persist": settings.persist, "slottime": settings.slottime,
+                             "slotwait": settings.slotwait,
                              **self.channel.stats(key).as_dict()}
         return {"seed": self.seed, "elapsed": self.clock() - self.started,
                 "stations": stations}

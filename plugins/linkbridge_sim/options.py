@@ -17,10 +17,12 @@ from linkbridge.plugin import (
     integer,
 )
 from linkbridge_sim.config import DEFAULT_LIMIT, DISTRIBUTIONS, SimConfig, sim_config
+from linkbridge_sim.framing import FRAMINGS
 from linkbridge_sim.params import (
     bandwidth,
     bitrate,
     coding_rate,
+    decibels,
     path,
     percent,
     percent_list,
@@ -53,10 +55,22 @@ IMPAIRMENT = (
     Option("rate", bitrate, None, "rate limit in bit/s: 9600, 64kbit, 1mbit, 100kbps (bytes)"),
     Option("rate_trace", read_rate_trace, None,
            "Mahimahi trace file: the rate follows its delivery opportunities (1504 B each)"),
-    Option("overhead", signed_integer, None, "bytes the rate limit adds to every packet"),
+    Option("overhead", signed_integer, None,
+           "bytes the rate limit (duplex=half: the radio) adds to every packet"),
     Option("limit", integer(1, 1_000_000), None,
            f"packets held at once, delayed or queued; more are tail-dropped "
            f"(default {DEFAULT_LIMIT})"),
+    Option("limit_bytes", integer(1, 1 << 30), None,
+           "bytes held at once, besides `limit` packets; more are tail-dropped (default: no "
+           "byte limit)"),
+    Option("codel", boolean, None,
+           "CoDel queue management (RFC 8289) on the queue that drains at the rate (or the "
+           "radio's): drops packets queued too long (default off)"),
+    Option("codel_target", duration, None, "CoDel's target sojourn time (default 5ms)"),
+    Option("codel_interval", duration, None, "CoDel's interval (default 100ms)"),
+    Option("loss_airtime", boolean, None,
+           "a lost packet still takes its time on the link, as on a radio or serial line "
+           "(default off; on with duplex=half)"),
     Option("seed", integer(0), None, "seed of the random generator (default: a fresh one, logged)"),
     Option("trace", path, None, "record every packet's decisions to this file (JSON lines)"),
     Option("replay", path, None, "take the decisions from this trace instead of the generator"),
@@ -66,9 +80,26 @@ RADIO = (
            "p-persistent CSMA: send on a free channel with probability (persist+1)/256 "
            "(default 63)"),
     Option("slottime", duration, None,
-           "CSMA slot: wait between tries, and carrier-detect delay (default 10ms)"),
-    Option("txdelay", duration, None, "key-up time before each frame's data (default 0)"),
-    Option("txtail", duration, None, "carrier held after each frame's data (default 0)"),
+           "CSMA slot: wait between tries (default 10ms; also the default dcd)"),
+    Option("txdelay", duration, None, "key-up time before a transmission's data (default 0)"),
+    Option("txtail", duration, None, "carrier held after a transmission's data (default 0)"),
+    Option("burst", integer(1, 10_000), None,
+           "frames one key-up carries: a KISS TNC sends what it holds, e.g. 16 (default 1)"),
+    Option("slotwait", boolean, None,
+           "wait one slot before the first persistence draw, as Dire Wolf (default off)"),
+    Option("dcd", duration, None,
+           "carrier-detect delay: another's transmission is heard this long after it starts "
+           "(default: slottime)"),
+    Option("framing", choice(*FRAMINGS), None,
+           "on-air framing from each frame's bytes: none (default), hdlc (flags, FCS, bit "
+           "stuffing), ax25 (hdlc around an AX.25 UI header)"),
+    Option("rxloss", percent, None,
+           "share of the frames it hears that this station fails to receive (default 0)"),
+    Option("level", decibels, None,
+           "this station's signal at the others, in dB, for the capture effect (default 0dB)"),
+    Option("capture", decibels, None,
+           "capture effect: decode a frame that overlaps others when it is this much "
+           "stronger than each, e.g. 6dB (default: none, any overlap destroys both)"),
     Option("duty", positive_percent, None, "duty-cycle limit: share of any window on air, e.g. 1%"),
     Option("duty_window", window, None, "duty-cycle window, e.g. 1h (ETSI), 10min (default 1h)"),
     Option("sf", integer(6, 12), None, "LoRa spreading factor 6..12: airtime by Semtech's formula"),
@@ -106,14 +137,17 @@ def side_config(owner: str, options: Mapping[str, Any]) -> tuple[SimConfig, dict
 
 def half_duplex_config(owner: str, options: Mapping[str, Any]
                        ) -> tuple[SimConfig, RadioSettings | None, dict[str, Any]]:
-    """side_config() plus the radio of `duplex=half`; the radio takes the rate (its bit rate)
-    and the queue limit from the impairment, and LoRa caps the MTU at 255."""
+    """side_config() plus the radio of `duplex=half`; the radio takes the rate (its bit rate),
+    the overhead (bytes on the air per frame) and the queue's limits and CoDel, LoRa
+    caps the MTU at 255, and lost frames take their airtime unless `loss_airtime=off`."""
     config, extra = side_config(owner, options)
-    radio = radio_settings(owner, options, config.rate, config.limit)
+    radio = radio_settings(owner, options, config)
     if radio is None:
         return config, None, extra
     mtu = config.mtu if config.mtu is not None else radio.max_frame
-    return replace(config, rate=None, overhead=0, mtu=mtu), radio, extra
+    loss_airtime = options.get("loss_airtime") is not False  # a radio's default: on
+    return (replace(config, rate=None, overhead=0, mtu=mtu, loss_airtime=loss_airtime,
+                    limit_bytes=None, codel=None), radio, extra)
 
 
 def lab_side_options(given: Mapping[str, str], side: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ Parser = Callable[[str], Any]  # as linkbridge.plugin.Option takes it
 
 _NUMBER = r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)"
 _PERCENT = re.compile(rf"\s*{_NUMBER}\s*(%?)\s*\Z", re.IGNORECASE)
+_DECIBELS = re.compile(rf"\s*(-?){_NUMBER}\s*(?:db)?\s*\Z", re.IGNORECASE)
 _RATE = re.compile(rf"\s*{_NUMBER}\s*([a-z]*)\s*\Z", re.IGNORECASE)
 _RATE_UNITS = {
     "": 1.0, "bit": 1.0, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9,
@@ -58,6 +59,14 @@ def signed_integer(text: str) -> int:
         return int(text, 10)
     except ValueError:
         raise ValueError("expected a whole number of bytes, e.g. 14 or -4") from None
+
+
+def decibels(text: str) -> float:
+    """A level or margin in dB: `6`, `6dB`, `-3.5dB`."""
+    match = _DECIBELS.match(text)
+    if not match:
+        raise ValueError("expected decibels such as 6dB or -3dB")
+    return float(match.group(1) + match.group(2))
 
 
 def path(text: str) -> str:

@@ -10,13 +10,16 @@ from typing import Any
 
 from linkbridge.plugin import ConfigError
 from linkbridge_sim.channel import Radio
+from linkbridge_sim.config import SimConfig
+from linkbridge_sim.framing import FRAMINGS, on_air_bits
 from linkbridge_sim.lora import LORA_MAX_PAYLOAD, LoraModulation
 
 DEFAULT_PERSIST = 63
 DEFAULT_SLOTTIME = 0.010
 DEFAULT_DUTY_WINDOW = 3600.0
 LORA_OPTIONS = ("bw", "cr", "preamble", "header", "crc", "ldro")
-RADIO_OPTIONS = ("persist", "slottime", "txdelay", "txtail", "duty", "duty_window", "sf",
+RADIO_OPTIONS = ("persist", "slottime", "txdelay", "txtail", "burst", "slotwait", "dcd",
+                 "framing", "rxloss", "level", "capture", "duty", "duty_window", "sf",
                  *LORA_OPTIONS)
 
 
@@ -34,6 +37,16 @@ class RadioSettings:
     duty: float | None = None
     duty_window: float = DEFAULT_DUTY_WINDOW
     limit: int = 1000
+    limit_bytes: int | None = None
+    codel: tuple[float, float] | None = None  # target, interval
+    burst: int = 1  # frames per key-up
+    slotwait: bool = False  # one slot before the first persistence draw
+    dcd: float | None = None  # carrier-detect delay (None: slottime)
+    framing: str = "none"  # on-air framing of a bit-rate radio (framing.py)
+    overhead: int = 0  # bytes added to (or taken from) every frame on the air
+    rxloss: float = 0.0  # share of the frames it hears that it loses
+    level: float = 0.0  # dB, its signal at the others
+    capture: float | None = None  # dB margin that survives an overlap (None: nothing does)
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.lora is None):
@@ -42,22 +55,44 @@ class RadioSettings:
             raise ValueError("a rate must be > 0")
         if not 0 <= self.persist <= 255:
             raise ValueError("persist must be 0..255")
-        if min(self.slottime, self.txdelay, self.txtail) < 0 or self.limit < 1:
-            raise ValueError("slottime, txdelay and txtail must be >= 0 and limit >= 1")
+        if min(self.slottime, self.txdelay, self.txtail, self.dcd or 0.0) < 0:
+            raise ValueError("slottime, txdelay, txtail and dcd must be >= 0")
+        if self.limit < 1 or self.burst < 1 or (self.limit_bytes or 1) < 1:
+            raise ValueError("limit, limit_bytes and burst must be >= 1")
+        if self.codel is not None and min(self.codel) <= 0:
+            raise ValueError("CoDel's target and interval must be > 0")
+        if not 0 <= self.rxloss <= 1 or (self.capture is not None and self.capture < 0):
+            raise ValueError("rxloss must be 0..100% and capture >= 0 dB")
+        if not all(isinstance(v, int | float) for v in (self.level, self.overhead)):
+            raise ValueError("level and overhead must be numbers")
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {', '.join(FRAMINGS)}")
+        if self.lora is not None and (self.framing != "none" or self.overhead):
+            raise ValueError("framing and overhead need rate= (LoRa's airtime counts its "
+                             "own header and CRC)")
         if self.duty is not None and not (0 < self.duty <= 1 and self.duty_window > 0):
             raise ValueError("duty must be > 0% and <= 100%, duty_window > 0")
 
     def airtime(self, size: int) -> float:
-        """Seconds a `size`-byte frame's data is on the air (no key-up or tail)."""
+        """Seconds a `size`-byte frame's data is on the air (no key-up or tail), with its
+        framing and overhead; bytes that stuff no bit (zeros) where it depends on them."""
+        return self.frame_airtime(bytes(size))
+
+    def frame_airtime(self, frame: bytes) -> float:
+        """Seconds `frame`'s data is on the air, with its framing (stuffing from its bytes)
+        and overhead."""
         if self.lora is not None:
-            return self.lora.airtime(size)
-        return size * 8 / (self.rate or 1.0)
+            return self.lora.airtime(len(frame))
+        bits = on_air_bits(frame, self.framing) + 8 * self.overhead
+        return max(0, bits) / (self.rate or 1.0)
 
     def capacity(self, mtu: int | None) -> float:
         """Long-run bit/s of full frames (`mtu` bytes, or 1500) back to back on a free
-        channel, with key-up, tail, and within the duty cycle: what one sender can carry."""
+        channel, `burst` of them per key-up and tail, within the duty cycle: what one sender
+        can carry."""
         size = mtu or self.max_frame or 1500
-        rate = size * 8 / (self.txdelay + self.airtime(size) + self.txtail)
+        frames = self.burst
+        rate = frames * size * 8 / (self.txdelay + frames * self.airtime(size) + self.txtail)
         return rate * (self.duty or 1.0)
 
     @property
@@ -66,14 +101,24 @@ class RadioSettings:
 
     def radio(self) -> Radio:
         return Radio(self.airtime, self.persist, self.slottime, self.txdelay, self.txtail,
-                     self.duty, self.duty_window, self.limit)
+                     self.duty, self.duty_window, self.limit, self.burst, self.slotwait,
+                     self.dcd, self.frame_airtime, self.rxloss, self.level, self.capture,
+                     self.limit_bytes, self.codel)
 
     def describe(self) -> str:
         modulation = self.lora.describe() if self.lora else f"{self.rate:.6g} bit/s"
         duty = f" duty {self.duty * 100:.4g}% of {self.duty_window:g} s" if self.duty else ""
+        tnc = f" burst {self.burst}" if self.burst > 1 else ""
+        tnc += " slotwait" if self.slotwait else ""
+        tnc += f" dcd {self.dcd * 1e3:g}ms" if self.dcd is not None else ""
+        tnc += f" framing {self.framing}" if self.framing != "none" else ""
+        tnc += f" overhead {self.overhead}" if self.overhead else ""
+        tnc += f" rxloss {self.rxloss * 100:.4g}%" if self.rxloss else ""
+        tnc += f" level {self.level:g}dB" if self.level else ""
+        tnc += f" capture {self.capture:g}dB" if self.capture is not None else ""
         return (f"half duplex, {modulation}, persist {self.persist} slottime "
                 f"{self.slottime * 1e3:g}ms txdelay {self.txdelay * 1e3:g}ms "
-                f"txtail {self.txtail * 1e3:g}ms{duty}")
+                f"txtail {self.txtail * 1e3:g}ms{tnc}{duty}")
 
     def to_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -90,8 +135,13 @@ class RadioSettings:
         if unknown:
             raise ValueError(f"unknown radio setting {unknown[0]!r}")
         values = dict(record)
-        lora = values.get("lora")
-        given = [*values.values(), *(lora.values() if isinstance(lora, dict) else ())]
+        lora, codel = values.get("lora"), values.get("codel")
+        if codel is not None:
+            if not (isinstance(codel, list | tuple) and len(codel) == 2):
+                raise ValueError("codel must be [target, interval]")
+            values["codel"] = tuple(codel)
+        given = [*values.values(), *(lora.values() if isinstance(lora, dict) else ()),
+                 *(codel or ())]
         if not all(_finite(v) for v in given):
             raise ValueError("radio settings must be finite numbers")
         try:
@@ -102,9 +152,18 @@ class RadioSettings:
             raise ValueError(f"bad radio settings: {exc}") from None
 
 
-def radio_settings(owner: str, options: Mapping[str, Any], rate: float | None,
-                   limit: int) -> RadioSettings | None:
-    """The radio a `duplex=half` side's options describe (None for `duplex=full`), checked."""
+def mean_deferral(persist: int, slottime: float, slotwait: bool) -> float:
+    """Mean wait on a free channel before a transmission: (1 - p) / p slots of persistence
+    draws (p = (persist + 1) / 256), and one more with `slotwait`."""
+    p = (persist + 1) / 256
+    return slottime * ((1 - p) / p + slotwait)
+
+
+def radio_settings(owner: str, options: Mapping[str, Any],
+                   config: SimConfig) -> RadioSettings | None:
+    """The radio a `duplex=half` side's options describe (None for `duplex=full`), checked;
+    its bit rate, overhead and queue come from the side's impairment settings."""
+    rate = config.rate
     given = [name for name in RADIO_OPTIONS if options.get(name) is not None]
     if options.get("duplex") != "half":
         if given:
@@ -139,8 +198,13 @@ def radio_settings(owner: str, options: Mapping[str, Any], rate: float | None,
             slottime=(DEFAULT_SLOTTIME if options.get("slottime") is None
                       else options["slottime"]),
             txdelay=options.get("txdelay") or 0.0, txtail=options.get("txtail") or 0.0,
+            burst=options.get("burst") or 1, slotwait=bool(options.get("slotwait")),
+            dcd=options.get("dcd"), framing=options.get("framing") or "none",
+            overhead=config.overhead, rxloss=options.get("rxloss") or 0.0,
+            level=options.get("level") or 0.0, capture=options.get("capture"),
             duty=options.get("duty"),
-            duty_window=options.get("duty_window") or DEFAULT_DUTY_WINDOW, limit=limit)
+            duty_window=options.get("duty_window") or DEFAULT_DUTY_WINDOW, limit=config.limit,
+            limit_bytes=config.limit_bytes, codel=config.codel)
         size = options.get("mtu") or settings.max_frame or 1500
         on_air = settings.txdelay + settings.airtime(size) + settings.txtail
         if settings.duty is not None and on_air > settings.duty * settings.duty_window:

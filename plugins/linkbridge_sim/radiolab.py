@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from linkbridge.plugin import LinkError, format_address, host_port
+from linkbridge_sim.radio import mean_deferral
 
 START_TIMEOUT = 10.0
 Row = tuple[str, str, str, str]
@@ -74,14 +75,14 @@ def station_rows(label: str, s: Mapping[str, Any], elapsed: float) -> list[Row]:
     duty, window = s["duty"], s["duty_window"]
     limit = f"<= {duty * 100:.2f}%" if duty else "-"
     peak = f", peak {s['duty_peak'] / window * 100:.3f}% of a {window:g} s window" if duty else ""
-    p = (s["persist"] + 1) / 256
-    deferral = s["slottime"] * (1 - p) / p
+    deferral = mean_deferral(s["persist"], s["slottime"], s.get("slotwait", False))
     sent = s["sent"]
     return [
         (f"airtime {label}", limit, f"{s['airtime'] / elapsed * 100:.2f}%" if elapsed else "n/a",
          f"{s['airtime']:.2f} s on air in {elapsed:.1f} s, {sent} frames{peak}"),
         (f"collisions {label}", f"persist {s['persist']}", f"{s['collisions']}",
-         f"of {sent} frames sent, {s['queue_full']} queue drops"),
+         f"of {sent} frames sent, {s['queue_full']} queue drops, "
+         f"{s.get('codel_drops', 0)} CoDel drops, {s.get('lost', 0)} lost by the loss model"),
         (f"duty wait {label}", limit, f"{s['duty_waits']}",
          f"frames waited {s['duty_wait_time']:.2f} s in all, {s['too_long']} too long"),
         (f"queueing {label}", f"{deferral * 1e3:.2f} ms",

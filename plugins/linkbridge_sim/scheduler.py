@@ -1,4 +1,4 @@
-"""Releases packets at their scheduled times from one thread, sleeping until the next is due."""
+"""Hands releases over at their scheduled times from one thread, sleeping until the next is due."""
 
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ class ReleaseScheduler:
     on schedule on average: the mean delay is the configured one.
     """
 
-    def __init__(self, name: str, deliver: Callable[[bytes], None],
+    def __init__(self, name: str, deliver: Callable[[Release], None],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.lead = 0.0
         self._deliver = deliver
-        self._heap: list[tuple[float, int, bytes]] = []
+        self._heap: list[tuple[float, int, Release]] = []
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._closed = False
@@ -45,7 +45,7 @@ class ReleaseScheduler:
         with self._wake:
             earliest = self._heap[0][0] if self._heap else None
             for release in releases:
-                heapq.heappush(self._heap, (release.at, next(self._order), release.packet))
+                heapq.heappush(self._heap, (release.at, next(self._order), release))
             if self._heap and (earliest is None or self._heap[0][0] < earliest):
                 self._wake.notify()
 
@@ -54,7 +54,7 @@ class ReleaseScheduler:
         with self._wake:
             return len(self._heap)
 
-    def _due(self) -> list[bytes] | None:
+    def _due(self) -> list[Release] | None:
         """Wait for the next due packets; None once closed."""
         with self._wake:
             slept = False
@@ -75,8 +75,8 @@ class ReleaseScheduler:
     def _run(self) -> None:
         try:
             while (due := self._due()) is not None:
-                for packet in due:
-                    self._deliver(packet)
+                for release in due:
+                    self._deliver(release)
         except Exception as exc:  # reported by the link's next send()
             log.exception("sim: releasing packets failed")
             self.error = exc

@@ -12,7 +12,7 @@ from linkbridge.plugin import (
     drops,
     format_address,
 )
-from linkbridge_sim.medium_protocol import ERROR, FRAME, JOIN, JOINED, encode
+from linkbridge_sim.medium_protocol import ERROR, FRAME, JOIN, JOINED, LOST, encode
 from linkbridge_sim.radio import RadioSettings
 
 log = logging.getLogger("linkbridge")
@@ -57,9 +57,17 @@ class MediumStation:
                         "(start one: python -m linkbridge_sim.medium --listen HOST:PORT)")
 
     def send(self, frame: bytes) -> None:
+        self._send(FRAME, frame)
+
+    def send_lost(self, frame: bytes) -> None:
+        """Put `frame` on the air as one the loss model lost: it takes its airtime, and
+        nobody receives it."""
+        self._send(LOST, frame)
+
+    def _send(self, kind: bytes, frame: bytes) -> None:
         if self.endpoint is None:
             raise LinkError(f"{self.name}: used before open()")
-        self.endpoint.send(FRAME + frame)
+        self.endpoint.send(kind + frame)
 
     def receive(self, timeout: float) -> list[bytes]:
         if self.endpoint is None:

@@ -162,7 +162,7 @@ def test_scheduler_delivers_in_time_order_and_drops_pending_on_close() -> None:
     from linkbridge_sim.scheduler import LEAD_LIMIT, ReleaseScheduler
 
     delivered: list[bytes] = []
-    scheduler = ReleaseScheduler("t", delivered.append)
+    scheduler = ReleaseScheduler("t", lambda release: delivered.append(release.packet))
     now = time.monotonic()
     scheduler.submit([Release(now + 0.15, b"c"), Release(now + 10, b"never")])
     scheduler.submit([Release(now + 0.05, b"a")])  # earlier: wakes the thread

@@ -90,3 +90,26 @@ def test_a_station_without_a_medium_fails_with_one_line() -> None:
     with pytest.raises(LinkError, match=r"no medium answers at 127\.0\.0\.1:") as info:
         station(free_port())
     assert "\n" not in str(info.value)
+
+
+def test_a_frame_the_loss_model_lost_still_takes_its_airtime_on_the_medium() -> None:
+    """duplex=half takes loss_airtime by default: the lost frame goes on the air (`L`), counted
+    as sent and lost, and nobody receives it; with loss_airtime=off it never reaches the air."""
+    port = free_port()
+    with medium_process(port):
+        links = [station(port, loss="100%"), station(port),
+                 station(port, loss="100%", loss_airtime="off")]
+        try:
+            links[0].send(bytes(120))
+            links[2].send(bytes(120))
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                counts = sorted((s["sent"], s["lost"], s["airtime"])
+                                for s in query_stats(("127.0.0.1", port))["stations"].values())
+                if counts[-1][1]:  # its data has ended
+                    break
+            assert counts == [(0, 0, 0.0), (0, 0, 0.0), (1, 1, pytest.approx(120 * 8 / 96000))]
+            assert links[1].receive(0.2) == []
+        finally:
+            for link in links:
+                link.close()

@@ -96,7 +96,8 @@ def test_rate_serialises_with_overhead_after_the_delay() -> None:
 def test_queue_tail_drops_when_limit_packets_are_held_and_frees_on_release() -> None:
     queue = RateQueue(rate=8000.0, overhead=0, limit=3)  # 100-byte packet = 0.1 s
     times = [queue.schedule(100, 0.0, 0.0) for _ in range(5)]
-    assert times == [pytest.approx(0.1), pytest.approx(0.2), pytest.approx(0.3), None, None]
+    assert times == [pytest.approx(0.1), pytest.approx(0.2), pytest.approx(0.3), "queue_full",
+                     "queue_full"]
     assert queue.held(0.1) == 2
     assert queue.schedule(100, 0.0, 0.1) == pytest.approx(0.4)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from linkbridge_sim.links import SimLink, SimWrapper
 from linkbridge_sim.options import lab_side_options
@@ -143,3 +146,12 @@ def test_lab_figures_use_the_stationary_loss_and_serialisation() -> None:
     bad = 0.01 / 0.11
     assert ab.loss == pytest.approx(bad * 0.7 + (1 - bad) * 0.001) and ab == ba
     assert ab.latency(84) == pytest.approx(0.040 + 100 * 8 / 9600)
+
+
+def test_every_option_has_a_row_in_docs_sim_md_and_every_row_an_option() -> None:
+    """The option tables of docs/sim.md and the options `linkbridge links` lists agree."""
+    doc = (Path(__file__).parents[2] / "docs" / "sim.md").read_text()
+    rows = set(re.findall(r"^\| `([a-z_.]+)[=`]", doc, re.MULTILINE))
+    declared = {option.name for option in SimLink.options if "." not in option.name}
+    assert declared - rows == set()
+    assert rows - declared == set()

@@ -16,6 +16,7 @@ from linkbridge_sim.channel import Channel, Delivery, Radio
 from linkbridge_sim.duty import DutyCycle
 from linkbridge_sim.lora import LoraModulation
 from linkbridge_sim.radio import RadioSettings
+from linkbridge_sim.reception import Pair, Reception
 
 # Time on air worked by hand from Semtech's formula (SX1276 datasheet 4.1.1.7, AN1200.13):
 #   Tsym = 2^SF / BW;  Tpreamble = (Npreamble + 4.25) Tsym
@@ -313,13 +314,17 @@ def test_any_run_conserves_frames_and_never_delivers_overlapping_ones(
 
 def test_radio_settings_travel_as_a_json_record() -> None:
     lora = RadioSettings(lora=LoraModulation(sf=7, bandwidth=500e3), persist=255, duty=0.01)
-    plain = RadioSettings(rate=1200.0, txdelay=0.3, txtail=0.05)
+    plain = RadioSettings(rate=1200.0, txdelay=0.3, txtail=0.05, burst=8, slotwait=True,
+                          dcd=0.02)
     for settings_ in (lora, plain):
         assert RadioSettings.from_record(settings_.to_record()) == settings_
     for bad in ("x", {"rate": 1200, "colour": 1}, {"rate": -1}, {}, {"rate": 1, "persist": 300},
                 {"lora": {"sf": 99}}, {"lora": {"spreading": 9}}, {"rate": float("nan")},
                 {"rate": 9600, "txdelay": float("inf")}, {"rate": "fast"}, {"lora": "x"},
-                {"lora": {"sf": 9, "bandwidth": float("nan")}}):
+                {"lora": {"sf": 9, "bandwidth": float("nan")}}, {"rate": 1, "burst": 0},
+                {"rate": 1, "dcd": -1}, {"rate": 1, "level": "loud"}, {"rate": 1, "overhead": "x"},
+                {"rate": 1, "codel": ["a", 1]}, {"rate": 1, "framing": []},
+                {"rate": 1, "limit_bytes": "x"}):
         with pytest.raises(ValueError):
             RadioSettings.from_record(bad)
 
@@ -332,3 +337,160 @@ def test_an_integer_too_large_for_a_float_is_refused() -> None:
             RadioSettings.from_record({"rate": 9600, field: 10**400})
     with pytest.raises(ValueError, match="finite numbers"):
         RadioSettings.from_record({"lora": {"sf": 9, "bandwidth": 10**400}})
+
+
+# TNC behaviour: bursts, the slot before the first draw, the carrier-detect delay --------------
+
+
+def test_one_key_up_carries_every_queued_frame_up_to_the_burst() -> None:
+    """Three frames queued at once: burst=8 sends them after one txdelay, back to back, with
+    one tail; burst=1 keys up three times (and each waits for the others' tails)."""
+    air = 100 * 8 / 9600
+    for burst, arrivals, airtime in (
+            (8, [0.3 + air, 0.3 + 2 * air, 0.3 + 3 * air], 0.3 + 3 * air + 0.1),
+            (1, [0.3 + air, 2 * (0.3 + air) + 0.1, 3 * (0.3 + air) + 0.2], 3 * (0.4 + air))):
+        radio = rate_radio(9600.0, persist=255, txdelay=0.3, txtail=0.1, burst=burst)
+        channel = channel_with({"a": radio, "b": radio})
+        for _ in range(3):
+            channel.offer("a", bytes(100), 0.0)
+        delivered = run_until(channel, 10.0)
+        assert [d.at for d in delivered] == pytest.approx(arrivals)
+        stats = channel.stats("a")
+        assert (stats.sent, stats.delivered) == (3, 3)
+        assert stats.airtime == pytest.approx(airtime)
+
+
+def test_a_frame_offered_during_the_key_up_joins_the_burst_and_one_past_it_waits() -> None:
+    air = 100 * 8 / 9600
+    radio = rate_radio(9600.0, persist=255, txdelay=0.3, txtail=0.1, burst=2)
+    channel = channel_with({"a": radio, "b": radio})
+    channel.offer("a", bytes(100), 0.0)
+    channel.offer("a", bytes(100), 0.2)  # during the key-up: joins
+    channel.offer("a", bytes(100), 0.25)  # the burst is full: next key-up
+    delivered = run_until(channel, 10.0)
+    second = 0.3 + 2 * air + 0.1
+    assert [d.at for d in delivered] == pytest.approx(
+        [0.3 + air, 0.3 + 2 * air, second + 0.3 + air])
+    assert channel.stats("a").queueing == pytest.approx(0.0 + (0.3 + air - 0.2) + second - 0.25)
+
+
+def test_slotwait_waits_one_slot_before_the_first_draw() -> None:
+    """Dire Wolf waits a slot, then draws: a lone persist=255 frame leaves one slot late, and
+    with p = 64/256 the wait is 1/p slots on average instead of (1 - p)/p."""
+    radio = rate_radio(1e6, persist=255, slottime=0.1, slotwait=True)
+    channel = channel_with({"a": radio, "b": radio})
+    channel.offer("a", bytes(10), 1.0)
+    assert [d.at for d in run_until(channel, 5.0)] == pytest.approx([1.1 + 80e-6])
+    radio = rate_radio(1e6, persist=63, slottime=0.010, slotwait=True)
+    channel = channel_with({"a": radio, "b": radio}, seed=5)
+    frames = 4000
+    for index in range(frames):
+        channel.offer("a", bytes(10), 10.0 * index)
+        run_until(channel, 10.0 * index + 9.0)
+    assert channel.stats("a").queueing / frames / 0.010 == pytest.approx(256 / 64, rel=0.05)
+
+
+def test_the_carrier_detect_delay_is_its_own_setting() -> None:
+    """With dcd=2ms (slottime still 10ms) a frame offered 3 ms after another began hears it and
+    defers; with the default (dcd = slottime) the two collide."""
+    for dcd, collisions in ((0.002, 0), (None, 1)):
+        radio = rate_radio(9600.0, persist=255, slottime=0.010, dcd=dcd)
+        channel = channel_with({"a": radio, "b": radio, "c": radio})
+        channel.offer("a", bytes(100), 1.0)
+        channel.advance(1.003)
+        channel.offer("b", bytes(100), 1.003)
+        delivered = run_until(channel, 5.0)
+        assert channel.stats("b").collisions == collisions
+        assert len(delivered) == 2 * (2 - 2 * collisions)
+
+
+# Reception per receiver: per-pair loss, capture, who hears whom --------------------------------
+
+
+def test_per_pair_loss_loses_frames_at_one_receiver_only() -> None:
+    """a -> c loses half of a's frames (a Pair), d loses a fifth of all it hears (its rxloss),
+    b hears everything: the frame counts as delivered when anyone got it."""
+    radio = rate_radio(1e5, persist=255)
+    channel = Channel(random.Random(2), Reception({("a", "c"): Pair(loss=0.5)}))
+    for name in "abc":
+        channel.join(name, radio)
+    channel.join("d", rate_radio(1e5, persist=255, rxloss=0.2))
+    frames = 2000
+    got: dict[str, int] = {name: 0 for name in "bcd"}
+    for index in range(frames):
+        channel.offer("a", bytes(50), index * 0.1)
+        for delivery in run_until(channel, index * 0.1 + 0.09):
+            got[delivery.station] += 1
+    assert got["b"] == channel.stats("a").delivered == frames
+    assert got["c"] == pytest.approx(0.5 * frames, rel=0.06)
+    assert got["d"] == pytest.approx(0.8 * frames, rel=0.03)
+    assert channel.stats("c").rx_lost == frames - got["c"]
+    assert channel.stats("d").rx_lost == frames - got["d"]
+
+
+def test_a_frame_enough_stronger_survives_an_overlap_with_capture() -> None:
+    """a (10 dB) and b (0 dB) start together: c, with a 6 dB capture margin, decodes a's frame
+    and loses b's; without a margin (or with 12 dB) both are lost as before."""
+    for margin, delivered in ((6.0, 1), (12.0, 0), (None, 0)):
+        channel = channel_with({"a": rate_radio(9600.0, persist=255, level=10.0),
+                                "b": rate_radio(9600.0, persist=255),
+                                "c": rate_radio(9600.0, persist=255, capture=margin)})
+        channel.offer("a", bytes(100), 1.0)
+        channel.offer("b", bytes(100), 1.0)
+        arrived = run_until(channel, 5.0)
+        assert [(d.station, d.frame) for d in arrived] == [("c", bytes(100))] * delivered
+        a, b = channel.stats("a"), channel.stats("b")
+        assert (a.delivered, a.collisions) == (delivered, 1 - delivered)
+        assert (b.delivered, b.collisions) == (0, 1)
+        assert channel.stats("c").captured == delivered
+
+
+def test_hidden_stations_neither_defer_to_nor_destroy_frames_they_cannot_hear() -> None:
+    """a and b cannot hear each other (a topology's hidden stations), both reach c: b sends
+    during a's frame and both are lost at c; a station that hears no one gets nothing."""
+    deaf = {("a", "b"): Pair(heard=False), ("b", "a"): Pair(heard=False)}
+    channel = Channel(random.Random(1), Reception(deaf))
+    for name in "abc":
+        channel.join(name, rate_radio(9600.0, persist=255))
+    channel.offer("a", bytes(100), 1.0)
+    channel.advance(1.05)
+    channel.offer("b", bytes(100), 1.05)  # would defer if it heard a
+    assert run_until(channel, 5.0) == []
+    assert channel.stats("a").collisions == channel.stats("b").collisions == 1
+    alone = Channel(random.Random(1), Reception({("a", "b"): Pair(heard=False)}))
+    for name in "ab":
+        alone.join(name, rate_radio(9600.0, persist=255))
+    alone.offer("a", bytes(10), 0.0)
+    assert run_until(alone, 1.0) == []
+    assert alone.stats("a").missed == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 1 << 32), burst=st.integers(1, 4), slotwait=st.booleans(),
+       capture=st.sampled_from([None, 3.0]), codel=st.sampled_from([None, (0.05, 0.5)]),
+       offers=st.lists(st.tuples(st.sampled_from("abc"), st.integers(1, 300),
+                                 st.floats(0.0, 0.2), st.booleans()), min_size=1, max_size=60))
+def test_any_run_with_bursts_loss_capture_and_codel_accounts_for_every_frame(
+        seed: int, burst: int, slotwait: bool, capture: float | None,
+        codel: tuple[float, float] | None, offers: list[tuple[str, int, float, bool]]) -> None:
+    """Every offered frame is queued out, dropped by CoDel or sent; every sent one is
+    delivered, collided, lost or missed; a delivered one reaches at most every other station,
+    and nobody gets a frame its sender's loss model lost."""
+    channel = Channel(random.Random(seed), Reception({("c", "a"): Pair(loss=0.3, level=5.0)}))
+    for name in "abc":
+        channel.join(name, rate_radio(9600.0, persist=127, slottime=0.005, txdelay=0.002,
+                                      txtail=0.001, burst=burst, slotwait=slotwait,
+                                      capture=capture, codel=codel, limit=5))
+    now, delivered = 0.0, []
+    for name, size, gap, lost in offers:
+        now += gap
+        delivered += run_until(channel, now)
+        delivered += channel.offer(name, bytes([lost]) * size, now, lost=lost)
+    delivered += run_until(channel, now + 1000.0)
+    total = {name: channel.stats(name) for name in "abc"}
+    for stats in total.values():
+        assert stats.sent + stats.queue_full + stats.codel_drops == stats.offered
+        assert stats.delivered + stats.collisions + stats.lost + stats.missed == stats.sent
+    assert all(d.frame[0] == 0 for d in delivered)  # lost frames (bytes of 1) reach nobody
+    assert sum(s.delivered for s in total.values()) <= len(delivered)
+    assert len(delivered) <= 2 * sum(s.delivered for s in total.values())

@@ -93,6 +93,29 @@ def test_half_duplex_takes_the_rate_for_its_radio() -> None:
                                   duty=0.01, duty_window=3600.0)
 
 
+def test_reception_options_reach_the_radio() -> None:
+    _, radio = configure(duplex="half", rate="1200", rxloss="10%", level="-3.5dB", capture="6")
+    assert radio is not None
+    assert (radio.rxloss, radio.level, radio.capture) == (0.1, -3.5, 6.0)
+    channel_radio = radio.radio()
+    assert (channel_radio.rxloss, channel_radio.level, channel_radio.capture) == (0.1, -3.5, 6.0)
+    assert "rxloss 10% level -3.5dB capture 6dB" in radio.describe()
+    assert RadioSettings.from_record(radio.to_record()) == radio
+
+
+def test_queue_options_go_to_the_radio_with_half_duplex() -> None:
+    config, radio = configure(duplex="half", rate="1200", limit_bytes="3000", codel="on",
+                              codel_target="1s", codel_interval="10s")
+    assert radio is not None and (radio.limit_bytes, radio.codel) == (3000, (1.0, 10.0))
+    assert (config.limit_bytes, config.codel) == (None, None)  # not twice
+    assert RadioSettings.from_record(radio.to_record()) == radio
+    with pytest.raises(ValueError, match="codel must be"):
+        RadioSettings.from_record({"rate": 1200, "codel": 5})
+    full, _ = configure(rate="1mbit", limit_bytes="30000", codel="on")
+    assert (full.limit_bytes, full.codel) == (30000, (0.005, 0.1))
+    assert "limit 30000 bytes codel target 5ms interval 100ms" in full.describe()
+
+
 def test_lora_caps_the_mtu_at_255_and_reads_its_settings() -> None:
     config, radio = configure(duplex="half", sf="9", bw="125k", cr="4/5", preamble="8",
                               header="explicit", crc="on", ldro="off")
@@ -117,6 +140,17 @@ def test_a_trace_file_drives_the_rate(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("raw", "message"), [
     ({"persist": "10"}, "persist needs duplex=half"),
     ({"sf": "9"}, "sf needs duplex=half"),
+    ({"framing": "ax25", "rate": "1200"}, "framing needs duplex=half"),
+    ({"duplex": "half", "sf": "9", "framing": "hdlc"}, "framing and overhead need rate="),
+    ({"duplex": "half", "sf": "9", "overhead": "4"}, "overhead needs rate="),
+    ({"duplex": "half", "rate": "1200", "framing": "x25"}, "expected one of none, hdlc, ax25"),
+    ({"duplex": "half", "rate": "1200", "burst": "0"}, "burst"),
+    ({"duplex": "half", "rate": "1200", "capture": "-3dB"}, "capture >= 0 dB"),
+    ({"duplex": "half", "rate": "1200", "level": "loud"}, "expected decibels"),
+    ({"rxloss": "5%"}, "rxloss needs duplex=half"),
+    ({"rate": "9600", "codel_target": "5ms"}, "codel_target needs codel=on"),
+    ({"codel": "on", "delay": "5ms"}, "codel needs a queue that drains at a rate"),
+    ({"rate": "9600", "limit_bytes": "0"}, "must be >= 1"),
     ({"duplex": "half"}, "needs the radio's rate= or LoRa's sf="),
     ({"duplex": "half", "rate": "9600", "sf": "9"}, "not both"),
     ({"duplex": "half", "rate": "9600", "bw": "125k"}, "bw needs sf="),
