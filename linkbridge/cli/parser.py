@@ -18,6 +18,7 @@ from linkbridge.datapath.ports import DEFAULT_HOST
 from linkbridge.ops.hooks import DEFAULT_TIMEOUT
 from linkbridge.ops.logs import FORMATS
 from linkbridge.plugin.options import port
+from linkbridge.wire.peers import PEER_SYNTAX
 from linkbridge.wire.stack import FRAGMENT_MODES, OFFLOAD_MODES
 
 BACKENDS = ("tun", "fou")
@@ -90,6 +91,11 @@ def add_up_parser(commands: Commands) -> None:
     add_offload_option(up)
     add_encryption_options(up)
     add_tunnel_options(up)
+    up.add_argument("--peer", action="append", default=[], metavar="PEER",
+                    help=f"one peer of a multipoint tunnel (repeatable), {PEER_SYNTAX}: its "
+                         "name, the prefixes routed to it and that it may send from, its "
+                         "station on the link (udp: HOST:PORT); instead of --remote, which "
+                         "means one peer (docs/multipoint.md)")
     add_port_options(up)
     add_long_running_options(up)
     up.add_argument("--backend", choices=BACKENDS, default="tun",

@@ -39,11 +39,13 @@ from linkbridge.ops.signals import reload_on_sighup, shutdown_on_signals
 from linkbridge.ops.status import collect
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import parse_link_url
+from linkbridge.tunnel.netconf import IPInterface
 from linkbridge.tunnel.pipeline import open_link, open_tunnel
 from linkbridge.tunnel.session import Policy, Session, TunnelJob
 from linkbridge.tunnel.setup import TunnelSpec, parse_interface, parse_network
 from linkbridge.tunnel.supervisor import Supervisor, serve
 from linkbridge.wire.liveness import Thresholds
+from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.secure import Timers
 from linkbridge.wire.stack import Compress, Encrypt, Fragment, Offload
 
@@ -62,17 +64,32 @@ def plan_up(options: UpOptions, plugins: InstalledPlugins) -> UpPlan:
     """Check one tunnel and make its link (not yet open); ConfigError names what is wrong."""
     if options.link and (options.rx or options.tx):
         raise ConfigError("give either --link or --rx/--tx, not both")
-    pipeline = pipeline_of(options, plugins)
+    addresses = tuple(parse_interface(text) for text in options.address)
+    pipeline = pipeline_of(options, plugins, peers_of(options, addresses))
     spec = TunnelSpec(
         name=options.name,
         mtu=tunnel_mtu(pipeline),
-        remotes=tuple(parse_network(text) for text in options.remote),
-        addresses=tuple(parse_interface(text) for text in options.address),
+        remotes=tuple(parse_network(text) for text in options.remote)
+        + (pipeline.peers.prefixes() if pipeline.peers else ()),
+        addresses=addresses,
     )
     return UpPlan(options, spec, validate(pipeline))
 
 
-def pipeline_of(options: UpOptions, plugins: InstalledPlugins) -> Pipeline:
+def peers_of(options: UpOptions, addresses: Sequence[IPInterface]) -> PeerTable | None:
+    """The peer table of a multipoint tunnel (--peer), its broadcast addresses those of the
+    IPv4 `addresses`' subnets; None for a tunnel to one peer (--remote)."""
+    if not options.peer:
+        return None
+    if options.remote:
+        raise ConfigError("give --remote (the routes to one peer) or --peer, not both")
+    return PeerTable(map(parse_peer, options.peer),
+                     [address.network.broadcast_address for address in addresses
+                      if address.version == 4 and address.network.prefixlen < 31])
+
+
+def pipeline_of(options: UpOptions, plugins: InstalledPlugins,
+                peers: PeerTable | None = None) -> Pipeline:
     """The pipeline `options` ask for under a TUN device: keys read, the link made from its
     URL and --via wrappers (not yet open), or local ports for an external link program."""
     if options.link:
@@ -91,7 +108,7 @@ def pipeline_of(options: UpOptions, plugins: InstalledPlugins) -> Pipeline:
                     encrypt),
         lower=Lower(below, Fragment(options.fragment, options.fragment_timeout)),
         capture=Capture(options.pcap, options.pcap_limit) if options.pcap else None,
-        keepalive=options.keepalive is not None)
+        keepalive=options.keepalive is not None, peers=peers)
 
 
 def encrypt_of(options: UpOptions | argparse.Namespace) -> Encrypt | None:
@@ -117,6 +134,7 @@ def config_checks(registry: LinkRegistry) -> dict[str, Check]:
         "link": lambda url: registry.link_options(parse_link_url(url)),
         "via": lambda url: registry.wrapper_options(parse_link_url(url)),
         "remote": parse_network,
+        "peer": parse_peer,
         "address": parse_interface,
     }
 

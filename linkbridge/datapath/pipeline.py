@@ -19,8 +19,9 @@ from typing import Protocol
 from linkbridge.datapath.bridge import Check
 from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
-from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.endpoint import AddressedLink, Endpoint
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
+from linkbridge.datapath.multipoint import OneStation, PeerRouter
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
@@ -29,6 +30,7 @@ from linkbridge.errors import ConfigError
 from linkbridge.wire.compress import OFF
 from linkbridge.wire.frames import SEND_ORDER, Layer
 from linkbridge.wire.packet import packet_problem
+from linkbridge.wire.peers import PeerTable
 from linkbridge.wire.stack import (
     Compress,
     Encrypt,
@@ -43,6 +45,7 @@ from linkbridge.wire.stack import (
 DEFAULT_MTU = 1472  # the TUN MTU when neither --mtu nor the link gives one (a 1500-byte UDP path)
 ENCRYPT_NEEDS_LINK = "encryption needs a link (--link): local ports carry plain packets"
 COMPRESS_NEEDS_LINK = "--compress needs a link (--link): local ports carry plain packets"
+MULTIPOINT_NOT_YET = "--peer with {} is not supported yet (docs/multipoint.md)"
 
 
 class ClosedLink(Endpoint, Protocol):
@@ -117,13 +120,15 @@ class Lower:
 @dataclass(frozen=True)
 class Pipeline:
     """The whole description: what stands above, the upper stack, the lower half, a capture of
-    the side above, and whether the tunnel sends keepalives (frames the layers must carry)."""
+    the side above, whether the tunnel sends keepalives (frames the layers must carry), and
+    the peers of a multipoint tunnel (None: the link's one peer, as with --remote)."""
 
     above: TunDevice | LocalPorts
     upper: Upper
     lower: Lower
     capture: Capture | None = None
     keepalive: bool = False
+    peers: PeerTable | None = None  # a multipoint tunnel's peers (--peer), docs/multipoint.md
 
 
 @dataclass(frozen=True)
@@ -182,8 +187,10 @@ def validate(pipeline: Pipeline) -> Plan:
     if not has_link and upper.compress.mode != OFF:
         raise ConfigError(COMPRESS_NEEDS_LINK)
     mtu, encrypting = tunnel_mtu(pipeline), upper.encrypt is not None
+    if pipeline.peers is not None:
+        check_multipoint(pipeline, pipeline.peers)
     offload = None
-    if isinstance(pipeline.above, TunDevice):
+    if isinstance(pipeline.above, TunDevice) and pipeline.peers is None:
         offload = offload_frame_size(
             upper.offload, link=has_link, link_mtu=link_mtu(pipeline), tunnel_mtu=mtu,
             encrypting=encrypting, compress=upper.compress.mode,
@@ -195,9 +202,34 @@ def validate(pipeline: Pipeline) -> Plan:
         packet = mtu + overhead(upper.encrypt) if encrypting and mtu else mtu
         fragment = fragment_frame_size(mode, packet, link_mtu(pipeline),
                                        foreign=foreign_peer(pipeline))
+        if fragment is not None and pipeline.peers is not None:
+            raise ConfigError(MULTIPOINT_NOT_YET.format("fragmentation (a link MTU under the "
+                                                        "tunnel's, or --fragment always)"))
         check_compress(upper.compress.mode, fragmenting=fragment is not None,
                        encrypting=encrypting, keepalive=pipeline.keepalive)
     return Plan(pipeline, mtu, offload, fragment)
+
+
+def check_multipoint(pipeline: Pipeline, peers: PeerTable) -> None:
+    """The rules of a multipoint tunnel (docs/multipoint.md): a link below, no per-peer layers
+    yet, and a link with station addresses for more than one peer, which gets every peer's
+    station now (ConfigError for one it cannot read)."""
+    upper, below = pipeline.upper, pipeline.lower.below
+    if not isinstance(below, LinkBelow):
+        raise ConfigError("--peer needs a link (--link): local ports carry one peer")
+    for present, what in ((upper.encrypt is not None, "encryption"),
+                          (upper.compress.mode != OFF, "--compress"),
+                          (upper.offload.mode == "on", "--offload on"),
+                          (any(peer.key for peer in peers.peers), "per-peer keys (key=)")):
+        if present:
+            raise ConfigError(MULTIPOINT_NOT_YET.format(what))
+    link = below.link
+    stations = [station for peer in peers.peers for station in peer.stations]
+    if isinstance(link, AddressedLink):
+        link.set_stations(stations)
+    elif len(peers.peers) > 1 or stations:
+        raise ConfigError(f"link {link.name} has no station addresses: it carries one peer "
+                          f"and no endpoint= (udp: carries several, docs/multipoint.md)")
 
 
 @dataclass(frozen=True)
@@ -220,6 +252,9 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         stack.callback(writer.close)
         above = pcap_tap(above, writer)
     below = open_lower(pipeline.lower, plan.fragment_frame, stack)
+    if pipeline.peers is not None:
+        below = PeerRouter(below if isinstance(below, AddressedLink) else OneStation(below),
+                           pipeline.peers)
     link_side = open_upper(pipeline.upper, below, stack)
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side)

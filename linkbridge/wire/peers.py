@@ -81,6 +81,27 @@ def parse_peer(text: str) -> Peer:
     return peer_of(name.strip(), values)
 
 
+def peer_text(table: Mapping[str, object], where: str) -> str:
+    """A config file's peer table (`name = "b"`, `allowed = [...]`, `endpoint`, `key`, each a
+    string or a list of strings) in the --peer syntax, checked; ConfigError names `where`."""
+    values: dict[str, list[str]] = {}
+    for key, value in table.items():
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, str) for item in items) or (key == "name" and
+                                                                 len(items) != 1):
+            raise ConfigError(f"{where}.{key}: expected a string"
+                              f"{'' if key == 'name' else ' or a list of strings'}, "
+                              f"not {value!r}")
+        values[key] = [str(item) for item in items]
+    name = values.pop("name", [""])[0]
+    try:
+        peer_of(name, values)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return ",".join([name] + [f"{key}={item}" for key, items in values.items()
+                              for item in items])
+
+
 def _bits(prefix: Prefix) -> int:
     return IPV4_BITS if prefix.version == 4 else IPV6_BITS
 
