@@ -40,8 +40,9 @@ class UdpLink(Link):
     summary = "each packet as one UDP datagram to a remote host:port"
     target_help = ("REMOTE_HOST:PORT (IPv6 as [ADDR]:PORT); none with --peer, whose endpoint= "
                    "give the stations (then bind= is needed)")
-    drop_reasons: ClassVar[Mapping[str, str]] = {UNKNOWN_STATION: "a datagram from an address:port that is no peer's "
-                                     "endpoint (multipoint)"}
+    drop_reasons: ClassVar[Mapping[str, str]] = {
+        UNKNOWN_STATION: "a datagram from an address:port that is no peer's endpoint= "
+                         "(multipoint)"}
     options = (
         Option("bind", host_port, None,
                "local HOST:PORT to receive on (default: any address, the remote's port)"),
