@@ -1,0 +1,168 @@
+"""Multipoint tunnels (docs/multipoint.md) for real: three linkbridge tunnels in namespaces on
+one switch, each with the other two as --peer over one udp: socket (a full mesh). Every pair
+pings; unicast reaches only its destination's TUN device, broadcast and multicast every other;
+a station forging another's source is dropped and counted at the receiver; a packet to an
+address no peer owns is counted at the sender."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from linkbridge.lab import netns
+from linkbridge.lab.probes import ping
+from linkbridge.lab.processes import LinkbridgeProcess, running_together
+from linkbridge.lab.topology import Star, set_sysctl, star_hosts
+from linkbridge.ops.status import collect_status
+from linkbridge.ops.status_data import PEER_SIDE, TunnelStatus
+from linkbridge.wire.drops import NO_PEER, SOURCE_NOT_ALLOWED
+from linkbridge.wire.packet import internet_checksum
+
+STATIONS = 3
+PORT = 47400
+DEVICE = "lbm0"
+NAMES = "abc"
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4  # an AF_PACKET read of a packet this host sent
+
+
+def overlay(index: int) -> str:
+    """Station N's tunnel address; it owns 198.19.N.0/24."""
+    return f"198.19.{index + 1}.1"
+
+
+def station_args(star: Star, index: int) -> list[str]:
+    """`linkbridge up` of station `index`: the others as peers over one udp: socket."""
+    args = ["up", "--name", DEVICE, "--link", f"udp:?bind={star.address(index)}:{PORT}",
+            "--address", f"{overlay(index)}/16"]
+    for other in range(STATIONS):
+        if other != index:
+            args += ["--peer", f"{NAMES[other]},allowed=198.19.{other + 1}.0/24,"
+                               f"endpoint={star.address(other)}:{PORT}"]
+    return args
+
+
+@contextlib.contextmanager
+def mesh(star: Star) -> Iterator[list[LinkbridgeProcess]]:
+    stations = [LinkbridgeProcess(host, station_args(star, index), f"station {NAMES[index]}")
+                for index, host in enumerate(star.hosts)]
+    with running_together(*stations):
+        yield stations
+
+
+@pytest.fixture
+def star(root: None) -> Iterator[Star]:
+    with star_hosts(STATIONS) as hosts:
+        for host in hosts.hosts:  # no IPv6 of the kernel's own (router solicitations from ::)
+            set_sysctl(host, "net/ipv6/conf/default/disable_ipv6", "1")
+        yield hosts
+
+
+class Sniffer:
+    """What arrives at one TUN device (AF_PACKET on it, incoming only)."""
+
+    def __init__(self, host: str) -> None:
+        with netns.inside(host):
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        self.sock.bind((DEVICE, 0))
+        self.sock.setblocking(False)
+        self.found: list[bytes] = []
+
+    def markers(self) -> list[bytes]:
+        """The UDP payloads of the packets this test marked that arrived so far, sorted."""
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                packet, address = self.sock.recvfrom(65536)
+                udp = packet[9] == socket.IPPROTO_UDP and packet[28:31] == b"mp:"
+                if address[2] != PACKET_OUTGOING and udp:  # not an ICMP error quoting one
+                    self.found.append(packet[28:])
+        return sorted(self.found)
+
+
+def send_udp(host: str, destination: str, payload: bytes, *,
+             broadcast: bool = False, multicast_from: str | None = None) -> None:
+    with netns.inside(host):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        if broadcast:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        if multicast_from:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                            socket.inet_aton(multicast_from))
+        sock.sendto(payload, (destination, 9))
+
+
+def forged_udp(source: str, destination: str, payload: bytes) -> bytes:
+    """An IPv4 UDP packet with any source address (the checksums a kernel checks filled in)."""
+    udp = struct.pack("!HHHH", 9, 9, 8 + len(payload), 0) + payload
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, socket.IPPROTO_UDP,
+                         0, socket.inet_aton(source), socket.inet_aton(destination))
+    return header[:10] + internet_checksum(header).to_bytes(2, "big") + header[12:] + udp
+
+
+def statuses(stations: list[LinkbridgeProcess]) -> list[TunnelStatus]:
+    by_pid = {tunnel.pid: tunnel for tunnel in collect_status()}
+    return [by_pid[station.proc.pid] for station in stations if station.proc]
+
+
+def until(done: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_a_mesh_of_three_stations(run_dir: object, star: Star) -> None:
+    with mesh(star) as stations:
+        for index, host in enumerate(star.hosts):
+            for other in range(STATIONS):
+                if other != index:
+                    result = ping(host, overlay(other), count=2, interval=0.01)
+                    assert result.received == 2, (NAMES[index], NAMES[other], result)
+
+        sniffers = [Sniffer(host) for host in star.hosts]
+        sent: list[tuple[int, bytes]] = []  # (destination station, payload)
+        for index, host in enumerate(star.hosts):
+            for other in range(STATIONS):
+                if other != index:
+                    payload = f"mp:{NAMES[index]}>{NAMES[other]}".encode()
+                    send_udp(host, overlay(other), payload)
+                    sent.append((other, payload))
+        send_udp(star.hosts[0], "198.19.255.255", b"mp:broadcast", broadcast=True)
+        send_udp(star.hosts[0], "239.1.2.3", b"mp:multicast", multicast_from=overlay(0))
+        send_udp(star.hosts[0], "198.19.99.1", b"mp:nobody")  # the /16, but no peer's /24
+        send_udp(star.hosts[0], "198.19.99.2", b"mp:nobody")
+        with netns.inside(star.hosts[1]):  # b speaks for c
+            raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        with raw:
+            raw.sendto(forged_udp("198.19.3.7", overlay(0), b"mp:forged"), (overlay(0), 0))
+
+        def counted() -> bool:
+            a = statuses(stations)[0]
+            peers = dict(a.peers)
+            return (a.link_side.drops.get(NO_PEER) == 2
+                    and peers["b"].drops.get(SOURCE_NOT_ALLOWED) == 1)
+
+        until(counted)
+        expected = [sorted([payload for to, payload in sent if to == index]
+                           + ([] if index == 0 else [b"mp:broadcast", b"mp:multicast"]))
+                    for index in range(STATIONS)]
+        until(lambda: [sniffer.markers() for sniffer in sniffers] == expected, 1.0)
+        seen = [sniffer.markers() for sniffer in sniffers]
+        a, b, c = statuses(stations)
+        for sniffer in sniffers:
+            sniffer.sock.close()
+
+    assert a.link_side.drops.get(NO_PEER) == 2, a
+    a_peers = dict(a.peers)
+    assert a_peers["b"].drops == {SOURCE_NOT_ALLOWED: 1}, a_peers
+    assert a_peers["c"].drops == {}, a_peers
+    assert [label for label, _side in a.sides()] == [
+        "tunnel", "link", PEER_SIDE + "b", PEER_SIDE + "c"]
+    assert all(dict(tunnel.peers)[NAMES[0]].rx_packets >= 4 for tunnel in (b, c))
+    # each TUN device saw exactly the unicast meant for it, and the groups from a
+    assert seen == expected
