@@ -4,9 +4,7 @@ command line and the config file's peer tables, each bad input one line."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import ipaddress
 import json
 from collections.abc import Sequence
 
@@ -16,7 +14,7 @@ from linkbridge.cli import main as cli
 from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
-from linkbridge.cli.up import config_checks, plan_up
+from linkbridge.cli.up import plan_up
 from linkbridge.datapath.endpoint import AddressedLink
 from linkbridge.datapath.multipoint import OneStation, PeerRouter
 from linkbridge.datapath.pipeline import (
@@ -29,23 +27,19 @@ from linkbridge.datapath.pipeline import (
     validate,
 )
 from linkbridge.errors import ConfigError
-from linkbridge.ops.config import parse_config, subparser
+from linkbridge.ops.config import subparser
 from linkbridge.ops.status_data import parse_tunnel
 from linkbridge.ops.status_format import format_json, format_table
-from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.plugin.registry import get_plugin_manager
 from linkbridge.testing import MemoryEndpoint, MemoryLink
 from linkbridge.wire import drops
 from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.stack import Compress, Fragment, Offload
-from tests.helpers.ip_packets import UDP, ip_packet
+from tests.helpers.ip_packets import between
+from tests.unit.test_config import parse
 
 B = "b,allowed=198.19.2.0/24,endpoint=127.0.0.1:5002"
 C = "c,allowed=198.19.3.0/24,allowed=fd00:3::/64,endpoint=127.0.0.1:5003"
-
-
-def between(source: str, destination: str) -> bytes:
-    src, dst = ipaddress.ip_address(source), ipaddress.ip_address(destination)
-    return ip_packet(src.version, UDP, bytes(8), src=src.packed, dst=dst.packed)
 
 
 class Stations(MemoryEndpoint):
@@ -225,17 +219,8 @@ endpoint = "127.0.0.1:5003"
 """
 
 
-@pytest.fixture(scope="module")
-def up() -> argparse.ArgumentParser:
-    return subparser(build_parser(), "up")
-
-
-def parse(text: str, up: argparse.ArgumentParser) -> list[argparse.Namespace]:
-    checks = config_checks(LinkRegistry(get_plugin_manager()))
-    return [tunnel.args for tunnel in parse_config(text, "t.toml", up, checks)]
-
-
-def test_peer_tables_in_the_config_file(up: argparse.ArgumentParser) -> None:
+def test_peer_tables_in_the_config_file() -> None:
+    up = subparser(build_parser(), "up")
     (args,) = parse(PEERS_FILE, up)
     assert args.peer == [B, C]
     (tunnel,) = parse("[[tunnel]]\n" + PEERS_FILE.replace("[[peer]]", "[[tunnel.peer]]"), up)
@@ -250,10 +235,9 @@ def test_peer_tables_in_the_config_file(up: argparse.ArgumentParser) -> None:
     ('name = "b"\nallowed = 3', r"peer\[0\].allowed: expected a string or a list of strings"),
     ('name = "b"\nallowed = "10.0.0.0/8"\nport = "1"', r"peer\[0\]: peer 'b': unknown key 'port'"),
 ])
-def test_bad_peer_tables_name_their_path(up: argparse.ArgumentParser, table: str,
-                                         message: str) -> None:
+def test_bad_peer_tables_name_their_path(table: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        parse(f"[[peer]]\n{table}\n", up)
+        parse(f"[[peer]]\n{table}\n", subparser(build_parser(), "up"))
 
 
 def test_status_shows_each_peer_in_the_table_and_the_json() -> None:

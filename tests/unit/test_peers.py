@@ -11,17 +11,11 @@ from hypothesis import strategies as st
 
 from linkbridge.errors import ConfigError
 from linkbridge.wire.peers import Peer, PeerTable, parse_peer
-from tests.helpers.ip_packets import UDP, ip_packet
+from tests.helpers.ip_packets import between
 
 
 def peer(name: str, *allowed: str, stations: tuple[str, ...] = ()) -> Peer:
     return Peer(name, tuple(ipaddress.ip_network(text) for text in allowed), stations)
-
-
-def between(source: str, destination: str) -> bytes:
-    """A UDP packet from `source` to `destination` (both of one IP version)."""
-    src, dst = ipaddress.ip_address(source), ipaddress.ip_address(destination)
-    return ip_packet(src.version, UDP, bytes(8), src=src.packed, dst=dst.packed)
 
 
 HUB = peer("hub", "198.19.0.0/16", "fd00::/48")
