@@ -54,6 +54,7 @@ class UdpLink(Link):
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         super().__init__(target, options)
         self._stations: dict[Address, str] = {}  # multipoint: address -> station as given
+        self._addresses: dict[str, Address] = {}  # and back
         self._endpoint: DatagramEndpoint | None = None
         if not target:
             if options["bind"] is None:
@@ -79,11 +80,16 @@ class UdpLink(Link):
         if self.remote is not None:
             raise ConfigError(f"link {self.name} names one peer: with --peer give udp: no "
                               f"target (udp:?bind=HOST:PORT); each endpoint= is a station")
+        family = ":" in self.bind[0]
         for station in stations:
             try:
-                self._stations[host_port(station)] = station
+                address = host_port(station)
             except ValueError as exc:
                 raise ConfigError(f"link {self.name}: endpoint {station!r}: {exc}") from None
+            if (":" in address[0]) != family:
+                raise ConfigError(f"link {self.name}: endpoint {station!r} is not of the IP "
+                                  f"version of bind={format_address(self.bind)}")
+            self._stations[address], self._addresses[station] = station, address
 
     def open(self) -> None:
         if self.remote is not None:
@@ -126,7 +132,7 @@ class UdpLink(Link):
         if self.mtu is not None and len(frame) > self.mtu:
             self.counters.drop(drops.MTU)
             return
-        self._socket().send_to(frame, host_port(station))
+        self._socket().send_to(frame, self._addresses[station])
 
     def send_all(self, frame: bytes) -> None:
         """Send `frame` to every station, one datagram each."""

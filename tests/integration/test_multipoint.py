@@ -1,8 +1,9 @@
 """Multipoint tunnels (docs/multipoint.md) for real: three linkbridge tunnels in namespaces on
 one switch, each with the other two as --peer over one udp: socket (a full mesh). Every pair
 pings; unicast reaches only its destination's TUN device, broadcast and multicast every other;
-a station forging another's source is dropped and counted at the receiver; a packet to an
-address no peer owns is counted at the sender."""
+a station forging another's source is dropped and counted at the receiver, a datagram from
+an address:port that is no station by the link; a packet to an address no peer owns is
+counted at the sender."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ DEVICE = "lbm0"
 NAMES = "abc"
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4  # an AF_PACKET read of a packet this host sent
+UNKNOWN_STATION = "unknown_station"  # udp:'s drop of a datagram from no peer's endpoint
 
 
 def overlay(index: int) -> str:
@@ -141,11 +143,18 @@ def test_a_mesh_of_three_stations(run_dir: object, star: Star) -> None:
         with raw:
             raw.sendto(forged_udp("198.19.3.7", overlay(0), b"mp:forged"), (overlay(0), 0))
 
+        with netns.inside(star.hosts[0]):  # a's host, but from a port that is no station
+            stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with stranger:
+            stranger.sendto(forged_udp(overlay(0), overlay(1), b"mp:stranger"),
+                            (star.address(1), PORT))
+
         def counted() -> bool:
-            a = statuses(stations)[0]
-            peers = dict(a.peers)
+            a, b, _c = statuses(stations)
             return (a.link_side.drops.get(NO_PEER) == 2
-                    and peers["b"].drops.get(SOURCE_NOT_ALLOWED) == 1)
+                    and dict(a.peers)["b"].drops.get(SOURCE_NOT_ALLOWED) == 1
+                    and b.link_side.below is not None
+                    and b.link_side.below.drops.get(UNKNOWN_STATION) == 1)
 
         until(counted)
         expected = [sorted([payload for to, payload in sent if to == index]
@@ -161,6 +170,7 @@ def test_a_mesh_of_three_stations(run_dir: object, star: Star) -> None:
     a_peers = dict(a.peers)
     assert a_peers["b"].drops == {SOURCE_NOT_ALLOWED: 1}, a_peers
     assert a_peers["c"].drops == {}, a_peers
+    assert b.link_side.below is not None and b.link_side.below.drops == {UNKNOWN_STATION: 1}, b
     assert [label for label, _side in a.sides()] == [
         "tunnel", "link", PEER_SIDE + "b", PEER_SIDE + "c"]
     assert all(dict(tunnel.peers)[NAMES[0]].rx_packets >= 4 for tunnel in (b, c))
