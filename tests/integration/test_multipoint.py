@@ -1,5 +1,6 @@
 """Multipoint tunnels (docs/multipoint.md) for real: three linkbridge tunnels in namespaces on
-one switch, each with the other two as --peer over one udp: socket (a full mesh). Every pair
+one switch, each with the other two as peers over one udp: socket (a full mesh; two from
+--peer, one from a config file's [[peer]] tables). Every pair
 pings; unicast reaches only its destination's TUN device, broadcast and multicast every other;
 a station forging another's source is dropped and counted at the receiver, a datagram from
 an address:port that is no station by the link; a packet to an address no peer owns is
@@ -12,6 +13,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -49,9 +51,25 @@ def station_args(star: Star, index: int) -> list[str]:
     return args
 
 
+def station_file(star: Star, index: int, path: Path) -> list[str]:
+    """`linkbridge up -c FILE` of station `index`: its peers as [[peer]] tables."""
+    lines = [f'name = "{DEVICE}"', f'link = "udp:?bind={star.address(index)}:{PORT}"',
+             f'address = "{overlay(index)}/16"']
+    for other in range(STATIONS):
+        if other != index:
+            lines += ["[[peer]]", f'name = "{NAMES[other]}"',
+                      f'allowed = ["198.19.{other + 1}.0/24"]',
+                      f'endpoint = "{star.address(other)}:{PORT}"']
+    path.write_text("\n".join(lines) + "\n")
+    return ["up", "-c", str(path)]
+
+
 @contextlib.contextmanager
-def mesh(star: Star) -> Iterator[list[LinkbridgeProcess]]:
-    stations = [LinkbridgeProcess(host, station_args(star, index), f"station {NAMES[index]}")
+def mesh(star: Star, config: Path) -> Iterator[list[LinkbridgeProcess]]:
+    """The three stations, the last from a config file, the others from the command line."""
+    args = [station_args(star, index) for index in range(STATIONS - 1)]
+    args.append(station_file(star, STATIONS - 1, config))
+    stations = [LinkbridgeProcess(host, args[index], f"station {NAMES[index]}")
                 for index, host in enumerate(star.hosts)]
     with running_together(*stations):
         yield stations
@@ -118,8 +136,8 @@ def until(done: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_mesh_of_three_stations(run_dir: object, star: Star) -> None:
-    with mesh(star) as stations:
+def test_a_mesh_of_three_stations(run_dir: object, star: Star, tmp_path: Path) -> None:
+    with mesh(star, tmp_path / "c.toml") as stations:
         for index, host in enumerate(star.hosts):
             for other in range(STATIONS):
                 if other != index:
