@@ -226,6 +226,10 @@ def check_multipoint(pipeline: Pipeline, peers: PeerTable) -> None:
     link = below.link
     stations = [station for peer in peers.peers for station in peer.stations]
     if isinstance(link, AddressedLink):
+        for peer in peers.peers:
+            if len(peer.stations) != 1:
+                raise ConfigError(f"peer {peer.name!r}: give one endpoint= (its station on "
+                                  f"{link.name}), not {len(peer.stations)}")
         link.set_stations(stations)
     elif len(peers.peers) > 1 or stations:
         raise ConfigError(f"link {link.name} has no station addresses: it carries one peer "

@@ -70,7 +70,7 @@ def peer_of(name: str, values: Mapping[str, Iterable[str]]) -> Peer:
 
 def parse_peer(text: str) -> Peer:
     """A `--peer NAME,allowed=PREFIX,...,endpoint=STATION,key=FILE` value; keys may repeat
-    (several allowed=, several endpoint=)."""
+    (several allowed=; the pipeline decides how many endpoint= a link takes)."""
     name, *items = text.split(",")
     values: dict[str, list[str]] = {}
     for item in items:

@@ -192,6 +192,9 @@ def test_the_command_line_plans_a_multipoint_tunnel_over_udp() -> None:
     (["--link", "udp:?bind=127.0.0.1:1", "--peer", "b,allowed=10.0.0.0/8,endpoint=b:1"],
      "link udp:: endpoint 'b:1': 'b' is not an IP address"),
     (["--rx", "1", "--tx", "2", "--peer", B], r"--peer needs a link \(--link\)"),
+    (["--peer", "b,allowed=10.0.0.0/8"], r"peer 'b': give one endpoint= \(its station on udp:\), "
+     "not 0"),
+    (["--peer", B + ",endpoint=127.0.0.1:6"], "peer 'b': give one endpoint=.*, not 2"),
     (["--link", "udp:?bind=[::1]:1", "--peer", B],
      r"endpoint '127.0.0.1:5002' is not of the IP version of bind=\[::1\]:1"),
 ])
