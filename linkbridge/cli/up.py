@@ -229,9 +229,10 @@ def cmd_up(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     """`up`: TUN tunnels in the foreground, or a kernel tunnel set up and left running."""
     if args.backend == "fou":
         options = UpOptions.from_args(args)
-        if any(options.hooks.commands.values()) or options.keepalive or options.link_timeout:
-            raise ConfigError("hooks, --keepalive and --link-timeout need the tun backend: "
-                              "the kernel runs a fou tunnel without linkbridge")
+        if any(options.hooks.commands.values()) or options.keepalive or options.link_timeout \
+                or options.peer:
+            raise ConfigError("hooks, --keepalive, --link-timeout and --peer need the tun "
+                              "backend: the kernel runs a fou tunnel without linkbridge")
         up_kernel(options, plugins)
         return
     tunnels = up_tunnels(args, plugins)

@@ -205,10 +205,15 @@ def test_bad_peers_on_the_command_line(argv: list[str], message: str) -> None:
     assert "\n" not in str(raised.value)
 
 
-def test_a_bad_peer_exits_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["up", "--link", "udp:?bind=127.0.0.1:1", "--peer", "b,allowed=x"]) == 2
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--link", "udp:?bind=127.0.0.1:1", "--peer", "b,allowed=x"], "peer 'b': bad prefix 'x'"),
+    (["--backend", "fou", "--rx", "1", "--tx", "2", "--peer", B], "--peer need the tun backend"),
+])
+def test_a_bad_peer_exits_with_status_2(argv: list[str], message: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["up", *argv]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "peer 'b': bad prefix 'x'" in error
+    assert error.count("\n") == 1 and message in error
 
 
 PEERS_FILE = """
