@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import AddressedLink, Endpoint
+from linkbridge.datapath.endpoint import AddressedLink, Endpoint, Pollable
 from linkbridge.wire.drops import FILTERED, NO_PEER, SOURCE_NOT_ALLOWED
 from linkbridge.wire.peers import Peer, PeerTable
 
@@ -22,6 +22,10 @@ ONE_STATION = ""  # the station of the one peer of a link without station addres
 
 class AddressedEndpoint(Endpoint, AddressedLink, Protocol):
     """An opened link with stations."""
+
+
+class PollableAddressed(AddressedEndpoint, Pollable, Protocol):
+    """An opened link with stations that takes part in the shared poll."""
 
 
 class OneStation:
@@ -125,3 +129,25 @@ class PeerRouter:
 
     def close(self) -> None:
         self.link.close()
+
+
+class PollablePeerRouter(PeerRouter):
+    """A PeerRouter over a Pollable link: it joins the data path's shared poll (a receive(0)
+    after the link's descriptor was readable may return nothing, every frame dropped)."""
+
+    def __init__(self, link: PollableAddressed, table: PeerTable) -> None:
+        super().__init__(link, table)
+        self._fileno = link.fileno
+
+    def fileno(self) -> int:
+        return self._fileno()
+
+
+def peer_router(link: Endpoint, table: PeerTable) -> PeerRouter:
+    """The router over `link`: Pollable when the link is, over OneStation when the link has
+    no station addresses (validate() let it carry one peer)."""
+    if not isinstance(link, AddressedLink):
+        return PeerRouter(OneStation(link), table)
+    if isinstance(link, Pollable):
+        return PollablePeerRouter(link, table)
+    return PeerRouter(link, table)

@@ -21,7 +21,7 @@ from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
 from linkbridge.datapath.endpoint import AddressedLink, Endpoint
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
-from linkbridge.datapath.multipoint import OneStation, PeerRouter
+from linkbridge.datapath.multipoint import peer_router
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
@@ -257,8 +257,7 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         above = pcap_tap(above, writer)
     below = open_lower(pipeline.lower, plan.fragment_frame, stack)
     if pipeline.peers is not None:
-        below = PeerRouter(below if isinstance(below, AddressedLink) else OneStation(below),
-                           pipeline.peers)
+        below = peer_router(below, pipeline.peers)
     link_side = open_upper(pipeline.upper, below, stack)
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side)

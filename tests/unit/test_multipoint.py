@@ -15,8 +15,8 @@ from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import plan_up
-from linkbridge.datapath.endpoint import AddressedLink
-from linkbridge.datapath.multipoint import OneStation, PeerRouter
+from linkbridge.datapath.endpoint import AddressedLink, Pollable
+from linkbridge.datapath.multipoint import OneStation, PeerRouter, peer_router
 from linkbridge.datapath.pipeline import (
     LinkBelow,
     Lower,
@@ -114,6 +114,19 @@ def test_a_peer_speaking_for_another_is_dropped_and_counted_per_peer() -> None:
     assert peers["b"]["drops"] == {drops.SOURCE_NOT_ALLOWED: 1}
     assert (peers["b"]["rx_packets"], peers["c"]["rx_packets"], peers["c"]["drops"]) == (1, 2, {})
     assert "frames" in document
+
+
+class PollableStations(Stations):
+    def fileno(self) -> int:
+        return 7
+
+
+def test_the_router_joins_the_shared_poll_when_its_link_does() -> None:
+    table = PeerTable([parse_peer(B)])
+    assert isinstance(peer_router(PollableStations(), table), Pollable)
+    assert peer_router(PollableStations(), table).fileno() == 7  # type: ignore[attr-defined]
+    assert not isinstance(peer_router(Stations(), table), Pollable)
+    assert isinstance(peer_router(MemoryLink("x"), table).link, OneStation)
 
 
 def test_a_link_without_stations_carries_one_peer() -> None:
