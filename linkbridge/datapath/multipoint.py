@@ -9,7 +9,8 @@ AddressedLink carries one peer (`OneStation`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from linkbridge.datapath.counters import Counters
@@ -61,36 +62,86 @@ class OneStation:
         self.link.close()
 
 
+class PeerPort:
+    """One peer's end of the shared link, under the peer's own upper stack: send() goes to the
+    peer's station, receive() returns what the router took from it. Its counters are the
+    frames to and from the peer."""
+
+    def __init__(self, link: AddressedLink, peer: Peer) -> None:
+        self.name = peer.name
+        self.counters = Counters()
+        self._link = link
+        self._station = peer.stations[0] if peer.stations else ONE_STATION
+        self._inbox: list[bytes] = []
+
+    def send(self, frame: bytes) -> None:
+        self.counters.sent(len(frame))
+        self._link.send_to(self._station, frame)
+
+    def take(self, frame: bytes) -> None:
+        """A frame from the peer's station, for the next receive()."""
+        self.counters.received(len(frame))
+        self._inbox.append(frame)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        frames, self._inbox = self._inbox, []
+        return frames
+
+    def close(self) -> None:
+        """The router closes the shared link."""
+
+
+@dataclass(frozen=True)
+class PeerStack:
+    """A peer, its port on the link and the top of its upper stack (the port itself when the
+    peers run no layers)."""
+
+    peer: Peer
+    port: PeerPort
+    top: Endpoint
+
+
 class PeerCounters(Counters):
     """The router's counters (packets routed and taken in, drops of both), with each peer's
-    and the link's (`frames`) in `as_dict`."""
+    stack's and the link's (`frames`) in `as_dict`."""
 
-    def __init__(self, peers: Mapping[str, Counters], below: Endpoint) -> None:
+    def __init__(self, stacks: Mapping[str, PeerStack], below: Endpoint) -> None:
         super().__init__()
-        self.peers = peers
+        self.stacks = stacks
         self._below = below
 
     def as_dict(self) -> dict[str, object]:
         return {**super().as_dict(),
-                "peers": {name: counters.as_dict() for name, counters in self.peers.items()},
+                "peers": {name: stack.top.counters.as_dict()
+                          for name, stack in self.stacks.items()},
                 "frames": self._below.counters.as_dict()}
 
 
-class PeerRouter:
-    """Sends each packet to its peer's station (every station for broadcast and multicast);
-    counts `no_peer` for a destination no peer owns and, per peer, `source_not_allowed` for a
-    frame whose source the sending peer does not own. Lookups go through the table's dicts,
-    never over the peers."""
+def no_layers(port: PeerPort) -> Endpoint:
+    """A peer's upper stack when the peers run none: its port."""
+    return port
 
-    def __init__(self, link: AddressedEndpoint, table: PeerTable) -> None:
+
+class PeerRouter:
+    """Sends each packet down its peer's upper stack to the peer's station (without layers,
+    broadcast and multicast go to every station at once); counts `no_peer` for a destination
+    no peer owns. Frames go up the stack of the station's peer, and a packet whose source the
+    peer does not own is counted `source_not_allowed`, on the router and on the peer. Lookups
+    go through the table's dicts, never over the peers. `upper(port)` opens a peer's stack."""
+
+    def __init__(self, link: AddressedEndpoint, table: PeerTable,
+                 upper: Callable[[PeerPort], Endpoint] = no_layers) -> None:
         self.name = link.name
         self.link = link
         self.table = table
-        self._peer_counters = {peer.name: Counters() for peer in table.peers}
-        self._counters = PeerCounters(self._peer_counters, link)
-        self._stations: dict[str, tuple[Peer, Counters]] = {
-            station: (peer, self._peer_counters[peer.name])
-            for peer in table.peers for station in peer.stations or (ONE_STATION,)}
+        self._stacks: dict[str, PeerStack] = {}
+        for peer in table.peers:
+            port = PeerPort(link, peer)
+            self._stacks[peer.name] = PeerStack(peer, port, upper(port))
+        self._plain = upper is no_layers
+        self._counters = PeerCounters(self._stacks, link)
+        self._stations = {station: self._stacks[peer.name]
+                          for peer in table.peers for station in peer.stations or (ONE_STATION,)}
 
     @property
     def counters(self) -> PeerCounters:
@@ -102,29 +153,32 @@ class PeerRouter:
             self._counters.drop(NO_PEER)
             return
         self._counters.sent(len(packet))
-        for peer in peers:
-            self._peer_counters[peer.name].sent(len(packet))
-        if len(peers) == 1:
-            stations = peers[0].stations
-            self.link.send_to(stations[0] if stations else ONE_STATION, packet)
-        else:
+        if len(peers) > 1 and self._plain:
+            for peer in peers:
+                self._stacks[peer.name].port.counters.sent(len(packet))
             self.link.send_all(packet)
+            return
+        for peer in peers:
+            self._stacks[peer.name].top.send(packet)
 
     def receive(self, timeout: float) -> list[bytes]:
-        packets = []
+        touched: dict[str, PeerStack] = {}
         for station, frame in self.link.receive_from(timeout):
-            found = self._stations.get(station)
-            if found is None:  # a link returns only the stations it was given
+            stack = self._stations.get(station)
+            if stack is None:  # a link returns only the stations it was given
                 self._counters.drop(FILTERED)
                 continue
-            peer, counters = found
-            if not self.table.sent_by(peer, frame):
-                counters.drop(SOURCE_NOT_ALLOWED)
-                self._counters.drop(SOURCE_NOT_ALLOWED)
-                continue
-            counters.received(len(frame))
-            self._counters.received(len(frame))
-            packets.append(frame)
+            stack.port.take(frame)
+            touched[stack.peer.name] = stack
+        packets = []
+        for stack in touched.values():
+            for packet in stack.top.receive(0):
+                if not self.table.sent_by(stack.peer, packet):
+                    stack.top.counters.drop(SOURCE_NOT_ALLOWED)
+                    self._counters.drop(SOURCE_NOT_ALLOWED)
+                    continue
+                self._counters.received(len(packet))
+                packets.append(packet)
         return packets
 
     def close(self) -> None:
@@ -135,19 +189,22 @@ class PollablePeerRouter(PeerRouter):
     """A PeerRouter over a Pollable link: it joins the data path's shared poll (a receive(0)
     after the link's descriptor was readable may return nothing, every frame dropped)."""
 
-    def __init__(self, link: PollableAddressed, table: PeerTable) -> None:
-        super().__init__(link, table)
+    def __init__(self, link: PollableAddressed, table: PeerTable,
+                 upper: Callable[[PeerPort], Endpoint] = no_layers) -> None:
+        super().__init__(link, table, upper)
         self._fileno = link.fileno
 
     def fileno(self) -> int:
         return self._fileno()
 
 
-def peer_router(link: Endpoint, table: PeerTable) -> PeerRouter:
-    """The router over `link`: Pollable when the link is, over OneStation when the link has
-    no station addresses (validate() let it carry one peer)."""
+def peer_router(link: Endpoint, table: PeerTable,
+                upper: Callable[[PeerPort], Endpoint] = no_layers) -> PeerRouter:
+    """The router over `link`, each peer's stack opened by `upper`: Pollable when the link
+    is, over OneStation when the link has no station addresses (validate() let it carry one
+    peer)."""
     if not isinstance(link, AddressedLink):
-        return PeerRouter(OneStation(link), table)
+        return PeerRouter(OneStation(link), table, upper)
     if isinstance(link, Pollable):
-        return PollablePeerRouter(link, table)
-    return PeerRouter(link, table)
+        return PollablePeerRouter(link, table, upper)
+    return PeerRouter(link, table, upper)

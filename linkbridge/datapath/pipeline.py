@@ -211,14 +211,13 @@ def validate(pipeline: Pipeline) -> Plan:
 
 
 def check_multipoint(pipeline: Pipeline, peers: PeerTable) -> None:
-    """The rules of a multipoint tunnel (docs/multipoint.md): a link below, no per-peer layers
-    yet, and a link with station addresses for more than one peer, which gets every peer's
-    station now (ConfigError for one it cannot read)."""
+    """The rules of a multipoint tunnel (docs/multipoint.md): a link below, no encryption or
+    offload yet (compression runs per peer), and a link with station addresses for more than
+    one peer, which gets every peer's station now (ConfigError for one it cannot read)."""
     upper, below = pipeline.upper, pipeline.lower.below
     if not isinstance(below, LinkBelow):
         raise ConfigError("--peer needs a link (--link): local ports carry one peer")
     for present, what in ((upper.encrypt is not None, "encryption"),
-                          (upper.compress.mode != OFF, "--compress"),
                           (upper.offload.mode == "on", "--offload on"),
                           (any(peer.key for peer in peers.peers), "per-peer keys (key=)")):
         if present:
@@ -256,9 +255,13 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         stack.callback(writer.close)
         above = pcap_tap(above, writer)
     below = open_lower(pipeline.lower, plan.fragment_frame, stack)
-    if pipeline.peers is not None:
-        below = peer_router(below, pipeline.peers)
-    link_side = open_upper(pipeline.upper, below, stack)
+    if pipeline.peers is None:
+        link_side = open_upper(pipeline.upper, below, stack)
+    elif pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None:
+        link_side = peer_router(below, pipeline.peers)  # the peers run no layers
+    else:
+        link_side = peer_router(below, pipeline.peers,
+                                lambda port: open_upper(pipeline.upper, port, stack))
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))

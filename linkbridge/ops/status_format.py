@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from linkbridge.ops.reasons import legend_lines
-from linkbridge.ops.status_data import LINK_SIDE, Encryption, TunnelStatus
+from linkbridge.ops.status_data import LINK_SIDE, PEER_SIDE, Encryption, TunnelStatus
 
 NO_TUNNELS = "no linkbridge tunnels running"
 HEADER = ("DEVICE", "PID", "UP", "SIDE", "STATE", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES",
@@ -98,14 +98,18 @@ def encryption_text(state: Encryption, drops: Mapping[str, int], now: float) -> 
 
 
 def compression_lines(tunnels: Sequence[TunnelStatus]) -> list[str]:
-    """One line per tunnel with header compression: its figures per direction."""
+    """One line per tunnel with header compression (per peer of a multipoint tunnel): its
+    figures per direction."""
     lines = []
     for tunnel in tunnels:
-        figures = tunnel.link_side.compression
-        if figures is None:
-            continue
-        parts = [f"{way} {one.compressed}/{one.packets} compressed, "
-                 f"{human_bytes(one.saved)} of headers saved"
-                 for way, one in (("tx", figures.tx), ("rx", figures.rx))]
-        lines.append(f"{tunnel.device}: compress {figures.mode}: " + "; ".join(parts))
+        for who, side in ((tunnel.device, tunnel.link_side),
+                          *((f"{tunnel.device} {PEER_SIDE}{name}", peer)
+                            for name, peer in tunnel.peers)):
+            figures = side.compression
+            if figures is None:
+                continue
+            parts = [f"{way} {one.compressed}/{one.packets} compressed, "
+                     f"{human_bytes(one.saved)} of headers saved"
+                     for way, one in (("tx", figures.tx), ("rx", figures.rx))]
+            lines.append(f"{who}: compress {figures.mode}: " + "; ".join(parts))
     return lines

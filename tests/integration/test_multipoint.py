@@ -1,6 +1,7 @@
 """Multipoint tunnels (docs/multipoint.md) for real: three linkbridge tunnels in namespaces on
 one switch, each with the other two as peers over one udp: socket (a full mesh; two from
---peer, one from a config file's [[peer]] tables). Every pair
+--peer, one from a config file's [[peer]] tables), plain and with each peer's packets
+compressed (--compress auto). Every pair
 pings; unicast reaches only its destination's TUN device, broadcast and multicast every other;
 a station forging another's source is dropped and counted at the receiver, a datagram from
 an address:port that is no station by the link; a packet to an address no peer owns is
@@ -40,10 +41,10 @@ def overlay(index: int) -> str:
     return f"198.19.{index + 1}.1"
 
 
-def station_args(star: Star, index: int) -> list[str]:
+def station_args(star: Star, index: int, compress: str) -> list[str]:
     """`linkbridge up` of station `index`: the others as peers over one udp: socket."""
     args = ["up", "--name", DEVICE, "--link", f"udp:?bind={star.address(index)}:{PORT}",
-            "--address", f"{overlay(index)}/16"]
+            "--address", f"{overlay(index)}/16", "--compress", compress]
     for other in range(STATIONS):
         if other != index:
             args += ["--peer", f"{NAMES[other]},allowed=198.19.{other + 1}.0/24,"
@@ -51,10 +52,10 @@ def station_args(star: Star, index: int) -> list[str]:
     return args
 
 
-def station_file(star: Star, index: int, path: Path) -> list[str]:
+def station_file(star: Star, index: int, compress: str, path: Path) -> list[str]:
     """`linkbridge up -c FILE` of station `index`: its peers as [[peer]] tables."""
     lines = [f'name = "{DEVICE}"', f'link = "udp:?bind={star.address(index)}:{PORT}"',
-             f'address = "{overlay(index)}/16"']
+             f'address = "{overlay(index)}/16"', f'compress = "{compress}"']
     for other in range(STATIONS):
         if other != index:
             lines += ["[[peer]]", f'name = "{NAMES[other]}"',
@@ -65,10 +66,10 @@ def station_file(star: Star, index: int, path: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def mesh(star: Star, config: Path) -> Iterator[list[LinkbridgeProcess]]:
+def mesh(star: Star, compress: str, config: Path) -> Iterator[list[LinkbridgeProcess]]:
     """The three stations, the last from a config file, the others from the command line."""
-    args = [station_args(star, index) for index in range(STATIONS - 1)]
-    args.append(station_file(star, STATIONS - 1, config))
+    args = [station_args(star, index, compress) for index in range(STATIONS - 1)]
+    args.append(station_file(star, STATIONS - 1, compress, config))
     stations = [LinkbridgeProcess(host, args[index], f"station {NAMES[index]}")
                 for index, host in enumerate(star.hosts)]
     with running_together(*stations):
@@ -136,8 +137,10 @@ def until(done: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_mesh_of_three_stations(run_dir: object, star: Star, tmp_path: Path) -> None:
-    with mesh(star, tmp_path / "c.toml") as stations:
+@pytest.mark.parametrize("compress", ["off", "auto"])
+def test_a_mesh_of_three_stations(run_dir: object, star: Star, tmp_path: Path,
+                                  compress: str) -> None:
+    with mesh(star, compress, tmp_path / "c.toml") as stations:
         for index, host in enumerate(star.hosts):
             for other in range(STATIONS):
                 if other != index:
@@ -192,5 +195,9 @@ def test_a_mesh_of_three_stations(run_dir: object, star: Star, tmp_path: Path) -
     assert [label for label, _side in a.sides()] == [
         "tunnel", "link", PEER_SIDE + "b", PEER_SIDE + "c"]
     assert all(dict(tunnel.peers)[NAMES[0]].rx_packets >= 4 for tunnel in (b, c))
+    if compress == "auto":  # each peer's own compressor carried a's pings
+        assert all(dict(tunnel.peers)[NAMES[0]].compression is not None for tunnel in (b, c))
+        assert all(side.compression.tx.compressed > 0 for side in a_peers.values()
+                   if side.compression), a_peers
     # each TUN device saw exactly the unicast meant for it, and the groups from a
     assert seen == expected

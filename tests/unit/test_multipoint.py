@@ -15,6 +15,7 @@ from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import plan_up
+from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.endpoint import AddressedLink, Pollable
 from linkbridge.datapath.multipoint import OneStation, PeerRouter, peer_router
 from linkbridge.datapath.pipeline import (
@@ -29,13 +30,14 @@ from linkbridge.datapath.pipeline import (
 from linkbridge.errors import ConfigError
 from linkbridge.ops.config import subparser
 from linkbridge.ops.status_data import parse_tunnel
-from linkbridge.ops.status_format import format_json, format_table
+from linkbridge.ops.status_format import compression_lines, format_json, format_table
 from linkbridge.plugin.registry import get_plugin_manager
 from linkbridge.testing import MemoryEndpoint, MemoryLink
 from linkbridge.wire import drops
+from linkbridge.wire.frames import Layer
 from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.stack import Compress, Fragment, Offload
-from tests.helpers.ip_packets import between
+from tests.helpers.ip_packets import between, tcp
 from tests.unit.test_config import parse
 
 B = "b,allowed=198.19.2.0/24,endpoint=127.0.0.1:5002"
@@ -72,6 +74,13 @@ class Stations(MemoryEndpoint):
         return arrived
 
 
+def sent_to(routed: PeerRouter, name: str) -> object:
+    """The packets the router sent to peer `name`, as status shows them."""
+    peers = routed.counters.as_dict()["peers"]
+    assert isinstance(peers, dict)
+    return peers[name]["tx_packets"]
+
+
 def router(*peers: str) -> tuple[PeerRouter, Stations]:
     table = PeerTable(map(parse_peer, peers))
     link = Stations()
@@ -88,7 +97,7 @@ def test_each_packet_goes_to_its_peers_station() -> None:
     routed.send(between("198.19.0.1", "10.1.1.1"))
     assert link.sent == [("127.0.0.1:5003", to_c), ("127.0.0.1:5003", to_b6)]
     assert routed.counters.drops == {drops.NO_PEER: 1}
-    assert (routed.counters.tx_packets, routed.counters.peers["c"].tx_packets) == (2, 2)
+    assert (routed.counters.tx_packets, sent_to(routed, "c"), sent_to(routed, "b")) == (2, 2, 0)
 
 
 def test_broadcast_multicast_and_keepalives_go_to_every_station() -> None:
@@ -98,7 +107,7 @@ def test_broadcast_multicast_and_keepalives_go_to_every_station() -> None:
         link.sent.clear()
         routed.send(packet)
         assert link.sent == [("127.0.0.1:5002", packet), ("127.0.0.1:5003", packet)]
-    assert routed.counters.peers["b"].tx_packets == routed.counters.peers["c"].tx_packets == 4
+    assert sent_to(routed, "b") == sent_to(routed, "c") == 4
 
 
 def test_a_peer_speaking_for_another_is_dropped_and_counted_per_peer() -> None:
@@ -112,7 +121,8 @@ def test_a_peer_speaking_for_another_is_dropped_and_counted_per_peer() -> None:
     peers = document["peers"]
     assert isinstance(peers, dict)
     assert peers["b"]["drops"] == {drops.SOURCE_NOT_ALLOWED: 1}
-    assert (peers["b"]["rx_packets"], peers["c"]["rx_packets"], peers["c"]["drops"]) == (1, 2, {})
+    assert (peers["b"]["rx_packets"], peers["c"]["rx_packets"], peers["c"]["drops"]) == (2, 2, {})
+    assert routed.counters.rx_packets == 3  # what went up
     assert "frames" in document
 
 
@@ -140,6 +150,64 @@ def test_a_link_without_stations_carries_one_peer() -> None:
     assert link.counters.tx_packets == 2
 
 
+class Medium:
+    """Stations that reach each other in memory: what one sends to a station arrives there
+    with the sender's station."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, Stations] = {}
+
+    def join(self, station: str) -> Stations:
+        medium, link = self, Stations()
+
+        def send_to(to: str, frame: bytes) -> None:
+            medium.links[to].arriving.append((station, frame))
+
+        link.send_to = send_to  # type: ignore[method-assign]
+        self.links[station] = link
+        return link
+
+
+MESH = {name: f"198.19.{index}.0/24" for index, name in enumerate("abc", 1)}
+
+
+def compressing_mesh() -> dict[str, PeerRouter]:
+    """Stations a, b and c, each with the others as peers, each peer's packets compressed
+    (`--compress auto`) with contexts of its own."""
+    medium, routers = Medium(), {}
+    for name in MESH:
+        link = medium.join(name)
+        peers = [parse_peer(f"{other},allowed={prefix},endpoint={other}")
+                 for other, prefix in MESH.items() if other != name]
+        link.set_stations([other for other in MESH if other != name])
+        routers[name] = peer_router(link, PeerTable(peers),
+                                    lambda port: CompressingEndpoint(port, "auto"))
+    return routers
+
+
+def test_each_peer_has_its_own_compression_contexts() -> None:
+    routers = compressing_mesh()
+    sent = {to: [tcp(seq=1000 + 100 * n, src=bytes([198, 19, 1, 1]),
+                     dst=bytes([198, 19, index, 1])) for n in range(5)]
+            for to, index in (("b", 2), ("c", 3))}
+    for n in range(5):
+        for packets in sent.values():
+            routers["a"].send(packets[n])
+    group = between("198.19.1.1", "224.0.0.9")
+    routers["a"].send(group)  # each peer gets it through its own compressor
+    assert routers["b"].receive(0) == [*sent["b"], group]
+    assert routers["c"].receive(0) == [*sent["c"], group]
+    peers = routers["a"].counters.as_dict()["peers"]
+    assert isinstance(peers, dict)
+    for name in ("b", "c"):
+        tx = peers[name]["compress"]["tx"]
+        assert (tx["packets"], tx["full"], tx["compressed"]) == (6, 1, 4), tx  # and the group
+        assert peers[name]["frames"]["tx_packets"] == 6  # the peer's port
+    routers["b"].send(between("198.19.3.5", "198.19.1.1"))  # b speaks for c, compressed
+    assert routers["a"].receive(0) == []
+    assert routers["a"].counters.drops == {drops.SOURCE_NOT_ALLOWED: 1}
+
+
 def multipoint(*peers: str, link: object = None, **upper: object) -> Pipeline:
     return Pipeline(above=TunDevice(), upper=Upper(**upper),  # type: ignore[arg-type]
                     lower=Lower(LinkBelow(link or MemoryLink("x")), Fragment("auto")),  # type: ignore[arg-type]
@@ -154,13 +222,18 @@ def test_validate_gives_the_stations_and_builds_the_router() -> None:
     with contextlib.ExitStack() as stack:
         opened = build(plan, stack, MemoryEndpoint("tun"))  # type: ignore[arg-type]
         assert isinstance(opened.link_side, PeerRouter) and opened.link_side.link is link
+    plan = validate(multipoint(B, C, link=Stations(), compress=Compress("auto")))
+    assert Layer.COMPRESS in plan.layers
+    with contextlib.ExitStack() as stack:
+        routed = build(plan, stack, MemoryEndpoint("tun")).link_side  # type: ignore[arg-type]
+        assert isinstance(routed, PeerRouter)
+        peers = routed.counters.as_dict()["peers"]
+        assert isinstance(peers, dict) and peers["b"]["compress"]["mode"] == "auto"
 
 
 @pytest.mark.parametrize(("pipeline", "message"), [
     (lambda: multipoint(B, C), "link memory:x has no station addresses: it carries one peer"),
     (lambda: multipoint(B), "link memory:x has no station addresses"),
-    (lambda: multipoint("b,allowed=10.0.0.0/8", compress=Compress("auto")),
-     "--peer with --compress is not supported yet"),
     (lambda: multipoint("b,allowed=10.0.0.0/8", offload=Offload("on")),
      "--peer with --offload on is not supported yet"),
     (lambda: multipoint("b,allowed=10.0.0.0/8,key=b.pub"),
@@ -276,6 +349,14 @@ def test_status_shows_each_peer_in_the_table_and_the_json() -> None:
         drops.SOURCE_NOT_ALLOWED: 1}
     rows = format_table([tunnel], now=0.0).splitlines()
     assert rows[3].split() == ["peer:b", "0", "0", "B", "1", "28", "B", "-"]
-    assert rows[4].split() == ["peer:c", "0", "0", "B", "0", "0", "B", "source_not_allowed=1"]
+    assert rows[4].split() == ["peer:c", "1", "28", "B", "0", "0", "B", "source_not_allowed=1"]
+    compressed = compressing_mesh()["a"]
+    compressed.send(between("198.19.1.1", "198.19.2.1"))
+    document = {"device": "lb1", "link_side": compressed.counters.as_dict()}
+    assert compression_lines([parse_tunnel(json.loads(json.dumps(document)))]) == [
+        "lb1 peer:b: compress auto: tx 0/1 compressed, 0 B of headers saved; "
+        "rx 0/0 compressed, 0 B of headers saved",
+        "lb1 peer:c: compress auto: tx 0/0 compressed, 0 B of headers saved; "
+        "rx 0/0 compressed, 0 B of headers saved"]
     with pytest.raises(ValueError, match=r"link_side\.peers: expected an object"):
         parse_tunnel({"link_side": {"peers": []}})
