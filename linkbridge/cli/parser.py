@@ -95,10 +95,11 @@ def add_up_parser(commands: Commands) -> None:
     add_tunnel_options(up)
     up.add_argument("--peer", action="append", default=[], metavar="PEER",
                     help="one peer of a multipoint tunnel (repeatable), as "
-                         "NAME,allowed=PREFIX,endpoint=STATION: its name, a prefix routed to "
-                         "it and that it may send from (allowed= may repeat), its station on "
-                         "the link (udp: HOST:PORT); instead of --remote, which means one "
-                         "peer (docs/multipoint.md)")
+                         "NAME,allowed=PREFIX,endpoint=STATION[,key=KEY]: its name, a prefix "
+                         "routed to it and that it may send from (allowed= may repeat), its "
+                         "station on the link (udp: HOST:PORT), its public key (with "
+                         "--private-key); instead of --remote, which means one peer "
+                         "(docs/multipoint.md)")
     add_port_options(up)
     add_long_running_options(up)
     up.add_argument("--backend", choices=BACKENDS, default="tun",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ from linkbridge.tunnel.pipeline import open_link, open_tunnel
 from linkbridge.tunnel.session import Policy, Session, TunnelJob
 from linkbridge.tunnel.setup import TunnelSpec, parse_interface, parse_network
 from linkbridge.tunnel.supervisor import Supervisor, serve
+from linkbridge.wire.keys import StaticKeys, decode_key
 from linkbridge.wire.liveness import Thresholds
 from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.secure import Timers
@@ -92,8 +94,11 @@ def pipeline_of(options: UpOptions, plugins: InstalledPlugins,
                 peers: PeerTable | None = None) -> Pipeline:
     """The pipeline `options` ask for under a TUN device: keys read, the link made from its
     URL and --via wrappers (not yet open), or local ports for an external link program."""
+    peer_keys: dict[str, StaticKeys] = {}
     if options.link:
-        encrypt = encrypt_of(options)
+        encrypt = encrypt_of(options) if peers is None else None
+        if peers is not None:
+            encrypt, peer_keys = peers_encrypt(options, peers)
         below: LinkBelow | LocalPorts = LinkBelow(
             plugins.registry.create_link(options.link, options.via))
     elif options.rx and options.tx:
@@ -108,7 +113,7 @@ def pipeline_of(options: UpOptions, plugins: InstalledPlugins,
                     encrypt),
         lower=Lower(below, Fragment(options.fragment, options.fragment_timeout)),
         capture=Capture(options.pcap, options.pcap_limit) if options.pcap else None,
-        keepalive=options.keepalive is not None, peers=peers)
+        keepalive=options.keepalive is not None, peers=peers, peer_keys=peer_keys)
 
 
 def encrypt_of(options: UpOptions | argparse.Namespace) -> Encrypt | None:
@@ -126,6 +131,31 @@ def encrypt_of(options: UpOptions | argparse.Namespace) -> Encrypt | None:
     return Encrypt(keys, Timers(options.rekey_interval, options.handshake_retry,
                                 options.rekey_packets), options.state_dir,
                    (account.uid, account.gid) if account else None)
+
+
+def peers_encrypt(options: UpOptions, peers: PeerTable
+                  ) -> tuple[Encrypt | None, dict[str, StaticKeys]]:
+    """A multipoint tunnel's encryption: with --private-key each peer's keys (its key=, the
+    public key) and the layer every peer's stack copies; (None, {}) without."""
+    if options.peer_public_key:
+        raise ConfigError("with --peer, each peer's public key is its key=, not "
+                          "--peer-public-key")
+    keyless = [peer.name for peer in peers.peers if not peer.key]
+    if not options.private_key:
+        if len(keyless) < len(peers.peers):
+            raise ConfigError("a peer's key= needs --private-key (this side's key)")
+        return encrypt_of(options), {}  # refuses --preshared-key or --state-dir alone
+    if keyless:
+        raise ConfigError(f"peer {keyless[0]!r}: no key= (with --private-key every peer needs "
+                          f"its public key)")
+    publics = {peer.name: decode_key(str(peer.key), f"peer {peer.name!r}: key=")
+               for peer in peers.peers}
+    if len(set(publics.values())) < len(publics):
+        raise ConfigError("two peers have the same key= (each peer is its own key)")
+    template = encrypt_of(dataclasses.replace(options, peer_public_key=peers.peers[0].key))
+    assert template is not None  # both keys given
+    return template, {name: dataclasses.replace(template.keys, peer_public=public)
+                      for name, public in publics.items()}
 
 
 def config_checks(registry: LinkRegistry) -> dict[str, Check]:

@@ -13,7 +13,8 @@ become many.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from linkbridge.datapath.bridge import Check
@@ -29,6 +30,7 @@ from linkbridge.datapath.ports import link_ports, tunnel_ports
 from linkbridge.errors import ConfigError
 from linkbridge.wire.compress import OFF
 from linkbridge.wire.frames import SEND_ORDER, Layer
+from linkbridge.wire.keys import StaticKeys
 from linkbridge.wire.packet import packet_problem
 from linkbridge.wire.peers import PeerTable
 from linkbridge.wire.stack import (
@@ -129,6 +131,9 @@ class Pipeline:
     capture: Capture | None = None
     keepalive: bool = False
     peers: PeerTable | None = None  # a multipoint tunnel's peers (--peer), docs/multipoint.md
+    # with encryption, each peer's keys by name: its stack's encrypt layer is `upper.encrypt`
+    # with them
+    peer_keys: Mapping[str, StaticKeys] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -211,17 +216,17 @@ def validate(pipeline: Pipeline) -> Plan:
 
 
 def check_multipoint(pipeline: Pipeline, peers: PeerTable) -> None:
-    """The rules of a multipoint tunnel (docs/multipoint.md): a link below, no encryption or
-    offload yet (compression runs per peer), and a link with station addresses for more than
-    one peer, which gets every peer's station now (ConfigError for one it cannot read)."""
+    """The rules of a multipoint tunnel (docs/multipoint.md): a link below, no offload yet
+    (compression and encryption run per peer, the latter with every peer's keys), and a link
+    with station addresses for more than one peer, which gets every peer's station now
+    (ConfigError for one it cannot read)."""
     upper, below = pipeline.upper, pipeline.lower.below
     if not isinstance(below, LinkBelow):
         raise ConfigError("--peer needs a link (--link): local ports carry one peer")
-    for present, what in ((upper.encrypt is not None, "encryption"),
-                          (upper.offload.mode == "on", "--offload on"),
-                          (any(peer.key for peer in peers.peers), "per-peer keys (key=)")):
-        if present:
-            raise ConfigError(MULTIPOINT_NOT_YET.format(what))
+    if upper.offload.mode == "on":
+        raise ConfigError(MULTIPOINT_NOT_YET.format("--offload on"))
+    if upper.encrypt is not None and set(pipeline.peer_keys) != {p.name for p in peers.peers}:
+        raise ConfigError("with encryption every peer needs its public key (key=)")
     link = below.link
     stations = [station for peer in peers.peers for station in peer.stations]
     if isinstance(link, AddressedLink):
@@ -261,7 +266,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         link_side = peer_router(below, pipeline.peers)  # the peers run no layers
     else:
         link_side = peer_router(below, pipeline.peers,
-                                lambda port: open_upper(pipeline.upper, port, stack))
+                                lambda port: open_upper(peer_upper(pipeline, port.name), port,
+                                                        stack))
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))
@@ -295,6 +301,14 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
     if fragment_frame is None:
         return link
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)
+
+
+def peer_upper(pipeline: Pipeline, name: str) -> Upper:
+    """The upper stack of peer `name`: the pipeline's, its encrypt layer with the peer's keys."""
+    encrypt = pipeline.upper.encrypt
+    if encrypt is None:
+        return pipeline.upper
+    return replace(pipeline.upper, encrypt=replace(encrypt, keys=pipeline.peer_keys[name]))
 
 
 def open_upper(upper: Upper, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:

@@ -21,7 +21,7 @@ from linkbridge.wire.packet import IPV4_MIN_HEADER, IPV6_HEADER
 Prefix = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPV4_BITS = 32
 IPV6_BITS = 128
-PEER_SYNTAX = "NAME,allowed=PREFIX[,allowed=PREFIX...][,endpoint=STATION][,key=FILE]"
+PEER_SYNTAX = "NAME,allowed=PREFIX[,allowed=PREFIX...][,endpoint=STATION][,key=PUBLIC_KEY]"
 PEER_KEYS = ("allowed", "endpoint", "key")
 IPV4_GROUP, IPV4_GROUP_SHIFT = 0xE, 28  # 224.0.0.0/4: multicast
 IPV4_BROADCAST = 0xFFFFFFFF
@@ -31,7 +31,7 @@ IPV6_GROUP, IPV6_GROUP_SHIFT = 0xFF, 120  # ff00::/8: multicast
 @dataclass(frozen=True)
 class Peer:
     """One peer: its name, the link station address(es) it uses (their form is the link's:
-    HOST:PORT for udp:), its allowed prefixes and an optional public key file."""
+    HOST:PORT for udp:), its allowed prefixes and its public key (base64, for encryption)."""
 
     name: str
     allowed: tuple[Prefix, ...]
@@ -69,7 +69,7 @@ def peer_of(name: str, values: Mapping[str, Iterable[str]]) -> Peer:
 
 
 def parse_peer(text: str) -> Peer:
-    """A `--peer NAME,allowed=PREFIX,...,endpoint=STATION,key=FILE` value; keys may repeat
+    """A `--peer NAME,allowed=PREFIX,...,endpoint=STATION,key=PUBLIC_KEY` value; keys may repeat
     (several allowed=; the pipeline decides how many endpoint= a link takes)."""
     name, *items = text.split(",")
     values: dict[str, list[str]] = {}

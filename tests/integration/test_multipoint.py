@@ -1,7 +1,8 @@
 """Multipoint tunnels (docs/multipoint.md) for real: three linkbridge tunnels in namespaces on
 one switch, each with the other two as peers over one udp: socket (a full mesh; two from
---peer, one from a config file's [[peer]] tables), plain and with each peer's packets
-compressed (--compress auto). Every pair
+--peer, one from a config file's [[peer]] tables), plain, and with each peer's packets
+compressed and encrypted in a stack of its own (--compress auto, --private-key, key=),
+where a station at b's address with another key gets nothing in. Every pair
 pings; unicast reaches only its destination's TUN device, broadcast and multicast every other;
 a station forging another's source is dropped and counted at the receiver, a datagram from
 an address:port that is no station by the link; a packet to an address no peer owns is
@@ -13,7 +14,8 @@ import contextlib
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,9 +24,10 @@ from linkbridge.lab import netns
 from linkbridge.lab.probes import ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import Star, set_sysctl, star_hosts
+from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.ops.status import collect_status
 from linkbridge.ops.status_data import PEER_SIDE, TunnelStatus
-from linkbridge.wire.drops import NO_PEER, SOURCE_NOT_ALLOWED
+from linkbridge.wire.drops import HANDSHAKE_PEER, NO_PEER, SOURCE_NOT_ALLOWED
 from linkbridge.wire.packet import internet_checksum
 
 STATIONS = 3
@@ -41,35 +44,64 @@ def overlay(index: int) -> str:
     return f"198.19.{index + 1}.1"
 
 
-def station_args(star: Star, index: int, compress: str) -> list[str]:
+@dataclass(frozen=True)
+class Layers:
+    """What every peer's stack runs: `--compress`, and with `keys` (each station's private
+    key file and public key) encryption."""
+
+    compress: str = "off"
+    keys: tuple[tuple[str, str], ...] = ()
+
+    @staticmethod
+    def encrypted(compress: str, directory: Path) -> Layers:
+        keys = []
+        for name in NAMES:
+            private = new_private_key()
+            path = directory / f"{name}.key"
+            path.write_text(private + "\n")
+            path.chmod(0o600)
+            keys.append((str(path), public_key_of(private)))
+        return Layers(compress, tuple(keys))
+
+    def peer_key(self, index: int) -> str:
+        return f",key={self.keys[index][1]}" if self.keys else ""
+
+
+def station_args(star: Star, index: int, layers: Layers) -> list[str]:
     """`linkbridge up` of station `index`: the others as peers over one udp: socket."""
     args = ["up", "--name", DEVICE, "--link", f"udp:?bind={star.address(index)}:{PORT}",
-            "--address", f"{overlay(index)}/16", "--compress", compress]
+            "--address", f"{overlay(index)}/16", "--compress", layers.compress]
+    if layers.keys:
+        args += ["--private-key", layers.keys[index][0]]
     for other in range(STATIONS):
         if other != index:
             args += ["--peer", f"{NAMES[other]},allowed=198.19.{other + 1}.0/24,"
-                               f"endpoint={star.address(other)}:{PORT}"]
+                               f"endpoint={star.address(other)}:{PORT}"
+                               + layers.peer_key(other)]
     return args
 
 
-def station_file(star: Star, index: int, compress: str, path: Path) -> list[str]:
+def station_file(star: Star, index: int, layers: Layers, path: Path) -> list[str]:
     """`linkbridge up -c FILE` of station `index`: its peers as [[peer]] tables."""
     lines = [f'name = "{DEVICE}"', f'link = "udp:?bind={star.address(index)}:{PORT}"',
-             f'address = "{overlay(index)}/16"', f'compress = "{compress}"']
+             f'address = "{overlay(index)}/16"', f'compress = "{layers.compress}"']
+    if layers.keys:
+        lines.append(f'private-key = "{layers.keys[index][0]}"')
     for other in range(STATIONS):
         if other != index:
             lines += ["[[peer]]", f'name = "{NAMES[other]}"',
                       f'allowed = ["198.19.{other + 1}.0/24"]',
                       f'endpoint = "{star.address(other)}:{PORT}"']
+            lines += [f'key = "{layers.keys[other][1]}"'] if layers.keys else []
     path.write_text("\n".join(lines) + "\n")
     return ["up", "-c", str(path)]
 
 
 @contextlib.contextmanager
-def mesh(star: Star, compress: str, config: Path) -> Iterator[list[LinkbridgeProcess]]:
+def mesh(star: Star, layers: Layers, config: Path) -> Iterator[list[LinkbridgeProcess]]:
     """The three stations, the last from a config file, the others from the command line."""
-    args = [station_args(star, index, compress) for index in range(STATIONS - 1)]
-    args.append(station_file(star, STATIONS - 1, compress, config))
+    args = [station_args(star, index, layers) for index in range(STATIONS - 1)]
+    args.append(station_file(star, STATIONS - 1, layers, config))
     stations = [LinkbridgeProcess(host, args[index], f"station {NAMES[index]}")
                 for index, host in enumerate(star.hosts)]
     with running_together(*stations):
@@ -137,10 +169,33 @@ def until(done: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("compress", ["off", "auto"])
+def impostor_gets_nothing_in(star: Star, layers: Layers, stations: list[LinkbridgeProcess],
+                             directory: Path) -> Mapping[str, int]:
+    """Station b replaced, at its address, by one with a key of its own: its pings to a get
+    no answer. The drops of a's encrypt layer for peer b, once they count the impostor."""
+    key = directory / "impostor.key"
+    key.write_text(new_private_key() + "\n")
+    key.chmod(0o600)
+    args = station_args(star, 1, layers)
+    args[args.index("--private-key") + 1] = str(key)
+    stations[1].stop()
+    with LinkbridgeProcess(star.hosts[1], args, "impostor"):
+        answered = ping(star.hosts[1], overlay(0), count=2, interval=0.01, timeout=0.5)
+
+        def encrypt_drops() -> Mapping[str, int]:
+            a_b = dict(statuses(stations[:1])[0].peers)["b"]
+            return next(layer.drops for layer in a_b.stack() if layer.encryption)
+
+        until(lambda: HANDSHAKE_PEER in encrypt_drops())
+        assert answered.received == 0, answered
+        return encrypt_drops()
+
+
+@pytest.mark.parametrize("variant", ["plain", "compressed+encrypted"])
 def test_a_mesh_of_three_stations(run_dir: object, star: Star, tmp_path: Path,
-                                  compress: str) -> None:
-    with mesh(star, compress, tmp_path / "c.toml") as stations:
+                                  variant: str) -> None:
+    layers = Layers() if variant == "plain" else Layers.encrypted("auto", tmp_path)
+    with mesh(star, layers, tmp_path / "c.toml") as stations:
         for index, host in enumerate(star.hosts):
             for other in range(STATIONS):
                 if other != index:
@@ -186,6 +241,8 @@ def test_a_mesh_of_three_stations(run_dir: object, star: Star, tmp_path: Path,
         a, b, c = statuses(stations)
         for sniffer in sniffers:
             sniffer.sock.close()
+        if layers.keys:
+            impostor = impostor_gets_nothing_in(star, layers, stations, tmp_path)
 
     assert a.link_side.drops.get(NO_PEER) == 2, a
     a_peers = dict(a.peers)
@@ -195,9 +252,11 @@ def test_a_mesh_of_three_stations(run_dir: object, star: Star, tmp_path: Path,
     assert [label for label, _side in a.sides()] == [
         "tunnel", "link", PEER_SIDE + "b", PEER_SIDE + "c"]
     assert all(dict(tunnel.peers)[NAMES[0]].rx_packets >= 4 for tunnel in (b, c))
-    if compress == "auto":  # each peer's own compressor carried a's pings
-        assert all(dict(tunnel.peers)[NAMES[0]].compression is not None for tunnel in (b, c))
-        assert all(side.compression.tx.compressed > 0 for side in a_peers.values()
-                   if side.compression), a_peers
+    if layers.keys:  # each peer's own compressor and session carried a's pings
+        assert impostor.get(HANDSHAKE_PEER, 0) > 0, impostor  # b's address, not b's key
+        for side in (*a_peers.values(), dict(b.peers)["a"], dict(c.peers)["a"]):
+            assert side.compression is not None and side.compression.tx.compressed > 0, side
+            sessions = [layer.encryption for layer in side.stack() if layer.encryption]
+            assert [session.state for session in sessions] == ["established"], side
     # each TUN device saw exactly the unicast meant for it, and the groups from a
     assert seen == expected

@@ -4,9 +4,11 @@ command line and the config file's peer tables, each bad input one line."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -25,10 +27,12 @@ from linkbridge.datapath.pipeline import (
     TunDevice,
     Upper,
     build,
+    peer_upper,
     validate,
 )
 from linkbridge.errors import ConfigError
 from linkbridge.ops.config import subparser
+from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.ops.status_data import parse_tunnel
 from linkbridge.ops.status_format import compression_lines, format_json, format_table
 from linkbridge.plugin.registry import get_plugin_manager
@@ -39,6 +43,8 @@ from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.stack import Compress, Fragment, Offload
 from tests.helpers.ip_packets import between, tcp
 from tests.unit.test_config import parse
+from tests.unit.test_keys import key_file
+from tests.unit.test_pipeline import encrypts
 
 B = "b,allowed=198.19.2.0/24,endpoint=127.0.0.1:5002"
 C = "c,allowed=198.19.3.0/24,allowed=fd00:3::/64,endpoint=127.0.0.1:5003"
@@ -236,8 +242,8 @@ def test_validate_gives_the_stations_and_builds_the_router() -> None:
     (lambda: multipoint(B), "link memory:x has no station addresses"),
     (lambda: multipoint("b,allowed=10.0.0.0/8", offload=Offload("on")),
      "--peer with --offload on is not supported yet"),
-    (lambda: multipoint("b,allowed=10.0.0.0/8,key=b.pub"),
-     r"--peer with per-peer keys \(key=\) is not supported yet"),
+    (lambda: multipoint("b,allowed=10.0.0.0/8", encrypt=encrypts()[0]),
+     r"with encryption every peer needs its public key \(key=\)"),
     (lambda: Pipeline(TunDevice(1400), Upper(), Lower(LinkBelow(MemoryLink("x", {"mtu": 500})),
                                                      Fragment("auto")),
                       peers=PeerTable([parse_peer("b,allowed=10.0.0.0/8")])),
@@ -289,6 +295,37 @@ def test_bad_peers_on_the_command_line(argv: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message) as raised:
         plan_up(options(*base, *argv), PLUGINS)
     assert "\n" not in str(raised.value)
+
+
+def test_each_peer_gets_its_own_keys(tmp_path: Path) -> None:
+    private = key_file(tmp_path, "a.key", new_private_key())
+    b, c = (public_key_of(new_private_key()) for _ in range(2))
+    planned = plan_up(options("--link", "udp:?bind=127.0.0.1:5001", "--private-key", private,
+                              "--peer", f"{B},key={b}", "--peer", f"{C},key={c}"), PLUGINS)
+    pipeline = planned.pipeline.description
+    assert Layer.ENCRYPT in planned.pipeline.layers
+    keys = {name: peer_upper(pipeline, name).encrypt.keys  # type: ignore[union-attr]
+            for name in ("b", "c")}
+    assert keys["b"].peer_public == base64.b64decode(b)
+    assert keys["c"].peer_public == base64.b64decode(c)
+    assert keys["b"].private is keys["c"].private
+
+
+def test_bad_keys_of_peers(tmp_path: Path) -> None:
+    private = key_file(tmp_path, "a.key", new_private_key())
+    b = public_key_of(new_private_key())
+    udp = ("--link", "udp:?bind=127.0.0.1:5001")
+    for argv, message in [
+        (["--private-key", private, "--peer", B], r"peer 'b': no key= \(with --private-key"),
+        (["--peer", f"{B},key={b}"], r"a peer's key= needs --private-key"),
+        (["--private-key", private, "--peer-public-key", b, "--peer", f"{B},key={b}"],
+         "with --peer, each peer's public key is its key=, not --peer-public-key"),
+        (["--private-key", private, "--peer", f"{B},key=no!"], "peer 'b': key= is not base64"),
+        (["--private-key", private, "--peer", f"{B},key={b}", "--peer", f"{C},key={b}"],
+         r"two peers have the same key="),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            plan_up(options(*udp, *argv), PLUGINS)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
