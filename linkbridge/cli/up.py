@@ -96,9 +96,8 @@ def pipeline_of(options: UpOptions, plugins: InstalledPlugins,
     URL and --via wrappers (not yet open), or local ports for an external link program."""
     peer_keys: dict[str, StaticKeys] = {}
     if options.link:
-        encrypt = encrypt_of(options) if peers is None else None
-        if peers is not None:
-            encrypt, peer_keys = peers_encrypt(options, peers)
+        encrypt, peer_keys = ((encrypt_of(options), {}) if peers is None
+                              else peers_encrypt(options, peers))
         below: LinkBelow | LocalPorts = LinkBelow(
             plugins.registry.create_link(options.link, options.via))
     elif options.rx and options.tx:

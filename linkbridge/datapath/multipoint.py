@@ -1,10 +1,10 @@
 """The link side of a multipoint tunnel: packets routed to their peer's station by the peer
 table (wire/peers.py), frames from a station passed up only when their source is that peer's.
 
-`PeerRouter` stands where one peer's upper stack would meet the lower half: today the peers
-run no layers of their own (no per-peer encryption or compression yet, docs/multipoint.md), so
-it is the demultiplexer and the peers' only state is their counters. A link that is no
-AddressedLink carries one peer (`OneStation`).
+`PeerRouter` is the demultiplexer between the peers' upper stacks and the shared lower half
+(docs/architecture.md): each peer has a `PeerPort` on the link and its own stack over it (its
+own compression contexts, its own encryption session: docs/multipoint.md). A link that is no
+AddressedLink carries one peer (`OneStation`). `peer_router()` picks the router for a link.
 """
 
 from __future__ import annotations
