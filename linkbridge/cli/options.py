@@ -53,6 +53,7 @@ class UpOptions:
     rekey_packets: int = REKEY_PACKETS
     cipher: str = AUTO
     state_dir: str | None = None
+    peer: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         distinct_ports(self.rx, self.tx)

@@ -31,6 +31,9 @@ examples:
   linkbridge up --link udp:198.18.0.2:5555 --remote 10.0.2.2 --address 10.0.1.2
   linkbridge up --link serial:/dev/ttyUSB0?baud=115200 --remote 10.0.2.0/24
   linkbridge up 2001 2002 10.0.2.2 100     (the original tool's form: RX_PORT TX_PORT REMOTE [MTU])
+  linkbridge up --link 'udp:?bind=198.18.1.1:47400' --address 198.19.1.1/16 \\
+      --peer b,allowed=198.19.2.0/24,endpoint=198.18.1.2:47400 \\
+      --peer c,allowed=198.19.3.0/24,endpoint=198.18.1.3:47400   (multipoint: several peers)
 """
 
 # what add_subparsers() returns; argparse does not export the type
@@ -90,6 +93,13 @@ def add_up_parser(commands: Commands) -> None:
     add_offload_option(up)
     add_encryption_options(up)
     add_tunnel_options(up)
+    up.add_argument("--peer", action="append", default=[], metavar="PEER",
+                    help="one peer of a multipoint tunnel (repeatable), as "
+                         "NAME,allowed=PREFIX,endpoint=STATION[,key=KEY]: its name, a prefix "
+                         "routed to it and that it may send from (allowed= may repeat), its "
+                         "station on the link (udp: HOST:PORT), its public key (with "
+                         "--private-key); instead of --remote, which means one peer "
+                         "(docs/multipoint.md)")
     add_port_options(up)
     add_long_running_options(up)
     up.add_argument("--backend", choices=BACKENDS, default="tun",

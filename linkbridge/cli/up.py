@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -39,11 +40,14 @@ from linkbridge.ops.signals import reload_on_sighup, shutdown_on_signals
 from linkbridge.ops.status import collect
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import parse_link_url
+from linkbridge.tunnel.netconf import IPInterface
 from linkbridge.tunnel.pipeline import open_link, open_tunnel
 from linkbridge.tunnel.session import Policy, Session, TunnelJob
 from linkbridge.tunnel.setup import TunnelSpec, parse_interface, parse_network
 from linkbridge.tunnel.supervisor import Supervisor, serve
+from linkbridge.wire.keys import StaticKeys, decode_key
 from linkbridge.wire.liveness import Thresholds
+from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.secure import Timers
 from linkbridge.wire.stack import Compress, Encrypt, Fragment, Offload
 
@@ -62,21 +66,38 @@ def plan_up(options: UpOptions, plugins: InstalledPlugins) -> UpPlan:
     """Check one tunnel and make its link (not yet open); ConfigError names what is wrong."""
     if options.link and (options.rx or options.tx):
         raise ConfigError("give either --link or --rx/--tx, not both")
-    pipeline = pipeline_of(options, plugins)
+    addresses = tuple(parse_interface(text) for text in options.address)
+    pipeline = pipeline_of(options, plugins, peers_of(options, addresses))
     spec = TunnelSpec(
         name=options.name,
         mtu=tunnel_mtu(pipeline),
-        remotes=tuple(parse_network(text) for text in options.remote),
-        addresses=tuple(parse_interface(text) for text in options.address),
+        remotes=tuple(parse_network(text) for text in options.remote)
+        + (pipeline.peers.prefixes() if pipeline.peers else ()),
+        addresses=addresses,
     )
     return UpPlan(options, spec, validate(pipeline))
 
 
-def pipeline_of(options: UpOptions, plugins: InstalledPlugins) -> Pipeline:
+def peers_of(options: UpOptions, addresses: Sequence[IPInterface]) -> PeerTable | None:
+    """The peer table of a multipoint tunnel (--peer), its broadcast addresses those of the
+    IPv4 `addresses`' subnets; None for a tunnel to one peer (--remote)."""
+    if not options.peer:
+        return None
+    if options.remote:
+        raise ConfigError("give --remote (the routes to one peer) or --peer, not both")
+    return PeerTable(map(parse_peer, options.peer),
+                     [address.network.broadcast_address for address in addresses
+                      if address.version == 4 and address.network.prefixlen < 31])
+
+
+def pipeline_of(options: UpOptions, plugins: InstalledPlugins,
+                peers: PeerTable | None = None) -> Pipeline:
     """The pipeline `options` ask for under a TUN device: keys read, the link made from its
     URL and --via wrappers (not yet open), or local ports for an external link program."""
+    peer_keys: dict[str, StaticKeys] = {}
     if options.link:
-        encrypt = encrypt_of(options)
+        encrypt, peer_keys = ((encrypt_of(options), {}) if peers is None
+                              else peers_encrypt(options, peers))
         below: LinkBelow | LocalPorts = LinkBelow(
             plugins.registry.create_link(options.link, options.via))
     elif options.rx and options.tx:
@@ -91,7 +112,7 @@ def pipeline_of(options: UpOptions, plugins: InstalledPlugins) -> Pipeline:
                     encrypt),
         lower=Lower(below, Fragment(options.fragment, options.fragment_timeout)),
         capture=Capture(options.pcap, options.pcap_limit) if options.pcap else None,
-        keepalive=options.keepalive is not None)
+        keepalive=options.keepalive is not None, peers=peers, peer_keys=peer_keys)
 
 
 def encrypt_of(options: UpOptions | argparse.Namespace) -> Encrypt | None:
@@ -111,12 +132,38 @@ def encrypt_of(options: UpOptions | argparse.Namespace) -> Encrypt | None:
                    (account.uid, account.gid) if account else None)
 
 
+def peers_encrypt(options: UpOptions, peers: PeerTable
+                  ) -> tuple[Encrypt | None, dict[str, StaticKeys]]:
+    """A multipoint tunnel's encryption: with --private-key each peer's keys (its key=, the
+    public key) and the layer every peer's stack copies; (None, {}) without."""
+    if options.peer_public_key:
+        raise ConfigError("with --peer, each peer's public key is its key=, not "
+                          "--peer-public-key")
+    keyless = [peer.name for peer in peers.peers if not peer.key]
+    if not options.private_key:
+        if len(keyless) < len(peers.peers):
+            raise ConfigError("a peer's key= needs --private-key (this side's key)")
+        return encrypt_of(options), {}  # refuses --preshared-key or --state-dir alone
+    if keyless:
+        raise ConfigError(f"peer {keyless[0]!r}: no key= (with --private-key every peer needs "
+                          f"its public key)")
+    publics = {peer.name: decode_key(str(peer.key), f"peer {peer.name!r}: key=")
+               for peer in peers.peers}
+    if len(set(publics.values())) < len(publics):
+        raise ConfigError("two peers have the same key= (each peer is its own key)")
+    template = encrypt_of(dataclasses.replace(options, peer_public_key=peers.peers[0].key))
+    assert template is not None  # both keys given
+    return template, {name: dataclasses.replace(template.keys, peer_public=public)
+                      for name, public in publics.items()}
+
+
 def config_checks(registry: LinkRegistry) -> dict[str, Check]:
     """Value checks for config keys, so that errors name the key path."""
     return {
         "link": lambda url: registry.link_options(parse_link_url(url)),
         "via": lambda url: registry.wrapper_options(parse_link_url(url)),
         "remote": parse_network,
+        "peer": parse_peer,
         "address": parse_interface,
     }
 
@@ -211,9 +258,10 @@ def cmd_up(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     """`up`: TUN tunnels in the foreground, or a kernel tunnel set up and left running."""
     if args.backend == "fou":
         options = UpOptions.from_args(args)
-        if any(options.hooks.commands.values()) or options.keepalive or options.link_timeout:
-            raise ConfigError("hooks, --keepalive and --link-timeout need the tun backend: "
-                              "the kernel runs a fou tunnel without linkbridge")
+        if any(options.hooks.commands.values()) or options.keepalive or options.link_timeout \
+                or options.peer:
+            raise ConfigError("hooks, --keepalive, --link-timeout and --peer need the tun "
+                              "backend: the kernel runs a fou tunnel without linkbridge")
         up_kernel(options, plugins)
         return
     tunnels = up_tunnels(args, plugins)

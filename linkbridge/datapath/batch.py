@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import select
 from collections.abc import Callable
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
 
 BATCH_LIMIT = 64  # packets one receive() returns at the most
 READ_SIZE = 65536  # bytes one read takes: any IP packet or UDP datagram (at most 65535) fits
 
 
-class BatchReader:
+class BatchReader(Generic[Item]):
     """Drain up to BATCH_LIMIT packets from a non-blocking fd per call.
 
     `read` appends what one read system call yields to the list it is given (nothing for a
@@ -21,13 +24,13 @@ class BatchReader:
     packets are read back to back, one read system call each, until the fd is empty.
     """
 
-    def __init__(self, fd: int, read: Callable[[list[bytes]], None]) -> None:
+    def __init__(self, fd: int, read: Callable[[list[Item]], None]) -> None:
         self._read = read
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
 
-    def receive(self, timeout: float) -> list[bytes]:
-        packets: list[bytes] = []
+    def receive(self, timeout: float) -> list[Item]:
+        packets: list[Item] = []
         waited = False
         while not packets:
             try:

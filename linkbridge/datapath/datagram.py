@@ -11,7 +11,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from linkbridge.datapath.batch import READ_SIZE, BatchReader
+from linkbridge.datapath.batch import READ_SIZE, BatchReader, Item
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.rawport import SocketPort
 from linkbridge.errors import LinkError
@@ -135,6 +135,7 @@ class DatagramEndpoint:
             for sock in self._sockets:
                 self._ready.register(sock.fileno(), select.EPOLLIN)
         self._reader = BatchReader(self.fileno(), self._read)
+        self._from_reader = BatchReader(self.fileno(), self._read_from)
 
     @property
     def _sockets(self) -> list[socket.socket]:
@@ -174,15 +175,23 @@ class DatagramEndpoint:
             self.counters.rx_bytes += len(read.data)
             packets += pieces
             return
+        packets += self._read_bound()[1]
+
+    def _read_bound(self) -> tuple[Address, list[bytes]]:
+        """One read of the bound socket: its source and the datagrams the filter accepts."""
         data, ancillary, _flags, source = self._sock.recvmsg(READ_SIZE, GRO_CMSG_SPACE)
         pieces = coalesced(data, ancillary)
         self.counters.coalesced_read(len(pieces))
         if not self._accept(source[:2]):
             self.counters.drop(FILTERED, len(pieces))
-            return
+            return source[:2], []
         self.counters.rx_packets += len(pieces)
         self.counters.rx_bytes += len(data)
-        packets += pieces
+        return source[:2], pieces
+
+    def _read_from(self, datagrams: list[tuple[Address, bytes]]) -> None:
+        source, pieces = self._read_bound()
+        datagrams += [(source, piece) for piece in pieces]
 
     def fileno(self) -> int:
         """A descriptor that is readable while a datagram is queued (the data path polls it):
@@ -196,16 +205,28 @@ class DatagramEndpoint:
                           self._conn)
 
     def receive(self, timeout: float) -> list[bytes]:
+        return self._receive(self._reader, timeout)
+
+    def receive_from(self, timeout: float) -> list[tuple[Address, bytes]]:
+        """What receive() returns, each datagram with its source (an endpoint with a filter
+        of its own, `accept`, so that no socket connected to the peer takes any)."""
+        return self._receive(self._from_reader, timeout)
+
+    def _receive(self, reader: BatchReader[Item], timeout: float) -> list[Item]:
         try:
-            return self._reader.receive(timeout)
+            return reader.receive(timeout)
         except OSError:
             if self._closed:  # close() ran while this receive() waited
                 raise LinkError(f"{self.name}: link is closed") from None
             raise
 
     def send(self, packet: bytes) -> None:
+        self.send_to(packet, self.peer)
+
+    def send_to(self, packet: bytes, address: Address) -> None:
+        """Send `packet` to `address` (send(): to the peer)."""
         try:
-            self._sock.sendto(packet, self.peer)
+            self._sock.sendto(packet, address)
         except OSError as exc:
             self.counters.drop(send_drop_reason(exc))
         else:

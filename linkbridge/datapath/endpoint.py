@@ -113,3 +113,21 @@ class ReturnPath(Protocol):
     (radio, a serial line anyone may tap) has none, nor has a layer that reorders frames."""
 
     def return_address(self) -> str: ...
+
+
+@runtime_checkable
+class AddressedLink(Protocol):
+    """A link with many stations on it (udp: many endpoints on one socket): a multipoint
+    tunnel sends each packet to the station of its peer, broadcast and multicast to all, and
+    learns from whom each frame came. `set_stations()` is called before open() with every
+    peer's station, in the link's own notation (udp: HOST:PORT); it raises ConfigError for one
+    it cannot read. A frame from a station not given is the link's counted drop, never
+    returned. A link without this capability carries one peer (docs/multipoint.md)."""
+
+    def set_stations(self, stations: Sequence[str]) -> None: ...
+
+    def send_to(self, station: str, frame: bytes) -> None: ...
+
+    def send_all(self, frame: bytes) -> None: ...
+
+    def receive_from(self, timeout: float) -> list[tuple[str, bytes]]: ...

@@ -13,14 +13,16 @@ become many.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from linkbridge.datapath.bridge import Check
 from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
-from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.endpoint import AddressedLink, Endpoint
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
+from linkbridge.datapath.multipoint import peer_router
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
@@ -28,7 +30,9 @@ from linkbridge.datapath.ports import link_ports, tunnel_ports
 from linkbridge.errors import ConfigError
 from linkbridge.wire.compress import OFF
 from linkbridge.wire.frames import SEND_ORDER, Layer
+from linkbridge.wire.keys import StaticKeys
 from linkbridge.wire.packet import packet_problem
+from linkbridge.wire.peers import PeerTable
 from linkbridge.wire.stack import (
     Compress,
     Encrypt,
@@ -43,6 +47,7 @@ from linkbridge.wire.stack import (
 DEFAULT_MTU = 1472  # the TUN MTU when neither --mtu nor the link gives one (a 1500-byte UDP path)
 ENCRYPT_NEEDS_LINK = "encryption needs a link (--link): local ports carry plain packets"
 COMPRESS_NEEDS_LINK = "--compress needs a link (--link): local ports carry plain packets"
+MULTIPOINT_NOT_YET = "--peer with {} is not supported yet (docs/multipoint.md)"
 
 
 class ClosedLink(Endpoint, Protocol):
@@ -117,13 +122,18 @@ class Lower:
 @dataclass(frozen=True)
 class Pipeline:
     """The whole description: what stands above, the upper stack, the lower half, a capture of
-    the side above, and whether the tunnel sends keepalives (frames the layers must carry)."""
+    the side above, whether the tunnel sends keepalives (frames the layers must carry), and
+    the peers of a multipoint tunnel (None: the link's one peer, as with --remote)."""
 
     above: TunDevice | LocalPorts
     upper: Upper
     lower: Lower
     capture: Capture | None = None
     keepalive: bool = False
+    peers: PeerTable | None = None  # a multipoint tunnel's peers (--peer), docs/multipoint.md
+    # with encryption, each peer's keys by name: its stack's encrypt layer is `upper.encrypt`
+    # with them
+    peer_keys: Mapping[str, StaticKeys] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,8 +192,10 @@ def validate(pipeline: Pipeline) -> Plan:
     if not has_link and upper.compress.mode != OFF:
         raise ConfigError(COMPRESS_NEEDS_LINK)
     mtu, encrypting = tunnel_mtu(pipeline), upper.encrypt is not None
+    if pipeline.peers is not None:
+        check_multipoint(pipeline, pipeline.peers)
     offload = None
-    if isinstance(pipeline.above, TunDevice):
+    if isinstance(pipeline.above, TunDevice) and pipeline.peers is None:
         offload = offload_frame_size(
             upper.offload, link=has_link, link_mtu=link_mtu(pipeline), tunnel_mtu=mtu,
             encrypting=encrypting, compress=upper.compress.mode,
@@ -195,9 +207,37 @@ def validate(pipeline: Pipeline) -> Plan:
         packet = mtu + overhead(upper.encrypt) if encrypting and mtu else mtu
         fragment = fragment_frame_size(mode, packet, link_mtu(pipeline),
                                        foreign=foreign_peer(pipeline))
+        if fragment is not None and pipeline.peers is not None:
+            raise ConfigError(MULTIPOINT_NOT_YET.format("fragmentation (a link MTU under the "
+                                                        "tunnel's, or --fragment always)"))
         check_compress(upper.compress.mode, fragmenting=fragment is not None,
                        encrypting=encrypting, keepalive=pipeline.keepalive)
     return Plan(pipeline, mtu, offload, fragment)
+
+
+def check_multipoint(pipeline: Pipeline, peers: PeerTable) -> None:
+    """The rules of a multipoint tunnel (docs/multipoint.md): a link below, no offload yet
+    (compression and encryption run per peer, the latter with every peer's keys), and a link
+    with station addresses for more than one peer, which gets every peer's station now
+    (ConfigError for one it cannot read)."""
+    upper, below = pipeline.upper, pipeline.lower.below
+    if not isinstance(below, LinkBelow):
+        raise ConfigError("--peer needs a link (--link): local ports carry one peer")
+    if upper.offload.mode == "on":
+        raise ConfigError(MULTIPOINT_NOT_YET.format("--offload on"))
+    if upper.encrypt is not None and set(pipeline.peer_keys) != {p.name for p in peers.peers}:
+        raise ConfigError("with encryption every peer needs its public key (key=)")
+    link = below.link
+    stations = [station for peer in peers.peers for station in peer.stations]
+    if isinstance(link, AddressedLink):
+        for peer in peers.peers:
+            if len(peer.stations) != 1:
+                raise ConfigError(f"peer {peer.name!r}: give one endpoint= (its station on "
+                                  f"{link.name}), not {len(peer.stations)}")
+        link.set_stations(stations)
+    elif len(peers.peers) > 1 or stations:
+        raise ConfigError(f"link {link.name} has no station addresses: it carries one peer "
+                          f"and no endpoint= (udp: carries several, docs/multipoint.md)")
 
 
 @dataclass(frozen=True)
@@ -220,7 +260,14 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         stack.callback(writer.close)
         above = pcap_tap(above, writer)
     below = open_lower(pipeline.lower, plan.fragment_frame, stack)
-    link_side = open_upper(pipeline.upper, below, stack)
+    if pipeline.peers is None:
+        link_side = open_upper(pipeline.upper, below, stack)
+    elif pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None:
+        link_side = peer_router(below, pipeline.peers)  # the peers run no layers
+    else:
+        link_side = peer_router(below, pipeline.peers,
+                                lambda port: open_upper(peer_upper(pipeline, port.name), port,
+                                                        stack))
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))
@@ -254,6 +301,14 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
     if fragment_frame is None:
         return link
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)
+
+
+def peer_upper(pipeline: Pipeline, name: str) -> Upper:
+    """The upper stack of peer `name`: the pipeline's, its encrypt layer with the peer's keys."""
+    encrypt = pipeline.upper.encrypt
+    if encrypt is None:
+        return pipeline.upper
+    return replace(pipeline.upper, encrypt=replace(encrypt, keys=pipeline.peer_keys[name]))
 
 
 def open_upper(upper: Upper, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:

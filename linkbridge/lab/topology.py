@@ -1,4 +1,5 @@
-"""Two lab hosts in network namespaces joined by a veth pair, always torn down."""
+"""Lab hosts in network namespaces, always torn down: two joined by a veth pair, or several
+on one switch (a bridge in a namespace of its own) for multipoint tunnels."""
 
 from __future__ import annotations
 
@@ -64,6 +65,53 @@ def two_hosts(tag: str | None = None) -> Iterator[TwoHosts]:
                 ns.addr("add", index=index, address=address, prefixlen=UNDERLAY_PREFIX)
                 ns.link("set", index=index, state="up")
         yield hosts
+
+
+STAR_NETWORK = "198.18.1"  # host N's underlay address on the switch: 198.18.1.N/24
+STAR_PREFIX = 24
+
+
+@dataclass(frozen=True)
+class Star:
+    """Names of the namespaces of a running switched lab: `hosts[n]` has the veth `veth` with
+    the underlay address `address(n)`; `switch` holds the bridge."""
+
+    hosts: tuple[str, ...]
+    switch: str
+    veth: str = "lbs0"
+
+    @staticmethod
+    def address(index: int) -> str:
+        return f"{STAR_NETWORK}.{index + 1}"
+
+
+@contextlib.contextmanager
+def star_hosts(count: int, tag: str | None = None) -> Iterator[Star]:
+    """Create `count` hosts, each joined by veth to one bridge in a switch namespace
+    (198.18.1.1/24, .2, ...); remove them all on exit, whatever happened."""
+    tag = tag or unique_tag()
+    star = Star(tuple(f"lbS{index}-{tag}" for index in range(count)), f"lbSw-{tag}")
+    with contextlib.ExitStack() as stack:
+        for name in (star.switch, *star.hosts):
+            netns.create(name)
+            stack.callback(netns.remove, name)
+        with netns.inside(star.switch), IPRoute() as switch:
+            switch.link("add", ifname="br0", kind="bridge")
+            bridge = switch.link_lookup(ifname="br0")[0]
+            switch.link("set", index=bridge, state="up")
+        for index, host in enumerate(star.hosts):
+            port = f"lbp{index}"
+            with netns.inside(star.switch), IPRoute() as switch:
+                switch.link("add", ifname=port, kind="veth",
+                            peer={"ifname": star.veth, "net_ns_fd": host})
+                switch.link("set", index=switch.link_lookup(ifname=port)[0], master=bridge,
+                            state="up")
+            with netns.inside(host), IPRoute() as ns:
+                ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+                veth = ns.link_lookup(ifname=star.veth)[0]
+                ns.addr("add", index=veth, address=star.address(index), prefixlen=STAR_PREFIX)
+                ns.link("set", index=veth, state="up")
+        yield star
 
 
 def _delete_link(ns_name: str, ifname: str) -> None:

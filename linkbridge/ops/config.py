@@ -2,9 +2,11 @@
 
 The valid keys, their types and defaults come from the `up` command's own argparse options,
 so every option of `up` (present and future) is a key: `link`, `remote`, `address`, `mtu`,
-`name`, `via`, `rx`, `tx`, `host`, `user`, `pcap`, ... Top-level keys apply to every tunnel;
-each `[[tunnel]]` table is one tunnel (without any, the top level is the one tunnel). Options
-given on the command line override the file. Errors name the key path: `tunnel[1].mtu: ...`.
+`name`, `via`, `rx`, `tx`, `host`, `user`, `pcap`, ... A `peer` may also be a table
+(`[[peer]]`, or `[[tunnel.peer]]` in a tunnel: docs/multipoint.md). Top-level keys apply to
+every tunnel; each `[[tunnel]]` table is one tunnel (without any, the top level is the one
+tunnel). Options given on the command line override the file. Errors name the key path:
+`tunnel[1].mtu: ...`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Any
 
 from linkbridge.errors import ConfigError
 from linkbridge.plugin.options import close_match_hint
+from linkbridge.wire.peers import peer_text
 
 Check = Callable[[Any], object]
 NOT_KEYS = {"help", "legacy", "config"}
-PER_TUNNEL = {"name", "rx", "tx", "link", "pcap"}  # meaningless when applied to several tunnels
+PER_TUNNEL = {"name", "rx", "tx", "link", "pcap", "peer"}  # meaningless for several tunnels
+# keys whose items may be tables (`[[peer]]`, `[[tunnel.peer]]`): each becomes the option's text
+TABLE_ITEMS: dict[str, Callable[[Mapping[str, Any], str], str]] = {"peer": peer_text}
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,9 @@ def convert_value(key: Key, value: Any, path: str, checks: Mapping[str, Check]) 
         converted = []
         for index, item in enumerate(items):
             item_path = f"{path}[{index}]" if isinstance(value, list) else path
+            table_item = TABLE_ITEMS.get(key.name)
+            if table_item is not None and isinstance(item, dict):
+                item = table_item(item, item_path)
             result = _scalar(key, item, item_path)
             _checked(check, result, item_path)
             converted.append(result)

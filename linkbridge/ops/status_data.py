@@ -17,6 +17,7 @@ from typing import Any
 # `side` labels of the two sides of a tunnel, as `status`, the metrics and --watch name them
 TUNNEL_SIDE = "tunnel"
 LINK_SIDE = "link"
+PEER_SIDE = "peer:"  # followed by the peer's name: one side per peer of a multipoint tunnel
 
 
 @dataclass(frozen=True)
@@ -113,17 +114,22 @@ class TunnelStatus:
     config: str | None = None  # the config file it runs from
     config_key: str | None = None
     reasons: Mapping[str, str] = field(default_factory=dict)  # counted drop reason -> meaning
+    peers: tuple[tuple[str, SideStatus], ...] = ()  # a multipoint tunnel's, by name
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def sides(self) -> tuple[tuple[str, SideStatus], ...]:
-        """(label, counters) of each side, in the order every format shows them."""
-        return (TUNNEL_SIDE, self.tunnel), (LINK_SIDE, self.link_side)
+        """(label, counters) of each side, in the order every format shows them: the device,
+        the link side, then each peer of a multipoint tunnel (`peer:NAME`)."""
+        return ((TUNNEL_SIDE, self.tunnel), (LINK_SIDE, self.link_side),
+                *((PEER_SIDE + name, side) for name, side in self.peers))
 
 
 def parse_tunnel(document: object) -> TunnelStatus:
     """The typed form of a status document; ValueError names a key whose value is of the wrong
     type. Missing keys (an older process) take the defaults above."""
     doc = _object(document, "status document")
+    link_side = _object(doc.get("link_side", {}), "link_side")
+    peers = _object(link_side.get("peers", {}), "link_side.peers")
     liveness = None
     if "link_state" in doc:
         liveness = LinkLiveness(_str(doc, "link_state", "down"),
@@ -138,7 +144,9 @@ def parse_tunnel(document: object) -> TunnelStatus:
         addresses=_strings(doc, "addresses"), routes=_strings(doc, "routes"),
         started=_float(doc, "started", 0.0), uptime_s=_float(doc, "uptime_s", 0.0),
         tunnel=parse_side(doc.get("tunnel", {}), "tunnel"),
-        link_side=parse_side(doc.get("link_side", {}), "link_side"),
+        link_side=parse_side(link_side, "link_side"),
+        peers=tuple((str(name), parse_side(side, f"link_side.peers.{name}"))
+                    for name, side in peers.items()),
         liveness=liveness, config=_str_or_none(doc, "config"),
         config_key=_str_or_none(doc, "config_key"), reasons=_descriptions(doc, "reasons"),
         document=doc)

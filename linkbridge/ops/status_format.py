@@ -5,10 +5,16 @@ per tunnel with compression or encryption) and the JSON. Pure: takes typed statu
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from linkbridge.ops.reasons import legend_lines
-from linkbridge.ops.status_data import LINK_SIDE, Encryption, TunnelStatus
+from linkbridge.ops.status_data import (
+    LINK_SIDE,
+    PEER_SIDE,
+    Encryption,
+    SideStatus,
+    TunnelStatus,
+)
 
 NO_TUNNELS = "no linkbridge tunnels running"
 HEADER = ("DEVICE", "PID", "UP", "SIDE", "STATE", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES",
@@ -75,16 +81,24 @@ def format_table(tunnels: Sequence[TunnelStatus], now: float) -> str:
 
 
 def encryption_lines(tunnels: Sequence[TunnelStatus], now: float) -> list[str]:
-    """One line per encrypted tunnel: handshake state, the latest handshake, the encrypt
-    layer's drops (the layer is found under the link side, below any layer above it)."""
+    """One line per encrypted tunnel (per peer of a multipoint tunnel): handshake state, the
+    latest handshake, the encrypt layer's drops (the layer is found under the link side, or
+    the peer's, below any layer above it)."""
     lines = []
-    for tunnel in tunnels:
-        for layer in tunnel.link_side.stack():
+    for who, side in stacks(tunnels):
+        for layer in side.stack():
             if layer.encryption is not None:
-                lines.append(f"{tunnel.device}: "
-                             + encryption_text(layer.encryption, layer.drops, now))
+                lines.append(f"{who}: " + encryption_text(layer.encryption, layer.drops, now))
                 break
     return lines
+
+
+def stacks(tunnels: Sequence[TunnelStatus]) -> Iterator[tuple[str, SideStatus]]:
+    """Each tunnel's link side, then each of its peers' stacks, named for the layer lines."""
+    for tunnel in tunnels:
+        yield tunnel.device, tunnel.link_side
+        for name, peer in tunnel.peers:
+            yield f"{tunnel.device} {PEER_SIDE}{name}", peer
 
 
 def encryption_text(state: Encryption, drops: Mapping[str, int], now: float) -> str:
@@ -98,14 +112,15 @@ def encryption_text(state: Encryption, drops: Mapping[str, int], now: float) -> 
 
 
 def compression_lines(tunnels: Sequence[TunnelStatus]) -> list[str]:
-    """One line per tunnel with header compression: its figures per direction."""
+    """One line per tunnel with header compression (per peer of a multipoint tunnel): its
+    figures per direction."""
     lines = []
-    for tunnel in tunnels:
-        figures = tunnel.link_side.compression
+    for who, side in stacks(tunnels):
+        figures = side.compression
         if figures is None:
             continue
         parts = [f"{way} {one.compressed}/{one.packets} compressed, "
                  f"{human_bytes(one.saved)} of headers saved"
                  for way, one in (("tx", figures.tx), ("rx", figures.rx))]
-        lines.append(f"{tunnel.device}: compress {figures.mode}: " + "; ".join(parts))
+        lines.append(f"{who}: compress {figures.mode}: " + "; ".join(parts))
     return lines

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.datagram import DatagramEndpoint, format_address
-from linkbridge.datapath.endpoint import BatchSender, Pollable, RawPortProvider
+from linkbridge.datapath.endpoint import AddressedLink, BatchSender, Pollable, RawPortProvider
 from linkbridge.datapath.rawport import RawPort
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
 from linkbridge.framing.events import Lost
@@ -46,6 +46,7 @@ __all__ = [
     "LENGTH_FRAMING",
     "MIN_FRAME_SIZE",
     "SLIP_FRAMING",
+    "AddressedLink",
     "BatchSender",
     "ConfigError",
     "Counters",

@@ -79,6 +79,10 @@ COMPRESS_TOSSED = "compress_tossed"
 COMPRESS_TRUNCATED = "compress_truncated"
 COMPRESS_BAD_FRAME = "compress_bad_frame"
 
+# Multipoint (wire/peers.py, datapath/multipoint.py)
+NO_PEER = "no_peer"
+SOURCE_NOT_ALLOWED = "source_not_allowed"
+
 
 REASONS = {
     MTU: "longer than the link (or a layer) carries",
@@ -134,4 +138,6 @@ REASONS = {
     COMPRESS_TOSSED: "VJ: tossed after a lost frame, until a frame names its connection",
     COMPRESS_TRUNCATED: "a frame that ends inside its compressed header",
     COMPRESS_BAD_FRAME: "a compressed frame with a field no compressor writes",
+    NO_PEER: "a packet to an address no peer's allowed prefixes contain",
+    SOURCE_NOT_ALLOWED: "a packet from a peer whose source is not in that peer's prefixes",
 }

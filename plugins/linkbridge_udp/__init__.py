@@ -1,4 +1,5 @@
-"""The `udp:` link: each packet is one UDP datagram to a remote host:port.
+"""The `udp:` link: each packet is one UDP datagram to a remote host:port, or, with no target,
+to the stations of a multipoint tunnel's peers (an AddressedLink: docs/multipoint.md).
 
 Registered through the `linkbridge` entry-point group like any third-party plugin.
 """
@@ -6,8 +7,8 @@ Registered through the `linkbridge` entry-point group like any third-party plugi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 from linkbridge.plugin import (
     MIN_FRAME_SIZE,
@@ -27,14 +28,21 @@ from linkbridge.plugin import (
 from linkbridge.plugin.lab import LabSides
 
 LAB_PORT = 47000
+UNKNOWN_STATION = "unknown_station"
+Address = tuple[str, int]
 
 
 class UdpLink(Link):
-    """Carries packets as UDP datagrams; accepts datagrams from the configured peer only."""
+    """Carries packets as UDP datagrams; accepts datagrams from the configured peer only, or
+    with no target from the stations set_stations() gives (many peers on one socket)."""
 
     scheme = "udp"
     summary = "each packet as one UDP datagram to a remote host:port"
-    target_help = "REMOTE_HOST:PORT (IPv6 as [ADDR]:PORT)"
+    target_help = ("REMOTE_HOST:PORT (IPv6 as [ADDR]:PORT); none with --peer, whose endpoint= "
+                   "give the stations (then bind= is needed)")
+    drop_reasons: ClassVar[Mapping[str, str]] = {
+        UNKNOWN_STATION: "a datagram from an address:port that is no peer's endpoint= "
+                         "(multipoint)"}
     options = (
         Option("bind", host_port, None,
                "local HOST:PORT to receive on (default: any address, the remote's port)"),
@@ -45,21 +53,53 @@ class UdpLink(Link):
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         super().__init__(target, options)
+        self._stations: dict[Address, str] = {}  # multipoint: address -> station as given
+        self._addresses: dict[str, Address] = {}  # and back
+        self._endpoint: DatagramEndpoint | None = None
+        if not target:
+            if options["bind"] is None:
+                raise ConfigError("link udp: without a target (a multipoint tunnel's) needs "
+                                  "bind=HOST:PORT")
+            self.remote: Address | None = None
+            self.bind: Address = options["bind"]
+            return
         try:
             self.remote = host_port(target)
         except ValueError as exc:
             raise ConfigError(f"link udp:{target}: bad target: {exc}") from None
         wildcard = "::" if ":" in self.remote[0] else "0.0.0.0"
-        self.bind: tuple[str, int] = options["bind"] or (wildcard, self.remote[1])
-        self._endpoint: DatagramEndpoint | None = None
+        self.bind = options["bind"] or (wildcard, self.remote[1])
 
     @property
     def mtu(self) -> int | None:
         value: int | None = self.config["mtu"]
         return value
 
+    def set_stations(self, stations: Sequence[str]) -> None:
+        """The stations of a multipoint tunnel's peers, each HOST:PORT (AddressedLink)."""
+        if self.remote is not None:
+            raise ConfigError(f"link {self.name} names one peer: with --peer give udp: no "
+                              f"target (udp:?bind=HOST:PORT); each endpoint= is a station")
+        family = ":" in self.bind[0]
+        for station in stations:
+            try:
+                address = host_port(station)
+            except ValueError as exc:
+                raise ConfigError(f"link {self.name}: endpoint {station!r}: {exc}") from None
+            if (":" in address[0]) != family:
+                raise ConfigError(f"link {self.name}: endpoint {station!r} is not of the IP "
+                                  f"version of bind={format_address(self.bind)}")
+            self._stations[address], self._addresses[station] = station, address
+
     def open(self) -> None:
-        self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote)
+        if self.remote is not None:
+            self._endpoint = DatagramEndpoint(self.name, self.bind, self.remote)
+        elif self._stations:
+            self._endpoint = DatagramEndpoint(self.name, self.bind, next(iter(self._stations)),
+                                              accept=lambda _source: True)
+        else:
+            raise LinkError(f"{self.name}: no target and no stations (udp: without a target "
+                            "serves a multipoint tunnel's peers, --peer ...,endpoint=)")
         self.counters = self._endpoint.counters
 
     def _socket(self) -> DatagramEndpoint:
@@ -68,32 +108,74 @@ class UdpLink(Link):
         return self._endpoint
 
     def send(self, packet: bytes) -> None:
-        if self.mtu is not None and len(packet) > self.mtu:
+        if self.remote is None:
+            self.send_all(packet)
+        elif self.mtu is not None and len(packet) > self.mtu:
             self.counters.drop(drops.MTU)
-            return
-        self._socket().send(packet)
+        else:
+            self._socket().send(packet)
 
     def send_many(self, packets: list[bytes]) -> None:
         """Send a batch in order; the socket sends runs of equal-size packets in one call."""
+        if self.remote is None:
+            for packet in packets:
+                self.send_all(packet)
+            return
         mtu = self.mtu
         if mtu is not None and any(len(packet) > mtu for packet in packets):
             self.counters.drop(drops.MTU, sum(len(packet) > mtu for packet in packets))
             packets = [packet for packet in packets if len(packet) <= mtu]
         self._socket().send_many(packets)
 
+    def send_to(self, station: str, frame: bytes) -> None:
+        """Send `frame` to one station given to set_stations()."""
+        if self.mtu is not None and len(frame) > self.mtu:
+            self.counters.drop(drops.MTU)
+            return
+        self._socket().send_to(frame, self._addresses[station])
+
+    def send_all(self, frame: bytes) -> None:
+        """Send `frame` to every station, one datagram each."""
+        if self.mtu is not None and len(frame) > self.mtu:
+            self.counters.drop(drops.MTU)
+            return
+        endpoint = self._socket()
+        for address in self._stations:
+            endpoint.send_to(frame, address)
+
     def receive(self, timeout: float) -> list[bytes]:
+        if self.remote is None:
+            return [frame for _station, frame in self.receive_from(timeout)]
         return self._socket().receive(timeout)
+
+    def receive_from(self, timeout: float) -> list[tuple[str, bytes]]:
+        """The datagrams from the stations, each with its station; others are counted as
+        unknown_station."""
+        received = []
+        for source, frame in self._socket().receive_from(timeout):
+            station = self._stations.get(source)
+            if station is None:
+                self.counters.drop(UNKNOWN_STATION)
+            else:
+                received.append((station, frame))
+        return received
 
     def fileno(self) -> int:
         """The socket's descriptor: the data path waits on it together with the tunnel's."""
         return self._socket().fileno()
 
+    def _peer(self) -> Address:
+        if self.remote is None:
+            raise LinkError(f"{self.name}: a multipoint link has no one peer")
+        return self.remote
+
     def return_address(self) -> str:
         """The peer's address, the only one it accepts frames from (cookie replies prove it)."""
-        return format_address(self.remote)
+        return format_address(self._peer())
 
     def raw_port(self) -> RawPort:
         """The socket for the data path's lean loop, which applies this link's MTU too."""
+        self._peer()
         return self._socket().raw_port(self.mtu)
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
-"""Well-formed IPv4/IPv6 packets with valid checksums, for the compression tests."""
+"""Well-formed IPv4/IPv6 packets with valid checksums, for the compression and multipoint tests."""
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 
 from linkbridge.wire.compress.sums import checksum, pseudo_sum
@@ -62,3 +63,9 @@ def echo(version: int = 4, *, ident: int = 77, seq: int = 1, reply: bool = False
     proto = ICMP if version == 4 else ICMPV6
     header = struct.pack("!BBHHH", kind, 0, 0, ident, seq)
     return ip_packet(version, proto, header + payload, checksum_at=2, **ip)  # type: ignore[arg-type]
+
+
+def between(source: str, destination: str) -> bytes:
+    """A small UDP packet from `source` to `destination` (addresses of one IP version)."""
+    src, dst = ipaddress.ip_address(source), ipaddress.ip_address(destination)
+    return ip_packet(src.version, UDP, bytes(8), src=src.packed, dst=dst.packed)

@@ -48,5 +48,5 @@ def test_the_registry_knows_every_declared_reason_and_links_show_their_own() -> 
     assert "sim_loss" in reasons and "ax25_not_for_us" in reasons
     rows = {(row["scheme"], row["kind"]): row for row in registry.describe()}
     assert rows[("serial", "link")]["drop_reasons"] == {**slip.REASONS, **crc16.REASONS}
-    assert rows[("udp", "link")]["drop_reasons"] == {}  # counts only the core's
+    assert list(rows[("udp", "link")]["drop_reasons"]) == ["unknown_station"]  # multipoint
     assert "sim_queue_full" in rows[("sim", "wrapper")]["drop_reasons"]

@@ -63,6 +63,8 @@ NAMES = {
     "COMPRESS_TOSSED": "compress_tossed",
     "COMPRESS_TRUNCATED": "compress_truncated",
     "COMPRESS_BAD_FRAME": "compress_bad_frame",
+    "NO_PEER": "no_peer",
+    "SOURCE_NOT_ALLOWED": "source_not_allowed",
 }
 
 
