@@ -163,13 +163,25 @@ def tcp_segment(seq: int, ack: int, ip_id: int, payload: bytes, options: bytes) 
     return bytes(ip + tcp)
 
 
-def codec_cost(mode: str, packets: int = 20000) -> float:
-    """Microseconds to compress and decompress one packet of a bulk TCP flow (48-byte data
-    segments with timestamps for auto, without for vj, as each is used)."""
+def bulk_flow(mode: str, packets: int) -> list[bytes]:
+    """A bulk TCP flow's data segments (48 bytes of data each, the peer's ACK moving every
+    second segment), with timestamps for auto, without for vj, as each is used."""
     rng = random.Random(5)
-    flow = [tcp_segment(1 + 48 * i, 900 + i // 2, i + 1, rng.randbytes(48),
+    return [tcp_segment(1 + 48 * i, 900 + i // 2, i + 1, rng.randbytes(48),
                         b"" if mode == VJ else TIMESTAMPS + struct.pack("!II", 1000 + i // 3, 7))
             for i in range(packets)]
+
+
+def header_bytes(mode: str, packets: int = 5000) -> float:
+    """The mean compressed header of the bulk flow's data segments (its full headers included)."""
+    compressor, _ = codec_pair(mode, lambda _reason: None)
+    flow = bulk_flow(mode, packets)
+    return statistics.fmean(len(compressor.compress(packet)) - 48 for packet in flow)
+
+
+def codec_cost(mode: str, packets: int = 20000) -> float:
+    """Microseconds to compress and decompress one packet of bulk_flow()."""
+    flow = bulk_flow(mode, packets)
     compressor, decompressor = codec_pair(mode, lambda _reason: None)
     start = time.process_time()  # CPU time: other processes on the machine do not count
     for packet in flow:
@@ -232,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"header compression over sim: at {RATE} bit/s (off vs vj vs auto, one run)")
     for line in lines:
         print(line.text())
+    print(f"  mean header of a bulk data segment: auto {header_bytes(AUTO):.1f} B (of 52, with "
+          f"timestamps), vj {header_bytes(VJ):.1f} B (of 40, without)")
     return 0 if all(line.met for line in lines) else 1
 
 
