@@ -113,3 +113,37 @@ def test_a_frame_the_loss_model_lost_still_takes_its_airtime_on_the_medium() -> 
         finally:
             for link in links:
                 link.close()
+
+
+def test_named_stations_get_their_unicast_and_broadcast_and_know_the_sender() -> None:
+    """a, b, c join by name (addressed), d as before: a's frame for b reaches b alone, with a's
+    name; a's frame for all reaches b, c (named) and d (bare); a frame from a station no peer
+    names is counted, as is a bad address at the medium."""
+    port = free_port()
+    with medium_process(port):
+        links = {name: station(port, station=name) for name in "abc"}
+        old = station(port)
+        try:
+            a, b, c = links["a"], links["b"], links["c"]
+            b.set_stations(["a"])  # type: ignore[attr-defined]
+            c.set_stations(["b"])  # type: ignore[attr-defined]
+            a.send_to("b", b"for b")  # type: ignore[attr-defined]
+            assert b.receive_from(2.0) == [("a", b"for b")]  # type: ignore[attr-defined]
+            a.send_all(b"for all")  # type: ignore[attr-defined]
+            assert receive_exactly(old, 1, timeout=2.0) == [b"for all"]
+            assert b.receive_from(2.0) == [("a", b"for all")]  # type: ignore[attr-defined]
+            assert c.receive_from(2.0) == []  # type: ignore[attr-defined]
+            # a is not c's peer: its broadcast is counted; its unicast for b never came
+            assert c.counters.as_dict()["drops"]["unknown_station"] == 1
+            old.send(b"bare")
+            assert receive_exactly(b, 1, timeout=2.0) == [b"bare"]
+            assert old.receive(0.3) == []  # it heard a's unicast for b as nothing
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.connect(("127.0.0.1", port))
+                sock.send(b'J{"name": "x", "radio": {"rate": 96000}, "addressed": true}')
+                sock.recv(100)
+                sock.send(b"F\x09abc")  # an address longer than the frame
+            assert query_stats(("127.0.0.1", port))["malformed"] == 1
+        finally:
+            for link in (*links.values(), old):
+                link.close()
