@@ -12,9 +12,10 @@ Every datagram starts with one ASCII byte saying what it is:
 
 An addressed station's frames (`F`, `L`) start with a station name (`address()`): to the
 medium the station it is for (empty: every station), from the medium the station it came
-from (its name, or the HOST:PORT of a station that joined without `addressed`). The medium puts them on the air as given, so the address takes airtime, and hands a
-frame for one station to that station only. A station that joined without `addressed` sends
-and gets bare frames, every frame it hears, as before.
+from (its name, or the HOST:PORT of a station that joined without `addressed`). The medium
+puts them on the air as given, so the address takes airtime, and hands a frame for one
+station to that station only. A station that joined without `addressed` sends and gets bare
+frames, every frame it hears, as before.
 """
 
 from __future__ import annotations
