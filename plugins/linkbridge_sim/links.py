@@ -20,7 +20,7 @@ from linkbridge.plugin import (
     host_port,
     resolve_options,
 )
-from linkbridge.plugin.lab import LabDirection, LabSides
+from linkbridge.plugin.lab import LabDirection, LabSides, LabStation, LabStationHosts
 from linkbridge_sim.config import SimConfig
 from linkbridge_sim.impaired import REASONS, SIM, ImpairedSender, new_seed
 from linkbridge_sim.loss import loss_model
@@ -43,6 +43,7 @@ from linkbridge_sim.options import (
 from linkbridge_sim.radio import RadioSettings, mean_deferral
 from linkbridge_sim.radiolab import lab_medium, medium_rows
 from linkbridge_sim.station import MediumStation
+from linkbridge_sim.topology import Topology, read_topology
 from linkbridge_sim.trace import read_trace
 
 LAB_PORT = 47100
@@ -204,6 +205,54 @@ class SimLink(Link):
             return []
         return medium_rows(sides.a_netns, (sides.a_address, DEFAULT_PORT),
                            {sides.a_address: "A", sides.b_address: "B"})
+
+    @classmethod
+    @contextlib.contextmanager
+    def lab_stations(cls, url: LinkUrl, hosts: LabStationHosts) -> Iterator[list[LabStation]]:
+        """Named stations on one medium (in the first host, with the lab's topology)."""
+        if url.target or any(key in url.options for key in ("bind", "station")):
+            raise ConfigError("the lab chooses the sim: addresses and station names itself; "
+                              "give options only (e.g. sim:?duplex=half&rate=9600)")
+        if url.options.get("duplex") != "half":
+            raise ConfigError("lab --stations runs sim: on the radio medium: give duplex=half "
+                              "and the radio (e.g. sim:?duplex=half&rate=9600)")
+        half_duplex_config("link sim:", resolve_options("link sim:", LINK_OPTIONS, url.options))
+        topology = _lab_topology(hosts)
+        seed = int(url.options.get("seed") or new_seed())
+        medium = (hosts.addresses[0], DEFAULT_PORT)
+        index = {name: n for n, name in enumerate(hosts.names)}
+        with lab_medium(hosts.netns[0], medium, str(seed), hosts.topology):
+            yield [LabStation(
+                LinkUrl("sim", format_address(medium),
+                        {**url.options, "station": name, "seed": str(seed + 1 + n)}),
+                name,
+                tuple(index[other] for other in topology.neighbours(name)) if topology
+                else tuple(i for i in range(len(hosts.names)) if i != n))
+                for n, name in enumerate(hosts.names)]
+
+    @classmethod
+    def lab_station_rows(cls, url: LinkUrl,
+                         hosts: LabStationHosts) -> list[tuple[str, str, str, str]]:
+        """The medium's rows for each station, labelled by its name."""
+        return medium_rows(hosts.netns[0], (hosts.addresses[0], DEFAULT_PORT),
+                           dict(zip(hosts.addresses, hosts.names, strict=True)))
+
+
+def _lab_topology(hosts: LabStationHosts) -> Topology | None:
+    """The lab's topology, naming exactly the lab's stations; ConfigError otherwise."""
+    if hosts.topology is None:
+        return None
+    try:
+        topology = read_topology(hosts.topology)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    names = set(hosts.names)
+    if topology.stations != names:
+        odd = sorted(topology.stations ^ names)[0]
+        raise ConfigError(f"topology {hosts.topology}: station {odd} is "
+                          f"{'not in the lab' if odd in topology.stations else 'not named'} "
+                          f"(the lab's stations: {', '.join(hosts.names)})")
+    return topology
 
 
 class SimStation(SimLink):

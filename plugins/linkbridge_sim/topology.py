@@ -39,9 +39,8 @@ class Topology:
         return Reception(pairs)
 
     def neighbours(self, name: str) -> list[str]:
-        """The stations `name` hears or is heard by, sorted."""
-        return sorted({s for s, r in self.pairs if r == name}
-                      | {r for s, r in self.pairs if s == name})
+        """The stations `name` hears and is heard by (both ways: an IP neighbour), sorted."""
+        return sorted(s for s, r in self.pairs if r == name and (name, s) in self.pairs)
 
 
 def parse_topology(text: str) -> Topology:
