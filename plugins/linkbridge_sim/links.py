@@ -247,11 +247,11 @@ def _lab_topology(hosts: LabStationHosts) -> Topology | None:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     names = set(hosts.names)
-    if topology.stations != names:
-        odd = sorted(topology.stations ^ names)[0]
-        raise ConfigError(f"topology {hosts.topology}: station {odd} is "
-                          f"{'not in the lab' if odd in topology.stations else 'not named'} "
-                          f"(the lab's stations: {', '.join(hosts.names)})")
+    for odd, why in ((topology.stations - names, "not in the lab"),
+                     (names - topology.stations, "not named")):
+        if odd:
+            raise ConfigError(f"topology {hosts.topology}: station {min(odd)} is {why} "
+                              f"(the lab's stations: {', '.join(hosts.names)})")
     return topology
 
 
