@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from linkbridge_sim.links import SimLink
+from linkbridge_udp import UdpLink
 
 from linkbridge.errors import ConfigError
 from linkbridge.lab.probes import PingResult
@@ -61,7 +62,7 @@ def test_the_report_prints_the_matrix_and_what_each_tun_saw() -> None:
 
 def test_links_without_lab_stations_and_bad_counts_are_one_line_errors() -> None:
     registry = LinkRegistry(get_plugin_manager())
-    with pytest.raises(ConfigError, match=r"cannot run lab --stations.*sim:"):
+    with pytest.raises(ConfigError, match=r"cannot run lab --stations.*sim:, udp:"):
         lab_stations_link(registry, "serial")
     for count, pings in ((1, 3), (27, 3), (3, 0)):
         with pytest.raises(ConfigError, match=r"--stations must be|--pair-count"):
@@ -87,3 +88,14 @@ def test_the_sim_lab_needs_a_radio_and_a_topology_naming_the_lab_stations(
             enter("sim:?duplex=half&rate=9600", str(path))
     with pytest.raises(ConfigError, match=r"topology .*missing"):
         enter("sim:?duplex=half&rate=9600", str(tmp_path / "missing"))
+
+
+def test_udp_stations_are_a_mesh_on_their_hosts_addresses_and_take_no_topology() -> None:
+    with UdpLink.lab_stations(parse_link_url("udp:?mtu=1400"), HOSTS) as stations:
+        assert [str(s.url) for s in stations][0] == "udp:?mtu=1400&bind=198.18.1.1:47000"
+        assert [s.endpoint for s in stations] == [f"198.18.1.{n}:47000" for n in (1, 2, 3)]
+        assert [s.neighbours for s in stations] == [(1, 2), (0, 2), (0, 1)]
+    hidden = LabStationHosts(HOSTS.netns, HOSTS.addresses, HOSTS.names, "line.topology")
+    with pytest.raises(ConfigError, match="needs the sim: radio medium"), \
+            UdpLink.lab_stations(parse_link_url("udp"), hidden):
+        pass
