@@ -92,7 +92,7 @@ def test_the_sim_lab_needs_a_radio_and_a_topology_naming_the_lab_stations(
 
 def test_udp_stations_are_a_mesh_on_their_hosts_addresses_and_take_no_topology() -> None:
     with UdpLink.lab_stations(parse_link_url("udp:?mtu=1400"), HOSTS) as stations:
-        assert [str(s.url) for s in stations][0] == "udp:?mtu=1400&bind=198.18.1.1:47000"
+        assert str(stations[0].url) == "udp:?mtu=1400&bind=198.18.1.1:47000"
         assert [s.endpoint for s in stations] == [f"198.18.1.{n}:47000" for n in (1, 2, 3)]
         assert [s.neighbours for s in stations] == [(1, 2), (0, 2), (0, 1)]
     hidden = LabStationHosts(HOSTS.netns, HOSTS.addresses, HOSTS.names, "line.topology")
