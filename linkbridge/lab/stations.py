@@ -16,6 +16,7 @@ from linkbridge.errors import ConfigError, LinkbridgeError
 from linkbridge.lab import netns
 from linkbridge.lab.probes import PingResult, ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
+from linkbridge.lab.run import usable_links
 from linkbridge.lab.topology import Star, link_stats, set_sysctl, star_hosts
 from linkbridge.plugin.lab import LabStation, LabStationHosts, LabStations
 from linkbridge.plugin.registry import LinkRegistry
@@ -151,10 +152,9 @@ def lab_stations_link(registry: LinkRegistry, link: str) -> LabStations:
     registry.link_options(url)
     link_class = registry.link_class(url.scheme)
     if not isinstance(link_class, LabStations):
-        usable = sorted(f"{scheme}:" for scheme, entry in registry.links.items()
-                        if isinstance(entry.cls, LabStations))
         raise ConfigError(f"link {url.scheme!r} cannot run lab --stations (it has no station "
-                          f"addresses the lab can give); links that can: {', '.join(usable)}")
+                          f"addresses the lab can give); links that can: "
+                          f"{usable_links(registry, LabStations)}")
     return link_class
 
 
