@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from linkbridge_sim.links import SimLink
@@ -22,10 +23,10 @@ from linkbridge.plugin.conformance import receive_exactly
 
 
 @contextlib.contextmanager
-def medium_process(port: int) -> Iterator[subprocess.Popen[str]]:
+def medium_process(port: int, *extra: str) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "linkbridge_sim.medium", "--listen", f"127.0.0.1:{port}",
-         "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--seed", "1", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("ready 127.0.0.1:")
@@ -146,4 +147,27 @@ def test_named_stations_get_their_unicast_and_broadcast_and_know_the_sender() ->
             assert query_stats(("127.0.0.1", port))["malformed"] == 1
         finally:
             for link in (*links.values(), old):
+                link.close()
+
+
+def test_a_topology_hides_stations_and_refuses_one_it_does_not_name(tmp_path: Path) -> None:
+    """Line A - B - C on the medium: A's frame for all reaches B, not C; C's reaches B, not
+    A; a station D the topology does not name cannot join."""
+    topology = tmp_path / "line"
+    topology.write_text("A B\nB C\n")
+    port = free_port()
+    with medium_process(port, "--topology", str(topology)):
+        links = {name: station(port, station=name) for name in "ABC"}
+        try:
+            for link in links.values():
+                link.set_stations(["A", "B", "C"])  # type: ignore[attr-defined]
+            links["A"].send_all(b"from A")  # type: ignore[attr-defined]
+            assert links["B"].receive_from(2.0) == [("A", b"from A")]  # type: ignore[attr-defined]
+            links["C"].send_all(b"from C")  # type: ignore[attr-defined]
+            assert links["B"].receive_from(2.0) == [("C", b"from C")]  # type: ignore[attr-defined]
+            assert links["C"].receive(0.3) == [] and links["A"].receive(0.3) == []
+            with pytest.raises(LinkError, match="not in the medium's topology"):
+                station(port, station="D")
+        finally:
+            for link in links.values():
                 link.close()
