@@ -10,6 +10,8 @@ import pytest
 from linkbridge_sim.links import SimLink
 from linkbridge_udp import UdpLink
 
+from linkbridge.cli.lab import stations_mode
+from linkbridge.cli.parser import build_parser
 from linkbridge.errors import ConfigError
 from linkbridge.lab.probes import PingResult
 from linkbridge.lab.stations import (
@@ -99,3 +101,21 @@ def test_udp_stations_are_a_mesh_on_their_hosts_addresses_and_take_no_topology()
     with pytest.raises(ConfigError, match="needs the sim: radio medium"), \
             UdpLink.lab_stations(parse_link_url("udp"), hidden):
         pass
+
+
+@pytest.mark.parametrize(("argv", "error"), [
+    (["--stations", "3", "--encrypt"], "--encrypt is an option of the two-host lab"),
+    (["--stations", "3", "--bytes", "0"], "--bytes is an option of the two-host lab"),
+    (["--stations", "3", "--via", "sim:?loss=1%"], "--via is an option"),
+    (["--topology", "line"], "--topology needs --stations N"),
+    (["--pair-count", "5"], "--pair-count needs --stations N"),
+])
+def test_options_of_the_other_lab_are_refused_in_one_line(argv: list[str], error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        stations_mode(build_parser().parse_args(["lab", *argv]))
+
+
+def test_the_lab_runs_stations_only_when_asked() -> None:
+    assert stations_mode(build_parser().parse_args(["lab", "--stations", "4", "--topology",
+                                                    "line", "--pair-count", "2"]))
+    assert not stations_mode(build_parser().parse_args(["lab", "--encrypt"]))
