@@ -123,7 +123,7 @@ class StationsReport:
 
     def lines(self) -> list[str]:
         """The ping matrix, each station's counters and the link's rows, as printed."""
-        width = max(5, *(len(f"{r.received}/{r.sent}") + 1 for r in self.pings.values()))
+        width = max([5, *(len(f"{r.received}/{r.sent}") + 1 for r in self.pings.values())])
         lines = ["pings answered (row: from, column: to):",
                  "     " + "".join(f"{name:>{width}}" for name in self.names)]
         for i, name in enumerate(self.names):
