@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from linkbridge.cli.installed import InstalledPlugins
+from linkbridge.errors import ConfigError
 from linkbridge.ops.signals import shutdown_on_signals
 
 
@@ -12,6 +13,14 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     """`lab`: build the lab over the chosen link, report, tear it down."""
     from linkbridge.lab.options import LabOptions  # the lab's modules load only for `lab`
     from linkbridge.lab.run import run_lab
+
+    if stations_mode(args):
+        from linkbridge.lab.stations import run_stations
+
+        with shutdown_on_signals():
+            run_stations(args.link, args.stations, args.topology, args.pair_count, args.mtu,
+                         plugins.registry, args.verbose)
+        return
 
     with shutdown_on_signals():
         run_lab(LabOptions(link=args.link, via=tuple(args.via), mtu=args.mtu, count=args.count,
@@ -22,3 +31,26 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
                            offload_flags=args.offload_flags, fragment=args.fragment,
                            fragment_timeout=args.fragment_timeout, verbose=args.verbose),
                 plugins.registry)
+
+
+TWO_HOSTS_ONLY = ("via", "count", "interval", "transfer_bytes", "transfer_time", "compress",
+                  "encrypt", "cipher", "offload", "offload_flags", "fragment",
+                  "fragment_timeout", "ipv6", "plot", "plot_data")
+
+
+def stations_mode(args: argparse.Namespace) -> bool:
+    """Whether `lab` runs many stations (--stations); ConfigError for an option of the other
+    mode given with it (the two-host lab's probes and layers, or a station option alone)."""
+    from linkbridge.cli.parser import build_parser
+
+    defaults = build_parser().parse_args(["lab"])
+    if args.stations is None:
+        for dest in ("topology", "pair_count"):
+            if getattr(args, dest) != getattr(defaults, dest):
+                raise ConfigError(f"--{dest.replace('_', '-')} needs --stations N")
+        return False
+    for dest in TWO_HOSTS_ONLY:
+        if getattr(args, dest) != getattr(defaults, dest):
+            flag = "bytes" if dest == "transfer_bytes" else dest.replace("_", "-")
+            raise ConfigError(f"--{flag} is an option of the two-host lab, not of --stations")
+    return True

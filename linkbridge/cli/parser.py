@@ -271,6 +271,23 @@ def add_lab_parser(commands: Commands) -> None:
                           "with a sim: link's configured figures as dashed reference lines")
     lab.add_argument("--plot-data", metavar="FILE",
                      help="write the plotted series (and the configured figures) as JSON")
+    add_stations_options(lab)
+
+
+def add_stations_options(lab: argparse.ArgumentParser) -> None:
+    stations = lab.add_argument_group(
+        "many stations", "--stations N builds N hosts (A, B, ...) on one switch instead of "
+                         "two, each with a multipoint tunnel over the link (sim: "
+                         "duplex=half: the radio medium; udp: a mesh), pings every ordered "
+                         "pair and prints the matrix and each station's counters "
+                         "(docs/multipoint.md)")
+    stations.add_argument("--stations", type=int, metavar="N",
+                          help="number of stations, 2..26")
+    stations.add_argument("--topology", metavar="FILE",
+                          help="with --stations on sim:, which stations hear which (`A B` "
+                               "per line); stations between others forward IP")
+    stations.add_argument("--pair-count", type=int, default=3, metavar="N",
+                          help="with --stations, pings per ordered pair (default 3)")
 
 
 def add_completion_parser(commands: Commands) -> None:

@@ -80,11 +80,16 @@ def lab_link(registry: LinkRegistry, link: str, via: Sequence[str]) -> LabPairin
         registry.wrapper_options(parse_link_url(wrapper))
     link_class = registry.link_class(url.scheme)
     if not isinstance(link_class, LabPairing):
-        usable = sorted(f"{scheme}:" for scheme, entry in registry.links.items()
-                        if isinstance(entry.cls, LabPairing))
         raise ConfigError(f"link {url.scheme!r} cannot be used by the lab: it cannot join "
-                          f"the lab's two hosts by itself; links that can: {', '.join(usable)}")
+                          f"the lab's two hosts by itself; links that can: "
+                          f"{usable_links(registry, LabPairing)}")
     return link_class
+
+
+def usable_links(registry: LinkRegistry, capability: type) -> str:
+    """The installed links whose class implements `capability` (a lab protocol), listed."""
+    return ", ".join(sorted(f"{scheme}:" for scheme, entry in registry.links.items()
+                            if isinstance(entry.cls, capability)))
 
 
 @contextlib.contextmanager

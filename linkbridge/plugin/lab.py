@@ -1,6 +1,7 @@
 """What `linkbridge lab` asks of a link, as optional protocols a link class may implement.
 
-A link that can join the two lab hosts implements `LabPairing`; one (or a wrapper) that knows what
+A link that can join the two lab hosts implements `LabPairing`, one that can join many
+stations (`lab --stations N`) `LabStations`; one (or a wrapper) that knows what
 it is configured to do implements `LabFigures`, and the lab report shows those figures beside
 what it measured; one that can measure itself too implements `LabMeasuring`. None is part of
 `Link`: a link without them simply cannot be used by the lab (or shows no configured figures).
@@ -19,7 +20,7 @@ from linkbridge.plugin.units import format_rate
 from linkbridge.plugin.url import LinkUrl
 
 __all__ = ["SERIAL_BITS_PER_BYTE", "LabDirection", "LabFigures", "LabMeasuring", "LabPairing",
-           "LabSides", "format_rate"]
+           "LabSides", "LabStation", "LabStationHosts", "LabStations", "format_rate"]
 
 SERIAL_BITS_PER_BYTE = 10  # the lab's serial cable is 8N1: start bit, 8 data bits, stop bit
 
@@ -92,4 +93,44 @@ class LabFigures(Protocol):
     def lab_configured(self, url: LinkUrl) -> tuple[LabDirection, LabDirection] | None:
         """(A classmethod.) The configured A -> B and B -> A behaviour, or None if the URL
         configures none."""
+        ...
+
+
+@dataclass(frozen=True)
+class LabStationHosts:
+    """The hosts of `lab --stations N`: each one's network namespace, underlay address (all on
+    one switch) and station name, and the topology file given (None: everyone hears everyone;
+    its format is the link's)."""
+
+    netns: tuple[str, ...]
+    addresses: tuple[str, ...]
+    names: tuple[str, ...]
+    topology: str | None = None
+
+
+@dataclass(frozen=True)
+class LabStation:
+    """How one lab station joins: its link URL, its station as the others name it (their
+    `--peer ...,endpoint=`), and the indices of the stations it hears and is heard by."""
+
+    url: LinkUrl
+    endpoint: str
+    neighbours: tuple[int, ...]
+
+
+@runtime_checkable
+class LabStations(Protocol):
+    """A link class that joins many lab stations on one addressed link."""
+
+    def lab_stations(self, url: LinkUrl,
+                     hosts: LabStationHosts) -> AbstractContextManager[list[LabStation]]:
+        """(A classmethod.) A context yielding each station's LabStation (in the order of
+        `hosts`); it may start a helper (a medium) and stops it on exit. A bad URL or
+        topology raises ConfigError."""
+        ...
+
+    def lab_station_rows(self, url: LinkUrl,
+                         hosts: LabStationHosts) -> list[tuple[str, str, str, str]]:
+        """(A classmethod.) Called inside lab_stations() after the probes: report rows
+        (label, configured, measured, note) of the link's own counters, or none."""
         ...

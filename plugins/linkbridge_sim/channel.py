@@ -144,11 +144,12 @@ class Transmission:
 
 @dataclass(frozen=True)
 class Delivery:
-    """`frame` reaches `station` at time `at`."""
+    """`frame`, sent by `sender`, reaches `station` at time `at`."""
 
     at: float
     station: str
     frame: bytes
+    sender: str = ""
 
 
 @dataclass
@@ -374,7 +375,8 @@ class Channel:
             stats.lost += 1
         else:
             stats.missed += 1
-        self._out.extend(Delivery(part.data_end, name, part.frame) for name in receivers)
+        self._out.extend(Delivery(part.data_end, name, part.frame, tx.station)
+                         for name in receivers)
 
     def _receives(self, tx: Transmission, part: Part, name: str) -> bool:
         """Whether station `name` decodes `part`: it hears the sender, is not sending itself

@@ -4,7 +4,8 @@ wrapper in front of any other link."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from linkbridge.plugin import (
@@ -14,16 +15,23 @@ from linkbridge.plugin import (
     LinkError,
     LinkUrl,
     LinkWrapper,
+    drops,
     format_address,
     host_port,
     resolve_options,
 )
-from linkbridge.plugin.lab import LabDirection, LabSides
+from linkbridge.plugin.lab import LabDirection, LabSides, LabStation, LabStationHosts
 from linkbridge_sim.config import SimConfig
-from linkbridge_sim.impaired import REASONS, ImpairedSender, new_seed
+from linkbridge_sim.impaired import REASONS, SIM, ImpairedSender, new_seed
 from linkbridge_sim.loss import loss_model
 from linkbridge_sim.mahimahi import trace_mean_rate
-from linkbridge_sim.medium_protocol import DEFAULT_PORT
+from linkbridge_sim.medium_protocol import (
+    DEFAULT_PORT,
+    EVERY_STATION,
+    address,
+    station_name,
+    unaddress,
+)
 from linkbridge_sim.options import (
     DIRECTIONS,
     LINK_OPTIONS,
@@ -35,9 +43,12 @@ from linkbridge_sim.options import (
 from linkbridge_sim.radio import RadioSettings, mean_deferral
 from linkbridge_sim.radiolab import lab_medium, medium_rows
 from linkbridge_sim.station import MediumStation
+from linkbridge_sim.topology import Topology, read_topology
 from linkbridge_sim.trace import read_trace
 
 LAB_PORT = 47100
+UNKNOWN_STATION = "unknown_station"
+ADDRESS_ROOM = 33  # bytes an address may take of a LoRa frame (a length byte, 32 of name)
 
 
 def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabDirection:
@@ -69,7 +80,15 @@ class SimLink(Link):
     target_help = ("REMOTE_HOST:PORT of the peer's sim: link, or with duplex=half of the "
                    "simulated medium (the lab sets it)")
     options = LINK_OPTIONS
-    drop_reasons: ClassVar[Mapping[str, str]] = REASONS
+    drop_reasons: ClassVar[Mapping[str, str]] = {
+        **REASONS, UNKNOWN_STATION: "a frame from a station that is no peer's endpoint= "
+                                    "(station=, multipoint)"}
+
+    def __new__(cls, target: str, options: Mapping[str, Any]) -> SimLink:
+        """A named station (`station=`) is a SimStation, an addressed link."""
+        if cls is SimLink and options.get("station") is not None:
+            return super().__new__(SimStation)
+        return super().__new__(cls)
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         super().__init__(target, options)
@@ -91,9 +110,14 @@ class SimLink(Link):
         self.sim_config, self.radio, extra = half_duplex_config(owner, options)
         default_port = 0 if self.radio else self.remote[1]  # a station: any port
         self.bind: tuple[str, int] = options.get("bind") or (wildcard, default_port)
-        self.sender = ImpairedSender(self.name, self.sim_config, **extra)
+        station = options.get("station")
+        if station is not None and self.radio is None:
+            raise ConfigError(f"{owner}: station= needs duplex=half (a station on the medium)")
+        self.sender = ImpairedSender(  # a station checks the MTU before it adds the address
+            self.name, self.sim_config if station is None else replace(self.sim_config, mtu=None),
+            **extra)
         self._endpoint: DatagramEndpoint | None = None
-        self._station = (MediumStation(self.name, self.bind, self.remote, self.radio)
+        self._station = (MediumStation(self.name, self.bind, self.remote, self.radio, station)
                          if self.radio else None)
 
     @property
@@ -181,6 +205,110 @@ class SimLink(Link):
             return []
         return medium_rows(sides.a_netns, (sides.a_address, DEFAULT_PORT),
                            {sides.a_address: "A", sides.b_address: "B"})
+
+    @classmethod
+    @contextlib.contextmanager
+    def lab_stations(cls, url: LinkUrl, hosts: LabStationHosts) -> Iterator[list[LabStation]]:
+        """Named stations on one medium (in the first host, with the lab's topology)."""
+        if url.target or any(key in url.options for key in ("bind", "station")):
+            raise ConfigError("the lab chooses the sim: addresses and station names itself; "
+                              "give options only (e.g. sim:?duplex=half&rate=9600)")
+        if url.options.get("duplex") != "half":
+            raise ConfigError("lab --stations runs sim: on the radio medium: give duplex=half "
+                              "and the radio (e.g. sim:?duplex=half&rate=9600)")
+        half_duplex_config("link sim:", resolve_options("link sim:", LINK_OPTIONS, url.options))
+        topology = _lab_topology(hosts)
+        seed = int(url.options.get("seed") or new_seed())
+        medium = (hosts.addresses[0], DEFAULT_PORT)
+        index = {name: n for n, name in enumerate(hosts.names)}
+        with lab_medium(hosts.netns[0], medium, str(seed), hosts.topology):
+            yield [LabStation(
+                LinkUrl("sim", format_address(medium),
+                        {**url.options, "station": name, "seed": str(seed + 1 + n)}),
+                name,
+                tuple(index[other] for other in topology.neighbours(name)) if topology
+                else tuple(i for i in range(len(hosts.names)) if i != n))
+                for n, name in enumerate(hosts.names)]
+
+    @classmethod
+    def lab_station_rows(cls, url: LinkUrl,
+                         hosts: LabStationHosts) -> list[tuple[str, str, str, str]]:
+        """The medium's rows for each station, labelled by its name."""
+        return medium_rows(hosts.netns[0], (hosts.addresses[0], DEFAULT_PORT),
+                           dict(zip(hosts.addresses, hosts.names, strict=True)))
+
+
+def _lab_topology(hosts: LabStationHosts) -> Topology | None:
+    """The lab's topology, naming exactly the lab's stations; ConfigError otherwise."""
+    if hosts.topology is None:
+        return None
+    try:
+        topology = read_topology(hosts.topology)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    names = set(hosts.names)
+    for odd, why in ((topology.stations - names, "not in the lab"),
+                     (names - topology.stations, "not named")):
+        if odd:
+            raise ConfigError(f"topology {hosts.topology}: station {min(odd)} is {why} "
+                              f"(the lab's stations: {', '.join(hosts.names)})")
+    return topology
+
+
+class SimStation(SimLink):
+    """A named station on the medium (`sim:HOST:PORT?duplex=half&station=NAME`): an
+    AddressedLink whose stations are the other stations' names. send() goes to every station;
+    a frame from a station that is no peer's is counted as unknown_station."""
+
+    _stations: frozenset[str] = frozenset()
+
+    @property
+    def mtu(self) -> int | None:
+        mtu = self.sim_config.mtu
+        lora = self.radio is not None and self.radio.max_frame is not None
+        return mtu - ADDRESS_ROOM if mtu is not None and lora else mtu
+
+    def set_stations(self, stations: Sequence[str]) -> None:
+        """The peers' stations, each a name another station joined with (AddressedLink)."""
+        for station in stations:
+            try:
+                station_name(station)
+            except ValueError as exc:
+                raise ConfigError(f"link {self.name}: endpoint: {exc}") from None
+        self._stations = frozenset(stations)
+
+    def send(self, packet: bytes) -> None:
+        self.send_all(packet)
+
+    def send_to(self, station: str, frame: bytes) -> None:
+        if self.mtu is not None and len(frame) > self.mtu:
+            self.counters.drop(SIM + drops.MTU)
+            return
+        self.sender.send(address(station, frame))
+
+    def send_all(self, frame: bytes) -> None:
+        self.send_to(EVERY_STATION, frame)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        return [frame for _station, frame in self._addressed(timeout)]
+
+    def receive_from(self, timeout: float) -> list[tuple[str, bytes]]:
+        received = []
+        for station, frame in self._addressed(timeout):
+            if station in self._stations:
+                received.append((station, frame))
+            else:
+                self.counters.drop(UNKNOWN_STATION)
+        return received
+
+    def _addressed(self, timeout: float) -> list[tuple[str, bytes]]:
+        received = []
+        for body in super().receive(timeout):
+            try:
+                received.append(unaddress(body))
+            except ValueError:
+                self.counters.drop(drops.MALFORMED_FRAME)
+        return received
 
 
 class SimWrapper(LinkWrapper):

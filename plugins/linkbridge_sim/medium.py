@@ -4,8 +4,10 @@ It runs the shared channel (channel.py) on the monotonic clock: stations send it
 it decides from their radios' settings when each goes on the air, which collide, and hands the
 others every frame that got through, at the time its data ends. Any number of stations can
 join (each is a UDP address); it answers a stats request with every station's counters.
+Addressed stations (medium_protocol.py) get only the frames for them or for all, each with its
+sender's name; a topology (topology.py) says which stations hear which.
 
-    python -m linkbridge_sim.medium --listen 0.0.0.0:47200 [--seed N]
+    python -m linkbridge_sim.medium --listen 0.0.0.0:47200 [--seed N] [--topology FILE]
     python -m linkbridge_sim.medium --stats 198.18.0.1:47200   # print the counters as JSON
 """
 
@@ -29,15 +31,20 @@ from linkbridge_sim.channel import Channel
 from linkbridge_sim.medium_protocol import (
     DEFAULT_PORT,
     ERROR,
+    EVERY_STATION,
     FRAME,
     JOIN,
     JOINED,
     LOST,
     STATS,
+    address,
     decode_json,
     encode,
+    station_name,
+    unaddress,
 )
 from linkbridge_sim.radio import RadioSettings
+from linkbridge_sim.topology import Topology, read_topology
 
 log = logging.getLogger("linkbridge")
 READ_SIZE = 65536
@@ -48,15 +55,20 @@ class Medium:
     it may sleep."""
 
     def __init__(self, sock: socket.socket, seed: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 topology: Topology | None = None) -> None:
         self.sock = sock
+        self.topology = topology
         self.clock = clock
         self.seed = seed
         self.channel = Channel(random.Random(seed))
         self.started = clock()
         self.names: dict[str, str] = {}  # station key (its address) -> the name it gave
         self.settings: dict[str, RadioSettings] = {}
+        self.keys: dict[str, str] = {}  # name -> the key of the station that last joined with it
+        self.addressed: set[str] = set()  # keys of the stations that send and get addresses
         self.refused = 0
+        self.malformed = 0  # addressed frames without a valid address
 
     def serve(self) -> None:
         while True:
@@ -82,6 +94,9 @@ class Medium:
         key = format_address(source)
         kind = datagram[:1]
         if kind in (FRAME, LOST) and key in self.names:
+            if key in self.addressed and not _valid(datagram[1:]):
+                self.malformed += 1
+                return
             self._deliver(self.channel.offer(key, datagram[1:], self.clock(), lost=kind == LOST))
         elif kind in (FRAME, LOST):
             self._refuse(source, "not joined: send a join first")
@@ -97,17 +112,37 @@ class Medium:
             body = decode_json(datagram)
             if not isinstance(body, dict) or not isinstance(body.get("name"), str):
                 raise ValueError("a join needs a name")
+            name, addressed = body["name"], body.get("addressed", False) is True
+            if addressed:
+                station_name(name)
+            if self.topology is not None and name not in self.topology.stations:
+                raise ValueError(f"station {name!r} is not in the medium's topology")
             settings = RadioSettings.from_record(body.get("radio"))
         except ValueError as exc:
             self._refuse(source, f"bad join: {exc}")
             return
         if key not in self.names:
-            log.info("medium: station %s joined from %s: %s", body["name"], key,
-                     settings.describe())
-        self.names[key] = body["name"]
+            log.info("medium: station %s joined from %s: %s", name, key, settings.describe())
+        self.addressed.discard(key)
+        if addressed:
+            self._take_name(key, name)
+            self.addressed.add(key)
+        self.names[key] = name
+        self.keys[name] = key
         self.settings[key] = settings
         self.channel.join(key, settings.radio())
+        if self.topology is not None:
+            self.channel.reception = self.topology.reception(self.keys)
         self.sock.sendto(encode(JOINED, {"station": key}), source)
+
+    def _take_name(self, key: str, name: str) -> None:
+        """`key` is now addressed station `name`: an earlier one of that name (a restarted
+        station's old socket) is forgotten and gets nothing more until it joins again."""
+        earlier = self.keys.get(name)
+        if earlier is not None and earlier != key and earlier in self.addressed:
+            log.warning("medium: station %s moved from %s to %s", name, earlier, key)
+            self.names.pop(earlier, None)
+            self.addressed.discard(earlier)
 
     def _refuse(self, source: tuple[str, int], reason: str) -> None:
         self.refused += 1
@@ -117,10 +152,28 @@ class Medium:
 
     def _deliver(self, deliveries: list[Any]) -> None:
         for delivery in deliveries:
+            datagram = self._datagram(delivery.sender, delivery.station, delivery.frame)
+            if datagram is None:
+                continue
             try:
-                self.sock.sendto(FRAME + delivery.frame, host_port(delivery.station))
+                self.sock.sendto(datagram, host_port(delivery.station))
             except OSError as exc:  # a station gone away: its loss, not the medium's
                 log.debug("medium: delivery to %s failed: %s", delivery.station, exc)
+
+    def _datagram(self, sender: str, receiver: str, frame: bytes) -> bytes | None:
+        """What `receiver` gets of `frame` from `sender`: None when it is no station any
+        more, or the frame is addressed to another; for an addressed receiver, with the
+        sender's name (a bare sender's HOST:PORT)."""
+        if receiver not in self.names:
+            return None
+        if sender in self.addressed:
+            to, frame = unaddress(frame)  # checked when it was offered
+            if to not in (EVERY_STATION, self.names[receiver]):
+                return None
+        if receiver in self.addressed:
+            return FRAME + address(self.names[sender] if sender in self.addressed else sender,
+                                   frame)
+        return FRAME + frame
 
     def stats(self) -> dict[str, Any]:
         stations = {}
@@ -132,7 +185,15 @@ class Medium:
                              "slotwait": settings.slotwait,
                              **self.channel.stats(key).as_dict()}
         return {"seed": self.seed, "elapsed": self.clock() - self.started,
-                "stations": stations}
+                "malformed": self.malformed, "stations": stations}
+
+
+def _valid(body: bytes) -> bool:
+    try:
+        unaddress(body)
+    except ValueError:
+        return False
+    return True
 
 
 def query_stats(address: tuple[str, int], timeout: float = 2.0) -> dict[str, Any]:
@@ -162,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"UDP HOST:PORT to listen on (default 0.0.0.0:{DEFAULT_PORT})")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the persistence draws (default: a fresh one, logged)")
+    parser.add_argument("--topology", metavar="FILE",
+                        help="which stations hear which (docs/multipoint.md); default: all "
+                             "hear all")
     parser.add_argument("--stats", metavar="HOST:PORT",
                         help="print the counters of the medium at HOST:PORT as JSON and exit")
     args = parser.parse_args(argv)
@@ -170,17 +234,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.stats:
             print(json.dumps(query_stats(host_port(args.stats)), sort_keys=True))
             return 0
-        address = host_port(args.listen)
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        topology = read_topology(args.topology) if args.topology else None
+        listen = host_port(args.listen)
+        family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.bind(address)
+        sock.bind(listen)
     except (ValueError, OSError) as exc:
         print(f"linkbridge_sim.medium: {exc}", file=sys.stderr)
         return 1
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
     signal.signal(signal.SIGTERM, _stop)
-    medium = Medium(sock, seed)
-    log.info("medium: listening on %s, seed %d", format_address(address), seed)
+    medium = Medium(sock, seed, topology=topology)
+    log.info("medium: listening on %s, seed %d", format_address(listen), seed)
     print(f"ready {format_address(sock.getsockname()[:2])}", flush=True)
     try:
         medium.serve()

@@ -18,6 +18,7 @@ from linkbridge.plugin import (
 )
 from linkbridge_sim.config import DEFAULT_LIMIT, DISTRIBUTIONS, SimConfig, sim_config
 from linkbridge_sim.framing import FRAMINGS
+from linkbridge_sim.medium_protocol import station_name
 from linkbridge_sim.params import (
     bandwidth,
     bitrate,
@@ -116,11 +117,14 @@ DUPLEX = Option("duplex", choice("full", "half"), None,
                 "process at the target (see docs/sim.md)")
 MTU = Option("mtu", integer(MIN_FRAME_SIZE, 65535), None,
              "larger packets are dropped and counted (below 68: use fragmentation)")
+STATION = Option("station", station_name, None,
+                 "duplex=half: this station's name on the medium; the link is then addressed: "
+                 "with --peer each endpoint= is a station's name (docs/multipoint.md)")
 BIND = Option("bind", host_port, None,
               "local HOST:PORT of the UDP carrier (default: any address, the remote's port)")
 
 WRAPPER_OPTIONS = (MTU, *IMPAIRMENT)
-LINK_OPTIONS = (BIND, MTU, DUPLEX, *IMPAIRMENT, *RADIO, *(
+LINK_OPTIONS = (BIND, MTU, DUPLEX, STATION, *IMPAIRMENT, *RADIO, *(
     Option(f"{side}.{option.name}", option.parse, None,
            f"lab only, {side[0].upper()} -> {side[1].upper()}: {option.help}")
     for side in DIRECTIONS for option in (*IMPAIRMENT, *RADIO)))

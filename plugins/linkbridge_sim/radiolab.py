@@ -23,10 +23,13 @@ def _in_netns(netns: str, *args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def lab_medium(netns: str, address: tuple[str, int], seed: str) -> Iterator[None]:
-    """Run the medium in `netns` on `address` until the context ends."""
+def lab_medium(netns: str, address: tuple[str, int], seed: str,
+               topology: str | None = None) -> Iterator[None]:
+    """Run the medium in `netns` on `address` (with the `topology` file) until the context
+    ends."""
+    extra = ["--topology", topology] if topology else []
     process = subprocess.Popen(
-        _in_netns(netns, "--listen", format_address(address), "--seed", seed),
+        _in_netns(netns, "--listen", format_address(address), "--seed", seed, *extra),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

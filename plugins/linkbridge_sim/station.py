@@ -21,16 +21,20 @@ JOIN_RETRY = 0.25
 
 
 class MediumStation:
-    """Joins the medium at `medium` with this side's radio, then sends and receives frames."""
+    """Joins the medium at `medium` with this side's radio, then sends and receives frames;
+    with a `station` name its frames are addressed ones (medium_protocol.py)."""
 
     def __init__(self, name: str, bind: tuple[str, int], medium: tuple[str, int],
-                 radio: RadioSettings) -> None:
+                 radio: RadioSettings, station: str | None = None) -> None:
         self.name = name
         self.bind = bind
         self.medium = medium
         self.radio = radio
         self.endpoint: DatagramEndpoint | None = None
-        self._join = encode(JOIN, {"name": name, "radio": radio.to_record()})
+        join: dict[str, object] = {"name": station or name, "radio": radio.to_record()}
+        if station is not None:
+            join["addressed"] = True
+        self._join = encode(JOIN, join)
         self._errors = 0
 
     def open(self) -> Counters:

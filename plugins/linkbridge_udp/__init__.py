@@ -25,7 +25,7 @@ from linkbridge.plugin import (
     host_port,
     integer,
 )
-from linkbridge.plugin.lab import LabSides
+from linkbridge.plugin.lab import LabSides, LabStation, LabStationHosts
 
 LAB_PORT = 47000
 UNKNOWN_STATION = "unknown_station"
@@ -193,6 +193,29 @@ class UdpLink(Link):
             url.with_target(format_address((sides.b_address, LAB_PORT))),
             url.with_target(format_address((sides.a_address, LAB_PORT))),
         )
+
+    @classmethod
+    @contextlib.contextmanager
+    def lab_stations(cls, url: LinkUrl, hosts: LabStationHosts) -> Iterator[list[LabStation]]:
+        """A full mesh: each station one socket on its host's address, every other its peer."""
+        if url.target or "bind" in url.options:
+            raise ConfigError("the lab chooses the udp: addresses itself; give options only "
+                              "(e.g. udp:?mtu=1400)")
+        if hosts.topology is not None:
+            raise ConfigError("udp: stations all reach each other: --topology needs the sim: "
+                              "radio medium (sim:?duplex=half&...)")
+        count = len(hosts.names)
+        yield [LabStation(LinkUrl("udp", "", {**url.options,
+                                              "bind": format_address((address, LAB_PORT))}),
+                          format_address((address, LAB_PORT)),
+                          tuple(other for other in range(count) if other != index))
+               for index, address in enumerate(hosts.addresses)]
+
+    @classmethod
+    def lab_station_rows(cls, url: LinkUrl,
+                         hosts: LabStationHosts) -> list[tuple[str, str, str, str]]:
+        """None: udp: has no counters beyond the tunnels'."""
+        return []
 
 
 @hookimpl

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from linkbridge_sim.links import SimLink
@@ -22,10 +23,10 @@ from linkbridge.plugin.conformance import receive_exactly
 
 
 @contextlib.contextmanager
-def medium_process(port: int) -> Iterator[subprocess.Popen[str]]:
+def medium_process(port: int, *extra: str) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "linkbridge_sim.medium", "--listen", f"127.0.0.1:{port}",
-         "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--seed", "1", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("ready 127.0.0.1:")
@@ -112,4 +113,61 @@ def test_a_frame_the_loss_model_lost_still_takes_its_airtime_on_the_medium() -> 
             assert links[1].receive(0.2) == []
         finally:
             for link in links:
+                link.close()
+
+
+def test_named_stations_get_their_unicast_and_broadcast_and_know_the_sender() -> None:
+    """a, b, c join by name (addressed), d as before: a's frame for b reaches b alone, with a's
+    name; a's frame for all reaches b, c (named) and d (bare); a frame from a station no peer
+    names is counted, as is a bad address at the medium."""
+    port = free_port()
+    with medium_process(port):
+        links = {name: station(port, station=name) for name in "abc"}
+        old = station(port)
+        try:
+            a, b, c = links["a"], links["b"], links["c"]
+            b.set_stations(["a"])  # type: ignore[attr-defined]
+            c.set_stations(["b"])  # type: ignore[attr-defined]
+            a.send_to("b", b"for b")  # type: ignore[attr-defined]
+            assert b.receive_from(2.0) == [("a", b"for b")]  # type: ignore[attr-defined]
+            a.send_all(b"for all")  # type: ignore[attr-defined]
+            assert receive_exactly(old, 1, timeout=2.0) == [b"for all"]
+            assert b.receive_from(2.0) == [("a", b"for all")]  # type: ignore[attr-defined]
+            assert c.receive_from(2.0) == []  # type: ignore[attr-defined]
+            # a is not c's peer: its broadcast is counted; its unicast for b never came
+            assert c.counters.as_dict()["drops"]["unknown_station"] == 1
+            old.send(b"bare")
+            assert receive_exactly(b, 1, timeout=2.0) == [b"bare"]
+            assert old.receive(0.3) == []  # it heard a's unicast for b as nothing
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.connect(("127.0.0.1", port))
+                sock.send(b'J{"name": "x", "radio": {"rate": 96000}, "addressed": true}')
+                sock.recv(100)
+                sock.send(b"F\x09abc")  # an address longer than the frame
+            assert query_stats(("127.0.0.1", port))["malformed"] == 1
+        finally:
+            for link in (*links.values(), old):
+                link.close()
+
+
+def test_a_topology_hides_stations_and_refuses_one_it_does_not_name(tmp_path: Path) -> None:
+    """Line A - B - C on the medium: A's frame for all reaches B, not C; C's reaches B, not
+    A; a station D the topology does not name cannot join."""
+    topology = tmp_path / "line"
+    topology.write_text("A B\nB C\n")
+    port = free_port()
+    with medium_process(port, "--topology", str(topology)):
+        links = {name: station(port, station=name) for name in "ABC"}
+        try:
+            for link in links.values():
+                link.set_stations(["A", "B", "C"])  # type: ignore[attr-defined]
+            links["A"].send_all(b"from A")  # type: ignore[attr-defined]
+            assert links["B"].receive_from(2.0) == [("A", b"from A")]  # type: ignore[attr-defined]
+            links["C"].send_all(b"from C")  # type: ignore[attr-defined]
+            assert links["B"].receive_from(2.0) == [("C", b"from C")]  # type: ignore[attr-defined]
+            assert links["C"].receive(0.3) == [] and links["A"].receive(0.3) == []
+            with pytest.raises(LinkError, match="not in the medium's topology"):
+                station(port, station="D")
+        finally:
+            for link in links.values():
                 link.close()

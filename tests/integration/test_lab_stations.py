@@ -1,0 +1,46 @@
+"""`linkbridge lab --stations N` for real (docs/multipoint.md): N hosts on one switch, a
+multipoint tunnel in each over the sim: radio medium (named stations, half duplex, 9600
+bit/s), every ordered pair pinged one at a time. Every pair answers (>= 95% of the pings in
+all), and no station's TUN device ever sees a unicast packet meant for another. With a line
+topology A - B - C, A and C do not hear each other and reach each other through B, which
+forwards IP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from linkbridge.lab.stations import run_stations
+from linkbridge.plugin.registry import LinkRegistry
+
+RADIO = "sim:?duplex=half&rate=9600&seed=7"
+
+
+@pytest.mark.usefixtures("root", "run_dir")
+def test_stations_on_one_radio_medium_all_answer_and_see_only_their_unicast(
+        registry: LinkRegistry, long_run: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    count, pings = (8, 10) if long_run else (4, 3)
+    report = run_stations(RADIO, count, None, pings, None, registry)
+    pairs = count * (count - 1)
+    assert len(report.pings) == pairs
+    assert all(result.sent == pings for result in report.pings.values())
+    assert report.delivered >= 0.95, capsys.readouterr().out
+    assert all(result.received >= 1 for result in report.pings.values()), report.pings
+    assert report.others == [0] * count  # no unicast for another on any TUN
+    assert all(mine >= (count - 1) * pings for mine in report.mine), report.mine
+    out = capsys.readouterr().out
+    assert f"of {pairs * pings} pings" in out and "collisions D:" in out
+
+
+@pytest.mark.usefixtures("root", "run_dir")
+def test_hidden_stations_in_a_line_reach_each_other_through_the_middle(
+        registry: LinkRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    topology = tmp_path / "line.topology"
+    topology.write_text("# A and C cannot hear each other\nA B\nB C\n")
+    report = run_stations(RADIO, 3, str(topology), 3, None, registry)
+    assert report.pings[0, 2].received >= 2 and report.pings[2, 0].received >= 2, report.pings
+    assert report.delivered >= 0.9, capsys.readouterr().out
+    assert report.others[0] == report.others[2] == 0
+    # every answered ping between A and C crossed B's TUN twice (request and reply)
+    assert report.others[1] >= 2 * (report.pings[0, 2].received + report.pings[2, 0].received)
