@@ -27,6 +27,13 @@ def family(address: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
 
 
+def socket_address(destination: str) -> tuple[str, int] | tuple[str, int, int, int]:
+    """The address to send an ICMP message to: a scoped IPv6 literal (fe80::1%DEV, ff02::1%DEV)
+    with its interface's index, looked up in the current namespace."""
+    address, _, scope = destination.partition("%")
+    return (address, 0, 0, socket.if_nametoindex(scope)) if scope else (destination, 0)
+
+
 def echo_request(ident: int, seq: int, payload: bytes) -> bytes:
     """An ICMP echo request with a correct checksum."""
     header = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, 0, ident, seq)
@@ -126,12 +133,13 @@ def ping(ns_name: str, destination: str, count: int = 10, interval: float = 0.05
     `spacing` after the one before (a round trip on a half-duplex link, so that a request does
     not meet the previous reply on the air). A reply that comes after its request's wait, while
     a later one waits or within `linger` after the last wait, counts as late: received, not
-    lost. `destination` may be IPv4 (ICMP) or IPv6 (ICMPv6).
+    lost. `destination` may be IPv4 (ICMP) or IPv6 (ICMPv6), scoped (fe80::1%DEV) too.
     """
     v6 = family(destination) == socket.AF_INET6
     with netns.inside(ns_name):
         sock = (socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) if v6
                 else socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
+        target = socket_address(destination)
     result = PingResult(wait=timeout)
     ident = os.getpid() & 0xFFFF
     payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
@@ -143,7 +151,7 @@ def ping(ns_name: str, destination: str, count: int = 10, interval: float = 0.05
             replies.read_until(next_send)  # late replies, timed as they come
             time.sleep(max(0.0, next_send - time.perf_counter()))
             start = time.perf_counter()
-            sock.sendto(request(ident, seq, payload), (destination, 0))
+            sock.sendto(request(ident, seq, payload), target)
             replies.sent(seq, start)
             replies.read_until(start + timeout, answered=seq)
             next_send = max(time.perf_counter() + interval, start + spacing)

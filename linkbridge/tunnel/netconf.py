@@ -14,6 +14,7 @@ from linkbridge.errors import TunnelError
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 Undo = Callable[[], None]
+ADDR_GEN_MODE_NONE = 1  # <linux/if_link.h> IN6_ADDR_GEN_MODE_NONE
 
 
 @contextlib.contextmanager
@@ -39,6 +40,15 @@ class InterfaceConfig:
     def set_mtu(self, mtu: int) -> None:
         with netlink_step(f"setting MTU {mtu} on {self.ifname}"):
             self.ipr.link("set", index=self.index, mtu=mtu)
+
+    def own_link_local_only(self) -> None:
+        """No link-local address of the kernel's making when the device goes up (its
+        IPv6 address generation mode `none`): the configured one is the only one, so a peer
+        can own it (docs/multipoint.md, "IPv6 link-local and multicast")."""
+        spec = {"attrs": [["AF_INET6", {"attrs": [["IFLA_INET6_ADDR_GEN_MODE",
+                                                     ADDR_GEN_MODE_NONE]]}]]}
+        with netlink_step(f"turning off {self.ifname}'s own link-local address"):
+            self.ipr.link("set", index=self.index, IFLA_AF_SPEC=spec)
 
     def set_up(self) -> None:
         with netlink_step(f"bringing {self.ifname} up"):

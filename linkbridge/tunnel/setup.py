@@ -74,6 +74,8 @@ def open_tun_tunnel(spec: TunnelSpec, stack: contextlib.ExitStack,
     stack.callback(tun.close)
     config = InterfaceConfig(ipr, tun.name)
     config.set_mtu(spec.mtu)
+    if any(address.ip.is_link_local and address.version == 6 for address in spec.addresses):
+        config.own_link_local_only()
     config.set_up()
     for address in spec.addresses:
         stack.callback(config.add_address(address))

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from linkbridge.lab import netns
-from linkbridge.lab.probes import ping
+from linkbridge.lab.probes import echo_reply_seq_v6, echo_request_v6, ping, socket_address
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import Star, set_sysctl, star_hosts
 from linkbridge.ops.keys import new_private_key, public_key_of
@@ -260,3 +260,57 @@ def test_a_mesh_of_three_stations(run_dir: object, star: Star, tmp_path: Path,
             assert [session.state for session in sessions] == ["established"], side
     # each TUN device saw exactly the unicast meant for it, and the groups from a
     assert seen == expected
+
+
+def link_local_args(star: Star, index: int) -> list[str]:
+    """station_args() plus the station's own link-local address fe80::N and each peer's as
+    one of its prefixes."""
+    args = [*station_args(star, index, Layers()), "--address", f"fe80::{index + 1}/64"]
+    for position, value in enumerate(args):
+        if args[position - 1] == "--peer":
+            other = NAMES.index(value[0])
+            args[position] = value.replace(",endpoint=",
+                                           f",allowed=fe80::{other + 1}/128,endpoint=")
+    return args
+
+
+def all_nodes_answers(host: str, seconds: float = 1.0) -> set[str]:
+    """The addresses that answer one echo request to ff02::1 on the tunnel from `host`."""
+    with netns.inside(host):
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        all_nodes = socket_address(f"ff02::1%{DEVICE}")
+    ident, answered = 0x4C42, set()
+    with sock:
+        sock.sendto(echo_request_v6(ident, 1, b"all nodes"), all_nodes)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                message, source = sock.recvfrom(2048)
+            except TimeoutError:
+                break
+            if echo_reply_seq_v6(message, ident) == 1:
+                answered.add(source[0].split("%")[0])
+    return answered
+
+
+def test_link_local_unicast_and_all_nodes_multicast_reach_the_right_peers(
+        run_dir: object, root: None) -> None:
+    """With a link-local address of its own on each station (and none of the kernel's) and
+    each peer owning its fe80::N/128: an echo request to ff02::1 on the tunnel is answered by
+    both other stations (and a's own host), and link-local unicast reaches its peer."""
+    with star_hosts(STATIONS) as star:
+        stations = [LinkbridgeProcess(host, link_local_args(star, index),
+                                      f"station {NAMES[index]}")
+                    for index, host in enumerate(star.hosts)]
+        with running_together(*stations):
+            everyone = {"fe80::1", "fe80::2", "fe80::3"}  # a's own host answers too
+            answered: set[str] = set()
+            deadline = time.monotonic() + 10  # the addresses may still be tentative (DAD)
+            while answered != everyone and time.monotonic() < deadline:
+                answered = all_nodes_answers(star.hosts[0])
+            assert answered == everyone
+            assert ping(star.hosts[0], f"fe80::3%{DEVICE}", count=3).received == 3
+            assert ping(star.hosts[2], f"fe80::2%{DEVICE}", count=3).received == 3
+            drops = [status.link_side.drops for status in statuses(stations)]
+            assert not any(SOURCE_NOT_ALLOWED in counted for counted in drops), drops
