@@ -38,6 +38,7 @@ from linkbridge_sim.station import MediumStation
 from linkbridge_sim.trace import read_trace
 
 LAB_PORT = 47100
+ANSWER_BYTES = 64  # a TCP ACK with timestamps, in an estimated round trip
 
 
 def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabDirection:
@@ -99,6 +100,24 @@ class SimLink(Link):
     @property
     def mtu(self) -> int | None:
         return self.sim_config.mtu
+
+    def frame_time(self, size: int) -> float:
+        """How long a `size`-byte frame keeps this side busy (the link-aware queue's pace): at
+        rate= with its overhead, or with duplex=half a key-up, the mean deferral on a free
+        channel, the frame's airtime and the tail, stretched by the duty cycle; 0.0 without
+        a rate."""
+        radio = self.radio
+        if radio is None:
+            rate = self.sim_config.rate or trace_mean_rate(self.sim_config.rate_trace)
+            return (size + self.sim_config.overhead) * 8 / rate if rate else 0.0
+        busy = (radio.txdelay + mean_deferral(radio.persist, radio.slottime, radio.slotwait)
+                + radio.airtime(size) + radio.txtail)
+        return busy / (radio.duty or 1.0)
+
+    def round_trip(self) -> float:
+        """A full frame one way and a small answer back, both this side's figures."""
+        figures = lab_direction(self.sim_config, self.radio)
+        return figures.latency(self.mtu or 1500) + figures.latency(ANSWER_BYTES)
 
     def open(self) -> None:
         deliver: Callable[[bytes], None]
