@@ -13,6 +13,7 @@ become many.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -146,11 +147,13 @@ class Pipeline:
 @dataclass(frozen=True)
 class QueuePace:
     """How the planned queue paces its sends: a frame's time on the link, the link's round
-    trip (what counts as a recent send of a retransmitted segment), its packet limit."""
+    trip (what counts as a recent send of a retransmitted segment), its packet limit, and the
+    seconds of frames the link may hold ahead (`lead`: one full frame's)."""
 
     frame_time: Callable[[int], float]
     round_trip: float
     limit: int = DEFAULT_PACKETS
+    lead: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,25 @@ class Plan:
             (Layer.ENCRYPT, upper.encrypt is not None),
             (Layer.FRAGMENT, self.fragment_frame is not None)) if on}
         return tuple(layer for layer in SEND_ORDER if layer in present)
+
+
+RTAX_RTO_MIN = 13  # the route metric rto_min, whose lock bit makes TCP use it
+MAX_INITCWND = 10  # Linux's own initial window
+
+
+def route_metrics(plan: Plan) -> dict[str, int]:
+    """Route attributes (pyroute2 `metrics`) that help TCP over the queue's slow link
+    (docs/queue.md): `rto_min` one link round trip (ms, locked, as `ip route ... rto_min`
+    sets it) so that no retransmission timer fires before a frame can be answered, and
+    `initcwnd` the full frames that fit a round trip (2 to 10), so that the first window is
+    not a backlog of seconds. None without a queue; the MSS follows the device's MTU."""
+    pace = plan.queue
+    if pace is None or not plan.tunnel_mtu:
+        return {}
+    frame = pace.frame_time(plan.tunnel_mtu)
+    per_round_trip = math.ceil(pace.round_trip / frame) if frame > 0 else MAX_INITCWND
+    return {"lock": 1 << RTAX_RTO_MIN, "rto_min": math.ceil(pace.round_trip * 1000),
+            "initcwnd": min(MAX_INITCWND, max(2, per_round_trip))}
 
 
 def link_mtu(pipeline: Pipeline) -> int | None:
@@ -245,14 +267,15 @@ def queue_pace(pipeline: Pipeline, mtu: int) -> QueuePace | None:
     link_time = timing.frame_time(SLOW_SAMPLE) if timing is not None else 0.0
     if not queue_wanted(queue, link_time, multipoint=pipeline.peers is not None):
         return None
-    limit = queue.limit or DEFAULT_PACKETS
+    limit, frame = queue.limit or DEFAULT_PACKETS, link_mtu(pipeline) or mtu or DEFAULT_MTU
     if queue.rate is None:
         assert timing is not None  # queue_wanted() refuses a queue without a pace
-        return QueuePace(timing.frame_time, timing.round_trip(), limit)
+        return QueuePace(timing.frame_time, timing.round_trip(), limit,
+                         timing.frame_time(frame))
     frame_time = rate_frame_time(queue.rate)
     round_trip = (timing.round_trip() if timing is not None
-                  else frame_time(mtu or DEFAULT_MTU) + frame_time(QUEUE_ANSWER))
-    return QueuePace(frame_time, round_trip, limit)
+                  else frame_time(frame) + frame_time(QUEUE_ANSWER))
+    return QueuePace(frame_time, round_trip, limit, frame_time(frame))
 
 
 def check_multipoint(pipeline: Pipeline, peers: PeerTable) -> None:
@@ -347,7 +370,8 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
 
 def open_queue(pace: QueuePace, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:
     """The link-aware queue over the link side `below`, its sender thread stopped by `stack`."""
-    layer = QueueingEndpoint(below, LinkQueue(pace.round_trip, pace.limit), pace.frame_time)
+    layer = QueueingEndpoint(below, LinkQueue(pace.round_trip, pace.limit), pace.frame_time,
+                             pace.lead)
     stack.callback(layer.stop)
     return layer
 

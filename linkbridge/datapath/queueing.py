@@ -38,15 +38,17 @@ class QueueCounters(Counters):
 
 class QueueingEndpoint:
     """Wraps the link side: send() queues (never blocks), a sender thread hands the next
-    packet down when the last one's `frame_time` has passed; receive() is the endpoint
-    below's."""
+    packet down once what the link was given before has at most `lead` seconds left (by
+    `frame_time`): one frame's `lead` keeps a TNC keyed up from frame to frame, and no more
+    waits there; receive() is the endpoint below's."""
 
     def __init__(self, below: Endpoint, queue: LinkQueue, frame_time: FrameTime,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 lead: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.below = below
         self.name = f"queue+{below.name}"
         self._queue = queue
         self._frame_time = frame_time
+        self._lead = lead
         self._clock = clock
         self.counters = QueueCounters(below, queue)
         self._ready = threading.Condition()
@@ -68,12 +70,12 @@ class QueueingEndpoint:
         with self._ready:
             while not self._closed:
                 now = self._clock()
-                if now < self._free_at:
-                    self._ready.wait(self._free_at - now)
+                if self._free_at - now > self._lead:
+                    self._ready.wait(self._free_at - now - self._lead)
                     continue
                 packet = self._queue.pop(now)
                 if packet is not None:
-                    self._free_at = now + self._frame_time(len(packet))
+                    self._free_at = max(now, self._free_at) + self._frame_time(len(packet))
                     return packet
                 self._ready.wait()
         return None

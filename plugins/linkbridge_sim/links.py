@@ -105,11 +105,13 @@ class SimLink(Link):
         """How long a `size`-byte frame keeps this side busy (the link-aware queue's pace): at
         rate= with its overhead, or with duplex=half a key-up, the mean deferral on a free
         channel, the frame's airtime and the tail, stretched by the duty cycle; 0.0 without
-        a rate."""
+        a rate; a frame over LoRa's largest payload counts in proportion."""
         radio = self.radio
         if radio is None:
             rate = self.sim_config.rate or trace_mean_rate(self.sim_config.rate_trace)
             return (size + self.sim_config.overhead) * 8 / rate if rate else 0.0
+        if radio.max_frame is not None and size > radio.max_frame:  # LoRa: in proportion
+            return self.frame_time(radio.max_frame) * size / radio.max_frame
         busy = (radio.txdelay + mean_deferral(radio.persist, radio.slottime, radio.slotwait)
                 + radio.airtime(size) + radio.txtail)
         return busy / (radio.duty or 1.0)

@@ -17,6 +17,7 @@ from linkbridge.datapath.pipeline import (
     Pipeline,
     TunDevice,
     Upper,
+    route_metrics,
     validate,
 )
 from linkbridge.errors import ConfigError
@@ -123,3 +124,18 @@ def test_sim_link_figures_half_duplex(registry: LinkRegistry) -> None:
     assert 1.7 < busy - keyed < 2.3  # 256 bytes and AX.25 framing at 1200 bit/s
     assert link.round_trip() > busy
     assert validate(plan_over(link, Queue())).queue is not None  # type: ignore[arg-type]
+
+
+def test_sim_link_figures_for_lora_frames_beyond_its_payload(registry: LinkRegistry) -> None:
+    link = registry.create_link("sim:127.0.0.1:9?duplex=half&sf=10&bw=125k")
+    assert isinstance(link, SendTiming)
+    assert link.frame_time(1000) == pytest.approx(link.frame_time(250) * 4, rel=0.1)
+
+
+def test_route_metrics_from_the_links_figures() -> None:
+    plan = validate(plan_over(TimedLink(1200, {"mtu": 256}), Queue()))
+    # a 256-byte frame takes 1.71 s at 1200 bit/s: two fit the 3 s round trip
+    assert route_metrics(plan) == {"lock": 1 << 13, "rto_min": 3000, "initcwnd": 2}
+    fast = validate(plan_over(TimedLink(64_000, {"mtu": 1000}), Queue("on")))
+    assert route_metrics(fast)["initcwnd"] == 10  # 24 frames a round trip: Linux's 10
+    assert route_metrics(validate(plan_over(TimedLink(1200), Queue("off")))) == {}
