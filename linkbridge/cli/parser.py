@@ -358,15 +358,21 @@ def add_via_option(parser: argparse.ArgumentParser) -> None:
                         help="wrap the link, e.g. --via 'sim:?loss=1%%' (repeatable)")
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds above 0."""
+def positive_number(text: str, unit: str = "") -> float:
+    """An argparse type: a number above 0 (of `unit`, for the messages)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number{' of ' + unit if unit else ''}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0 seconds")
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0{' ' + unit if unit else ''}")
     return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    return positive_number(text, "seconds")
 
 
 def positive_count(text: str) -> int:
@@ -387,17 +393,6 @@ def add_compress_option(parser: Options) -> None:
                              "rebuilt with wrong numbers or another connection's header); auto: "
                              "linkbridge's own for IPv4/IPv6 TCP, UDP and ping, with any TCP "
                              "options, that recovers from loss within a round trip")
-
-
-def positive_number(text: str) -> float:
-    """An argparse type: a number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
-    return value
 
 
 def add_queue_options(parser: Options) -> None:
