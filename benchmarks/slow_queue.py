@@ -41,6 +41,7 @@ from linkbridge.wire.queue import FIN, SYN
 DIRE_WOLF = ("duplex=half&rate=1200&txdelay=300ms&txtail=100ms&persist=63&slottime=100ms"
              "&slotwait=on&burst=64&framing=ax25&mtu=256")
 GOODPUT_TARGET, RTT_TARGET = 1.2, 0.6
+MODES = ("off", "on")
 PORT = 5230
 
 
@@ -115,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bytes", type=int, default=10_000, help="TCP transfer size (10000)")
     parser.add_argument("--pings", type=int, default=4, help="pings during it (4)")
     parser.add_argument("--seed", type=int, default=7, help="the channel's seed (7)")
+    parser.add_argument("--only", choices=MODES, help="run one mode and print its figures")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("slow-queue: error: needs root (network namespaces, TUN)", file=sys.stderr)
@@ -128,10 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         with two_hosts() as hosts, tempfile.TemporaryDirectory(prefix="lb-queue-") as tmp:
             outcomes = {mode: run_mode(hosts, link, mode, args.bytes, args.pings, registry, tmp,
                                        round_trip)
-                        for mode in ("off", "on")}
+                        for mode in ([args.only] if args.only else MODES)}
     except LinkbridgeError as exc:
         print(f"slow-queue: error: {exc}", file=sys.stderr)
         return 2
+    if args.only:
+        outcome = outcomes[args.only]
+        print(f"--queue {args.only}: {outcome.goodput:.0f} bit/s, ping {outcome.rtt_ms:.0f} ms, "
+              f"{outcome.repeats} repeats, intact {outcome.transfer.intact}")
+        return 0
     off, on = outcomes["off"], outcomes["on"]
     goodput_ratio = on.goodput / off.goodput if off.goodput else float("inf")
     rtt_ratio = on.rtt_ms / off.rtt_ms

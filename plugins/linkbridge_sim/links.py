@@ -103,18 +103,19 @@ class SimLink(Link):
 
     def frame_time(self, size: int) -> float:
         """How long a `size`-byte frame keeps this side busy (the link-aware queue's pace): at
-        rate= with its overhead, or with duplex=half a key-up, the mean deferral on a free
-        channel, the frame's airtime and the tail, stretched by the duty cycle; 0.0 without
-        a rate; a frame over LoRa's largest payload counts in proportion."""
+        rate= with its overhead, or with duplex=half the frame's airtime and its share of a
+        key-up, the mean deferral on a free channel and the tail (one in `burst` frames pays
+        them: a TNC sends what it holds after one key-up), stretched by the duty cycle; 0.0
+        without a rate; a frame over LoRa's largest payload counts in proportion."""
         radio = self.radio
         if radio is None:
             rate = self.sim_config.rate or trace_mean_rate(self.sim_config.rate_trace)
             return (size + self.sim_config.overhead) * 8 / rate if rate else 0.0
         if radio.max_frame is not None and size > radio.max_frame:  # LoRa: in proportion
             return self.frame_time(radio.max_frame) * size / radio.max_frame
-        busy = (radio.txdelay + mean_deferral(radio.persist, radio.slottime, radio.slotwait)
-                + radio.airtime(size) + radio.txtail)
-        return busy / (radio.duty or 1.0)
+        keying = (radio.txdelay + mean_deferral(radio.persist, radio.slottime, radio.slotwait)
+                  + radio.txtail)
+        return (keying / radio.burst + radio.airtime(size)) / (radio.duty or 1.0)
 
     def round_trip(self) -> float:
         """A full frame one way and a small answer back, both this side's figures."""

@@ -139,3 +139,11 @@ def test_route_metrics_from_the_links_figures() -> None:
     fast = validate(plan_over(TimedLink(64_000, {"mtu": 1000}), Queue("on")))
     assert route_metrics(fast)["initcwnd"] == 10  # 24 frames a round trip: Linux's 10
     assert route_metrics(validate(plan_over(TimedLink(1200), Queue("off")))) == {}
+
+
+def test_sim_link_figures_share_a_key_up_over_a_burst(registry: LinkRegistry) -> None:
+    one, many = (registry.create_link(f"sim:127.0.0.1:9?duplex=half&rate=1200&txdelay=300ms"
+                                      f"&txtail=100ms&persist=255&burst={burst}&mtu=256")
+                 for burst in (1, 4))
+    assert isinstance(one, SendTiming) and isinstance(many, SendTiming)
+    assert one.frame_time(256) - many.frame_time(256) == pytest.approx(0.4 * 3 / 4)
