@@ -17,6 +17,8 @@ SUBCOMMANDS = {
                     "header compression at 9600 bit/s: off vs vj vs auto"),
     "encryption": ("benchmarks.encryption",
                    "encrypt layer: bytes and CPU per packet, TCP and handshake vs plain"),
+    "slow-queue": ("benchmarks.slow_queue",
+                   "the link-aware queue over the Dire Wolf-calibrated radio: off vs on"),
     "fuzz": ("benchmarks.fuzz", "coverage-guided fuzzing of every decoder a link's bytes reach"),
 }
 

@@ -27,6 +27,8 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
                            interval=args.interval, transfer_bytes=args.transfer_bytes,
                            transfer_time=args.transfer_time, ipv6=args.ipv6, plot=args.plot,
                            plot_data=args.plot_data, compress=args.compress,
+                           queue=args.queue, queue_rate=args.queue_rate,
+                           queue_limit=args.queue_limit,
                            encrypt=args.encrypt, cipher=args.cipher, offload=args.offload,
                            offload_flags=args.offload_flags, fragment=args.fragment,
                            fragment_timeout=args.fragment_timeout, verbose=args.verbose),

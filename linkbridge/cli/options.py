@@ -35,6 +35,9 @@ class UpOptions:
     fragment: str = "never"
     fragment_timeout: float = FRAGMENT_TIMEOUT
     compress: str = "off"
+    queue: str = "auto"
+    queue_rate: float | None = None
+    queue_limit: int | None = None
     offload: str = "off"
     offload_flags: str = ""
     config: str | None = None

@@ -18,7 +18,7 @@ from linkbridge.datapath.ports import DEFAULT_HOST
 from linkbridge.ops.hooks import DEFAULT_TIMEOUT
 from linkbridge.ops.logs import FORMATS
 from linkbridge.plugin.options import port
-from linkbridge.wire.stack import FRAGMENT_MODES, OFFLOAD_MODES
+from linkbridge.wire.stack import FRAGMENT_MODES, OFFLOAD_MODES, QUEUE_MODES
 
 BACKENDS = ("tun", "fou")
 FRAGMENT_TIMEOUT = 3.0  # seconds
@@ -90,6 +90,7 @@ def add_up_parser(commands: Commands) -> None:
     add_via_option(up)
     add_fragment_options(up)
     add_compress_option(up)
+    add_queue_options(up)
     add_offload_option(up)
     add_encryption_options(up)
     add_tunnel_options(up)
@@ -129,6 +130,7 @@ def add_link_parser(commands: Commands) -> None:
     add_via_option(link)
     add_fragment_options(link, default="never")
     add_compress_option(link)
+    add_queue_options(link)
     add_encryption_options(link)
     add_port_options(link, required=True)
     add_capture_options(link)
@@ -257,6 +259,7 @@ def add_lab_parser(commands: Commands) -> None:
                           "what each layer did (--compress vj also turns TCP timestamps off in "
                           "the lab's hosts)")
     add_compress_option(tunnel)
+    add_queue_options(tunnel)
     tunnel.add_argument("--encrypt", action="store_true",
                         help="encrypt the link (docs/security.md) with a key pair made for "
                              "the run")
@@ -372,15 +375,21 @@ def add_via_option(parser: argparse.ArgumentParser) -> None:
                         help="wrap the link, e.g. --via 'sim:?loss=1%%' (repeatable)")
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds above 0."""
+def positive_number(text: str, unit: str = "") -> float:
+    """An argparse type: a number above 0 (of `unit`, for the messages)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number{' of ' + unit if unit else ''}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0 seconds")
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0{' ' + unit if unit else ''}")
     return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    return positive_number(text, "seconds")
 
 
 def positive_count(text: str) -> int:
@@ -401,6 +410,21 @@ def add_compress_option(parser: Options) -> None:
                              "rebuilt with wrong numbers or another connection's header); auto: "
                              "linkbridge's own for IPv4/IPv6 TCP, UDP and ping, with any TCP "
                              "options, that recovers from loss within a round trip")
+
+
+def add_queue_options(parser: Options) -> None:
+    parser.add_argument("--queue", choices=QUEUE_MODES, default="auto",
+                        help="the link-aware queue for slow links (docs/queue.md): packets wait "
+                             "in linkbridge, sent at the link's pace, small ones first, flows "
+                             "in turn; TCP retransmissions of a segment queued or sent within "
+                             "a link round trip and superseded pure ACKs are dropped. auto "
+                             "(default): on where the link's figures (or --queue-rate) say a "
+                             "1000-byte frame takes 10 ms or more; on: refuse a link without "
+                             "a pace; off")
+    parser.add_argument("--queue-rate", type=positive_number, metavar="BIT/S",
+                        help="pace the queue at this many bit/s instead of the link's figures")
+    parser.add_argument("--queue-limit", type=positive_count, metavar="PACKETS",
+                        help="packets the queue holds at most (default 64; and 32 KB)")
 
 
 def add_offload_option(parser: Options) -> None:

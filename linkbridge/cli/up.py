@@ -49,7 +49,7 @@ from linkbridge.wire.keys import StaticKeys, decode_key
 from linkbridge.wire.liveness import Thresholds
 from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.secure import Timers
-from linkbridge.wire.stack import Compress, Encrypt, Fragment, Offload
+from linkbridge.wire.stack import Compress, Encrypt, Fragment, Offload, Queue
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def pipeline_of(options: UpOptions, plugins: InstalledPlugins,
     return Pipeline(
         above=TunDevice(options.mtu),
         upper=Upper(Offload(options.offload, options.offload_flags), Compress(options.compress),
-                    encrypt),
+                    encrypt, Queue(options.queue, options.queue_rate, options.queue_limit)),
         lower=Lower(below, Fragment(options.fragment, options.fragment_timeout)),
         capture=Capture(options.pcap, options.pcap_limit) if options.pcap else None,
         keepalive=options.keepalive is not None, peers=peers, peer_keys=peer_keys)
@@ -281,7 +281,8 @@ def cmd_link(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     # the external tunnel's MTU is unknown here: `auto` never splits, `always` splits to the link's
     plan = validate(Pipeline(
         above=LocalPorts(args.rx, args.tx, args.host),
-        upper=Upper(compress=Compress(args.compress), encrypt=encrypt),
+        upper=Upper(compress=Compress(args.compress), encrypt=encrypt,
+                    queue=Queue(args.queue, args.queue_rate, args.queue_limit)),
         lower=Lower(LinkBelow(plugins.registry.create_link(args.url, args.via)),
                     Fragment(args.fragment, args.fragment_timeout)),
         capture=Capture(args.pcap, args.pcap_limit) if args.pcap else None))

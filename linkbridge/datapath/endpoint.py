@@ -131,3 +131,16 @@ class AddressedLink(Protocol):
     def send_all(self, frame: bytes) -> None: ...
 
     def receive_from(self, timeout: float) -> list[tuple[str, bytes]]: ...
+
+
+@runtime_checkable
+class SendTiming(Protocol):
+    """Says how fast it sends, from its own figures (a rate, a radio's key-up and airtime):
+    `frame_time(size)` is how long a `size`-byte frame keeps it busy (0.0: it does not know),
+    `round_trip()` the estimated round trip of a full frame and a small answer. The link-aware
+    queue above paces its sends with it (docs/queue.md), so that the backlog waits there and
+    not in the link's own queue (a TNC's)."""
+
+    def frame_time(self, size: int) -> float: ...
+
+    def round_trip(self) -> float: ...

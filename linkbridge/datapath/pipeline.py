@@ -13,37 +13,44 @@ become many.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from linkbridge.datapath.bridge import Check
 from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
-from linkbridge.datapath.endpoint import AddressedLink, Endpoint
+from linkbridge.datapath.endpoint import AddressedLink, Endpoint, SendTiming
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
 from linkbridge.datapath.multipoint import peer_router
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
 from linkbridge.datapath.ports import link_ports, tunnel_ports
+from linkbridge.datapath.queueing import QueueingEndpoint, rate_frame_time
 from linkbridge.errors import ConfigError
 from linkbridge.wire.compress import OFF
 from linkbridge.wire.frames import SEND_ORDER, Layer
 from linkbridge.wire.keys import StaticKeys
 from linkbridge.wire.packet import packet_problem
 from linkbridge.wire.peers import PeerTable
+from linkbridge.wire.queue import DEFAULT_PACKETS, LinkQueue
 from linkbridge.wire.stack import (
+    SLOW_SAMPLE,
     Compress,
     Encrypt,
     Fragment,
     Offload,
+    Queue,
     check_compress,
     fragment_frame_size,
     offload_frame_size,
     overhead,
+    queue_wanted,
 )
 
+QUEUE_ANSWER = 64  # bytes of the small answer (an ACK) in a round trip at --queue-rate
 DEFAULT_MTU = 1472  # the TUN MTU when neither --mtu nor the link gives one (a 1500-byte UDP path)
 ENCRYPT_NEEDS_LINK = "encryption needs a link (--link): local ports carry plain packets"
 COMPRESS_NEEDS_LINK = "--compress needs a link (--link): local ports carry plain packets"
@@ -102,12 +109,13 @@ class Capture:
 
 @dataclass(frozen=True)
 class Upper:
-    """The layers of one peer, above the link side: offload, compress, encrypt. (Multipoint:
-    one per peer over a shared lower half.)"""
+    """The layers of one peer, above the link side: offload, the link-aware queue, compress,
+    encrypt. (Multipoint: one per peer over a shared lower half.)"""
 
     offload: Offload = field(default_factory=Offload)
     compress: Compress = field(default_factory=Compress)
     encrypt: Encrypt | None = None
+    queue: Queue = field(default_factory=Queue)
 
 
 @dataclass(frozen=True)
@@ -137,16 +145,29 @@ class Pipeline:
 
 
 @dataclass(frozen=True)
+class QueuePace:
+    """How the planned queue paces its sends: a frame's time on the link, the link's round
+    trip (what counts as a recent send of a retransmitted segment), its packet limit, and the
+    seconds of frames the link may hold ahead (`lead`: one full frame's)."""
+
+    frame_time: Callable[[int], float]
+    round_trip: float
+    limit: int = DEFAULT_PACKETS
+    lead: float = 0.0
+
+
+@dataclass(frozen=True)
 class Plan:
     """A validated pipeline. `tunnel_mtu`: the TUN device's MTU (0: unknown, local ports
     above); `offload_frame`: the offload layer's chunk size (None: no such layer);
     `fragment_frame`: the size the fragment layer splits to (None: no such layer, 0: it only
-    reassembles)."""
+    reassembles); `queue`: the pace of the link-aware queue (None: no such layer)."""
 
     description: Pipeline
     tunnel_mtu: int
     offload_frame: int | None
     fragment_frame: int | None
+    queue: QueuePace | None = None
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -155,10 +176,30 @@ class Plan:
         present = {Layer.TUNNEL, Layer.LINK}
         present |= {layer for layer, on in (
             (Layer.OFFLOAD, self.offload_frame is not None),
+            (Layer.QUEUE, self.queue is not None),
             (Layer.COMPRESS, upper.compress.mode != OFF),
             (Layer.ENCRYPT, upper.encrypt is not None),
             (Layer.FRAGMENT, self.fragment_frame is not None)) if on}
         return tuple(layer for layer in SEND_ORDER if layer in present)
+
+
+RTAX_RTO_MIN = 13  # the route metric rto_min, whose lock bit makes TCP use it
+MAX_INITCWND = 10  # Linux's own initial window
+
+
+def route_metrics(plan: Plan) -> dict[str, int]:
+    """Route attributes (pyroute2 `metrics`) that help TCP over the queue's slow link
+    (docs/queue.md): `rto_min` one link round trip (ms, locked, as `ip route ... rto_min`
+    sets it) so that no retransmission timer fires before a frame can be answered, and
+    `initcwnd` the full frames that fit a round trip (2 to 10), so that the first window is
+    not a backlog of seconds. None without a queue; the MSS follows the device's MTU."""
+    pace = plan.queue
+    if pace is None or not plan.tunnel_mtu:
+        return {}
+    frame = pace.frame_time(plan.tunnel_mtu)
+    per_round_trip = math.ceil(pace.round_trip / frame) if frame > 0 else MAX_INITCWND
+    return {"lock": 1 << RTAX_RTO_MIN, "rto_min": math.ceil(pace.round_trip * 1000),
+            "initcwnd": min(MAX_INITCWND, max(2, per_round_trip))}
 
 
 def link_mtu(pipeline: Pipeline) -> int | None:
@@ -212,7 +253,29 @@ def validate(pipeline: Pipeline) -> Plan:
                                                         "tunnel's, or --fragment always)"))
         check_compress(upper.compress.mode, fragmenting=fragment is not None,
                        encrypting=encrypting, keepalive=pipeline.keepalive)
-    return Plan(pipeline, mtu, offload, fragment)
+    return Plan(pipeline, mtu, offload, fragment, queue_pace(pipeline, mtu))
+
+
+def queue_pace(pipeline: Pipeline, mtu: int) -> QueuePace | None:
+    """The queue's pace when it runs (wire.stack.queue_wanted()): `--queue-rate`, else the
+    link's own figures (SendTiming); the round trip the link's, else a full frame and a small
+    answer at the rate."""
+    below, queue = pipeline.lower.below, pipeline.upper.queue
+    timing = below.link if isinstance(below, LinkBelow) else None
+    if not isinstance(timing, SendTiming):
+        timing = None
+    link_time = timing.frame_time(SLOW_SAMPLE) if timing is not None else 0.0
+    if not queue_wanted(queue, link_time, multipoint=pipeline.peers is not None):
+        return None
+    limit, frame = queue.limit or DEFAULT_PACKETS, link_mtu(pipeline) or mtu or DEFAULT_MTU
+    if queue.rate is None:
+        assert timing is not None  # queue_wanted() refuses a queue without a pace
+        return QueuePace(timing.frame_time, timing.round_trip(), limit,
+                         timing.frame_time(frame))
+    frame_time = rate_frame_time(queue.rate)
+    round_trip = (timing.round_trip() if timing is not None
+                  else frame_time(frame) + frame_time(QUEUE_ANSWER))
+    return QueuePace(frame_time, round_trip, limit, frame_time(frame))
 
 
 def check_multipoint(pipeline: Pipeline, peers: PeerTable) -> None:
@@ -262,6 +325,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     below = open_lower(pipeline.lower, plan.fragment_frame, stack)
     if pipeline.peers is None:
         link_side = open_upper(pipeline.upper, below, stack)
+        if plan.queue is not None:
+            link_side = open_queue(plan.queue, link_side, stack)
     elif pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None:
         link_side = peer_router(below, pipeline.peers)  # the peers run no layers
     else:
@@ -301,6 +366,14 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
     if fragment_frame is None:
         return link
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)
+
+
+def open_queue(pace: QueuePace, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:
+    """The link-aware queue over the link side `below`, its sender thread stopped by `stack`."""
+    layer = QueueingEndpoint(below, LinkQueue(pace.round_trip, pace.limit), pace.frame_time,
+                             pace.lead)
+    stack.callback(layer.stop)
+    return layer
 
 
 def peer_upper(pipeline: Pipeline, name: str) -> Upper:

@@ -114,9 +114,10 @@ def comparison_lines(figures: Figures, ping: PingResult, ping_bytes: int,
 
     Loss is measured from the tunnel devices' packet counters over the whole run, less the
     packets that crossed the link but that the receiver's decompressor dropped
-    (`decompression`: B's drops by reason, then A's) and those the sender dropped for want of
-    queue room before the link (`queued`: A's, then B's); RTT by the ping; the A -> B rate
-    from the IP bytes B's tunnel received during the TCP transfer.
+    (`decompression`: B's drops by reason, then A's) and those the sender's queues dropped
+    before the link, full or by the link-aware queue's rules (`queued`: A's, then B's); RTT
+    by the ping; the A -> B rate from the IP bytes B's tunnel received during the TCP
+    transfer.
     """
     ab, ba = figures
     lines = [_row("link", "configured", "measured", "")]
@@ -131,7 +132,7 @@ def comparison_lines(figures: Figures, ping: PingResult, ping_bytes: int,
             f", {got - sent} more delivered than sent (duplicates)" if got > sent else "")
         if overflowed:
             full_text = drops_text(dict(sorted(full.items())))
-            note += f"; {overflowed} more found the sender's queue full ({full_text})"
+            note += f"; {overflowed} more dropped by the sender's queues ({full_text})"
         if tossed:
             tossed_text = drops_text(dict(sorted(dropped.items())))
             note += f"; {tossed} more crossed but dropped by decompression ({tossed_text})"

@@ -10,7 +10,13 @@ from collections.abc import Mapping, Sequence
 from linkbridge.ops.status import collect_status
 from linkbridge.ops.status_data import SideStatus, TunnelStatus
 from linkbridge.ops.status_format import drops_text, encryption_text
-from linkbridge.wire.drops import COMPRESS_BAD_CHECKSUM, QUEUE_FULL
+from linkbridge.wire.drops import (
+    COMPRESS_BAD_CHECKSUM,
+    QUEUE_ACK_FILTERED,
+    QUEUE_FULL,
+    QUEUE_OVERFLOW,
+    QUEUE_RETRANSMIT,
+)
 from linkbridge.wire.offload import flag_names
 
 FAILURE_PREFIX = COMPRESS_BAD_CHECKSUM.split("_")[0] + "_"  # compress_*
@@ -30,11 +36,16 @@ def decompression_drops(receiver: SideStatus) -> dict[str, int]:
             if reason.startswith(FAILURE_PREFIX)}
 
 
+LINK_QUEUE = (QUEUE_RETRANSMIT, QUEUE_ACK_FILTERED, QUEUE_OVERFLOW)  # the link-aware queue's
+
+
 def queue_drops(sender: SideStatus) -> dict[str, int]:
-    """Packets `sender`'s stack dropped for want of room in a queue (`queue_full`, or a link's
-    own `..._queue_full`, e.g. a sim: link's `limit`), by reason: they never went out."""
+    """Packets `sender`'s stack dropped from a queue before the link, by reason: for want of
+    room (`queue_full`, or a link's own `..._queue_full`, e.g. a sim: link's `limit`) or by
+    the link-aware queue's rules (docs/queue.md); they never went out."""
     return {reason: count for side in sender.stack() for reason, count in side.drops.items()
-            if count and (reason == QUEUE_FULL or reason.endswith("_" + QUEUE_FULL))}
+            if count and (reason in LINK_QUEUE or reason == QUEUE_FULL
+                          or reason.endswith("_" + QUEUE_FULL))}
 
 
 def layer_lines(pair: Pair) -> list[str]:

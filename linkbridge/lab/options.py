@@ -36,6 +36,9 @@ class LabOptions:
     plot: str | None = None  # SVG file: RTT and throughput over time
     plot_data: str | None = None  # JSON file: the same series
     compress: str = OFF  # --compress of both tunnels
+    queue: str | None = None  # --queue of both tunnels
+    queue_rate: float | None = None
+    queue_limit: int | None = None
     encrypt: bool = False  # both tunnels encrypt, with keys made for the run
     cipher: str | None = None
     offload: str | None = None
@@ -70,6 +73,8 @@ class LabOptions:
     def tunnel_args(self) -> list[str]:
         """The `up` options both tunnels get."""
         given = (("--compress", self.compress if self.compress != OFF else None),
+                 ("--queue", self.queue), ("--queue-rate", self.queue_rate),
+                 ("--queue-limit", None if self.queue_limit is None else str(self.queue_limit)),
                  ("--fragment", self.fragment), ("--fragment-timeout", self.fragment_timeout),
                  ("--offload", self.offload), ("--offload-flags", self.offload_flags or None),
                  ("--cipher", self.cipher if self.encrypt else None))

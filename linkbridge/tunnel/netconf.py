@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -61,10 +61,13 @@ class InterfaceConfig:
         return lambda: self._quietly("del", self.ipr.addr, index=self.index, address=address,
                                      prefixlen=prefix)
 
-    def add_route(self, network: IPNetwork) -> Undo:
+    def add_route(self, network: IPNetwork, metrics: Mapping[str, int] | None = None) -> Undo:
+        """Route `network` to the interface, with route `metrics` (RTAX_* by pyroute2's
+        names, e.g. rto_min, initcwnd) when given."""
         dst = str(network)
+        extra = {"metrics": dict(metrics)} if metrics else {}
         with netlink_step(f"adding route to {dst} via {self.ifname}"):
-            self.ipr.route("add", dst=dst, oif=self.index)
+            self.ipr.route("add", dst=dst, oif=self.index, **extra)
         return lambda: self._quietly("del", self.ipr.route, dst=dst, oif=self.index)
 
     @staticmethod

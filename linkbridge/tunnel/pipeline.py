@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import logging
 
-from linkbridge.datapath.pipeline import LinkBelow, Plan, build, link_mtu
+from linkbridge.datapath.pipeline import LinkBelow, Plan, build, link_mtu, route_metrics
 from linkbridge.plugin.link import Link
 from linkbridge.plugin.tunnel_info import TunnelInfo
 from linkbridge.tunnel.session import Session
@@ -22,7 +22,8 @@ def open_tunnel(spec: TunnelSpec, plan: Plan, stack: contextlib.ExitStack) -> Se
     layer), then the pipeline below it; every undo goes on `stack`."""
     offload = plan.offload_frame is not None
     flags = plan.description.upper.offload.flags
-    tun = open_tun_tunnel(spec, stack, offload_attempts(flags) if offload else None)
+    tun = open_tun_tunnel(spec, stack, offload_attempts(flags) if offload else None,
+                          route_metrics(plan))
     info = TunnelInfo(device=tun.name, mtu=spec.mtu, addresses=tuple(map(str, spec.addresses)),
                       routes=tuple(map(str, spec.remotes)), link="")
     below = plan.description.lower.below

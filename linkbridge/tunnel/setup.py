@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
@@ -61,10 +61,11 @@ def parse_interface(text: str) -> IPInterface:
 
 
 def open_tun_tunnel(spec: TunnelSpec, stack: contextlib.ExitStack,
-                    offloads: Sequence[int] | None = None) -> TunEndpoint:
+                    offloads: Sequence[int] | None = None,
+                    metrics: Mapping[str, int] | None = None) -> TunEndpoint:
     """Create and configure the TUN device (with a virtio_net_hdr per packet for the offload
-    layer, which asks the kernel for `offloads` in turn, when given); every step's undo goes
-    on `stack`.
+    layer, which asks the kernel for `offloads` in turn, when given), its routes with
+    `metrics` when given; every step's undo goes on `stack`.
 
     If a step fails, unwinding `stack` removes what was done so far; closing the device
     removes it with its addresses and routes.
@@ -80,5 +81,5 @@ def open_tun_tunnel(spec: TunnelSpec, stack: contextlib.ExitStack,
     for address in spec.addresses:
         stack.callback(config.add_address(address))
     for network in spec.remotes:
-        stack.callback(config.add_route(network))
+        stack.callback(config.add_route(network, metrics))
     return tun

@@ -79,6 +79,11 @@ COMPRESS_TOSSED = "compress_tossed"
 COMPRESS_TRUNCATED = "compress_truncated"
 COMPRESS_BAD_FRAME = "compress_bad_frame"
 
+# The link-aware queue (wire/queue.py, docs/queue.md)
+QUEUE_RETRANSMIT = "queue_retransmit"
+QUEUE_ACK_FILTERED = "queue_ack_filtered"
+QUEUE_OVERFLOW = "queue_overflow"
+
 # Multipoint (wire/peers.py, datapath/multipoint.py)
 NO_PEER = "no_peer"
 SOURCE_NOT_ALLOWED = "source_not_allowed"
@@ -138,6 +143,9 @@ REASONS = {
     COMPRESS_TOSSED: "VJ: tossed after a lost frame, until a frame names its connection",
     COMPRESS_TRUNCATED: "a frame that ends inside its compressed header",
     COMPRESS_BAD_FRAME: "a compressed frame with a field no compressor writes",
+    QUEUE_RETRANSMIT: "a TCP segment repeating one queued or sent within a link round trip",
+    QUEUE_ACK_FILTERED: "a pure TCP ACK superseded by a newer ACK of its flow in the queue",
+    QUEUE_OVERFLOW: "the oldest packet of the largest flow, the queue over its limit",
     NO_PEER: "a packet to an address no peer's allowed prefixes contain",
     SOURCE_NOT_ALLOWED: "a packet from a peer whose source is not in that peer's prefixes",
 }

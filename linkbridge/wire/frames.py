@@ -21,6 +21,7 @@ class Layer(enum.StrEnum):
 
     TUNNEL = "tunnel"
     OFFLOAD = "offload"
+    QUEUE = "queue"
     COMPRESS = "compress"
     ENCRYPT = "encrypt"
     FRAGMENT = "fragment"

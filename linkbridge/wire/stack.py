@@ -17,6 +17,9 @@ from linkbridge.wire.offload import MIN_FRAME_SIZE, offload_attempts
 from linkbridge.wire.secure import OVERHEAD, StaticKeys, Timers
 
 OFFLOAD_MODES = ("off", "auto", "on")
+QUEUE_MODES = ("auto", "on", "off")
+SLOW_SAMPLE = 1000  # bytes: a frame this large ...
+SLOW_FRAME_TIME = 0.01  # ... taking this many seconds or more makes a link slow (< 800 kbit/s)
 FRAGMENT_MODES = ("auto", "always", "never")
 
 
@@ -53,6 +56,38 @@ class Fragment:
 
     mode: str = "never"
     timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Queue:
+    """The link-aware queue (`--queue`, `--queue-rate` in bit/s, `--queue-limit` in packets;
+    docs/queue.md)."""
+
+    mode: str = "auto"
+    rate: float | None = None
+    limit: int | None = None
+
+
+def queue_wanted(queue: Queue, link_frame_time: float, *, multipoint: bool) -> bool:
+    """Whether the queue runs: `on`, or `auto` where a SLOW_SAMPLE-byte frame takes
+    SLOW_FRAME_TIME or more at `--queue-rate`, else by the link's figures (`link_frame_time`:
+    the link's time for such a frame, 0.0 when it declares none). ConfigError for `on` without
+    a pace (neither a rate nor the link's figures) or with several peers (not yet)."""
+    if queue.mode not in QUEUE_MODES:
+        raise ConfigError(f"--queue {queue.mode!r}: choose one of {', '.join(QUEUE_MODES)}")
+    if queue.rate is not None and queue.rate <= 0:
+        raise ConfigError("--queue-rate must be above 0 bit/s")
+    if queue.limit is not None and queue.limit < 1:
+        raise ConfigError("--queue-limit must be a whole number above 0")
+    sample = SLOW_SAMPLE * 8 / queue.rate if queue.rate else link_frame_time
+    if queue.mode != "on":
+        return queue.mode == "auto" and not multipoint and sample >= SLOW_FRAME_TIME
+    if multipoint:
+        raise ConfigError("--queue on with --peer is not supported yet (docs/queue.md)")
+    if sample <= 0:
+        raise ConfigError("--queue on needs a pace: this link declares no rate of its own; "
+                          "give --queue-rate")
+    return True
 
 
 def overhead(encrypt: Encrypt | None) -> int:

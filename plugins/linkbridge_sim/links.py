@@ -49,6 +49,7 @@ from linkbridge_sim.trace import read_trace
 LAB_PORT = 47100
 UNKNOWN_STATION = "unknown_station"
 ADDRESS_ROOM = 33  # bytes an address may take of a LoRa frame (a length byte, 32 of name)
+ANSWER_BYTES = 64  # a TCP ACK with timestamps, in an estimated round trip
 
 
 def lab_direction(config: SimConfig, radio: RadioSettings | None = None) -> LabDirection:
@@ -123,6 +124,27 @@ class SimLink(Link):
     @property
     def mtu(self) -> int | None:
         return self.sim_config.mtu
+
+    def frame_time(self, size: int) -> float:
+        """How long a `size`-byte frame keeps this side busy (the link-aware queue's pace): at
+        rate= with its overhead, or with duplex=half the frame's airtime and its share of a
+        key-up, the mean deferral on a free channel and the tail (one in `burst` frames pays
+        them: a TNC sends what it holds after one key-up), stretched by the duty cycle; 0.0
+        without a rate; a frame over LoRa's largest payload counts in proportion."""
+        radio = self.radio
+        if radio is None:
+            rate = self.sim_config.rate or trace_mean_rate(self.sim_config.rate_trace)
+            return (size + self.sim_config.overhead) * 8 / rate if rate else 0.0
+        if radio.max_frame is not None and size > radio.max_frame:  # LoRa: in proportion
+            return self.frame_time(radio.max_frame) * size / radio.max_frame
+        keying = (radio.txdelay + mean_deferral(radio.persist, radio.slottime, radio.slotwait)
+                  + radio.txtail)
+        return (keying / radio.burst + radio.airtime(size)) / (radio.duty or 1.0)
+
+    def round_trip(self) -> float:
+        """A full frame one way and a small answer back, both this side's figures."""
+        figures = lab_direction(self.sim_config, self.radio)
+        return figures.latency(self.mtu or 1500) + figures.latency(ANSWER_BYTES)
 
     def open(self) -> None:
         deliver: Callable[[bytes], None]

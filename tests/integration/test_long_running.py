@@ -392,7 +392,9 @@ def test_keepalives_count_against_a_duty_cycle(lab: TwoHosts, registry: LinkRegi
     """Over a simulated radio allowed 16% of any 3 s window (72 one-byte frames at 1200 bit/s,
     6.7 ms on the air each), keepalives every 0.02 s wait for the duty cycle like packets."""
     link = "sim:?duplex=half&rate=1200&persist=255&duty=16%&duty_window=3s&mtu=68&seed=3"
-    with lab_tunnels(lab, link, extra_args=("--keepalive", "0.02"), registry=registry) as sides:
+    # --queue off: each keepalive goes to the radio at once (the queue would pace them)
+    with lab_tunnels(lab, link, extra_args=("--keepalive", "0.02", "--queue", "off"),
+                     registry=registry) as sides:
         time.sleep(3)
         doc = tunnel_of(sides[0], TUN_NAME)
         with netns.inside(lab.a):

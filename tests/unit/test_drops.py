@@ -63,6 +63,9 @@ NAMES = {
     "COMPRESS_TOSSED": "compress_tossed",
     "COMPRESS_TRUNCATED": "compress_truncated",
     "COMPRESS_BAD_FRAME": "compress_bad_frame",
+    "QUEUE_RETRANSMIT": "queue_retransmit",
+    "QUEUE_ACK_FILTERED": "queue_ack_filtered",
+    "QUEUE_OVERFLOW": "queue_overflow",
     "NO_PEER": "no_peer",
     "SOURCE_NOT_ALLOWED": "source_not_allowed",
 }

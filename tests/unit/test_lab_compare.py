@@ -17,9 +17,11 @@ from linkbridge.lab.compare import (
     transfer_note,
     transfer_size,
 )
+from linkbridge.lab.layers import queue_drops
 from linkbridge.lab.options import LabOptions
 from linkbridge.lab.probes import PingResult, TransferResult
 from linkbridge.lab.report import ping_text, traffic_problem, transfer_text
+from linkbridge.ops.status_data import SideStatus
 from linkbridge.plugin.lab import LabDirection
 
 
@@ -80,7 +82,7 @@ def test_loss_rows_set_the_senders_full_queue_apart_from_link_loss() -> None:
                              ({"sim_queue_full": 200}, {}))
     ab = next(line for line in lines if "loss A -> B" in line)
     assert "0.00%" in ab.split("0.00%", 1)[1] and "0 of 1000 packets" in ab
-    assert "200 more found the sender's queue full (sim_queue_full=200)" in ab
+    assert "200 more dropped by the sender's queues (sim_queue_full=200)" in ab
 
 
 def test_late_replies_are_received_not_lost() -> None:
@@ -133,3 +135,11 @@ def test_the_exit_status_names_what_failed() -> None:
     assert "corrupted" in traffic_problem(answered, TransferResult(10, 10, 10, 1.0, False))
     assert traffic_problem(answered, cut).startswith(
         "the TCP transfer stopped after 1827 of 2000 bytes (no progress for 60 s)")
+
+
+def test_the_link_aware_queues_drops_count_as_dropped_before_the_link() -> None:
+    side = SideStatus(drops={"queue_retransmit": 2, "queue_ack_filtered": 3, "queue_overflow": 1,
+                             "mtu": 4},
+                      below=SideStatus(drops={"sim_queue_full": 5}))
+    assert queue_drops(side) == {"queue_retransmit": 2, "queue_ack_filtered": 3,
+                                 "queue_overflow": 1, "sim_queue_full": 5}

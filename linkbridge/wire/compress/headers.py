@@ -128,18 +128,25 @@ def _tcp(headers: Headers, packet: bytes, length: int) -> bool:
 
 def timestamps_at(options: bytes) -> int:
     """Where the TCP timestamp values start in `options`, or -1."""
+    at = option_at(options, 8, 10)
+    return at + 2 if at >= 0 else -1
+
+
+def option_at(options: bytes, kind: int, length: int | None = None) -> int:
+    """Where the first whole TCP option `kind` (of `length` bytes, when given) starts in
+    `options`, or -1."""
     i = 0
     while i < len(options):
-        kind = options[i]
-        if kind == 0:
+        if options[i] == 0:
             break
-        if kind == 1:
+        if options[i] == 1:
             i += 1
             continue
         if i + 1 >= len(options) or options[i + 1] < 2:
             break
-        if kind == 8 and options[i + 1] == 10 and i + 10 <= len(options):
-            return i + 2
+        if (options[i] == kind and (length is None or options[i + 1] == length)
+                and i + options[i + 1] <= len(options)):
+            return i
         i += options[i + 1]
     return -1
 

@@ -1,0 +1,166 @@
+"""The link-aware queue over the Dire Wolf-calibrated radio: `--queue off` vs `on` in one run.
+
+Two lab hosts joined by linkbridge over `sim:` with `duplex=half`, AFSK 1200 bit/s, AX.25
+framing and Dire Wolf 1.6's TNC settings (TXDELAY 300 ms, TXTAIL 100 ms, PERSIST 63, SLOTTIME
+100 ms, a slot before the first draw, every queued frame after one key-up), MTU 256, as
+docs/sim.md calibrates against the real modems (issue 32). Each mode runs a TCP transfer A -> B
+and, while it runs, pings A -> B; B's tunnel records what it received (--pcap). Targets:
+
+- with the queue, no TCP segment (SYN included) reaches B again within one link round trip
+  (the sim: link's own estimate) of its first copy: a retransmission the queue should have
+  dropped went on the air;
+- bulk TCP goodput, on / off >= 1.2;
+- ping RTT during the transfer (mean), on / off <= 0.6.
+
+Exits 1 when a target is missed. Needs root (network namespaces, TUN devices). Slow: the
+transfers take minutes at 1200 bit/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from linkbridge.datapath.endpoint import SendTiming
+from linkbridge.datapath.pcap import FILE_HEADER, RECORD_HEADER
+from linkbridge.errors import LinkbridgeError
+from linkbridge.lab.probes import TransferResult, ping, tcp_transfer
+from linkbridge.lab.run import lab_tunnels
+from linkbridge.lab.topology import OVERLAY, TwoHosts, two_hosts
+from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.wire.compress.headers import TCP, parse
+from linkbridge.wire.queue import FIN, SYN
+
+DIRE_WOLF = ("duplex=half&rate=1200&txdelay=300ms&txtail=100ms&persist=63&slottime=100ms"
+             "&slotwait=on&burst=64&framing=ax25&mtu=256")
+GOODPUT_TARGET, RTT_TARGET = 1.2, 0.6
+MODES = ("off", "on")
+PORT = 5230
+
+
+@dataclass
+class Outcome:
+    """One mode's figures."""
+
+    transfer: TransferResult
+    rtts_ms: list[float]
+    pings_sent: int
+    repeats: int  # segments that reached B again within one round trip of their first copy
+
+    @property
+    def goodput(self) -> float:
+        return self.transfer.mbit_per_s * 1e6
+
+    @property
+    def rtt_ms(self) -> float:
+        return statistics.fmean(self.rtts_ms) if self.rtts_ms else float("inf")
+
+
+def pcap_records(path: str) -> Iterator[tuple[float, bytes]]:
+    """(time, packet) of each record of a LINKTYPE_RAW pcap file linkbridge wrote."""
+    with open(path, "rb") as file:
+        data = file.read()
+    at = FILE_HEADER.size
+    while at + RECORD_HEADER.size <= len(data):
+        seconds, micros, length, _original = RECORD_HEADER.unpack_from(data, at)
+        at += RECORD_HEADER.size
+        yield seconds + micros / 1e6, data[at:at + length]
+        at += length
+
+
+def repeats_within(path: str, source: bytes, round_trip: float) -> int:
+    """TCP segments from `source` that carry sequence space and arrive again (same flow,
+    sequence, flags and payload) within `round_trip` seconds of their first copy."""
+    first: dict[tuple[bytes, int, int, bytes], float] = {}
+    repeats = 0
+    for when, packet in pcap_records(path):
+        headers = parse(packet)
+        if headers is None or headers.proto != TCP or packet[12:16] != source:
+            continue
+        payload = packet[headers.ihl + headers.thlen:]
+        if not payload and not headers.flags & (SYN | FIN):
+            continue
+        identity = (headers.key, headers.seq, headers.flags, payload)
+        if identity in first and when - first[identity] <= round_trip:
+            repeats += 1
+        first.setdefault(identity, when)
+    return repeats
+
+
+def run_mode(hosts: TwoHosts, link: str, mode: str, size: int, pings: int,
+             registry: LinkRegistry, directory: str, round_trip: float) -> Outcome:
+    pcap = os.path.join(directory, f"b-{mode}.pcap")
+    done: dict[str, TransferResult] = {}
+    with lab_tunnels(hosts, link, extra_args=("--queue", mode),
+                     side_args=((), ("--pcap", pcap)), registry=registry):
+        mover = threading.Thread(target=lambda: done.update(transfer=tcp_transfer(
+            hosts.b, OVERLAY[1], hosts.a, size, port=PORT, timeout=120.0)))
+        mover.start()
+        time.sleep(2 * round_trip)  # the connection is up and its window filling
+        result = ping(hosts.a, OVERLAY[1], count=pings, interval=1.0, timeout=60.0)
+        mover.join()
+    return Outcome(done["transfer"], result.rtts_ms, pings,
+                   repeats_within(pcap, bytes(map(int, OVERLAY[0].split("."))), round_trip))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks slow-queue",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--bytes", type=int, default=10_000, help="TCP transfer size (10000)")
+    parser.add_argument("--pings", type=int, default=4, help="pings during it (4)")
+    parser.add_argument("--seed", type=int, default=7, help="the channel's seed (7)")
+    parser.add_argument("--only", choices=MODES, help="run one mode and print its figures")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("slow-queue: error: needs root (network namespaces, TUN)", file=sys.stderr)
+        return 2
+    link = f"sim:?{DIRE_WOLF}&seed={args.seed}"
+    registry = LinkRegistry(get_plugin_manager())
+    timing = registry.create_link(f"sim:127.0.0.1:9?{DIRE_WOLF}")
+    assert isinstance(timing, SendTiming)
+    round_trip = timing.round_trip()
+    try:
+        with two_hosts() as hosts, tempfile.TemporaryDirectory(prefix="lb-queue-") as tmp:
+            outcomes = {mode: run_mode(hosts, link, mode, args.bytes, args.pings, registry, tmp,
+                                       round_trip)
+                        for mode in ([args.only] if args.only else MODES)}
+    except LinkbridgeError as exc:
+        print(f"slow-queue: error: {exc}", file=sys.stderr)
+        return 2
+    if args.only:
+        outcome = outcomes[args.only]
+        print(f"--queue {args.only}: {outcome.goodput:.0f} bit/s, ping {outcome.rtt_ms:.0f} ms, "
+              f"{outcome.repeats} repeats, intact {outcome.transfer.intact}")
+        return 0
+    off, on = outcomes["off"], outcomes["on"]
+    goodput_ratio = on.goodput / off.goodput if off.goodput else float("inf")
+    rtt_ratio = on.rtt_ms / off.rtt_ms
+    checks = [("repeats within a round trip", f"{off.repeats}", f"{on.repeats}", "",
+               "0", on.repeats == 0),
+              ("TCP goodput bit/s", f"{off.goodput:.0f}", f"{on.goodput:.0f}",
+               f"{goodput_ratio:.2f}", f">= {GOODPUT_TARGET}", goodput_ratio >= GOODPUT_TARGET),
+              ("ping RTT during it, ms", f"{off.rtt_ms:.0f}", f"{on.rtt_ms:.0f}",
+               f"{rtt_ratio:.2f}", f"<= {RTT_TARGET}", rtt_ratio <= RTT_TARGET)]
+    print(f"{link}, {args.bytes} bytes A -> B, {args.pings} pings during it, "
+          f"round trip {round_trip:.2f} s")
+    print(f"{'':28}{'off':>8}{'on':>8}{'on/off':>8}  target")
+    for name, value_off, value_on, ratio, target, ok in checks:
+        print(f"{name:28}{value_off:>8}{value_on:>8}{ratio:>8}  {target} "
+              f"{'ok' if ok else 'MISS'}")
+    for mode, outcome in outcomes.items():
+        print(f"{mode}: transfer {'intact' if outcome.transfer.intact else 'INCOMPLETE'} in "
+              f"{outcome.transfer.seconds:.1f} s, {len(outcome.rtts_ms)}/{outcome.pings_sent} "
+              f"pings answered")
+    intact = all(outcome.transfer.intact for outcome in outcomes.values())
+    return 0 if intact and all(check[-1] for check in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The link-aware queue as a layer (datapath/queueing.py, built by datapath/pipeline.py): its
+sender thread paces the link below, small packets overtake a backlog, drops are counted by
+reason, and build() puts it above compression and stops it on unwind. In memory, on wall
+time (a thread), so here and not in tests/unit."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from linkbridge.datapath.compressing import CompressingEndpoint
+from linkbridge.datapath.pipeline import build, validate
+from linkbridge.datapath.queueing import QueueingEndpoint, rate_frame_time
+from linkbridge.testing import MemoryEndpoint
+from linkbridge.wire.drops import QUEUE_ACK_FILTERED, QUEUE_RETRANSMIT
+from linkbridge.wire.queue import LinkQueue
+from linkbridge.wire.stack import Queue
+from tests.helpers.ip_packets import echo, tcp
+from tests.unit.test_queue_plan import TimedLink, plan_over
+
+FRAME = 0.05  # seconds each frame keeps the link busy
+BULK = b"d" * 200
+
+
+def wait_for(condition: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_paced_sends_small_first_and_counted_drops() -> None:
+    below = MemoryEndpoint("link")
+    layer = QueueingEndpoint(below, LinkQueue(round_trip=10.0), lambda size: FRAME)
+    try:
+        started = time.monotonic()
+        bulk = [tcp(seq=1 + 200 * i, payload=BULK) for i in range(4)]
+        layer.send(bulk[0])
+        wait_for(lambda: len(below.sent) == 1)  # on the link: the rest waits its turn
+        for packet in bulk[1:]:
+            layer.send(packet)
+        ping = echo()
+        layer.send(ping)
+        layer.send(bulk[2])  # a retransmission of a queued segment
+        layer.send(tcp(ack=500, sport=22, dport=40000))
+        newer = tcp(ack=900, sport=22, dport=40000)
+        layer.send(newer)  # supersedes the ACK before it
+        wait_for(lambda: len(below.sent) == 6)
+        elapsed = time.monotonic() - started
+        assert below.sent == [bulk[0], ping, newer, *bulk[1:]]
+        assert elapsed >= 5 * FRAME
+        assert layer.counters.drops == {QUEUE_RETRANSMIT: 1, QUEUE_ACK_FILTERED: 1}
+        status = layer.counters.as_dict()
+        assert status["tx_packets"] == 6
+        assert status["queue"] == {"packets": 0, "bytes": 0, "round_trip": 10.0}
+        assert status["frames"] == below.counters.as_dict()
+    finally:
+        layer.close()
+    assert below.closed
+
+
+def test_a_retransmission_within_a_round_trip_of_its_send_is_dropped() -> None:
+    below = MemoryEndpoint("link")
+    layer = QueueingEndpoint(below, LinkQueue(round_trip=0.3), rate_frame_time(1e6))
+    try:
+        syn = tcp(seq=9, ack=0, flags=0x02)
+        layer.send(syn)
+        wait_for(lambda: len(below.sent) == 1)
+        layer.send(syn)
+        time.sleep(0.4)
+        layer.send(syn)  # a round trip later: the first may be lost
+        wait_for(lambda: len(below.sent) == 2)
+        assert layer.counters.drops == {QUEUE_RETRANSMIT: 1}
+    finally:
+        layer.close()
+
+
+def test_frames_from_below_pass_up() -> None:
+    below = MemoryEndpoint("link")
+    layer = QueueingEndpoint(below, LinkQueue(round_trip=1.0), lambda size: 0.0)
+    try:
+        below.feed(b"one", b"two")
+        assert layer.receive(1.0) == [b"one", b"two"]
+        assert layer.counters.rx_packets == 2
+    finally:
+        layer.close()
+
+
+def test_build_puts_the_queue_above_compression_and_stops_it() -> None:
+    link = TimedLink(1e5)
+    plan = validate(plan_over(link, Queue("on"), compress="auto"))
+    with contextlib.ExitStack() as stack:
+        opened = build(plan, stack, MemoryEndpoint("tun"))  # type: ignore[arg-type]
+        side = opened.link_side
+        assert isinstance(side, QueueingEndpoint)
+        assert isinstance(side.below, CompressingEndpoint)
+        side.send(echo())
+        wait_for(lambda: len(link.sent) == 1)
+        thread = side._thread
+    assert not thread.is_alive()
