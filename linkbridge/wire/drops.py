@@ -83,6 +83,11 @@ COMPRESS_BAD_FRAME = "compress_bad_frame"
 NO_PEER = "no_peer"
 SOURCE_NOT_ALLOWED = "source_not_allowed"
 
+# Several links under one tunnel (wire/multilink.py, datapath/multilink.py)
+DUPLICATE = "duplicate"
+LINK_LATE = "link_late"
+LINK_PROBE_MALFORMED = "link_probe_malformed"
+
 
 REASONS = {
     MTU: "longer than the link (or a layer) carries",
@@ -140,4 +145,7 @@ REASONS = {
     COMPRESS_BAD_FRAME: "a compressed frame with a field no compressor writes",
     NO_PEER: "a packet to an address no peer's allowed prefixes contain",
     SOURCE_NOT_ALLOWED: "a packet from a peer whose source is not in that peer's prefixes",
+    DUPLICATE: "a copy of a frame already delivered over another link (multi-link)",
+    LINK_LATE: "a multi-link frame further behind than the de-duplication window",
+    LINK_PROBE_MALFORMED: "a link probe frame of an unknown kind or too short",
 }

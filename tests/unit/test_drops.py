@@ -65,6 +65,9 @@ NAMES = {
     "COMPRESS_BAD_FRAME": "compress_bad_frame",
     "NO_PEER": "no_peer",
     "SOURCE_NOT_ALLOWED": "source_not_allowed",
+    "DUPLICATE": "duplicate",
+    "LINK_LATE": "link_late",
+    "LINK_PROBE_MALFORMED": "link_probe_malformed",
 }
 
 

@@ -1,0 +1,182 @@
+"""The multi-link scheduler's pure decisions (wire/multilink.py): frames, de-duplication,
+failover with a hold time, duplicate."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkbridge.wire import drops
+from linkbridge.wire.liveness import LinkState, Thresholds
+from linkbridge.wire.multilink import (
+    DATA_HEADER,
+    PROBE_FRAME,
+    RESYNC,
+    SEQ_SPACE,
+    WINDOW,
+    Dedup,
+    LinkTable,
+    Parsed,
+    Policy,
+    data_frame,
+    parse,
+)
+
+THRESHOLDS = Thresholds(stale_after=0.3, down_after=0.45)
+
+
+def test_frames_round_trip() -> None:
+    frame = data_frame(SEQ_SPACE + 5, b"\x45payload")
+    assert len(frame) == DATA_HEADER + 8
+    assert parse(frame) == Parsed(5, b"\x45payload")
+    assert parse(PROBE_FRAME) == Parsed(None, b"")
+    assert parse(b"\x45bare") == Parsed(None, b"\x45bare")  # a one-link peer's frame
+
+
+def test_malformed_frames_are_a_drop_reason() -> None:
+    for frame in (PROBE_FRAME[:2] + b"\x07", data_frame(1, b"")[:DATA_HEADER],
+                  PROBE_FRAME + b"x", PROBE_FRAME[:2] + b"\x01\x00"):
+        assert parse(frame) == drops.LINK_PROBE_MALFORMED
+    assert drops.LINK_PROBE_MALFORMED in drops.REASONS
+
+
+@given(st.lists(st.integers(0, 3 * WINDOW), max_size=300), st.randoms(use_true_random=False))
+def test_dedup_delivers_each_sequence_number_once(seqs: list[int], rnd: random.Random) -> None:
+    """Every copy, in any order: exactly what a set of delivered numbers and the highest one
+    says (WINDOW or more behind the highest: late; seen: duplicate; else delivered)."""
+    copies = [seq for seq in seqs for _ in range(rnd.randint(1, 3))]
+    rnd.shuffle(copies)
+    dedup, delivered, highest = Dedup(), set(), -1
+    for seq in copies:
+        expected: str | None = None
+        if seq <= highest and highest - seq >= WINDOW:
+            expected = drops.LINK_LATE
+        elif seq in delivered:
+            expected = drops.DUPLICATE
+        else:
+            delivered.add(seq)
+            highest = max(highest, seq)
+        assert dedup.accept(seq) == expected
+
+
+def test_dedup_in_order_with_copies_delivers_everything_once() -> None:
+    dedup = Dedup()
+    results = [dedup.accept(seq % SEQ_SPACE) for base in range(SEQ_SPACE - 50, SEQ_SPACE + 50)
+               for seq in (base, base)]
+    assert results[::2] == [None] * 100  # across the wrap of the counter
+    assert results[1::2] == [drops.DUPLICATE] * 100
+
+
+def test_dedup_late_and_resync() -> None:
+    dedup = Dedup()
+    assert dedup.accept(10 * WINDOW) is None
+    assert dedup.accept(10 * WINDOW - 5) is None
+    assert dedup.accept(10 * WINDOW - 5) == drops.DUPLICATE
+    assert dedup.accept(10 * WINDOW - WINDOW) == drops.LINK_LATE
+    assert dedup.accept(10 * WINDOW + 2 * WINDOW) is None  # a jump clears the window
+    assert dedup.accept(10 * WINDOW + WINDOW) == drops.LINK_LATE
+    restart = (10 * WINDOW + 2 * WINDOW - RESYNC) % SEQ_SPACE
+    assert dedup.accept(restart) is None  # the peer started its counter over
+    assert dedup.accept(restart + 1) is None
+    assert dedup.accept(restart) == drops.DUPLICATE
+
+
+class Links:
+    """A LinkTable and what each link received, on a clock the test moves."""
+
+    def __init__(self, count: int, policy: Policy = Policy.FAILOVER, hold: float = 10.0) -> None:
+        self.now = 0.0
+        self.rx = [0] * count
+        self.table = LinkTable(count, policy, THRESHOLDS, hold, self.now)
+
+    def run(self, seconds: float, alive: set[int], step: float = 0.05) -> list[tuple[int, ...]]:
+        """`seconds` of probes every `step` over the links in `alive`; the targets each tick."""
+        seen = []
+        for _ in range(round(seconds / step)):
+            self.now += step
+            for index in alive:
+                self.rx[index] += 1
+            self.table.observe(self.rx, self.now)
+            seen.append(tuple(self.table.targets(self.now)))
+        return seen
+
+
+def test_failover_before_any_link_is_up_sends_on_all() -> None:
+    links = Links(2)
+    assert tuple(links.table.targets(0.0)) == (0, 1)
+    assert links.run(0.1, {1})[-1] == (1,)
+    assert links.run(0.1, {0, 1})[-1] == (0,)  # first time up: no hold
+    assert links.table.switches == 1
+
+
+def test_failover_moves_on_timeout_not_on_one_lost_probe() -> None:
+    links = Links(2)
+    links.run(1.0, {0, 1})
+    ticks = links.run(0.4, {1})  # silent 0.4 s < down_after: stale, still used
+    assert set(ticks) == {(0,)}
+    assert links.table.liveness[0].state == LinkState.STALE
+    ticks = links.run(0.1, {1})
+    assert ticks[-1] == (1,)
+
+
+def test_failover_returns_only_after_hold_time() -> None:
+    links = Links(2, hold=10.0)
+    links.run(1.0, {0, 1})
+    links.run(1.0, {1})
+    assert links.table.active == 1
+    ticks = links.run(9.9, {0, 1})
+    assert set(ticks) == {(1,)}
+    assert links.run(0.2, {0, 1})[-1] == (0,)
+    assert links.table.switches == 2
+
+
+def test_failover_flapping_primary_switches_once_each_way() -> None:
+    """The issue's figure: down and up every 2 s for 30 s with a 10 s hold time."""
+    links = Links(2, hold=10.0)
+    links.run(1.0, {0, 1})
+    ticks: list[tuple[int, ...]] = []
+    for _ in range(8):
+        ticks += links.run(2.0, {1}) + links.run(2.0, {0, 1})
+    last_return = len(ticks)
+    ticks += links.run(12.0, {0, 1})
+    assert links.table.switches == 2
+    back = next(i for i in range(last_return, len(ticks)) if ticks[i] == (0,))
+    assert (back - last_return) * 0.05 <= 10.5
+
+
+def test_failover_all_down_sends_on_all_and_takes_the_first_back() -> None:
+    links = Links(3)
+    links.run(1.0, {0, 1, 2})
+    assert links.run(1.0, set())[-1] == (0, 1, 2)
+    assert links.run(0.1, {2})[-1] == (2,)  # returning, untrusted, but the only one
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60))
+def test_failover_sends_on_one_usable_link_and_never_flaps(pattern: list[tuple[bool, bool]]
+                                                           ) -> None:
+    """Any pattern of outages: a frame goes out on exactly one link while one is usable, that
+    link is usable, and failover never returns to the primary within the hold time of its
+    return (its first time up is trusted at once)."""
+    links = Links(2, hold=1.0)
+    for up0, up1 in pattern:
+        alive = {i for i, up in ((0, up0), (1, up1)) if up}
+        before = links.table.active
+        targets = links.run(0.5, alive)[-1]
+        table = links.table
+        if table.usable(0) or table.usable(1):
+            assert len(targets) == 1 and table.usable(targets[0])
+        else:
+            assert targets == (0, 1)
+        since = table.usable_since[0]
+        if (before == 1 and targets == (0,) and table.usable(1) and table.returning[0]
+                and since is not None):
+            assert links.now - since >= 1.0
+
+
+def test_duplicate_sends_on_every_usable_link() -> None:
+    links = Links(3, Policy.DUPLICATE)
+    assert tuple(links.table.targets(0.0)) == (0, 1, 2)
+    assert links.run(0.2, {0, 2})[-1] == (0, 2)
+    assert links.run(1.0, {2})[-1] == (2,)
