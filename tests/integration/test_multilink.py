@@ -1,0 +1,175 @@
+"""Several links per peer (docs/multilink.md) between two namespaces joined by two veth pairs:
+failover when the primary's veth is cut (with pyroute2, outside the tunnel processes) and its
+return after the hold time, duplicate over two lossy sim: links with exactly-once delivery,
+both with encryption on and no frame refused as a replay."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyroute2 import IPRoute
+
+from linkbridge.lab import netns
+from linkbridge.lab.processes import LinkbridgeProcess
+from linkbridge.lab.run import TUN_NAME, tunnels_between
+from linkbridge.lab.topology import OVERLAY, UNDERLAY_PREFIX, TwoHosts, link_stats, unique_tag
+from linkbridge.ops.keys import new_private_key, public_key_of
+from linkbridge.plugin.lab import LabSides
+from linkbridge.plugin.registry import LinkRegistry
+from linkbridge.plugin.url import LinkUrl, parse_link_url
+from linkbridge.wire import drops
+from tests.helpers.commands import status_json
+from tests.helpers.ping_stream import ping_stream
+
+SECOND = ("198.18.2.1", "198.18.2.2")  # the second veth pair's addresses, host A and host B
+SECOND_PORT = 47300
+
+
+@pytest.fixture
+def second_veth(lab: TwoHosts) -> Iterator[tuple[str, str]]:
+    """A second veth pair between the lab's hosts (SECOND); its two names."""
+    tag = unique_tag()
+    names = (f"lma{tag}"[:15], f"lmb{tag}"[:15])
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=names[0], kind="veth",
+                 peer={"ifname": names[1], "net_ns_fd": lab.b})
+        ipr.link("set", index=ipr.link_lookup(ifname=names[0])[0], net_ns_fd=lab.a)
+    for host, name, address in zip((lab.a, lab.b), names, SECOND, strict=True):
+        with netns.inside(host), IPRoute() as ns:
+            index = ns.link_lookup(ifname=name)[0]
+            ns.addr("add", index=index, address=address, prefixlen=UNDERLAY_PREFIX)
+            ns.link("set", index=index, state="up")
+    yield names
+
+
+def set_veth(host: str, name: str, up: bool) -> None:
+    """Cut or restore a link by its veth end in `host` (outside the tunnel processes)."""
+    with netns.inside(host), IPRoute() as ns:
+        ns.link("set", index=ns.link_lookup(ifname=name)[0], state="up" if up else "down")
+
+
+@contextlib.contextmanager
+def pair(registry: LinkRegistry, link: str, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
+    url = parse_link_url(link)
+    link_class = registry.link_class(url.scheme)
+    with link_class.lab_pair(url, sides) as urls:  # type: ignore[attr-defined]
+        yield urls
+
+
+def second_urls(registry: LinkRegistry, link: str, lab: TwoHosts) -> list[str]:
+    """Both ends of `link` over the second veth pair, each bound to its own address."""
+    sides = LabSides(lab.a, lab.b, SECOND[0], SECOND[1], lab.sides.serial_cable)
+    with pair(registry, link, sides) as urls:
+        return [str(LinkUrl(url.scheme, f"{SECOND[1 - index]}:{SECOND_PORT}",
+                            {**url.options, "bind": f"{SECOND[index]}:{SECOND_PORT}"}))
+                for index, url in enumerate(urls)]
+
+
+def key_args(tmp_path: Path) -> tuple[list[str], list[str]]:
+    files, public = [], []
+    for name in "ab":
+        private = new_private_key()
+        path = tmp_path / f"{name}.key"
+        path.write_text(private + "\n")
+        path.chmod(0o600)
+        files.append(str(path))
+        public.append(public_key_of(private))
+    return (["--private-key", files[0], "--peer-public-key", public[1]],
+            ["--private-key", files[1], "--peer-public-key", public[0]])
+
+
+def tunnel_status(process: LinkbridgeProcess) -> dict[str, Any]:
+    [document] = [doc for doc in status_json() if doc["pid"] == process.proc.pid]  # type: ignore[union-attr]
+    return document
+
+
+def link_drops(process: LinkbridgeProcess) -> dict[str, int]:
+    """Every drop the link side of `process` counted, over all its layers (status)."""
+    found: dict[str, int] = {}
+
+    def walk(counters: dict[str, Any]) -> None:
+        for reason, count in counters.get("drops", {}).items():
+            found[reason] = found.get(reason, 0) + count
+        if isinstance(counters.get("frames"), dict):
+            walk(counters["frames"])
+
+    walk(tunnel_status(process)["link_side"])
+    return found
+
+
+@contextlib.contextmanager
+def two_link_tunnels(lab: TwoHosts, registry: LinkRegistry, first: str, second: str,
+                     extra: list[str], tmp_path: Path
+                     ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
+    keys = key_args(tmp_path)
+    seconds = second_urls(registry, second, lab)
+    with pair(registry, first, lab.sides) as (url_a, url_b), \
+            tunnels_between(lab, url_a, url_b, extra_args=extra,
+                            side_args=(["--link", seconds[0], *keys[0]],
+                                       ["--link", seconds[1], *keys[1]])) as sides:
+        yield sides
+
+
+def first_reply_after(timeline: list[tuple[float, float | None]], moment: float) -> float:
+    """Seconds from `moment` until the first reply to a request sent after it arrived."""
+    return min(sent + rtt / 1000 for sent, rtt in timeline
+               if sent >= moment and rtt is not None) - moment
+
+
+def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
+        lab: TwoHosts, registry: LinkRegistry, second_veth: tuple[str, str],
+        tmp_path: Path) -> None:
+    with two_link_tunnels(lab, registry, "udp", "udp", ["--keepalive", "0.2",
+                                                         "--hold-time", "2"], tmp_path) as (a, b):
+        with ping_stream(lab.a, OVERLAY[1], count=140, interval=0.05, timeout=0.1) as result:
+            time.sleep(1.5)
+            cut = time.perf_counter()
+            set_veth(lab.a, lab.veth_a, up=False)
+            time.sleep(2.0)
+            assert [link["active"] for link in tunnel_status(a)["links"]] == [False, True]
+            set_veth(lab.a, lab.veth_a, up=True)
+            restored = time.perf_counter()
+        [pings] = result
+        status = tunnel_status(a)
+        states = [(link["state"], link["active"]) for link in status["links"]]
+        assert states == [("up", True), ("up", False)], status["links"]
+        assert status["link_switches"] == 2
+        switch = first_reply_after(pings.timeline, cut)
+        assert switch <= 1.0, (switch, [(round(s - cut, 3), r) for s, r in pings.timeline if s > cut - 0.2][:30])
+        print(f"failover: first reply {switch:.3f} s after the cut; "
+              f"{pings.sent - pings.received} of {pings.sent} pings lost")
+        # back on the primary once it stayed up for the hold time (2 s) after its return
+        back = [link for link in status["links"] if link["active"]][0]
+        assert back["state_for_s"] >= 2.0 and time.perf_counter() - restored < 6
+        for side in (a, b):
+            found = link_drops(side)
+            assert not found.get(drops.REPLAY) and not found.get(drops.AUTH), found
+
+
+def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
+        lab: TwoHosts, registry: LinkRegistry, second_veth: tuple[str, str],
+        tmp_path: Path) -> None:
+    lossy = "sim:?loss=10%&seed={}"
+    with two_link_tunnels(lab, registry, lossy.format(11), lossy.format(23),
+                          ["--link-policy", "duplicate", "--keepalive", "0.2"],
+                          tmp_path) as (a, b):
+        time.sleep(0.5)  # the handshake
+        sent_before = link_stats(lab.a, TUN_NAME)["tx_packets"]
+        got_before = link_stats(lab.b, TUN_NAME)["rx_packets"]
+        with ping_stream(lab.a, OVERLAY[1], count=1000, interval=0.002, timeout=0.05) as result:
+            pass
+        [pings] = result
+        sent = link_stats(lab.a, TUN_NAME)["tx_packets"] - sent_before
+        got = link_stats(lab.b, TUN_NAME)["rx_packets"] - got_before
+        found = link_drops(b)
+        print(f"duplicate: {got} of {sent} packets delivered to B's TUN, {pings.received} of "
+              f"{pings.sent} pings answered, B's drops {found}")
+        assert got <= sent  # never a copy into the device
+        assert got >= 0.985 * sent
+        assert found.get(drops.DUPLICATE, 0) >= 0.6 * sent
+        assert not found.get(drops.REPLAY), found
