@@ -128,24 +128,26 @@ def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
                                                          "--hold-time", "2"], tmp_path) as (a, b):
         with ping_stream(lab.a, OVERLAY[1], count=140, interval=0.05, timeout=0.1) as result:
             time.sleep(1.5)
-            cut = time.perf_counter()
             set_veth(lab.a, lab.veth_a, up=False)
+            cut = time.perf_counter()
             time.sleep(2.0)
             assert [link["active"] for link in tunnel_status(a)["links"]] == [False, True]
             set_veth(lab.a, lab.veth_a, up=True)
             restored = time.perf_counter()
+            time.sleep(1.0)  # up again, but not yet for the hold time: still on the backup
+            held = [(link["state"], link["active"]) for link in tunnel_status(a)["links"]]
+            assert held == [("up", False), ("up", True)], held
         [pings] = result
         status = tunnel_status(a)
         states = [(link["state"], link["active"]) for link in status["links"]]
         assert states == [("up", True), ("up", False)], status["links"]
-        assert status["link_switches"] == 2
+        assert status["link_switches"] == 2, status
         switch = first_reply_after(pings.timeline, cut)
-        assert switch <= 1.0, (switch, [(round(s - cut, 3), r) for s, r in pings.timeline if s > cut - 0.2][:30])
+        assert switch <= 1.0, (switch, pings.timeline)
         print(f"failover: first reply {switch:.3f} s after the cut; "
               f"{pings.sent - pings.received} of {pings.sent} pings lost")
-        # back on the primary once it stayed up for the hold time (2 s) after its return
-        back = [link for link in status["links"] if link["active"]][0]
-        assert back["state_for_s"] >= 2.0 and time.perf_counter() - restored < 6
+        # back on the primary, which has been up since its return, for more than the hold time
+        assert 2.0 <= status["links"][0]["state_for_s"] <= time.perf_counter() - restored
         for side in (a, b):
             found = link_drops(side)
             assert not found.get(drops.REPLAY) and not found.get(drops.AUTH), found
@@ -157,7 +159,7 @@ def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
     lossy = "sim:?loss=10%&seed={}"
     with two_link_tunnels(lab, registry, lossy.format(11), lossy.format(23),
                           ["--link-policy", "duplicate", "--keepalive", "0.2"],
-                          tmp_path) as (a, b):
+                          tmp_path) as (_, b):
         time.sleep(0.5)  # the handshake
         sent_before = link_stats(lab.a, TUN_NAME)["tx_packets"]
         got_before = link_stats(lab.b, TUN_NAME)["rx_packets"]
