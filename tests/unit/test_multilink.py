@@ -8,6 +8,9 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
+from linkbridge.ops.metrics import exposition
+from linkbridge.ops.status_data import LINK_ROW, parse_tunnel
+from linkbridge.ops.status_format import format_table
 from linkbridge.wire import drops
 from linkbridge.wire.liveness import LinkState, Thresholds
 from linkbridge.wire.multilink import (
@@ -180,3 +183,20 @@ def test_duplicate_sends_on_every_usable_link() -> None:
     assert tuple(links.table.targets(0.0)) == (0, 1, 2)
     assert links.run(0.2, {0, 2})[-1] == (0, 2)
     assert links.run(1.0, {2})[-1] == (2,)
+
+
+def test_status_shows_each_link_as_a_side_with_its_state() -> None:
+    document = {"device": "lb0", "link_state": "up", "links": [
+        {"name": "udp:198.18.0.2:47000", "state": "down", "active": False,
+         "counters": {"rx_packets": 3, "tx_packets": 9, "drops": {"send_error": 4}}},
+        {"name": "sim:198.18.2.2:47300", "state": "up", "active": True,
+         "counters": {"rx_packets": 7, "tx_packets": 8, "drops": {}}}]}
+    tunnel = parse_tunnel(document)
+    labels = [label for label, _ in tunnel.sides()]
+    assert labels[2:] == [LINK_ROW + "udp:198.18.0.2:47000", LINK_ROW + "sim:198.18.2.2:47300"]
+    table = format_table([tunnel], 0.0).splitlines()
+    row = next(line for line in table if "udp:198.18.0.2" in line).split()
+    assert row[1:3] == ["down", "3"] and "send_error=4" in row
+    assert next(line for line in table if "sim:198.18.2.2" in line).split()[1] == "up*"
+    assert ('linkbridge_drops_total{tunnel="lb0",pid="0",link="",'
+            'side="link:udp:198.18.0.2:47000",reason="send_error"} 4') in exposition([tunnel])
