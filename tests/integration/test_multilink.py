@@ -6,6 +6,7 @@ both with encryption on and no frame refused as a replay."""
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,8 +125,13 @@ def first_reply_after(timeline: list[tuple[float, float | None]], moment: float)
 def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
         lab: TwoHosts, registry: LinkRegistry, second_veth: tuple[str, str],
         tmp_path: Path) -> None:
-    with two_link_tunnels(lab, registry, "udp", "udp", ["--keepalive", "0.2",
-                                                         "--hold-time", "2"], tmp_path) as (a, b):
+    """The issue's pair: udp: primary, a narrow slow backup (9600 bit/s, 100-byte frames:
+    packets are fragmented on it only); the hooks run per link with the link's name."""
+    hooks = ["--on-link-down", "echo gone $LINKBRIDGE_LINK",
+             "--on-link-up", "echo back $LINKBRIDGE_LINK"]
+    with two_link_tunnels(lab, registry, "udp", "sim:?rate=9600&mtu=100",
+                          ["--keepalive", "0.2", "--hold-time", "2", *hooks],
+                          tmp_path) as (a, b):
         with ping_stream(lab.a, OVERLAY[1], count=140, interval=0.05, timeout=0.1) as result:
             time.sleep(1.5)
             set_veth(lab.a, lab.veth_a, up=False)
@@ -151,6 +157,10 @@ def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
         for side in (a, b):
             found = link_drops(side)
             assert not found.get(drops.REPLAY) and not found.get(drops.AUTH), found
+        primary = status["links"][0]["name"]
+    said = re.findall(r"on-link-(?:up|down): (\w+ \S+)", a.output())
+    assert said[-2:] == [f"gone {primary}", f"back {primary}"], said
+    assert said.count(f"gone {primary}") == 1 and len(said) == 4, said  # both links came up
 
 
 def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
