@@ -56,6 +56,7 @@ class LinkScheduler:
         self._lock = threading.Lock()  # the table, the sequence number and the changes
         self._send_locks = [threading.Lock() for _ in self.lowers]
         self._changes: list[tuple[str, Change]] = []
+        self._switch_listeners: list[Callable[[], None]] = []
         self._inbox: queue.Queue[tuple[int, list[bytes]] | BaseException] = queue.Queue()
         self._closing = threading.Event()
         self._readers = [threading.Thread(target=self._read, args=(index,), daemon=True,
@@ -87,9 +88,14 @@ class LinkScheduler:
         now = self._clock()
         with self._lock:
             self._observe(now)
+            switches = self._table.switches
             targets = self._table.targets(now)
+            switched = self._table.switches != switches
             self._seq += 1
             frame = data_frame(self._seq, packet)
+        if switched:
+            for listener in self._switch_listeners:
+                listener()
         for index in targets:
             self._send_on(index, frame)
         self.counters.sent(len(packet))
@@ -141,6 +147,10 @@ class LinkScheduler:
         sizes = [lower.path_frame_size(frame_size + DATA_HEADER) if isinstance(lower, PathMtu)
                  else frame_size + DATA_HEADER for lower in self.lowers]
         return min(sizes) - DATA_HEADER
+
+    def on_switch(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on the sending thread) when failover moves to another link."""
+        self._switch_listeners.append(listener)
 
     def link_changes(self) -> list[tuple[str, Change]]:
         """The links' state changes since the last call (link name, change), oldest first."""

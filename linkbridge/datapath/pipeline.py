@@ -316,6 +316,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         link_side = peer_router(below, pipeline.peers,
                                 lambda port: open_upper(peer_upper(pipeline, port.name), port,
                                                         stack))
+    if scheduler is not None and isinstance(link_side, CompressingEndpoint):
+        scheduler.on_switch(link_side.path_changed)  # full headers after a failover
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side, scheduler=scheduler)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))

@@ -12,6 +12,8 @@ from linkbridge.ops.metrics import exposition
 from linkbridge.ops.status_data import LINK_ROW, parse_tunnel
 from linkbridge.ops.status_format import format_table
 from linkbridge.wire import drops
+from linkbridge.wire.compress.lbhc import Compressor
+from linkbridge.wire.frames import UNCOMPRESSED, type_nibble
 from linkbridge.wire.liveness import LinkState, Thresholds
 from linkbridge.wire.multilink import (
     DATA_HEADER,
@@ -26,6 +28,7 @@ from linkbridge.wire.multilink import (
     data_frame,
     parse,
 )
+from tests.helpers.ip_packets import tcp
 
 THRESHOLDS = Thresholds(stale_after=0.3, down_after=0.45)
 
@@ -200,3 +203,14 @@ def test_status_shows_each_link_as_a_side_with_its_state() -> None:
     assert next(line for line in table if "sim:198.18.2.2" in line).split()[1] == "up*"
     assert ('linkbridge_drops_total{tunnel="lb0",pid="0",link="",'
             'side="link:udp:198.18.0.2:47000",reason="send_error"} 4') in exposition([tunnel])
+
+
+def test_a_refresh_sends_every_flow_with_a_full_header_again() -> None:
+    """After a failover the compressor relies on no context the peer set up from frames of
+    the old link."""
+    compressor = Compressor()
+    packets = [tcp(seq=1000 + 100 * n, payload=bytes(100)) for n in range(3)]
+    first, second = compressor.compress(packets[0]), compressor.compress(packets[1])
+    assert type_nibble(first[0]) == UNCOMPRESSED and type_nibble(second[0]) != UNCOMPRESSED
+    compressor.refresh_all()
+    assert type_nibble(compressor.compress(packets[2])[0]) == UNCOMPRESSED
