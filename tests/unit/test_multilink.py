@@ -4,13 +4,21 @@ failover with a hold time, duplicate."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from linkbridge.cli.installed import InstalledPlugins
+from linkbridge.cli.options import UpOptions
+from linkbridge.cli.parser import build_parser
+from linkbridge.cli.up import UpPlan, plan_up, up_tunnels
+from linkbridge.errors import ConfigError
 from linkbridge.ops.metrics import exposition
 from linkbridge.ops.status_data import LINK_ROW, parse_tunnel
 from linkbridge.ops.status_format import format_table
+from linkbridge.plugin.registry import get_plugin_manager
 from linkbridge.wire import drops
 from linkbridge.wire.compress.lbhc import Compressor
 from linkbridge.wire.frames import UNCOMPRESSED, type_nibble
@@ -214,3 +222,32 @@ def test_a_refresh_sends_every_flow_with_a_full_header_again() -> None:
     assert type_nibble(first[0]) == UNCOMPRESSED and type_nibble(second[0]) != UNCOMPRESSED
     compressor.refresh_all()
     assert type_nibble(compressor.compress(packets[2])[0]) == UNCOMPRESSED
+
+
+def plan_of(*argv: str, config: Path | None = None) -> UpPlan:
+    plugins = InstalledPlugins(get_plugin_manager)
+    args = build_parser().parse_args(["up", *argv, *(("-c", str(config)) if config else ())])
+    [tunnel] = up_tunnels(args, plugins)
+    return plan_up(UpOptions.from_args(tunnel.args), plugins)
+
+
+def test_links_from_a_config_list_each_fragment_to_its_own_mtu(tmp_path: Path) -> None:
+    config = tmp_path / "tunnel.toml"
+    config.write_text('link = ["udp:198.18.0.2:47000", "sim:198.18.2.2:47300?mtu=100"]\n'
+                      'link_policy = "duplicate"\nkeepalive = 0.2\nremote = ["198.19.0.2"]\n')
+    plan = plan_of(config=config).pipeline
+    links = plan.description.links
+    assert links is not None and links.policy == Policy.DUPLICATE
+    assert (links.probe_interval, links.thresholds.down_after) == (0.2, 0.45)
+    assert plan.tunnel_mtu == 1472 - DATA_HEADER
+    assert plan.fragment_frame is None and plan.link_frames == (100,)  # whole on udp: only
+
+
+def test_one_link_plans_no_scheduler_and_bad_combinations_are_refused() -> None:
+    plan = plan_of("--link", "udp:198.18.0.2:47000", "--remote", "198.19.0.2").pipeline
+    assert plan.description.links is None and plan.tunnel_mtu == 1472
+    two = ("--link", "udp:198.18.0.2:47000", "--link", "udp:198.18.2.2:47001")
+    with pytest.raises(ConfigError, match="--offload on cannot run over several links"):
+        plan_of(*two, "--offload", "on")
+    with pytest.raises(SystemExit):
+        plan_of(*two, "--link-policy", "roundrobin")
