@@ -169,7 +169,7 @@ def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
     lossy = "sim:?loss=10%&seed={}"
     with two_link_tunnels(lab, registry, lossy.format(11), lossy.format(23),
                           ["--link-policy", "duplicate", "--keepalive", "0.2"],
-                          tmp_path) as (_, b):
+                          tmp_path) as (a, b):
         time.sleep(0.5)  # the handshake
         sent_before = link_stats(lab.a, TUN_NAME)["tx_packets"]
         got_before = link_stats(lab.b, TUN_NAME)["rx_packets"]
@@ -179,9 +179,13 @@ def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
         sent = link_stats(lab.a, TUN_NAME)["tx_packets"] - sent_before
         got = link_stats(lab.b, TUN_NAME)["rx_packets"] - got_before
         found = link_drops(b)
+        lost = [link["counters"]["drops"].get("sim_loss", 0) for link in tunnel_status(a)["links"]]
         print(f"duplicate: {got} of {sent} packets delivered to B's TUN, {pings.received} of "
-              f"{pings.sent} pings answered, B's drops {found}")
+              f"{pings.sent} pings answered, B's drops {found}, A's links lost {lost}")
         assert got <= sent  # never a copy into the device
-        assert got >= 0.985 * sent
+        assert min(lost) >= 0.07 * sent  # each link alone would lose about a tenth
+        # both copies are lost for about 1% (10 of 1000, the figure is >= 98.5%); 2.5%
+        # would be 25, a chance of about 1 in 20000
+        assert got >= 0.975 * sent
         assert found.get(drops.DUPLICATE, 0) >= 0.6 * sent
         assert not found.get(drops.REPLAY), found
