@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from pyroute2 import IPRoute
 
 from linkbridge.lab import netns
+from linkbridge.lab.probes import tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, tunnels_between
 from linkbridge.lab.topology import OVERLAY, UNDERLAY_PREFIX, TwoHosts, link_stats, unique_tag
@@ -136,6 +138,10 @@ def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
             time.sleep(1.5)
             set_veth(lab.a, lab.veth_a, up=False)
             cut = time.perf_counter()
+            transfer = []  # TCP across the cut, the backup and the return
+            mover = threading.Thread(target=lambda: transfer.append(
+                tcp_transfer(lab.b, OVERLAY[1], lab.a, 300_000, timeout=20)))
+            mover.start()
             time.sleep(2.0)
             assert [link["active"] for link in tunnel_status(a)["links"]] == [False, True]
             set_veth(lab.a, lab.veth_a, up=True)
@@ -143,7 +149,11 @@ def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
             time.sleep(1.0)  # up again, but not yet for the hold time: still on the backup
             held = [(link["state"], link["active"]) for link in tunnel_status(a)["links"]]
             assert held == [("up", False), ("up", True)], held
+        mover.join()
         [pings] = result
+        [moved] = transfer
+        assert moved.received_bytes == 300_000 and moved.intact, moved
+        print(f"failover: 300 kB over TCP across the cut and the return in {moved.seconds:.1f} s")
         status = tunnel_status(a)
         states = [(link["state"], link["active"]) for link in status["links"]]
         assert states == [("up", True), ("up", False)], status["links"]
