@@ -121,7 +121,7 @@ class LinkScheduler:
                 if parsed.seq is None and not parsed.payload:
                     continue  # a probe: it only tells that the link lives
                 if parsed.seq is not None:
-                    reason = self._dedup.accept(parsed.seq)
+                    reason = self._dedup.accept(frame)
                     if reason is not None:
                         self.counters.drop(reason)
                         continue

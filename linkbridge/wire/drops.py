@@ -85,7 +85,6 @@ SOURCE_NOT_ALLOWED = "source_not_allowed"
 
 # Several links under one tunnel (wire/multilink.py, datapath/multilink.py)
 DUPLICATE = "duplicate"
-LINK_LATE = "link_late"
 LINK_PROBE_MALFORMED = "link_probe_malformed"
 
 
@@ -146,6 +145,5 @@ REASONS = {
     NO_PEER: "a packet to an address no peer's allowed prefixes contain",
     SOURCE_NOT_ALLOWED: "a packet from a peer whose source is not in that peer's prefixes",
     DUPLICATE: "a copy of a frame already delivered over another link (multi-link)",
-    LINK_LATE: "a multi-link frame further behind than the de-duplication window",
     LINK_PROBE_MALFORMED: "a link probe frame of an unknown kind or too short",
 }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,8 +29,7 @@ _SEQ = struct.Struct("!I")
 PROBE_FRAME = _HEADER + bytes((PROBE,))
 DATA_HEADER = EXTENSION_HEADER + 1 + _SEQ.size  # bytes the layer adds to each frame: 7
 SEQ_SPACE = 1 << 32
-WINDOW = 4096  # sequence numbers below the highest still delivered once each
-RESYNC = 1 << 20  # further behind than this: the peer restarted its counter, start over
+REMEMBERED = 16384  # data frames the receiver remembers, to drop a later copy of one
 DEFAULT_PROBE_INTERVAL = 1.0  # seconds, without --keepalive
 DEFAULT_HOLD_TIME = 10.0  # seconds a better link must stay up before failover returns to it
 
@@ -68,35 +68,29 @@ def parse(frame: bytes) -> Parsed | str:
 
 
 class Dedup:
-    """Which sequence numbers were delivered: each is delivered once (a copy over another link
-    is DUPLICATE), one more than WINDOW behind the highest is LINK_LATE, one more than RESYNC
-    behind starts the window over (the peer restarted). Bounded: one integer of WINDOW bits."""
+    """Which data frames were delivered, by the whole frame (its sequence number makes each
+    frame the sender sent distinct): a copy of one of the last `remembered` is DUPLICATE.
 
-    def __init__(self) -> None:
-        self.highest: int | None = None
-        self._seen = 0  # bit i: highest - i was delivered
+    Keyed by the frame rather than by a window over the sequence numbers, which travel
+    unauthenticated below the encrypt layer: a forged frame can then only ever stand for
+    itself, never move a window and so turn later genuine frames away. Bounded: the keys of
+    the last `remembered` frames (a flood of forgeries pushes them out: a late genuine copy
+    then reaches the encrypt layer, whose replay window refuses it)."""
 
-    def accept(self, seq: int) -> str | None:
-        """None when `seq` is new (now recorded), else the drop reason."""
-        if self.highest is None:
-            self.highest, self._seen = seq, 1
-            return None
-        ahead = (seq - self.highest) % SEQ_SPACE
-        if ahead == 0:
+    def __init__(self, remembered: int = REMEMBERED) -> None:
+        self._order: deque[int] = deque(maxlen=remembered)
+        self._keys: set[int] = set()
+
+    def accept(self, frame: bytes) -> str | None:
+        """None when `frame` is new (now remembered), else the drop reason."""
+        key = hash(frame)
+        if key in self._keys:
             return drops.DUPLICATE
-        if ahead < SEQ_SPACE // 2:
-            self._seen = (self._seen << ahead | 1) & ((1 << WINDOW) - 1) if ahead < WINDOW else 1
-            self.highest = seq
-            return None
-        behind = SEQ_SPACE - ahead
-        if behind >= RESYNC:
-            self.highest, self._seen = seq, 1
-            return None
-        if behind >= WINDOW:
-            return drops.LINK_LATE
-        if self._seen >> behind & 1:
-            return drops.DUPLICATE
-        self._seen |= 1 << behind
+        order = self._order
+        if len(order) == order.maxlen:
+            self._keys.discard(order[0])
+        order.append(key)
+        self._keys.add(key)
         return None
 
 

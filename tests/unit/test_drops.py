@@ -66,7 +66,6 @@ NAMES = {
     "NO_PEER": "no_peer",
     "SOURCE_NOT_ALLOWED": "source_not_allowed",
     "DUPLICATE": "duplicate",
-    "LINK_LATE": "link_late",
     "LINK_PROBE_MALFORMED": "link_probe_malformed",
 }
 
