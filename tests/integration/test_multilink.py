@@ -6,7 +6,9 @@ both with encryption on and no frame refused as a replay."""
 from __future__ import annotations
 
 import contextlib
+import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,19 +16,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from linkbridge_udp import LAB_PORT as UDP_LAB_PORT
 from pyroute2 import IPRoute
 
 from linkbridge.lab import netns
-from linkbridge.lab.probes import tcp_transfer
+from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, tunnels_between
-from linkbridge.lab.topology import OVERLAY, UNDERLAY_PREFIX, TwoHosts, link_stats, unique_tag
+from linkbridge.lab.topology import (
+    OVERLAY,
+    UNDERLAY,
+    UNDERLAY_PREFIX,
+    TwoHosts,
+    link_stats,
+    unique_tag,
+)
 from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.plugin.lab import LabSides
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import LinkUrl, parse_link_url
 from linkbridge.wire import drops
+from linkbridge.wire.multilink import PROBE_FRAME, data_frame
 from tests.helpers.commands import status_json
+from tests.helpers.ip_packets import udp
 from tests.helpers.ping_stream import ping_stream
 
 SECOND = ("198.18.2.1", "198.18.2.2")  # the second veth pair's addresses, host A and host B
@@ -118,6 +130,33 @@ def two_link_tunnels(lab: TwoHosts, registry: LinkRegistry, first: str, second: 
         yield sides
 
 
+def forged_gets_nothing_in(lab: TwoHosts, b: LinkbridgeProcess) -> None:
+    """Frames sent to B's primary link from A's link address and port (a raw socket in A,
+    outside the tunnel): sequence headers around forged transport data and plain IP, bare
+    frames and bad probes. Not one reaches B's device; the tunnel still carries pings."""
+    rng = random.Random(7)
+    bodies = [bytes.fromhex("4500001c0001000040017a") + bytes(17),
+              *(bytes([0xB0]) + rng.randbytes(60) for _ in range(20))]
+    frames = [*(data_frame(rng.getrandbits(32), body) for body in bodies), *bodies,
+              PROBE_FRAME[:2] + b"\x09", *(rng.randbytes(rng.randrange(1, 100)) for _ in range(50))]
+    time.sleep(0.3)  # what is on its way arrives first
+    sent, got = link_stats(lab.a, TUN_NAME)["tx_packets"], link_stats(lab.b, TUN_NAME)["rx_packets"]
+    with netns.inside(lab.a):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    with raw:
+        for frame in frames:
+            raw.sendto(udp(payload=frame, sport=UDP_LAB_PORT, dport=UDP_LAB_PORT), (UNDERLAY[1], 0))
+    time.sleep(0.3)
+    forged_in = (link_stats(lab.b, TUN_NAME)["rx_packets"] - got) \
+        - (link_stats(lab.a, TUN_NAME)["tx_packets"] - sent)
+    assert forged_in <= 0, f"{forged_in} {link_drops(b)} {tunnel_status(b)['tunnel']}"
+    found = link_drops(b)
+    refused = (drops.AUTH, drops.UNKNOWN_KEY, drops.NOT_ENCRYPTED)
+    assert sum(found.get(reason, 0) for reason in refused) >= len(bodies), found
+    assert found.get(drops.LINK_PROBE_MALFORMED, 0) >= 1, found
+    assert ping(lab.a, OVERLAY[1], count=5, interval=0.02, timeout=0.5).received == 5
+
+
 def first_reply_after(timeline: list[tuple[float, float | None]], moment: float) -> float:
     """Seconds from `moment` until the first reply to a request sent after it arrived."""
     return min(sent + rtt / 1000 for sent, rtt in timeline
@@ -168,6 +207,7 @@ def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
             found = link_drops(side)
             assert not found.get(drops.REPLAY) and not found.get(drops.AUTH), found
         primary = status["links"][0]["name"]
+        forged_gets_nothing_in(lab, b)
     said = re.findall(r"on-link-(?:up|down): (\w+ \S+)", a.output())
     assert said[-2:] == [f"gone {primary}", f"back {primary}"], said
     assert said.count(f"gone {primary}") == 1 and len(said) == 4, said  # both links came up
