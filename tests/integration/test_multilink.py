@@ -239,3 +239,30 @@ def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
         assert got >= 0.975 * sent
         assert found.get(drops.DUPLICATE, 0) >= 0.6 * sent
         assert not found.get(drops.REPLAY), found
+
+
+def test_a_flapping_primary_moves_traffic_once_each_way(
+        lab: TwoHosts, registry: LinkRegistry, second_veth: tuple[str, str],
+        tmp_path: Path, long_run: bool) -> None:
+    """The issue's figure (--long: about 45 s): hold time 10 s, the primary down and up every
+    2 s for 30 s: traffic moves to the backup once, and back once, <= 10.5 s after the
+    primary's last return."""
+    if not long_run:
+        pytest.skip("a 45 s run: give --long")
+    with two_link_tunnels(lab, registry, "udp", "sim:?rate=9600&mtu=100",
+                          ["--keepalive", "0.2", "--hold-time", "10"], tmp_path) as (a, _):
+        assert ping(lab.a, OVERLAY[1], count=5, interval=0.05, timeout=0.5).received == 5
+        for _ in range(8):
+            set_veth(lab.a, lab.veth_a, up=False)
+            time.sleep(2.0)
+            set_veth(lab.a, lab.veth_a, up=True)
+            last_return = time.perf_counter()
+            time.sleep(2.0)
+        while not tunnel_status(a)["links"][0]["active"]:
+            assert time.perf_counter() - last_return <= 10.5
+            ping(lab.a, OVERLAY[1], count=1, timeout=0.1)  # traffic, so failover decides
+            time.sleep(0.05)
+        back = time.perf_counter() - last_return
+        print(f"flapping primary: back on it {back:.2f} s after its last return")
+        assert back >= 10.0
+        assert tunnel_status(a)["link_switches"] == 2
