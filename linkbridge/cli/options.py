@@ -11,6 +11,7 @@ from linkbridge.datapath.encrypting import AUTO
 from linkbridge.errors import ConfigError
 from linkbridge.ops.hooks import DEFAULT_TIMEOUT, Hooks
 from linkbridge.plugin.options import port
+from linkbridge.wire.multilink import DEFAULT_HOLD_TIME
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class UpOptions:
     rx: int | None
     tx: int | None
     host: str
-    link: str | None = None
+    link: tuple[str, ...] = ()  # several: one peer over each, in order of preference
+    link_policy: str = "failover"
+    hold_time: float = DEFAULT_HOLD_TIME
     via: tuple[str, ...] = ()
     fragment: str = "never"
     fragment_timeout: float = FRAGMENT_TIMEOUT

@@ -18,6 +18,8 @@ from linkbridge.datapath.ports import DEFAULT_HOST
 from linkbridge.ops.hooks import DEFAULT_TIMEOUT
 from linkbridge.ops.logs import FORMATS
 from linkbridge.plugin.options import port
+from linkbridge.wire.multilink import DEFAULT_HOLD_TIME
+from linkbridge.wire.multilink import POLICIES as LINK_POLICIES
 from linkbridge.wire.stack import FRAGMENT_MODES, OFFLOAD_MODES, QUEUE_MODES
 
 BACKENDS = ("tun", "fou")
@@ -83,7 +85,11 @@ def add_up_parser(commands: Commands) -> None:
         epilog=EPILOG_UP, formatter_class=argparse.RawDescriptionHelpFormatter)
     up.add_argument("legacy", nargs="*", metavar="RX_PORT TX_PORT REMOTE [MTU]",
                     help="the original tool's positional form")
-    up.add_argument("--link", metavar="URL", help="link to carry packets over, e.g. udp:HOST:PORT")
+    up.add_argument("--link", action="append", default=[], metavar="URL",
+                    help="link to carry packets over, e.g. udp:HOST:PORT; repeat it for "
+                         "several links to the same peer, in order of preference (--link-policy, "
+                         "docs/multilink.md)")
+    add_multilink_options(up)
     up.add_argument("-c", "--config", metavar="FILE",
                     help="TOML file of tunnels (same keys as these options; several [[tunnel]] "
                          "tables run in one process); options given here override it")
@@ -464,6 +470,19 @@ def add_tunnel_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", metavar="NAME",
                         help="drop root and run as this user once the device and routes exist")
     add_capture_options(parser)
+
+
+def add_multilink_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("several links (--link repeated, docs/multilink.md)")
+    group.add_argument("--link-policy", choices=[str(p) for p in LINK_POLICIES],
+                       default=str(LINK_POLICIES[0]),
+                       help="failover: all traffic on the first link that is up; duplicate: "
+                            "every packet on every link that is up, the receiver keeps the "
+                            "first copy (default %(default)s)")
+    group.add_argument("--hold-time", type=positive_seconds, default=DEFAULT_HOLD_TIME,
+                       metavar="SECONDS",
+                       help="failover returns to a better link only after it stayed up this "
+                            "long (default %(default)s)")
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ from linkbridge.datapath.pipeline import (
     ENCRYPT_NEEDS_LINK,
     Capture,
     LinkBelow,
+    Links,
     LocalPorts,
     Lower,
     Pipeline,
@@ -47,6 +48,8 @@ from linkbridge.tunnel.setup import TunnelSpec, parse_interface, parse_network
 from linkbridge.tunnel.supervisor import Supervisor, serve
 from linkbridge.wire.keys import StaticKeys, decode_key
 from linkbridge.wire.liveness import Thresholds
+from linkbridge.wire.multilink import DEFAULT_PROBE_INTERVAL
+from linkbridge.wire.multilink import Policy as LinkPolicy
 from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.secure import Timers
 from linkbridge.wire.stack import Compress, Encrypt, Fragment, Offload, Queue
@@ -99,20 +102,35 @@ def pipeline_of(options: UpOptions, plugins: InstalledPlugins,
         encrypt, peer_keys = ((encrypt_of(options), {}) if peers is None
                               else peers_encrypt(options, peers))
         below: LinkBelow | LocalPorts = LinkBelow(
-            plugins.registry.create_link(options.link, options.via))
+            plugins.registry.create_link(options.link[0], options.via))
     elif options.rx and options.tx:
         if options.private_key or options.peer_public_key:
             raise ConfigError(ENCRYPT_NEEDS_LINK)  # before any key file is read
         encrypt, below = None, LocalPorts(options.rx, options.tx, options.host)
     else:
         raise ConfigError("give a link (--link URL) or local ports (--rx PORT --tx PORT)")
+    fragment = Fragment(options.fragment, options.fragment_timeout)
     return Pipeline(
         above=TunDevice(options.mtu),
         upper=Upper(Offload(options.offload, options.offload_flags), Compress(options.compress),
                     encrypt, Queue(options.queue, options.queue_rate, options.queue_limit)),
-        lower=Lower(below, Fragment(options.fragment, options.fragment_timeout)),
+        lower=Lower(below, fragment),
         capture=Capture(options.pcap, options.pcap_limit) if options.pcap else None,
-        keepalive=options.keepalive is not None, peers=peers, peer_keys=peer_keys)
+        keepalive=options.keepalive is not None, peers=peers, peer_keys=peer_keys,
+        links=links_of(options, plugins, fragment))
+
+
+def links_of(options: UpOptions, plugins: InstalledPlugins, fragment: Fragment) -> Links | None:
+    """The links after the first when --link repeats (each wrapped in the --via links), with
+    the policy; each is probed every --keepalive seconds (default 1 s), and is down after
+    --link-timeout (default 2.25 probe intervals) of silence."""
+    if len(options.link) < 2:
+        return None
+    others = tuple(Lower(LinkBelow(plugins.registry.create_link(url, options.via)), fragment)
+                   for url in options.link[1:])
+    probe = options.keepalive or DEFAULT_PROBE_INTERVAL
+    return Links(others, LinkPolicy(options.link_policy), options.hold_time, probe,
+                 Thresholds.choose(probe, options.link_timeout))
 
 
 def encrypt_of(options: UpOptions | argparse.Namespace) -> Encrypt | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import Endpoint, LossReporter
 from linkbridge.wire.compress import MODES, OFF, VJ, codec_pair
+from linkbridge.wire.compress.lbhc import Compressor
 from linkbridge.wire.frames import UNCOMPRESSED, VJ_UNCOMPRESSED_TCP
 
 __all__ = ["MODES", "OFF", "CompressingEndpoint"]
@@ -92,6 +93,13 @@ class CompressingEndpoint:
             self.below.send(frame)
         self.counters.tx.count(len(packet), len(frame), frame[0] if frame else 0, self.mode)
         self.counters.sent(len(packet))
+
+    def path_changed(self) -> None:
+        """The frames go over another link now (a failover): in `auto` mode each flow's next
+        packet goes with a full header, so a context set up on the old link is never relied
+        on (VJ has its own recovery: the peer tosses until a full header)."""
+        if isinstance(self._compressor, Compressor):
+            self._compressor.refresh_all()
 
     def _frame_lost(self, reason: str) -> None:
         """The link below lost a frame (called on the receiving thread, inside its receive()

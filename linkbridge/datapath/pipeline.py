@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -23,6 +23,7 @@ from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
 from linkbridge.datapath.endpoint import AddressedLink, Endpoint, SendTiming
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
+from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.datapath.multipoint import peer_router
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
 from linkbridge.datapath.pathmtu import path_frame_size
@@ -33,6 +34,8 @@ from linkbridge.errors import ConfigError
 from linkbridge.wire.compress import OFF
 from linkbridge.wire.frames import SEND_ORDER, Layer
 from linkbridge.wire.keys import StaticKeys
+from linkbridge.wire.liveness import Thresholds
+from linkbridge.wire.multilink import DATA_HEADER, Policy
 from linkbridge.wire.packet import packet_problem
 from linkbridge.wire.peers import PeerTable
 from linkbridge.wire.queue import DEFAULT_PACKETS, LinkQueue
@@ -128,6 +131,19 @@ class Lower:
 
 
 @dataclass(frozen=True)
+class Links:
+    """The links beside the pipeline's `lower` (--link repeated, docs/multilink.md): their
+    lower halves in order of preference, the policy, failover's hold time, and how often each
+    link is probed with the liveness thresholds that follow from it."""
+
+    others: tuple[Lower, ...]
+    policy: Policy
+    hold_time: float
+    probe_interval: float
+    thresholds: Thresholds
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """The whole description: what stands above, the upper stack, the lower half, a capture of
     the side above, whether the tunnel sends keepalives (frames the layers must carry), and
@@ -142,6 +158,7 @@ class Pipeline:
     # with encryption, each peer's keys by name: its stack's encrypt layer is `upper.encrypt`
     # with them
     peer_keys: Mapping[str, StaticKeys] = field(default_factory=dict)
+    links: Links | None = None  # more links to the same peer, under a link scheduler
 
 
 @dataclass(frozen=True)
@@ -168,6 +185,7 @@ class Plan:
     offload_frame: int | None
     fragment_frame: int | None
     queue: QueuePace | None = None
+    link_frames: tuple[int | None, ...] = ()  # the fragment frame of each of `links.others`
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -220,7 +238,8 @@ def tunnel_mtu(pipeline: Pipeline) -> int:
     above = pipeline.above
     if isinstance(above, LocalPorts):
         return 0
-    return above.mtu or (link_mtu(pipeline) or DEFAULT_MTU) - overhead(pipeline.upper.encrypt)
+    return above.mtu or ((link_mtu(pipeline) or DEFAULT_MTU) - overhead(pipeline.upper.encrypt)
+                         - (DATA_HEADER if pipeline.links else 0))
 
 
 def validate(pipeline: Pipeline) -> Plan:
@@ -236,7 +255,10 @@ def validate(pipeline: Pipeline) -> Plan:
     if pipeline.peers is not None:
         check_multipoint(pipeline, pipeline.peers)
     offload = None
-    if isinstance(pipeline.above, TunDevice) and pipeline.peers is None:
+    if pipeline.links is not None:
+        check_links(pipeline)
+    if isinstance(pipeline.above, TunDevice) and pipeline.peers is None \
+            and pipeline.links is None:
         offload = offload_frame_size(
             upper.offload, link=has_link, link_mtu=link_mtu(pipeline), tunnel_mtu=mtu,
             encrypting=encrypting, compress=upper.compress.mode,
@@ -246,6 +268,8 @@ def validate(pipeline: Pipeline) -> Plan:
         # offload chunks carry what does not fit a link frame: no fragmentation layer then
         mode = "never" if offload is not None else lower.fragment.mode
         packet = mtu + overhead(upper.encrypt) if encrypting and mtu else mtu
+        if pipeline.links is not None and packet:
+            packet += DATA_HEADER
         fragment = fragment_frame_size(mode, packet, link_mtu(pipeline),
                                        foreign=foreign_peer(pipeline))
         if fragment is not None and pipeline.peers is not None:
@@ -253,7 +277,28 @@ def validate(pipeline: Pipeline) -> Plan:
                                                         "tunnel's, or --fragment always)"))
         check_compress(upper.compress.mode, fragmenting=fragment is not None,
                        encrypting=encrypting, keepalive=pipeline.keepalive)
-    return Plan(pipeline, mtu, offload, fragment, queue_pace(pipeline, mtu))
+    frames = () if pipeline.links is None else tuple(
+        fragment_frame_size(lower.fragment.mode, packet, lower_mtu(lower))
+        for lower in pipeline.links.others)
+    return Plan(pipeline, mtu, offload, fragment, queue=queue_pace(pipeline, mtu),
+                link_frames=frames)
+
+
+def lower_mtu(lower: Lower) -> int | None:
+    """The largest frame the link of `lower` carries (None: any)."""
+    return lower.below.link.mtu if isinstance(lower.below, LinkBelow) else None
+
+
+def check_links(pipeline: Pipeline) -> None:
+    """The rules of several links (docs/multilink.md): links only (no local ports), one peer,
+    no offload layer (its chunks are sized to one link)."""
+    lowers = (pipeline.lower, *(pipeline.links.others if pipeline.links else ()))
+    if not all(isinstance(lower.below, LinkBelow) for lower in lowers):
+        raise ConfigError("several links need --link for each, not local ports")
+    if pipeline.peers is not None:
+        raise ConfigError("--peer with several --link is not supported yet (docs/multilink.md)")
+    if pipeline.upper.offload.mode == "on":
+        raise ConfigError("--offload on cannot run over several links (docs/multilink.md)")
 
 
 def queue_pace(pipeline: Pipeline, mtu: int) -> QueuePace | None:
@@ -311,6 +356,7 @@ class Opened:
     tunnel_side: Endpoint
     link_side: Endpoint
     check: Check = packet_problem
+    scheduler: LinkScheduler | None = None  # several links: the scheduler over them
 
 
 def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None) -> Opened:
@@ -323,6 +369,9 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         stack.callback(writer.close)
         above = pcap_tap(above, writer)
     below = open_lower(pipeline.lower, plan.fragment_frame, stack)
+    scheduler = None
+    if pipeline.links is not None:
+        below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack)
     if pipeline.peers is None:
         link_side = open_upper(pipeline.upper, below, stack)
         if plan.queue is not None:
@@ -333,8 +382,10 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         link_side = peer_router(below, pipeline.peers,
                                 lambda port: open_upper(peer_upper(pipeline, port.name), port,
                                                         stack))
+    if scheduler is not None and isinstance(link_side, CompressingEndpoint):
+        scheduler.on_switch(link_side.path_changed)  # full headers after a failover
     if plan.offload_frame is None or device is None:
-        return Opened(above, link_side)
+        return Opened(above, link_side, scheduler=scheduler)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))
     offloading.attach(link_side)
     return Opened(offloading, link_side, frame_problem)
@@ -374,6 +425,17 @@ def open_queue(pace: QueuePace, below: Endpoint, stack: contextlib.ExitStack) ->
                              pace.lead)
     stack.callback(layer.stop)
     return layer
+
+
+def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],
+               stack: contextlib.ExitStack) -> LinkScheduler:
+    """The link scheduler over `first` and the lower half of each of `links.others`."""
+    lowers = [first, *(open_lower(lower, frame, stack)
+                       for lower, frame in zip(links.others, frames, strict=True))]
+    scheduler = LinkScheduler(lowers, links.policy, links.thresholds, links.hold_time,
+                              links.probe_interval)
+    stack.callback(scheduler.close)
+    return scheduler
 
 
 def peer_upper(pipeline: Pipeline, name: str) -> Upper:

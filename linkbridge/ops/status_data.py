@@ -17,6 +17,7 @@ from typing import Any
 # `side` labels of the two sides of a tunnel, as `status`, the metrics and --watch name them
 TUNNEL_SIDE = "tunnel"
 LINK_SIDE = "link"
+LINK_ROW = "link:"  # followed by the link's name: one side per link of a multi-link tunnel
 PEER_SIDE = "peer:"  # followed by the peer's name: one side per peer of a multipoint tunnel
 
 
@@ -115,13 +116,17 @@ class TunnelStatus:
     config_key: str | None = None
     reasons: Mapping[str, str] = field(default_factory=dict)  # counted drop reason -> meaning
     peers: tuple[tuple[str, SideStatus], ...] = ()  # a multipoint tunnel's, by name
+    links: tuple[tuple[str, SideStatus], ...] = ()  # a multi-link tunnel's, by link name
+    link_states: Mapping[str, str] = field(default_factory=dict)  # LINK_ROW + name -> state
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def sides(self) -> tuple[tuple[str, SideStatus], ...]:
         """(label, counters) of each side, in the order every format shows them: the device,
-        the link side, then each peer of a multipoint tunnel (`peer:NAME`)."""
+        the link side, then each peer of a multipoint tunnel (`peer:NAME`), each link of a
+        multi-link tunnel (`link:NAME`)."""
         return ((TUNNEL_SIDE, self.tunnel), (LINK_SIDE, self.link_side),
-                *((PEER_SIDE + name, side) for name, side in self.peers))
+                *((PEER_SIDE + name, side) for name, side in self.peers),
+                *((LINK_ROW + name, side) for name, side in self.links))
 
 
 def parse_tunnel(document: object) -> TunnelStatus:
@@ -130,6 +135,7 @@ def parse_tunnel(document: object) -> TunnelStatus:
     doc = _object(document, "status document")
     link_side = _object(doc.get("link_side", {}), "link_side")
     peers = _object(link_side.get("peers", {}), "link_side.peers")
+    links = [_object(link, "links[]") for link in doc.get("links", [])]
     liveness = None
     if "link_state" in doc:
         liveness = LinkLiveness(_str(doc, "link_state", "down"),
@@ -147,6 +153,12 @@ def parse_tunnel(document: object) -> TunnelStatus:
         link_side=parse_side(link_side, "link_side"),
         peers=tuple((str(name), parse_side(side, f"link_side.peers.{name}"))
                     for name, side in peers.items()),
+        links=tuple((_str(link, "name", "?"),
+                     parse_side(link.get("counters", {}), "links[].counters"))
+                    for link in links),
+        link_states={LINK_ROW + _str(link, "name", "?"):
+                     _str(link, "state", "down") + ("*" if link.get("active") else "")
+                     for link in links},
         liveness=liveness, config=_str_or_none(doc, "config"),
         config_key=_str_or_none(doc, "config_key"), reasons=_descriptions(doc, "reasons"),
         document=doc)

@@ -66,7 +66,7 @@ def format_table(tunnels: Sequence[TunnelStatus], now: float) -> str:
                 str(tunnel.pid) if first else "",
                 human_duration(tunnel.uptime_s) if first else "",
                 f"{label} {side.name}".strip(),
-                state if label == LINK_SIDE else "",
+                state if label == LINK_SIDE else tunnel.link_states.get(label, ""),
                 str(side.rx_packets),
                 human_bytes(side.rx_bytes),
                 str(side.tx_packets),

@@ -26,13 +26,15 @@ def open_tunnel(spec: TunnelSpec, plan: Plan, stack: contextlib.ExitStack) -> Se
                           route_metrics(plan))
     info = TunnelInfo(device=tun.name, mtu=spec.mtu, addresses=tuple(map(str, spec.addresses)),
                       routes=tuple(map(str, spec.remotes)), link="")
-    below = plan.description.lower.below
-    if isinstance(below, LinkBelow) and isinstance(below.link, Link):
-        below.link.attach_tunnel(dataclasses.replace(info, link=below.link.name))
+    links = plan.description.links
+    for lower in (plan.description.lower, *(links.others if links else ())):
+        below = lower.below
+        if isinstance(below, LinkBelow) and isinstance(below.link, Link):
+            below.link.attach_tunnel(dataclasses.replace(info, link=below.link.name))
     opened = build(plan, stack, tun)
     log.debug("%s: %s", tun.name, " -> ".join(plan.layers))
     info = dataclasses.replace(info, link=opened.link_side.name)
-    return Session(opened.tunnel_side, opened.link_side, info, opened.check)
+    return Session(opened.tunnel_side, opened.link_side, info, opened.check, opened.scheduler)
 
 
 def open_link(plan: Plan, stack: contextlib.ExitStack) -> Session:

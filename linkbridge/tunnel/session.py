@@ -4,6 +4,7 @@ starts its data path, runs its hooks, follows its link's liveness and undoes it 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -17,6 +18,7 @@ import pluggy
 from linkbridge.datapath.bridge import Bridge, Check
 from linkbridge.datapath.endpoint import Endpoint
 from linkbridge.datapath.keepalive import KeepaliveSource
+from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.errors import PluginError, TunnelError
 from linkbridge.ops.hooks import Hooks
 from linkbridge.ops.status import publish_status
@@ -37,6 +39,7 @@ class Session:
     link_side: Endpoint
     info: TunnelInfo
     check: Check = packet_problem  # what a frame towards the tunnel side must pass
+    scheduler: LinkScheduler | None = None  # several links (docs/multilink.md): their scheduler
 
 
 Opener = Callable[[contextlib.ExitStack], Session]
@@ -122,6 +125,7 @@ class TunnelRunner:
         self._bridge: Bridge | None = None
         self._keepalive: KeepaliveSource | None = None
         self._link_hooks: LinkHookWorker | None = None
+        self._each_link_hooks: dict[str, LinkHookWorker] = {}  # several links: by link name
         self.announced = False  # the on-up hook ran: on-down runs at stop()
 
     @property
@@ -153,8 +157,9 @@ class TunnelRunner:
     def announce(self) -> None:
         """Run the on-up hook (as the user the process runs as by now) and tell plugins; a
         failing hook undoes the tunnel (after its on-down hook) and raises TunnelError."""
-        assert self.session is not None
-        info = self.session.info
+        session = self.session
+        assert session is not None
+        info = session.info
         try:
             result = self.job.hooks.run("up", info, "started")
             if result is not None and not result.ok:
@@ -163,9 +168,15 @@ class TunnelRunner:
                                   f"tunnel removed")
             self._manager.hook.linkbridge_tunnel_up(tunnel=info)
             self._stack.callback(self._manager.hook.linkbridge_tunnel_down, tunnel=info)
-            if self.job.hooks.has_link_hooks:
+            if self.job.hooks.has_link_hooks and session.scheduler is None:
                 self._link_hooks = LinkHookWorker(self.job.hooks, info)
                 self._stack.callback(self._link_hooks.close)
+            elif self.job.hooks.has_link_hooks and session.scheduler is not None:
+                for lower in session.scheduler.lowers:
+                    worker = LinkHookWorker(self.job.hooks,
+                                            dataclasses.replace(info, link=lower.name))
+                    self._each_link_hooks[lower.name] = worker
+                    self._stack.callback(worker.close)
         except BaseException:
             self._undo()
             raise
@@ -187,6 +198,13 @@ class TunnelRunner:
                        change.reason)
             if self._link_hooks is not None:
                 self._link_hooks.put(change)
+        if self.session.scheduler is not None:
+            for name, change in self.session.scheduler.link_changes():
+                log_change = log.warning if change.new == "down" else log.info
+                log_change("%s: link %s: %s -> %s (%s)", self.name, name, change.old,
+                           change.new, change.reason)
+                if name in self._each_link_hooks:
+                    self._each_link_hooks[name].put(change)
 
     def link_state(self) -> str:
         return self.liveness.state if self.liveness else "down"
@@ -214,7 +232,15 @@ class TunnelRunner:
             "keepalives_sent": self._keepalive.sent if self._keepalive else 0,
             "config": self._policy.config,
             "config_key": self.job.key,
+            **self._links_extra(),
         }
+
+    def _links_extra(self) -> dict[str, Any]:
+        """With several links: each link's state and counters, the policy's switches."""
+        scheduler = self.session.scheduler if self.session else None
+        if scheduler is None:
+            return {}
+        return {"links": scheduler.link_status(), "link_switches": scheduler.switches}
 
     def stop(self, reason: str) -> None:
         """Run the on-down hook, then undo everything (data path, status, link, device)."""
@@ -231,6 +257,7 @@ class TunnelRunner:
         finally:
             self._stack = contextlib.ExitStack()
             self.session, self._bridge, self._keepalive, self._link_hooks = None, None, None, None
+            self._each_link_hooks = {}
             self.announced = False
             if session is not None:
                 for endpoint in (session.tunnel_side, session.link_side):

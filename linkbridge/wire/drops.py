@@ -88,6 +88,10 @@ QUEUE_OVERFLOW = "queue_overflow"
 NO_PEER = "no_peer"
 SOURCE_NOT_ALLOWED = "source_not_allowed"
 
+# Several links under one tunnel (wire/multilink.py, datapath/multilink.py)
+DUPLICATE = "duplicate"
+LINK_PROBE_MALFORMED = "link_probe_malformed"
+
 
 REASONS = {
     MTU: "longer than the link (or a layer) carries",
@@ -148,4 +152,6 @@ REASONS = {
     QUEUE_OVERFLOW: "the oldest packet of the largest flow, the queue over its limit",
     NO_PEER: "a packet to an address no peer's allowed prefixes contain",
     SOURCE_NOT_ALLOWED: "a packet from a peer whose source is not in that peer's prefixes",
+    DUPLICATE: "a copy of a frame already delivered over another link (multi-link)",
+    LINK_PROBE_MALFORMED: "a link probe frame of an unknown kind or too short",
 }

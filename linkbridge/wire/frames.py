@@ -153,7 +153,7 @@ class ExtensionType:
 
 EXTENSIONS: tuple[ExtensionType, ...] = (
     ExtensionType(PEER_CONTROL, "peer control", "multipoint", Status.RESERVED),
-    ExtensionType(LINK_PROBE, "link probe", "multi-link", Status.RESERVED),
+    ExtensionType(LINK_PROBE, "link probe", "multi-link", Status.IN_USE),
     ExtensionType(REPAIR, "repair", "loss repair (ARQ/FEC)", Status.RESERVED),
     ExtensionType(COOKIE_REPLY, "cookie reply", "encrypt", Status.IN_USE),
 )

@@ -25,12 +25,12 @@ def options(*argv: str) -> UpOptions:
 
 def test_positional_form_becomes_ports_remote_and_mtu() -> None:
     up = options("up", "2001", "2002", "10.0.2.2", "100")
-    assert (up.rx, up.tx, up.remote, up.mtu, up.link) == (2001, 2002, ("10.0.2.2",), 100, None)
+    assert (up.rx, up.tx, up.remote, up.mtu, up.link) == (2001, 2002, ("10.0.2.2",), 100, ())
 
 
 def test_tunnel_command_has_no_link_side() -> None:
     tunnel = options("tunnel", "--rx", "1", "--tx", "2", "--remote", "10.0.0.1")
-    assert (tunnel.link, tunnel.via, tunnel.config) == (None, (), None)
+    assert (tunnel.link, tunnel.via, tunnel.config) == ((), (), None)
     plan = plan_up(tunnel, InstalledPlugins(get_plugin_manager))
     assert plan.pipeline.description.lower.below == LocalPorts(1, 2, tunnel.host)
 

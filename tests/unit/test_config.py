@@ -47,17 +47,17 @@ def parse(text: str, up: argparse.ArgumentParser) -> list[argparse.Namespace]:
 def test_two_tunnels_with_shared_top_level_keys(up: argparse.ArgumentParser) -> None:
     alice, ports = parse(TWO, up)
     assert (alice.name, alice.link, alice.mtu, alice.user) == (
-        "lbalice", "udp:203.0.113.7:5555", 1400, "nobody")
+        "lbalice", ["udp:203.0.113.7:5555"], 1400, "nobody")
     assert alice.remote == ["10.0.2.0/24", "10.0.3.1"]
     assert alice.address == ["10.0.1.2/24"]
     assert (ports.rx, ports.tx, ports.mtu, ports.remote) == (2001, 2002, 1200, ["10.9.0.0/16"])
-    assert ports.link is None
+    assert ports.link == []
     assert ports.via == []  # untouched options keep the command line's defaults
 
 
 def test_top_level_alone_is_one_tunnel(up: argparse.ArgumentParser) -> None:
     [only] = parse('link = "udp:198.18.0.2:5555"\nremote = "198.19.0.2"\n', up)
-    assert only.link == "udp:198.18.0.2:5555"
+    assert only.link == ["udp:198.18.0.2:5555"]
 
 
 def test_underscores_or_dashes(up: argparse.ArgumentParser) -> None:

@@ -68,6 +68,8 @@ NAMES = {
     "QUEUE_OVERFLOW": "queue_overflow",
     "NO_PEER": "no_peer",
     "SOURCE_NOT_ALLOWED": "source_not_allowed",
+    "DUPLICATE": "duplicate",
+    "LINK_PROBE_MALFORMED": "link_probe_malformed",
 }
 
 

@@ -113,6 +113,11 @@ class Compressor:
         if context is not None and context.gen == frame[1]:
             context.refresh = True
 
+    def refresh_all(self) -> None:
+        """Send every flow's next packet with a full header (the frames went another way)."""
+        for context in self._flows.values():
+            context.refresh = True
+
     def compress(self, packet: bytes) -> bytes:
         """The frame for `packet`; never longer than it."""
         headers = parse(packet)

@@ -1,0 +1,187 @@
+"""The link scheduler: one endpoint over several links' lower halves (docs/multilink.md).
+
+The upper stack (compress, encrypt) is built over it unchanged, so one session spans all
+links. Each frame from above goes out behind a sequence number on the links the policy picks
+(wire/multilink.py); each link also carries a probe every `probe_interval` seconds, so its
+liveness follows its own frames. Frames from every link meet in one queue (a reader thread per
+link), where copies are removed (counted `duplicate`) before the layers above see them.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.endpoint import Endpoint, PathMtu
+from linkbridge.errors import LinkbridgeError
+from linkbridge.wire.liveness import Change, Thresholds
+from linkbridge.wire.multilink import (
+    DATA_HEADER,
+    PROBE_FRAME,
+    Dedup,
+    LinkTable,
+    Parsed,
+    Policy,
+    data_frame,
+    parse,
+)
+
+READ_WAIT = 0.2  # seconds a reader thread waits in its link's receive() before checking for close
+
+
+class LinkScheduler:
+    """An endpoint over `lowers`, each a link's lower half (fragment over link), in order of
+    preference. Counters count the frames of the layers above; `links` each link's own."""
+
+    def __init__(self, lowers: Sequence[Endpoint], policy: Policy, thresholds: Thresholds,
+                 hold_time: float, probe_interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.lowers = tuple(lowers)
+        self.name = "links(" + ",".join(lower.name for lower in self.lowers) + ")"
+        self.counters = Counters()
+        self.probe_interval = probe_interval
+        self._clock = clock
+        now = clock()
+        self._table = LinkTable(len(self.lowers), policy, thresholds, hold_time, now)
+        self._rx = [0] * len(self.lowers)  # frames (probes too) received per link
+        self._probes_sent = 0
+        self._next_probe = now
+        self._seq = int.from_bytes(os.urandom(4), "big")
+        self._dedup = Dedup()
+        self._lock = threading.Lock()  # the table, the sequence number and the changes
+        self._send_locks = [threading.Lock() for _ in self.lowers]
+        self._changes: list[tuple[str, Change]] = []
+        self._switch_listeners: list[Callable[[], None]] = []
+        self._inbox: queue.Queue[tuple[int, list[bytes]] | BaseException] = queue.Queue()
+        self._closing = threading.Event()
+        self._readers = [threading.Thread(target=self._read, args=(index,), daemon=True,
+                                          name=f"link-{index}") for index in range(len(lowers))]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, index: int) -> None:
+        lower = self.lowers[index]
+        try:
+            while not self._closing.is_set():
+                frames = lower.receive(READ_WAIT)
+                if frames:
+                    self._inbox.put((index, frames))
+        except LinkbridgeError as exc:
+            if not self._closing.is_set():
+                self._inbox.put(exc)
+
+    def _send_on(self, index: int, frame: bytes) -> None:
+        with self._send_locks[index]:
+            self.lowers[index].send(frame)
+
+    def _observe(self, now: float) -> None:
+        """Update the links' liveness (the caller holds the lock)."""
+        for index, change in self._table.observe(self._rx, now):
+            self._changes.append((self.lowers[index].name, change))
+
+    def send(self, packet: bytes) -> None:
+        now = self._clock()
+        with self._lock:
+            self._observe(now)
+            switches = self._table.switches
+            targets = self._table.targets(now)
+            switched = self._table.switches != switches
+            self._seq += 1
+            frame = data_frame(self._seq, packet)
+        if switched:
+            for listener in self._switch_listeners:
+                listener()
+        for index in targets:
+            self._send_on(index, frame)
+        self.counters.sent(len(packet))
+
+    def receive(self, timeout: float) -> list[bytes]:
+        self._probe()
+        wait = max(0.0, min(timeout, self._next_probe - self._clock()))
+        try:
+            item = self._inbox.get(timeout=wait) if wait else self._inbox.get_nowait()
+        except queue.Empty:
+            return []
+        if isinstance(item, BaseException):
+            raise item
+        index, frames = item
+        packets = []
+        with self._lock:
+            for frame in frames:
+                parsed = parse(frame)
+                if not isinstance(parsed, Parsed):
+                    self.counters.drop(parsed)
+                    continue
+                self._rx[index] += 1
+                if parsed.seq is None and not parsed.payload:
+                    continue  # a probe: it only tells that the link lives
+                if parsed.seq is not None:
+                    reason = self._dedup.accept(frame)
+                    if reason is not None:
+                        self.counters.drop(reason)
+                        continue
+                self.counters.received(len(parsed.payload))
+                packets.append(parsed.payload)
+            self._observe(self._clock())
+        return packets
+
+    def _probe(self) -> None:
+        """A probe on every link when one is due (called where the receiving thread waits)."""
+        now = self._clock()
+        if now < self._next_probe:
+            return
+        self._next_probe = now + self.probe_interval
+        for index in range(len(self.lowers)):
+            self._send_on(index, PROBE_FRAME)
+        self._probes_sent += 1
+        with self._lock:
+            self._observe(now)
+
+    def path_frame_size(self, frame_size: int) -> int:
+        """The smallest of the links' frame sizes, less the sequence header."""
+        sizes = [lower.path_frame_size(frame_size + DATA_HEADER) if isinstance(lower, PathMtu)
+                 else frame_size + DATA_HEADER for lower in self.lowers]
+        return min(sizes) - DATA_HEADER
+
+    def on_switch(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on the sending thread) when failover moves to another link."""
+        self._switch_listeners.append(listener)
+
+    def link_changes(self) -> list[tuple[str, Change]]:
+        """The links' state changes since the last call (link name, change), oldest first."""
+        with self._lock:
+            changes, self._changes = self._changes, []
+        return changes
+
+    def link_status(self) -> list[dict[str, Any]]:
+        """Each link's state, whether it carries traffic now, and its counters."""
+        now = self._clock()
+        with self._lock:
+            self._observe(now)
+            active = set(self._table.targets(now))
+            return [{
+                "name": lower.name,
+                "state": str(liveness.state),
+                "state_for_s": round(now - liveness.since, 3),
+                "active": index in active,
+                "probes_sent": self._probes_sent,
+                "counters": lower.counters.as_dict(),
+            } for index, (lower, liveness) in enumerate(zip(self.lowers, self._table.liveness,
+                                                            strict=True))]
+
+    @property
+    def switches(self) -> int:
+        """Times failover moved traffic to another link."""
+        return self._table.switches
+
+    def close(self) -> None:
+        self._closing.set()
+        for reader in self._readers:
+            reader.join()
+        for lower in self.lowers:
+            lower.close()

@@ -1,0 +1,268 @@
+"""Several links per peer (docs/multilink.md) between two namespaces joined by two veth pairs:
+failover when the primary's veth is cut (with pyroute2, outside the tunnel processes) and its
+return after the hold time, duplicate over two lossy sim: links with exactly-once delivery,
+both with encryption on and no frame refused as a replay."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from linkbridge_udp import LAB_PORT as UDP_LAB_PORT
+from pyroute2 import IPRoute
+
+from linkbridge.lab import netns
+from linkbridge.lab.probes import ping, tcp_transfer
+from linkbridge.lab.processes import LinkbridgeProcess
+from linkbridge.lab.run import TUN_NAME, tunnels_between
+from linkbridge.lab.topology import (
+    OVERLAY,
+    UNDERLAY,
+    UNDERLAY_PREFIX,
+    TwoHosts,
+    link_stats,
+    unique_tag,
+)
+from linkbridge.ops.keys import new_private_key, public_key_of
+from linkbridge.plugin.lab import LabSides
+from linkbridge.plugin.registry import LinkRegistry
+from linkbridge.plugin.url import LinkUrl, parse_link_url
+from linkbridge.wire import drops
+from linkbridge.wire.multilink import PROBE_FRAME, data_frame
+from tests.helpers.commands import status_json
+from tests.helpers.ip_packets import udp
+from tests.helpers.ping_stream import ping_stream
+
+SECOND = ("198.18.2.1", "198.18.2.2")  # the second veth pair's addresses, host A and host B
+SECOND_PORT = 47300
+
+
+@pytest.fixture
+def second_veth(lab: TwoHosts) -> Iterator[tuple[str, str]]:
+    """A second veth pair between the lab's hosts (SECOND); its two names."""
+    tag = unique_tag()
+    names = (f"lma{tag}"[:15], f"lmb{tag}"[:15])
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=names[0], kind="veth",
+                 peer={"ifname": names[1], "net_ns_fd": lab.b})
+        ipr.link("set", index=ipr.link_lookup(ifname=names[0])[0], net_ns_fd=lab.a)
+    for host, name, address in zip((lab.a, lab.b), names, SECOND, strict=True):
+        with netns.inside(host), IPRoute() as ns:
+            index = ns.link_lookup(ifname=name)[0]
+            ns.addr("add", index=index, address=address, prefixlen=UNDERLAY_PREFIX)
+            ns.link("set", index=index, state="up")
+    yield names
+
+
+def set_veth(host: str, name: str, up: bool) -> None:
+    """Cut or restore a link by its veth end in `host` (outside the tunnel processes)."""
+    with netns.inside(host), IPRoute() as ns:
+        ns.link("set", index=ns.link_lookup(ifname=name)[0], state="up" if up else "down")
+
+
+@contextlib.contextmanager
+def pair(registry: LinkRegistry, link: str, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
+    url = parse_link_url(link)
+    link_class = registry.link_class(url.scheme)
+    with link_class.lab_pair(url, sides) as urls:  # type: ignore[attr-defined]
+        yield urls
+
+
+def second_urls(registry: LinkRegistry, link: str, lab: TwoHosts) -> list[str]:
+    """Both ends of `link` over the second veth pair, each bound to its own address."""
+    sides = LabSides(lab.a, lab.b, SECOND[0], SECOND[1], lab.sides.serial_cable)
+    with pair(registry, link, sides) as urls:
+        return [str(LinkUrl(url.scheme, f"{SECOND[1 - index]}:{SECOND_PORT}",
+                            {**url.options, "bind": f"{SECOND[index]}:{SECOND_PORT}"}))
+                for index, url in enumerate(urls)]
+
+
+def key_args(tmp_path: Path) -> tuple[list[str], list[str]]:
+    files, public = [], []
+    for name in "ab":
+        private = new_private_key()
+        path = tmp_path / f"{name}.key"
+        path.write_text(private + "\n")
+        path.chmod(0o600)
+        files.append(str(path))
+        public.append(public_key_of(private))
+    return (["--private-key", files[0], "--peer-public-key", public[1]],
+            ["--private-key", files[1], "--peer-public-key", public[0]])
+
+
+def tunnel_status(process: LinkbridgeProcess) -> dict[str, Any]:
+    [document] = [doc for doc in status_json() if doc["pid"] == process.proc.pid]  # type: ignore[union-attr]
+    return document
+
+
+def link_drops(process: LinkbridgeProcess) -> dict[str, int]:
+    """Every drop the link side of `process` counted, over all its layers (status)."""
+    found: dict[str, int] = {}
+
+    def walk(counters: dict[str, Any]) -> None:
+        for reason, count in counters.get("drops", {}).items():
+            found[reason] = found.get(reason, 0) + count
+        if isinstance(counters.get("frames"), dict):
+            walk(counters["frames"])
+
+    walk(tunnel_status(process)["link_side"])
+    return found
+
+
+@contextlib.contextmanager
+def two_link_tunnels(lab: TwoHosts, registry: LinkRegistry, first: str, second: str,
+                     extra: list[str], tmp_path: Path
+                     ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
+    keys = key_args(tmp_path)
+    seconds = second_urls(registry, second, lab)
+    with pair(registry, first, lab.sides) as (url_a, url_b), \
+            tunnels_between(lab, url_a, url_b, extra_args=extra,
+                            side_args=(["--link", seconds[0], *keys[0]],
+                                       ["--link", seconds[1], *keys[1]])) as sides:
+        yield sides
+
+
+def forged_gets_nothing_in(lab: TwoHosts, b: LinkbridgeProcess) -> None:
+    """Frames sent to B's primary link from A's link address and port (a raw socket in A,
+    outside the tunnel): sequence headers around forged transport data and plain IP, bare
+    frames and bad probes. Not one reaches B's device; the tunnel still carries pings."""
+    rng = random.Random(7)
+    bodies = [bytes.fromhex("4500001c0001000040017a") + bytes(17),
+              *(bytes([0xB0]) + rng.randbytes(60) for _ in range(20))]
+    frames = [*(data_frame(rng.getrandbits(32), body) for body in bodies), *bodies,
+              PROBE_FRAME[:2] + b"\x09", *(rng.randbytes(rng.randrange(1, 100)) for _ in range(50))]
+    time.sleep(0.3)  # what is on its way arrives first
+    sent, got = link_stats(lab.a, TUN_NAME)["tx_packets"], link_stats(lab.b, TUN_NAME)["rx_packets"]
+    with netns.inside(lab.a):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    with raw:
+        for frame in frames:
+            raw.sendto(udp(payload=frame, sport=UDP_LAB_PORT, dport=UDP_LAB_PORT), (UNDERLAY[1], 0))
+    time.sleep(0.3)
+    forged_in = (link_stats(lab.b, TUN_NAME)["rx_packets"] - got) \
+        - (link_stats(lab.a, TUN_NAME)["tx_packets"] - sent)
+    assert forged_in <= 0, f"{forged_in} {link_drops(b)} {tunnel_status(b)['tunnel']}"
+    found = link_drops(b)
+    refused = (drops.AUTH, drops.UNKNOWN_KEY, drops.NOT_ENCRYPTED)
+    assert sum(found.get(reason, 0) for reason in refused) >= len(bodies), found
+    assert found.get(drops.LINK_PROBE_MALFORMED, 0) >= 1, found
+    assert ping(lab.a, OVERLAY[1], count=5, interval=0.02, timeout=0.5).received == 5
+
+
+def first_reply_after(timeline: list[tuple[float, float | None]], moment: float) -> float:
+    """Seconds from `moment` until the first reply to a request sent after it arrived."""
+    return min(sent + rtt / 1000 for sent, rtt in timeline
+               if sent >= moment and rtt is not None) - moment
+
+
+def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
+        lab: TwoHosts, registry: LinkRegistry, second_veth: tuple[str, str],
+        tmp_path: Path) -> None:
+    """The issue's pair: udp: primary, a narrow slow backup (9600 bit/s, 100-byte frames:
+    packets are fragmented on it only); the hooks run per link with the link's name."""
+    hooks = ["--on-link-down", "echo gone $LINKBRIDGE_LINK",
+             "--on-link-up", "echo back $LINKBRIDGE_LINK"]
+    with two_link_tunnels(lab, registry, "udp", "sim:?rate=9600&mtu=100",
+                          ["--keepalive", "0.2", "--hold-time", "2", *hooks],
+                          tmp_path) as (a, b):
+        with ping_stream(lab.a, OVERLAY[1], count=140, interval=0.05, timeout=0.1) as result:
+            time.sleep(1.5)
+            set_veth(lab.a, lab.veth_a, up=False)
+            cut = time.perf_counter()
+            transfer = []  # TCP across the cut, the backup and the return
+            mover = threading.Thread(target=lambda: transfer.append(
+                tcp_transfer(lab.b, OVERLAY[1], lab.a, 300_000, timeout=20)))
+            mover.start()
+            time.sleep(2.0)
+            assert [link["active"] for link in tunnel_status(a)["links"]] == [False, True]
+            set_veth(lab.a, lab.veth_a, up=True)
+            restored = time.perf_counter()
+            time.sleep(1.0)  # up again, but not yet for the hold time: still on the backup
+            held = [(link["state"], link["active"]) for link in tunnel_status(a)["links"]]
+            assert held == [("up", False), ("up", True)], held
+        mover.join()
+        [pings] = result
+        [moved] = transfer
+        assert moved.received_bytes == 300_000 and moved.intact, moved
+        print(f"failover: 300 kB over TCP across the cut and the return in {moved.seconds:.1f} s")
+        status = tunnel_status(a)
+        states = [(link["state"], link["active"]) for link in status["links"]]
+        assert states == [("up", True), ("up", False)], status["links"]
+        assert status["link_switches"] == 2, status
+        switch = first_reply_after(pings.timeline, cut)
+        assert switch <= 1.0, (switch, pings.timeline)
+        print(f"failover: first reply {switch:.3f} s after the cut; "
+              f"{pings.sent - pings.received} of {pings.sent} pings lost")
+        # back on the primary, which has been up since its return, for more than the hold time
+        assert 2.0 <= status["links"][0]["state_for_s"] <= time.perf_counter() - restored
+        for side in (a, b):
+            found = link_drops(side)
+            assert not found.get(drops.REPLAY) and not found.get(drops.AUTH), found
+        primary = status["links"][0]["name"]
+        forged_gets_nothing_in(lab, b)
+    said = re.findall(r"on-link-(?:up|down): (\w+ \S+)", a.output())
+    assert said[-2:] == [f"gone {primary}", f"back {primary}"], said
+    assert said.count(f"gone {primary}") == 1 and len(said) == 4, said  # both links came up
+
+
+def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
+        lab: TwoHosts, registry: LinkRegistry, second_veth: tuple[str, str],
+        tmp_path: Path) -> None:
+    lossy = "sim:?loss=10%&seed={}"
+    with two_link_tunnels(lab, registry, lossy.format(11), lossy.format(23),
+                          ["--link-policy", "duplicate", "--keepalive", "0.2"],
+                          tmp_path) as (a, b):
+        time.sleep(0.5)  # the handshake
+        sent_before = link_stats(lab.a, TUN_NAME)["tx_packets"]
+        got_before = link_stats(lab.b, TUN_NAME)["rx_packets"]
+        with ping_stream(lab.a, OVERLAY[1], count=1000, interval=0.002, timeout=0.05) as result:
+            pass
+        [pings] = result
+        sent = link_stats(lab.a, TUN_NAME)["tx_packets"] - sent_before
+        got = link_stats(lab.b, TUN_NAME)["rx_packets"] - got_before
+        found = link_drops(b)
+        lost = [link["counters"]["drops"].get("sim_loss", 0) for link in tunnel_status(a)["links"]]
+        print(f"duplicate: {got} of {sent} packets delivered to B's TUN, {pings.received} of "
+              f"{pings.sent} pings answered, B's drops {found}, A's links lost {lost}")
+        assert got <= sent  # never a copy into the device
+        assert min(lost) >= 0.07 * sent  # each link alone would lose about a tenth
+        # both copies are lost for about 1% (10 of 1000, the issue's figure is >= 98.5%); 2.5%
+        # would be 25, a chance of about 1 in 20000
+        assert got >= 0.975 * sent
+        assert found.get(drops.DUPLICATE, 0) >= 0.6 * sent
+        assert not found.get(drops.REPLAY), found
+
+
+def test_a_flapping_primary_moves_traffic_once_each_way(
+        lab: TwoHosts, registry: LinkRegistry, second_veth: tuple[str, str],
+        tmp_path: Path, long_run: bool) -> None:
+    """The issue's figure (--long: about 45 s): hold time 10 s, the primary down and up every
+    2 s for 30 s: traffic moves to the backup once, and back once, <= 10.5 s after the
+    primary's last return."""
+    if not long_run:
+        pytest.skip("a 45 s run: give --long")
+    with two_link_tunnels(lab, registry, "udp", "sim:?rate=9600&mtu=100",
+                          ["--keepalive", "0.2", "--hold-time", "10"], tmp_path) as (a, _):
+        assert ping(lab.a, OVERLAY[1], count=5, interval=0.05, timeout=0.5).received == 5
+        for _ in range(8):
+            set_veth(lab.a, lab.veth_a, up=False)
+            time.sleep(2.0)
+            set_veth(lab.a, lab.veth_a, up=True)
+            last_return = time.perf_counter()
+            time.sleep(2.0)
+        while not tunnel_status(a)["links"][0]["active"]:
+            assert time.perf_counter() - last_return <= 10.5
+            ping(lab.a, OVERLAY[1], count=1, timeout=0.1)  # traffic, so failover decides
+            time.sleep(0.05)
+        back = time.perf_counter() - last_return
+        print(f"flapping primary: back on it {back:.2f} s after its last return")
+        assert back >= 10.0
+        assert tunnel_status(a)["link_switches"] == 2

@@ -1,0 +1,245 @@
+"""The multi-link scheduler's pure decisions (wire/multilink.py): frames, de-duplication,
+failover with a hold time, duplicate."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkbridge.cli.installed import InstalledPlugins
+from linkbridge.cli.options import UpOptions
+from linkbridge.cli.parser import build_parser
+from linkbridge.cli.up import UpPlan, plan_up, up_tunnels
+from linkbridge.errors import ConfigError
+from linkbridge.ops.metrics import exposition
+from linkbridge.ops.status_data import LINK_ROW, parse_tunnel
+from linkbridge.ops.status_format import format_table
+from linkbridge.plugin.registry import get_plugin_manager
+from linkbridge.wire import drops
+from linkbridge.wire.compress.lbhc import Compressor
+from linkbridge.wire.frames import UNCOMPRESSED, type_nibble
+from linkbridge.wire.liveness import LinkState, Thresholds
+from linkbridge.wire.multilink import (
+    DATA_HEADER,
+    PROBE_FRAME,
+    SEQ_SPACE,
+    Dedup,
+    LinkTable,
+    Parsed,
+    Policy,
+    data_frame,
+    parse,
+)
+from tests.helpers.ip_packets import tcp
+
+THRESHOLDS = Thresholds(stale_after=0.3, down_after=0.45)
+
+
+def test_frames_round_trip() -> None:
+    frame = data_frame(SEQ_SPACE + 5, b"\x45payload")
+    assert len(frame) == DATA_HEADER + 8
+    assert parse(frame) == Parsed(5, b"\x45payload")
+    assert parse(PROBE_FRAME) == Parsed(None, b"")
+    assert parse(b"\x45bare") == Parsed(None, b"\x45bare")  # a one-link peer's frame
+
+
+def test_malformed_frames_are_a_drop_reason() -> None:
+    for frame in (PROBE_FRAME[:2] + b"\x07", data_frame(1, b"")[:DATA_HEADER],
+                  PROBE_FRAME + b"x", PROBE_FRAME[:2] + b"\x01\x00"):
+        assert parse(frame) == drops.LINK_PROBE_MALFORMED
+    assert drops.LINK_PROBE_MALFORMED in drops.REASONS
+
+
+@given(st.lists(st.integers(0, 300), max_size=300), st.randoms(use_true_random=False))
+def test_dedup_delivers_each_frame_once(seqs: list[int], rnd: random.Random) -> None:
+    """Every copy, in any order: each frame delivered once while remembered, exactly as a
+    FIFO of the last `remembered` frames says."""
+    copies = [data_frame(seq, b"\x45") for seq in seqs for _ in range(rnd.randint(1, 3))]
+    rnd.shuffle(copies)
+    dedup, remembered = Dedup(remembered=64), deque[bytes](maxlen=64)
+    for frame in copies:
+        expected = drops.DUPLICATE if frame in remembered else None
+        if expected is None:
+            remembered.append(frame)
+        assert dedup.accept(frame) == expected
+
+
+def test_dedup_in_order_with_copies_delivers_everything_once() -> None:
+    dedup = Dedup()
+    frames = [data_frame(seq, b"\x00") for seq in range(SEQ_SPACE - 50, SEQ_SPACE + 50)]
+    results = [dedup.accept(frame) for frame in frames for _ in range(2)]
+    assert results[::2] == [None] * 100  # across the wrap of the counter
+    assert results[1::2] == [drops.DUPLICATE] * 100
+
+
+def test_a_forged_sequence_number_turns_no_genuine_frame_away() -> None:
+    """Sequence numbers travel unauthenticated: a forgery far ahead, or with a genuine
+    number and another body, stands only for itself."""
+    dedup = Dedup()
+    genuine = [data_frame(seq, b"\x45real") for seq in range(1000, 1100)]
+    assert dedup.accept(genuine[0]) is None
+    for forged in (data_frame(1 << 31, b"x"), data_frame(1050, b"forged"),
+                   data_frame(999, b"\x45real")):
+        assert dedup.accept(forged) is None  # to the encrypt layer, which refuses it
+    assert [dedup.accept(frame) for frame in genuine[1:]] == [None] * 99
+
+
+class Links:
+    """A LinkTable and what each link received, on a clock the test moves."""
+
+    def __init__(self, count: int, policy: Policy = Policy.FAILOVER, hold: float = 10.0) -> None:
+        self.now = 0.0
+        self.rx = [0] * count
+        self.table = LinkTable(count, policy, THRESHOLDS, hold, self.now)
+
+    def run(self, seconds: float, alive: set[int], step: float = 0.05) -> list[tuple[int, ...]]:
+        """`seconds` of probes every `step` over the links in `alive`; the targets each tick."""
+        seen = []
+        for _ in range(round(seconds / step)):
+            self.now += step
+            for index in alive:
+                self.rx[index] += 1
+            self.table.observe(self.rx, self.now)
+            seen.append(tuple(self.table.targets(self.now)))
+        return seen
+
+
+def test_failover_before_any_link_is_up_sends_on_all() -> None:
+    links = Links(2)
+    assert tuple(links.table.targets(0.0)) == (0, 1)
+    assert links.run(0.1, {1})[-1] == (1,)
+    assert links.run(0.1, {0, 1})[-1] == (0,)  # first time up: no hold
+    assert links.table.switches == 1
+
+
+def test_failover_moves_on_timeout_not_on_one_lost_probe() -> None:
+    links = Links(2)
+    links.run(1.0, {0, 1})
+    ticks = links.run(0.4, {1})  # silent 0.4 s < down_after: stale, still used
+    assert set(ticks) == {(0,)}
+    assert links.table.liveness[0].state == LinkState.STALE
+    ticks = links.run(0.1, {1})
+    assert ticks[-1] == (1,)
+
+
+def test_failover_returns_only_after_hold_time() -> None:
+    links = Links(2, hold=10.0)
+    links.run(1.0, {0, 1})
+    links.run(1.0, {1})
+    assert links.table.active == 1
+    ticks = links.run(9.9, {0, 1})
+    assert set(ticks) == {(1,)}
+    assert links.run(0.2, {0, 1})[-1] == (0,)
+    assert links.table.switches == 2
+
+
+def test_failover_flapping_primary_switches_once_each_way() -> None:
+    """The issue's figure: down and up every 2 s for 30 s with a 10 s hold time."""
+    links = Links(2, hold=10.0)
+    links.run(1.0, {0, 1})
+    ticks: list[tuple[int, ...]] = []
+    for _ in range(8):
+        ticks += links.run(2.0, {1}) + links.run(2.0, {0, 1})
+    last_return = len(ticks)
+    ticks += links.run(12.0, {0, 1})
+    assert links.table.switches == 2
+    back = next(i for i in range(last_return, len(ticks)) if ticks[i] == (0,))
+    assert (back - last_return) * 0.05 <= 10.5
+
+
+def test_failover_all_down_sends_on_all_and_takes_the_first_back() -> None:
+    links = Links(3)
+    links.run(1.0, {0, 1, 2})
+    assert links.run(1.0, set())[-1] == (0, 1, 2)
+    assert links.run(0.1, {2})[-1] == (2,)  # returning, untrusted, but the only one
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60))
+def test_failover_sends_on_one_usable_link_and_never_flaps(pattern: list[tuple[bool, bool]]
+                                                           ) -> None:
+    """Any pattern of outages: a frame goes out on exactly one link while one is usable, that
+    link is usable, and failover never returns to the primary within the hold time of its
+    return (its first time up is trusted at once)."""
+    links = Links(2, hold=1.0)
+    for up0, up1 in pattern:
+        alive = {i for i, up in ((0, up0), (1, up1)) if up}
+        before = links.table.active
+        targets = links.run(0.5, alive)[-1]
+        table = links.table
+        if table.usable(0) or table.usable(1):
+            assert len(targets) == 1 and table.usable(targets[0])
+        else:
+            assert targets == (0, 1)
+        since = table.usable_since[0]
+        if (before == 1 and targets == (0,) and table.usable(1) and table.returning[0]
+                and since is not None):
+            assert links.now - since >= 1.0
+
+
+def test_duplicate_sends_on_every_usable_link() -> None:
+    links = Links(3, Policy.DUPLICATE)
+    assert tuple(links.table.targets(0.0)) == (0, 1, 2)
+    assert links.run(0.2, {0, 2})[-1] == (0, 2)
+    assert links.run(1.0, {2})[-1] == (2,)
+
+
+def test_status_shows_each_link_as_a_side_with_its_state() -> None:
+    document = {"device": "lb0", "link_state": "up", "links": [
+        {"name": "udp:198.18.0.2:47000", "state": "down", "active": False,
+         "counters": {"rx_packets": 3, "tx_packets": 9, "drops": {"send_error": 4}}},
+        {"name": "sim:198.18.2.2:47300", "state": "up", "active": True,
+         "counters": {"rx_packets": 7, "tx_packets": 8, "drops": {}}}]}
+    tunnel = parse_tunnel(document)
+    labels = [label for label, _ in tunnel.sides()]
+    assert labels[2:] == [LINK_ROW + "udp:198.18.0.2:47000", LINK_ROW + "sim:198.18.2.2:47300"]
+    table = format_table([tunnel], 0.0).splitlines()
+    row = next(line for line in table if "udp:198.18.0.2" in line).split()
+    assert row[1:3] == ["down", "3"] and "send_error=4" in row
+    assert next(line for line in table if "sim:198.18.2.2" in line).split()[1] == "up*"
+    assert ('linkbridge_drops_total{tunnel="lb0",pid="0",link="",'
+            'side="link:udp:198.18.0.2:47000",reason="send_error"} 4') in exposition([tunnel])
+
+
+def test_a_refresh_sends_every_flow_with_a_full_header_again() -> None:
+    """After a failover the compressor relies on no context the peer set up from frames of
+    the old link."""
+    compressor = Compressor()
+    packets = [tcp(seq=1000 + 100 * n, payload=bytes(100)) for n in range(3)]
+    first, second = compressor.compress(packets[0]), compressor.compress(packets[1])
+    assert type_nibble(first[0]) == UNCOMPRESSED and type_nibble(second[0]) != UNCOMPRESSED
+    compressor.refresh_all()
+    assert type_nibble(compressor.compress(packets[2])[0]) == UNCOMPRESSED
+
+
+def plan_of(*argv: str, config: Path | None = None) -> UpPlan:
+    plugins = InstalledPlugins(get_plugin_manager)
+    args = build_parser().parse_args(["up", *argv, *(("-c", str(config)) if config else ())])
+    [tunnel] = up_tunnels(args, plugins)
+    return plan_up(UpOptions.from_args(tunnel.args), plugins)
+
+
+def test_links_from_a_config_list_each_fragment_to_its_own_mtu(tmp_path: Path) -> None:
+    config = tmp_path / "tunnel.toml"
+    config.write_text('link = ["udp:198.18.0.2:47000", "sim:198.18.2.2:47300?mtu=100"]\n'
+                      'link_policy = "duplicate"\nkeepalive = 0.2\nremote = ["198.19.0.2"]\n')
+    plan = plan_of(config=config).pipeline
+    links = plan.description.links
+    assert links is not None and links.policy == Policy.DUPLICATE
+    assert (links.probe_interval, links.thresholds.down_after) == (0.2, 0.45)
+    assert plan.tunnel_mtu == 1472 - DATA_HEADER
+    assert plan.fragment_frame is None and plan.link_frames == (100,)  # whole on udp: only
+
+
+def test_one_link_plans_no_scheduler_and_bad_combinations_are_refused() -> None:
+    plan = plan_of("--link", "udp:198.18.0.2:47000", "--remote", "198.19.0.2").pipeline
+    assert plan.description.links is None and plan.tunnel_mtu == 1472
+    two = ("--link", "udp:198.18.0.2:47000", "--link", "udp:198.18.2.2:47001")
+    with pytest.raises(ConfigError, match="--offload on cannot run over several links"):
+        plan_of(*two, "--offload", "on")
+    with pytest.raises(SystemExit):
+        plan_of(*two, "--link-policy", "roundrobin")
