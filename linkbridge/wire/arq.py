@@ -1,0 +1,247 @@
+"""Link ARQ (`--repair arq`): sequence numbers, selective acknowledgements, bounded
+retransmission and in-order delivery within a bounded wait. Pure: the caller passes the time.
+
+Sequence numbers are 8 bits; at most WINDOW frames are outstanding and a receiver holds at
+most WINDOW frames, so 128 of the 256 values always separate old from new. Persistence is low
+(RFC 3366): a frame is retransmitted about one link RTT after it was last sent, at most
+`retries_for(rto)` times, so that link repair ends before TCP's own timers would fire; then
+the sender forgets it and the receiver, after its own bounded wait, passes on and reports the
+loss. docs/repair.md has the wire format and the reasoning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from linkbridge.framing.events import Lost
+from linkbridge.wire import drops
+
+SEQ_SPACE = 256
+HALF = SEQ_SPACE // 2
+WINDOW = 32  # frames outstanding (sender) or held (receiver); also the acknowledgement's bits
+PERSISTENCE = 1.0  # s: RFC 6298's least TCP RTO, the time link repair must end within
+MIN_RETRIES = 2
+MAX_RETRIES = 4
+MIN_RTO = 0.05  # s
+
+
+def seq_after(seq: int, count: int = 1) -> int:
+    """The sequence number `count` after `seq`."""
+    return (seq + count) % SEQ_SPACE
+
+
+def distance(seq: int, base: int) -> int:
+    """How far `seq` is ahead of `base`, modulo the sequence space (>= HALF: behind it)."""
+    return (seq - base) % SEQ_SPACE
+
+
+def retries_for(rto: float) -> int:
+    """How often a frame is retransmitted when a retransmission waits `rto`: as often as fits
+    in PERSISTENCE, between MIN_RETRIES and MAX_RETRIES (RFC 3366's low persistence)."""
+    return max(MIN_RETRIES, min(MAX_RETRIES, int(PERSISTENCE / rto)))
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A selective acknowledgement: every frame before `next` was received or given up, and bit
+    i of `bits` says that frame `next + 1 + i` was received."""
+
+    next: int
+    bits: int
+
+    def covers(self, seq: int) -> bool:
+        """Whether `seq` needs no more retransmission."""
+        ahead = distance(seq, self.next)
+        if ahead >= HALF:
+            return True
+        return 0 < ahead <= WINDOW and bool(self.bits >> (ahead - 1) & 1)
+
+
+@dataclass
+class _Pending:
+    payload: bytes
+    sent_at: float
+    tries: int = 0  # retransmissions so far
+
+
+class RttEstimator:
+    """Smoothed RTT and retransmission timeout after RFC 6298 (its constants, and a quarter of
+    the RTT for its clock granularity), from samples of frames acknowledged without
+    retransmission (Karn)."""
+
+    def __init__(self, initial: float) -> None:
+        self.srtt: float | None = None
+        self.rttvar = initial / 2
+        self.rto = initial
+
+    def sample(self, rtt: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        # a floor on the variation: a steady RTT must not make the timer race the ACK
+        self.rto = max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt / 4))
+
+
+class ArqSender:
+    """Numbers frames, keeps the unacknowledged ones (at most WINDOW: a new frame pushes the
+    oldest out, given up) and says which to send again when. `count(name)` counts
+    "retransmissions" and "given_up"."""
+
+    def __init__(self, rtt: RttEstimator, count: Callable[[str], None],
+                 retransmit: bool = True) -> None:
+        self.rtt = rtt
+        self.retransmit = retransmit
+        self._count = count
+        self._next = 0
+        self._pending: dict[int, _Pending] = {}
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._pending)
+
+    def stamp(self, payload: bytes, now: float) -> int:
+        """The sequence number of a new frame carrying `payload`, sent at `now`."""
+        seq, self._next = self._next, seq_after(self._next)
+        if self.retransmit:
+            if len(self._pending) >= WINDOW:
+                del self._pending[next(iter(self._pending))]
+                self._count("given_up")
+            self._pending[seq] = _Pending(payload, now)
+        return seq
+
+    def acknowledged(self, ack: Ack, now: float) -> None:
+        """Forget the frames `ack` covers; a first transmission's round trip is an RTT sample."""
+        for seq in [seq for seq in self._pending if ack.covers(seq)]:
+            pending = self._pending.pop(seq)
+            if pending.tries == 0:
+                self.rtt.sample(now - pending.sent_at)
+
+    def due(self, now: float) -> list[tuple[int, bytes]]:
+        """The frames to send again at `now` (their timers restart); frames retransmitted
+        `retries_for()` times already are given up instead."""
+        again = []
+        limit = retries_for(self.rtt.rto)
+        for seq, pending in list(self._pending.items()):
+            if pending.sent_at + self.rtt.rto > now:
+                continue
+            if pending.tries >= limit:
+                del self._pending[seq]
+                self._count("given_up")
+                continue
+            pending.tries += 1
+            pending.sent_at = now
+            self._count("retransmissions")
+            again.append((seq, pending.payload))
+        return again
+
+    def deadline(self) -> float | None:
+        """When due() next has work (None: nothing outstanding)."""
+        if not self._pending:
+            return None
+        return min(p.sent_at for p in self._pending.values()) + self.rtt.rto
+
+
+class Receiver:
+    """Takes numbered frames in any order, each once, and resolves every sequence number:
+    received, or lost after waiting `hold` seconds from when a later frame arrived.
+
+    `ordered` (ARQ): frames are delivered in sequence order, a gap held at most `hold`;
+    otherwise (FEC) each frame is delivered as it arrives and only the loss report waits.
+    A lost frame is delivered as a `Lost(drops.REPAIR_UNREPAIRED)` mark in its place.
+    `count(name)` counts "duplicates", "unrepaired", "resyncs" and, per resolved frame,
+    "received" or "missed" (not received as sent: repaired or lost): the link's loss."""
+
+    def __init__(self, hold: float, count: Callable[[str], None], ordered: bool = True) -> None:
+        self.hold = hold
+        self.ordered = ordered
+        self._count = count
+        self._next = 0
+        self._started = False
+        # frames ahead of _next: payload (None once delivered), when it came, whether repaired
+        self._ahead: dict[int, tuple[bytes | None, float, bool]] = {}
+
+    def accept(self, seq: int, payload: bytes, now: float, repaired: bool = False
+               ) -> list[bytes | Lost]:
+        """A frame came in (`repaired`: rebuilt, not received); what is now deliverable."""
+        if not self._started:  # a fresh sender starts at 0: what came before is lost
+            self._started, self._next = True, 0 if seq < WINDOW else seq
+        ahead = distance(seq, self._next)
+        out: list[bytes | Lost] = []
+        if HALF <= ahead < SEQ_SPACE - 2 * WINDOW:  # too far back to be a copy: a new sender
+            out += self._resync(seq)
+            ahead = 0
+        if ahead >= HALF or seq in self._ahead:
+            self._count("duplicates")
+            return out
+        if ahead >= WINDOW:  # the sender moved on: what lies a window behind is lost
+            out += self._give_up(seq_after(seq, SEQ_SPACE - WINDOW + 1))
+        if self.ordered:
+            self._ahead[seq] = (payload, now, repaired)
+        else:
+            self._ahead[seq] = (None, now, repaired)
+            out.append(payload)
+        out += self._advance()
+        return out
+
+    def missing(self, seq: int) -> bool:
+        """Whether `seq` is in the window and not yet received (a repair can still help)."""
+        ahead = distance(seq, self._next)
+        return self._started and ahead < WINDOW and seq not in self._ahead
+
+    @property
+    def gapless(self) -> bool:
+        """Whether no frame waits behind a gap."""
+        return not self._ahead
+
+    def expire(self, now: float) -> list[bytes | Lost]:
+        """Give up the gaps held `hold` seconds; what is then deliverable."""
+        out: list[bytes | Lost] = []
+        while self._ahead and min(at for _, at, _ in self._ahead.values()) + self.hold <= now:
+            out += self._give_up(seq_after(self._next))
+        return out
+
+    def deadline(self) -> float | None:
+        if not self._ahead:
+            return None
+        return min(at for _, at, _ in self._ahead.values()) + self.hold
+
+    def ack(self) -> Ack:
+        bits = 0
+        for seq in self._ahead:
+            bits |= 1 << (distance(seq, self._next) - 1)
+        return Ack(self._next, bits)
+
+    def _give_up(self, until: int) -> list[bytes | Lost]:
+        """Resolve every sequence number before `until`: held frames delivered, gaps lost."""
+        out: list[bytes | Lost] = []
+        while distance(until, self._next) and distance(until, self._next) < HALF:
+            if self._next not in self._ahead:
+                self._count("unrepaired")
+                self._count("missed")
+                out.append(Lost(drops.REPAIR_UNREPAIRED))
+                self._next = seq_after(self._next)
+            out += self._advance()
+        return out
+
+    def _resync(self, seq: int) -> list[bytes | Lost]:
+        """The peer started afresh at `seq`: deliver what is held and follow it."""
+        held: list[bytes | Lost] = [
+            self._ahead[old][0] or b"" for old in
+            sorted(self._ahead, key=lambda old: distance(old, self._next))]
+        self._ahead.clear()
+        self._next = seq
+        self._count("resyncs")
+        return [payload for payload in held if payload]
+
+    def _advance(self) -> list[bytes | Lost]:
+        out: list[bytes | Lost] = []
+        while self._next in self._ahead:
+            payload, _, repaired = self._ahead.pop(self._next)
+            self._count("missed" if repaired else "received")
+            if payload is not None:
+                out.append(payload)
+            self._next = seq_after(self._next)
+        return out
