@@ -20,5 +20,6 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
                            plot_data=args.plot_data, compress=args.compress,
                            encrypt=args.encrypt, cipher=args.cipher, offload=args.offload,
                            offload_flags=args.offload_flags, fragment=args.fragment,
-                           fragment_timeout=args.fragment_timeout, verbose=args.verbose),
+                           fragment_timeout=args.fragment_timeout, repair=args.repair,
+                           verbose=args.verbose),
                 plugins.registry)

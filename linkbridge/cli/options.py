@@ -34,6 +34,7 @@ class UpOptions:
     via: tuple[str, ...] = ()
     fragment: str = "never"
     fragment_timeout: float = FRAGMENT_TIMEOUT
+    repair: str = "off"
     compress: str = "off"
     offload: str = "off"
     offload_flags: str = ""

@@ -49,7 +49,7 @@ from linkbridge.wire.keys import StaticKeys, decode_key
 from linkbridge.wire.liveness import Thresholds
 from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.secure import Timers
-from linkbridge.wire.stack import Compress, Encrypt, Fragment, Offload
+from linkbridge.wire.stack import Compress, Encrypt, Fragment, Offload, Repair
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,8 @@ def pipeline_of(options: UpOptions, plugins: InstalledPlugins,
         above=TunDevice(options.mtu),
         upper=Upper(Offload(options.offload, options.offload_flags), Compress(options.compress),
                     encrypt),
-        lower=Lower(below, Fragment(options.fragment, options.fragment_timeout)),
+        lower=Lower(below, Fragment(options.fragment, options.fragment_timeout),
+                    Repair(options.repair)),
         capture=Capture(options.pcap, options.pcap_limit) if options.pcap else None,
         keepalive=options.keepalive is not None, peers=peers, peer_keys=peer_keys)
 
@@ -283,7 +284,7 @@ def cmd_link(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
         above=LocalPorts(args.rx, args.tx, args.host),
         upper=Upper(compress=Compress(args.compress), encrypt=encrypt),
         lower=Lower(LinkBelow(plugins.registry.create_link(args.url, args.via)),
-                    Fragment(args.fragment, args.fragment_timeout)),
+                    Fragment(args.fragment, args.fragment_timeout), Repair(args.repair)),
         capture=Capture(args.pcap, args.pcap_limit) if args.pcap else None))
     with shutdown_on_signals(), contextlib.ExitStack() as stack:
         serve(open_link(plan, stack), plugins.manager)

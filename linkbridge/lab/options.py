@@ -42,6 +42,7 @@ class LabOptions:
     offload_flags: str | None = None
     fragment: str | None = None
     fragment_timeout: float | None = None
+    repair: str = "off"  # --repair of both tunnels
     verbose: int = 0  # -v count: the tunnels run with it and their lines are logged
 
     def check(self) -> None:
@@ -72,7 +73,8 @@ class LabOptions:
         given = (("--compress", self.compress if self.compress != OFF else None),
                  ("--fragment", self.fragment), ("--fragment-timeout", self.fragment_timeout),
                  ("--offload", self.offload), ("--offload-flags", self.offload_flags or None),
-                 ("--cipher", self.cipher if self.encrypt else None))
+                 ("--cipher", self.cipher if self.encrypt else None),
+                 ("--repair", self.repair if self.repair != "off" else None))
         return [word for flag, value in given if value is not None
                 for word in (flag, f"{value:g}" if isinstance(value, float) else value)]
 

@@ -113,11 +113,20 @@ class ArqSender:
         return seq
 
     def acknowledged(self, ack: Ack, now: float) -> None:
-        """Forget the frames `ack` covers; a first transmission's round trip is an RTT sample."""
+        """Forget the frames `ack` covers; a first transmission's round trip is an RTT sample.
+        A frame last sent before the newest frame `ack` covers is due at once: a selective
+        acknowledgement shows the gap (links seldom reorder; TCP's fast retransmit)."""
+        newest = None  # when the newest frame covered was sent (sent once: no doubt which)
         for seq in [seq for seq in self._pending if ack.covers(seq)]:
             pending = self._pending.pop(seq)
             if pending.tries == 0:
                 self.rtt.sample(now - pending.sent_at)
+                newest = pending.sent_at if newest is None else max(newest, pending.sent_at)
+        if newest is None:
+            return
+        for pending in self._pending.values():
+            if pending.sent_at < newest:
+                pending.sent_at = min(pending.sent_at, now - self.rtt.rto)
 
     def due(self, now: float) -> list[tuple[int, bytes]]:
         """The frames to send again at `now` (their timers restart); frames retransmitted

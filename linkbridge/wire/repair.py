@@ -67,7 +67,7 @@ def hold_for(rto: float) -> float:
     return (retries_for(rto) + 1.5) * rto
 
 
-class Repair:
+class LinkRepair:
     """One link's repair state: `send()` numbers a frame, `receive()` takes a frame from the
     link, `tick()` does what is due; each returns frames for the link and/or frames (and
     `Lost` marks) for the layer above. `stats` counts retransmissions, repaired, unrepaired,

@@ -16,7 +16,7 @@ from linkbridge.wire import drops
 from linkbridge.wire.arq import HALF, WINDOW, Ack, retries_for
 from linkbridge.wire.fec import GROUP, FecReceiver, FecSender, redundancy, residual
 from linkbridge.wire.frames import REPAIR, extension_header, extension_subtype
-from linkbridge.wire.repair import OVERHEAD, Repair, Settings, parse
+from linkbridge.wire.repair import OVERHEAD, LinkRepair, Settings, parse
 
 STEP = 0.01  # s of simulated time per step
 
@@ -50,8 +50,8 @@ class Channel:
 class Run:
     delivered: list[bytes]
     lost: int
-    a: Repair
-    b: Repair
+    a: LinkRepair
+    b: LinkRepair
     forward: Channel
 
 
@@ -60,7 +60,7 @@ def run(mode: str, payloads: list[bytes], *, loss: float = 0.0, back_loss: float
     """A sends `payloads`, one every `every` steps (B answers each with a frame when
     `reverse`); then both run until nothing waits. Time jumps from event to event."""
     rng = random.Random(seed)
-    a, b = Repair(mode), Repair(mode)
+    a, b = LinkRepair(mode), LinkRepair(mode)
     ab = Channel(rng, loss, jitter=jitter)
     ba = Channel(rng, loss if back_loss is None else back_loss, jitter=jitter)
     delivered: list[bytes] = []
@@ -179,8 +179,8 @@ def test_fec_repairs_without_a_round_trip_and_never_holds_intact_frames() -> Non
 
 
 def test_fec_delivers_intact_frames_at_once() -> None:
-    b = Repair("fec")
-    a = Repair("fec")
+    b = LinkRepair("fec")
+    a = LinkRepair("fec")
     frames = a.send(b"one", 0.0) + a.send(b"two", 0.0) + a.send(b"three", 0.0)
     assert b.receive(frames[0], 0.0) == [b"one"]
     assert b.receive(frames[2], 0.0) == [b"three"]  # "two" is missing: "three" is not held
@@ -232,21 +232,21 @@ def test_ack_covers_what_it_names() -> None:
 
 
 def test_a_restarted_peer_is_followed() -> None:
-    first = Repair("arq")
-    b = Repair("arq")
+    first = LinkRepair("arq")
+    b = LinkRepair("arq")
     for i in range(100):
         for frame in first.send(b"%d" % i, 0.0):
             b.receive(frame, 0.0)
-    again = Repair("arq")
+    again = LinkRepair("arq")
     assert b.receive(again.send(b"fresh", 1.0)[0], 1.0) == [b"fresh"]
 
 
 def test_frames_of_a_peer_without_the_layer_pass_up() -> None:
-    assert Repair("arq").receive(b"\x45plain", 0.0) == [b"\x45plain"]
+    assert LinkRepair("arq").receive(b"\x45plain", 0.0) == [b"\x45plain"]
 
 
 def test_overhead_bounds_a_data_frame() -> None:
-    a, b = Repair("arq"), Repair("arq")
+    a, b = LinkRepair("arq"), LinkRepair("arq")
     b.receive(a.send(b"x", 0.0)[0], 0.0)
     frame = b.send(b"y" * 100, 0.0)[0]  # carries an acknowledgement
     assert len(frame) == 100 + OVERHEAD
@@ -257,7 +257,7 @@ def test_overhead_bounds_a_data_frame() -> None:
 @given(body=st.binary(max_size=40))
 def test_malformed_repair_frames_are_counted_drops(body: bytes) -> None:
     counted: list[str] = []
-    machine = Repair("auto", drop=counted.append)
+    machine = LinkRepair("auto", drop=counted.append)
     frame = extension_header(REPAIR) + body
     items = machine.receive(frame, 0.0)
     if parse(frame) is None:
@@ -267,4 +267,4 @@ def test_malformed_repair_frames_are_counted_drops(body: bytes) -> None:
 
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="repair mode"):
-        Repair("sometimes")
+        LinkRepair("sometimes")

@@ -1,0 +1,140 @@
+"""The loss-repair layer as an endpoint (datapath/repairing.py) and in the pipeline: over
+in-memory links that lose frames, with a simulated clock."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from linkbridge.datapath.endpoint import LossReporter
+from linkbridge.datapath.pipeline import (
+    REPAIR_NEEDS_LINK,
+    LinkBelow,
+    LocalPorts,
+    Lower,
+    Pipeline,
+    TunDevice,
+    Upper,
+    open_lower,
+    validate,
+)
+from linkbridge.datapath.repairing import RepairingEndpoint
+from linkbridge.errors import ConfigError
+from linkbridge.testing import MemoryEndpoint, MemoryLink, memory_pair
+from linkbridge.wire import drops
+from linkbridge.wire.frames import Layer
+from linkbridge.wire.repair import OVERHEAD
+from linkbridge.wire.stack import Fragment, Repair
+
+
+class Lossy(MemoryEndpoint):
+    """Loses every `every`-th frame it sends (never, with 0)."""
+
+    def __init__(self, name: str, every: int) -> None:
+        super().__init__(name)
+        self.every = every
+        self.count = 0
+
+    def send(self, packet: bytes) -> None:
+        self.count += 1
+        if self.every and self.count % self.every == 0:
+            return
+        super().send(packet)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def pair(mode: str, every: int, back_every: int = 0
+         ) -> tuple[RepairingEndpoint, RepairingEndpoint, Clock]:
+    clock = Clock()
+    a, b = Lossy("a", every), Lossy("b", back_every)
+    a.peer, b.peer = b, a
+    return RepairingEndpoint(a, mode, clock=clock), RepairingEndpoint(b, mode, clock=clock), clock
+
+
+def pump(a: RepairingEndpoint, b: RepairingEndpoint, clock: Clock, packets: list[bytes]
+         ) -> list[bytes]:
+    """`a` sends one packet every 20 ms; both sides run for 10 s more of simulated time."""
+    got: list[bytes] = []
+    for step in range(len(packets) * 2 + 1000):
+        if step % 2 == 0 and step // 2 < len(packets):
+            a.send(packets[step // 2])
+        got += b.receive(0)
+        a.receive(0)
+        clock.now += 0.01
+    return got
+
+
+@pytest.mark.parametrize("mode", ["arq", "auto"])
+def test_arq_delivers_what_the_link_loses(mode: str) -> None:
+    a, b, clock = pair(mode, every=7)
+    packets = [b"packet %d" % i for i in range(300)]
+    assert pump(a, b, clock, packets) == packets
+    status = a.counters.as_dict()["repair"]
+    assert isinstance(status, dict) and status["retransmissions"] >= 300 // 7
+    assert b.counters.rx_packets == 300 and a.counters.tx_packets == 300
+
+
+def test_fec_repairs_without_a_round_trip() -> None:
+    a, b, clock = pair("fec", every=10)
+    a.machine.peer_loss = 0.1  # as if reported: redundancy from the first group
+    packets = [b"packet %d" % i for i in range(400)]
+    got = pump(a, b, clock, packets)
+    assert len(got) >= 0.99 * len(packets) and len(set(got)) == len(got)
+    figures = b.counters.as_dict()["repair"]
+    assert isinstance(figures, dict) and figures["repaired"] > 0
+    sent = a.counters.as_dict()["repair"]
+    assert isinstance(sent, dict) and "retransmissions" not in sent and sent["parity_sent"]
+
+
+def test_a_loss_given_up_is_an_event_for_the_layer_above_and_a_counted_drop() -> None:
+    a, b, clock = pair("arq", every=2)  # half the frames, retransmissions too, are lost
+    assert isinstance(b, LossReporter)
+    heard: list[str] = []
+    b.on_loss(heard.append)
+    got = pump(a, b, clock, [b"packet %d" % i for i in range(200)])
+    assert heard and set(heard) == {drops.REPAIR_UNREPAIRED}
+    assert b.counters.drops[drops.REPAIR_UNREPAIRED] == len(heard)
+    assert len(got) + len(heard) <= 200
+
+
+def test_frames_below_carry_the_overhead() -> None:
+    plain, _ = memory_pair()
+    layer = RepairingEndpoint(plain, "arq")
+    layer.send(b"x" * 100)
+    assert len(plain.sent[0]) <= 100 + OVERHEAD
+    assert layer.path_frame_size(500) == 500 - OVERHEAD
+
+
+def test_the_plan_gives_the_layer_its_overhead_and_place() -> None:
+    link = MemoryLink("x", {"mtu": 256})
+    plan = validate(Pipeline(TunDevice(), Upper(), Lower(LinkBelow(link), repair=Repair("arq"))))
+    assert plan.tunnel_mtu == 256 - OVERHEAD
+    assert plan.layers == (Layer.TUNNEL, Layer.REPAIR, Layer.LINK)
+    split = validate(Pipeline(TunDevice(1000), Upper(),
+                              Lower(LinkBelow(link), Fragment("auto"), Repair("fec"))))
+    assert split.fragment_frame == 256 - OVERHEAD
+    assert split.layers == (Layer.TUNNEL, Layer.FRAGMENT, Layer.REPAIR, Layer.LINK)
+
+
+def test_open_lower_puts_the_layer_right_above_the_link() -> None:
+    link = MemoryLink("x", {"mtu": 256})
+    with contextlib.ExitStack() as stack:
+        opened = open_lower(Lower(LinkBelow(link), repair=Repair("arq")), None, stack)
+        assert isinstance(opened, RepairingEndpoint) and opened.below is link
+
+
+def test_bad_combinations_are_one_line_errors() -> None:
+    with pytest.raises(ConfigError, match="--repair"):
+        Repair("often")
+    with pytest.raises(ConfigError) as error:
+        validate(Pipeline(TunDevice(), Upper(),
+                          Lower(LocalPorts(1, 2, "127.0.0.1"), repair=Repair("arq"))))
+    assert str(error.value) == REPAIR_NEEDS_LINK
