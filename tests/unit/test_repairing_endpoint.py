@@ -21,6 +21,9 @@ from linkbridge.datapath.pipeline import (
 )
 from linkbridge.datapath.repairing import RepairingEndpoint
 from linkbridge.errors import ConfigError
+from linkbridge.ops.metrics import exposition
+from linkbridge.ops.status_data import TunnelStatus, parse_side
+from linkbridge.ops.status_format import repair_lines
 from linkbridge.testing import MemoryEndpoint, MemoryLink, memory_pair
 from linkbridge.wire import drops
 from linkbridge.wire.frames import Layer
@@ -138,3 +141,19 @@ def test_bad_combinations_are_one_line_errors() -> None:
         validate(Pipeline(TunDevice(), Upper(),
                           Lower(LocalPorts(1, 2, "127.0.0.1"), repair=Repair("arq"))))
     assert str(error.value) == REPAIR_NEEDS_LINK
+
+
+def test_status_parses_formats_and_exports_the_figures() -> None:
+    a, b, clock = pair("arq", every=5)
+    pump(a, b, clock, [b"packet %d" % i for i in range(100)])
+    side = parse_side({"name": a.name, **a.counters.as_dict()}, "link")
+    assert side.repair is not None and side.repair.mode == "arq"
+    assert side.repair.retransmissions == a.machine.stats["retransmissions"] > 0
+    assert side.below is not None and side.below.tx_packets >= 80  # the link, below
+    tunnel = TunnelStatus(device="lb0", pid=1, link="memory:a", link_side=side)
+    assert repair_lines([tunnel]) == [
+        f"lb0: repair arq: {side.repair.retransmissions} retransmissions, 0 repaired, "
+        f"0 unrepaired, 0 duplicates; loss in 0.0%, out 0.0%; rto {side.repair.rto_ms} ms, "
+        "parity 0/8"]
+    assert (f'linkbridge_repair_total{{tunnel="lb0",pid="1",link="memory:a",side="link",'
+            f'event="retransmissions"}} {side.repair.retransmissions}') in exposition([tunnel])
