@@ -6,7 +6,9 @@ inside receive(), which waits on the link no longer than the next of them: the l
 Pollable, so the bridge gives its direction a thread that calls receive() in a loop. One lock
 keeps the machine and the link's send side to one thread at a time. A frame the layer gives
 up is a `Lost` event for the layers above (on_loss, as a framing decoder's) and a counted
-drop; the link's own loss reports are not passed on, since the layer may still repair.
+drop; the link's own loss reports are not passed on, since the layer may still repair. A
+frame the link drops on send (its counted drop: a full queue) is taken back, never repaired:
+that loss is TCP's congestion signal.
 """
 
 from __future__ import annotations
@@ -50,7 +52,14 @@ class RepairingEndpoint:
 
     def send(self, packet: bytes) -> None:
         with self._lock:
-            self._put(self.machine.send(packet, self._clock()))
+            now = self._clock()
+            data, *parity = self.machine.send(packet, now)
+            drops = self._below_drops()
+            self.below.send(data)
+            if self._below_drops() > drops:  # dropped before it left (a full queue)
+                self.machine.withdraw(now)
+                return
+            self._put(parity)
         self.counters.sent(len(packet))
 
     def receive(self, timeout: float) -> list[bytes]:
@@ -91,6 +100,9 @@ class RepairingEndpoint:
     def _put(self, frames: Sequence[bytes]) -> None:
         for frame in frames:
             self.below.send(frame)
+
+    def _below_drops(self) -> int:
+        return sum(self.below.counters.drops.values())
 
     def _status(self) -> dict[str, object]:
         with self._lock:

@@ -112,6 +112,13 @@ class ArqSender:
             self._pending[seq] = _Pending(payload, now)
         return seq
 
+    def withdraw(self) -> int:
+        """Take back the latest stamp(): its frame never left. Its number (returned) goes to
+        the next frame."""
+        self._next = seq_after(self._next, SEQ_SPACE - 1)
+        self._pending.pop(self._next, None)
+        return self._next
+
     def acknowledged(self, ack: Ack, now: float) -> None:
         """Forget the frames `ack` covers; a first transmission's round trip is an RTT sample.
         A frame last sent before the newest frame `ack` covers is due at once: a selective

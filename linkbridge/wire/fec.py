@@ -94,6 +94,13 @@ class FecSender:
         self._group.append((seq, payload))
         return self.close() if len(self._group) >= GROUP else []
 
+    def withdraw(self, seq: int) -> bool:
+        """Take frame `seq` back out of the open group; False when it is in none."""
+        if self._group and self._group[-1][0] == seq:
+            self._group.pop()
+            return True
+        return False
+
     def due(self, now: float) -> list[Parity]:
         """The parity of a group that waited `group_wait`."""
         if self._group and self._opened + self.group_wait <= now:

@@ -4,9 +4,10 @@ caller passes the time and sends what it is given.
 
 A repair frame is `extension_header(REPAIR)`, a kind byte, then the kind's fields:
 
-- DATA: the sequence number, then the frame of the layer above;
-- DATA with ACKED set in the kind: the sequence number, an acknowledgement (ACK's fields), then
-  the frame above (the acknowledgement rides on reverse traffic);
+- DATA: the sequence number, how long the receiver may hold a gap for this sender (in units
+  of HOLD_UNIT: the sender knows its timers), then the frame of the layer above;
+- DATA with ACKED set in the kind: the same two fields, an acknowledgement (ACK's fields),
+  then the frame above (the acknowledgement rides on reverse traffic);
 - ACK: the next sequence number expected, 4 bytes of bits for the WINDOW after it, the loss the
   receiver measures (0-255 for 0-100%);
 - PARITY: the first sequence number of its group, k, m, its index (k..m-1), then a zfec block.
@@ -30,6 +31,7 @@ from linkbridge.wire.arq import (
     ArqSender,
     Receiver,
     RttEstimator,
+    distance,
     retries_for,
 )
 from linkbridge.wire.fec import GROUP, FecReceiver, FecSender, Parity, redundancy
@@ -42,7 +44,8 @@ DATA, ACK, PARITY = 1, 2, 3
 ACKED = 0x10  # in a DATA frame's kind: an acknowledgement follows the sequence number
 ACK_FIELDS = 6
 PARITY_FIELDS = 4
-HEADER = EXTENSION_HEADER + 2  # what a DATA frame adds
+HEADER = EXTENSION_HEADER + 3  # what a DATA frame adds
+HOLD_UNIT = 0.05  # s
 OVERHEAD = HEADER + ACK_FIELDS  # what a DATA frame with an acknowledgement adds: the layer's
 PREFIX = extension_header(REPAIR)
 IDLE = 0.05  # s without a data frame sent: the link is idle, parity goes out
@@ -83,8 +86,7 @@ class LinkRepair:
         self.stats: Counter[str] = Counter()
         self.rtt = RttEstimator(settings.rtt)
         self.sender = ArqSender(self.rtt, self._count, retransmit=mode != FEC)
-        self.receiver = Receiver(settings.fec_hold if mode == FEC else hold_for(self.rtt.rto),
-                                 self._count, ordered=mode != FEC)
+        self.receiver = Receiver(settings.fec_hold, self._count, ordered=mode != FEC)
         self.fec_out = FecSender(settings.group_wait)
         self.fec_in = FecReceiver(self.receiver.missing)
         self.loss = 0.0  # measured here, on frames from the peer
@@ -92,6 +94,7 @@ class LinkRepair:
         self._parity: list[Parity] = []
         self._ack_due: float | None = None
         self._last_data = float("-inf")
+        self._piggybacked = False  # whether the latest DATA frame carried the acknowledgement
 
     @property
     def retransmitting(self) -> bool:
@@ -114,6 +117,16 @@ class LinkRepair:
             self._parity += self.fec_out.add(seq, payload, now)
         return frames
 
+    def withdraw(self, now: float) -> None:
+        """The DATA frame of the latest send() never left (the link's queue was full): forget
+        it, so that its number goes to the next frame and the loss stays the congestion
+        signal it is for TCP; an acknowledgement it carried is due again."""
+        seq = self.sender.withdraw()
+        if not self.fec_out.withdraw(seq):  # its group closed: its parity would mislead
+            self._parity = [p for p in self._parity if distance(seq, p.first) >= p.k]
+        if self._piggybacked:
+            self._ack_due = now
+
     def receive(self, frame: bytes, now: float) -> list[bytes | Lost]:
         """What a frame from the link gives the layer above."""
         if extension_subtype(frame) != REPAIR:
@@ -122,7 +135,7 @@ class LinkRepair:
         if parsed is None:
             self._drop(drops.REPAIR_MALFORMED)
             return []
-        kind, seq, ack, loss, body = parsed
+        kind, seq, hold, ack, loss, body = parsed
         if ack is not None:
             self.sender.acknowledged(ack, now)
             self.peer_loss = loss
@@ -131,6 +144,7 @@ class LinkRepair:
         if kind == PARITY:
             self.stats["parity_received"] += 1
             return self._rebuilt(self.fec_in.parity(body_parity(seq, body)), now)
+        self.receiver.hold = hold
         if self._ack_due is None:
             self._ack_due = now + (self._ack_delay() if self.mode != FEC
                                    else self.settings.report_every)
@@ -154,8 +168,6 @@ class LinkRepair:
             frames += [parity_frame(parity) for parity in self._parity]
             self.stats["parity_sent"] += len(self._parity)
             self._parity.clear()
-        if self.receiver.ordered:
-            self.receiver.hold = hold_for(self.rtt.rto)
         return frames, self.receiver.expire(now)
 
     def deadline(self) -> float | None:
@@ -182,9 +194,12 @@ class LinkRepair:
         return out
 
     def _data(self, seq: int, payload: bytes) -> bytes:
-        if self._ack_due is None:
-            return PREFIX + bytes((DATA, seq)) + payload
-        return PREFIX + bytes((DATA | ACKED, seq)) + self._ack_fields() + payload
+        hold = self.settings.fec_hold if self.mode == FEC else hold_for(self.rtt.rto)
+        fields = bytes((seq, min(255, round(hold / HOLD_UNIT))))
+        self._piggybacked = self._ack_due is not None
+        if not self._piggybacked:
+            return PREFIX + bytes([DATA]) + fields + payload
+        return PREFIX + bytes([DATA | ACKED]) + fields + self._ack_fields() + payload
 
     def _ack_fields(self) -> bytes:
         self._ack_due = None
@@ -206,19 +221,23 @@ class LinkRepair:
             self._drop(drops.REPAIR_DUPLICATE)
 
 
-def parse(frame: bytes) -> tuple[int, int, Ack | None, float, bytes] | None:
-    """A repair frame's kind, sequence number (a PARITY frame's first), acknowledgement, the
-    loss it reports and the rest; None when malformed."""
+def parse(frame: bytes) -> tuple[int, int, float, Ack | None, float, bytes] | None:
+    """A repair frame's kind, sequence number (a PARITY frame's first), the hold it asks for
+    (DATA), acknowledgement, the loss it reports and the rest; None when malformed."""
     at = EXTENSION_HEADER
     if len(frame) < at + 1:
         return None
     kind = frame[at]
     at += 1
-    seq = 0
+    seq, hold = 0, 0.0
     if kind & ~ACKED in (DATA, PARITY):
         if len(frame) < at + 1:
             return None
         seq, at = frame[at], at + 1
+    if kind & ~ACKED == DATA:
+        if len(frame) < at + 1:
+            return None
+        hold, at = frame[at] * HOLD_UNIT, at + 1
     if kind & ~ACKED not in (DATA, ACK, PARITY) or (kind & ACKED and kind & ~ACKED != DATA):
         return None
     ack, loss = None, 0.0
@@ -230,7 +249,7 @@ def parse(frame: bytes) -> tuple[int, int, Ack | None, float, bytes] | None:
     if kind == PARITY and (len(frame) <= at + PARITY_FIELDS
                            or not _parity_ok(frame[at:at + PARITY_FIELDS - 1])):
         return None
-    return kind & ~ACKED, seq, ack, loss, frame[at:]
+    return kind & ~ACKED, seq, hold, ack, loss, frame[at:]
 
 
 def _parity_ok(fields: bytes) -> bool:

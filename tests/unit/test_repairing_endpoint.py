@@ -157,3 +157,33 @@ def test_status_parses_formats_and_exports_the_figures() -> None:
         "parity 0/8"]
     assert (f'linkbridge_repair_total{{tunnel="lb0",pid="1",link="memory:a",side="link",'
             f'event="retransmissions"}} {side.repair.retransmissions}') in exposition([tunnel])
+
+
+class QueueFull(MemoryEndpoint):
+    """Drops (and counts, as a link does) the frames sent while `full`."""
+
+    full = False
+
+    def send(self, packet: bytes) -> None:
+        if self.full:
+            self.counters.drop("queue_full")
+            return
+        super().send(packet)
+
+
+def test_a_frame_the_link_drops_on_send_is_taken_back_not_repaired() -> None:
+    clock = Clock()
+    link, far = QueueFull("a"), MemoryEndpoint("b")
+    link.peer, far.peer = far, link
+    a, b = RepairingEndpoint(link, "arq", clock=clock), RepairingEndpoint(far, "arq", clock=clock)
+    a.send(b"one")
+    link.full = True
+    a.send(b"dropped")
+    link.full = False
+    a.send(b"two")
+    assert b.receive(0) == [b"one", b"two"]  # no gap: "two" took the dropped frame's number
+    for _ in range(100):  # ten seconds: acknowledgements go back, nothing is due again
+        clock.now += 0.1
+        assert b.receive(0) == []
+        a.receive(0)
+    assert a.machine.stats["retransmissions"] == 0 and a.counters.tx_packets == 2
