@@ -99,7 +99,10 @@ class RepairingEndpoint:
 
     def _put(self, frames: Sequence[bytes]) -> None:
         for frame in frames:
+            drops = self._below_drops()
             self.below.send(frame)
+            if self._below_drops() > drops:
+                self.machine.dropped(frame)
 
     def _below_drops(self) -> int:
         return sum(self.below.counters.drops.values())

@@ -112,6 +112,15 @@ class ArqSender:
             self._pending[seq] = _Pending(payload, now)
         return seq
 
+    def oldest(self) -> int:
+        """The first frame that may still be sent again (the next one's number when none)."""
+        return next(iter(self._pending), self._next)
+
+    def abandon(self, seq: int) -> None:
+        """Send frame `seq` no more (its retransmission was dropped on the way out)."""
+        if self._pending.pop(seq, None) is not None:
+            self._count("given_up")
+
     def withdraw(self) -> int:
         """Take back the latest stamp(): its frame never left. Its number (returned) goes to
         the next frame."""
@@ -206,6 +215,12 @@ class Receiver:
         """Whether `seq` is in the window and not yet received (a repair can still help)."""
         ahead = distance(seq, self._next)
         return self._started and ahead < WINDOW and seq not in self._ahead
+
+    def forward(self, oldest: int) -> list[bytes | Lost]:
+        """The sender will send nothing before `oldest` again: gaps before it are lost."""
+        if self._started and 0 < distance(oldest, self._next) < HALF:
+            return self._give_up(oldest)
+        return []
 
     @property
     def gapless(self) -> bool:

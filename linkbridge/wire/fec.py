@@ -94,6 +94,10 @@ class FecSender:
         self._group.append((seq, payload))
         return self.close() if len(self._group) >= GROUP else []
 
+    def first(self) -> list[int]:
+        """The first frame of the open group (none when no group is open)."""
+        return [self._group[0][0]] if self._group else []
+
     def withdraw(self, seq: int) -> bool:
         """Take frame `seq` back out of the open group; False when it is in none."""
         if self._group and self._group[-1][0] == seq:

@@ -5,8 +5,10 @@ caller passes the time and sends what it is given.
 A repair frame is `extension_header(REPAIR)`, a kind byte, then the kind's fields:
 
 - DATA: the sequence number, how long the receiver may hold a gap for this sender (in units
-  of HOLD_UNIT: the sender knows its timers), then the frame of the layer above;
-- DATA with ACKED set in the kind: the same two fields, an acknowledgement (ACK's fields),
+  of HOLD_UNIT: the sender knows its timers), the oldest frame the sender may still send
+  again or cover with parity (the receiver gives up gaps before it: SCTP's FORWARD-TSN; links
+  deliver in order), then the frame of the layer above;
+- DATA with ACKED set in the kind: the same three fields, an acknowledgement (ACK's fields),
   then the frame above (the acknowledgement rides on reverse traffic);
 - ACK: the next sequence number expected, 4 bytes of bits for the WINDOW after it, the loss the
   receiver measures (0-255 for 0-100%);
@@ -25,7 +27,9 @@ from dataclasses import dataclass
 from linkbridge.framing.events import Lost
 from linkbridge.wire import drops
 from linkbridge.wire.arq import (
+    HALF,
     PERSISTENCE,
+    SEQ_SPACE,
     WINDOW,
     Ack,
     ArqSender,
@@ -44,7 +48,7 @@ DATA, ACK, PARITY = 1, 2, 3
 ACKED = 0x10  # in a DATA frame's kind: an acknowledgement follows the sequence number
 ACK_FIELDS = 6
 PARITY_FIELDS = 4
-HEADER = EXTENSION_HEADER + 3  # what a DATA frame adds
+HEADER = EXTENSION_HEADER + 4  # what a DATA frame adds
 HOLD_UNIT = 0.05  # s
 OVERHEAD = HEADER + ACK_FIELDS  # what a DATA frame with an acknowledgement adds: the layer's
 PREFIX = extension_header(REPAIR)
@@ -135,7 +139,7 @@ class LinkRepair:
         if parsed is None:
             self._drop(drops.REPAIR_MALFORMED)
             return []
-        kind, seq, hold, ack, loss, body = parsed
+        kind, seq, hold, oldest, ack, loss, body = parsed
         if ack is not None:
             self.sender.acknowledged(ack, now)
             self.peer_loss = loss
@@ -149,7 +153,7 @@ class LinkRepair:
             self._ack_due = now + (self._ack_delay() if self.mode != FEC
                                    else self.settings.report_every)
         gapless = self.receiver.gapless
-        out = self.receiver.accept(seq, body, now)
+        out = self.receiver.forward(oldest) + self.receiver.accept(seq, body, now)
         if gapless and not self.receiver.gapless and self.mode != FEC:
             self._ack_due = now  # a gap opened: tell the sender at once, as TCP's dupack
         return out + self._rebuilt(self.fec_in.data(seq, body), now)
@@ -195,11 +199,24 @@ class LinkRepair:
 
     def _data(self, seq: int, payload: bytes) -> bytes:
         hold = self.settings.fec_hold if self.mode == FEC else hold_for(self.rtt.rto)
-        fields = bytes((seq, min(255, round(hold / HOLD_UNIT))))
+        fields = bytes((seq, min(255, round(hold / HOLD_UNIT)), self._oldest(seq)))
         self._piggybacked = self._ack_due is not None
         if not self._piggybacked:
             return PREFIX + bytes([DATA]) + fields + payload
         return PREFIX + bytes([DATA | ACKED]) + fields + self._ack_fields() + payload
+
+    def _oldest(self, seq: int) -> int:
+        """The oldest frame a receiver may still get: one to be sent again, or covered by
+        parity not yet sent; `seq` (the frame being sent) at the latest."""
+        firsts = [self.sender.oldest() if self.sender.retransmit else seq, seq,
+                  *(p.first for p in self._parity[:1]), *self.fec_out.first()]
+        return min(firsts, key=lambda first: (distance(first, seq) - HALF) % SEQ_SPACE)
+
+    def dropped(self, frame: bytes) -> None:
+        """The link dropped `frame` on the way out (a full queue): a DATA frame is not sent
+        again (the loss is TCP's congestion signal), and the receiver hears so from the next."""
+        if frame[EXTENSION_HEADER] & ~ACKED == DATA:
+            self.sender.abandon(frame[EXTENSION_HEADER + 1])
 
     def _ack_fields(self) -> bytes:
         self._ack_due = None
@@ -221,23 +238,24 @@ class LinkRepair:
             self._drop(drops.REPAIR_DUPLICATE)
 
 
-def parse(frame: bytes) -> tuple[int, int, float, Ack | None, float, bytes] | None:
+def parse(frame: bytes) -> tuple[int, int, float, int, Ack | None, float, bytes] | None:
     """A repair frame's kind, sequence number (a PARITY frame's first), the hold it asks for
-    (DATA), acknowledgement, the loss it reports and the rest; None when malformed."""
+    and the oldest frame it may send again (DATA), acknowledgement, the loss it reports and the
+    rest; None when malformed."""
     at = EXTENSION_HEADER
     if len(frame) < at + 1:
         return None
     kind = frame[at]
     at += 1
-    seq, hold = 0, 0.0
+    seq, hold, oldest = 0, 0.0, 0
     if kind & ~ACKED in (DATA, PARITY):
         if len(frame) < at + 1:
             return None
         seq, at = frame[at], at + 1
     if kind & ~ACKED == DATA:
-        if len(frame) < at + 1:
+        if len(frame) < at + 2:
             return None
-        hold, at = frame[at] * HOLD_UNIT, at + 1
+        hold, oldest, at = frame[at] * HOLD_UNIT, frame[at + 1], at + 2
     if kind & ~ACKED not in (DATA, ACK, PARITY) or (kind & ACKED and kind & ~ACKED != DATA):
         return None
     ack, loss = None, 0.0
@@ -249,7 +267,7 @@ def parse(frame: bytes) -> tuple[int, int, float, Ack | None, float, bytes] | No
     if kind == PARITY and (len(frame) <= at + PARITY_FIELDS
                            or not _parity_ok(frame[at:at + PARITY_FIELDS - 1])):
         return None
-    return kind & ~ACKED, seq, hold, ack, loss, frame[at:]
+    return kind & ~ACKED, seq, hold, oldest, ack, loss, frame[at:]
 
 
 def _parity_ok(fields: bytes) -> bool:
