@@ -66,8 +66,8 @@ class _Pending:
 
 
 class RttEstimator:
-    """Smoothed RTT and retransmission timeout after RFC 6298 (its constants, and a quarter of
-    the RTT for its clock granularity), from samples of frames acknowledged without
+    """Smoothed RTT and retransmission timeout after RFC 6298 (its constants, and the RTT
+    itself for its clock granularity), from samples of frames acknowledged without
     retransmission (Karn)."""
 
     def __init__(self, initial: float) -> None:
@@ -81,8 +81,10 @@ class RttEstimator:
         else:
             self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
             self.srtt = 0.875 * self.srtt + 0.125 * rtt
-        # a floor on the variation: a steady RTT must not make the timer race the ACK
-        self.rto = max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt / 4))
+        # at least twice the RTT: selective acknowledgements repair most losses sooner, the
+        # timer is the backstop, and a queue in the link that grows must not make it race
+        # the acknowledgements (a spurious retransmission costs airtime)
+        self.rto = max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt))
 
 
 class ArqSender:
@@ -203,10 +205,13 @@ class Receiver:
             return out
         if ahead >= WINDOW:  # the sender moved on: what lies a window behind is lost
             out += self._give_up(seq_after(seq, SEQ_SPACE - WINDOW + 1))
+            ahead = distance(seq, self._next)
+        # a frame that comes after a later one was lost on the way once (and sent again)
+        missed = repaired or any(distance(held, self._next) > ahead for held in self._ahead)
         if self.ordered:
-            self._ahead[seq] = (payload, now, repaired)
+            self._ahead[seq] = (payload, now, missed)
         else:
-            self._ahead[seq] = (None, now, repaired)
+            self._ahead[seq] = (None, now, missed)
             out.append(payload)
         out += self._advance()
         return out

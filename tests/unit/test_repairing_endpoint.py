@@ -153,7 +153,8 @@ def test_status_parses_formats_and_exports_the_figures() -> None:
     tunnel = TunnelStatus(device="lb0", pid=1, link="memory:a", link_side=side)
     assert repair_lines([tunnel]) == [
         f"lb0: repair arq: {side.repair.retransmissions} retransmissions, 0 repaired, "
-        f"0 unrepaired, 0 duplicates; loss in 0.0%, out 0.0%; rto {side.repair.rto_ms} ms, "
+        f"0 unrepaired, 0 duplicates; loss in 0.0%, out {side.repair.peer_loss:.1%}; "
+        f"rto {side.repair.rto_ms} ms, "
         "parity 0/8"]
     assert (f'linkbridge_repair_total{{tunnel="lb0",pid="1",link="memory:a",side="link",'
             f'event="retransmissions"}} {side.repair.retransmissions}') in exposition([tunnel])
