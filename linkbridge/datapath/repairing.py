@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import Endpoint, PathMtu
 from linkbridge.framing.events import Lost
+from linkbridge.wire import drops
 from linkbridge.wire.repair import OVERHEAD, LinkRepair, Settings
 
 
@@ -54,9 +55,9 @@ class RepairingEndpoint:
         with self._lock:
             now = self._clock()
             data, *parity = self.machine.send(packet, now)
-            drops = self._below_drops()
+            before = self._queue_drops()
             self.below.send(data)
-            if self._below_drops() > drops:  # dropped before it left (a full queue)
+            if self._queue_drops() > before:  # dropped before it left (a full queue)
                 self.machine.withdraw(now)
                 return
             self._put(parity)
@@ -99,13 +100,16 @@ class RepairingEndpoint:
 
     def _put(self, frames: Sequence[bytes]) -> None:
         for frame in frames:
-            drops = self._below_drops()
+            before = self._queue_drops()
             self.below.send(frame)
-            if self._below_drops() > drops:
+            if self._queue_drops() > before:
                 self.machine.dropped(frame)
 
-    def _below_drops(self) -> int:
-        return sum(self.below.counters.drops.values())
+    def _queue_drops(self) -> int:
+        """The frames the link dropped for a full queue (its reason ends in `queue_full`; a
+        loss it counts on send, as sim: does, is the channel's and gets repaired)."""
+        return sum(count for reason, count in self.below.counters.drops.items()
+                   if reason.endswith(drops.QUEUE_FULL))
 
     def _status(self) -> dict[str, object]:
         with self._lock:

@@ -32,7 +32,8 @@ from linkbridge.wire.stack import Fragment, Repair
 
 
 class Lossy(MemoryEndpoint):
-    """Loses every `every`-th frame it sends (never, with 0)."""
+    """Loses every `every`-th frame it sends (never, with 0), counting it on send as sim:
+    does (a channel's loss, not a full queue: the layer repairs it)."""
 
     def __init__(self, name: str, every: int) -> None:
         super().__init__(name)
@@ -42,6 +43,7 @@ class Lossy(MemoryEndpoint):
     def send(self, packet: bytes) -> None:
         self.count += 1
         if self.every and self.count % self.every == 0:
+            self.counters.drop("sim_loss")
             return
         super().send(packet)
 
@@ -167,7 +169,7 @@ class QueueFull(MemoryEndpoint):
 
     def send(self, packet: bytes) -> None:
         if self.full:
-            self.counters.drop("queue_full")
+            self.counters.drop(drops.QUEUE_FULL)
             return
         super().send(packet)
 
