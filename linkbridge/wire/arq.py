@@ -24,6 +24,7 @@ PERSISTENCE = 1.0  # s: RFC 6298's least TCP RTO, the time link repair must end 
 MIN_RETRIES = 2
 MAX_RETRIES = 4
 MIN_RTO = 0.05  # s
+MAX_RTO = 30.0  # s: the backed-off timer's ceiling
 
 
 def seq_after(seq: int, count: int = 1) -> int:
@@ -63,6 +64,7 @@ class _Pending:
     payload: bytes
     sent_at: float
     tries: int = 0  # retransmissions so far
+    gap: bool = False  # due because an acknowledgement showed it missing, not by the timer
 
 
 class RttEstimator:
@@ -85,6 +87,11 @@ class RttEstimator:
         # timer is the backstop, and a queue in the link that grows must not make it race
         # the acknowledgements (a spurious retransmission costs airtime)
         self.rto = max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt))
+
+    def back_off(self) -> None:
+        """The timer fired: double the RTO until a new sample (RFC 6298 5.5), so that a
+        link whose queue holds frames longer than the RTO stops sending them again."""
+        self.rto = min(MAX_RTO, self.rto * 2)
 
 
 class ArqSender:
@@ -145,12 +152,14 @@ class ArqSender:
         for pending in self._pending.values():
             if pending.sent_at < newest:
                 pending.sent_at = min(pending.sent_at, now - self.rtt.rto)
+                pending.gap = True
 
     def due(self, now: float) -> list[tuple[int, bytes]]:
         """The frames to send again at `now` (their timers restart); frames retransmitted
         `retries_for()` times already are given up instead."""
         again = []
         limit = retries_for(self.rtt.rto)
+        timed_out = False
         for seq, pending in list(self._pending.items()):
             if pending.sent_at + self.rtt.rto > now:
                 continue
@@ -160,8 +169,12 @@ class ArqSender:
                 continue
             pending.tries += 1
             pending.sent_at = now
+            timed_out |= not pending.gap
+            pending.gap = False
             self._count("retransmissions")
             again.append((seq, pending.payload))
+        if timed_out:
+            self.rtt.back_off()
         return again
 
     def deadline(self) -> float | None:
