@@ -83,10 +83,16 @@ class RttEstimator:
         else:
             self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
             self.srtt = 0.875 * self.srtt + 0.125 * rtt
-        # at least twice the RTT: selective acknowledgements repair most losses sooner, the
-        # timer is the backstop, and a queue in the link that grows must not make it race
-        # the acknowledgements (a spurious retransmission costs airtime)
-        self.rto = max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt))
+        self.progress()
+
+    def progress(self) -> None:
+        """The peer acknowledged a frame: the timer from the estimate again, backed off no
+        more (the link moves; Karn's rule alone would wait for a frame sent once)."""
+        if self.srtt is not None:
+            # at least twice the RTT: selective acknowledgements repair most losses sooner,
+            # the timer is the backstop, and a queue in the link that grows must not make it
+            # race the acknowledgements (a spurious retransmission costs airtime)
+            self.rto = max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt))
 
     def back_off(self) -> None:
         """The timer fired: double the RTO until a new sample (RFC 6298 5.5), so that a
@@ -142,12 +148,15 @@ class ArqSender:
         A frame last sent before the newest frame `ack` covers is due at once: a selective
         acknowledgement shows the gap (links seldom reorder; TCP's fast retransmit)."""
         newest = None  # when the newest frame covered was sent (sent once: no doubt which)
-        for seq in [seq for seq in self._pending if ack.covers(seq)]:
+        covered = [seq for seq in self._pending if ack.covers(seq)]
+        for seq in covered:
             pending = self._pending.pop(seq)
             if pending.tries == 0:
                 self.rtt.sample(now - pending.sent_at)
                 newest = pending.sent_at if newest is None else max(newest, pending.sent_at)
         if newest is None:
+            if covered:
+                self.rtt.progress()
             return
         for pending in self._pending.values():
             if pending.sent_at < newest:

@@ -60,13 +60,16 @@ LOSS_WEIGHT = 1 / 128  # of each frame resolved in the measured loss
 class Settings:
     """The layer's figures: the RTT assumed until measured, how long a group of FEC frames
     stays open, how long parity may wait for idle airtime, how long an unordered (FEC)
-    receiver waits before it reports a frame lost, and how often it reports its loss."""
+    receiver waits before it reports a frame lost, how often it reports its loss, and how
+    long an acknowledgement waits for more to batch with or a data frame to ride on (each
+    costs airtime, more so on half duplex; it waits no longer, as its wait is in the RTT)."""
 
     rtt: float = 1.0
     group_wait: float = 0.5
     parity_wait: float = 0.5
     fec_hold: float = 3.0
     report_every: float = 2.0
+    ack_delay: float = 0.1
 
 
 def hold_for(rto: float) -> float:
@@ -150,7 +153,7 @@ class LinkRepair:
             return self._rebuilt(self.fec_in.parity(body_parity(seq, body)), now)
         self.receiver.hold = hold
         if self._ack_due is None:
-            self._ack_due = now + (self._ack_delay() if self.mode != FEC
+            self._ack_due = now + (self.settings.ack_delay if self.mode != FEC
                                    else self.settings.report_every)
         gapless = self.receiver.gapless
         out = self.receiver.forward(oldest) + self.receiver.accept(seq, body, now)
@@ -223,11 +226,6 @@ class LinkRepair:
         ack = self.receiver.ack()
         return (bytes([ack.next]) + ack.bits.to_bytes(WINDOW // 8, "big")
                 + bytes([round(self.loss * 255)]))
-
-    def _ack_delay(self) -> float:
-        """Acknowledgements wait a quarter of the RTO so that a few go out in one frame (each
-        costs airtime, more so on half duplex); a data frame back carries them sooner."""
-        return min(0.5, max(0.02, self.rtt.rto / 4))
 
     def _count(self, name: str) -> None:
         if name in ("received", "missed"):
