@@ -63,14 +63,15 @@ class Ack:
 class _Pending:
     payload: bytes
     sent_at: float
+    first_sent: float
     tries: int = 0  # retransmissions so far
     gap: bool = False  # due because an acknowledgement showed it missing, not by the timer
 
 
 class RttEstimator:
     """Smoothed RTT and retransmission timeout after RFC 6298 (its constants, and the RTT
-    itself for its clock granularity), from samples of frames acknowledged without
-    retransmission (Karn)."""
+    itself for its clock granularity), from each frame's first transmission to its
+    acknowledgement."""
 
     def __init__(self, initial: float) -> None:
         self.srtt: float | None = None
@@ -83,16 +84,10 @@ class RttEstimator:
         else:
             self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
             self.srtt = 0.875 * self.srtt + 0.125 * rtt
-        self.progress()
-
-    def progress(self) -> None:
-        """The peer acknowledged a frame: the timer from the estimate again, backed off no
-        more (the link moves; Karn's rule alone would wait for a frame sent once)."""
-        if self.srtt is not None:
-            # at least twice the RTT: selective acknowledgements repair most losses sooner,
-            # the timer is the backstop, and a queue in the link that grows must not make it
-            # race the acknowledgements (a spurious retransmission costs airtime)
-            self.rto = max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt))
+        # at least twice the RTT: selective acknowledgements repair most losses sooner,
+        # the timer is the backstop, and a queue in the link that grows must not make it
+        # race the acknowledgements (a spurious retransmission costs airtime)
+        self.rto = max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt))
 
     def back_off(self) -> None:
         """The timer fired: double the RTO until a new sample (RFC 6298 5.5), so that a
@@ -124,7 +119,7 @@ class ArqSender:
             if len(self._pending) >= WINDOW:
                 del self._pending[next(iter(self._pending))]
                 self._count("given_up")
-            self._pending[seq] = _Pending(payload, now)
+            self._pending[seq] = _Pending(payload, now, now)
         return seq
 
     def oldest(self) -> int:
@@ -144,19 +139,19 @@ class ArqSender:
         return self._next
 
     def acknowledged(self, ack: Ack, now: float) -> None:
-        """Forget the frames `ack` covers; a first transmission's round trip is an RTT sample.
+        """Forget the frames `ack` covers, each an RTT sample from its first transmission.
         A frame last sent before the newest frame `ack` covers is due at once: a selective
         acknowledgement shows the gap (links seldom reorder; TCP's fast retransmit)."""
         newest = None  # when the newest frame covered was sent (sent once: no doubt which)
-        covered = [seq for seq in self._pending if ack.covers(seq)]
-        for seq in covered:
+        for seq in [seq for seq in self._pending if ack.covers(seq)]:
             pending = self._pending.pop(seq)
+            # from the first transmission, not only for frames sent once (Karn): an RTT too
+            # long by a retransmission's wait now and then costs less than a timer that
+            # races acknowledgements queued behind the peer's data (spurious retransmissions)
+            self.rtt.sample(now - pending.first_sent)
             if pending.tries == 0:
-                self.rtt.sample(now - pending.sent_at)
                 newest = pending.sent_at if newest is None else max(newest, pending.sent_at)
         if newest is None:
-            if covered:
-                self.rtt.progress()
             return
         for pending in self._pending.values():
             if pending.sent_at < newest:
