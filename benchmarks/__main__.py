@@ -17,6 +17,7 @@ SUBCOMMANDS = {
                     "header compression at 9600 bit/s: off vs vj vs auto"),
     "encryption": ("benchmarks.encryption",
                    "encrypt layer: bytes and CPU per packet, TCP and handshake vs plain"),
+    "repair": ("benchmarks.repair", "loss repair at 9600 bit/s and 0-20% loss: off vs arq (fec)"),
     "fuzz": ("benchmarks.fuzz", "coverage-guided fuzzing of every decoder a link's bytes reach"),
 }
 
