@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from benchmarks.compression import Line
 from benchmarks.running import run_measurements
 from linkbridge.lab.probes import tcp_transfer
 from linkbridge.lab.run import lab_tunnels
@@ -28,20 +28,6 @@ RATE = 9600
 LINK = f"sim:?rate={RATE}&mtu=256&limit=20"
 ARQ_TARGETS = {0.05: 0.92, 0.10: 0.82, 0.20: 0.68}
 OVERHEAD_TARGET = 0.90
-
-
-@dataclass
-class Line:
-    case: str
-    figures: dict[str, float]  # mode -> goodput, B/s
-    ratio: float
-    target: str
-    met: bool
-
-    def text(self) -> str:
-        values = "  ".join(f"{mode} {value:7.1f}" for mode, value in self.figures.items())
-        return (f"  {self.case:<14} {values}  B/s  ratio {self.ratio:5.2f} "
-                f"(target {self.target}: {'met' if self.met else 'NOT met'})")
 
 
 def goodput(hosts: TwoHosts, loss: float, mode: str, size: int, seed: int,
@@ -66,7 +52,8 @@ def measure(args: argparse.Namespace) -> list[Line]:
             lossless[mode], ok = goodput(hosts, 0.0, mode, size, args.seed, registry)
             intact &= ok
         worst = min(lossless[mode] for mode in args.modes) / plain
-        lines.append(Line("loss 0%", lossless, worst, f">= {OVERHEAD_TARGET}x plain, intact",
+        lines.append(Line("TCP goodput, loss 0%", lossless, "B/s", worst,
+                          f">= {OVERHEAD_TARGET}x plain, intact",
                           worst >= OVERHEAD_TARGET and intact))
         for loss, target in ARQ_TARGETS.items():
             figures = {}
@@ -75,7 +62,7 @@ def measure(args: argparse.Namespace) -> list[Line]:
                 figures[mode], ok = goodput(hosts, loss, mode, size, args.seed, registry)
                 intact &= ok
             ratio = figures.get("arq", 0.0) / plain
-            lines.append(Line(f"loss {loss:.0%}", figures, ratio,
+            lines.append(Line(f"TCP goodput, loss {loss:.0%}", figures, "B/s", ratio,
                               f"arq >= {target}x lossless, intact",
                               ratio >= target and intact))
     return lines
