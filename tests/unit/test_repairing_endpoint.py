@@ -21,6 +21,7 @@ from linkbridge.datapath.pipeline import (
 )
 from linkbridge.datapath.repairing import RepairingEndpoint
 from linkbridge.errors import ConfigError
+from linkbridge.lab.layers import repair_lines as lab_repair_lines
 from linkbridge.ops.metrics import exposition
 from linkbridge.ops.status_data import TunnelStatus, parse_side
 from linkbridge.ops.status_format import repair_lines
@@ -158,6 +159,9 @@ def test_status_parses_formats_and_exports_the_figures() -> None:
         f"0 unrepaired, 0 duplicates; loss in 0.0%, out {side.repair.peer_loss:.1%}; "
         f"rto {side.repair.rto_ms} ms, "
         "parity 0/8"]
+    lab = lab_repair_lines((tunnel, tunnel))
+    assert [line.split(":")[0] for line in lab] == ["  repair   A", "  repair   B"]
+    assert lab[0].endswith(repair_lines([tunnel])[0].removeprefix("lb0: "))
     assert (f'linkbridge_repair_total{{tunnel="lb0",pid="1",link="memory:a",side="link",'
             f'event="retransmissions"}} {side.repair.retransmissions}') in exposition([tunnel])
 
