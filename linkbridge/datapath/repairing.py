@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import Endpoint, PathMtu
-from linkbridge.framing.events import Lost
 from linkbridge.wire import drops
 from linkbridge.wire.repair import OVERHEAD, LinkRepair, Settings
 
@@ -70,17 +69,17 @@ class RepairingEndpoint:
         frames = self.below.receive(timeout)
         with self._lock:
             now = self._clock()
-            items: list[bytes | Lost] = []
+            items: list[bytes | None] = []
             for frame in frames:
                 items += self.machine.receive(frame, now)
             due, given_up = self.machine.tick(now)
             self._put(due)
         packets = []
         for item in items + given_up:
-            if isinstance(item, Lost):
-                self.counters.drop(item.reason)
+            if item is None:  # a frame given up: a Lost event above
+                self.counters.drop(drops.REPAIR_UNREPAIRED)
                 for listener in self._listeners:
-                    listener(item.reason)
+                    listener(drops.REPAIR_UNREPAIRED)
             else:
                 self.counters.received(len(item))
                 packets.append(item)

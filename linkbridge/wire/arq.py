@@ -14,9 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from linkbridge.framing.events import Lost
-from linkbridge.wire import drops
-
 SEQ_SPACE = 256
 HALF = SEQ_SPACE // 2
 WINDOW = 32  # frames outstanding (sender) or held (receiver); also the acknowledgement's bits
@@ -87,7 +84,7 @@ class RttEstimator:
         # at least twice the RTT: selective acknowledgements repair most losses sooner,
         # the timer is the backstop, and a queue in the link that grows must not make it
         # race the acknowledgements (a spurious retransmission costs airtime)
-        self.rto = max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt))
+        self.rto = min(MAX_RTO, max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt)))
 
     def back_off(self) -> None:
         """The timer fired: double the RTO until a new sample (RFC 6298 5.5), so that a
@@ -194,7 +191,7 @@ class Receiver:
 
     `ordered` (ARQ): frames are delivered in sequence order, a gap held at most `hold`;
     otherwise (FEC) each frame is delivered as it arrives and only the loss report waits.
-    A lost frame is delivered as a `Lost(drops.REPAIR_UNREPAIRED)` mark in its place.
+    A lost frame is delivered as a `None` mark in its place.
     `count(name)` counts "duplicates", "unrepaired", "resyncs" and, per resolved frame,
     "received" or "missed" (not received as sent: repaired or lost): the link's loss."""
 
@@ -208,12 +205,12 @@ class Receiver:
         self._ahead: dict[int, tuple[bytes | None, float, bool]] = {}
 
     def accept(self, seq: int, payload: bytes, now: float, repaired: bool = False
-               ) -> list[bytes | Lost]:
+               ) -> list[bytes | None]:
         """A frame came in (`repaired`: rebuilt, not received); what is now deliverable."""
         if not self._started:  # a fresh sender starts at 0: what came before is lost
             self._started, self._next = True, 0 if seq < WINDOW else seq
         ahead = distance(seq, self._next)
-        out: list[bytes | Lost] = []
+        out: list[bytes | None] = []
         if HALF <= ahead < SEQ_SPACE - 2 * WINDOW:  # too far back to be a copy: a new sender
             out += self._resync(seq)
             ahead = 0
@@ -238,7 +235,7 @@ class Receiver:
         ahead = distance(seq, self._next)
         return self._started and ahead < WINDOW and seq not in self._ahead
 
-    def forward(self, oldest: int) -> list[bytes | Lost]:
+    def forward(self, oldest: int) -> list[bytes | None]:
         """The sender will send nothing before `oldest` again: gaps before it are lost."""
         if self._started and 0 < distance(oldest, self._next) < HALF:
             return self._give_up(oldest)
@@ -249,9 +246,9 @@ class Receiver:
         """Whether no frame waits behind a gap."""
         return not self._ahead
 
-    def expire(self, now: float) -> list[bytes | Lost]:
+    def expire(self, now: float) -> list[bytes | None]:
         """Give up the gaps held `hold` seconds; what is then deliverable."""
-        out: list[bytes | Lost] = []
+        out: list[bytes | None] = []
         while self._ahead and min(at for _, at, _ in self._ahead.values()) + self.hold <= now:
             out += self._give_up(seq_after(self._next))
         return out
@@ -267,21 +264,21 @@ class Receiver:
             bits |= 1 << (distance(seq, self._next) - 1)
         return Ack(self._next, bits)
 
-    def _give_up(self, until: int) -> list[bytes | Lost]:
+    def _give_up(self, until: int) -> list[bytes | None]:
         """Resolve every sequence number before `until`: held frames delivered, gaps lost."""
-        out: list[bytes | Lost] = []
+        out: list[bytes | None] = []
         while distance(until, self._next) and distance(until, self._next) < HALF:
             if self._next not in self._ahead:
                 self._count("unrepaired")
                 self._count("missed")
-                out.append(Lost(drops.REPAIR_UNREPAIRED))
+                out.append(None)
                 self._next = seq_after(self._next)
             out += self._advance()
         return out
 
-    def _resync(self, seq: int) -> list[bytes | Lost]:
+    def _resync(self, seq: int) -> list[bytes | None]:
         """The peer started afresh at `seq`: deliver what is held and follow it."""
-        held: list[bytes | Lost] = [
+        held: list[bytes | None] = [
             self._ahead[old][0] or b"" for old in
             sorted(self._ahead, key=lambda old: distance(old, self._next))]
         self._ahead.clear()
@@ -289,8 +286,8 @@ class Receiver:
         self._count("resyncs")
         return [payload for payload in held if payload]
 
-    def _advance(self) -> list[bytes | Lost]:
-        out: list[bytes | Lost] = []
+    def _advance(self) -> list[bytes | None]:
+        out: list[bytes | None] = []
         while self._next in self._ahead:
             payload, _, repaired = self._ahead.pop(self._next)
             self._count("missed" if repaired else "received")

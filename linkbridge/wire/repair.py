@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from linkbridge.framing.events import Lost
 from linkbridge.wire import drops
 from linkbridge.wire.arq import (
     HALF,
@@ -80,8 +79,8 @@ def hold_for(rto: float) -> float:
 class LinkRepair:
     """One link's repair state: `send()` numbers a frame, `receive()` takes a frame from the
     link, `tick()` does what is due; each returns frames for the link and/or frames (and
-    `Lost` marks) for the layer above. `stats` counts retransmissions, repaired, unrepaired,
-    duplicates and what the layer sent of its own."""
+    None where a frame was lost) for the layer above. `stats` counts retransmissions,
+    repaired, unrepaired, duplicates and what the layer sent of its own."""
 
     def __init__(self, mode: str, settings: Settings | None = None,
                  drop: Callable[[str], None] = lambda reason: None) -> None:
@@ -134,7 +133,7 @@ class LinkRepair:
         if self._piggybacked:
             self._ack_due = now
 
-    def receive(self, frame: bytes, now: float) -> list[bytes | Lost]:
+    def receive(self, frame: bytes, now: float) -> list[bytes | None]:
         """What a frame from the link gives the layer above."""
         if extension_subtype(frame) != REPAIR:
             return [frame]
@@ -161,7 +160,7 @@ class LinkRepair:
             self._ack_due = now  # a gap opened: tell the sender at once, as TCP's dupack
         return out + self._rebuilt(self.fec_in.data(seq, body), now)
 
-    def tick(self, now: float) -> tuple[list[bytes], list[bytes | Lost]]:
+    def tick(self, now: float) -> tuple[list[bytes], list[bytes | None]]:
         """What is due at `now`: frames for the link (retransmissions, an acknowledgement,
         parity), frames and loss marks for the layer above (a gap given up)."""
         frames = [self._data(seq, payload) for seq, payload in self.sender.due(now)]
@@ -193,8 +192,8 @@ class LinkRepair:
                 "peer_loss": round(self.peer_loss, 4), "parity": self.fec_out.parity,
                 "outstanding": self.sender.outstanding}
 
-    def _rebuilt(self, frames: list[tuple[int, bytes]], now: float) -> list[bytes | Lost]:
-        out: list[bytes | Lost] = []
+    def _rebuilt(self, frames: list[tuple[int, bytes]], now: float) -> list[bytes | None]:
+        out: list[bytes | None] = []
         for seq, payload in frames:
             self.stats["repaired"] += 1
             out += self.receiver.accept(seq, payload, now, repaired=True)

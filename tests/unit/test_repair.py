@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkbridge.framing.events import Lost
 from linkbridge.wire import drops
 from linkbridge.wire.arq import HALF, WINDOW, Ack, retries_for
 from linkbridge.wire.fec import GROUP, FecReceiver, FecSender, redundancy, residual
@@ -75,7 +74,7 @@ def run(mode: str, payloads: list[bytes], *, loss: float = 0.0, back_loss: float
             next_send = now + every * STEP
         for frame in ab.due(now):
             for item in b.receive(frame, now):
-                if isinstance(item, Lost):
+                if item is None:
                     lost += 1
                 else:
                     delivered.append(item)
@@ -89,7 +88,7 @@ def run(mode: str, payloads: list[bytes], *, loss: float = 0.0, back_loss: float
             for frame in frames:
                 channel.put(frame, now)
             if machine is b:
-                lost += sum(isinstance(item, Lost) for item in items)
+                lost += sum(item is None for item in items)
                 delivered += [item for item in items if isinstance(item, bytes)]
         assert a.sender.outstanding <= WINDOW
         assert len(b.receiver._ahead) <= WINDOW
@@ -185,7 +184,7 @@ def test_fec_delivers_intact_frames_at_once() -> None:
     assert b.receive(frames[0], 0.0) == [b"one"]
     assert b.receive(frames[2], 0.0) == [b"three"]  # "two" is missing: "three" is not held
     _, items = b.tick(Settings().fec_hold)
-    assert items == [Lost(drops.REPAIR_UNREPAIRED)]
+    assert items == [None]  # the frame lost
 
 
 def test_measured_loss_reaches_the_sender() -> None:
@@ -262,7 +261,7 @@ def test_malformed_repair_frames_are_counted_drops(body: bytes) -> None:
     items = machine.receive(frame, 0.0)
     if parse(frame) is None:
         assert items == [] and counted == [drops.REPAIR_MALFORMED]
-    assert all(isinstance(item, bytes | Lost) for item in items)
+    assert all(item is None or isinstance(item, bytes) for item in items)
 
 
 def test_unknown_mode_is_refused() -> None:
