@@ -9,12 +9,15 @@ import socket
 import threading
 import time
 
+from linkbridge.datapath.repairing import RepairingEndpoint
 from linkbridge.lab import netns
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
 from linkbridge.ops.status import collect_status
 from linkbridge.ops.status_data import Repair
+from linkbridge.plugin.conformance import Flow, free_port
+from linkbridge.plugin.faults import numbered
 from linkbridge.plugin.registry import LinkRegistry
 
 PORT = 5431
@@ -87,3 +90,30 @@ def test_no_loss_costs_little(lab: TwoHosts, registry: LinkRegistry) -> None:
             figures = repair_figures(sides)
         # nothing to repair: at most a spurious retransmission or two before the RTT is known
         assert sum(f.retransmissions + f.repaired + f.duplicates for f in figures) <= 4, mode
+
+
+def test_sustained_traffic_over_udp_loses_nothing(registry: LinkRegistry) -> None:
+    """The conformance suite's sustained two-way traffic (its Flow), through the layer over
+    the in-tree udp: link: every packet arrives, in order, none twice."""
+    port_a, port_b = free_port(), free_port()
+    links = [registry.create_link(f"udp:127.0.0.1:{far}?bind=127.0.0.1:{near}")
+             for near, far in ((port_a, port_b), (port_b, port_a))]
+    with contextlib.ExitStack() as stack:
+        for link in links:
+            link.open()
+            stack.callback(link.close)
+        a, b = (RepairingEndpoint(link, "arq") for link in links)
+        flows = [Flow(name, sender, receiver,
+                      [numbered(i, bytes(4 + (i * seed) % 1000)) for i in range(2000)], 64)
+                 for name, sender, receiver, seed in (("A -> B", a, b, 7), ("B -> A", b, a, 3))]
+        start = threading.Event()
+        threads = [threading.Thread(target=job, daemon=True) for flow in flows
+                   for job in (flow.send_all, lambda f=flow: f.receive_all(start))]
+        for thread in threads:
+            thread.start()
+        start.set()
+        for thread in threads:
+            thread.join(30)
+    for flow in flows:
+        assert flow.got == flow.packets, (flow.name, len(flow.got), flow.stalled, flow.error)
+    assert not (a.counters.drops or b.counters.drops), (a.counters.drops, b.counters.drops)
