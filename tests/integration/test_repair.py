@@ -19,6 +19,7 @@ from linkbridge.ops.status_data import Repair
 from linkbridge.plugin.conformance import Flow, free_port
 from linkbridge.plugin.faults import numbered
 from linkbridge.plugin.registry import LinkRegistry
+from linkbridge.wire.drops import REPAIR_DUPLICATE
 
 PORT = 5431
 LOSSY = "sim:?loss=20%&seed=5&delay=20ms&rate=256kbit"
@@ -94,7 +95,7 @@ def test_no_loss_costs_little(lab: TwoHosts, registry: LinkRegistry) -> None:
 
 def test_sustained_traffic_over_udp_loses_nothing(registry: LinkRegistry) -> None:
     """The conformance suite's sustained two-way traffic (its Flow), through the layer over
-    the in-tree udp: link: every packet arrives, in order, none twice."""
+    the in-tree udp: link: every packet arrives, in order, once."""
     port_a, port_b = free_port(), free_port()
     links = [registry.create_link(f"udp:127.0.0.1:{far}?bind=127.0.0.1:{near}")
              for near, far in ((port_a, port_b), (port_b, port_a))]
@@ -116,4 +117,6 @@ def test_sustained_traffic_over_udp_loses_nothing(registry: LinkRegistry) -> Non
             thread.join(30)
     for flow in flows:
         assert flow.got == flow.packets, (flow.name, len(flow.got), flow.stalled, flow.error)
-    assert not (a.counters.drops or b.counters.drops), (a.counters.drops, b.counters.drops)
+    # at most copies dropped (a retransmission whose acknowledgement was late): no loss
+    assert set(a.counters.drops + b.counters.drops) <= {REPAIR_DUPLICATE}, (a.counters.drops,
+                                                                              b.counters.drops)
