@@ -207,8 +207,7 @@ class Receiver:
     def accept(self, seq: int, payload: bytes, now: float, repaired: bool = False
                ) -> list[bytes | None]:
         """A frame came in (`repaired`: rebuilt, not received); what is now deliverable."""
-        if not self._started:  # a fresh sender starts at 0: what came before is lost
-            self._started, self._next = True, 0 if seq < WINDOW else seq
+        self._start(seq)
         ahead = distance(seq, self._next)
         out: list[bytes | None] = []
         if HALF <= ahead < SEQ_SPACE - 2 * WINDOW:  # too far back to be a copy: a new sender
@@ -237,7 +236,8 @@ class Receiver:
 
     def forward(self, oldest: int) -> list[bytes | None]:
         """The sender will send nothing before `oldest` again: gaps before it are lost."""
-        if self._started and 0 < distance(oldest, self._next) < HALF:
+        self._start(oldest)
+        if 0 < distance(oldest, self._next) < HALF:
             return self._give_up(oldest)
         return []
 
@@ -263,6 +263,12 @@ class Receiver:
         for seq in self._ahead:
             bits |= 1 << (distance(seq, self._next) - 1)
         return Ack(self._next, bits)
+
+    def _start(self, seq: int) -> None:
+        """Follow a sender first heard at `seq`: a fresh one starts at 0, and what came
+        before is lost."""
+        if not self._started:
+            self._started, self._next = True, 0 if seq < WINDOW else seq
 
     def _give_up(self, until: int) -> list[bytes | None]:
         """Resolve every sequence number before `until`: held frames delivered, gaps lost."""

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from linkbridge.wire import drops
 from linkbridge.wire.arq import HALF, WINDOW, Ack, retries_for
 from linkbridge.wire.fec import GROUP, FecReceiver, FecSender, redundancy, residual
-from linkbridge.wire.frames import REPAIR, extension_header, extension_subtype
+from linkbridge.wire.frames import EXTENSION_HEADER, REPAIR, extension_header, extension_subtype
 from linkbridge.wire.repair import OVERHEAD, LinkRepair, Settings, parse
 
 STEP = 0.01  # s of simulated time per step
@@ -267,3 +267,24 @@ def test_malformed_repair_frames_are_counted_drops(body: bytes) -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="repair mode"):
         LinkRepair("sometimes")
+
+
+def test_a_gap_an_acknowledgement_shows_is_sent_again_at_once() -> None:
+    a, b = LinkRepair("arq"), LinkRepair("arq")
+    frames = [a.send(b"%d" % i, i / 100)[0] for i in range(3)]
+    b.receive(frames[0], 0.1)
+    b.receive(frames[2], 0.1)  # 1 is missing: B acknowledges at once
+    acks, _ = b.tick(0.1)
+    assert len(acks) == 1
+    a.receive(acks[0], 0.2)
+    again, _ = a.tick(0.2)  # long before the RTO (1 s)
+    assert [frame[EXTENSION_HEADER + 1] for frame in again] == [1]  # its sequence number
+    assert b.receive(again[0], 0.3) == [b"1", b"2"]
+
+
+def test_the_receiver_gives_up_at_once_what_the_sender_abandoned() -> None:
+    a, b = LinkRepair("arq"), LinkRepair("arq")
+    lost = a.send(b"lost", 0.0)
+    a.sender.abandon(0)  # as when its retransmission found the link's queue full
+    assert lost and b.receive(a.send(b"next", 0.1)[0], 0.2) == [None, b"next"]
+    assert b.stats["unrepaired"] == 1
