@@ -19,6 +19,7 @@ SUBCOMMANDS = {
                    "encrypt layer: bytes and CPU per packet, TCP and handshake vs plain"),
     "slow-queue": ("benchmarks.slow_queue",
                    "the link-aware queue over the Dire Wolf-calibrated radio: off vs on"),
+    "repair": ("benchmarks.repair", "loss repair at 9600 bit/s and 0-20% loss: off vs arq (fec)"),
     "fuzz": ("benchmarks.fuzz", "coverage-guided fuzzing of every decoder a link's bytes reach"),
 }
 

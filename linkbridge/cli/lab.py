@@ -31,7 +31,8 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
                            queue_limit=args.queue_limit,
                            encrypt=args.encrypt, cipher=args.cipher, offload=args.offload,
                            offload_flags=args.offload_flags, fragment=args.fragment,
-                           fragment_timeout=args.fragment_timeout, verbose=args.verbose),
+                           fragment_timeout=args.fragment_timeout, repair=args.repair,
+                           verbose=args.verbose),
                 plugins.registry)
 
 

@@ -37,6 +37,7 @@ class UpOptions:
     via: tuple[str, ...] = ()
     fragment: str = "never"
     fragment_timeout: float = FRAGMENT_TIMEOUT
+    repair: str = "off"
     compress: str = "off"
     queue: str = "auto"
     queue_rate: float | None = None

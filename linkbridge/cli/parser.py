@@ -20,6 +20,7 @@ from linkbridge.ops.logs import FORMATS
 from linkbridge.plugin.options import port
 from linkbridge.wire.multilink import DEFAULT_HOLD_TIME
 from linkbridge.wire.multilink import POLICIES as LINK_POLICIES
+from linkbridge.wire.repair import MODES as REPAIR_MODES
 from linkbridge.wire.stack import FRAGMENT_MODES, OFFLOAD_MODES, QUEUE_MODES
 
 BACKENDS = ("tun", "fou")
@@ -95,6 +96,7 @@ def add_up_parser(commands: Commands) -> None:
                          "tables run in one process); options given here override it")
     add_via_option(up)
     add_fragment_options(up)
+    add_repair_option(up)
     add_compress_option(up)
     add_queue_options(up)
     add_offload_option(up)
@@ -135,6 +137,7 @@ def add_link_parser(commands: Commands) -> None:
     link.add_argument("url", metavar="URL", help="the link, e.g. serial:/dev/ttyUSB0?baud=115200")
     add_via_option(link)
     add_fragment_options(link, default="never")
+    add_repair_option(link)
     add_compress_option(link)
     add_queue_options(link)
     add_encryption_options(link)
@@ -272,6 +275,7 @@ def add_lab_parser(commands: Commands) -> None:
     add_cipher_option(tunnel)
     add_offload_option(tunnel)
     add_fragment_options(tunnel)
+    add_repair_option(tunnel)
     lab.add_argument("--ipv6", action="store_true",
                      help="also give the tunnels IPv6 addresses (fd00:198:19::1 and ::2) and "
                           "ping and transfer over IPv6; needs a tunnel MTU >= 1280")
@@ -457,6 +461,15 @@ def add_fragment_options(parser: Options, default: str = "auto") -> None:
                         metavar="SECONDS",
                         help="how long a partly received packet waits for its missing "
                              f"fragments (default {FRAGMENT_TIMEOUT:g})")
+
+
+def add_repair_option(parser: Options) -> None:
+    parser.add_argument("--repair", choices=REPAIR_MODES, default="off",
+                        help="repair frames lost on the link (docs/repair.md): arq "
+                             "(retransmit, a few times at most, in order), fec (parity frames "
+                             "as the peer's loss asks, no round trip), auto (arq while the "
+                             "link's RTT allows, else fec), off; both sides must agree "
+                             "(default off)")
 
 
 def add_tunnel_options(parser: argparse.ArgumentParser) -> None:

@@ -52,7 +52,7 @@ from linkbridge.wire.multilink import DEFAULT_PROBE_INTERVAL
 from linkbridge.wire.multilink import Policy as LinkPolicy
 from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.secure import Timers
-from linkbridge.wire.stack import Compress, Encrypt, Fragment, Offload, Queue
+from linkbridge.wire.stack import Compress, Encrypt, Fragment, Offload, Queue, Repair
 
 
 @dataclass(frozen=True)
@@ -109,25 +109,27 @@ def pipeline_of(options: UpOptions, plugins: InstalledPlugins,
         encrypt, below = None, LocalPorts(options.rx, options.tx, options.host)
     else:
         raise ConfigError("give a link (--link URL) or local ports (--rx PORT --tx PORT)")
-    fragment = Fragment(options.fragment, options.fragment_timeout)
+    fragment, repair = Fragment(options.fragment, options.fragment_timeout), Repair(options.repair)
     return Pipeline(
         above=TunDevice(options.mtu),
         upper=Upper(Offload(options.offload, options.offload_flags), Compress(options.compress),
                     encrypt, Queue(options.queue, options.queue_rate, options.queue_limit)),
-        lower=Lower(below, fragment),
+        lower=Lower(below, fragment, repair),
         capture=Capture(options.pcap, options.pcap_limit) if options.pcap else None,
         keepalive=options.keepalive is not None, peers=peers, peer_keys=peer_keys,
-        links=links_of(options, plugins, fragment))
+        links=links_of(options, plugins, fragment, repair))
 
 
-def links_of(options: UpOptions, plugins: InstalledPlugins, fragment: Fragment) -> Links | None:
-    """The links after the first when --link repeats (each wrapped in the --via links), with
-    the policy; each is probed every --keepalive seconds (default 1 s), and is down after
-    --link-timeout (default 2.25 probe intervals) of silence."""
+def links_of(options: UpOptions, plugins: InstalledPlugins, fragment: Fragment,
+             repair: Repair) -> Links | None:
+    """The links after the first when --link repeats (each wrapped in the --via links and
+    with its own fragment and repair layers), with the policy; each is probed every
+    --keepalive seconds (default 1 s), and is down after --link-timeout (default 2.25 probe
+    intervals) of silence."""
     if len(options.link) < 2:
         return None
-    others = tuple(Lower(LinkBelow(plugins.registry.create_link(url, options.via)), fragment)
-                   for url in options.link[1:])
+    others = tuple(Lower(LinkBelow(plugins.registry.create_link(url, options.via)), fragment,
+                         repair) for url in options.link[1:])
     probe = options.keepalive or DEFAULT_PROBE_INTERVAL
     return Links(others, LinkPolicy(options.link_policy), options.hold_time, probe,
                  Thresholds.choose(probe, options.link_timeout))
@@ -302,7 +304,7 @@ def cmd_link(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
         upper=Upper(compress=Compress(args.compress), encrypt=encrypt,
                     queue=Queue(args.queue, args.queue_rate, args.queue_limit)),
         lower=Lower(LinkBelow(plugins.registry.create_link(args.url, args.via)),
-                    Fragment(args.fragment, args.fragment_timeout)),
+                    Fragment(args.fragment, args.fragment_timeout), Repair(args.repair)),
         capture=Capture(args.pcap, args.pcap_limit) if args.pcap else None))
     with shutdown_on_signals(), contextlib.ExitStack() as stack:
         serve(open_link(plan, stack), plugins.manager)

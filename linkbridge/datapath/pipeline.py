@@ -30,6 +30,7 @@ from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
 from linkbridge.datapath.ports import link_ports, tunnel_ports
 from linkbridge.datapath.queueing import QueueingEndpoint, rate_frame_time
+from linkbridge.datapath.repairing import RepairingEndpoint
 from linkbridge.errors import ConfigError
 from linkbridge.wire.compress import OFF
 from linkbridge.wire.frames import SEND_ORDER, Layer
@@ -46,6 +47,7 @@ from linkbridge.wire.stack import (
     Fragment,
     Offload,
     Queue,
+    Repair,
     check_compress,
     fragment_frame_size,
     offload_frame_size,
@@ -57,6 +59,7 @@ QUEUE_ANSWER = 64  # bytes of the small answer (an ACK) in a round trip at --que
 DEFAULT_MTU = 1472  # the TUN MTU when neither --mtu nor the link gives one (a 1500-byte UDP path)
 ENCRYPT_NEEDS_LINK = "encryption needs a link (--link): local ports carry plain packets"
 COMPRESS_NEEDS_LINK = "--compress needs a link (--link): local ports carry plain packets"
+REPAIR_NEEDS_LINK = "--repair needs a link (--link): local ports carry plain packets"
 MULTIPOINT_NOT_YET = "--peer with {} is not supported yet (docs/multipoint.md)"
 
 
@@ -123,11 +126,12 @@ class Upper:
 
 @dataclass(frozen=True)
 class Lower:
-    """The layers of one link: fragment, over a link or local ports. (Multi-link: one per link
-    under a link scheduler.)"""
+    """The layers of one link: fragment, then loss repair, over a link or local ports.
+    (Multi-link: one per link under a link scheduler.)"""
 
     below: LinkBelow | LocalPorts
     fragment: Fragment = field(default_factory=Fragment)
+    repair: Repair = field(default_factory=Repair)
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,8 @@ class Plan:
             (Layer.QUEUE, self.queue is not None),
             (Layer.COMPRESS, upper.compress.mode != OFF),
             (Layer.ENCRYPT, upper.encrypt is not None),
-            (Layer.FRAGMENT, self.fragment_frame is not None)) if on}
+            (Layer.FRAGMENT, self.fragment_frame is not None),
+            (Layer.REPAIR, self.description.lower.repair.on)) if on}
         return tuple(layer for layer in SEND_ORDER if layer in present)
 
 
@@ -221,9 +226,11 @@ def route_metrics(plan: Plan) -> dict[str, int]:
 
 
 def link_mtu(pipeline: Pipeline) -> int | None:
-    """The largest frame the link below carries (None: any, or local ports below)."""
+    """The largest frame the link below carries for the layers above the repair layer (None:
+    any, or local ports below)."""
     below = pipeline.lower.below
-    return below.link.mtu if isinstance(below, LinkBelow) else None
+    mtu = below.link.mtu if isinstance(below, LinkBelow) else None
+    return None if mtu is None else mtu - pipeline.lower.repair.overhead
 
 
 def foreign_peer(pipeline: Pipeline) -> str | None:
@@ -251,6 +258,10 @@ def validate(pipeline: Pipeline) -> Plan:
         raise ConfigError(ENCRYPT_NEEDS_LINK)
     if not has_link and upper.compress.mode != OFF:
         raise ConfigError(COMPRESS_NEEDS_LINK)
+    if not has_link and lower.repair.on:
+        raise ConfigError(REPAIR_NEEDS_LINK)
+    if lower.repair.on and pipeline.peers is not None:
+        raise ConfigError(MULTIPOINT_NOT_YET.format("--repair"))
     mtu, encrypting = tunnel_mtu(pipeline), upper.encrypt is not None
     if pipeline.peers is not None:
         check_multipoint(pipeline, pipeline.peers)
@@ -406,14 +417,17 @@ def open_above(above: TunDevice | LocalPorts, device: Device | None,
 def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitStack
                ) -> Endpoint:
     """One link's half: the link (or local ports for an external link program), under the
-    fragment layer when the plan gives it a `fragment_frame`."""
+    repair layer when `lower` asks for it, under the fragment layer when the plan gives it a
+    `fragment_frame`."""
     if isinstance(lower.below, LocalPorts):
         ports = tunnel_ports(lower.below.rx, lower.below.tx, lower.below.host)
         stack.callback(ports.close)
         return ports
-    link = lower.below.link
-    link.open()
+    link: Endpoint = lower.below.link
+    lower.below.link.open()
     stack.callback(link.close)
+    if lower.repair.on:
+        link = RepairingEndpoint(link, lower.repair.mode)
     if fragment_frame is None:
         return link
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)

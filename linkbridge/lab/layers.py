@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from linkbridge.ops.status import collect_status
 from linkbridge.ops.status_data import SideStatus, TunnelStatus
-from linkbridge.ops.status_format import drops_text, encryption_text
+from linkbridge.ops.status_format import drops_text, encryption_text, repair_text
 from linkbridge.wire.drops import (
     COMPRESS_BAD_CHECKSUM,
     QUEUE_ACK_FILTERED,
@@ -49,8 +49,9 @@ def queue_drops(sender: SideStatus) -> dict[str, int]:
 
 
 def layer_lines(pair: Pair) -> list[str]:
-    """The compression lines per direction, then encryption and offload per side."""
-    return compression_lines(pair) + encryption_lines(pair) + offload_lines(pair)
+    """The compression lines per direction, then encryption, offload and repair per side."""
+    return (compression_lines(pair) + encryption_lines(pair) + offload_lines(pair)
+            + repair_lines(pair))
 
 
 def compression_lines(pair: Pair) -> list[str]:
@@ -83,6 +84,13 @@ def encryption_lines(pair: Pair) -> list[str]:
     return [f"  encrypt  {label}: {encryption_text(layer.encryption, layer.drops, now)}"
             for label, tunnel in zip("AB", pair, strict=True)
             for layer in tunnel.link_side.stack() if layer.encryption is not None]
+
+
+def repair_lines(pair: Pair) -> list[str]:
+    """Per side with loss repair (`--repair`): what it repaired, and the loss it measures."""
+    return [f"  repair   {label}: {repair_text(layer.repair)}"
+            for label, tunnel in zip("AB", pair, strict=True)
+            for layer in tunnel.link_side.stack() if layer.repair is not None]
 
 
 def offload_lines(pair: Pair) -> list[str]:

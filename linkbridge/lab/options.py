@@ -45,6 +45,7 @@ class LabOptions:
     offload_flags: str | None = None
     fragment: str | None = None
     fragment_timeout: float | None = None
+    repair: str = "off"  # --repair of both tunnels
     verbose: int = 0  # -v count: the tunnels run with it and their lines are logged
 
     def check(self) -> None:
@@ -77,7 +78,8 @@ class LabOptions:
                  ("--queue-limit", None if self.queue_limit is None else str(self.queue_limit)),
                  ("--fragment", self.fragment), ("--fragment-timeout", self.fragment_timeout),
                  ("--offload", self.offload), ("--offload-flags", self.offload_flags or None),
-                 ("--cipher", self.cipher if self.encrypt else None))
+                 ("--cipher", self.cipher if self.encrypt else None),
+                 ("--repair", self.repair if self.repair != "off" else None))
         return [word for flag, value in given if value is not None
                 for word in (flag, f"{value:g}" if isinstance(value, float) else value)]
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from linkbridge.errors import ConfigError, LinkbridgeError
-from linkbridge.ops.status_data import TunnelStatus
+from linkbridge.ops.status_data import Repair, TunnelStatus
 
 log = logging.getLogger("linkbridge")
 
@@ -31,6 +31,8 @@ FAMILIES = (
     ("linkbridge_packets", "counter", "Packets through a tunnel side, per direction."),
     ("linkbridge_bytes", "counter", "Bytes through a tunnel side, per direction."),
     ("linkbridge_drops", "counter", "Packets a tunnel side dropped, by reason."),
+    ("linkbridge_repair", "counter",
+     "Frames the loss-repair layer sent again, rebuilt, gave up or received twice, by event."),
     ("linkbridge_mtu_bytes", "gauge", "The tunnel MTU."),
     ("linkbridge_start_time_seconds", "gauge", "When the tunnel started (Unix time)."),
 )
@@ -59,6 +61,11 @@ def _samples(tunnels: Sequence[TunnelStatus]) -> dict[str, list[str]]:
             for reason, count in sorted(counters.drops.items()):
                 labels = _labels({**names, "side": side, "reason": reason})
                 samples["linkbridge_drops"].append(f"linkbridge_drops_total{labels} {count}")
+            repair = next((layer.repair for layer in counters.stack() if layer.repair), None)
+            for event in Repair.COUNTERS if repair else ():
+                labels = _labels({**names, "side": side, "event": event})
+                samples["linkbridge_repair"].append(
+                    f"linkbridge_repair_total{labels} {getattr(repair, event)}")
         labels = _labels(names)
         samples["linkbridge_mtu_bytes"].append(f"linkbridge_mtu_bytes{labels} {tunnel.mtu}")
         samples["linkbridge_start_time_seconds"].append(

@@ -55,6 +55,25 @@ class Encryption:
 
 
 @dataclass(frozen=True)
+class Repair:
+    """The loss-repair layer's figures (`--repair`): frames sent again, rebuilt from parity,
+    given up, received twice; the loss measured on frames in and as the peer reports it on
+    frames out; the retransmission timeout and the parity frames per group of 8."""
+
+    mode: str = "?"
+    retransmissions: int = 0
+    repaired: int = 0
+    unrepaired: int = 0
+    duplicates: int = 0
+    loss: float = 0.0
+    peer_loss: float = 0.0
+    rto_ms: int = 0
+    parity: int = 0
+
+    COUNTERS = ("retransmissions", "repaired", "unrepaired", "duplicates")
+
+
+@dataclass(frozen=True)
 class SideStatus:
     """The counters of one endpoint: the device, a layer or a link (rx: what it received, tx:
     what it sent, drops by reason in the order served), with what a layer adds (compression,
@@ -70,6 +89,7 @@ class SideStatus:
     compression: Compression | None = None
     encryption: Encryption | None = None
     below: SideStatus | None = None
+    repair: Repair | None = None
 
     def stack(self) -> Iterator[SideStatus]:
         """This endpoint, then each one below it down to the link."""
@@ -176,6 +196,7 @@ def parse_side(value: object, where: str) -> SideStatus:
     compress = side.get("compress")
     encryption = side.get("encryption")
     below = side.get("frames")
+    repair = side.get("repair")
     return SideStatus(
         name=_str(side, "name", ""),
         rx_packets=_int(side, "rx_packets", 0), rx_bytes=_int(side, "rx_bytes", 0),
@@ -184,7 +205,18 @@ def parse_side(value: object, where: str) -> SideStatus:
         compression=None if compress is None else _compression(compress, f"{where}.compress"),
         encryption=None if encryption is None else _encryption(encryption,
                                                                f"{where}.encryption"),
-        below=None if below is None else parse_side(below, f"{where}.frames"))
+        below=None if below is None else parse_side(below, f"{where}.frames"),
+        repair=None if repair is None else _repair(repair, f"{where}.repair"))
+
+
+def _repair(value: object, where: str) -> Repair:
+    figures = _object(value, where)
+    counts = {key: _int(figures, key, 0) for key in Repair.COUNTERS}
+    return Repair(_str(figures, "mode", "?"), counts["retransmissions"], counts["repaired"],
+                  counts["unrepaired"], counts["duplicates"],
+                  _float_or_none(figures, "loss") or 0.0,
+                  _float_or_none(figures, "peer_loss") or 0.0,
+                  _int(figures, "rto_ms", 0), _int(figures, "parity", 0))
 
 
 def _compression(value: object, where: str) -> Compression:

@@ -12,6 +12,7 @@ from linkbridge.ops.status_data import (
     LINK_SIDE,
     PEER_SIDE,
     Encryption,
+    Repair,
     SideStatus,
     TunnelStatus,
 )
@@ -76,7 +77,7 @@ def format_table(tunnels: Sequence[TunnelStatus], now: float) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     return "\n".join(["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
                       .rstrip() for row in rows] + compression_lines(tunnels)
-                     + encryption_lines(tunnels, now)
+                     + encryption_lines(tunnels, now) + repair_lines(tunnels)
                      + legend_lines(tunnel.reasons for tunnel in tunnels))
 
 
@@ -109,6 +110,23 @@ def encryption_text(state: Encryption, drops: Mapping[str, int], now: float) -> 
     shown = drops_text(drops)
     return (f"encryption {state.state}{cipher}, {when}"
             + (f", drops {shown}" if shown else ""))
+
+
+def repair_lines(tunnels: Sequence[TunnelStatus]) -> list[str]:
+    """One line per tunnel with loss repair: what it repaired, and the loss it measures."""
+    lines = []
+    for who, side in stacks(tunnels):
+        for layer in side.stack():
+            if layer.repair is not None:
+                lines.append(f"{who}: " + repair_text(layer.repair))
+                break
+    return lines
+
+
+def repair_text(figures: Repair) -> str:
+    counts = ", ".join(f"{getattr(figures, name)} {name}" for name in Repair.COUNTERS)
+    return (f"repair {figures.mode}: {counts}; loss in {figures.loss:.1%}, out "
+            f"{figures.peer_loss:.1%}; rto {figures.rto_ms} ms, parity {figures.parity}/8")
 
 
 def compression_lines(tunnels: Sequence[TunnelStatus]) -> list[str]:

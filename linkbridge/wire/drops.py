@@ -31,6 +31,11 @@ LENGTH_MISMATCH = "length_mismatch"  # the IP length field disagrees with the fr
 NOT_IP = "not_ip"  # neither IPv4 nor IPv6
 MALFORMED_FRAME = MALFORMED + "frame"
 
+# The loss-repair layer (wire/repair.py)
+REPAIR_MALFORMED = "repair_malformed"
+REPAIR_DUPLICATE = "repair_duplicate"
+REPAIR_UNREPAIRED = "repair_unrepaired"
+
 # The fragmentation layer (wire/fragment.py)
 FRAGMENT_TOO_BIG = "fragment_too_big"
 FRAGMENT_BAD_HEADER = "fragment_bad_header"
@@ -110,6 +115,9 @@ REASONS = {
     MALFORMED + LENGTH_MISMATCH: "a frame whose IP length field disagrees with its length",
     MALFORMED + NOT_IP: "a frame from the link that is neither IPv4 nor IPv6",
     MALFORMED_FRAME: "a stream link's frame that cannot be decoded",
+    REPAIR_MALFORMED: "a repair frame too short or with fields that contradict each other",
+    REPAIR_DUPLICATE: "a repaired link's frame received before (a retransmission or a copy)",
+    REPAIR_UNREPAIRED: "a frame lost on the link that neither retransmission nor parity rebuilt",
     FRAGMENT_TOO_BIG: "a packet that needs more fragments than a frame can number",
     FRAGMENT_BAD_HEADER: "a fragment too short to hold a header and a piece",
     FRAGMENT_DUPLICATE: "a fragment seen before, or of a packet delivered",

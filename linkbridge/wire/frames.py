@@ -25,6 +25,7 @@ class Layer(enum.StrEnum):
     COMPRESS = "compress"
     ENCRYPT = "encrypt"
     FRAGMENT = "fragment"
+    REPAIR = "repair"
     LINK = "link"
 
 
@@ -154,7 +155,7 @@ class ExtensionType:
 EXTENSIONS: tuple[ExtensionType, ...] = (
     ExtensionType(PEER_CONTROL, "peer control", "multipoint", Status.RESERVED),
     ExtensionType(LINK_PROBE, "link probe", "multi-link", Status.IN_USE),
-    ExtensionType(REPAIR, "repair", "loss repair (ARQ/FEC)", Status.RESERVED),
+    ExtensionType(REPAIR, "repair", "loss repair (ARQ/FEC)", Status.IN_USE),
     ExtensionType(COOKIE_REPLY, "cookie reply", "encrypt", Status.IN_USE),
 )
 

@@ -14,6 +14,9 @@ from linkbridge.wire.compress import MODES as COMPRESS_MODES
 from linkbridge.wire.compress import OFF, VJ
 from linkbridge.wire.fragment import DEFAULT_TIMEOUT, check_frame_size
 from linkbridge.wire.offload import MIN_FRAME_SIZE, offload_attempts
+from linkbridge.wire.repair import MODES as REPAIR_MODES
+from linkbridge.wire.repair import OFF as REPAIR_OFF
+from linkbridge.wire.repair import OVERHEAD as REPAIR_OVERHEAD
 from linkbridge.wire.secure import OVERHEAD, StaticKeys, Timers
 
 OFFLOAD_MODES = ("off", "auto", "on")
@@ -88,6 +91,26 @@ def queue_wanted(queue: Queue, link_frame_time: float, *, multipoint: bool) -> b
         raise ConfigError("--queue on needs a pace: this link declares no rate of its own; "
                           "give --queue-rate")
     return True
+
+
+@dataclass(frozen=True)
+class Repair:
+    """The loss-repair layer (`--repair`): off, link ARQ, packet-level FEC, or auto."""
+
+    mode: str = REPAIR_OFF
+
+    def __post_init__(self) -> None:
+        if self.mode not in REPAIR_MODES:
+            raise ConfigError(f"--repair {self.mode!r}: choose one of {', '.join(REPAIR_MODES)}")
+
+    @property
+    def on(self) -> bool:
+        return self.mode != REPAIR_OFF
+
+    @property
+    def overhead(self) -> int:
+        """The bytes the layer adds to each frame of the layers above."""
+        return REPAIR_OVERHEAD if self.on else 0
 
 
 def overhead(encrypt: Encrypt | None) -> int:

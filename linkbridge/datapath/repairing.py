@@ -1,0 +1,115 @@
+"""The loss-repair layer right above a link (`--repair arq|fec|auto`): wire/repair.py's state
+machine joined to the link's clock and threads.
+
+Its timers (retransmissions, acknowledgements, parity into idle airtime, gaps given up) run
+inside receive(), which waits on the link no longer than the next of them: the layer is not
+Pollable, so the bridge gives its direction a thread that calls receive() in a loop. One lock
+keeps the machine and the link's send side to one thread at a time. A frame the layer gives
+up is a `Lost` event for the layers above (on_loss, as a framing decoder's) and a counted
+drop; the link's own loss reports are not passed on, since the layer may still repair. A
+frame the link drops on send (its counted drop: a full queue) is taken back, never repaired:
+that loss is TCP's congestion signal.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.endpoint import Endpoint, PathMtu
+from linkbridge.wire import drops
+from linkbridge.wire.repair import OVERHEAD, LinkRepair, Settings
+
+
+class RepairCounters(Counters):
+    """Packet counters of the layer; `as_dict` adds the repair figures and the frames below."""
+
+    def __init__(self, below: Endpoint, status: Callable[[], dict[str, object]]) -> None:
+        super().__init__()
+        self._below = below
+        self._status = status
+
+    def as_dict(self) -> dict[str, object]:
+        return {**super().as_dict(), "repair": self._status(),
+                "frames": self._below.counters.as_dict()}
+
+
+class RepairingEndpoint:
+    """Wraps an open link: frames out are numbered (and acknowledged, retransmitted or
+    protected by parity, per `mode`), frames in are taken once, in order for ARQ."""
+
+    def __init__(self, below: Endpoint, mode: str, settings: Settings | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.below = below
+        self.name = f"repair+{below.name}"
+        self._lock = threading.Lock()
+        self.counters: Counters = RepairCounters(below, self._status)
+        self.machine = LinkRepair(mode, settings, self.counters.drop)
+        self._clock = clock
+        self._listeners: list[Callable[[str], None]] = []
+
+    def send(self, packet: bytes) -> None:
+        with self._lock:
+            now = self._clock()
+            data, *parity = self.machine.send(packet, now)
+            before = self._queue_drops()
+            self.below.send(data)
+            if self._queue_drops() > before:  # dropped before it left (a full queue)
+                self.machine.withdraw(now)
+                return
+            self._put(parity)
+        self.counters.sent(len(packet))
+
+    def receive(self, timeout: float) -> list[bytes]:
+        deadline = self.machine.deadline()
+        if deadline is not None:
+            timeout = min(timeout, max(0.0, deadline - self._clock()))
+        frames = self.below.receive(timeout)
+        with self._lock:
+            now = self._clock()
+            items: list[bytes | None] = []
+            for frame in frames:
+                items += self.machine.receive(frame, now)
+            due, given_up = self.machine.tick(now)
+            self._put(due)
+        packets = []
+        for item in items + given_up:
+            if item is None:  # a frame given up: a Lost event above
+                self.counters.drop(drops.REPAIR_UNREPAIRED)
+                for listener in self._listeners:
+                    listener(drops.REPAIR_UNREPAIRED)
+            else:
+                self.counters.received(len(item))
+                packets.append(item)
+        return packets
+
+    def on_loss(self, listener: Callable[[str], None]) -> None:
+        """LossReporter: `listener(reason)` for each frame the layer gave up."""
+        self._listeners.append(listener)
+
+    def path_frame_size(self, frame_size: int) -> int:
+        below = self.below.path_frame_size(frame_size) if isinstance(self.below, PathMtu) \
+            else frame_size
+        return below - OVERHEAD
+
+    def close(self) -> None:
+        self.below.close()
+
+    def _put(self, frames: Sequence[bytes]) -> None:
+        for frame in frames:
+            before = self._queue_drops()
+            self.below.send(frame)
+            if self._queue_drops() > before:
+                self.machine.dropped(frame)
+
+    def _queue_drops(self) -> int:
+        """The frames the link dropped for a full queue (its reason ends in `queue_full`; a
+        loss it counts on send, as sim: does, is the channel's and gets repaired)."""
+        return sum(count for reason, count in self.below.counters.drops.items()
+                   if reason.endswith(drops.QUEUE_FULL))
+
+    def _status(self) -> dict[str, object]:
+        with self._lock:
+            return self.machine.status()

@@ -1,0 +1,184 @@
+"""Packet-level FEC (`--repair fec`): parity frames over groups of numbered frames, from zfec's
+Reed-Solomon erasure code (MDS: any k of a group's k + r frames rebuild its k data frames), so
+a lost frame is rebuilt without a round trip. Data frames go out as they come; a group closes
+when it holds GROUP frames or has waited `group_wait`, and its parity frames wait for idle
+airtime. The parity count follows the loss the receiver reports (none at 0% loss). Pure: the
+caller passes the time. docs/repair.md has the wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import comb
+
+import zfec
+
+from linkbridge.wire.arq import distance, seq_after
+
+GROUP = 8  # data frames per group, at most
+MAX_PARITY = 8  # parity frames per group, at most
+TARGET = 0.002  # the share of data frames a group may leave unrepaired on average
+LENGTH = 2  # bytes: a block is the payload's length, the payload, then zeros
+CACHE = 64  # data frames and parity groups the receiver keeps
+
+
+def residual(k: int, r: int, loss: float) -> float:
+    """The share of data frames that a group of `k` with `r` parity frames loses on average
+    when each frame is lost independently with probability `loss`."""
+    n = k + r
+    return sum(comb(n, lost) * loss ** lost * (1 - loss) ** (n - lost) * lost / n
+               for lost in range(r + 1, n + 1))
+
+
+def redundancy(loss: float, k: int) -> int:
+    """The fewest parity frames for `k` data frames that leave at most TARGET unrepaired (at
+    most MAX_PARITY; none at no loss)."""
+    if loss <= 0:
+        return 0
+    return next((r for r in range(MAX_PARITY + 1) if residual(k, r, loss) <= TARGET),
+                MAX_PARITY)
+
+
+def block(payload: bytes, size: int) -> bytes:
+    """`payload` as a block of `size` bytes."""
+    return len(payload).to_bytes(LENGTH, "big") + payload + bytes(size - LENGTH - len(payload))
+
+
+def unblock(data: bytes) -> bytes | None:
+    """The payload of a block; None when its length field does not fit."""
+    size = int.from_bytes(data[:LENGTH], "big")
+    return data[LENGTH:LENGTH + size] if LENGTH + size <= len(data) else None
+
+
+@dataclass(frozen=True)
+class Parity:
+    """Parity frame `index` (k..m-1) of the group of `k` data frames from `first`."""
+
+    first: int
+    k: int
+    m: int
+    index: int
+    data: bytes
+    made_at: float = 0.0
+
+
+class _Coders:
+    """zfec encoders and decoders by (k, m), made once."""
+
+    def __init__(self) -> None:
+        self._encoders: dict[tuple[int, int], zfec.Encoder] = {}
+        self._decoders: dict[tuple[int, int], zfec.Decoder] = {}
+
+    def encoder(self, k: int, m: int) -> zfec.Encoder:
+        return self._encoders.setdefault((k, m), zfec.Encoder(k, m))
+
+    def decoder(self, k: int, m: int) -> zfec.Decoder:
+        return self._decoders.setdefault((k, m), zfec.Decoder(k, m))
+
+
+class FecSender:
+    """Groups the frames sent and makes each group's parity frames."""
+
+    def __init__(self, group_wait: float) -> None:
+        self.group_wait = group_wait
+        self.parity = 0  # parity frames per full group, set from the receiver's loss report
+        self._group: list[tuple[int, bytes]] = []
+        self._opened = 0.0
+        self._coders = _Coders()
+
+    def add(self, seq: int, payload: bytes, now: float) -> list[Parity]:
+        """Frame `seq` was sent; the parity of the group it completes."""
+        if not self._group:
+            self._opened = now
+        self._group.append((seq, payload))
+        return self.close() if len(self._group) >= GROUP else []
+
+    def first(self) -> list[int]:
+        """The first frame of the open group (none when no group is open)."""
+        return [self._group[0][0]] if self._group else []
+
+    def withdraw(self, seq: int) -> bool:
+        """Take frame `seq` back out of the open group; False when it is in none."""
+        if self._group and self._group[-1][0] == seq:
+            self._group.pop()
+            return True
+        return False
+
+    def due(self, now: float) -> list[Parity]:
+        """The parity of a group that waited `group_wait`."""
+        if self._group and self._opened + self.group_wait <= now:
+            return self.close(now)
+        return []
+
+    def deadline(self) -> float | None:
+        return self._opened + self.group_wait if self._group else None
+
+    def close(self, now: float = 0.0) -> list[Parity]:
+        group, self._group = self._group, []
+        k = len(group)
+        r = -(-self.parity * k // GROUP) if self.parity else 0  # as many per frame as a full one
+        if not group or not r:
+            return []
+        size = LENGTH + max(len(payload) for _, payload in group)
+        m = k + r
+        blocks = tuple(block(payload, size) for _, payload in group)
+        made = self._coders.encoder(k, m).encode(blocks, tuple(range(k, m)))
+        return [Parity(group[0][0], k, m, k + i, bytes(data), now)
+                for i, data in enumerate(made)]
+
+
+class FecReceiver:
+    """Keeps the latest data frames and parity groups, and rebuilds the data frames a group's
+    parity can; `missing(seq)` says which are still wanted."""
+
+    def __init__(self, missing: Callable[[int], bool]) -> None:
+        self._missing = missing
+        self._data: dict[int, bytes] = {}
+        self._groups: dict[tuple[int, int, int], dict[int, bytes]] = {}
+        self._coders = _Coders()
+
+    def data(self, seq: int, payload: bytes) -> list[tuple[int, bytes]]:
+        """Frame `seq` came; the frames rebuilt with its help."""
+        self._data.pop(seq, None)
+        self._data[seq] = payload
+        if len(self._data) > CACHE:
+            del self._data[next(iter(self._data))]
+        return [rebuilt for key in list(self._groups) if distance(seq, key[0]) < key[1]
+                for rebuilt in self._decode(key)]
+
+    def parity(self, parity: Parity) -> list[tuple[int, bytes]]:
+        """A parity frame came; the frames rebuilt with its help."""
+        key = (parity.first, parity.k, parity.m)
+        blocks = self._groups.setdefault(key, {})
+        if any(len(data) != len(parity.data) for data in blocks.values()):
+            return []  # not of this group's size: a frame of an older group of the same numbers
+        blocks[parity.index] = parity.data
+        if len(self._groups) > CACHE:
+            del self._groups[next(iter(self._groups))]
+        return self._decode(key)
+
+    def _decode(self, key: tuple[int, int, int]) -> list[tuple[int, bytes]]:
+        first, k, m = key
+        seqs = [seq_after(first, i) for i in range(k)]
+        wanted = [i for i, seq in enumerate(seqs) if seq not in self._data and self._missing(seq)]
+        parity = self._groups[key]
+        size = len(next(iter(parity.values())))
+        have = {i: block(self._data[seq], size) for i, seq in enumerate(seqs)
+                if seq in self._data and LENGTH + len(self._data[seq]) <= size}
+        if not wanted:  # complete, or a late frame of a group rebuilt or given up: useless
+            del self._groups[key]
+            return []
+        if len(have) + len(parity) < k:
+            return []
+        have.update(parity)
+        nums = sorted(have)[:k]
+        primary = self._coders.decoder(k, m).decode([have[i] for i in nums], nums)
+        del self._groups[key]
+        rebuilt = []
+        for i in wanted:
+            payload = unblock(bytes(primary[i]))
+            if payload is not None:
+                self._data[seqs[i]] = payload
+                rebuilt.append((seqs[i], payload))
+        return rebuilt

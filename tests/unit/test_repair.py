@@ -1,0 +1,290 @@
+"""The loss-repair layer's pure logic (wire/arq.py, fec.py, repair.py): two Repair machines
+over a simulated channel with loss, delay and reordering, driven by a simulated clock."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkbridge.wire import drops
+from linkbridge.wire.arq import HALF, WINDOW, Ack, retries_for
+from linkbridge.wire.fec import GROUP, FecReceiver, FecSender, redundancy, residual
+from linkbridge.wire.frames import EXTENSION_HEADER, REPAIR, extension_header, extension_subtype
+from linkbridge.wire.repair import OVERHEAD, LinkRepair, Settings, parse
+
+STEP = 0.01  # s of simulated time per step
+
+
+@dataclass
+class Channel:
+    """One direction: each frame lost with `loss`, else delivered after `delay` plus up to
+    `jitter` (frames overtake each other when jitter exceeds their spacing)."""
+
+    rng: random.Random
+    loss: float
+    delay: float = 0.1
+    jitter: float = 0.0
+    queue: list[tuple[float, int, bytes]] = field(default_factory=list)
+    sent: int = 0
+
+    def put(self, frame: bytes, now: float) -> None:
+        self.sent += 1
+        if self.rng.random() >= self.loss:
+            at = now + self.delay + self.rng.random() * self.jitter
+            heapq.heappush(self.queue, (at, self.sent, frame))
+
+    def due(self, now: float) -> list[bytes]:
+        out = []
+        while self.queue and self.queue[0][0] <= now:
+            out.append(heapq.heappop(self.queue)[2])
+        return out
+
+
+@dataclass
+class Run:
+    delivered: list[bytes]
+    lost: int
+    a: LinkRepair
+    b: LinkRepair
+    forward: Channel
+
+
+def run(mode: str, payloads: list[bytes], *, loss: float = 0.0, back_loss: float | None = None,
+        seed: int = 1, jitter: float = 0.0, every: int = 5, reverse: bool = False) -> Run:
+    """A sends `payloads`, one every `every` steps (B answers each with a frame when
+    `reverse`); then both run until nothing waits. Time jumps from event to event."""
+    rng = random.Random(seed)
+    a, b = LinkRepair(mode), LinkRepair(mode)
+    ab = Channel(rng, loss, jitter=jitter)
+    ba = Channel(rng, loss if back_loss is None else back_loss, jitter=jitter)
+    delivered: list[bytes] = []
+    lost = 0
+    now = 0.0
+    pending = list(payloads)
+    next_send = 0.0
+    for _ in range(200_000):
+        if pending and next_send <= now:
+            for frame in a.send(pending.pop(0), now):
+                ab.put(frame, now)
+            next_send = now + every * STEP
+        for frame in ab.due(now):
+            for item in b.receive(frame, now):
+                if item is None:
+                    lost += 1
+                else:
+                    delivered.append(item)
+                    if reverse:
+                        for back in b.send(b"re:" + item, now):
+                            ba.put(back, now)
+        for frame in ba.due(now):
+            a.receive(frame, now)
+        for machine, channel in ((a, ab), (b, ba)):
+            frames, items = machine.tick(now)
+            for frame in frames:
+                channel.put(frame, now)
+            if machine is b:
+                lost += sum(item is None for item in items)
+                delivered += [item for item in items if isinstance(item, bytes)]
+        assert a.sender.outstanding <= WINDOW
+        assert len(b.receiver._ahead) <= WINDOW
+        events = [t for t in (a.deadline(), b.deadline(), next_send if pending else None,
+                              ab.queue[0][0] if ab.queue else None,
+                              ba.queue[0][0] if ba.queue else None) if t is not None]
+        if not events:
+            return Run(delivered, lost, a, b, ab)
+        assert min(events) > now or min(events) == next_send, "a deadline that is past"
+        now = max(now, min(events))
+    raise AssertionError("the machines never settle")
+
+
+def payloads(count: int) -> list[bytes]:
+    return [f"packet {i:05d}".encode() * (1 + i % 7) for i in range(count)]
+
+
+@pytest.mark.parametrize("mode", ["arq", "fec", "auto"])
+def test_lossless_delivers_everything_in_order_once_without_repair(mode: str) -> None:
+    sent = payloads(300)
+    result = run(mode, sent)
+    assert result.delivered == sent
+    assert result.lost == 0
+    assert result.a.stats["retransmissions"] == 0
+    assert result.a.stats["parity_sent"] == 0  # no loss measured: no redundancy
+    assert result.b.stats["duplicates"] == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), loss=st.floats(0, 0.5), jitter=st.floats(0, 0.3),
+       mode=st.sampled_from(["arq", "fec", "auto"]), reverse=st.booleans(),
+       every=st.integers(1, 20))
+def test_every_frame_is_delivered_at_most_once_or_reported_lost(
+        seed: int, loss: float, jitter: float, mode: str, reverse: bool, every: int) -> None:
+    sent = payloads(120)
+    result = run(mode, sent, loss=loss, seed=seed, jitter=jitter, reverse=reverse, every=every)
+    assert len(set(result.delivered)) == len(result.delivered)
+    assert set(result.delivered) <= set(sent)
+    # every frame up to the last delivered is delivered or reported lost (a loss after it
+    # shows only when a later frame comes)
+    last = max((sent.index(p) for p in result.delivered), default=-1)
+    assert last + 1 <= len(result.delivered) + result.lost <= len(sent)
+    if mode != "fec":  # ARQ delivers in order
+        assert result.delivered == sorted(result.delivered, key=sent.index)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_arq_repairs_ten_percent_loss_with_bounded_retransmissions(reverse: bool) -> None:
+    sent = payloads(2000)
+    result = run("arq", sent, loss=0.1, seed=7, reverse=reverse)
+    assert len(result.delivered) >= 0.995 * len(sent)
+    assert result.delivered == sorted(result.delivered, key=sent.index)
+    limit = retries_for(result.a.rtt.rto)
+    assert result.a.stats["retransmissions"] <= len(sent) * limit
+    assert result.forward.sent < 1.3 * len(sent)  # data, retransmissions; ACKs go the other way
+
+
+def test_arq_piggybacks_acknowledgements_on_reverse_traffic() -> None:
+    result = run("arq", payloads(500), loss=0.05, seed=3, reverse=True, every=20)
+    plain = run("arq", payloads(500), loss=0.05, seed=3, every=20)
+    assert result.b.stats["acks_sent"] < plain.b.stats["acks_sent"] / 2
+
+
+def test_arq_batches_acknowledgements() -> None:
+    result = run("arq", payloads(500), every=1)
+    assert result.b.stats["acks_sent"] < 500 / 5
+
+
+def test_arq_gives_up_within_its_persistence_and_reports_the_loss() -> None:
+    sent = payloads(200)
+    result = run("arq", sent, loss=0.5, back_loss=0.0, seed=5)
+    assert result.lost > 0
+    assert result.b.stats["unrepaired"] == result.lost
+    assert result.a.stats["given_up"] > 0
+    assert result.delivered == sorted(result.delivered, key=sent.index)
+
+
+def test_fec_repairs_without_a_round_trip_and_never_holds_intact_frames() -> None:
+    sent = payloads(3000)
+    result = run("fec", sent, loss=0.1, seed=11)
+    assert result.a.stats["retransmissions"] == 0
+    assert result.a.fec_out.parity >= redundancy(0.05, GROUP) > 0
+    assert result.b.stats["repaired"] > 0
+    # after the first loss report (the first few seconds) FEC delivers >= 99%
+    late = set(sent[500:])
+    assert len(late & set(result.delivered)) >= 0.99 * len(late)
+
+
+def test_fec_delivers_intact_frames_at_once() -> None:
+    b = LinkRepair("fec")
+    a = LinkRepair("fec")
+    frames = a.send(b"one", 0.0) + a.send(b"two", 0.0) + a.send(b"three", 0.0)
+    assert b.receive(frames[0], 0.0) == [b"one"]
+    assert b.receive(frames[2], 0.0) == [b"three"]  # "two" is missing: "three" is not held
+    _, items = b.tick(Settings().fec_hold)
+    assert items == [None]  # the frame lost
+
+
+def test_measured_loss_reaches_the_sender() -> None:
+    result = run("fec", payloads(2000), loss=0.2, back_loss=0.0, seed=2)
+    assert 0.12 < result.a.peer_loss < 0.3
+
+
+def test_redundancy_follows_loss() -> None:
+    assert redundancy(0.0, GROUP) == 0
+    parities = [redundancy(loss, GROUP) for loss in (0.01, 0.05, 0.1, 0.2)]
+    assert parities == sorted(parities) and parities[0] >= 1
+    for loss, r in zip((0.01, 0.05, 0.1, 0.2), parities, strict=True):
+        assert r == 8 or residual(GROUP, r, loss) <= 0.002
+
+
+def test_fec_rebuilds_any_k_of_a_group() -> None:
+    sender = FecSender(group_wait=1.0)
+    sender.parity = 3
+    group = [bytes([i]) * (10 + i) for i in range(GROUP)]
+    parity = [p for seq, payload in enumerate(group) for p in sender.add(seq, payload, 0.0)]
+    assert len(parity) == 3
+    for lost in ([0, 1, 2], [5], [7, 3]):
+        receiver = FecReceiver(missing=lambda seq, lost=lost: seq in lost)
+        for seq, payload in enumerate(group):
+            if seq not in lost:
+                receiver.data(seq, payload)
+        rebuilt = [item for p in parity for item in receiver.parity(p)]
+        assert sorted(rebuilt) == sorted((seq, group[seq]) for seq in lost)
+
+
+def test_a_short_group_closes_after_its_wait() -> None:
+    sender = FecSender(group_wait=0.5)
+    sender.parity = 2
+    assert sender.add(0, b"lonely", 0.0) == []
+    assert sender.deadline() == 0.5
+    parity = sender.due(0.5)
+    assert [p.k for p in parity] == [1] and len(parity) == 1
+
+
+def test_ack_covers_what_it_names() -> None:
+    ack = Ack(10, 0b101)
+    assert ack.covers(9) and ack.covers(11) and ack.covers(13)
+    assert not ack.covers(10) and not ack.covers(12) and not ack.covers(10 + HALF - 1)
+
+
+def test_a_restarted_peer_is_followed() -> None:
+    first = LinkRepair("arq")
+    b = LinkRepair("arq")
+    for i in range(100):
+        for frame in first.send(b"%d" % i, 0.0):
+            b.receive(frame, 0.0)
+    again = LinkRepair("arq")
+    assert b.receive(again.send(b"fresh", 1.0)[0], 1.0) == [b"fresh"]
+
+
+def test_frames_of_a_peer_without_the_layer_pass_up() -> None:
+    assert LinkRepair("arq").receive(b"\x45plain", 0.0) == [b"\x45plain"]
+
+
+def test_overhead_bounds_a_data_frame() -> None:
+    a, b = LinkRepair("arq"), LinkRepair("arq")
+    b.receive(a.send(b"x", 0.0)[0], 0.0)
+    frame = b.send(b"y" * 100, 0.0)[0]  # carries an acknowledgement
+    assert len(frame) == 100 + OVERHEAD
+    assert extension_subtype(frame) == REPAIR
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=40))
+def test_malformed_repair_frames_are_counted_drops(body: bytes) -> None:
+    counted: list[str] = []
+    machine = LinkRepair("auto", drop=counted.append)
+    frame = extension_header(REPAIR) + body
+    items = machine.receive(frame, 0.0)
+    if parse(frame) is None:
+        assert items == [] and counted == [drops.REPAIR_MALFORMED]
+    assert all(item is None or isinstance(item, bytes) for item in items)
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="repair mode"):
+        LinkRepair("sometimes")
+
+
+def test_a_gap_an_acknowledgement_shows_is_sent_again_at_once() -> None:
+    a, b = LinkRepair("arq"), LinkRepair("arq")
+    frames = [a.send(b"%d" % i, i / 100)[0] for i in range(3)]
+    b.receive(frames[0], 0.1)
+    b.receive(frames[2], 0.1)  # 1 is missing: B acknowledges at once
+    acks, _ = b.tick(0.1)
+    assert len(acks) == 1
+    a.receive(acks[0], 0.2)
+    again, _ = a.tick(0.2)  # long before the RTO (1 s)
+    assert [frame[EXTENSION_HEADER + 1] for frame in again] == [1]  # its sequence number
+    assert b.receive(again[0], 0.3) == [b"1", b"2"]
+
+
+def test_the_receiver_gives_up_at_once_what_the_sender_abandoned() -> None:
+    a, b = LinkRepair("arq"), LinkRepair("arq")
+    lost = a.send(b"lost", 0.0)
+    a.sender.abandon(0)  # as when its retransmission found the link's queue full
+    assert lost and b.receive(a.send(b"next", 0.1)[0], 0.2) == [None, b"next"]
+    assert b.stats["unrepaired"] == 1
