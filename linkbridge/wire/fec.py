@@ -88,11 +88,17 @@ class FecSender:
         self._coders = _Coders()
 
     def add(self, seq: int, payload: bytes, now: float) -> list[Parity]:
-        """Frame `seq` was sent; the parity of the group it completes."""
+        """Frame `seq` was sent; the parity of the group it completes. A group holds
+        consecutive frames only (the receiver numbers its blocks from the first): a frame that
+        does not follow the open group's last (`auto` sent some without coding meanwhile)
+        closes that group and opens the next."""
+        parity = []
+        if self._group and seq != seq_after(self._group[-1][0], 1):
+            parity = self.close(now)
         if not self._group:
             self._opened = now
         self._group.append((seq, payload))
-        return self.close() if len(self._group) >= GROUP else []
+        return parity + (self.close(now) if len(self._group) >= GROUP else [])
 
     def first(self) -> list[int]:
         """The first frame of the open group (none when no group is open)."""
