@@ -65,6 +65,13 @@ class _Pending:
     gap: bool = False  # due because an acknowledgement showed it missing, not by the timer
 
 
+def smoothed(srtt: float | None, rttvar: float, rtt: float) -> tuple[float, float]:
+    """RFC 6298 2.2-2.3: the smoothed RTT and its variation after one more sample `rtt`."""
+    if srtt is None:
+        return rtt, rtt / 2
+    return 0.875 * srtt + 0.125 * rtt, 0.75 * rttvar + 0.25 * abs(srtt - rtt)
+
+
 class RttEstimator:
     """Smoothed RTT and retransmission timeout after RFC 6298 (its constants, and the RTT
     itself for its clock granularity), from each frame's first transmission to its
@@ -76,15 +83,12 @@ class RttEstimator:
         self.rto = initial
 
     def sample(self, rtt: float) -> None:
-        if self.srtt is None:
-            self.srtt, self.rttvar = rtt, rtt / 2
-        else:
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
-            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        srtt, self.rttvar = smoothed(self.srtt, self.rttvar, rtt)
+        self.srtt = srtt
         # at least twice the RTT: selective acknowledgements repair most losses sooner,
         # the timer is the backstop, and a queue in the link that grows must not make it
         # race the acknowledgements (a spurious retransmission costs airtime)
-        self.rto = min(MAX_RTO, max(MIN_RTO, self.srtt + max(4 * self.rttvar, self.srtt)))
+        self.rto = min(MAX_RTO, max(MIN_RTO, srtt + max(4 * self.rttvar, srtt)))
 
     def back_off(self) -> None:
         """The timer fired: double the RTO until a new sample (RFC 6298 5.5), so that a

@@ -17,6 +17,8 @@ import pytest
 from linkbridge_sim.channel import Channel, Delivery
 from linkbridge_sim.radio import RadioSettings
 
+from linkbridge.wire.arq import smoothed
+
 REAL_RTT, REAL_GOODPUT = 3.08, 601.0  # the real modems (issue 32)
 
 # Dire Wolf 1.6's defaults; it waits a slot before each persistence draw and sends every frame
@@ -162,12 +164,9 @@ class BulkTcp:
 
     def sample(self, rtt: float) -> None:
         """RFC 6298 2.2-2.4 with Linux's 200 ms floor."""
-        if self.srtt is None:
-            self.srtt, self.rttvar = rtt, rtt / 2
-        else:
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
-            self.srtt = 0.875 * self.srtt + 0.125 * rtt
-        self.rto = min(60.0, max(0.2, self.srtt + 4 * self.rttvar))
+        srtt, self.rttvar = smoothed(self.srtt, self.rttvar, rtt)
+        self.srtt = srtt
+        self.rto = min(60.0, max(0.2, srtt + 4 * self.rttvar))
 
     def expire(self, now: float) -> None:
         if self.linux_timer:
