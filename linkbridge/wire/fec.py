@@ -92,13 +92,15 @@ class FecSender:
         consecutive frames only (the receiver numbers its blocks from the first): a frame that
         does not follow the open group's last (`auto` sent some without coding meanwhile)
         closes that group and opens the next."""
+        # the parity of a group a frame closes is made at time 0: it goes out with the next
+        # tick, not held for idle airtime as that of a group closed by waiting (due())
         parity = []
         if self._group and seq != seq_after(self._group[-1][0], 1):
-            parity = self.close(now)
+            parity = self.close()
         if not self._group:
             self._opened = now
         self._group.append((seq, payload))
-        return parity + (self.close(now) if len(self._group) >= GROUP else [])
+        return parity + (self.close() if len(self._group) >= GROUP else [])
 
     def first(self) -> list[int]:
         """The first frame of the open group (none when no group is open)."""
