@@ -34,7 +34,7 @@ from tests.helpers import vm_modules
 from tests.helpers.tier_gate import under_ci
 from tests.helpers.vm_guest_checks import GUEST_MODULES
 
-VM_NICENESS = -20  # qemu's priority over the host tiers' workers (see VmBoot)
+VM_NICENESS = -15  # qemu's priority over the host tiers' workers (see VmBoot)
 VM_CPUS = 1  # one vCPU: under TCG two cost more than they give (the guest run measured on
 # this 2-core machine, nothing else running but a nice-19 fuzz: 1 vCPU 222 s of wall time
 # and 182 s of CPU, 2 vCPUs 341 s and 310 s)
@@ -73,7 +73,8 @@ class VmBoot:
         # nice -5 gave qemu the share it had beside one pytest process until the suite grew
         # (a p99 of 99 ms again, once in three runs); at -10 (~9 times a worker's weight) the
         # suite's workers grew denser (tunnels forked from a zygote, more tests) and a p99 of
-        # 106 ms came back once; at -20 its weight is ~87 times a worker's.
+        # 106 ms came back once; -20 (~87 times) then starved the host's own timing tests
+        # (a sim trace's 250 ms windows, failover times); at -15 its weight is ~29 times.
         self._vm = start_vm(command, rwdir=str(self.shared), cpus=VM_CPUS,
                             niceness=VM_NICENESS)
         self._result: VmResult | None = None
