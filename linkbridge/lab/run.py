@@ -49,6 +49,7 @@ from linkbridge.lab.topology import (
 )
 from linkbridge.ops.logs import Progress
 from linkbridge.plugin.lab import LabPairing
+from linkbridge.plugin.link import Link
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.url import LinkUrl, parse_link_url
 
@@ -71,14 +72,21 @@ def tunnel_args(url: LinkUrl, via: Sequence[str], mtu: int | None, local: str,
     return args
 
 
-def lab_link(registry: LinkRegistry, link: str, via: Sequence[str]) -> LabPairing:
-    """The class of `link`, its options and the wrappers' checked; ConfigError for a bad
-    option or a link that cannot join the lab's hosts (one without `lab_pair`)."""
+def checked_link(registry: LinkRegistry, link: str,
+                 via: Sequence[str] = ()) -> tuple[LinkUrl, type[Link]]:
+    """`link` parsed and its class, its options and the wrappers' checked (ConfigError for a
+    bad one): what every lab does before it asks the class for a lab protocol."""
     url = parse_link_url(link)
     registry.link_options(url)
     for wrapper in via:
         registry.wrapper_options(parse_link_url(wrapper))
-    link_class = registry.link_class(url.scheme)
+    return url, registry.link_class(url.scheme)
+
+
+def lab_link(registry: LinkRegistry, link: str, via: Sequence[str]) -> LabPairing:
+    """The class of `link`, checked (checked_link()); ConfigError for a link that cannot join
+    the lab's hosts (one without `lab_pair`)."""
+    url, link_class = checked_link(registry, link, via)
     if not isinstance(link_class, LabPairing):
         raise ConfigError(f"link {url.scheme!r} cannot be used by the lab: it cannot join "
                           f"the lab's two hosts by itself; links that can: "

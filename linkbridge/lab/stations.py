@@ -16,7 +16,7 @@ from linkbridge.errors import ConfigError, LinkbridgeError
 from linkbridge.lab import netns
 from linkbridge.lab.probes import PingResult, ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
-from linkbridge.lab.run import usable_links
+from linkbridge.lab.run import checked_link, usable_links
 from linkbridge.lab.topology import Star, link_stats, set_sysctl, star_hosts
 from linkbridge.plugin.lab import LabStation, LabStationHosts, LabStations
 from linkbridge.plugin.registry import LinkRegistry
@@ -147,10 +147,9 @@ class StationsReport:
 
 
 def lab_stations_link(registry: LinkRegistry, link: str) -> LabStations:
-    """The class of `link`, checked; ConfigError for one that cannot run a stations lab."""
-    url = parse_link_url(link)
-    registry.link_options(url)
-    link_class = registry.link_class(url.scheme)
+    """The class of `link`, checked (checked_link()); ConfigError for one that cannot run a
+    stations lab."""
+    url, link_class = checked_link(registry, link)
     if not isinstance(link_class, LabStations):
         raise ConfigError(f"link {url.scheme!r} cannot run lab --stations (it has no station "
                           f"addresses the lab can give); links that can: "
@@ -159,12 +158,11 @@ def lab_stations_link(registry: LinkRegistry, link: str) -> LabStations:
 
 
 @contextlib.contextmanager
-def stations_up(star: Star, link: str, topology: str | None, mtu: int | None,
-                registry: LinkRegistry, verbose: int = 0
+def stations_up(star: Star, link: str, link_class: LabStations, topology: str | None,
+                mtu: int | None, verbose: int = 0
                 ) -> Iterator[tuple[LabStationHosts, list[LinkbridgeProcess]]]:
-    """A tunnel in each host of `star` over `link`, forwarding IP when a topology hides
-    stations from each other; stopped on exit."""
-    link_class = lab_stations_link(registry, link)
+    """A tunnel in each host of `star` over `link` (of `link_class`, checked), forwarding IP
+    when a topology hides stations from each other; stopped on exit."""
     count = len(star.hosts)
     hosts = LabStationHosts(star.hosts, tuple(star.address(i) for i in range(count)),
                             tuple(NAMES[:count]), topology)
@@ -208,7 +206,7 @@ def run_stations(link: str, count: int, topology: str | None, pings: int, mtu: i
     link_class = lab_stations_link(registry, link)
     report = StationsReport(tuple(NAMES[:count]), topology is not None)
     with star_hosts(count) as star, \
-            stations_up(star, link, topology, mtu, registry, verbose) as (hosts, _):
+            stations_up(star, link, link_class, topology, mtu, verbose) as (hosts, _):
         watches = [TunWatch(host, overlay(i)) for i, host in enumerate(star.hosts)]
         try:
             ping_matrix(star, pings, report)
