@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # linkbridge quick start. Installs what it needs, then:
 #   ./run.sh lab [ARGS]    run `linkbridge lab` (two network namespaces, a tunnel on each; as root)
-#   ./run.sh test [ARGS]   lint, then the whole test suite in parallel (what CI runs)
+#   ./run.sh test [ARGS]   lint and the whole test suite, in parallel (what CI runs)
 #   ./run.sh test --quick [ARGS]  lint, then the unit tier and the pure conformance checks
 #   ./run.sh lint          ruff, mypy --strict and the layer contracts (lint-imports)
 #   ./run.sh bench [ARGS]  run the side-by-side benchmark
@@ -50,7 +50,6 @@ setup() {
         local log=$VENV/install.log
         echo "run.sh: installing linkbridge into $VENV (log: $log)" >&2
         {
-            "$VENV/bin/python" -m pip install -q --upgrade pip || true
             "$VENV/bin/python" -m pip install -q -e '.[test,fuzz]' --config-settings editable_mode=strict &&
             # the example third-party plugin (docs/plugins.md): the test suite runs a lab over it
             "$VENV/bin/python" -m pip install -q -e examples/linkbridge-tcp
@@ -120,22 +119,32 @@ case "$cmd" in
         compgen -G '/boot/vmlinuz-*' >/dev/null || need_debian __no_such_cmd__ linux-image-amd64
         # the whole suite: the VM's boot and guest checks (~3.5 minutes under TCG) start now,
         # beside the lint step and collection; pytest waits for their results
-        # (tests/helpers/vm_session.py)
+        # (tests/helpers/vm_session.py). Lint runs beside the tests too (its own step, its
+        # verdict printed when they end): ~10 s off the run.
+        work=$(mktemp -d /tmp/lb-test-XXXXXX)
+        pids=()
+        trap 'kill "${pids[@]}" 2>/dev/null || true; wait; rm -rf "$work"' EXIT
         if (($# == 0)); then
-            LINKBRIDGE_VM_DIR=$(mktemp -d /tmp/lb-vm-XXXXXX)
-            export LINKBRIDGE_VM_DIR
+            export LINKBRIDGE_VM_DIR=$work/vm
+            mkdir "$LINKBRIDGE_VM_DIR"
             "$VENV/bin/python" -m tests.helpers.vm_session "$LINKBRIDGE_VM_DIR" &
-            vm_pid=$!
-            trap 'kill "$vm_pid" 2>/dev/null || true; wait "$vm_pid" || true; rm -rf "$LINKBRIDGE_VM_DIR"' EXIT
+            pids+=($!)
         fi
-        lint
+        lint >"$work/lint.log" 2>&1 &
+        lint_pid=$!
+        pids+=("$lint_pid")
         # the tiers on $LINKBRIDGE_TEST_WORKERS pytest-xdist workers, a test file on one worker
         # (its module fixtures built once, its tests one after another; xdist_group marks do
-        # nothing under pytest 9); the VM boots once, in this controller process
+        # nothing under pytest 9). Files go out in collection order (the integration tier's
+        # long waits first, tests/vm last, when the VM has finished), not xdist's
+        # most-tests-first, which handed tests/vm to a worker early to wait minutes for the VM.
         set +e
-        "$VENV/bin/python" -m pytest -n "${LINKBRIDGE_TEST_WORKERS:-3}" --dist loadfile tests "$@"
+        "$VENV/bin/python" -m pytest -n "${LINKBRIDGE_TEST_WORKERS:-3}" --dist loadfile \
+            --no-loadscope-reorder tests "$@"
         rc=$?
+        wait "$lint_pid" || { ((rc)) || rc=1; }
         set -e
+        cat "$work/lint.log" >&2
         # pytest exit 5 means "no tests collected": that is a failure for us too.
         exit $rc
         ;;
