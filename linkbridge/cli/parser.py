@@ -291,7 +291,8 @@ def add_stations_options(lab: argparse.ArgumentParser) -> None:
     stations = lab.add_argument_group(
         "many stations", "--stations N builds N hosts (A, B, ...) on one switch instead of "
                          "two, each with a multipoint tunnel over the link (sim: "
-                         "duplex=half: the radio medium; udp: a mesh), pings every ordered "
+                         "duplex=half: the radio medium; udp: a mesh; kiss: mode=ax25 or "
+                         "ethernet: a KISS hub), pings every ordered "
                          "pair and prints the matrix and each station's counters "
                          "(docs/multipoint.md)")
     stations.add_argument("--stations", type=int, metavar="N",

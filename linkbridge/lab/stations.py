@@ -1,7 +1,7 @@
 """`linkbridge lab --stations N`: N hosts on one switch, a multipoint tunnel in each over one
-addressed link (the sim: radio medium, a udp: mesh), an all-pairs ping matrix and each
-station's counters; with a topology, stations that do not hear each other reach each other
-through the stations between them, which forward IP (docs/multipoint.md)."""
+addressed link (the sim: radio medium, a udp: mesh, a KISS hub), an all-pairs ping matrix and
+each station's counters; with a topology, stations that do not hear each other reach each
+other through the stations between them, which forward IP (docs/multipoint.md)."""
 
 from __future__ import annotations
 
