@@ -300,6 +300,10 @@ def add_stations_options(lab: argparse.ArgumentParser) -> None:
     stations.add_argument("--topology", metavar="FILE",
                           help="with --stations on sim:, which stations hear which (`A B` "
                                "per line); stations between others forward IP")
+    stations.add_argument("--hub", action="store_true",
+                          help="with --stations, station A is a hub: it is every other "
+                               "station's one peer and forwards IP between them (a hub with "
+                               "many sites)")
     stations.add_argument("--pair-count", type=int, default=3, metavar="N",
                           help="with --stations, pings per ordered pair (default 3)")
 

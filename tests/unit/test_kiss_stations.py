@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from linkbridge_kiss import arp, payload
 from linkbridge_kiss.ax25 import BROADCAST, PID_ARP, PID_IP, Callsign, UiFrame, parse_ui, ui_frame
 from linkbridge_kiss.hub import Channel, FrameSplitter
-from linkbridge_kiss.links import KissStations
+from linkbridge_kiss.links import KissLink, KissStations
 from linkbridge_kiss.payload import ETHERTYPE_ARP, Ax25Mode, EthernetMode
 
 from linkbridge.datapath.endpoint import AddressedLink
@@ -22,7 +22,9 @@ from linkbridge.datapath.pipeline import LinkBelow, Lower, Pipeline, TunDevice, 
 from linkbridge.errors import ConfigError
 from linkbridge.framing import kiss
 from linkbridge.plugin import Link
+from linkbridge.plugin.lab import LabStationHosts
 from linkbridge.plugin.registry import plugin_registry
+from linkbridge.plugin.url import parse_link_url
 from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.stack import Fragment
 
@@ -153,6 +155,22 @@ def test_a_second_peer_is_refused_in_one_line_where_the_mode_has_no_stations(
                           "c,allowed=198.19.3.0/24,endpoint=LBC-2")
     with pytest.raises(ConfigError, match=message):
         validate(pipeline)
+
+
+@pytest.mark.parametrize(("url", "topology", "message"), [
+    ("kiss:?baud=9600", None, "needs station addresses: give mode=ax25 or mode=ethernet"),
+    ("kiss:?mode=tun", None, "needs station addresses"),
+    ("kiss:/dev/ttyS0?mode=ax25", None, "the lab chooses the kiss: ptys"),
+    ("kiss:?mode=ax25&call=N0CALL", None, "the lab chooses the kiss: ptys, callsigns"),
+    ("kiss:?mode=ethernet&mac=02:00:00:00:00:01", None, "the lab chooses"),
+    ("kiss:?mode=ax25", "line.topology", "--topology needs the sim: radio medium"),
+])
+def test_the_kiss_lab_needs_an_addressed_mode_and_chooses_the_addresses(
+        url: str, topology: str | None, message: str) -> None:
+    hosts = LabStationHosts(("a", "b"), ("198.18.1.1", "198.18.1.2"), ("A", "B"), topology)
+    with pytest.raises(ConfigError, match=message), \
+            KissLink.lab_stations(parse_link_url(url), hosts):
+        pass
 
 
 def stream_of(frames: list[bytes], noise: bytes) -> bytes:
