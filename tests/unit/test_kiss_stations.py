@@ -75,7 +75,9 @@ def test_ax25_arp_is_answered_to_the_asking_peer_for_our_own_address_only() -> N
     assert isinstance(parsed, UiFrame) and (parsed.destination, parsed.source) == (B, A)
     assert parsed.info[8:15] == A.encode() and parsed.info[15:19] == OURS
     reply = mode.unwrap(ax25_arp(C, "198.19.1.1")).reply
-    assert reply is not None and parse_ui(reply).destination == C
+    assert reply is not None
+    parsed = parse_ui(reply)
+    assert isinstance(parsed, UiFrame) and parsed.destination == C
     # on a shared channel `any` is not every address: C's is C's to answer
     assert mode.unwrap(ax25_arp(B, "198.19.3.1")).drop == payload.ARP_IGNORED
     assert mode.unwrap(ax25_arp(D, "198.19.1.1")).drop == payload.UNKNOWN_STATION
