@@ -3,14 +3,16 @@ stations"): three multipoint tunnels in namespaces, each on a pty of one KISS hu
 forwards every whole frame to the other two (a shared channel). Every ordered pair answers its
 pings, no station's TUN device sees a unicast meant for another (the hub hands every frame to
 everyone: the callsigns or MAC addresses pick the station), and the hub counted each station's
-frames."""
+frames. A broadcast and a multicast from one station reach both others, once each."""
 
 from __future__ import annotations
 
 import pytest
 
-from linkbridge.lab.stations import run_stations
+from linkbridge.lab.stations import DEVICE, lab_stations_link, overlay, run_stations, stations_up
+from linkbridge.lab.topology import star_hosts
 from linkbridge.plugin.registry import LinkRegistry
+from tests.integration.test_multipoint import Sniffer, send_udp, until
 
 
 @pytest.mark.parametrize("mode", ["ax25", "ethernet"])
@@ -27,3 +29,20 @@ def test_three_stations_on_a_kiss_hub_all_answer_and_see_only_their_unicast(
         frames_in = int(measured.split()[0])
         assert frames_in >= 2 * 3 * 2, measured  # requests and replies it sent
         assert note == "0 lost, 0 dropped"
+
+
+@pytest.mark.usefixtures("root", "run_dir")
+def test_broadcast_and_multicast_reach_every_other_station_through_qst(
+        registry: LinkRegistry) -> None:
+    link = "kiss:?mode=ax25&baud=115200"
+    with star_hosts(3) as star, \
+            stations_up(star, link, lab_stations_link(registry, link), None, None):
+        sniffers = [Sniffer(host, DEVICE) for host in star.hosts]
+        send_udp(star.hosts[0], "198.19.255.255", b"mp:broadcast", broadcast=True)
+        send_udp(star.hosts[0], "239.1.2.3", b"mp:multicast", multicast_from=overlay(0))
+        expected = [[], [b"mp:broadcast", b"mp:multicast"], [b"mp:broadcast", b"mp:multicast"]]
+        until(lambda: [sniffer.markers() for sniffer in sniffers] == expected)
+        seen = [sniffer.markers() for sniffer in sniffers]
+        for sniffer in sniffers:
+            sniffer.sock.close()
+    assert seen == expected
