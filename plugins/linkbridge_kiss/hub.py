@@ -7,8 +7,8 @@ others, as a radio channel would (no decoding: the stations' AX.25 or Ethernet a
 whom a frame is for). With `--baud` the channel carries one frame at a time at that line
 rate (8N1). It prints `ready` when the ptys are there (its pid in DIR/hub.pid), writes its
 counters as JSON to DIR/stats.json on SIGUSR1 and at exit, and stops on SIGTERM or SIGINT,
-removing the ptys. `FrameSplitter` and `Channel` are its pure parts; `lab_hub()` and
-`hub_stats()` run it for the lab.
+removing the ptys. `FrameSplitter` and `Channel` are its pure parts; hublab.py runs it for
+the lab.
 """
 
 from __future__ import annotations
@@ -18,27 +18,21 @@ import contextlib
 import json
 import os
 import select
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import tty
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 
-from linkbridge.plugin import LinkError
 from linkbridge.plugin.codecs import kiss
-from linkbridge.plugin.lab import SERIAL_BITS_PER_BYTE, lab_helper
+from linkbridge.plugin.lab import SERIAL_BITS_PER_BYTE
+from linkbridge_kiss.hublab import PID_FILE, STATS_FILE
 
 FEND = bytes([kiss.FEND])
 MAX_FRAME = 64 * 1024  # longer "frames" are noise, never forwarded
 READ_SIZE = 65536
-STATS_FILE = "stats.json"
-PID_FILE = "hub.pid"
-STATS_TIMEOUT = 5.0  # seconds the lab waits for the hub's counters
 
 
 class FrameSplitter:
@@ -208,47 +202,6 @@ class Hub:
                 self.write_stats()
 
 
-def hub_directory(lab: str) -> str:
-    """Where the hub of the lab whose first host is `lab` keeps its ptys and files."""
-    return os.path.join(tempfile.gettempdir(), f"lb-kiss-hub-{lab}")
-
-
-@contextlib.contextmanager
-def lab_hub(directory: str, names: Sequence[str], baud: int | None) -> Iterator[list[str]]:
-    """Run a hub in `directory` (made afresh, removed on exit) for stations `names`; yield
-    their pty paths."""
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory)
-    rate = ["--baud", str(baud)] if baud else []
-    try:
-        with lab_helper([sys.executable, "-m", "linkbridge_kiss.hub", "--dir", directory,
-                         *rate, *names], "KISS hub"):
-            yield [os.path.join(directory, name) for name in names]
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def hub_stats(directory: str) -> dict[str, dict[str, Any]]:
-    """The counters of the hub running in `directory`, per station (it writes them when
-    asked with SIGUSR1)."""
-    path = os.path.join(directory, STATS_FILE)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    try:
-        with open(os.path.join(directory, PID_FILE)) as pid:
-            os.kill(int(pid.read()), signal.SIGUSR1)
-    except (OSError, ValueError) as exc:
-        raise LinkError(f"the lab's KISS hub in {directory} is not running: {exc}") from None
-    deadline = time.monotonic() + STATS_TIMEOUT
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise LinkError(f"the lab's KISS hub in {directory} did not write its counters")
-        time.sleep(0.02)
-    with open(path) as stats:
-        counters: dict[str, dict[str, Any]] = json.load(stats)
-    return counters
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m linkbridge_kiss.hub",
                                      description="A shared KISS channel between station ptys.")
@@ -257,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the channel's line rate, one frame at a time (default: none)")
     parser.add_argument("names", nargs="+", help="the stations: DIR/NAME each")
     args = parser.parse_args(argv)
+    if not os.path.isdir(args.dir):
+        print(f"kiss hub: no directory {args.dir}", file=sys.stderr)
+        return 2
     read, write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(write)
     try:

@@ -37,7 +37,7 @@ from linkbridge.plugin.lab import (
     LabStationHosts,
 )
 from linkbridge.plugin.serial import SERIAL_OPTIONS, SerialLine, line_write_timeout, url_baud
-from linkbridge_kiss import arp, hub, tnc
+from linkbridge_kiss import arp, hublab, tnc
 from linkbridge_kiss.ax25 import BROADCAST
 from linkbridge_kiss.payload import (
     ARP_ANSWERED,
@@ -327,7 +327,7 @@ class KissLink(SerialLine, KissLinkBase):
         count = len(hosts.names)
         addresses = [f"LB{name}" if ax25 else f"02:00:00:00:00:{index + 1:02x}"
                      for index, name in enumerate(hosts.names)]
-        with hub.lab_hub(hub.hub_directory(hosts.netns[0]), hosts.names,
+        with hublab.lab_hub(hublab.hub_directory(hosts.netns[0]), hosts.names,
                          url_baud(url)) as paths:
             yield [LabStation(LinkUrl("kiss", path, {**url.options,
                                                      ("call" if ax25 else "mac"): address}),
@@ -339,7 +339,7 @@ class KissLink(SerialLine, KissLinkBase):
                          hosts: LabStationHosts) -> list[tuple[str, str, str, str]]:
         """The hub's figures for each station: frames it put on the channel, frames of the
         others the hub gave it, and those its pty had no room for."""
-        stats = hub.hub_stats(hub.hub_directory(hosts.netns[0]))
+        stats = hublab.hub_stats(hublab.hub_directory(hosts.netns[0]))
         return [(f"hub {name}", "KISS frames", f"{s['frames_in']} in ({s['bytes_in']} bytes), "
                  f"{s['frames_out']} out", f"{s['lost']} lost, {s['dropped']} dropped")
                 for name, s in stats.items()]
