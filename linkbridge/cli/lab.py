@@ -19,7 +19,7 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
 
         with shutdown_on_signals():
             run_stations(args.link, args.stations, args.topology, args.pair_count, args.mtu,
-                         plugins.registry, args.verbose)
+                         plugins.registry, args.verbose, hub=args.hub)
         return
 
     with shutdown_on_signals():
@@ -48,7 +48,7 @@ def stations_mode(args: argparse.Namespace) -> bool:
 
     defaults = build_parser().parse_args(["lab"])
     if args.stations is None:
-        for dest in ("topology", "pair_count"):
+        for dest in ("topology", "pair_count", "hub"):
             if getattr(args, dest) != getattr(defaults, dest):
                 raise ConfigError(f"--{dest.replace('_', '-')} needs --stations N")
         return False

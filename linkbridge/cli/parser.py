@@ -291,7 +291,8 @@ def add_stations_options(lab: argparse.ArgumentParser) -> None:
     stations = lab.add_argument_group(
         "many stations", "--stations N builds N hosts (A, B, ...) on one switch instead of "
                          "two, each with a multipoint tunnel over the link (sim: "
-                         "duplex=half: the radio medium; udp: a mesh), pings every ordered "
+                         "duplex=half: the radio medium; udp: a mesh; kiss: mode=ax25 or "
+                         "ethernet: a KISS hub), pings every ordered "
                          "pair and prints the matrix and each station's counters "
                          "(docs/multipoint.md)")
     stations.add_argument("--stations", type=int, metavar="N",
@@ -299,6 +300,10 @@ def add_stations_options(lab: argparse.ArgumentParser) -> None:
     stations.add_argument("--topology", metavar="FILE",
                           help="with --stations on sim:, which stations hear which (`A B` "
                                "per line); stations between others forward IP")
+    stations.add_argument("--hub", action="store_true",
+                          help="with --stations, station A is a hub: it is every other "
+                               "station's one peer and forwards IP between them (a hub with "
+                               "many sites)")
     stations.add_argument("--pair-count", type=int, default=3, metavar="N",
                           help="with --stations, pings per ordered pair (default 3)")
 

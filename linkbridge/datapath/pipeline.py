@@ -355,8 +355,11 @@ def check_multipoint(pipeline: Pipeline, peers: PeerTable) -> None:
                                   f"{link.name}), not {len(peer.stations)}")
         link.set_stations(stations)
     elif len(peers.peers) > 1 or stations:
-        raise ConfigError(f"link {link.name} has no station addresses: it carries one peer "
-                          f"and no endpoint= (udp: carries several, docs/multipoint.md)")
+        foreign = link.foreign_peer
+        raise ConfigError(f"link {link.name} has no station addresses: it carries one peer"
+                          f"{f', {foreign},' if foreign else ''} and no endpoint= (udp:, "
+                          f"sim: stations, kiss: mode=ax25|ethernet carry several, "
+                          f"docs/multipoint.md)")
 
 
 @dataclass(frozen=True)

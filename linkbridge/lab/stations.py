@@ -1,7 +1,8 @@
 """`linkbridge lab --stations N`: N hosts on one switch, a multipoint tunnel in each over one
-addressed link (the sim: radio medium, a udp: mesh), an all-pairs ping matrix and each
-station's counters; with a topology, stations that do not hear each other reach each other
-through the stations between them, which forward IP (docs/multipoint.md)."""
+addressed link (the sim: radio medium, a udp: mesh, a KISS hub), an all-pairs ping matrix and
+each station's counters; with a topology, stations that do not hear each other reach each
+other through the stations between them, which forward IP, and with a hub every station
+reaches the others through station A (docs/multipoint.md)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,11 @@ def next_hops(neighbours: Sequence[Sequence[int]]) -> list[dict[int, list[int]]]
                 table[hop].append(station)
         hops.append(table)
     return hops
+
+
+def hub_neighbours(count: int) -> list[tuple[int, ...]]:
+    """The peers of a hub lab: station A every other's, all the others A's."""
+    return [tuple(range(1, count)), *([(0,)] * (count - 1))]
 
 
 def station_args(index: int, stations: Sequence[LabStation],
@@ -159,18 +165,20 @@ def lab_stations_link(registry: LinkRegistry, link: str) -> LabStations:
 
 @contextlib.contextmanager
 def stations_up(star: Star, link: str, link_class: LabStations, topology: str | None,
-                mtu: int | None, verbose: int = 0
+                mtu: int | None, verbose: int = 0, hub: bool = False
                 ) -> Iterator[tuple[LabStationHosts, list[LinkbridgeProcess]]]:
     """A tunnel in each host of `star` over `link` (of `link_class`, checked), forwarding IP
-    when a topology hides stations from each other; stopped on exit."""
+    when a topology hides stations from each other or station A is the hub; stopped on
+    exit."""
     count = len(star.hosts)
     hosts = LabStationHosts(star.hosts, tuple(star.address(i) for i in range(count)),
                             tuple(NAMES[:count]), topology)
     with link_class.lab_stations(parse_link_url(link), hosts) as stations:
-        hops = next_hops([station.neighbours for station in stations])
+        hops = next_hops(hub_neighbours(count) if hub
+                         else [station.neighbours for station in stations])
         for index, host in enumerate(star.hosts):
             set_sysctl(host, "net/ipv6/conf/default/disable_ipv6", "1")  # no router solicits
-            if topology is not None:
+            if topology is not None or hub:
                 set_sysctl(host, "net/ipv4/ip_forward", "1")
                 for scope in ("all", "default"):
                     set_sysctl(host, f"net/ipv4/conf/{scope}/send_redirects", "0")
@@ -197,16 +205,19 @@ def ping_matrix(star: Star, count: int, report: StationsReport) -> None:
 
 
 def run_stations(link: str, count: int, topology: str | None, pings: int, mtu: int | None,
-                 registry: LinkRegistry, verbose: int = 0) -> StationsReport:
+                 registry: LinkRegistry, verbose: int = 0, hub: bool = False
+                 ) -> StationsReport:
     """Build the lab, ping every ordered pair, print the report, tear it all down."""
     if not MIN_STATIONS <= count <= MAX_STATIONS:
         raise ConfigError(f"--stations must be {MIN_STATIONS}..{MAX_STATIONS}")
     if pings < 1:
         raise ConfigError("--pair-count must be >= 1")
+    if hub and topology is not None:
+        raise ConfigError("--hub and --topology both say who is whose peer: give one")
     link_class = lab_stations_link(registry, link)
-    report = StationsReport(tuple(NAMES[:count]), topology is not None)
+    report = StationsReport(tuple(NAMES[:count]), topology is not None or hub)
     with star_hosts(count) as star, \
-            stations_up(star, link, link_class, topology, mtu, verbose) as (hosts, _):
+            stations_up(star, link, link_class, topology, mtu, verbose, hub) as (hosts, _):
         watches = [TunWatch(host, overlay(i)) for i, host in enumerate(star.hosts)]
         try:
             ping_matrix(star, pings, report)

@@ -11,18 +11,50 @@ documented in docs/plugins.md's API reference.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import select
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from linkbridge.errors import LinkError
 from linkbridge.plugin.units import format_rate
 from linkbridge.plugin.url import LinkUrl
 
 __all__ = ["SERIAL_BITS_PER_BYTE", "LabDirection", "LabFigures", "LabMeasuring", "LabPairing",
-           "LabSides", "LabStation", "LabStationHosts", "LabStations", "format_rate"]
+           "LabSides", "LabStation", "LabStationHosts", "LabStations", "format_rate",
+           "lab_helper"]
 
 SERIAL_BITS_PER_BYTE = 10  # the lab's serial cable is 8N1: start bit, 8 data bits, stop bit
+HELPER_START_TIMEOUT = 10.0  # seconds a lab helper may take to say `ready`
+
+
+@contextlib.contextmanager
+def lab_helper(argv: Sequence[str], what: str) -> Iterator[subprocess.Popen[str]]:
+    """Run a link's lab helper process (a simulated medium, a hub) until the context ends:
+    it is started when its first line of output starts with `ready` (LinkError naming `what`
+    and the end of its errors otherwise), and terminated (killed after 5 s) on exit."""
+    process = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], HELPER_START_TIMEOUT)
+        line = process.stdout.readline() if ready else ""
+        if not line.startswith("ready"):
+            process.kill()
+            _, errors = process.communicate()
+            raise LinkError(f"the lab's {what} did not start: {errors.strip()[-300:]}")
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @dataclass(frozen=True)

@@ -203,10 +203,15 @@ class StreamLink(ReportsLoss, Link):
     # --- sending ------------------------------------------------------------------------------
 
     def send(self, packet: bytes) -> None:
+        self.send_with(packet, self.framing.encode)
+
+    def send_with(self, packet: bytes, encode: Callable[[bytes], bytes]) -> None:
+        """send() with another encoder for this packet (an addressed link's frame to one
+        station): the same checks, counters, drops and holding."""
         if not packet or len(packet) > (self.mtu or self.framing.max_packet):
             self.counters.drop(drops.MTU if packet else drops.EMPTY)
             return
-        frame = self.framing.encode(packet)
+        frame = encode(packet)
         reason = self.write(frame)
         if reason is None:
             self.counters.sent(len(packet))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 HARDWARE_ETHERNET = 1
@@ -84,7 +84,8 @@ def request(hardware_type: int, protocol_type: int, sender_hardware: bytes, send
 
 class AddressSet:
     """The IPv4 addresses the link answers ARP for: listed networks, or (None) any address
-    but the asker's own, which suits a point-to-point radio link."""
+    but the asker's own, which suits a point-to-point radio link; on a shared channel (many
+    stations) `any` means our own addresses only."""
 
     def __init__(self, networks: Iterable[ipaddress.IPv4Network] | None) -> None:
         self.networks = None if networks is None else tuple(networks)
@@ -92,13 +93,14 @@ class AddressSet:
     def __str__(self) -> str:
         return "any" if self.networks is None else ",".join(map(str, self.networks))
 
-    def answers(self, message: ArpMessage) -> bool:
+    def answers(self, message: ArpMessage, shared: Sequence[bytes] | None = None) -> bool:
         """Whether `message` is a request to answer: for our addresses, neither a probe (the
-        asker checks its own address is free) nor an announcement."""
+        asker checks its own address is free) nor an announcement. `shared`: the channel has
+        many stations and these are our own addresses (packed), all that `any` answers."""
         if message.operation != REQUEST or message.probe or message.announcement:
             return False
         if self.networks is None:
-            return True
+            return shared is None or message.target_ip in shared
         target = ipaddress.IPv4Address(message.target_ip)
         return any(target in network for network in self.networks)
 

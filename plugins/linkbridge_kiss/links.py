@@ -1,14 +1,17 @@
 """The `kiss:` (serial TNC) and `kiss+tcp:` (soft TNC over TCP) links: thin glue around the KISS
 codec (linkbridge.plugin.kiss), the payload modes (payload.py) and StreamLink, which opens,
 paces writes and reconnects with backoff (running on_open(), the TNC's set-up, each time).
+With `mode=ax25` or `mode=ethernet` a link is a `KissStations`, an AddressedLink whose
+stations are callsigns or MAC addresses (a multipoint tunnel's peers, docs/kiss.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from linkbridge.plugin import (
@@ -27,20 +30,29 @@ from linkbridge.plugin import (
     integer,
 )
 from linkbridge.plugin.codecs import kiss
-from linkbridge.plugin.lab import SERIAL_BITS_PER_BYTE, LabDirection
+from linkbridge.plugin.lab import (
+    SERIAL_BITS_PER_BYTE,
+    LabDirection,
+    LabStation,
+    LabStationHosts,
+)
 from linkbridge.plugin.serial import SERIAL_OPTIONS, SerialLine, line_write_timeout, url_baud
-from linkbridge_kiss import arp, tnc
-from linkbridge_kiss.ax25 import BROADCAST, Callsign
+from linkbridge_kiss import arp, hublab, tnc
+from linkbridge_kiss.ax25 import BROADCAST
 from linkbridge_kiss.payload import (
     ARP_ANSWERED,
     REASONS,
+    AddressedMode,
     Ax25Mode,
     EthernetMode,
     PayloadMode,
     RawMode,
+    Received,
     TunHeaderMode,
+    callsign,
     derived_mac,
     ipv4_addresses,
+    mac_address,
 )
 
 log = logging.getLogger("linkbridge.kiss")
@@ -48,27 +60,12 @@ log = logging.getLogger("linkbridge.kiss")
 DEFAULT_MTU = 256  # AX.25's usual packet length; what most TNCs and LoRa modems take
 CONNECT_TIMEOUT = 2.0
 MODES = ("raw", "ax25", "tun", "ethernet")
+ADDRESSED_MODES = ("ax25", "ethernet")  # the modes with station addresses (KissStations)
 FOREIGN_PEERS = {  # the modes whose peer need not be linkbridge (Link.foreign_peer)
     "ax25": "an AX.25 station such as kissattach (mode=ax25)",
     "tun": "tncattach (mode=tun)",
     "ethernet": "tncattach --ethernet (mode=ethernet)",
 }
-
-
-def mac_address(text: str) -> bytes:
-    """Option parser: a MAC address aa:bb:cc:dd:ee:ff."""
-    parts = text.split(":")
-    try:
-        value = bytes(int(part, 16) for part in parts)
-    except ValueError:
-        value = b""
-    if len(parts) != 6 or len(value) != 6 or any(len(part) != 2 for part in parts):
-        raise ValueError("expected a MAC address such as 02:00:00:00:00:01")
-    return value
-
-
-def callsign(text: str) -> Callsign:
-    return Callsign.parse(text)
 
 
 KISS_OPTIONS = (
@@ -111,6 +108,13 @@ class KissLinkBase(StreamLink):
 
     write_timeout = CONNECT_TIMEOUT
 
+    def __new__(cls, target: str, options: Mapping[str, Any]) -> KissLinkBase:
+        """In an addressed mode (ax25, ethernet) the link is a KissStations."""
+        addressed = STATION_CLASSES.get(cls)
+        if addressed is not None and options.get("mode") in ADDRESSED_MODES:
+            return super().__new__(addressed)
+        return super().__new__(cls)
+
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
         super().__init__(target, options)
         config = self.config
@@ -145,10 +149,11 @@ class KissLinkBase(StreamLink):
 
     def attach_tunnel(self, tunnel: TunnelInfo) -> None:
         """mode=ethernet: our MAC address from the tunnel's name and addresses (unless `mac=`
-        gives one), so that a restart keeps it; the IPv4 addresses are announced at open."""
-        if isinstance(self.payload, EthernetMode):
-            if self.config["mac"] is None:
-                self.payload.mac = derived_mac(tunnel.device, *tunnel.addresses)
+        gives one), so that a restart keeps it; the IPv4 addresses are announced at open (and
+        with many stations, in ax25 mode too, the only ones whose ARP is answered)."""
+        if isinstance(self.payload, EthernetMode) and self.config["mac"] is None:
+            self.payload.mac = derived_mac(tunnel.device, *tunnel.addresses)
+        if isinstance(self.payload, EthernetMode | Ax25Mode):
             self.payload.addresses = ipv4_addresses(tunnel.addresses)
 
     def _encode(self, packet: bytes) -> bytes:
@@ -194,10 +199,12 @@ class KissLinkBase(StreamLink):
         return super().receive(self._beacon_due(timeout))
 
     def unwrap(self, frame: bytes) -> bytes | None:
+        return self.unwrapped(self.payload.unwrap(frame))
+
+    def unwrapped(self, received: Received) -> bytes | None:
         """The packet a KISS frame's payload carries; an ARP request is answered (and counted
         as `arp_answered`), anything else that is not one of our packets is a counted drop,
         a packet over the MTU too (`kiss_oversize`)."""
-        received = self.payload.unwrap(frame)
         if received.reply is not None:
             self.counters.drop(ARP_ANSWERED)
             self._send_frame(received.reply)
@@ -234,6 +241,52 @@ class KissLinkBase(StreamLink):
         super().close()
 
 
+class KissStations(KissLinkBase):
+    """A kiss: link in an addressed mode (ax25, ethernet): an AddressedLink whose stations are
+    callsigns or MAC addresses. send() keeps going to `peer=` (one peer, --remote); a
+    multipoint tunnel sends to one station or to all (the broadcast address) and learns each
+    packet's sender from its source address."""
+
+    payload: AddressedMode
+    _senders: list[str] | None = None  # receive_from(): the sender of each packet unwrapped
+
+    def set_stations(self, stations: Sequence[str]) -> None:
+        """The peers' stations: callsigns (mode=ax25) or MAC addresses (mode=ethernet)."""
+        if isinstance(self.payload, Ax25Mode) and self.config["peer"] != BROADCAST:
+            raise ConfigError(f"link {self.name}: peer= names the one peer of --remote; with "
+                              "--peer give each peer's callsign as its endpoint=")
+        try:
+            self.payload.set_stations(stations)
+        except ValueError as exc:
+            raise ConfigError(f"link {self.name}: {exc}") from None
+
+    def send_to(self, station: str, frame: bytes) -> None:
+        self.send_with(frame, lambda packet: kiss.encode_data(
+            self.payload.wrap_to(station, packet), self.tnc_port))
+
+    def send_all(self, frame: bytes) -> None:
+        self.send_with(frame, lambda packet: kiss.encode_data(
+            self.payload.wrap_all(packet), self.tnc_port))
+
+    def receive_from(self, timeout: float) -> list[tuple[str, bytes]]:
+        """The packets received, each with the station it came from (frames from others
+        are counted as unknown_station)."""
+        senders: list[str] = []
+        self._senders = senders
+        try:
+            packets = self.receive(timeout)
+        finally:
+            self._senders = None
+        return list(zip(senders, packets, strict=True))
+
+    def unwrap(self, frame: bytes) -> bytes | None:
+        received = self.payload.unwrap(frame)
+        packet = self.unwrapped(received)
+        if packet is not None and self._senders is not None:
+            self._senders.append(received.sender)
+        return packet
+
+
 class KissLink(SerialLine, KissLinkBase):
     """KISS over a serial port: a hardware TNC, a LoRa KISS modem, a pty."""
 
@@ -254,6 +307,46 @@ class KissLink(SerialLine, KissLinkBase):
         header = {"ax25": 16, "tun": 4, "ethernet": 14}.get(mode, 0)
         direction = LabDirection(rate=url_baud(url) * 8 / SERIAL_BITS_PER_BYTE, overhead=3 + header)
         return direction, direction
+
+    @classmethod
+    @contextlib.contextmanager
+    def lab_stations(cls, url: LinkUrl, hosts: LabStationHosts) -> Iterator[list[LabStation]]:
+        """Stations on one KISS hub (a shared channel between their ptys, at the URL's
+        baud), each with its callsign (mode=ax25: LBA, LBB...) or MAC address
+        (mode=ethernet: 02:00:00:00:00:01...); everyone hears everyone."""
+        if url.options.get("mode") not in ADDRESSED_MODES:
+            raise ConfigError("lab --stations on kiss: needs station addresses: give "
+                              "mode=ax25 or mode=ethernet (e.g. kiss:?mode=ax25&baud=9600)")
+        if url.target or any(key in url.options for key in ("call", "peer", "mac")):
+            raise ConfigError("the lab chooses the kiss: ptys, callsigns and MAC addresses "
+                              "itself; give options only (e.g. kiss:?mode=ax25&baud=9600)")
+        if hosts.topology is not None:
+            raise ConfigError("kiss: stations all hear each other on the hub: --topology "
+                              "needs the sim: radio medium (sim:?duplex=half&...)")
+        ax25 = url.options["mode"] == "ax25"
+        count = len(hosts.names)
+        addresses = [f"LB{name}" if ax25 else f"02:00:00:00:00:{index + 1:02x}"
+                     for index, name in enumerate(hosts.names)]
+        with hublab.lab_hub(hublab.hub_directory(hosts.netns[0]), hosts.names,
+                         url_baud(url)) as paths:
+            yield [LabStation(LinkUrl("kiss", path, {**url.options,
+                                                     ("call" if ax25 else "mac"): address}),
+                              address, tuple(other for other in range(count) if other != index))
+                   for index, (path, address) in enumerate(zip(paths, addresses, strict=True))]
+
+    @classmethod
+    def lab_station_rows(cls, url: LinkUrl,
+                         hosts: LabStationHosts) -> list[tuple[str, str, str, str]]:
+        """The hub's figures for each station: frames it put on the channel, frames of the
+        others the hub gave it, and those its pty had no room for."""
+        stats = hublab.hub_stats(hublab.hub_directory(hosts.netns[0]))
+        return [(f"hub {name}", "KISS frames", f"{s['frames_in']} in ({s['bytes_in']} bytes), "
+                 f"{s['frames_out']} out", f"{s['lost']} lost, {s['dropped']} dropped")
+                for name, s in stats.items()]
+
+
+class KissStationLink(KissStations, KissLink):
+    """`kiss:DEVICE?mode=ax25|ethernet`: a serial TNC with station addresses."""
 
 
 class KissTcpLink(KissLinkBase):
@@ -277,3 +370,11 @@ class KissTcpLink(KissLinkBase):
         sock = socket.create_connection(self.address, timeout=CONNECT_TIMEOUT)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return Stream(sock.detach())
+
+
+class KissTcpStationLink(KissStations, KissTcpLink):
+    """`kiss+tcp:HOST:PORT?mode=ax25|ethernet`: a soft TNC with station addresses."""
+
+
+STATION_CLASSES: dict[type[KissLinkBase], type[KissStations]] = {
+    KissLink: KissStationLink, KissTcpLink: KissTcpStationLink}

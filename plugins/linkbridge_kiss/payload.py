@@ -12,6 +12,11 @@
 
 `unwrap()` of a frame gives a `Received`: a packet for the tunnel, a reply frame to send back
 (ARP), or the reason it was dropped (the modes' own reasons are below, described in `REASONS`).
+
+`ax25` and `ethernet` are addressed (`AddressedMode`): given a multipoint tunnel's stations
+(callsigns, MAC addresses) they wrap a packet for one station or for all (the AX.25 or Ethernet
+broadcast address), tell each packet's sender, and drop frames from any other station
+(`unknown_station`): docs/kiss.md, "Many stations".
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ import hashlib
 import ipaddress
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from linkbridge.plugin import drops
 from linkbridge_kiss import arp
@@ -55,6 +60,7 @@ AX25_OTHER_PID = "ax25_other_pid"
 ARP_ANSWERED = "arp_answered"
 ARP_IGNORED = "arp_ignored"
 ETHERNET_OTHER = "ethernet_other"
+UNKNOWN_STATION = "unknown_station"
 REASONS = {
     AX25_MALFORMED: "an AX.25 frame too short or with an address field without its end",
     AX25_NOT_UI: "a connected-mode or other non-UI AX.25 frame",
@@ -63,17 +69,22 @@ REASONS = {
     ARP_ANSWERED: "an ARP request consumed by the link (answered, not delivered)",
     ARP_IGNORED: "other ARP: a probe, an announcement, a reply, a request for another address",
     ETHERNET_OTHER: "an Ethernet frame of another type or to another station",
+    UNKNOWN_STATION: "a frame from a callsign or MAC address that is no peer's endpoint= "
+                     "(multipoint)",
 }
 _TEXT = bytes(range(0x20, 0x7F)) + b"\t\r\n"  # a bare text frame: tncattach's --id
 
 
 @dataclass(frozen=True)
 class Received:
-    """What one frame from the radio amounts to: at most one of the three is set."""
+    """What one frame from the radio amounts to: at most one of the three is set; `sender` is
+    the station a packet came from (as set_stations() was given it) in an addressed mode with
+    stations."""
 
     packet: bytes | None = None
     reply: bytes | None = None
     drop: str | None = None
+    sender: str = ""
 
 
 MALFORMED = Received(drop=drops.MALFORMED_FRAME)
@@ -93,6 +104,47 @@ class PayloadMode(Protocol):
     def wrap(self, packet: bytes) -> bytes: ...
 
     def unwrap(self, frame: bytes) -> Received: ...
+
+
+class AddressedMode(PayloadMode, Protocol):
+    """A payload mode with station addresses, for a multipoint tunnel's peers."""
+
+    def set_stations(self, stations: Sequence[str]) -> None:
+        """The peers' stations in the mode's notation; ValueError naming one it cannot read."""
+        ...
+
+    def wrap_to(self, station: str, packet: bytes) -> bytes: ...
+
+    def wrap_all(self, packet: bytes) -> bytes: ...
+
+
+Address = TypeVar("Address")
+
+
+class Stations(Generic[Address]):
+    """A multipoint tunnel's stations, each by its address (a callsign, a MAC address) and as
+    the peer table names it; `parse` reads one (ValueError with the reason). Empty until
+    `set()`: then the mode accepts any sender (one peer, as with --remote)."""
+
+    def __init__(self, parse: Callable[[str], Address]) -> None:
+        self.parse = parse
+        self.named: dict[Address, str] = {}
+        self.addresses: dict[str, Address] = {}
+
+    def set(self, stations: Sequence[str]) -> None:
+        for station in stations:
+            try:
+                address = self.parse(station)
+            except ValueError as exc:
+                raise ValueError(f"endpoint {station!r}: {exc}") from None
+            if address in self.named:
+                raise ValueError(f"endpoints {self.named[address]!r} and {station!r} are the "
+                                 "same station")
+            self.named[address], self.addresses[station] = station, address
+
+    def sender(self, address: Address) -> str | None:
+        """The station `address` is, "" when no stations are set, None when it is none."""
+        return self.named.get(address) if self.named else ""
 
 
 class RawMode:
@@ -132,6 +184,18 @@ def derived_mac(*names: str) -> bytes:
     return bytes([digest[0] & 0xFC | 0x02]) + digest[1:6]
 
 
+def mac_address(text: str) -> bytes:
+    """Option parser: a MAC address aa:bb:cc:dd:ee:ff."""
+    parts = text.split(":")
+    try:
+        value = bytes(int(part, 16) for part in parts)
+    except ValueError:
+        value = b""
+    if len(parts) != 6 or len(value) != 6 or any(len(part) != 2 for part in parts):
+        raise ValueError("expected a MAC address such as 02:00:00:00:00:01")
+    return value
+
+
 def ipv4_addresses(interfaces: Iterable[str]) -> tuple[bytes, ...]:
     """The IPv4 addresses among `interfaces` (ADDRESS[/PREFIX] texts), packed."""
     addresses = (ipaddress.ip_interface(text).ip for text in interfaces)
@@ -144,7 +208,9 @@ class EthernetMode:
     and announcements are not); `announcements()` are gratuitous ARPs for `addresses`. The
     peer's MAC is learned from the IP it sends us and from its ARP; when it has been silent
     for `rearp` seconds while we send (it may have restarted with another MAC), `recheck()`
-    asks for it again, at most once per `rearp` (0: never). `clock()` gives the time."""
+    asks for it again, at most once per `rearp` (0: never). `clock()` gives the time.
+    With stations (AddressedMode: MAC addresses) frames go to a peer's MAC or to the broadcast
+    address, and only our addresses' ARP requests from a station are answered."""
 
     overhead = received_overhead = ETHERNET_HEADER
 
@@ -157,7 +223,17 @@ class EthernetMode:
         self.addresses: tuple[bytes, ...] = ()  # our IPv4 addresses, packed
         self.peer_mac = BROADCAST_MAC  # until a frame from the peer says otherwise
         self.peer_ip: bytes | None = None
+        self.stations = Stations(mac_address)
         self._heard = self._asked = clock()
+
+    def set_stations(self, stations: Sequence[str]) -> None:
+        self.stations.set(stations)
+
+    def wrap_to(self, station: str, packet: bytes) -> bytes:
+        return self._header(self.stations.addresses[station], ethertype(packet)) + packet
+
+    def wrap_all(self, packet: bytes) -> bytes:
+        return self._header(BROADCAST_MAC, ethertype(packet)) + packet
 
     def _header(self, destination: bytes, kind: int) -> bytes:
         return destination + self.mac + kind.to_bytes(2, "big")
@@ -201,16 +277,19 @@ class EthernetMode:
                 drop=ETHERNET_OTHER)
         if destination != self.mac and not destination[0] & 1:  # not ours, nor group-addressed
             return Received(drop=ETHERNET_OTHER)
+        sender = self.stations.sender(source)
+        if sender is None:
+            return Received(drop=UNKNOWN_STATION)
         if source == self.peer_mac:
             self._heard = self.clock()
         body = frame[ETHERNET_HEADER:]
         if kind != ETHERTYPE_ARP:
             self._learn(source, self.peer_ip)
-            return Received(packet=body)
+            return Received(packet=body, sender=sender)
         message = arp.parse(body, arp.HARDWARE_ETHERNET, 6)
         if message is None:
             return Received(drop=ARP_IGNORED)
-        if self.answers.answers(message):
+        if self.answers.answers(message, self.addresses if self.stations.named else None):
             self._learn(source, message.sender_ip)
             return Received(reply=self._header(source, ETHERTYPE_ARP) + message.reply(self.mac))
         if message.operation == arp.REPLY or (message.announcement
@@ -223,18 +302,40 @@ class EthernetMode:
         self.peer_mac, self.peer_ip, self._heard = mac, ip, self.clock()
 
 
+def callsign(text: str) -> Callsign:
+    """Option parser: a callsign with an optional SSID."""
+    return Callsign.parse(text)
+
+
 class Ax25Mode:
-    """IP in AX.25 UI frames between two callsigns; AX.25 ARP for our addresses answered."""
+    """IP in AX.25 UI frames between two callsigns; AX.25 ARP for our addresses answered.
+    With stations (AddressedMode: callsigns) frames go to a peer's callsign or to QST, frames
+    from other callsigns are dropped, and only our own addresses' ARP requests are answered
+    (`addresses`, the tunnel's), each to the asking peer."""
 
     overhead = HEADER_SIZE
     received_overhead = MAX_HEADER_SIZE  # up to eight digipeaters
 
     def __init__(self, call: Callsign, peer: Callsign, answers: arp.AddressSet) -> None:
         self.call, self.peer, self.answers = call, peer, answers
+        self.addresses: tuple[bytes, ...] = ()  # our IPv4 addresses, packed
+        self.stations = Stations(callsign)
         self._hardware = call.encode()
+
+    def set_stations(self, stations: Sequence[str]) -> None:
+        self.stations.set(stations)
+        if self.call in self.stations.named:
+            raise ValueError(f"endpoint {self.stations.named[self.call]!r} is our own "
+                             f"callsign (call={self.call})")
 
     def wrap(self, packet: bytes) -> bytes:
         return ui_frame(self.peer, self.call, PID_IP, packet)
+
+    def wrap_to(self, station: str, packet: bytes) -> bytes:
+        return ui_frame(self.stations.addresses[station], self.call, PID_IP, packet)
+
+    def wrap_all(self, packet: bytes) -> bytes:
+        return ui_frame(BROADCAST, self.call, PID_IP, packet)
 
     def beacon(self) -> bytes:
         """The identification beacon: our callsign as text, to ID."""
@@ -250,10 +351,14 @@ class Ax25Mode:
             return Received(drop=AX25_OTHER_PID)
         if parsed.destination not in (self.call, BROADCAST) or parsed.pending_digipeaters:
             return Received(drop=AX25_NOT_FOR_US)
+        sender = self.stations.sender(parsed.source)
+        if sender is None:
+            return Received(drop=UNKNOWN_STATION)
         if parsed.pid == PID_IP:
-            return Received(packet=parsed.info)
+            return Received(packet=parsed.info, sender=sender)
         request = arp.parse(parsed.info, arp.HARDWARE_AX25, len(self._hardware))
-        if request is None or not self.answers.answers(request):
+        shared = self.addresses if self.stations.named else None
+        if request is None or not self.answers.answers(request, shared):
             return Received(drop=ARP_IGNORED)
         return Received(reply=ui_frame(parsed.source, self.call, PID_ARP,
                                        request.reply(self._hardware)))

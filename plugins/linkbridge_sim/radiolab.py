@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import select
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from linkbridge.plugin import LinkError, format_address, host_port
+from linkbridge.plugin.lab import lab_helper
 from linkbridge_sim.radio import mean_deferral
 
-START_TIMEOUT = 10.0
 Row = tuple[str, str, str, str]
 
 
@@ -28,26 +27,9 @@ def lab_medium(netns: str, address: tuple[str, int], seed: str,
     """Run the medium in `netns` on `address` (with the `topology` file) until the context
     ends."""
     extra = ["--topology", topology] if topology else []
-    process = subprocess.Popen(
-        _in_netns(netns, "--listen", format_address(address), "--seed", seed, *extra),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
-        line = process.stdout.readline() if ready else ""
-        if not line.startswith("ready"):
-            process.kill()
-            _, errors = process.communicate()
-            raise LinkError(f"the lab's sim medium did not start: {errors.strip()[-300:]}")
+    with lab_helper(_in_netns(netns, "--listen", format_address(address), "--seed", seed,
+                              *extra), "sim medium"):
         yield
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def medium_stats(netns: str, address: tuple[str, int]) -> dict[str, Any]:

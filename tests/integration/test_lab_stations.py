@@ -44,3 +44,17 @@ def test_hidden_stations_in_a_line_reach_each_other_through_the_middle(
     assert report.others[0] == report.others[2] == 0
     # every answered ping between A and C crossed B's TUN twice (request and reply)
     assert report.others[1] >= 2 * (report.pings[0, 2].received + report.pings[2, 0].received)
+
+
+@pytest.mark.usefixtures("root", "run_dir")
+def test_a_udp_hub_relays_between_stations_that_peer_only_with_it(
+        registry: LinkRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+    """`lab --stations 4 --link udp --hub`: B, C and D each have A as their one peer; A
+    forwards IP between them, so every pair answers and A's TUN device carries every ping
+    between two others twice (request and reply), and no other station's any."""
+    report = run_stations("udp", 4, None, 3, None, registry, hub=True)
+    out = capsys.readouterr().out
+    assert report.delivered == 1.0, out
+    relayed = sum(result.received for (i, j), result in report.pings.items() if 0 not in (i, j))
+    assert relayed == 3 * 2 * 3 and report.others == [2 * relayed, 0, 0, 0], out
+    assert "station A (198.19.1.1): tun in 18 for it, 36 forwarded" in out

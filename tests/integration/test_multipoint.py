@@ -119,10 +119,10 @@ def star(root: None) -> Iterator[Star]:
 class Sniffer:
     """What arrives at one TUN device (AF_PACKET on it, incoming only)."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, device: str = DEVICE) -> None:
         with netns.inside(host):
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        self.sock.bind((DEVICE, 0))
+        self.sock.bind((device, 0))
         self.sock.setblocking(False)
         self.found: list[bytes] = []
 

@@ -16,6 +16,7 @@ from linkbridge.errors import ConfigError
 from linkbridge.lab.probes import PingResult
 from linkbridge.lab.stations import (
     StationsReport,
+    hub_neighbours,
     lab_stations_link,
     next_hops,
     run_stations,
@@ -109,10 +110,20 @@ def test_udp_stations_are_a_mesh_on_their_hosts_addresses_and_take_no_topology()
     (["--stations", "3", "--via", "sim:?loss=1%"], "--via is an option"),
     (["--topology", "line"], "--topology needs --stations N"),
     (["--pair-count", "5"], "--pair-count needs --stations N"),
+    (["--hub"], "--hub needs --stations N"),
 ])
 def test_options_of_the_other_lab_are_refused_in_one_line(argv: list[str], error: str) -> None:
     with pytest.raises(ConfigError, match=error):
         stations_mode(build_parser().parse_args(["lab", *argv]))
+
+
+def test_a_hub_lab_routes_every_station_through_a() -> None:
+    neighbours = hub_neighbours(4)
+    assert neighbours == [(1, 2, 3), (0,), (0,), (0,)]
+    assert next_hops(neighbours) == [{1: [], 2: [], 3: []}, {0: [2, 3]}, {0: [1, 3]},
+                                     {0: [1, 2]}]
+    with pytest.raises(ConfigError, match="--hub and --topology"):
+        run_stations("udp", 3, "line", 3, None, LinkRegistry(get_plugin_manager()), hub=True)
 
 
 def test_the_lab_runs_stations_only_when_asked() -> None:
