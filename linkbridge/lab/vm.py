@@ -102,6 +102,12 @@ class VmRun:
             os.killpg(self._proc.pid, signal.SIGKILL)
 
 
+# A throwaway guest needs no speculative-execution mitigations, and under TCG they cost: the
+# same Python loop ran in 0.52 and 0.40 s with them off against 1.16 and 0.89 s with the
+# kernel's defaults (retpolines and the rest), and the boot took 26 s instead of 31-38.
+GUEST_KERNEL_ARGS = "mitigations=off"
+
+
 def start_vm(command: str, rwdir: str | None = None, cpus: int = 2,
              memory: str = "1G", niceness: int = 0) -> VmRun:
     """Boot the kernel to run `command` (a shell line) as root in the current directory, then
@@ -114,7 +120,7 @@ def start_vm(command: str, rwdir: str | None = None, cpus: int = 2,
     assert vng is not None and kernel is not None
     argv = ["nice", "-n", str(niceness)] if niceness else []
     argv += [vng, "--disable-kvm", "--run", kernel, "--user", "root", "--cpus", str(cpus),
-            "--memory", memory]
+            "--memory", memory, "--append", GUEST_KERNEL_ARGS]
     if rwdir:
         argv += ["--rwdir", rwdir]
     argv += ["--exec", command]
