@@ -134,6 +134,15 @@ class AddressedLink(Protocol):
 
 
 @runtime_checkable
+class PathListener(Protocol):
+    """Wants to know when its frames start going over another link (a multi-link failover):
+    `path_changed()` is called then, on the scheduler's thread (the compress layer sends full
+    headers again, so that no context set up on the old link is relied on)."""
+
+    def path_changed(self) -> None: ...
+
+
+@runtime_checkable
 class SendTiming(Protocol):
     """Says how fast it sends, from its own figures (a rate, a radio's key-up and airtime):
     `frame_time(size)` is how long a `size`-byte frame keeps it busy (0.0: it does not know),

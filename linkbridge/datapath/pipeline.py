@@ -21,7 +21,7 @@ from typing import Protocol
 from linkbridge.datapath.bridge import Check
 from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
-from linkbridge.datapath.endpoint import AddressedLink, Endpoint, SendTiming
+from linkbridge.datapath.endpoint import AddressedLink, Endpoint, PathListener, SendTiming
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
 from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.datapath.multipoint import peer_router
@@ -388,6 +388,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack)
     if pipeline.peers is None:
         link_side = open_upper(pipeline.upper, below, stack)
+        if scheduler is not None and isinstance(link_side, PathListener):
+            scheduler.on_switch(link_side.path_changed)  # full headers after a failover
         if plan.queue is not None:
             link_side = open_queue(plan.queue, link_side, stack)
     elif pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None:
@@ -396,8 +398,6 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         link_side = peer_router(below, pipeline.peers,
                                 lambda port: open_upper(peer_upper(pipeline, port.name), port,
                                                         stack))
-    if scheduler is not None and isinstance(link_side, CompressingEndpoint):
-        scheduler.on_switch(link_side.path_changed)  # full headers after a failover
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side, scheduler=scheduler)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))
