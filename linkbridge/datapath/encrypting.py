@@ -23,15 +23,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
+from linkbridge.datapath.ciphercost import measured_costs
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, ReturnPath
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.peerstate import TimestampStore
+from linkbridge.wire.ciphers import COST_STEPS, Costs
 from linkbridge.wire.secure import (
-    AES_256_GCM,
-    CHACHA20_POLY1305,
     CIPHERS,
     OVERHEAD,
     SecureChannel,
@@ -48,36 +47,32 @@ AUTO = "auto"
 CIPHER_CHOICES = (AUTO, *CIPHERS)
 
 
-def cpu_has_aes(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU has AES instructions (x86 `aes`, ARMv8 `aes` in its flags): there
-    AES-256-GCM costs about half of ChaCha20-Poly1305 per packet, elsewhere much more."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return False
-    return any("aes" in line.partition(":")[2].split() for line in text.splitlines()
-               if line.startswith(("flags", "Features")))
+def allowed_ciphers(choice: str) -> frozenset[str]:
+    """The transport ciphers a side offers for `--cipher choice`: `auto` offers every one (the
+    handshake takes the one both sides measured cheapest), a cipher's name only that one."""
+    return frozenset(CIPHERS) if choice == AUTO else frozenset({choice})
 
 
-def allowed_ciphers(choice: str, has_aes: Callable[[], bool] = cpu_has_aes) -> frozenset[str]:
-    """The transport ciphers a side offers for `--cipher choice`: `auto` is ChaCha20-Poly1305,
-    and AES-256-GCM too where the CPU has AES instructions (the handshake takes AES-GCM when
-    both sides offer it); a cipher's name offers only that one."""
-    if choice == AUTO:
-        return frozenset({CHACHA20_POLY1305, AES_256_GCM} if has_aes() else {CHACHA20_POLY1305})
-    return frozenset({choice})
+def describe_costs(costs: Costs) -> str:
+    """The measured costs as a log line's words."""
+    return ", ".join(f"{name} {2 ** (cost / COST_STEPS) / 1000:.2f} us"
+                     for name, cost in costs.items())
 
 
 def open_layer(below: Endpoint, options: Encrypt, stack: contextlib.ExitStack
                ) -> EncryptingEndpoint:
     """The layer over `below` (open), with its first initiation sent and its handshake thread
-    running until `stack` closes; Pollable when `below` is. ConfigError when the state
-    directory cannot be used."""
+    running until `stack` closes; Pollable when `below` is. The ciphers' costs are measured
+    now, for the handshakes to choose by. ConfigError when the state directory cannot be
+    used."""
     store = (TimestampStore(options.state_dir, options.keys.peer_public, options.state_owner)
              if options.state_dir else None)
     pollable = isinstance(below, Pollable)
     kind = PollableEncryptingEndpoint if pollable else EncryptingEndpoint
-    endpoint = kind(below, options.keys, options.timers, store)
+    costs = measured_costs()
+    log.info("%s: cipher costs per full packet sealed and opened: %s", below.name,
+              describe_costs(costs))
+    endpoint = kind(below, options.keys, options.timers, store, costs)
     stack.callback(endpoint.stop_timers)
     endpoint.start()
     return endpoint
@@ -102,7 +97,7 @@ class EncryptingEndpoint:
     PathMtu: a frame below is a packet here plus OVERHEAD."""
 
     def __init__(self, below: Endpoint, keys: StaticKeys, timers: Timers,
-                 store: TimestampStore | None = None,
+                 store: TimestampStore | None = None, costs: Costs | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  random: Callable[[int], bytes] = os.urandom,
                  wall_clock: Callable[[], int] = time.time_ns) -> None:
@@ -115,7 +110,7 @@ class EncryptingEndpoint:
         self.channel = SecureChannel(
             keys, timers, self.counters.drop, random, wall_clock,
             below.return_address() if isinstance(below, ReturnPath) else None,
-            store.load() if store is not None else b"")
+            store.load() if store is not None else b"", costs)
         self._send_many: Callable[[list[bytes]], None] | None = (
             below.send_many if isinstance(below, BatchSender) else None)
         self._logged: dict[str, float] = {}

@@ -39,8 +39,10 @@ from linkbridge.wire.ciphers import (
     AES_256_GCM,
     CHACHA20_POLY1305,
     CIPHERS,
+    Costs,
     cipher_bits,
     cipher_names,
+    encode_costs,
 )
 from linkbridge.wire.cookie import MAC2_SIZE, CookieHolder, CookieIssuer
 from linkbridge.wire.frames import frame_byte, low_nibble
@@ -48,6 +50,7 @@ from linkbridge.wire.guard import RecentMessages, TokenBucket
 from linkbridge.wire.handshake import (
     CIPHER_SIZE,
     INITIATION_SIZE,
+    LEGACY_INITIATION_SIZE,
     MAC_SIZE,
     RESPONSE_SIZE,
     TIMESTAMP_SIZE,
@@ -162,12 +165,14 @@ class SecureChannel:
     `return_address`: the one address the link below accepts frames from and sends to (udp:),
     which makes cookie replies worth sending; None on links without one. `newest`: the newest
     initiation timestamp accepted from the peer before (kept across restarts by the glue in
-    its state directory; `newest_timestamp` is the current one).
+    its state directory; `newest_timestamp` is the current one). `costs`: this side's cost
+    byte for each cipher it measured (wire/ciphers.py; none: the fixed order decides).
     """
 
     def __init__(self, keys: StaticKeys, timers: Timers, drop: Callable[[str], None],
                  random: Callable[[int], bytes], wall_clock: Callable[[], int],
-                 return_address: str | None = None, newest: bytes = b"") -> None:
+                 return_address: str | None = None, newest: bytes = b"",
+                 costs: Costs | None = None) -> None:
         self.keys = keys
         self.timers = timers
         self.drop = drop
@@ -176,6 +181,7 @@ class SecureChannel:
         self._mac_in = blake2s(LABEL_MAC1, keys.public)  # checks mac1 of frames to us
         self._mac_out = blake2s(LABEL_MAC1, keys.peer_public)  # signs frames to the peer
         self._offer = cipher_bits(keys.ciphers)
+        self._costs: Costs = dict(costs or {})
         self._issuer = (None if return_address is None
                         else CookieIssuer(keys.public, return_address, random))
         self._holder = CookieHolder(keys.peer_public)
@@ -374,8 +380,8 @@ class SecureChannel:
             stamp = max(self._wall_clock(), self._sent_timestamp + 1)
             self._sent_timestamp = stamp
             return Initiation(self.keys, self._ephemeral(),
-                              stamp.to_bytes(TIMESTAMP_SIZE, "big") + bytes((self._offer,)),
-                              attempts)
+                              stamp.to_bytes(TIMESTAMP_SIZE, "big") + bytes((self._offer,))
+                              + encode_costs(self._costs), attempts)
         if self._jobs:
             job = self._jobs.popleft()
             if isinstance(job, InitiationRead):  # what it needs now, not when it came
@@ -536,18 +542,21 @@ class SecureChannel:
     def _admit_initiation(self, frame: bytes, now: float) -> list[bytes]:
         """The cheap checks of an initiation, in order of cost: size, an exact copy, mac1,
         then the rate limit of its kind (with a valid cookie mac2 or without); over the limit
-        on a link with a return path the answer is a cookie reply."""
-        if len(frame) not in (INITIATION_SIZE, INITIATION_SIZE + MAC2_SIZE):
+        on a link with a return path the answer is a cookie reply. An initiation without the
+        costs (LEGACY_INITIATION_SIZE) is read too."""
+        size = next((size for size in (INITIATION_SIZE, LEGACY_INITIATION_SIZE)
+                     if len(frame) in (size, size + MAC2_SIZE)), None)
+        if size is None:
             self.drop(drops.HANDSHAKE_MALFORMED)
             return []
-        message = frame[:INITIATION_SIZE]
+        message = frame[:size]
         if not self._fresh(message) or not self._valid_mac1(message):
             return []
         self._recent.add(message)
         issuer = self._issuer
-        proven = (issuer is not None and len(frame) > INITIATION_SIZE
-                  and issuer.proven(message, frame[INITIATION_SIZE:], now))
-        job = InitiationRead(self.keys, message, self._offer)
+        proven = (issuer is not None and len(frame) > size
+                  and issuer.proven(message, frame[size:], now))
+        job = InitiationRead(self.keys, message, self._offer, self._costs)
         if self._queue(job, self._proven if proven else self._plain, now):
             return []
         if issuer is not None and not proven:
