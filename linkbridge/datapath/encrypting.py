@@ -26,9 +26,16 @@ from collections.abc import Callable, Sequence
 
 from linkbridge.datapath.ciphercost import measured_costs
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, ReturnPath
+from linkbridge.datapath.endpoint import (
+    BatchSender,
+    Endpoint,
+    Pollable,
+    RawPortProvider,
+    ReturnPath,
+)
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.peerstate import TimestampStore
+from linkbridge.datapath.rawport import SealedPort, SocketPort
 from linkbridge.wire.ciphers import COST_STEPS, Costs
 from linkbridge.wire.secure import (
     CIPHERS,
@@ -142,8 +149,38 @@ class EncryptingEndpoint:
         counters.tx_packets += len(packets)
         counters.tx_bytes += sum(map(len, packets))
 
+    def seal_frame(self, packet: bytes) -> bytes | None:
+        """The frame of `packet` on the current session, for the caller to send (the lean
+        loop); None when the packet took send()'s way (no session yet, time to renew)."""
+        with self._lock:
+            frame = self.channel.seal_current(packet, self._clock())
+        if frame is None:
+            self.send(packet)
+            return None
+        counters = self.counters
+        counters.tx_packets += 1
+        counters.tx_bytes += len(packet)
+        return frame
+
     def receive(self, timeout: float) -> list[bytes]:
-        frames = self.below.receive(timeout)
+        return self.open_frames(self.below.receive(timeout))
+
+    def open_frame(self, frame: bytes) -> bytes | None:
+        """The packet of one frame from the link; None for a drop, a keepalive, a handshake
+        message (answered here)."""
+        packet = self.channel.open_current(frame, self._clock())
+        if packet is None:
+            packets = self.open_frames((frame,))
+            return packets[0] if packets else None
+        if not packet:
+            return None
+        counters = self.counters
+        counters.rx_packets += 1
+        counters.rx_bytes += len(packet)
+        return packet
+
+    def open_frames(self, frames: Sequence[bytes]) -> list[bytes]:
+        """The packets of frames from the link, in order (see open_frame())."""
         channel, now = self.channel, self._clock()
         packets: list[bytes] = []
         at = channel.open_run(frames, 0, packets, now)
@@ -158,6 +195,14 @@ class EncryptingEndpoint:
         counters.rx_packets += len(packets)
         counters.rx_bytes += sum(map(len, packets))
         return packets
+
+    def sealed_port(self) -> SealedPort | None:
+        """This layer for the lean loop, over the link's SocketPort (None without one)."""
+        below = self.below
+        port = below.raw_port() if isinstance(below, RawPortProvider) else None
+        if not isinstance(port, SocketPort):
+            return None
+        return SealedPort(port, self.counters, self.seal_frame, self.open_frame, self.open_frames)
 
     def path_frame_size(self, frame_size: int) -> int:
         """The largest packet this layer seals into a frame the path below sends whole."""

@@ -7,9 +7,11 @@ seconds) is passed to every call, and the wall clock (handshake timestamps) and 
 are callables given at construction.
 
     seal(packet, now) -> frames to send       (queues the packet while no session is up)
+    seal_current(packet, now) -> its frame, or None: seal() must take it (the fast path)
     open(frame, now)  -> (packet or None, frames to send back)
     open_run(frames, at, packets, now) -> the index open() must take over at (the batch's
                                           fast path: the current session's data frames)
+    open_current(frame, now) -> its packet (b"": none), or None: open() must take it
     tick(now)         -> frames to send        (retries, expiry; call it now and then)
     take_job(now) -> job; job.run(); finish(job, now) -> frames to send
                        (the handshakes' Diffie-Hellman work, wire/handshake.py: run() needs
@@ -212,10 +214,16 @@ class SecureChannel:
 
     def seal(self, packet: bytes, now: float) -> list[bytes]:
         """Frames that carry `packet` to the peer (and an initiation when one is due)."""
+        frame = self.seal_current(packet, now)
+        return [frame] if frame is not None else self._seal_slowly(packet, now)
+
+    def seal_current(self, packet: bytes, now: float) -> bytes | None:
+        """The frame of `packet` on the current session: the common case, kept short. None
+        when seal() has more to do (no session, or time to renew it)."""
         pair = self.current
         if pair is not None and now < pair.renew_at and pair.counter < pair.renew_count:
-            return [pair.seal(packet)]  # the common case, kept short
-        return self._seal_slowly(packet, now)
+            return pair.seal(packet)
+        return None
 
     def seal_many(self, packets: Sequence[bytes], now: float) -> list[bytes]:
         """seal() for each packet, the frames in one list."""
@@ -298,6 +306,15 @@ class SecureChannel:
         if low >= 0:
             window.mark_run(low, top)
         return at
+
+    def open_current(self, frame: bytes, now: float) -> bytes | None:
+        """open_run() for one frame, kept shorter: its plaintext (empty for a keepalive or a
+        counted drop), or None when it is not the current session's data (open() takes it)."""
+        pair = self.current
+        if (pair is None or now >= pair.expires or frame[:1] != pair.first_byte
+                or len(frame) < OVERHEAD):
+            return None
+        return self._authentic(pair, frame) or b""
 
     def open_many(self, frames: Sequence[bytes], now: float) -> tuple[list[bytes], list[bytes]]:
         """open() for each frame: the packets (keepalives left out) and the answers."""
@@ -449,16 +466,9 @@ class SecureChannel:
             if self._sendable(now) is None:  # the peer has a session we do not (we restarted)
                 self._want_initiation()
             return None, []
-        counter = _HEADER.unpack_from(frame)[0] & _COUNTER_MASK
-        if not pair.window.fresh(counter):
-            self.drop(drops.REPLAY)
+        packet = self._authentic(pair, frame)
+        if packet is None:
             return None, []
-        try:
-            packet = pair.receiver.decrypt(_NONCE.pack(counter), frame[HEADER_SIZE:], None)
-        except InvalidTag:
-            self.drop(drops.AUTH)
-            return None, []
-        pair.window.mark(counter)
         out: list[bytes] = []
         if pair is self.next:  # the initiator's first frame confirms the session we answered
             self.previous, self.current, self.next = self.current, pair, None
@@ -470,6 +480,22 @@ class SecureChannel:
                 self.held = None
             out = self._flush(pair)
         return (packet or None), out  # an empty packet is a keepalive
+
+    def _authentic(self, pair: Keypair, frame: bytes) -> bytes | None:
+        """The plaintext of a transport frame of `pair`'s, its counter recorded; None for a
+        counted drop (a replay, or a frame that does not authenticate)."""
+        counter = _HEADER.unpack_from(frame)[0] & _COUNTER_MASK
+        window = pair.window
+        if not window.fresh(counter):
+            self.drop(drops.REPLAY)
+            return None
+        try:
+            packet = pair.receiver.decrypt(_NONCE.pack(counter), frame[HEADER_SIZE:], None)
+        except InvalidTag:
+            self.drop(drops.AUTH)
+            return None
+        window.mark(counter)
+        return packet
 
     def _flush(self, pair: Keypair) -> list[bytes]:
         out = [pair.seal(packet) for packet in self.queue]
