@@ -335,7 +335,7 @@ def test_encrypted_traffic_takes_the_lean_loop_and_counts_as_the_layer_does(rig:
     private = [X25519PrivateKey.generate() for _ in range(2)]
     options = [Encrypt(StaticKeys(private[i], public_bytes(private[1 - i]),
                                   ciphers=frozenset(CIPHERS)), Timers()) for i in range(2)]
-    requests = [echo_request(seq, 84 + seq % 3 * 500) for seq in range(600)]
+    requests = [echo_request(seq, 84 + seq % 3 * 500) for seq in range(1000)]
     junk = b"\x45" + bytes(30)  # sealed by the peer, but its length field says 0
     with contextlib.ExitStack() as stack:
         near = open_layer(rig.link, options[0], stack)
