@@ -700,3 +700,27 @@ def test_a_responder_counts_its_handshake_when_the_initiator_confirms_it() -> No
     assert pair.b.open(confirm[0], 0.0) == (None, [])
     assert b.handshakes == 1 and b.status(0.0)["state"] == "established"
     assert b.last_handshake == pair.b.wall
+
+
+def test_the_one_frame_fast_paths_decide_as_seal_and_open() -> None:
+    """seal_current() and open_current(), the lean loop's per-packet calls: a frame on the
+    current session opens once (a replay and a forgery are counted drops, and a forgery
+    marks no counter), a keepalive gives nothing, and what is not the current session's
+    data is left to seal() and open()."""
+    pair = Pair()
+    assert pair.a.channel.seal_current(packet(0), pair.now) is None  # no session: seal()'s
+    pair.start()
+    a, b = pair.a.channel, pair.b.channel
+    first, second, keepalive = (a.seal_current(p, pair.now) for p in (packet(1), packet(2), b""))
+    assert first is not None and second is not None and keepalive is not None
+    assert b.open_current(first, pair.now) == packet(1)
+    assert b.open_current(first, pair.now) == b""  # the same counter again
+    assert b.open_current(second[:-1] + bytes([second[-1] ^ 1]), pair.now) == b""  # forged
+    assert b.open_current(second, pair.now) == packet(2)
+    assert b.open_current(keepalive, pair.now) == b""
+    assert pair.b.drops == {drops.REPLAY: 1, drops.AUTH: 1}
+    initiation = pair.a.start(pair.now)[0]
+    assert b.open_current(initiation, pair.now) is None  # a handshake: open()'s
+    assert b.open_current(first[:OVERHEAD - 1], pair.now) is None
+    late = pair.now + TIMERS.rekey_after + TIMERS.retry
+    assert a.seal_current(packet(3), late) is None  # time to renew: seal()'s
