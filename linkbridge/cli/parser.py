@@ -380,9 +380,9 @@ def add_encryption_options(parser: argparse.ArgumentParser) -> None:
 
 def add_cipher_option(parser: Options) -> None:
     parser.add_argument("--cipher", choices=CIPHER_CHOICES, default=AUTO,
-                        help="the packets' cipher: auto (default) takes aes-256-gcm where both "
-                             "sides' CPUs have AES instructions, else chacha20-poly1305; a name "
-                             "allows only that cipher (the peer must allow it too)")
+                        help="the packets' cipher: auto (default) offers both, and the "
+                             "handshake takes the one both sides measured cheaper at start; a "
+                             "name allows only that cipher (the peer must allow it too)")
 
 
 def add_via_option(parser: argparse.ArgumentParser) -> None:

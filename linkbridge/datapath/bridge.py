@@ -15,7 +15,8 @@ thread, which waits in receive(); a BatchSender sink gets each batch in one call
 sends runs of equal-size packets with one system call). When the tunnel side is a TUN device and
 the link side a UDP socket (RawPortProviders of a DevicePort and a SocketPort), the poller runs
 the lean loop of linkbridge/datapath/lean.py instead: the same moves, counters and drops, with
-what the endpoints' methods do per packet written inline; with the offload layer
+what the endpoints' methods do per packet written inline (also under the encrypt layer, a
+SealedPortProvider, which then seals and opens each packet in the loop); with the offload layer
 (an OffloadLayer: offloading.OffloadingTunnel) on the tunnel side, its twin offload_poller().
 """
 
@@ -35,10 +36,11 @@ from linkbridge.datapath.endpoint import (
     OffloadLayer,
     Pollable,
     RawPortProvider,
+    SealedPortProvider,
 )
 from linkbridge.datapath.lean import lean_poller, offload_poller
 from linkbridge.datapath.polling import sync_polled
-from linkbridge.datapath.rawport import DevicePort, RawPort, SocketPort
+from linkbridge.datapath.rawport import DevicePort, RawPort, SealedPort, SocketPort
 from linkbridge.errors import LinkbridgeError
 from linkbridge.wire.packet import drop_reason, packet_problem
 
@@ -114,13 +116,16 @@ class Bridge:
                             Direction("to-tunnel", link_side, tunnel_side, check))
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         device, link = raw_port(tunnel_side), raw_port(link_side)
+        sealed = sealed_port(link_side) if isinstance(device, DevicePort) else None
         poller: Callable[[], None] = self._poller
         self.lean = False  # whether the poller runs the lean loop (a TUN device, a UDP socket)
+        if sealed is not None:
+            link = sealed.port
         if isinstance(device, DevicePort) and isinstance(link, SocketPort):
             self.lean = True
             poller = functools.partial(
                 lean_poller, device, link, *self._directions, check, self._wake,
-                self.stop.is_set)
+                self.stop.is_set, sealed)
         elif isinstance(tunnel_side, OffloadLayer) and isinstance(link, SocketPort) \
                 and isinstance(link_side, BatchSender):
             self.lean = True
@@ -222,3 +227,8 @@ class Bridge:
 def raw_port(endpoint: Endpoint) -> RawPort | None:
     """`endpoint`'s descriptor for the lean loop, when it provides one."""
     return endpoint.raw_port() if isinstance(endpoint, RawPortProvider) else None
+
+
+def sealed_port(endpoint: Endpoint) -> SealedPort | None:
+    """`endpoint` as a sealing layer over a UDP socket for the lean loop, when it is one."""
+    return endpoint.sealed_port() if isinstance(endpoint, SealedPortProvider) else None

@@ -23,15 +23,21 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
+from linkbridge.datapath.ciphercost import measured_costs
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, ReturnPath
+from linkbridge.datapath.endpoint import (
+    BatchSender,
+    Endpoint,
+    Pollable,
+    RawPortProvider,
+    ReturnPath,
+)
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.peerstate import TimestampStore
+from linkbridge.datapath.rawport import SealedPort, SocketPort
+from linkbridge.wire.ciphers import COST_STEPS, Costs
 from linkbridge.wire.secure import (
-    AES_256_GCM,
-    CHACHA20_POLY1305,
     CIPHERS,
     OVERHEAD,
     SecureChannel,
@@ -48,36 +54,32 @@ AUTO = "auto"
 CIPHER_CHOICES = (AUTO, *CIPHERS)
 
 
-def cpu_has_aes(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU has AES instructions (x86 `aes`, ARMv8 `aes` in its flags): there
-    AES-256-GCM costs about half of ChaCha20-Poly1305 per packet, elsewhere much more."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return False
-    return any("aes" in line.partition(":")[2].split() for line in text.splitlines()
-               if line.startswith(("flags", "Features")))
+def allowed_ciphers(choice: str) -> frozenset[str]:
+    """The transport ciphers a side offers for `--cipher choice`: `auto` offers every one (the
+    handshake takes the one both sides measured cheapest), a cipher's name only that one."""
+    return frozenset(CIPHERS) if choice == AUTO else frozenset({choice})
 
 
-def allowed_ciphers(choice: str, has_aes: Callable[[], bool] = cpu_has_aes) -> frozenset[str]:
-    """The transport ciphers a side offers for `--cipher choice`: `auto` is ChaCha20-Poly1305,
-    and AES-256-GCM too where the CPU has AES instructions (the handshake takes AES-GCM when
-    both sides offer it); a cipher's name offers only that one."""
-    if choice == AUTO:
-        return frozenset({CHACHA20_POLY1305, AES_256_GCM} if has_aes() else {CHACHA20_POLY1305})
-    return frozenset({choice})
+def describe_costs(costs: Costs) -> str:
+    """The measured costs as a log line's words."""
+    return ", ".join(f"{name} {2 ** (cost / COST_STEPS) / 1000:.2f} us"
+                     for name, cost in costs.items())
 
 
 def open_layer(below: Endpoint, options: Encrypt, stack: contextlib.ExitStack
                ) -> EncryptingEndpoint:
     """The layer over `below` (open), with its first initiation sent and its handshake thread
-    running until `stack` closes; Pollable when `below` is. ConfigError when the state
-    directory cannot be used."""
+    running until `stack` closes; Pollable when `below` is. The ciphers' costs are measured
+    now, for the handshakes to choose by. ConfigError when the state directory cannot be
+    used."""
     store = (TimestampStore(options.state_dir, options.keys.peer_public, options.state_owner)
              if options.state_dir else None)
     pollable = isinstance(below, Pollable)
     kind = PollableEncryptingEndpoint if pollable else EncryptingEndpoint
-    endpoint = kind(below, options.keys, options.timers, store)
+    costs = measured_costs()
+    log.info("%s: cipher costs per full packet sealed and opened: %s", below.name,
+              describe_costs(costs))
+    endpoint = kind(below, options.keys, options.timers, store, costs)
     stack.callback(endpoint.stop_timers)
     endpoint.start()
     return endpoint
@@ -102,7 +104,7 @@ class EncryptingEndpoint:
     PathMtu: a frame below is a packet here plus OVERHEAD."""
 
     def __init__(self, below: Endpoint, keys: StaticKeys, timers: Timers,
-                 store: TimestampStore | None = None,
+                 store: TimestampStore | None = None, costs: Costs | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  random: Callable[[int], bytes] = os.urandom,
                  wall_clock: Callable[[], int] = time.time_ns) -> None:
@@ -115,7 +117,7 @@ class EncryptingEndpoint:
         self.channel = SecureChannel(
             keys, timers, self.counters.drop, random, wall_clock,
             below.return_address() if isinstance(below, ReturnPath) else None,
-            store.load() if store is not None else b"")
+            store.load() if store is not None else b"", costs)
         self._send_many: Callable[[list[bytes]], None] | None = (
             below.send_many if isinstance(below, BatchSender) else None)
         self._logged: dict[str, float] = {}
@@ -147,8 +149,38 @@ class EncryptingEndpoint:
         counters.tx_packets += len(packets)
         counters.tx_bytes += sum(map(len, packets))
 
+    def seal_frame(self, packet: bytes) -> bytes | None:
+        """The frame of `packet` on the current session, for the caller to send (the lean
+        loop); None when the packet took send()'s way (no session yet, time to renew)."""
+        with self._lock:
+            frame = self.channel.seal_current(packet, self._clock())
+        if frame is None:
+            self.send(packet)
+            return None
+        counters = self.counters
+        counters.tx_packets += 1
+        counters.tx_bytes += len(packet)
+        return frame
+
     def receive(self, timeout: float) -> list[bytes]:
-        frames = self.below.receive(timeout)
+        return self.open_frames(self.below.receive(timeout))
+
+    def open_frame(self, frame: bytes) -> bytes | None:
+        """The packet of one frame from the link; None for a drop, a keepalive, a handshake
+        message (answered here)."""
+        packet = self.channel.open_current(frame, self._clock())
+        if packet is None:
+            packets = self.open_frames((frame,))
+            return packets[0] if packets else None
+        if not packet:
+            return None
+        counters = self.counters
+        counters.rx_packets += 1
+        counters.rx_bytes += len(packet)
+        return packet
+
+    def open_frames(self, frames: Sequence[bytes]) -> list[bytes]:
+        """The packets of frames from the link, in order (see open_frame())."""
         channel, now = self.channel, self._clock()
         packets: list[bytes] = []
         at = channel.open_run(frames, 0, packets, now)
@@ -163,6 +195,14 @@ class EncryptingEndpoint:
         counters.rx_packets += len(packets)
         counters.rx_bytes += sum(map(len, packets))
         return packets
+
+    def sealed_port(self) -> SealedPort | None:
+        """This layer for the lean loop, over the link's SocketPort (None without one)."""
+        below = self.below
+        port = below.raw_port() if isinstance(below, RawPortProvider) else None
+        if not isinstance(port, SocketPort):
+            return None
+        return SealedPort(port, self.counters, self.seal_frame, self.open_frame, self.open_frames)
 
     def path_frame_size(self, frame_size: int) -> int:
         """The largest packet this layer seals into a frame the path below sends whole."""

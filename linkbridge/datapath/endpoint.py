@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.rawport import RawPort
+from linkbridge.datapath.rawport import RawPort, SealedPort
 
 
 class Endpoint(Protocol):
@@ -62,6 +62,15 @@ class RawPortProvider(Protocol):
     send() and receive(). A TUN device joined to a udp: link runs that loop."""
 
     def raw_port(self) -> RawPort: ...
+
+
+@runtime_checkable
+class SealedPortProvider(Protocol):
+    """A layer that seals each packet into one frame over an endpoint with a SocketPort (the
+    encrypt layer over udp:): `sealed_port()` describes it (rawport.SealedPort) so that the
+    lean loop runs under it too; None when the endpoint below has no SocketPort."""
+
+    def sealed_port(self) -> SealedPort | None: ...
 
 
 @runtime_checkable

@@ -43,7 +43,7 @@ from linkbridge.datapath.datagram import (
 )
 from linkbridge.datapath.endpoint import OffloadLayer
 from linkbridge.datapath.polling import Mover, hand_off_if_busy, sync_polled
-from linkbridge.datapath.rawport import DevicePort, SocketPort
+from linkbridge.datapath.rawport import DevicePort, SealedPort, SocketPort
 from linkbridge.wire.drops import FILTERED, MTU, QUEUE_FULL, TUN_WRITE_ERROR
 from linkbridge.wire.frames import IPV4
 from linkbridge.wire.offload import HELLO_LENGTH, PLAIN_DEVICE_BYTES, VNET_HDR_LEN
@@ -107,7 +107,7 @@ def regroup_reads(plain: bool, conn: socket.socket | None, to_device: Mover,
 
 def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device: Mover,
                 check: Callable[[bytes], str | None], wake: int,
-                stopped: Callable[[], bool]) -> None:
+                stopped: Callable[[], bool], sealed: SealedPort | None = None) -> None:
     """Move both directions while they have no thread of their own, until `stopped()`.
 
     `wake` (an eventfd) is readable when a direction came back from its thread or the bridge is
@@ -115,13 +115,18 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
     Packets towards the device pass `check` first (malformed ones are counted as link drops);
     with packet_problem, packets with a plain 20-byte IPv4 header whose length field
     matches are accepted without the call, which is the answer packet_problem gives for them.
+    With `sealed` (the encrypt layer over `link`), each packet is sealed into its frame before
+    the link and each frame opened before the check; malformed packets count on the layer.
     """
     os_read, os_write = os.read, os.write
     device_fd, read_size, device_counters = device.fd, device.read_size, device.counters
     sock, conn, mtu, link_counters = link.sock, link.conn, link.mtu, link.counters
     link_fd = sock.fileno()
+    seal, open_frame = (None, None) if sealed is None else (sealed.seal, sealed.open)
+    check_drop = (link_counters if sealed is None else sealed.counters).drop
     deliver = functools.partial(_deliver, accept=link.accept, check=check,
-                                link_counters=link_counters, write=device.write)
+                                link_counters=link_counters, write=device.write,
+                                sealed=sealed)
     conn_fd, conn_recv, send, gro_on = peer_side(link)
     movers = [(device_fd, to_link), (link_fd, to_device)]
     if conn is not None:
@@ -147,19 +152,21 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                     packet = os_read(device_fd, read_size)
                 except BlockingIOError:
                     continue
-                size = len(packet)
-                if mtu is not None and size > mtu:
+                device_counters.rx_packets += 1
+                device_counters.rx_bytes += len(packet)
+                frame = packet if seal is None else seal(packet)
+                if frame is None:
+                    pass  # the layer sent or queued it itself
+                elif mtu is not None and len(frame) > mtu:
                     link_counters.drop(MTU)
                 else:
                     try:
-                        send(packet)
+                        send(frame)
                     except OSError as exc:
-                        _send_failed(send, packet, exc, link_counters)
+                        _send_failed(send, frame, exc, link_counters)
                     else:
                         link_counters.tx_packets += 1
-                        link_counters.tx_bytes += size
-                device_counters.rx_packets += 1
-                device_counters.rx_bytes += size
+                        link_counters.tx_bytes += len(frame)
                 to_link_count += 1
                 if to_link_count >= HAND_OFF_PACKETS:
                     handed, to_link_since = hand_off_if_busy(to_link, to_link_since,
@@ -181,24 +188,27 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                         if exc.errno in PATH_ERRORS:
                             continue  # no datagram: news of an earlier send
                         raise
-                    size = len(data)
-                    if not (plain_check and size >= 20 and data[0] == IPV4_PLAIN
-                            and (data[2] << 8 | data[3]) == size) \
-                            and (problem := check(data)) is not None:
-                        link_counters.drop(drop_reason(problem))
+                    link_counters.rx_packets += 1
+                    link_counters.rx_bytes += len(data)
+                    to_device_count += 1
+                    opened = data if open_frame is None else open_frame(data)
+                    if opened is None:
+                        pass  # a drop, a keepalive, a handshake: the layer dealt with it
+                    elif not (plain_check and (size := len(opened)) >= 20
+                              and opened[0] == IPV4_PLAIN
+                              and (opened[2] << 8 | opened[3]) == size) \
+                            and (problem := check(opened)) is not None:
+                        check_drop(drop_reason(problem))
                     else:
                         try:
-                            os_write(device_fd, data)
+                            os_write(device_fd, opened)
                         except BlockingIOError:
                             device_counters.drop(QUEUE_FULL)
                         except OSError:
                             device_counters.drop(TUN_WRITE_ERROR)
                         else:
                             device_counters.tx_packets += 1
-                            device_counters.tx_bytes += size
-                    link_counters.rx_packets += 1
-                    link_counters.rx_bytes += size
-                    to_device_count += 1
+                            device_counters.tx_bytes += len(opened)
                 else:
                     to_device_count += _read_bound(sock, deliver)
                 if to_device_count >= HAND_OFF_PACKETS:
@@ -240,19 +250,23 @@ def _drain(sock: socket.socket, deliver: Callable[[Datagram], int]) -> None:
 
 def _deliver(read: Datagram, *, accept: Callable[[tuple[str, int]], bool],
              check: Callable[[bytes], str | None], link_counters: Counters,
-             write: Callable[[bytes], None]) -> int:
+             write: Callable[[bytes], None], sealed: SealedPort | None = None) -> int:
     """Write the packets of one read (a run of them where UDP GRO coalesced it) into the
-    device (`write`), or drop them as the loop would; returns the number of packets read."""
+    device (`write`), opened by `sealed` first when given, or drop them as the loop would;
+    returns the number of datagrams read."""
     pieces = coalesced(read.data, read.ancillary)
     link_counters.coalesced_read(len(pieces))
     if not accept(read.source):
         link_counters.drop(FILTERED, len(pieces))
         return len(pieces)
-    for packet in pieces:
-        link_counters.received(len(packet))
+    for piece in pieces:
+        link_counters.received(len(piece))
+    packets, drops = (pieces, link_counters) if sealed is None else (sealed.open_many(pieces),
+                                                                     sealed.counters)
+    for packet in packets:
         problem = check(packet)
         if problem is not None:
-            link_counters.drop(drop_reason(problem))
+            drops.drop(drop_reason(problem))
         else:
             write(packet)
     return len(pieces)

@@ -1,14 +1,16 @@
 """What an endpoint's descriptor is, for the data path's lean loop (linkbridge/datapath/lean.py).
 
 An endpoint that implements endpoint.RawPortProvider returns one of these from `raw_port()`. A
-wrapper (pcap, fragmentation, `--via`) offers none, so its packets take the generic path.
+wrapper (pcap, fragmentation, `--via`) offers none, so its packets take the generic path. A
+layer that makes each packet one frame (encryption) over a SocketPort offers a SealedPort
+(endpoint.SealedPortProvider), so that the loop moves its frames and calls it per packet.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from linkbridge.datapath.counters import Counters
@@ -63,3 +65,21 @@ class SocketPort:
 
 RawPort = DevicePort | SocketPort
 
+
+
+@dataclass(frozen=True)
+class SealedPort:
+    """A SocketPort under a layer that seals each packet into one frame and opens each frame
+    into at most one packet (the encrypt layer over udp:). The lean loop moves the frames
+    through `port` as it moves plain packets, and calls per packet `seal` (the frame; None
+    when the layer sent or queued the packet itself, e.g. while no session is up) and `open`
+    (the packet; None for a drop, a keepalive or a handshake message, which the layer dealt
+    with), and `open_many` for the frames of one coalesced read. Both count the layer's own
+    figures; malformed packets out of `open` are counted in `counters`, the layer's, as the
+    generic path counts them."""
+
+    port: SocketPort
+    counters: Counters
+    seal: Callable[[bytes], bytes | None]
+    open: Callable[[bytes], bytes | None]
+    open_many: Callable[[Sequence[bytes]], list[bytes]]

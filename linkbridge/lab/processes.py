@@ -169,15 +169,20 @@ class LinkbridgeProcess:
 
 
 @contextlib.contextmanager
-def running_together(*processes: LinkbridgeProcess) -> Iterator[None]:
+def running_together(*processes: LinkbridgeProcess, staggered: bool = False) -> Iterator[None]:
     """Start `processes` side by side (each waits for its READY=1 while the others start) and
-    stop them side by side on exit: a lab's tunnels start and stop in the time of one."""
+    stop them side by side on exit: a lab's tunnels start and stop in the time of one. With
+    `staggered` each starts once the one before is ready (what it sends at its start then
+    finds the others up)."""
     with contextlib.ExitStack() as stack:
         for process in processes:
             process.launch()
             stack.callback(process.stop)
+            if staggered:
+                process.wait_ready()
         for process in processes:
-            process.wait_ready()
+            if not staggered:
+                process.wait_ready()
         try:
             yield
         finally:

@@ -103,12 +103,13 @@ def usable_links(registry: LinkRegistry, capability: type) -> str:
 @contextlib.contextmanager
 def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
                 mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
-                *, registry: LinkRegistry, side_args: SideArgs = ((), ()), verbose: int = 0
-                ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
+                *, registry: LinkRegistry, side_args: SideArgs = ((), ()), verbose: int = 0,
+                staggered: bool = False) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run a linkbridge tunnel in each lab host over `link`; stop both on exit.
 
     `extra_args` go to both `linkbridge up` command lines (e.g. `--user nobody`), `side_args`
-    to A's and B's own (e.g. each side's keys); `ipv6` also
+    to A's and B's own (e.g. each side's keys); with `staggered` B starts once A is ready,
+    not at the same time; `ipv6` also
     gives the tunnels the OVERLAY6 addresses (the tunnel MTU must then be at least 1280);
     `registry` (the installed plugins') checks the URLs and finds the link class; with
     `verbose` (a count of -v) the tunnels run with it and what they print is logged.
@@ -116,14 +117,15 @@ def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
     url = parse_link_url(link)
     with lab_link(registry, link, via).lab_pair(url, hosts.sides) as (url_a, url_b), \
             tunnels_between(hosts, url_a, url_b, via, mtu, extra_args, ipv6,
-                            side_args=side_args, verbose=verbose) as sides:
+                            side_args=side_args, verbose=verbose, staggered=staggered) as sides:
         yield sides
 
 
 @contextlib.contextmanager
 def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequence[str] = (),
                     mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
-                    *, side_args: SideArgs = ((), ()), verbose: int = 0
+                    *, side_args: SideArgs = ((), ()), verbose: int = 0,
+                    staggered: bool = False
                     ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run `linkbridge up` in host A over `url_a` and in host B over `url_b` (the two ends of
     one link, made by the caller); stop both on exit. The rest as for lab_tunnels()."""
@@ -134,7 +136,7 @@ def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequen
               *side_args[1]]
     side_a = LinkbridgeProcess(hosts.a, args_a, "tunnel A", verbose=verbose)
     side_b = LinkbridgeProcess(hosts.b, args_b, "tunnel B", verbose=verbose)
-    with running_together(side_a, side_b):
+    with running_together(side_a, side_b, staggered=staggered):
         yield side_a, side_b
 
 

@@ -14,7 +14,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.constant_time import bytes_eq
 
 from linkbridge.wire import drops
-from linkbridge.wire.ciphers import CIPHERS, cipher_names
+from linkbridge.wire.ciphers import (
+    CIPHERS,
+    COSTS_SIZE,
+    Costs,
+    choose_cipher,
+    cipher_names,
+    decode_costs,
+)
 from linkbridge.wire.keys import StaticKeys
 from linkbridge.wire.noise import KEY_SIZE, TAG_SIZE, Handshake, HandshakeFailed
 
@@ -22,8 +29,10 @@ PROLOGUE = b"linkbridge encrypt v1"
 MAC_SIZE = 16
 TIMESTAMP_SIZE = 8  # nanoseconds since the Unix epoch, big-endian
 CIPHER_SIZE = 1  # the transport ciphers an initiation offers, the one its response chose
-INITIATION_SIZE = (1 + KEY_SIZE + KEY_SIZE + TAG_SIZE + TIMESTAMP_SIZE + CIPHER_SIZE + TAG_SIZE
-                   + MAC_SIZE)  # 122, and a cookie's mac2 may follow
+INITIATION_SIZE = (1 + KEY_SIZE + KEY_SIZE + TAG_SIZE + TIMESTAMP_SIZE + CIPHER_SIZE + COSTS_SIZE
+                   + TAG_SIZE + MAC_SIZE)  # 124, and a cookie's mac2 may follow
+# an initiation without the costs (linkbridge before they were measured), still answered
+LEGACY_INITIATION_SIZE = INITIATION_SIZE - COSTS_SIZE  # 122
 RESPONSE_SIZE = 1 + 1 + KEY_SIZE + CIPHER_SIZE + TAG_SIZE + MAC_SIZE  # 67
 
 
@@ -46,7 +55,7 @@ class Initiation:
 
     keys: StaticKeys
     ephemeral: X25519PrivateKey
-    payload: bytes  # the timestamp and the ciphers offered
+    payload: bytes  # the timestamp, the ciphers offered and their costs
     attempts: int  # of the initiation it replaces (0: a new round)
     handshake: Handshake = field(init=False)
     body: bytes = b""
@@ -61,12 +70,14 @@ class Initiation:
 @dataclass
 class InitiationRead:
     """An initiation the rate limits admitted: run() authenticates it and, when it is from the
-    peer, newer than `newest` and offers a cipher we allow, writes the response's body (four
-    Diffie-Hellman operations in all). `failed`: the drop reason otherwise."""
+    peer, newer than `newest` and offers a cipher we allow, chooses the cipher
+    (ciphers.choose_cipher) and writes the response's body (four Diffie-Hellman operations in
+    all). `failed`: the drop reason otherwise."""
 
     keys: StaticKeys
-    frame: bytes  # the message, mac1 included
+    frame: bytes  # the message, mac1 included (INITIATION_SIZE or LEGACY_INITIATION_SIZE)
     offer: int  # the ciphers this side allows
+    costs: Costs  # this side's cost bytes
     newest: bytes = b""  # the newest timestamp accepted from the peer when the job was taken
     ephemeral: X25519PrivateKey | None = None  # for the response, given when it is taken
     failed: str = ""
@@ -82,8 +93,7 @@ class InitiationRead:
         keys = self.keys
         handshake = Handshake(PROLOGUE, keys.public, keys.psk)
         try:
-            payload = handshake.read_initiation(keys.private,
-                                                self.frame[1:INITIATION_SIZE - MAC_SIZE])
+            payload = handshake.read_initiation(keys.private, self.frame[1:-MAC_SIZE])
         except HandshakeFailed:
             self.failed = drops.HANDSHAKE_AUTH
             return
@@ -95,11 +105,12 @@ class InitiationRead:
         if self.stamp <= self.newest:
             self.failed = drops.HANDSHAKE_REPLAY  # before the response's Diffie-Hellman
             return
-        common = cipher_names(self.peer_offer & self.offer)
-        if not common:
+        cipher = choose_cipher(self.peer_offer & self.offer, self.costs,
+                               decode_costs(payload[TIMESTAMP_SIZE + CIPHER_SIZE:]))
+        if cipher is None:
             self.failed = drops.HANDSHAKE_CIPHER
             return
-        self.cipher = common[0]
+        self.cipher = cipher
         assert self.ephemeral is not None  # take_job() gave it
         self.body = handshake.write_response(self.ephemeral, bytes((CIPHERS[self.cipher][0],)))
         self.to_peer, self.to_us = handshake.split()

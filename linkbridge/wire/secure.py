@@ -7,9 +7,11 @@ seconds) is passed to every call, and the wall clock (handshake timestamps) and 
 are callables given at construction.
 
     seal(packet, now) -> frames to send       (queues the packet while no session is up)
+    seal_current(packet, now) -> its frame, or None: seal() must take it (the fast path)
     open(frame, now)  -> (packet or None, frames to send back)
     open_run(frames, at, packets, now) -> the index open() must take over at (the batch's
                                           fast path: the current session's data frames)
+    open_current(frame, now) -> its packet (b"": none), or None: open() must take it
     tick(now)         -> frames to send        (retries, expiry; call it now and then)
     take_job(now) -> job; job.run(); finish(job, now) -> frames to send
                        (the handshakes' Diffie-Hellman work, wire/handshake.py: run() needs
@@ -39,8 +41,10 @@ from linkbridge.wire.ciphers import (
     AES_256_GCM,
     CHACHA20_POLY1305,
     CIPHERS,
+    Costs,
     cipher_bits,
     cipher_names,
+    encode_costs,
 )
 from linkbridge.wire.cookie import MAC2_SIZE, CookieHolder, CookieIssuer
 from linkbridge.wire.frames import frame_byte, low_nibble
@@ -48,6 +52,7 @@ from linkbridge.wire.guard import RecentMessages, TokenBucket
 from linkbridge.wire.handshake import (
     CIPHER_SIZE,
     INITIATION_SIZE,
+    LEGACY_INITIATION_SIZE,
     MAC_SIZE,
     RESPONSE_SIZE,
     TIMESTAMP_SIZE,
@@ -162,12 +167,14 @@ class SecureChannel:
     `return_address`: the one address the link below accepts frames from and sends to (udp:),
     which makes cookie replies worth sending; None on links without one. `newest`: the newest
     initiation timestamp accepted from the peer before (kept across restarts by the glue in
-    its state directory; `newest_timestamp` is the current one).
+    its state directory; `newest_timestamp` is the current one). `costs`: this side's cost
+    byte for each cipher it measured (wire/ciphers.py; none: the fixed order decides).
     """
 
     def __init__(self, keys: StaticKeys, timers: Timers, drop: Callable[[str], None],
                  random: Callable[[int], bytes], wall_clock: Callable[[], int],
-                 return_address: str | None = None, newest: bytes = b"") -> None:
+                 return_address: str | None = None, newest: bytes = b"",
+                 costs: Costs | None = None) -> None:
         self.keys = keys
         self.timers = timers
         self.drop = drop
@@ -176,6 +183,7 @@ class SecureChannel:
         self._mac_in = blake2s(LABEL_MAC1, keys.public)  # checks mac1 of frames to us
         self._mac_out = blake2s(LABEL_MAC1, keys.peer_public)  # signs frames to the peer
         self._offer = cipher_bits(keys.ciphers)
+        self._costs: Costs = dict(costs or {})
         self._issuer = (None if return_address is None
                         else CookieIssuer(keys.public, return_address, random))
         self._holder = CookieHolder(keys.peer_public)
@@ -206,10 +214,18 @@ class SecureChannel:
 
     def seal(self, packet: bytes, now: float) -> list[bytes]:
         """Frames that carry `packet` to the peer (and an initiation when one is due)."""
+        frame = self.seal_current(packet, now)
+        return [frame] if frame is not None else self._seal_slowly(packet, now)
+
+    def seal_current(self, packet: bytes, now: float) -> bytes | None:
+        """The frame of `packet` on the current session: the common case, kept short. None
+        when seal() has more to do (no session, or time to renew it)."""
         pair = self.current
-        if pair is not None and now < pair.renew_at and pair.counter < pair.renew_count:
-            return [pair.seal(packet)]  # the common case, kept short
-        return self._seal_slowly(packet, now)
+        if pair is None or now >= pair.renew_at or (counter := pair.counter) >= pair.renew_count:
+            return None
+        pair.counter = counter + 1  # Keypair.seal(), inline: this is the per-packet path
+        return _HEADER.pack(pair.header_bits | counter) + pair.sender.encrypt(
+            _NONCE.pack(counter), packet, None)
 
     def seal_many(self, packets: Sequence[bytes], now: float) -> list[bytes]:
         """seal() for each packet, the frames in one list."""
@@ -293,6 +309,15 @@ class SecureChannel:
             window.mark_run(low, top)
         return at
 
+    def open_current(self, frame: bytes, now: float) -> bytes | None:
+        """open_run() for one frame, kept shorter: its plaintext (empty for a keepalive or a
+        counted drop), or None when it is not the current session's data (open() takes it)."""
+        pair = self.current
+        if (pair is None or now >= pair.expires or frame[:1] != pair.first_byte
+                or len(frame) < OVERHEAD):
+            return None
+        return self._authentic(pair, frame) or b""
+
     def open_many(self, frames: Sequence[bytes], now: float) -> tuple[list[bytes], list[bytes]]:
         """open() for each frame: the packets (keepalives left out) and the answers."""
         packets: list[bytes] = []
@@ -374,8 +399,8 @@ class SecureChannel:
             stamp = max(self._wall_clock(), self._sent_timestamp + 1)
             self._sent_timestamp = stamp
             return Initiation(self.keys, self._ephemeral(),
-                              stamp.to_bytes(TIMESTAMP_SIZE, "big") + bytes((self._offer,)),
-                              attempts)
+                              stamp.to_bytes(TIMESTAMP_SIZE, "big") + bytes((self._offer,))
+                              + encode_costs(self._costs), attempts)
         if self._jobs:
             job = self._jobs.popleft()
             if isinstance(job, InitiationRead):  # what it needs now, not when it came
@@ -443,16 +468,9 @@ class SecureChannel:
             if self._sendable(now) is None:  # the peer has a session we do not (we restarted)
                 self._want_initiation()
             return None, []
-        counter = _HEADER.unpack_from(frame)[0] & _COUNTER_MASK
-        if not pair.window.fresh(counter):
-            self.drop(drops.REPLAY)
+        packet = self._authentic(pair, frame)
+        if packet is None:
             return None, []
-        try:
-            packet = pair.receiver.decrypt(_NONCE.pack(counter), frame[HEADER_SIZE:], None)
-        except InvalidTag:
-            self.drop(drops.AUTH)
-            return None, []
-        pair.window.mark(counter)
         out: list[bytes] = []
         if pair is self.next:  # the initiator's first frame confirms the session we answered
             self.previous, self.current, self.next = self.current, pair, None
@@ -464,6 +482,22 @@ class SecureChannel:
                 self.held = None
             out = self._flush(pair)
         return (packet or None), out  # an empty packet is a keepalive
+
+    def _authentic(self, pair: Keypair, frame: bytes) -> bytes | None:
+        """The plaintext of a transport frame of `pair`'s, its counter recorded; None for a
+        counted drop (a replay, or a frame that does not authenticate)."""
+        counter = _HEADER.unpack_from(frame)[0] & _COUNTER_MASK
+        window = pair.window
+        if counter <= window.highest and not window.fresh(counter):
+            self.drop(drops.REPLAY)
+            return None
+        try:
+            packet = pair.receiver.decrypt(_NONCE.pack(counter), frame[HEADER_SIZE:], None)
+        except InvalidTag:
+            self.drop(drops.AUTH)
+            return None
+        window.mark(counter)
+        return packet
 
     def _flush(self, pair: Keypair) -> list[bytes]:
         out = [pair.seal(packet) for packet in self.queue]
@@ -536,18 +570,21 @@ class SecureChannel:
     def _admit_initiation(self, frame: bytes, now: float) -> list[bytes]:
         """The cheap checks of an initiation, in order of cost: size, an exact copy, mac1,
         then the rate limit of its kind (with a valid cookie mac2 or without); over the limit
-        on a link with a return path the answer is a cookie reply."""
-        if len(frame) not in (INITIATION_SIZE, INITIATION_SIZE + MAC2_SIZE):
+        on a link with a return path the answer is a cookie reply. An initiation without the
+        costs (LEGACY_INITIATION_SIZE) is read too."""
+        size = next((size for size in (INITIATION_SIZE, LEGACY_INITIATION_SIZE)
+                     if len(frame) in (size, size + MAC2_SIZE)), None)
+        if size is None:
             self.drop(drops.HANDSHAKE_MALFORMED)
             return []
-        message = frame[:INITIATION_SIZE]
+        message = frame[:size]
         if not self._fresh(message) or not self._valid_mac1(message):
             return []
         self._recent.add(message)
         issuer = self._issuer
-        proven = (issuer is not None and len(frame) > INITIATION_SIZE
-                  and issuer.proven(message, frame[INITIATION_SIZE:], now))
-        job = InitiationRead(self.keys, message, self._offer)
+        proven = (issuer is not None and len(frame) > size
+                  and issuer.proven(message, frame[size:], now))
+        job = InitiationRead(self.keys, message, self._offer, self._costs)
         if self._queue(job, self._proven if proven else self._plain, now):
             return []
         if issuer is not None and not proven:

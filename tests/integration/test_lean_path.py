@@ -7,6 +7,7 @@ the data path into the device, the kernel answers them, and the replies come bac
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from linkbridge_udp import UdpLink
@@ -26,13 +28,18 @@ from linkbridge.datapath import lean
 from linkbridge.datapath.bridge import Bridge
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.datagram import DatagramEndpoint
+from linkbridge.datapath.encrypting import open_layer
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab import netns
 from linkbridge.lab.topology import UNDERLAY, TwoHosts
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.tunnel.tun import TunEndpoint
+from linkbridge.wire import drops
+from linkbridge.wire.noise import public_bytes
 from linkbridge.wire.packet import drop_reason, internet_checksum, packet_problem
+from linkbridge.wire.secure import CIPHERS, StaticKeys, Timers
+from linkbridge.wire.stack import Encrypt
 from tests.helpers.namespace_state import icmp_unreachables
 
 LOCAL = "127.0.0.1"
@@ -318,3 +325,58 @@ def test_a_socket_failing_under_the_loop_stops_it_with_an_error(rig: Rig) -> Non
     watcher.join(WAIT)
     bridge.close()
     assert failed.is_set()
+
+
+def test_encrypted_traffic_takes_the_lean_loop_and_counts_as_the_layer_does(rig: Rig) -> None:
+    """The encrypt layer over the udp: link (a SealedPort): the loop seals and opens each
+    packet itself, a trickle and bursts (handed to the direction's thread and back) come back
+    intact and in order, a forged frame is an `auth` drop and a sealed packet that is no IP
+    packet a drop of its problem, both counted on the layer as its receive() counts them."""
+    private = [X25519PrivateKey.generate() for _ in range(2)]
+    options = [Encrypt(StaticKeys(private[i], public_bytes(private[1 - i]),
+                                  ciphers=frozenset(CIPHERS)), Timers()) for i in range(2)]
+    requests = [echo_request(seq, 84 + seq % 3 * 500) for seq in range(1000)]
+    junk = b"\x45" + bytes(30)  # sealed by the peer, but its length field says 0
+    with contextlib.ExitStack() as stack:
+        near = open_layer(rig.link, options[0], stack)
+        far = open_layer(rig.far, options[1], stack)
+        bridge = Bridge(rig.device, near)
+        assert bridge.lean
+        bridge.start()
+        stack.callback(bridge.close)
+
+        def collect(count: int) -> list[bytes]:
+            got: list[bytes] = []
+            deadline = time.monotonic() + WAIT
+            while len(got) < count and time.monotonic() < deadline:
+                got += [packet for packet in far.receive(0.05) if packet[0] >> 4 == 4]
+            return got
+
+        replies = []
+        for request in requests[:20]:  # the first waits in the far layer for the handshake
+            far.send(request)
+            replies += collect(1)
+        assert near.channel.current is not None
+        key_id = near.channel.current.local_id
+        rig.far.send(bytes([0xB0 | key_id]) + b"\xff\xff\xf0" + bytes(40))  # forged
+        far.send(junk)
+        sent = 20
+        while bridge.hand_offs["to-tunnel"] < 1 and sent < len(requests):
+            far.send_many(requests[sent:sent + 200])
+            replies += collect(len(requests[sent:sent + 200]))
+            sent += 200
+        time.sleep(0.3)  # back to the loop
+        for request in requests[sent:sent + 20]:
+            far.send(request)
+            replies += collect(1)
+        sent += 20
+    assert bridge.hand_offs["to-tunnel"] >= 1
+    assert all(answers(q, r) for q, r in zip(requests[:sent], replies, strict=True))
+    assert len(replies) == sent
+    problem = packet_problem(junk)
+    assert problem is not None
+    assert near.counters.drops == {drops.AUTH: 1, drop_reason(problem): 1}
+    assert rig.link.counters.drops == {} and rig.device.counters.drops == {}
+    assert near.counters.rx_packets == rig.device.counters.tx_packets + 1 == sent + 1
+    assert near.counters.rx_bytes == sum(map(len, requests[:sent])) + len(junk)
+    assert near.counters.tx_packets == rig.device.counters.rx_packets >= sent

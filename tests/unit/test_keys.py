@@ -14,7 +14,7 @@ from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import plan_up
-from linkbridge.datapath.encrypting import allowed_ciphers, cpu_has_aes
+from linkbridge.datapath.encrypting import allowed_ciphers
 from linkbridge.errors import ConfigError
 from linkbridge.ops.config import parse_config, subparser
 from linkbridge.ops.keys import load_keys, new_private_key, public_key_of, read_secret
@@ -166,16 +166,10 @@ def test_config_file_keys(tmp_path: Path) -> None:
         parse_config('[[tunnel]]\ncipher = "rot13"\n', "test.toml", up)
 
 
-def test_auto_offers_aes_gcm_only_where_the_cpu_has_aes(tmp_path: Path) -> None:
-    x86 = tmp_path / "x86"
-    x86.write_text("processor\t: 0\nflags\t\t: fpu sse2 aes avx2\n")
-    arm = tmp_path / "arm"
-    arm.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm crc32\n")
-    assert cpu_has_aes(str(x86)) and not cpu_has_aes(str(arm))
-    assert not cpu_has_aes(str(tmp_path / "missing"))
-    assert allowed_ciphers("auto", lambda: True) == {AES_256_GCM, CHACHA20_POLY1305}
-    assert allowed_ciphers("auto", lambda: False) == {CHACHA20_POLY1305}
-    assert allowed_ciphers(AES_256_GCM, lambda: False) == {AES_256_GCM}
+def test_auto_offers_every_cipher_and_a_name_only_that_one() -> None:
+    assert allowed_ciphers("auto") == {AES_256_GCM, CHACHA20_POLY1305}
+    assert allowed_ciphers(AES_256_GCM) == {AES_256_GCM}
+    assert allowed_ciphers(CHACHA20_POLY1305) == {CHACHA20_POLY1305}
 
 
 def test_cipher_option_is_checked_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:

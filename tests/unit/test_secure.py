@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from linkbridge.errors import ConfigError
 from linkbridge.wire import drops
+from linkbridge.wire.ciphers import Costs, cost_byte
+from linkbridge.wire.handshake import CIPHER_SIZE, TIMESTAMP_SIZE, Initiation
 from linkbridge.wire.noise import public_bytes
 from linkbridge.wire.replay import WINDOW, ReplayWindow
 from linkbridge.wire.secure import (
@@ -22,6 +24,7 @@ from linkbridge.wire.secure import (
     CHACHA20_POLY1305,
     CIPHERS,
     INITIATION_SIZE,
+    LEGACY_INITIATION_SIZE,
     OVERHEAD,
     QUEUE_LIMIT,
     RESPONSE_SIZE,
@@ -40,12 +43,14 @@ class Side:
 
     def __init__(self, private: X25519PrivateKey, peer: X25519PrivateKey, seed: int,
                  psk: bytes = bytes(32), timers: Timers = TIMERS,
-                 ciphers: frozenset[str] = frozenset({CHACHA20_POLY1305})) -> None:
+                 ciphers: frozenset[str] = frozenset({CHACHA20_POLY1305}),
+                 costs: Costs | None = None) -> None:
         self.drops: Counter[str] = Counter()
         self.rng = random.Random(seed)
         self.wall = 1_700_000_000 * 10**9
         self.channel = SecureChannel(StaticKeys(private, public_bytes(peer), psk, ciphers),
-                                     timers, self.drop, self.random, lambda: self.wall)
+                                     timers, self.drop, self.random, lambda: self.wall,
+                                     costs=costs)
 
     def drop(self, reason: str) -> None:
         self.drops[reason] += 1
@@ -82,11 +87,14 @@ class Pair:
 
     def __init__(self, seed: int = 1, psk_b: bytes = bytes(32), timers: Timers = TIMERS,
                  ciphers: tuple[frozenset[str], frozenset[str]] = (
-                     frozenset({CHACHA20_POLY1305}), frozenset({CHACHA20_POLY1305}))) -> None:
+                     frozenset({CHACHA20_POLY1305}), frozenset({CHACHA20_POLY1305})),
+                 costs: tuple[Costs | None, Costs | None] = (None, None)) -> None:
         rng = random.Random(seed)
         self.keys = [X25519PrivateKey.from_private_bytes(rng.randbytes(32)) for _ in range(2)]
-        self.a = Side(self.keys[0], self.keys[1], seed * 2, timers=timers, ciphers=ciphers[0])
-        self.b = Side(self.keys[1], self.keys[0], seed * 2 + 1, psk_b, timers, ciphers[1])
+        self.a = Side(self.keys[0], self.keys[1], seed * 2, timers=timers, ciphers=ciphers[0],
+                      costs=costs[0])
+        self.b = Side(self.keys[1], self.keys[0], seed * 2 + 1, psk_b, timers, ciphers[1],
+                      costs[1])
         self.now = 0.0
         self.wire: list[tuple[Side, bytes]] = []  # (receiver, frame)
         self.delivered: dict[int, list[bytes]] = {id(self.a): [], id(self.b): []}
@@ -162,7 +170,7 @@ def test_both_sides_start_and_carry_packets_both_ways() -> None:
 def test_overhead_and_handshake_sizes() -> None:
     pair = Pair()
     initiation = pair.a.start(0.0)[0]
-    assert len(initiation) == INITIATION_SIZE == 122
+    assert len(initiation) == INITIATION_SIZE == 124
     response = pair.b.open(initiation, 0.0)[1][0]
     assert len(response) == RESPONSE_SIZE == 67
     keepalive = pair.a.open(response, 0.0)[1][0]
@@ -539,6 +547,54 @@ def test_the_sides_agree_on_the_best_cipher_both_allow(
         assert not side.drops
 
 
+def costs(aes_us: float, chacha_us: float) -> Costs:
+    return {AES_256_GCM: cost_byte(aes_us * 1000), CHACHA20_POLY1305: cost_byte(chacha_us * 1000)}
+
+
+@pytest.mark.parametrize(("a", "b", "chosen"), [
+    (costs(1.0, 2.0), costs(1.0, 2.0), AES_256_GCM),  # AES instructions on both
+    (costs(9.0, 2.0), costs(9.0, 2.0), CHACHA20_POLY1305),  # on neither
+    (costs(1.0, 2.0), costs(9.0, 3.0), CHACHA20_POLY1305),  # 10 us against 5 us in all
+    (costs(1.0, 3.0), costs(3.5, 2.0), AES_256_GCM),  # 4.5 us against 5 us
+    (costs(2.0, 2.0), costs(3.0, 3.0), AES_256_GCM),  # equal sums: the order of CIPHERS
+])
+def test_the_handshake_takes_the_cipher_of_the_lowest_sum_of_both_sides_costs(
+        a: Costs, b: Costs, chosen: str) -> None:
+    """Both sides offer both ciphers with their measured costs; whichever side answers (the
+    sides start at once, and each renews later), the session is on the cipher whose costs
+    summed over both sides are the lowest."""
+    for first in (0, 1):
+        pair = Pair(ciphers=(BOTH, BOTH), costs=(a, b) if first == 0 else (b, a))
+        pair.start()
+        pair.send(pair.a, packet(1))
+        pair.run()
+        assert pair.delivered[id(pair.b)] == [packet(1)]
+        for side in (pair.a, pair.b):
+            assert side.channel.status(pair.now)["cipher"] == chosen
+            assert not side.drops
+
+
+def test_an_initiation_without_costs_is_answered_with_the_fixed_order() -> None:
+    """An initiation of linkbridge before the measured costs (LEGACY_INITIATION_SIZE, its
+    payload the timestamp and the offer only) still makes a session: the first cipher in
+    the order of CIPHERS that both allow."""
+    pair = Pair(ciphers=(BOTH, BOTH), costs=(costs(9.0, 1.0), costs(9.0, 1.0)))
+    a = pair.a.channel
+    a.start(pair.now)
+    job = a.take_job(pair.now)
+    assert isinstance(job, Initiation)
+    job.payload = job.payload[:TIMESTAMP_SIZE + CIPHER_SIZE]
+    job.run()
+    (initiation,) = a.finish(job, pair.now)
+    assert len(initiation) == LEGACY_INITIATION_SIZE == 122
+    pair.put(pair.a, [initiation])
+    pair.run()
+    pair.send(pair.a, packet(1))
+    pair.run()
+    assert pair.delivered[id(pair.b)] == [packet(1)]
+    assert a.status(pair.now)["cipher"] == AES_256_GCM  # not the cheaper one: no costs
+
+
 def test_sides_without_a_common_cipher_make_no_session_and_say_why() -> None:
     pair = Pair(ciphers=(frozenset({AES_256_GCM}), frozenset({CHACHA20_POLY1305})))
     pair.start()
@@ -644,3 +700,27 @@ def test_a_responder_counts_its_handshake_when_the_initiator_confirms_it() -> No
     assert pair.b.open(confirm[0], 0.0) == (None, [])
     assert b.handshakes == 1 and b.status(0.0)["state"] == "established"
     assert b.last_handshake == pair.b.wall
+
+
+def test_the_one_frame_fast_paths_decide_as_seal_and_open() -> None:
+    """seal_current() and open_current(), the lean loop's per-packet calls: a frame on the
+    current session opens once (a replay and a forgery are counted drops, and a forgery
+    marks no counter), a keepalive gives nothing, and what is not the current session's
+    data is left to seal() and open()."""
+    pair = Pair()
+    assert pair.a.channel.seal_current(packet(0), pair.now) is None  # no session: seal()'s
+    pair.start()
+    a, b = pair.a.channel, pair.b.channel
+    first, second, keepalive = (a.seal_current(p, pair.now) for p in (packet(1), packet(2), b""))
+    assert first is not None and second is not None and keepalive is not None
+    assert b.open_current(first, pair.now) == packet(1)
+    assert b.open_current(first, pair.now) == b""  # the same counter again
+    assert b.open_current(second[:-1] + bytes([second[-1] ^ 1]), pair.now) == b""  # forged
+    assert b.open_current(second, pair.now) == packet(2)
+    assert b.open_current(keepalive, pair.now) == b""
+    assert pair.b.drops == {drops.REPLAY: 1, drops.AUTH: 1}
+    initiation = pair.a.start(pair.now)[0]
+    assert b.open_current(initiation, pair.now) is None  # a handshake: open()'s
+    assert b.open_current(first[:OVERHEAD - 1], pair.now) is None
+    late = pair.now + TIMERS.rekey_after + TIMERS.retry
+    assert a.seal_current(packet(3), late) is None  # time to renew: seal()'s
