@@ -138,8 +138,10 @@ class Keypair:
         self.window = ReplayWindow()
         self.expires = created + timers.reject_after  # sends and accepts nothing after it
         # the sender asks for a new session past these; the responder waits a little longer,
-        # so both sides rarely start one at once
-        self.renew_at = created + timers.rekey_after + (0 if initiator else timers.retry)
+        # so both sides rarely start one at once (never past the end: the fast paths seal
+        # only before renew_at, so an expired session is never sealed on)
+        self.renew_at = min(created + timers.rekey_after + (0 if initiator else timers.retry),
+                            self.expires)
         self.renew_count = timers.rekey_packets
 
     def seal(self, packet: bytes) -> bytes:

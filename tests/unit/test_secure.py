@@ -452,6 +452,18 @@ def test_sessions_expire_without_traffic_and_come_back_on_demand() -> None:
     assert pair.delivered[id(pair.b)] == [packet(5)]
 
 
+def test_no_side_seals_on_an_expired_session_whatever_the_retry() -> None:
+    """With a retry above half the rekey interval the responder's renewal point once lay past
+    the session's end, and its fast path sealed on an expired session until then."""
+    timers = Timers(rekey_after=10.0, retry=8.0, rekey_packets=1000)
+    pair = Pair(timers=timers)
+    pair.start()
+    for side in (pair.a, pair.b):
+        current = side.channel.current
+        assert current is not None and current.renew_at <= current.expires
+        assert side.channel.seal_current(packet(1), current.expires) is None
+
+
 def test_replay_window_accepts_each_counter_once_within_the_window() -> None:
     window = ReplayWindow()
     order = list(range(3000))
