@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, ReturnPath
+from linkbridge.datapath.endpoint import BatchSender, Endpoint, Pollable, ReturnPath, Vouching
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.peerstate import TimestampStore
 from linkbridge.wire.secure import (
@@ -124,6 +124,8 @@ class EncryptingEndpoint:
         self._wake = threading.Event()  # the channel has handshake work
         self._thread = threading.Thread(target=self._run_handshakes,
                                        name=f"{self.name} handshakes", daemon=True)
+        if isinstance(below, Vouching):  # a multipoint peer's port: it roams on our word
+            below.vouch_with(self.vouches)
 
     def start(self) -> None:
         """Start the handshake thread with the first initiation to send (a restarted side
@@ -163,6 +165,11 @@ class EncryptingEndpoint:
         counters.rx_packets += len(packets)
         counters.rx_bytes += sum(map(len, packets))
         return packets
+
+    def vouches(self, frame: bytes) -> bool:
+        """Whether `frame` authenticates under the peer's session, unseen so far (it changes
+        nothing: SecureChannel.vouches)."""
+        return self.channel.vouches(frame, self._clock())
 
     def path_frame_size(self, frame_size: int) -> int:
         """The largest packet this layer seals into a frame the path below sends whole."""

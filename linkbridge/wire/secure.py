@@ -433,6 +433,26 @@ class SecureChannel:
                 return pair
         return None
 
+    def vouches(self, frame: bytes, now: float) -> bool:
+        """Whether `frame` is transport data that authenticates under one of this channel's
+        sessions with a counter its replay window has not seen: proof that the peer sent it
+        (a multipoint peer roams on it, docs/multipoint.md). Changes nothing and counts
+        nothing: the frame is opened for real afterwards. Like open_run(), it touches only
+        what the receiving side owns."""
+        if len(frame) < OVERHEAD or frames.type_nibble(frame[0]) != frames.TRANSPORT_DATA:
+            return False
+        pair = self._pair_for(low_nibble(frame[0]))
+        if pair is None or now >= pair.expires:
+            return False
+        counter = _HEADER.unpack_from(frame)[0] & _COUNTER_MASK
+        if not pair.window.fresh(counter):
+            return False
+        try:
+            pair.receiver.decrypt(_NONCE.pack(counter), frame[HEADER_SIZE:], None)
+        except InvalidTag:
+            return False
+        return True
+
     def _open_transport(self, frame: bytes, now: float) -> tuple[bytes | None, list[bytes]]:
         if len(frame) < OVERHEAD:
             self.drop(drops.AUTH)
