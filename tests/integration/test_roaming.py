@@ -63,6 +63,8 @@ def keys(tmp_path: Path) -> list[tuple[Path, str]]:
 @pytest.fixture
 def star(root: None) -> Iterator[Star]:
     with star_hosts(len(NAMES)) as hosts:
+        for host in hosts.hosts:  # no IPv6 of the kernel's own (router solicitations from ::)
+            set_sysctl(host, "net/ipv6/conf/default/disable_ipv6", "1")
         yield hosts
 
 
