@@ -14,13 +14,7 @@ from linkbridge.lab.probes import PingResult, ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import Star
 from tests.integration.test_multipoint import statuses
-from tests.integration.test_roaming import (  # the fixtures keys and star too
-    NAMES,
-    PORT,
-    keys,  # noqa: F401 - the fixture
-    overlay,
-    star,  # noqa: F401 - the fixture
-)
+from tests.integration.test_roaming import NAMES, PORT, make_keys, overlay, three_hosts
 
 LINK_MTU, TUNNEL_MTU, PING_SIZE, COUNT = 600, 1400, 1200, 20
 
@@ -39,10 +33,16 @@ def args_of(star: Star, index: int, keys: list[tuple[Path, str]] | None) -> list
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
-def test_two_peers_send_large_packets_at_once(run_dir: object, star: Star,
-                                               keys: list[tuple[Path, str]],
+def test_two_peers_send_large_packets_at_once(run_dir: object, root: None, tmp_path: Path,
                                                encrypted: bool) -> None:
-    stations = [LinkbridgeProcess(host, args_of(star, index, keys if encrypted else None),
+    with three_hosts() as star:
+        peers_at_once(star, make_keys(tmp_path) if encrypted else None)
+
+
+def peers_at_once(star: Star, keys: list[tuple[Path, str]] | None) -> None:
+    """b and c ping the hub with large packets at once: every ping answered, the hub's peers'
+    fragment layers reassembled them without a drop."""
+    stations = [LinkbridgeProcess(host, args_of(star, index, keys),
                                   NAMES[index]) for index, host in enumerate(star.hosts)]
     with running_together(*stations):
         for index in (1, 2):  # sessions up, routes learned
@@ -62,7 +62,7 @@ def test_two_peers_send_large_packets_at_once(run_dir: object, star: Star,
     assert [results[index].received for index in (1, 2)] == [COUNT, COUNT], results
     for name in ("b", "c"):
         layers = list(dict(hub.peers)[name].stack())
-        assert len(layers) == 2 + encrypted, layers  # (encrypt,) fragment, the port
+        assert len(layers) == 2 + bool(keys), layers  # (encrypt,) fragment, the port
         assert all(layer.encryption for layer in layers[:-2])
         fragment, port = layers[-2:]  # fragments came in, whole packets went up
         assert port.rx_packets > fragment.rx_packets >= COUNT, layers

@@ -7,6 +7,7 @@ socket gets nothing, and both count as roam_refused."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
@@ -49,22 +50,34 @@ def args_of(star: Star, index: int, keys: list[tuple[Path, str]]) -> list[str]:
     return args
 
 
-@pytest.fixture
-def keys(tmp_path: Path) -> list[tuple[Path, str]]:
+def make_keys(directory: Path) -> list[tuple[Path, str]]:
+    """A private key file and the public key of each of NAMES."""
     made = []
     for name in NAMES:
-        private, path = new_private_key(), tmp_path / f"{name}.key"
+        private, path = new_private_key(), directory / f"{name}.key"
         path.write_text(private + "\n")
         path.chmod(0o600)
         made.append((path, public_key_of(private)))
     return made
 
 
-@pytest.fixture
-def star(root: None) -> Iterator[Star]:
+@contextlib.contextmanager
+def three_hosts() -> Iterator[Star]:
+    """The hub's, b's and c's namespaces on one switch."""
     with star_hosts(len(NAMES)) as hosts:
         for host in hosts.hosts:  # no IPv6 of the kernel's own (router solicitations from ::)
             set_sysctl(host, "net/ipv6/conf/default/disable_ipv6", "1")
+        yield hosts
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> list[tuple[Path, str]]:
+    return make_keys(tmp_path)
+
+
+@pytest.fixture
+def star(root: None) -> Iterator[Star]:
+    with three_hosts() as hosts:
         yield hosts
 
 
