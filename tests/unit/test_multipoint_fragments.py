@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from dataclasses import replace
 
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
 from linkbridge.datapath.multipoint import PeerPort, PeerRouter
-from linkbridge.datapath.pipeline import (
-    LinkBelow,
-    Lower,
-    Pipeline,
-    TunDevice,
-    Upper,
-    build,
-    validate,
-)
+from linkbridge.datapath.pipeline import TunDevice, build, validate
 from linkbridge.testing import MemoryEndpoint
 from linkbridge.wire.fragment import Fragmenter
 from linkbridge.wire.frames import Layer
-from linkbridge.wire.peers import PeerTable, parse_peer
-from linkbridge.wire.stack import Fragment
+from linkbridge.wire.peers import parse_peer
 from tests.helpers.ip_packets import UDP, ip_packet
-from tests.unit.test_multipoint import B, C, Stations
+from tests.unit.test_multipoint import B, C, Stations, multipoint
 
 B_STATION, C_STATION = "127.0.0.1:5002", "127.0.0.1:5003"
 LINK_MTU = 500
@@ -40,8 +32,7 @@ def large(source: str, destination: str, size: int = 1300) -> bytes:
 
 def fragmenting_router(link: Stations) -> tuple[PeerRouter, int]:
     link.mtu = LINK_MTU
-    plan = validate(Pipeline(TunDevice(1400), Upper(), Lower(LinkBelow(link), Fragment("auto")),
-                             peers=PeerTable([parse_peer(B), parse_peer(C)])))
+    plan = validate(replace(multipoint(B, C, link=link), above=TunDevice(1400)))
     assert plan.fragment_frame is not None and Layer.FRAGMENT in plan.layers
     with contextlib.ExitStack() as stack:
         routed = build(plan, stack, MemoryEndpoint("tun")).link_side  # type: ignore[arg-type]
