@@ -3,7 +3,8 @@ c in namespaces on one switch. Station b's socket (bound to any address) changes
 address in the middle of a ping to the hub: the hub's replies follow it at once, and the hub
 reaches b at its new address. A genuine frame of b, captured on the hub's wire and replayed
 from c's namespace, and a forged one, move nothing: the hub still reaches b, the replaying
-socket gets nothing, and both count as roam_refused."""
+socket gets nothing, and both count as roam_refused. The udp: link itself, on loopback (IPv4
+and IPv6): strangers named, a station moved."""
 
 from __future__ import annotations
 
@@ -17,13 +18,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from linkbridge_udp import UdpLink
 from pyroute2 import IPRoute
 
+from linkbridge.datapath.endpoint import STRANGER
 from linkbridge.lab import netns
 from linkbridge.lab.probes import PingResult, ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import STAR_NETWORK, STAR_PREFIX, Star, set_sysctl, star_hosts
 from linkbridge.ops.keys import new_private_key, public_key_of
+from linkbridge.plugin import RoamingLink
+from linkbridge.plugin.registry import link_from_url
 from linkbridge.wire.drops import ROAM_REFUSED
 from linkbridge.wire.frames import TRANSPORT_DATA, type_nibble
 from tests.integration.test_multipoint import ETH_P_ALL, statuses
@@ -159,3 +164,52 @@ def test_an_authenticated_peer_roams_and_a_replay_moves_nothing(
         assert statuses([hub])[0].link_side.drops.get(ROAM_REFUSED, 0) == refused + 2
         assert len(moves_logged(hub)) == 1
         assert ping(star.hosts[2], overlay(0), count=2, interval=0.01).received == 2
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_the_udp_link_names_strangers_and_moves_a_station(host: str) -> None:
+    """On loopback: before let_roam() a datagram from no station is the link's drop; after,
+    it comes up as the mark and its HOST:PORT ([::1]:PORT for IPv6), and move() sends the
+    station's frames there and names its datagrams from there by the station."""
+    wrap = f"[{host}]" if ":" in host else host
+    first, moved, own = (socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                       socket.SOCK_DGRAM) for _ in range(3))
+    with first, moved, own:
+        for sock in (first, moved, own):
+            sock.bind((host, 0))
+            sock.settimeout(2.0)
+        station = f"{wrap}:{first.getsockname()[1]}"
+        link = link_from_url(f"udp:?bind={wrap}:{own.getsockname()[1]}")
+        own.close()  # its port is the link's now
+        assert isinstance(link, UdpLink) and isinstance(link, RoamingLink)
+        link.set_stations([station])
+        link.open()
+        try:
+            address = link.bind
+            moved.sendto(b"early", address)
+            assert until_received(link, [])
+            assert link.counters.drops == {"unknown_station": 1}
+            link.let_roam(STRANGER)
+            moved.sendto(b"roaming", address)
+            stranger = f"{STRANGER}{wrap}:{moved.getsockname()[1]}"
+            assert until_received(link, [(stranger, b"roaming")])
+            link.move(station, stranger)
+            link.send_to(station, b"to the moved station")
+            assert moved.recv(100) == b"to the moved station"
+            moved.sendto(b"from there", address)
+            first.sendto(b"from the old address", address)
+            assert until_received(link, [(station, b"from there"),
+                                         (f"{STRANGER}{station}", b"from the old address")])
+        finally:
+            link.close()
+
+
+def until_received(link: UdpLink, expected: list[tuple[str, bytes]]) -> bool:
+    """Whether the link's receive_from() gives `expected` within 2 s (nothing: after 0.2 s)."""
+    received: list[tuple[str, bytes]] = []
+    deadline = time.monotonic() + (2.0 if expected else 0.2)
+    while len(received) < len(expected) or not expected:
+        if time.monotonic() >= deadline:
+            break
+        received += link.receive_from(0.05)
+    return received == expected
