@@ -1,13 +1,15 @@
 """Roaming on a multipoint link (docs/multipoint.md, "Roaming"): a frame from a source no
 station has moves a peer's station there when it authenticates under that peer's encryption
-session, as WireGuard's peers roam; a frame that does not authenticate moves nothing.
+session, or is a fresh initiation from the peer's key, as WireGuard's peers roam; a frame that
+does not authenticate moves nothing.
 
 The link names such a frame's source STRANGER + source (a RoamingLink after let_roam()). The
-frame carries no peer index, so `Roamer` asks each encrypting peer in turn (a check that fails
-on the key id costs a few comparisons, one that gets past it a decryption), at most
-ROAM_BURST frames at once and ROAM_PER_SECOND after that, so that a flood of frames from
-strangers costs the receiving thread little; a copy of another frame of the same batch (a
-replay racing the original) is refused.
+frame carries no peer index, so `Roamer` asks each encrypting peer in turn (transport data
+whose key id no session has costs a few comparisons, one that gets past it a decryption; an
+initiation with a valid mac1 two Diffie-Hellman operations), at most ROAM_BURST frames at once
+and ROAM_PER_SECOND after that, of them ROAM_INITIATIONS initiations a second, so that a flood
+of frames from strangers costs the receiving thread little; a copy of another frame of the
+same batch (a replay racing the original) is refused.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 from linkbridge.datapath.endpoint import STRANGER, RoamingLink
 from linkbridge.wire.drops import ROAM_RATE, ROAM_REFUSED
+from linkbridge.wire.frames import HANDSHAKE_INITIATION, type_nibble
 from linkbridge.wire.guard import TokenBucket
 
 log = logging.getLogger("linkbridge")
 
 ROAM_BURST = 16.0  # frames from strangers checked at once ...
 ROAM_PER_SECOND = 100.0  # ... and per second after that; the rest are counted drops
+ROAM_INITIATIONS = 2.0  # of those, initiations (two Diffie-Hellman operations a peer asked)
 
 Check = Callable[[bytes], bool]
 
@@ -41,6 +45,7 @@ class Roamer:
         self._drop = drop
         self._clock = clock
         self._bucket = TokenBucket(ROAM_BURST, ROAM_PER_SECOND)
+        self._initiations = TokenBucket(ROAM_INITIATIONS, ROAM_INITIATIONS)
         self._batch: object = None  # the batch of the last move, its stranger and station
         self._moved = ("", "")
         link.let_roam(STRANGER)
@@ -53,7 +58,9 @@ class Roamer:
         None, counted, when none does."""
         if batch is self._batch and source == self._moved[0]:
             return self._moved[1]
-        if not self._bucket.take(self._clock()):
+        now = self._clock()
+        initiation = bool(frame) and type_nibble(frame[0]) == HANDSHAKE_INITIATION
+        if not self._bucket.take(now) or (initiation and not self._initiations.take(now)):
             self._drop(ROAM_RATE)
             return None
         copies = sum(other == frame for _source, other in batch)

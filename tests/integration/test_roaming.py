@@ -3,8 +3,9 @@ c in namespaces on one switch. Station b's socket (bound to any address) changes
 address in the middle of a ping to the hub: the hub's replies follow it at once, and the hub
 reaches b at its new address. A genuine frame of b, captured on the hub's wire and replayed
 from c's namespace, and a forged one, move nothing: the hub still reaches b, the replaying
-socket gets nothing, and both count as roam_refused. The udp: link itself, on loopback (IPv4
-and IPv6): strangers named, a station moved."""
+socket gets nothing, and both count as roam_refused. b restarted on another port (a new
+session: its initiation comes from there) is found there too. The udp: link itself, on
+loopback (IPv4 and IPv6): strangers named, a station moved."""
 
 from __future__ import annotations
 
@@ -164,6 +165,15 @@ def test_an_authenticated_peer_roams_and_a_replay_moves_nothing(
         assert statuses([hub])[0].link_side.drops.get(ROAM_REFUSED, 0) == refused + 2
         assert len(moves_logged(hub)) == 1
         assert ping(star.hosts[2], overlay(0), count=2, interval=0.01).received == 2
+
+        b.stop()  # b restarts on another port: a new session, its initiation from there
+        args = args_of(star, 1, keys)
+        args[args.index("--link") + 1] = f"udp:?bind=0.0.0.0:{PORT + 1}"
+        with LinkbridgeProcess(star.hosts[1], args, "b again"):
+            assert ping(star.hosts[1], overlay(0), count=3, interval=0.01).received == 3
+            assert ping(star.hosts[0], overlay(1), count=3, interval=0.01).received == 3
+        moved = moves_logged(hub)
+        assert len(moved) == 2 and f"moved to {MOVED}:{PORT + 1}" in moved[1], moved
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])

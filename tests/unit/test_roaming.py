@@ -13,15 +13,21 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from linkbridge.datapath.encrypting import EncryptingEndpoint
 from linkbridge.datapath.endpoint import STRANGER, RoamingLink, Vouching
 from linkbridge.datapath.multipoint import PeerPort, PeerRouter, peer_router
-from linkbridge.datapath.roaming import ROAM_BURST, ROAM_PER_SECOND, Roamer
+from linkbridge.datapath.roaming import ROAM_BURST, ROAM_INITIATIONS, ROAM_PER_SECOND, Roamer
 from linkbridge.wire import drops
-from linkbridge.wire.frames import EXTENSION_BYTE
+from linkbridge.wire.frames import (
+    EXTENSION_BYTE,
+    HANDSHAKE_INITIATION,
+    HANDSHAKE_RESPONSE,
+    frame_byte,
+    type_nibble,
+)
 from linkbridge.wire.noise import public_bytes
 from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.secure import StaticKeys
 from tests.helpers.ip_packets import between
 from tests.unit.test_multipoint import B, C, Stations
-from tests.unit.test_secure import TIMERS, Pair, packet
+from tests.unit.test_secure import TIMERS, Pair, Side, packet
 
 B_STATION, C_STATION = "127.0.0.1:5002", "127.0.0.1:5003"
 NEW = "127.0.0.1:6002"  # where b roams to
@@ -45,6 +51,22 @@ def test_a_channel_vouches_only_for_fresh_authentic_transport_data() -> None:
     assert not pair.a.channel.vouches(later, pair.now)  # another direction's keys
     assert not b.vouches(later, pair.now + TIMERS.reject_after)  # the session is over
     assert b.vouches(later, pair.now)
+
+
+def test_a_channel_vouches_for_a_fresh_initiation_from_its_peers_key_only() -> None:
+    pair = Pair()
+    (initiation,) = pair.a.start(pair.now)
+    b = pair.b.channel
+    assert b.vouches(initiation, pair.now) and b.vouches(initiation, pair.now)
+    flipped = initiation[:40] + bytes([initiation[40] ^ 1]) + initiation[41:]
+    assert not b.vouches(flipped, pair.now) and not b.vouches(initiation[:-1], pair.now)
+    stranger = Side(X25519PrivateKey.generate(), pair.keys[1], seed=9)  # made for b's key
+    (other,) = stranger.start(pair.now)
+    assert not b.vouches(other, pair.now)
+    assert not pair.b.drops
+    pair.deliver(pair.b, initiation)  # b answers it: the same one is a replay now
+    assert [type_nibble(frame[0]) for _to, frame in pair.wire] == [HANDSHAKE_RESPONSE]
+    assert not b.vouches(initiation, pair.now)
 
 
 def test_the_encrypt_layer_over_a_peers_port_vouches_for_it() -> None:
@@ -181,3 +203,20 @@ def test_strangers_are_checked_at_a_bounded_rate() -> None:
     now[0] += 1 / ROAM_PER_SECOND  # one more check allowed
     assert roamer.station_of(STRANGER + NEW, b"b", [(STRANGER + NEW, b"b")]) == B_STATION
     assert link.moves == [(B_STATION, STRANGER + NEW)]
+
+
+def test_initiations_from_strangers_are_checked_at_a_lower_rate() -> None:
+    link, counted = RoamingStations(), list[str]()
+    link.set_stations([B_STATION])
+    asked: list[bytes] = []
+
+    def refuses(frame: bytes) -> bool:
+        asked.append(frame)
+        return False
+
+    roamer = Roamer(link, {B_STATION: refuses}, counted.append, lambda: 0.0)
+    initiations = [(STRANGER + f"127.0.0.1:{7000 + n}", bytes([frame_byte(HANDSHAKE_INITIATION),
+                                                             n])) for n in range(5)]
+    for source, frame in initiations:
+        assert roamer.station_of(source, frame, initiations) is None
+    assert len(asked) == ROAM_INITIATIONS and counted.count(drops.ROAM_RATE) == 5 - len(asked)
