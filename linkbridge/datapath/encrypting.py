@@ -32,6 +32,7 @@ from linkbridge.datapath.endpoint import (
     Pollable,
     RawPortProvider,
     ReturnPath,
+    Vouching,
 )
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.peerstate import TimestampStore
@@ -126,6 +127,8 @@ class EncryptingEndpoint:
         self._wake = threading.Event()  # the channel has handshake work
         self._thread = threading.Thread(target=self._run_handshakes,
                                        name=f"{self.name} handshakes", daemon=True)
+        if isinstance(below, Vouching):  # a multipoint peer's port: it roams on our word
+            below.vouch_with(self.vouches)
 
     def start(self) -> None:
         """Start the handshake thread with the first initiation to send (a restarted side
@@ -203,6 +206,11 @@ class EncryptingEndpoint:
         if not isinstance(port, SocketPort):
             return None
         return SealedPort(port, self.counters, self.seal_frame, self.open_frame, self.open_frames)
+
+    def vouches(self, frame: bytes) -> bool:
+        """Whether `frame` authenticates under the peer's session, unseen so far (it changes
+        nothing: SecureChannel.vouches)."""
+        return self.channel.vouches(frame, self._clock())
 
     def path_frame_size(self, frame_size: int) -> int:
         """The largest packet this layer seals into a frame the path below sends whole."""

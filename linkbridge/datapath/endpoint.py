@@ -142,6 +142,34 @@ class AddressedLink(Protocol):
     def receive_from(self, timeout: float) -> list[tuple[str, bytes]]: ...
 
 
+STRANGER = "?"  # what a RoamingLink puts before a source no station has (let_roam)
+
+
+@runtime_checkable
+class RoamingLink(Protocol):
+    """An AddressedLink whose stations may move (udp:: a peer behind a NAT that changed its
+    mapping, a laptop on another network), as WireGuard's peers roam. After `let_roam(mark)`,
+    receive_from() returns a frame from a source no station has, named `mark` followed by the
+    source in the link's notation, rather than dropping it; `move(station, stranger)` then
+    puts the station at that source (`stranger` as receive_from() named it): its frames come
+    from there and send_to() goes there. The multipoint router moves a station only for a
+    frame that authenticates under its peer's encryption session (docs/multipoint.md,
+    "Roaming")."""
+
+    def let_roam(self, mark: str) -> None: ...
+
+    def move(self, station: str, stranger: str) -> None: ...
+
+
+@runtime_checkable
+class Vouching(Protocol):
+    """Takes a check of whether a frame comes from its peer (a multipoint peer's port): the
+    encrypt layer over it calls `vouch_with(check)`, where `check(frame)` is True only for a
+    frame that authenticates under the peer's session with a counter not seen yet."""
+
+    def vouch_with(self, check: Callable[[bytes], bool]) -> None: ...
+
+
 @runtime_checkable
 class PathListener(Protocol):
     """Wants to know when its frames start going over another link (a multi-link failover):

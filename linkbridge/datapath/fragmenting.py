@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.endpoint import Endpoint, Vouching
 from linkbridge.wire.fragment import DEFAULT_TIMEOUT, ID_SPACE, Fragmenter, Reassembler
 
 
@@ -50,6 +50,13 @@ class FragmentingEndpoint:
         for frame in frames:
             self.below.send(frame)
         self.counters.sent(len(packet))
+
+    def vouch_with(self, check: Callable[[bytes], bool]) -> None:
+        """Pass the encrypt layer's check on to a multipoint peer's port (Vouching): a frame
+        that fits passes this layer as it is, so the check holds for it; a fragment never
+        vouches (a peer roams on its next whole frame)."""
+        if isinstance(self.below, Vouching):
+            self.below.vouch_with(check)
 
     def receive(self, timeout: float) -> list[bytes]:
         frames = self.below.receive(timeout)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import AddressedLink, Endpoint, Pollable
+from linkbridge.datapath.endpoint import STRANGER, AddressedLink, Endpoint, Pollable, RoamingLink
+from linkbridge.datapath.roaming import Check, Roamer
 from linkbridge.wire.drops import FILTERED, NO_PEER, SOURCE_NOT_ALLOWED
 from linkbridge.wire.peers import Peer, PeerTable
 
@@ -73,6 +74,7 @@ class PeerPort:
         self._link = link
         self._station = peer.stations[0] if peer.stations else ONE_STATION
         self._inbox: list[bytes] = []
+        self.vouch: Check | None = None  # the encrypt layer's check above (Vouching)
 
     def send(self, frame: bytes) -> None:
         self.counters.sent(len(frame))
@@ -86,6 +88,10 @@ class PeerPort:
     def receive(self, timeout: float) -> list[bytes]:
         frames, self._inbox = self._inbox, []
         return frames
+
+    def vouch_with(self, check: Check) -> None:
+        """The encrypt layer's check of the peer's frames: the peer roams on it."""
+        self.vouch = check
 
     def close(self) -> None:
         """The router closes the shared link."""
@@ -142,6 +148,7 @@ class PeerRouter:
         self._counters = PeerCounters(self._stacks, link)
         self._stations = {station: self._stacks[peer.name]
                           for peer in table.peers for station in peer.stations or (ONE_STATION,)}
+        self._roamer = roamer(link, self._stations, self._counters.drop)
 
     @property
     def counters(self) -> PeerCounters:
@@ -163,10 +170,10 @@ class PeerRouter:
 
     def receive(self, timeout: float) -> list[bytes]:
         touched: dict[str, PeerStack] = {}
-        for station, frame in self.link.receive_from(timeout):
-            stack = self._stations.get(station)
-            if stack is None:  # a link returns only the stations it was given
-                self._counters.drop(FILTERED)
+        received = self.link.receive_from(timeout)
+        for station, frame in received:
+            stack = self._stations.get(station) or self._roamed(station, frame, received)
+            if stack is None:
                 continue
             stack.port.take(frame)
             touched[stack.peer.name] = stack
@@ -181,8 +188,28 @@ class PeerRouter:
                 packets.append(packet)
         return packets
 
+    def _roamed(self, source: str, frame: bytes,
+                batch: Sequence[tuple[str, bytes]]) -> PeerStack | None:
+        """The stack of the peer whose station moved to `source` for `frame` (a roaming
+        link's stranger, docs/multipoint.md); None, counted, for any other frame (a link
+        returns only the stations it was given, and strangers only when it roams)."""
+        if self._roamer is None or not source.startswith(STRANGER):
+            self._counters.drop(FILTERED)
+            return None
+        station = self._roamer.station_of(source, frame, batch)
+        return None if station is None else self._stations[station]
+
     def close(self) -> None:
         self.link.close()
+
+
+def roamer(link: AddressedLink, stations: Mapping[str, PeerStack],
+           drop: Callable[[str], None]) -> Roamer | None:
+    """The roamer of a link whose stations may move, when peers' encrypt layers vouch for
+    their frames (without encryption nothing roams: an address is no proof)."""
+    checks = {station: stack.port.vouch for station, stack in stations.items()
+              if stack.port.vouch is not None}
+    return Roamer(link, checks, drop) if checks and isinstance(link, RoamingLink) else None
 
 
 class PollablePeerRouter(PeerRouter):

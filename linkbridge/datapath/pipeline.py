@@ -24,7 +24,7 @@ from linkbridge.datapath.encrypting import open_layer
 from linkbridge.datapath.endpoint import AddressedLink, Endpoint, PathListener, SendTiming
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
 from linkbridge.datapath.multilink import LinkScheduler
-from linkbridge.datapath.multipoint import peer_router
+from linkbridge.datapath.multipoint import PeerPort, peer_router
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
@@ -283,9 +283,6 @@ def validate(pipeline: Pipeline) -> Plan:
             packet += DATA_HEADER
         fragment = fragment_frame_size(mode, packet, link_mtu(pipeline),
                                        foreign=foreign_peer(pipeline))
-        if fragment is not None and pipeline.peers is not None:
-            raise ConfigError(MULTIPOINT_NOT_YET.format("fragmentation (a link MTU under the "
-                                                        "tunnel's, or --fragment always)"))
         check_compress(upper.compress.mode, fragmenting=fragment is not None,
                        encrypting=encrypting, keepalive=pipeline.keepalive)
     frames = () if pipeline.links is None else tuple(
@@ -382,7 +379,9 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         writer = PcapWriter.create(pipeline.capture.path, pipeline.capture.limit)
         stack.callback(writer.close)
         above = pcap_tap(above, writer)
-    below = open_lower(pipeline.lower, plan.fragment_frame, stack)
+    # a multipoint tunnel fragments in each peer's stack (open_peer), not on the shared link
+    below = open_lower(pipeline.lower, plan.fragment_frame if pipeline.peers is None else None,
+                       stack)
     scheduler = None
     if pipeline.links is not None:
         below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack)
@@ -392,12 +391,12 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
             scheduler.on_switch(link_side.path_changed)  # full headers after a failover
         if plan.queue is not None:
             link_side = open_queue(plan.queue, link_side, stack)
-    elif pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None:
+    elif (pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None
+          and plan.fragment_frame is None):
         link_side = peer_router(below, pipeline.peers)  # the peers run no layers
     else:
         link_side = peer_router(below, pipeline.peers,
-                                lambda port: open_upper(peer_upper(pipeline, port.name), port,
-                                                        stack))
+                                lambda port: open_peer(plan, port, stack))
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side, scheduler=scheduler)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))
@@ -461,6 +460,17 @@ def peer_upper(pipeline: Pipeline, name: str) -> Upper:
     if encrypt is None:
         return pipeline.upper
     return replace(pipeline.upper, encrypt=replace(encrypt, keys=pipeline.peer_keys[name]))
+
+
+def open_peer(plan: Plan, port: PeerPort, stack: contextlib.ExitStack) -> Endpoint:
+    """One peer's stack over its port on the shared link: a fragment layer of its own (its
+    own reassembly, so that no peer's fragments meet another's) when the plan fragments,
+    under the peer's upper stack."""
+    pipeline = plan.description
+    below: Endpoint = port
+    if plan.fragment_frame is not None:
+        below = FragmentingEndpoint(port, plan.fragment_frame, pipeline.lower.fragment.timeout)
+    return open_upper(peer_upper(pipeline, port.name), below, stack)
 
 
 def open_upper(upper: Upper, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:

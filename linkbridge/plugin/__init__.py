@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.datagram import DatagramEndpoint, format_address
-from linkbridge.datapath.endpoint import AddressedLink, BatchSender, Pollable, RawPortProvider
+from linkbridge.datapath.endpoint import (
+    AddressedLink,
+    BatchSender,
+    Pollable,
+    RawPortProvider,
+    RoamingLink,
+)
 from linkbridge.datapath.rawport import RawPort
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
 from linkbridge.framing.events import Lost
@@ -64,6 +70,7 @@ __all__ = [
     "RawPort",
     "RawPortProvider",
     "ReportsLoss",
+    "RoamingLink",
     "Stream",
     "StreamLink",
     "TunnelInfo",

@@ -92,6 +92,8 @@ QUEUE_OVERFLOW = "queue_overflow"
 # Multipoint (wire/peers.py, datapath/multipoint.py)
 NO_PEER = "no_peer"
 SOURCE_NOT_ALLOWED = "source_not_allowed"
+ROAM_REFUSED = "roam_refused"
+ROAM_RATE = "roam_rate"
 
 # Several links under one tunnel (wire/multilink.py, datapath/multilink.py)
 DUPLICATE = "duplicate"
@@ -160,6 +162,8 @@ REASONS = {
     QUEUE_OVERFLOW: "the oldest packet of the largest flow, the queue over its limit",
     NO_PEER: "a packet to an address no peer's allowed prefixes contain",
     SOURCE_NOT_ALLOWED: "a packet from a peer whose source is not in that peer's prefixes",
+    ROAM_REFUSED: "a frame from an address no peer has that no peer's session vouches for",
+    ROAM_RATE: "a frame from an address no peer has, past the rate of roaming checks",
     DUPLICATE: "a copy of a frame already delivered over another link (multi-link)",
     LINK_PROBE_MALFORMED: "a link probe frame of an unknown kind or too short",
 }

@@ -69,8 +69,8 @@ class Initiation:
 
 @dataclass
 class InitiationRead:
-    """An initiation the rate limits admitted: run() authenticates it and, when it is from the
-    peer, newer than `newest` and offers a cipher we allow, chooses the cipher
+    """An initiation the rate limits admitted: run() authenticates it (read()) and, when it is
+    from the peer, newer than `newest` and offers a cipher we allow, chooses the cipher
     (ciphers.choose_cipher) and writes the response's body (four Diffie-Hellman operations in
     all). `failed`: the drop reason otherwise."""
 
@@ -90,30 +90,39 @@ class InitiationRead:
     to_us: bytes = b""
 
     def run(self) -> None:
+        handshake = self.read()
+        if handshake is None:
+            return
+        assert self.ephemeral is not None  # take_job() gave it
+        self.body = handshake.write_response(self.ephemeral, bytes((CIPHERS[self.cipher][0],)))
+        self.to_peer, self.to_us = handshake.split()
+
+    def read(self) -> Handshake | None:
+        """Authenticate the initiation (two Diffie-Hellman operations): the handshake read so
+        far when it is from the peer, newer than `newest` and offers a cipher we allow (then
+        `cipher` is set); None, `failed` set, otherwise."""
         keys = self.keys
         handshake = Handshake(PROLOGUE, keys.public, keys.psk)
         try:
             payload = handshake.read_initiation(keys.private, self.frame[1:-MAC_SIZE])
         except HandshakeFailed:
             self.failed = drops.HANDSHAKE_AUTH
-            return
+            return None
         self.remote_static = handshake.remote_static
         if not bytes_eq(handshake.remote_static, keys.peer_public):
             self.failed = drops.HANDSHAKE_PEER
-            return
+            return None
         self.stamp, self.peer_offer = payload[:TIMESTAMP_SIZE], payload[TIMESTAMP_SIZE]
         if self.stamp <= self.newest:
             self.failed = drops.HANDSHAKE_REPLAY  # before the response's Diffie-Hellman
-            return
+            return None
         cipher = choose_cipher(self.peer_offer & self.offer, self.costs,
                                decode_costs(payload[TIMESTAMP_SIZE + CIPHER_SIZE:]))
         if cipher is None:
             self.failed = drops.HANDSHAKE_CIPHER
-            return
+            return None
         self.cipher = cipher
-        assert self.ephemeral is not None  # take_job() gave it
-        self.body = handshake.write_response(self.ephemeral, bytes((CIPHERS[self.cipher][0],)))
-        self.to_peer, self.to_us = handshake.split()
+        return handshake
 
 
 @dataclass

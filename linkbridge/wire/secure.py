@@ -460,6 +460,40 @@ class SecureChannel:
                 return pair
         return None
 
+    def vouches(self, frame: bytes, now: float) -> bool:
+        """Whether `frame` proves that the peer sent it: transport data that authenticates
+        under one of this channel's sessions with a counter its replay window has not seen,
+        or an initiation from the peer's key newer than every one accepted (two
+        Diffie-Hellman operations). A multipoint peer roams on it (docs/multipoint.md).
+        Changes nothing and counts nothing: the frame is opened for real afterwards. Like
+        open_run(), it touches only what the receiving side owns."""
+        if frame and frames.type_nibble(frame[0]) == frames.HANDSHAKE_INITIATION:
+            return self._vouches_initiation(frame)
+        if len(frame) < OVERHEAD or frames.type_nibble(frame[0]) != frames.TRANSPORT_DATA:
+            return False
+        pair = self._pair_for(low_nibble(frame[0]))
+        if pair is None or now >= pair.expires:
+            return False
+        counter = _HEADER.unpack_from(frame)[0] & _COUNTER_MASK
+        if not pair.window.fresh(counter):
+            return False
+        try:
+            pair.receiver.decrypt(_NONCE.pack(counter), frame[HEADER_SIZE:], None)
+        except InvalidTag:
+            return False
+        return True
+
+    def _vouches_initiation(self, frame: bytes) -> bool:
+        """vouches() for an initiation: the cheap checks first (size, a copy, mac1)."""
+        if len(frame) not in (INITIATION_SIZE, INITIATION_SIZE + MAC2_SIZE):
+            return False
+        message = frame[:INITIATION_SIZE]
+        if message in self._recent or not bytes_eq(
+                self._mac(self._mac_in, message[:-MAC_SIZE]), message[-MAC_SIZE:]):
+            return False
+        read = InitiationRead(self.keys, message, self._offer, self.newest_timestamp)
+        return read.read() is not None
+
     def _open_transport(self, frame: bytes, now: float) -> tuple[bytes | None, list[bytes]]:
         if len(frame) < OVERHEAD:
             self.drop(drops.AUTH)

@@ -55,6 +55,7 @@ class UdpLink(Link):
         super().__init__(target, options)
         self._stations: dict[Address, str] = {}  # multipoint: address -> station as given
         self._addresses: dict[str, Address] = {}  # and back
+        self._roam_mark: str | None = None  # let_roam(): strangers' datagrams are returned
         self._endpoint: DatagramEndpoint | None = None
         if not target:
             if options["bind"] is None:
@@ -150,15 +151,33 @@ class UdpLink(Link):
 
     def receive_from(self, timeout: float) -> list[tuple[str, bytes]]:
         """The datagrams from the stations, each with its station; others are counted as
-        unknown_station."""
+        unknown_station, or once let_roam() was called returned with the mark and their
+        source."""
         received = []
+        stations, mark = self._stations, self._roam_mark
         for source, frame in self._socket().receive_from(timeout):
-            station = self._stations.get(source)
-            if station is None:
-                self.counters.drop(UNKNOWN_STATION)
-            else:
+            station = stations.get(source)
+            if station is not None:
                 received.append((station, frame))
+            elif mark is not None:
+                received.append((mark + format_address(source), frame))
+            else:
+                self.counters.drop(UNKNOWN_STATION)
         return received
+
+    def let_roam(self, mark: str) -> None:
+        """Return datagrams from sources no station has, named `mark` + HOST:PORT (RoamingLink:
+        the tunnel's encryption decides whether a station moves there)."""
+        self._roam_mark = mark
+
+    def move(self, station: str, stranger: str) -> None:
+        """Put `station` at the source `stranger` names (as receive_from() named it); its old
+        address is a stranger from now on. The maps are replaced, not changed, so that the
+        sending thread never sees one half-moved."""
+        address = host_port(stranger.removeprefix(self._roam_mark or ""))
+        stations = {source: name for source, name in self._stations.items() if name != station}
+        stations[address] = station
+        self._stations, self._addresses = stations, {**self._addresses, station: address}
 
     def fileno(self) -> int:
         """The socket's descriptor: the data path waits on it together with the tunnel's."""

@@ -71,6 +71,8 @@ NAMES = {
     "QUEUE_OVERFLOW": "queue_overflow",
     "NO_PEER": "no_peer",
     "SOURCE_NOT_ALLOWED": "source_not_allowed",
+    "ROAM_REFUSED": "roam_refused",
+    "ROAM_RATE": "roam_rate",
     "DUPLICATE": "duplicate",
     "LINK_PROBE_MALFORMED": "link_probe_malformed",
 }

@@ -244,10 +244,6 @@ def test_validate_gives_the_stations_and_builds_the_router() -> None:
      "--peer with --offload on is not supported yet"),
     (lambda: multipoint("b,allowed=10.0.0.0/8", encrypt=encrypts()[0]),
      r"with encryption every peer needs its public key \(key=\)"),
-    (lambda: Pipeline(TunDevice(1400), Upper(), Lower(LinkBelow(MemoryLink("x", {"mtu": 500})),
-                                                     Fragment("auto")),
-                      peers=PeerTable([parse_peer("b,allowed=10.0.0.0/8")])),
-     r"--peer with fragmentation .* is not supported yet"),
 ])
 def test_what_multipoint_refuses_yet(pipeline: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
