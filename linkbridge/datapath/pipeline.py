@@ -24,7 +24,7 @@ from linkbridge.datapath.encrypting import open_layer
 from linkbridge.datapath.endpoint import AddressedLink, Endpoint, SendTiming
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
 from linkbridge.datapath.multilink import LinkScheduler
-from linkbridge.datapath.multipoint import peer_router
+from linkbridge.datapath.multipoint import UpperOpener, no_layers, peer_router
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
@@ -387,12 +387,9 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         link_side = open_upper(pipeline.upper, below, stack)
         if plan.queue is not None:
             link_side = open_queue(plan.queue, link_side, stack)
-    elif pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None:
-        link_side = peer_router(below, pipeline.peers)  # the peers run no layers
     else:
-        link_side = peer_router(below, pipeline.peers,
-                                lambda port: open_upper(peer_upper(pipeline, port.name), port,
-                                                        stack))
+        router = link_side = peer_router(below, pipeline.peers, peer_opener(pipeline))
+        stack.callback(router.close_peers)
     if scheduler is not None and isinstance(link_side, CompressingEndpoint):
         scheduler.on_switch(link_side.path_changed)  # full headers after a failover
     if plan.offload_frame is None or device is None:
@@ -450,6 +447,14 @@ def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],
                               links.probe_interval)
     stack.callback(scheduler.close)
     return scheduler
+
+
+def peer_opener(pipeline: Pipeline) -> UpperOpener:
+    """What opens each peer's upper stack over its port (no_layers when the peers run none);
+    a reload's new pipeline gives the one for the peers it adds."""
+    if pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None:
+        return no_layers
+    return lambda port, undo: open_upper(peer_upper(pipeline, port.name), port, undo)
 
 
 def peer_upper(pipeline: Pipeline, name: str) -> Upper:
