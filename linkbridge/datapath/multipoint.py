@@ -226,13 +226,15 @@ class PeerRouter:
         return [(stack.peer, stack.port.counters.rx_packets)
                 for stack in self.view.stacks.values()]
 
-    def update(self, table: PeerTable) -> tuple[list[Peer], list[Peer]]:
-        """Serve the peers of `table` from now on; the peers (added, removed). A peer given
-        exactly as before keeps its port and stack (sessions, contexts, counters); a new or
-        changed one gets new ones; a removed one's stack is closed after the swap. The link
+    def update(self, table: PeerTable, upper: UpperOpener | None = None
+               ) -> tuple[list[Peer], list[Peer]]:
+        """Serve the peers of `table` from now on, opening new peers' stacks with `upper`
+        (a reload's, with the new peers' keys) when given; the peers (added, removed). A peer
+        given exactly as before keeps its port and stack (sessions, contexts, counters); a new
+        or changed one gets new ones; a removed one's stack is closed after the swap. The link
         has the old and the new stations during the swap, so neither view meets a station the
         link lacks."""
-        old = self.view.stacks
+        old, opener = self.view.stacks, upper or self._upper
         stacks: dict[str, PeerStack] = {}
         added = []
         before = [station for stack in old.values() for station in stack.peer.stations]
@@ -246,7 +248,7 @@ class PeerRouter:
                     continue
                 port, undo = PeerPort(self.link, peer), contextlib.ExitStack()
                 with undo:
-                    stacks[peer.name] = PeerStack(peer, port, self._upper(port, undo),
+                    stacks[peer.name] = PeerStack(peer, port, opener(port, undo),
                                                   undo.pop_all())
                 added.append(peer)
         except BaseException:
@@ -260,9 +262,11 @@ class PeerRouter:
             station: stacks[peer.name]
             for peer in table.peers for station in peer.stations or (ONE_STATION,)})
         self.link.set_stations(after)
+        self._upper = opener
         for stack in removed:
             stack.undo.close()
             self.keepalives.pop(stack.peer.name, None)
+            self._sent_at_tick.pop(stack.peer.name, None)
         return added, [stack.peer for stack in removed]
 
     def close_peers(self) -> None:

@@ -9,7 +9,7 @@ read, never locked, and a peer a reload removed is forgotten.
 from __future__ import annotations
 
 from linkbridge.datapath.multipoint import PeerRouter
-from linkbridge.wire.liveness import Change, Liveness, Thresholds
+from linkbridge.wire.liveness import Change, LinkState, Liveness, Thresholds
 from linkbridge.wire.peers import Peer
 
 
@@ -31,7 +31,8 @@ class PeerWatch:
 
     def observe(self, now: float) -> list[tuple[Peer, Change]]:
         """Update every peer's state; the peers whose state changed, with the change. A peer
-        that is new (or that a reload changed) starts `down`, as the link does."""
+        that is new (or that a reload changed) starts `down`, as the link does; one a reload
+        removed goes `down` if it was not."""
         changes = []
         states: dict[str, tuple[Peer, Liveness]] = {}
         for peer, frames in self.router.peer_frames():
@@ -42,6 +43,10 @@ class PeerWatch:
             change = liveness.observe(frames, now)
             if change is not None:
                 changes.append((peer, change))
+        for name, (peer, liveness) in self._states.items():
+            if name not in states and liveness.state != LinkState.DOWN:
+                changes.append((peer, Change(liveness.state, LinkState.DOWN,
+                                             "removed by reload")))
         self._states = states
         return changes
 

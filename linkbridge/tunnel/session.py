@@ -20,12 +20,14 @@ from linkbridge.datapath.endpoint import Endpoint
 from linkbridge.datapath.keepalive import KeepaliveSource
 from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.datapath.multipoint import PeerRouter
+from linkbridge.datapath.pipeline import Plan, peer_opener, route_metrics
 from linkbridge.errors import PluginError, TunnelError
 from linkbridge.ops.hooks import Hooks
 from linkbridge.ops.status import publish_status
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.tunnel_info import TunnelInfo
 from linkbridge.tunnel.peerwatch import PeerWatch, peer_environment
+from linkbridge.tunnel.setup import change_routes
 from linkbridge.wire import drops
 from linkbridge.wire.liveness import Change, LinkState, Liveness, Thresholds
 from linkbridge.wire.packet import packet_problem
@@ -60,6 +62,14 @@ class TunnelJob:
     hooks: Hooks = field(default_factory=lambda: Hooks({}))
     keepalive: float | None = None
     thresholds: Thresholds = field(default_factory=lambda: Thresholds.choose(None, None))
+    plan: Callable[[], Plan] | None = None  # plans it again: a reload's new peers
+
+
+def peers_only(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether two settings differ in their peers (`peer`) and in nothing else."""
+    return old.get("peer") != new.get("peer") and \
+        {key: value for key, value in old.items() if key != "peer"} == \
+        {key: value for key, value in new.items() if key != "peer"}
 
 
 @dataclass(frozen=True)
@@ -234,6 +244,30 @@ class TunnelRunner:
                            change.new, change.reason)
                 if name in self._each_link_hooks:
                     self._each_link_hooks[name].put(change)
+
+    def retune(self, job: TunnelJob) -> bool:
+        """Take `job`, a reload of this multipoint tunnel that changed only its peers, without
+        a restart: the router serves the new peer table (the peers given as before go on
+        untouched), the device routes the new prefixes and no longer the removed ones. False
+        (nothing changed) when the tunnel is not a running multipoint tunnel."""
+        if self.peers is None or self.session is None or job.plan is None \
+                or not peers_only(self.job.settings, job.settings):
+            return False
+        plan = job.plan()
+        table = plan.description.peers
+        if table is None:
+            return False
+        router = self.peers.router
+        before = set(router.table.prefixes())
+        added, removed = router.update(table, peer_opener(plan.description))
+        after = set(table.prefixes())
+        change_routes(self.name, sorted(after - before, key=str),
+                      sorted(before - after, key=str), route_metrics(plan))
+        self.job = job
+        log.info("%s: peers changed by reload: %s added, %s removed", self.name,
+                 ", ".join(peer.name for peer in added) or "none",
+                 ", ".join(peer.name for peer in removed) or "none")
+        return True
 
     def link_state(self) -> str:
         return self.liveness.state if self.liveness else "down"

@@ -15,6 +15,7 @@ from linkbridge.errors import ConfigError
 from linkbridge.ops.status_data import parse_tunnel
 from linkbridge.ops.status_format import format_table
 from linkbridge.tunnel.peerwatch import PeerWatch, peer_environment
+from linkbridge.tunnel.session import peers_only
 from linkbridge.wire.liveness import LinkState, Thresholds
 from linkbridge.wire.peers import PeerTable, parse_peer
 from tests.helpers.ip_packets import between
@@ -117,3 +118,26 @@ def test_an_update_that_fails_to_open_a_peer_changes_nothing() -> None:
         routed.update(PeerTable(map(parse_peer, (B, D))))
     assert routed.view is view
     assert link.stations == ["127.0.0.1:5002", "127.0.0.1:5003"]
+
+
+def test_a_peer_a_reload_removes_goes_down_once() -> None:
+    routed, link = router(B, C)
+    watch = PeerWatch(routed, THRESHOLDS)
+    link.arriving = [("127.0.0.1:5003", b"\x00")]
+    routed.receive(0)
+    watch.observe(0.0)
+    routed.update(PeerTable(map(parse_peer, (B,))))
+    changes = watch.observe(0.1)
+    assert [(peer.name, change.new, change.reason) for peer, change in changes] == [
+        ("c", LinkState.DOWN, "removed by reload")]
+    assert watch.observe(0.2) == [] and set(watch.status(0.2)) == {"b"}
+
+
+@pytest.mark.parametrize(("old", "new", "only"), [
+    ({"peer": [B], "name": "x"}, {"peer": [B, C], "name": "x"}, True),
+    ({"peer": [B], "name": "x"}, {"peer": [B, C], "name": "y"}, False),  # a restart
+    ({"peer": [B], "name": "x"}, {"peer": [B], "name": "x"}, False),  # nothing changed
+])
+def test_a_reload_retunes_in_place_only_when_just_the_peers_changed(
+        old: dict[str, object], new: dict[str, object], only: bool) -> None:
+    assert peers_only(old, new) is only
