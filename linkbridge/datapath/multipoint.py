@@ -222,8 +222,9 @@ class PeerRouter:
         return packets
 
     def peer_frames(self) -> list[tuple[Peer, int]]:
-        """Each peer with the number of frames received from its station so far."""
-        return [(stack.peer, stack.port.counters.rx_packets)
+        """Each peer with the number of frames that came up its stack so far (with
+        encryption, those that authenticated: garbage from its station does not count)."""
+        return [(stack.peer, stack.top.counters.rx_packets)
                 for stack in self.view.stacks.values()]
 
     def update(self, table: PeerTable, upper: UpperOpener | None = None

@@ -1,6 +1,7 @@
 """Each peer's liveness in a multipoint tunnel (docs/multipoint.md, "Per-peer liveness"): `up`,
-`stale` or `down` from the time since its station last sent a frame (its packets, its
-keepalives, its handshakes), with the tunnel's thresholds, and what a peer hook is told.
+`stale` or `down` from the time since a frame of its last came up its stack (its packets, its
+keepalives; with encryption only what authenticated as the peer, so garbage from its station
+keeps nothing alive), with the tunnel's thresholds, and what a peer hook is told.
 
 The supervisor's loop observes it with the link's own liveness; the router's counters are
 read, never locked, and a peer a reload removed is forgotten.
