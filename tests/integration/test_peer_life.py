@@ -107,7 +107,7 @@ def flood(host: str, source: tuple[str, int], target: tuple[str, int], stop: thr
             for size in (1, 32, 148, 1200):  # a data frame's, a handshake's and odd sizes
                 sock.sendto(os.urandom(size), target)
                 sent += 1
-            time.sleep(0.0005)
+            time.sleep(0.001)
     return sent
 
 
@@ -138,8 +138,10 @@ def test_each_peer_lives_on_its_own(run_dir: object, star: Star, keys: list[tupl
                 to_c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             with to_c, ping_stream(star.hosts[0], overlay(1), count=200, interval=0.01
                                    ) as result:
-                for _ in range(2000):  # a keeps sending to the silent c
-                    to_c.sendto(b"x" * 64, ("198.19.3.9", 9))
+                for _ in range(150):  # a keeps sending to the silent c, 1000 packets/s
+                    for _ in range(10):
+                        to_c.sendto(b"x" * 64, ("198.19.3.9", 9))
+                    time.sleep(0.01)
             until(lambda: peer_states(hub).get("c") == "down", 10, "c down at a")
         finally:
             stop.set()
@@ -152,7 +154,7 @@ def test_each_peer_lives_on_its_own(run_dir: object, star: Star, keys: list[tupl
     assert states == {"b": "up", "c": "down"}, states
     assert lines[2:] == [f"peer-down c {star.address(2)}:{PORT}"], lines
     encrypt = next(layer for layer in c_side.stack() if layer.encryption)
-    assert garbage[0] > 1000 and sum(encrypt.drops.values()) > 0, (garbage, encrypt.drops)
+    assert garbage[0] > 500 and sum(encrypt.drops.values()) > 0, (garbage, encrypt.drops)
 
 
 def routes(host: str) -> set[str]:
