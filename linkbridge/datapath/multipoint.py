@@ -161,6 +161,10 @@ class PeerRouter:
         self.view = PeerView(table, {}, {})
         self._counters = PeerCounters(self, link)
         self._sent_at_tick: dict[str, int] = {}  # each peer's frames sent at the last keepalive
+        # during update(): new peers' ports by station (their stacks may get an answer before
+        # the swap), then the new stacks whose ports may hold such frames
+        self._pending: dict[str, PeerPort] = {}
+        self._flush: list[PeerStack] = []
         self.keepalives: dict[str, int] = {}  # keepalives sent to each peer
         self.update(table)
 
@@ -205,11 +209,18 @@ class PeerRouter:
         touched: dict[str, PeerStack] = {}
         for station, frame in self.link.receive_from(timeout):
             stack = view.stations.get(station)
-            if stack is None:  # a link returns only the stations it was given
-                self._counters.drop(FILTERED)
+            if stack is None:  # a link returns only the stations it was given ...
+                port = self._pending.get(station)  # ... or a peer an update() is adding
+                if port is None:
+                    self._counters.drop(FILTERED)
+                else:
+                    port.take(frame)
                 continue
             stack.port.take(frame)
             touched[stack.peer.name] = stack
+        if self._flush:  # frames new peers' ports took during an update()
+            flush, self._flush = self._flush, []
+            touched.update((stack.peer.name, stack) for stack in flush)
         packets = []
         for stack in touched.values():
             for packet in stack.top.receive(0):
@@ -248,11 +259,13 @@ class PeerRouter:
                     stacks[peer.name] = PeerStack(peer, kept.port, kept.top, kept.undo)
                     continue
                 port, undo = PeerPort(self.link, peer), contextlib.ExitStack()
+                self._pending = {**self._pending, **dict.fromkeys(peer.stations, port)}
                 with undo:
                     stacks[peer.name] = PeerStack(peer, port, opener(port, undo),
                                                   undo.pop_all())
                 added.append(peer)
         except BaseException:
+            self._pending = {}
             for peer in added:
                 stacks[peer.name].undo.close()
             self.link.set_stations(before)
@@ -262,6 +275,8 @@ class PeerRouter:
         self.view = PeerView(table, stacks, {
             station: stacks[peer.name]
             for peer in table.peers for station in peer.stations or (ONE_STATION,)})
+        self._flush = [stacks[peer.name] for peer in added]
+        self._pending = {}
         self.link.set_stations(after)
         self._upper = opener
         for stack in removed:

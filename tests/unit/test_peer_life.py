@@ -141,3 +141,20 @@ def test_a_peer_a_reload_removes_goes_down_once() -> None:
 def test_a_reload_retunes_in_place_only_when_just_the_peers_changed(
         old: dict[str, object], new: dict[str, object], only: bool) -> None:
     assert peers_only(old, new) is only
+
+
+def test_an_answer_that_comes_while_a_peer_is_being_added_goes_up_its_stack() -> None:
+    link = Stations()
+    answer = between("198.19.4.5", "198.19.0.1")
+    routed: list[PeerRouter] = []
+
+    def answered_at_once(port: PeerPort, undo: contextlib.ExitStack) -> PeerPort:
+        if port.name == "d":  # its handshake answered before the new view is in place
+            link.arriving = [("127.0.0.1:5004", answer)]
+            assert routed[0].receive(0) == []
+        return port
+
+    routed.append(PeerRouter(link, PeerTable(map(parse_peer, (B,))), answered_at_once))
+    routed[0].update(PeerTable(map(parse_peer, (B, D))))
+    assert routed[0].receive(0) == [answer]
+    assert routed[0].counters.drops == {}
