@@ -22,6 +22,7 @@ from typing import Protocol
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import AddressedLink, Endpoint, Pollable
+from linkbridge.datapath.handshakes import HandshakeScheduler
 from linkbridge.wire.drops import FILTERED, NO_PEER, SOURCE_NOT_ALLOWED
 from linkbridge.wire.frames import KEEPALIVE_FRAME
 from linkbridge.wire.peers import Peer, PeerTable
@@ -153,9 +154,11 @@ class PeerRouter:
     stack, putting what closes it on `undo`."""
 
     def __init__(self, link: AddressedEndpoint, table: PeerTable,
-                 upper: UpperOpener = no_layers) -> None:
+                 upper: UpperOpener = no_layers,
+                 handshakes: HandshakeScheduler | None = None) -> None:
         self.name = link.name
         self.link = link
+        self.handshakes = handshakes  # the one the peers' encrypt layers share (reloads too)
         self._upper = upper
         self._plain = upper is no_layers
         self.view = PeerView(table, {}, {})
@@ -300,21 +303,22 @@ class PollablePeerRouter(PeerRouter):
     after the link's descriptor was readable may return nothing, every frame dropped)."""
 
     def __init__(self, link: PollableAddressed, table: PeerTable,
-                 upper: UpperOpener = no_layers) -> None:
-        super().__init__(link, table, upper)
+                 upper: UpperOpener = no_layers,
+                 handshakes: HandshakeScheduler | None = None) -> None:
+        super().__init__(link, table, upper, handshakes)
         self._fileno = link.fileno
 
     def fileno(self) -> int:
         return self._fileno()
 
 
-def peer_router(link: Endpoint, table: PeerTable,
-                upper: UpperOpener = no_layers) -> PeerRouter:
+def peer_router(link: Endpoint, table: PeerTable, upper: UpperOpener = no_layers,
+                handshakes: HandshakeScheduler | None = None) -> PeerRouter:
     """The router over `link`, each peer's stack opened by `upper`: Pollable when the link
     is, over OneStation when the link has no station addresses (validate() let it carry one
     peer)."""
     if not isinstance(link, AddressedLink):
-        return PeerRouter(OneStation(link), table, upper)
+        return PeerRouter(OneStation(link), table, upper, handshakes)
     if isinstance(link, Pollable):
-        return PollablePeerRouter(link, table, upper)
-    return PeerRouter(link, table, upper)
+        return PollablePeerRouter(link, table, upper, handshakes)
+    return PeerRouter(link, table, upper, handshakes)

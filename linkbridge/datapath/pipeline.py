@@ -23,6 +23,7 @@ from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
 from linkbridge.datapath.endpoint import AddressedLink, Endpoint, SendTiming
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
+from linkbridge.datapath.handshakes import HandshakeScheduler
 from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.datapath.multipoint import UpperOpener, no_layers, peer_router
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
@@ -388,7 +389,12 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         if plan.queue is not None:
             link_side = open_queue(plan.queue, link_side, stack)
     else:
-        router = link_side = peer_router(below, pipeline.peers, peer_opener(pipeline))
+        handshakes = None
+        if pipeline.upper.encrypt is not None:  # one handshake thread for every peer
+            handshakes = HandshakeScheduler(below.name)
+            stack.callback(handshakes.close)
+        router = link_side = peer_router(below, pipeline.peers,
+                                         peer_opener(pipeline, handshakes), handshakes)
         stack.callback(router.close_peers)
     if scheduler is not None and isinstance(link_side, CompressingEndpoint):
         scheduler.on_switch(link_side.path_changed)  # full headers after a failover
@@ -449,12 +455,15 @@ def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],
     return scheduler
 
 
-def peer_opener(pipeline: Pipeline) -> UpperOpener:
-    """What opens each peer's upper stack over its port (no_layers when the peers run none);
-    a reload's new pipeline gives the one for the peers it adds."""
+def peer_opener(pipeline: Pipeline, handshakes: HandshakeScheduler | None = None
+                ) -> UpperOpener:
+    """What opens each peer's upper stack over its port (no_layers when the peers run none),
+    its handshakes on `handshakes`; a reload's new pipeline gives the one for the peers it
+    adds."""
     if pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None:
         return no_layers
-    return lambda port, undo: open_upper(peer_upper(pipeline, port.name), port, undo)
+    return lambda port, undo: open_upper(peer_upper(pipeline, port.name), port, undo,
+                                         handshakes)
 
 
 def peer_upper(pipeline: Pipeline, name: str) -> Upper:
@@ -465,9 +474,11 @@ def peer_upper(pipeline: Pipeline, name: str) -> Upper:
     return replace(pipeline.upper, encrypt=replace(encrypt, keys=pipeline.peer_keys[name]))
 
 
-def open_upper(upper: Upper, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:
-    """One peer's stack over the lower half `below`: encrypt, then compress above it (the
-    offload layer stands in for the TUN device, see build())."""
+def open_upper(upper: Upper, below: Endpoint, stack: contextlib.ExitStack,
+               handshakes: HandshakeScheduler | None = None) -> Endpoint:
+    """One peer's stack over the lower half `below`: encrypt (its handshakes on `handshakes`
+    when given, else in a thread of its own), then compress above it (the offload layer stands
+    in for the TUN device, see build())."""
     if upper.encrypt is not None:
-        below = open_layer(below, upper.encrypt, stack)
+        below = open_layer(below, upper.encrypt, stack, handshakes)
     return below if upper.compress.mode == OFF else CompressingEndpoint(below, upper.compress.mode)

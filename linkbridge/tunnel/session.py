@@ -259,7 +259,8 @@ class TunnelRunner:
             return False
         router = self.peers.router
         before = set(router.table.prefixes())
-        added, removed = router.update(table, peer_opener(plan.description))
+        added, removed = router.update(table, peer_opener(plan.description,
+                                                          router.handshakes))
         after = set(table.prefixes())
         change_routes(self.name, sorted(after - before, key=str),
                       sorted(before - after, key=str), route_metrics(plan))
