@@ -1,0 +1,264 @@
+"""A multipoint hub with 100 peers against one with 1 peer, side by side (docs/multipoint.md,
+"The scale figure"): the 64-byte packet rate each forwards, both ways, its memory and threads.
+
+Three namespaces on one switch: hub1 (a tunnel with one peer), hub100 (one with 100 peers) and
+the peers' host, where one UDP socket per peer speaks the hub's wire protocol (plain: a frame
+is the IP packet). Both hubs run all along; each repetition measures them one after the other,
+in a new random order, so that load from elsewhere falls on both alike:
+
+- `in`: the benchmark's sender sends 64-byte IPv4 packets from every peer's socket in turn
+  (each from an address of that peer's prefix, to the hub's own address, where a socket takes
+  them) as fast as it can; the figure is what the hub wrote into its TUN device per second
+  (each frame took a station lookup and the source check);
+- `out`: a sender in the hub's namespace sends 64-byte packets to an address of each peer in
+  turn; the figure is what the hub sent to the peers' stations per second (a route lookup).
+
+The ratio 100 peers / 1 peer of the median rates must be >= 0.9 (lookups do not grow with
+the peer count), the 100-peer hub's RSS <= 100 MB. Then both hubs start again with encryption
+(a key per peer; the peers here do not answer): their thread counts, equal when every peer's
+handshakes share one thread. Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import socket
+import statistics
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from benchmarks.running import run_measurements, verdict_status
+from linkbridge.lab import netns
+from linkbridge.lab.processes import LinkbridgeProcess, running_together
+from linkbridge.lab.topology import Star, star_hosts
+from linkbridge.ops.keys import new_private_key, public_key_of
+from linkbridge.ops.status import collect_status
+from linkbridge.ops.status_data import TunnelStatus
+from linkbridge.wire.packet import internet_checksum
+
+HUB_PORT = 47500
+FIRST_PEER_PORT = 50000
+HUB_ADDRESS = "198.19.0.1"
+SINK_PORT = 9
+PACKET = 64  # bytes of each IP packet
+TARGET_RATIO = 0.9
+TARGET_RSS_MB = 100.0
+DEVICE = "lbh0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    peers: int
+    reps: int
+    seconds: float
+
+
+@dataclass
+class Hub:
+    """One hub: its namespace, underlay address, peers' ports, and its process."""
+
+    host: str
+    address: str
+    peers: int
+    first_port: int
+    process: LinkbridgeProcess | None = None
+    rates: dict[str, list[float]] = field(default_factory=lambda: {"in": [], "out": []})
+
+    def args(self, star: Star, keys: Path | None = None) -> list[str]:
+        args = ["up", "--name", DEVICE, "--link", f"udp:?bind={self.address}:{HUB_PORT}",
+                "--address", f"{HUB_ADDRESS}/16"]
+        if keys is not None:
+            args += ["--private-key", str(keys / "hub.key")]
+        for index in range(self.peers):
+            key = f",key={public_key_of(new_private_key())}" if keys is not None else ""
+            args += ["--peer", f"p{index},allowed={peer_prefix(index)}.0/24,"
+                               f"endpoint={star.address(2)}:{self.first_port + index}{key}"]
+        return args
+
+    def status(self) -> TunnelStatus:
+        assert self.process is not None and self.process.proc is not None
+        pid = self.process.proc.pid
+        return next(tunnel for tunnel in collect_status() if tunnel.pid == pid)
+
+    def proc_status(self, key: str) -> int:
+        """A number of /proc/PID/status (VmRSS in kB, Threads)."""
+        assert self.process is not None and self.process.proc is not None
+        text = Path(f"/proc/{self.process.proc.pid}/status").read_text()
+        line = next(line for line in text.splitlines() if line.startswith(key + ":"))
+        return int(line.split()[1])
+
+
+def peer_prefix(index: int) -> str:
+    """The first three octets of peer `index`'s /24."""
+    return f"198.19.{index + 1}"
+
+
+def udp_packet(source: str, destination: str, size: int) -> bytes:
+    """A `size`-byte IPv4 UDP packet with its header checksum (the kernel checks it)."""
+    payload = bytes(size - 28)
+    udp = struct.pack("!HHHH", SINK_PORT, SINK_PORT, 8 + len(payload), 0) + payload
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, size, 0, 0, 64, socket.IPPROTO_UDP, 0,
+                         socket.inet_aton(source), socket.inet_aton(destination))
+    return header[:10] + internet_checksum(header).to_bytes(2, "big") + header[12:] + udp
+
+
+def udp_socket(host: str, bind: tuple[str, int] | None = None) -> socket.socket:
+    with netns.inside(host):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if bind is not None:
+        sock.bind(bind)
+    return sock
+
+
+def blast(send: Sequence[Callable[[], object]], stop: threading.Event) -> None:
+    """Call each sender in turn, as fast as the sockets take it, until `stop`."""
+    while not stop.is_set():
+        for _ in range(50):
+            for one in send:
+                with contextlib.suppress(BlockingIOError, ConnectionRefusedError):
+                    one()
+
+
+def rate(hub: Hub, counter: Callable[[TunnelStatus], int], send: Sequence[Callable[[], object]],
+         seconds: float) -> float:
+    """The hub's packets per second by `counter` while `send` runs, after a settling half
+    second."""
+    stop = threading.Event()
+    sender = threading.Thread(target=blast, args=(send, stop), daemon=True)
+    sender.start()
+    try:
+        time.sleep(0.5)
+        first, start = counter(hub.status()), time.perf_counter()
+        time.sleep(seconds)
+        last, end = counter(hub.status()), time.perf_counter()
+    finally:
+        stop.set()
+        sender.join()
+    return (last - first) / (end - start)
+
+
+def measure(hub: Hub, peer_sockets: Sequence[socket.socket], seconds: float) -> None:
+    """One `in` and one `out` figure of `hub`."""
+    target = (hub.address, HUB_PORT)
+    inbound = [udp_packet(f"{peer_prefix(index)}.5", HUB_ADDRESS, PACKET)
+               for index in range(hub.peers)]
+    send_in = [lambda sock=sock, packet=packet: sock.sendto(packet, target)
+               for sock, packet in zip(peer_sockets, inbound, strict=True)]
+    hub.rates["in"].append(rate(hub, lambda s: s.tunnel.tx_packets, send_in, seconds))
+    with udp_socket(hub.host) as out:
+        out.setblocking(False)
+        payload = bytes(PACKET - 28)
+        send_out = [lambda index=index: out.sendto(payload, (f"{peer_prefix(index)}.5",
+                                                             SINK_PORT))
+                    for index in range(hub.peers)]
+        hub.rates["out"].append(rate(hub, lambda s: s.link_side.tx_packets, send_out, seconds))
+
+
+@contextlib.contextmanager
+def peer_sockets(star: Star, hub: Hub) -> Iterator[list[socket.socket]]:
+    """The hub's peers' sockets on the peers' host (never read: the kernel drops what
+    overflows them)."""
+    with contextlib.ExitStack() as stack:
+        socks = []
+        for index in range(hub.peers):
+            sock = stack.enter_context(udp_socket(star.hosts[2],
+                                                  (star.address(2), hub.first_port + index)))
+            sock.setblocking(False)
+            socks.append(sock)
+        yield socks
+
+
+def run(settings: Settings) -> tuple[list[Hub], dict[str, int]]:
+    with star_hosts(3) as star:
+        hubs = [Hub(star.hosts[0], star.address(0), 1, FIRST_PEER_PORT - 1000),
+                Hub(star.hosts[1], star.address(1), settings.peers, FIRST_PEER_PORT)]
+        for hub in hubs:
+            hub.process = LinkbridgeProcess(hub.host, hub.args(star), f"hub{hub.peers}")
+        with contextlib.ExitStack() as stack:
+            sockets = [stack.enter_context(peer_sockets(star, hub)) for hub in hubs]
+            stack.enter_context(running_together(*(hub.process for hub in hubs
+                                                   if hub.process)))
+            for hub in hubs:  # the hub's own address takes what the peers send, unread
+                stack.enter_context(udp_socket(hub.host, (HUB_ADDRESS, SINK_PORT)))
+            for _rep in range(settings.reps):
+                order = list(zip(hubs, sockets, strict=True))
+                random.shuffle(order)
+                for hub, socks in order:
+                    measure(hub, socks, settings.seconds)
+            memory = {"rss_kb": hubs[1].proc_status("VmRSS"),
+                      "plain, 1 peer": hubs[0].proc_status("Threads"),
+                      f"plain, {settings.peers} peers": hubs[1].proc_status("Threads")}
+        memory.update(encrypted_threads(star, hubs))
+    return hubs, memory
+
+
+def encrypted_threads(star: Star, hubs: Sequence[Hub]) -> dict[str, int]:
+    """Each hub's thread count with every peer encrypted (its own key; nobody answers)."""
+    threads = {}
+    with TemporaryDirectory() as directory:
+        keys = Path(directory)
+        (keys / "hub.key").write_text(new_private_key() + "\n")
+        (keys / "hub.key").chmod(0o600)
+        for hub in hubs:
+            hub.process = LinkbridgeProcess(hub.host, hub.args(star, keys),
+                                            f"encrypted hub{hub.peers}")
+        with running_together(*(hub.process for hub in hubs if hub.process)):
+            time.sleep(1.0)  # every peer's first initiation sent
+            for hub in hubs:
+                threads[f"encrypted, {hub.peers} peer{'s' * (hub.peers > 1)}"] = \
+                    hub.proc_status("Threads")
+    return threads
+
+
+def table(hubs: Sequence[Hub], memory: dict[str, int]) -> list[str]:
+    """The figures, medians with [min..max], the ratios and their verdicts."""
+    one, many = hubs
+    rows = [f"{'direction':<10}{'1 peer (pkt/s)':>28}{f'{many.peers} peers (pkt/s)':>30}"
+            f"{'ratio':>8}  target"]
+    for direction in ("in", "out"):
+        cells = [f"{statistics.median(hub.rates[direction]):>10.0f} "
+                 f"[{min(hub.rates[direction]):.0f}..{max(hub.rates[direction]):.0f}]"
+                 for hub in hubs]
+        ratio = statistics.median(many.rates[direction]) / statistics.median(one.rates[direction])
+        verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+        rows.append(f"{direction:<10}{cells[0]:>28}{cells[1]:>30}{ratio:>8.2f}  "
+                    f">= {TARGET_RATIO} {verdict}")
+    rss = memory.pop("rss_kb") / 1024
+    rows.append(f"RSS of the {many.peers}-peer hub: {rss:.1f} MB  <= {TARGET_RSS_MB:g} MB "
+                f"{'met' if rss <= TARGET_RSS_MB else 'MISSED'}")
+    rows.append("threads of each hub: " + "; ".join(f"{key}: {value}"
+                                                    for key, value in memory.items()))
+    return rows
+
+
+def parse_args(argv: Sequence[str]) -> Settings:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks peers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--peers", type=int, default=100, help="peers of the large hub (100)")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (5)")
+    parser.add_argument("--seconds", type=float, default=2.0,
+                        help="seconds each figure is measured (2)")
+    args = parser.parse_args(argv)
+    if not 2 <= args.peers <= 250 or args.reps < 1 or args.seconds <= 0:
+        parser.error("--peers takes 2..250, --reps and --seconds positive numbers")
+    return Settings(args.peers, args.reps, args.seconds)
+
+
+def main(argv: Sequence[str]) -> int:
+    settings = parse_args(argv)
+    status, result = run_measurements(lambda: run(settings), "network namespaces, TUN")
+    if result is None:
+        return status
+    hubs, memory = result
+    print(f"multipoint hub: 1 vs {settings.peers} peers, {settings.reps} reps x "
+          f"{settings.seconds:g} s, {PACKET}-byte packets; cells: median [min..max]")
+    rows = table(hubs, memory)
+    print("\n".join(rows), flush=True)
+    return verdict_status(rows)
