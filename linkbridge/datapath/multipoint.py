@@ -209,6 +209,8 @@ class PeerRouter:
 
     def receive(self, timeout: float) -> list[bytes]:
         view = self.view
+        if self._plain:
+            return self._receive_plain(view, timeout)
         touched: dict[str, PeerStack] = {}
         for station, frame in self.link.receive_from(timeout):
             stack = view.stations.get(station)
@@ -233,6 +235,26 @@ class PeerRouter:
                     continue
                 self._counters.received(len(packet))
                 packets.append(packet)
+        return packets
+
+    def _receive_plain(self, view: PeerView, timeout: float) -> list[bytes]:
+        """receive() when the peers run no layers: each frame is its packet, checked as it
+        comes (no stack to pass it through: the cost per frame is the same with 1 or 100
+        peers in a batch)."""
+        stations, sent_by, counters = view.stations, view.table.sent_by, self._counters
+        packets = []
+        for station, frame in self.link.receive_from(timeout):
+            stack = stations.get(station)
+            if stack is None:  # a link returns only the stations it was given
+                counters.drop(FILTERED)
+                continue
+            stack.port.counters.received(len(frame))
+            if not sent_by(stack.peer, frame):
+                stack.port.counters.drop(SOURCE_NOT_ALLOWED)
+                counters.drop(SOURCE_NOT_ALLOWED)
+                continue
+            counters.received(len(frame))
+            packets.append(frame)
         return packets
 
     def peer_frames(self) -> list[tuple[Peer, int]]:
