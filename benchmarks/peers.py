@@ -79,7 +79,9 @@ class Hub:
     rates: dict[str, list[tuple[float, float]]] = field(
         default_factory=lambda: {"in": [], "out": []})
 
-    def args(self, star: Star, keys: Path | None = None) -> list[str]:
+    def args(self, peers_address: str, keys: Path | None = None) -> list[str]:
+        """`linkbridge up` of the hub, its peers' stations on `peers_address`, each with a
+        key of its own when `keys` (the directory of the hub's `hub.key`) is given."""
         args = ["up", "--name", DEVICE, "--link", f"udp:?bind={self.address}:{HUB_PORT}",
                 "--address", f"{HUB_ADDRESS}/16"]
         if keys is not None:
@@ -87,7 +89,7 @@ class Hub:
         for index in range(self.peers):
             key = f",key={public_key_of(new_private_key())}" if keys is not None else ""
             args += ["--peer", f"p{index},allowed={peer_prefix(index)}.0/24,"
-                               f"endpoint={star.address(2)}:{self.first_port + index}{key}"]
+                               f"endpoint={peers_address}:{self.first_port + index}{key}"]
         return args
 
     def status(self) -> TunnelStatus:
@@ -115,12 +117,12 @@ def peer_prefix(index: int) -> str:
     return f"198.19.{index + 1}"
 
 
-def udp_packet(source: str, destination: str, size: int) -> bytes:
-    """A `size`-byte IPv4 UDP packet with its header checksum (the kernel checks it)."""
-    payload = bytes(size - 28)
+def udp_packet(source: str, destination: str, payload: bytes) -> bytes:
+    """An IPv4 UDP packet to SINK_PORT with its header checksum (the kernel checks it)."""
     udp = struct.pack("!HHHH", SINK_PORT, SINK_PORT, 8 + len(payload), 0) + payload
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, size, 0, 0, 64, socket.IPPROTO_UDP, 0,
-                         socket.inet_aton(source), socket.inet_aton(destination))
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64,
+                         socket.IPPROTO_UDP, 0, socket.inet_aton(source),
+                         socket.inet_aton(destination))
     return header[:10] + internet_checksum(header).to_bytes(2, "big") + header[12:] + udp
 
 
@@ -132,16 +134,23 @@ def udp_socket(host: str, bind: tuple[str, int] | None = None) -> socket.socket:
     return sock
 
 
-def blast(send: Sequence[Callable[[], object]], stop: threading.Event) -> None:
-    """Call each sender in turn, as fast as the sockets take it, until `stop`."""
+Send = tuple[Callable[[bytes], int], bytes]  # a connected socket's send() and its packet
+ROUND = 100  # sends between two looks at the stop flag
+
+
+def blast(sends: Sequence[Send], stop: threading.Event) -> None:
+    """Send each packet in turn, as fast as the sockets take them, until `stop` (a round has
+    ROUND sends whatever the number of peers, so the sender's cost per packet is the same)."""
+    rounds = list(sends) * max(1, ROUND // len(sends))
     while not stop.is_set():
-        for _ in range(50):
-            for one in send:
-                with contextlib.suppress(BlockingIOError, ConnectionRefusedError):
-                    one()
+        try:
+            for send, packet in rounds:
+                send(packet)
+        except OSError:  # a full queue (ENOBUFS) or a refused port: on with the next round
+            continue
 
 
-def rate(hub: Hub, counter: Callable[[TunnelStatus], int], send: Sequence[Callable[[], object]],
+def rate(hub: Hub, counter: Callable[[TunnelStatus], int], send: Sequence[Send],
          seconds: float) -> tuple[float, float]:
     """The hub's packets by `counter` per second and per second of its CPU time while `send`
     runs, after a settling half second."""
@@ -162,31 +171,29 @@ def rate(hub: Hub, counter: Callable[[TunnelStatus], int], send: Sequence[Callab
 
 def measure(hub: Hub, peer_sockets: Sequence[socket.socket], seconds: float) -> None:
     """One `in` and one `out` figure of `hub`."""
-    target = (hub.address, HUB_PORT)
-    inbound = [udp_packet(f"{peer_prefix(index)}.5", HUB_ADDRESS, PACKET)
-               for index in range(hub.peers)]
-    send_in = [lambda sock=sock, packet=packet: sock.sendto(packet, target)
-               for sock, packet in zip(peer_sockets, inbound, strict=True)]
+    send_in = [(sock.send, udp_packet(f"{peer_prefix(index)}.5", HUB_ADDRESS,
+                                      bytes(PACKET - 28)))
+               for index, sock in enumerate(peer_sockets)]
     hub.rates["in"].append(rate(hub, lambda s: s.tunnel.tx_packets, send_in, seconds))
-    with udp_socket(hub.host) as out:
-        out.setblocking(False)
+    with contextlib.ExitStack() as stack:
         payload = bytes(PACKET - 28)
-        send_out = [lambda index=index: out.sendto(payload, (f"{peer_prefix(index)}.5",
-                                                             SINK_PORT))
-                    for index in range(hub.peers)]
+        send_out = []
+        for index in range(hub.peers):
+            out = stack.enter_context(udp_socket(hub.host))
+            out.connect((f"{peer_prefix(index)}.5", SINK_PORT))
+            send_out.append((out.send, payload))
         hub.rates["out"].append(rate(hub, lambda s: s.link_side.tx_packets, send_out, seconds))
 
 
 @contextlib.contextmanager
-def peer_sockets(star: Star, hub: Hub) -> Iterator[list[socket.socket]]:
-    """The hub's peers' sockets on the peers' host (never read: the kernel drops what
-    overflows them)."""
+def peer_sockets(host: str, address: str, hub: Hub) -> Iterator[list[socket.socket]]:
+    """The hub's peers' sockets on the peers' `host` (at `address`), connected to the hub
+    (never read by the benchmark: the kernel drops what overflows them)."""
     with contextlib.ExitStack() as stack:
         socks = []
         for index in range(hub.peers):
-            sock = stack.enter_context(udp_socket(star.hosts[2],
-                                                  (star.address(2), hub.first_port + index)))
-            sock.setblocking(False)
+            sock = stack.enter_context(udp_socket(host, (address, hub.first_port + index)))
+            sock.connect((hub.address, HUB_PORT))
             socks.append(sock)
         yield socks
 
@@ -196,9 +203,11 @@ def run(settings: Settings) -> tuple[list[Hub], dict[str, int]]:
         hubs = [Hub(star.hosts[0], star.address(0), 1, FIRST_PEER_PORT - 1000),
                 Hub(star.hosts[1], star.address(1), settings.peers, FIRST_PEER_PORT)]
         for hub in hubs:
-            hub.process = LinkbridgeProcess(hub.host, hub.args(star), f"hub{hub.peers}")
+            hub.process = LinkbridgeProcess(hub.host, hub.args(star.address(2)),
+                                            f"hub{hub.peers}")
         with contextlib.ExitStack() as stack:
-            sockets = [stack.enter_context(peer_sockets(star, hub)) for hub in hubs]
+            sockets = [stack.enter_context(peer_sockets(star.hosts[2], star.address(2), hub))
+                       for hub in hubs]
             stack.enter_context(running_together(*(hub.process for hub in hubs
                                                    if hub.process)))
             for hub in hubs:  # the hub's own address takes what the peers send, unread
@@ -223,7 +232,7 @@ def encrypted_threads(star: Star, hubs: Sequence[Hub]) -> dict[str, int]:
         (keys / "hub.key").write_text(new_private_key() + "\n")
         (keys / "hub.key").chmod(0o600)
         for hub in hubs:
-            hub.process = LinkbridgeProcess(hub.host, hub.args(star, keys),
+            hub.process = LinkbridgeProcess(hub.host, hub.args(star.address(2), keys),
                                             f"encrypted hub{hub.peers}")
         with running_together(*(hub.process for hub in hubs if hub.process)):
             time.sleep(1.0)  # every peer's first initiation sent
