@@ -26,10 +26,10 @@ from linkbridge.lab import netns
 from linkbridge.lab.probes import ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import Star, set_sysctl, star_hosts
-from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.ops.status import collect_status
 from linkbridge.ops.status_data import PEER_SIDE, TunnelStatus
 from tests.helpers.ping_stream import ping_stream
+from tests.helpers.station_keys import station_keys
 
 PORT = 47410
 DEVICE = "lbp0"
@@ -53,14 +53,7 @@ def star(root: None) -> Iterator[Star]:
 @pytest.fixture
 def keys(tmp_path: Path) -> list[tuple[str, str]]:
     """Each station's private key file and public key."""
-    made = []
-    for name in NAMES:
-        private = new_private_key()
-        path = tmp_path / f"{name}.key"
-        path.write_text(private + "\n")
-        path.chmod(0o600)
-        made.append((str(path), public_key_of(private)))
-    return made
+    return station_keys(tmp_path, NAMES)
 
 
 def peer(star: Star, keys: list[tuple[str, str]], index: int) -> str:

@@ -51,12 +51,18 @@ def test_a_peer_hook_hears_the_peer_its_station_and_prefixes() -> None:
         "LINKBRIDGE_PEER_ALLOWED": "198.19.3.0/24 fd00:3::/64", "LINKBRIDGE_PEER_STATE": "down"}
 
 
-def test_status_shows_each_peers_state() -> None:
+def c_heard() -> tuple[PeerRouter, PeerWatch]:
+    """A router with peers b and c, and their liveness once a keepalive came from c."""
     routed, link = router(B, C)
     watch = PeerWatch(routed, THRESHOLDS)
     link.arriving = [("127.0.0.1:5003", b"\x00")]
     routed.receive(0)
     watch.observe(0.0)
+    return routed, watch
+
+
+def test_status_shows_each_peers_state() -> None:
+    routed, watch = c_heard()
     document = json.loads(json.dumps({"device": "lb0", "pid": 7, "link_state": "up",
                                       "peer_states": watch.status(0.1),
                                       "link_side": {"name": routed.name,
@@ -121,11 +127,7 @@ def test_an_update_that_fails_to_open_a_peer_changes_nothing() -> None:
 
 
 def test_a_peer_a_reload_removes_goes_down_once() -> None:
-    routed, link = router(B, C)
-    watch = PeerWatch(routed, THRESHOLDS)
-    link.arriving = [("127.0.0.1:5003", b"\x00")]
-    routed.receive(0)
-    watch.observe(0.0)
+    routed, watch = c_heard()
     routed.update(PeerTable(map(parse_peer, (B,))))
     changes = watch.observe(0.1)
     assert [(peer.name, change.new, change.reason) for peer, change in changes] == [
