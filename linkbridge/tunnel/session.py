@@ -258,12 +258,16 @@ class TunnelRunner:
         if table is None:
             return False
         router = self.peers.router
-        before = set(router.table.prefixes())
-        added, removed = router.update(table, peer_opener(plan.description,
-                                                          router.handshakes))
-        after = set(table.prefixes())
-        change_routes(self.name, sorted(after - before, key=str),
-                      sorted(before - after, key=str), route_metrics(plan))
+        before, after = set(router.table.prefixes()), set(table.prefixes())
+        new_routes = sorted(after - before, key=str)
+        change_routes(self.name, new_routes, (), route_metrics(plan))  # nothing changed yet
+        try:
+            added, removed = router.update(table, peer_opener(plan.description,
+                                                              router.handshakes))
+        except BaseException:
+            change_routes(self.name, (), new_routes)
+            raise
+        change_routes(self.name, (), sorted(before - after, key=str))
         self.job = job
         log.info("%s: peers changed by reload: %s added, %s removed", self.name,
                  ", ".join(peer.name for peer in added) or "none",

@@ -12,6 +12,7 @@ import pytest
 
 from linkbridge.datapath.multipoint import PeerPort, PeerRouter
 from linkbridge.errors import ConfigError
+from linkbridge.ops.metrics import exposition
 from linkbridge.ops.status_data import parse_tunnel
 from linkbridge.ops.status_format import format_table
 from linkbridge.tunnel.peerwatch import PeerWatch, peer_environment
@@ -67,9 +68,14 @@ def test_status_shows_each_peers_state() -> None:
                                       "peer_states": watch.status(0.1),
                                       "link_side": {"name": routed.name,
                                                     **routed.counters.as_dict()}}))
-    rows = format_table([parse_tunnel(document)], now=0.0).splitlines()
+    tunnel = parse_tunnel(document)
+    rows = format_table([tunnel], now=0.0).splitlines()
     assert rows[3].split()[:2] == ["peer:b", "down"]
     assert rows[4].split()[:2] == ["peer:c", "up"]
+    metrics = [line for line in exposition([tunnel]).splitlines()
+               if line.startswith("linkbridge_peer_up")]
+    assert metrics == ['linkbridge_peer_up{tunnel="lb0",pid="7",link="",side="peer:b"} 0',
+                       'linkbridge_peer_up{tunnel="lb0",pid="7",link="",side="peer:c"} 1']
 
 
 class Opened:
