@@ -40,6 +40,8 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from benchmarks.running import run_measurements, verdict_status
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.multipoint import PeerRouter
 from linkbridge.lab import netns
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import Star, star_hosts
@@ -47,6 +49,7 @@ from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.ops.status import collect_status
 from linkbridge.ops.status_data import TunnelStatus
 from linkbridge.wire.packet import internet_checksum
+from linkbridge.wire.peers import PeerTable, parse_peer
 
 HUB_PORT = 47500
 FIRST_PEER_PORT = 50000
@@ -57,6 +60,8 @@ TARGET_RATIO = 0.9
 TARGET_RSS_MB = 100.0
 DEVICE = "lbh0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+PEER_BUFFER = 4096  # bytes of receive buffer of each peer's socket
+BATCH = 64  # frames per receive of the in-process router figure
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,8 @@ def peer_sockets(host: str, address: str, hub: Hub) -> Iterator[list[socket.sock
         socks = []
         for index in range(hub.peers):
             sock = stack.enter_context(udp_socket(host, (address, hub.first_port + index)))
+            # a small buffer: 100 full ones would put the kernel's UDP memory under pressure
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PEER_BUFFER)
             sock.connect((hub.address, HUB_PORT))
             socks.append(sock)
         yield socks
@@ -242,6 +249,82 @@ def encrypted_threads(star: Star, hubs: Sequence[Hub]) -> dict[str, int]:
     return threads
 
 
+class Stations:
+    """An in-memory addressed link under the in-process router figure: it returns the same
+    batch of frames on every receive and sends nowhere."""
+
+    name = "stations"
+
+    def __init__(self, frames: list[tuple[str, bytes]]) -> None:
+        self.frames = frames
+        self.counters = Counters()
+
+    def set_stations(self, stations: Sequence[str]) -> None:
+        """Any station will do."""
+
+    def send_to(self, station: str, frame: bytes) -> None:
+        """Nowhere."""
+
+    def send_all(self, frame: bytes) -> None:
+        """Nowhere."""
+
+    def send(self, frame: bytes) -> None:
+        """Nowhere."""
+
+    def receive(self, timeout: float) -> list[bytes]:
+        return [frame for _station, frame in self.frames]
+
+    def receive_from(self, timeout: float) -> list[tuple[str, bytes]]:
+        return self.frames
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def router_rates(peers: int, seconds: float) -> dict[str, float]:
+    """The PeerRouter's own packets per second of CPU time with `peers` peers (no sockets:
+    its station lookup and source check on receive, its route lookup on send), each packet
+    from or to the next peer in turn."""
+    table = PeerTable(parse_peer(f"p{index},allowed={peer_prefix(index)}.0/24,"
+                                 f"endpoint=192.0.2.1:{FIRST_PEER_PORT + index}")
+                      for index in range(peers))
+    frames = [(f"192.0.2.1:{FIRST_PEER_PORT + k % peers}",
+               udp_packet(f"{peer_prefix(k % peers)}.5", HUB_ADDRESS, bytes(PACKET - 28)))
+              for k in range(BATCH)]
+    router = PeerRouter(Stations(frames), table)
+    packets = [udp_packet(HUB_ADDRESS, f"{peer_prefix(k % peers)}.5", bytes(PACKET - 28))
+               for k in range(BATCH)]
+    def send_batch() -> None:
+        for packet in packets:
+            router.send(packet)
+
+    rates = {}
+    for name, step in (("in", lambda: router.receive(0)), ("out", send_batch)):
+        count, start = 0, time.thread_time()  # CPU time: other load does not count
+        while time.thread_time() - start < seconds:
+            for _ in range(100):
+                step()
+            count += 100 * BATCH
+        rates[name] = count / (time.thread_time() - start)
+    return rates
+
+
+def router_rows(peers: int, reps: int) -> list[str]:
+    """The in-process router figure: best of `reps` interleaved runs of 0.2 s each."""
+    best: dict[int, dict[str, float]] = {1: {}, peers: {}}
+    for _rep in range(reps):
+        for count in random.sample([1, peers], 2):
+            for name, value in router_rates(count, 0.2).items():
+                best[count][name] = max(best[count].get(name, 0.0), value)
+    rows = []
+    for name in ("in", "out"):
+        ratio = best[peers][name] / best[1][name]
+        verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+        rows.append(f"{'router ' + name + ' (pkt/s)':<24}{best[1][name]:>26.0f}"
+                    f"{best[peers][name]:>26.0f}{ratio:>8.2f}  >= {TARGET_RATIO} {verdict}")
+    return rows
+
+
 def table(hubs: Sequence[Hub], memory: dict[str, int]) -> list[str]:
     """The figures, medians with [min..max], the ratios and their verdicts."""
     many = hubs[1]
@@ -284,6 +367,6 @@ def main(argv: Sequence[str]) -> int:
     hubs, memory = result
     print(f"multipoint hub: 1 vs {settings.peers} peers, {settings.reps} reps x "
           f"{settings.seconds:g} s, {PACKET}-byte packets; cells: median [min..max]")
-    rows = table(hubs, memory)
+    rows = table(hubs, memory) + router_rows(settings.peers, settings.reps)
     print("\n".join(rows), flush=True)
     return verdict_status(rows)
