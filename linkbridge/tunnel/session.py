@@ -203,7 +203,7 @@ class TunnelRunner:
             elif self.job.hooks.has_link_hooks and session.scheduler is not None:
                 for lower in session.scheduler.lowers:
                     worker = HookWorker(self.job.hooks,
-                                            dataclasses.replace(info, link=lower.name))
+                                        dataclasses.replace(info, link=lower.name))
                     self._each_link_hooks[lower.name] = worker
                     self._stack.callback(worker.close)
             if self.job.hooks.has_peer_hooks and self.peers is not None:
