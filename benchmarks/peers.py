@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import random
 import socket
@@ -39,15 +40,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from benchmarks.peer_sessions import encrypted_peers, ping_around
 from benchmarks.running import run_measurements, verdict_status
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.multipoint import PeerRouter
 from linkbridge.lab import netns
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
-from linkbridge.lab.topology import Star, star_hosts
+from linkbridge.lab.topology import Star, set_sysctl, star_hosts
 from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.ops.status import collect_status
 from linkbridge.ops.status_data import TunnelStatus
+from linkbridge.wire.keys import decode_key, encode_key
 from linkbridge.wire.packet import internet_checksum
 from linkbridge.wire.peers import PeerTable, parse_peer
 
@@ -58,6 +63,7 @@ SINK_PORT = 9
 PACKET = 64  # bytes of each IP packet
 TARGET_RATIO = 0.9
 TARGET_RSS_MB = 100.0
+SESSIONS_TIMEOUT = 30.0  # seconds for every encrypted session to come up, pings answered
 DEVICE = "lbh0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PEER_BUFFER = 4096  # bytes of receive buffer of each peer's socket
@@ -84,15 +90,18 @@ class Hub:
     rates: dict[str, list[tuple[float, float]]] = field(
         default_factory=lambda: {"in": [], "out": []})
 
-    def args(self, peers_address: str, keys: Path | None = None) -> list[str]:
-        """`linkbridge up` of the hub, its peers' stations on `peers_address`, each with a
-        key of its own when `keys` (the directory of the hub's `hub.key`) is given."""
+    def args(self, peers_address: str, hub_key: Path | None = None,
+             publics: Sequence[str] = ()) -> list[str]:
+        """`linkbridge up` of the hub, its peers' stations on `peers_address`; with its
+        private key file `hub_key`, each peer's key= from `publics` (a new key each when
+        none are given)."""
         args = ["up", "--name", DEVICE, "--link", f"udp:?bind={self.address}:{HUB_PORT}",
                 "--address", f"{HUB_ADDRESS}/16"]
-        if keys is not None:
-            args += ["--private-key", str(keys / "hub.key")]
+        if hub_key is not None:
+            args += ["--private-key", str(hub_key)]
+            publics = publics or [public_key_of(new_private_key()) for _ in range(self.peers)]
         for index in range(self.peers):
-            key = f",key={public_key_of(new_private_key())}" if keys is not None else ""
+            key = f",key={publics[index]}" if hub_key is not None else ""
             args += ["--peer", f"p{index},allowed={peer_prefix(index)}.0/24,"
                                f"endpoint={peers_address}:{self.first_port + index}{key}"]
         return args
@@ -205,7 +214,7 @@ def peer_sockets(host: str, address: str, hub: Hub) -> Iterator[list[socket.sock
         yield socks
 
 
-def run(settings: Settings) -> tuple[list[Hub], dict[str, int]]:
+def run(settings: Settings) -> tuple[list[Hub], dict[str, int], dict[str, str]]:
     with star_hosts(3) as star:
         hubs = [Hub(star.hosts[0], star.address(0), 1, FIRST_PEER_PORT - 1000),
                 Hub(star.hosts[1], star.address(1), settings.peers, FIRST_PEER_PORT)]
@@ -227,26 +236,49 @@ def run(settings: Settings) -> tuple[list[Hub], dict[str, int]]:
             memory = {"rss_kb": hubs[1].proc_status("VmRSS"),
                       "plain, 1 peer": hubs[0].proc_status("Threads"),
                       f"plain, {settings.peers} peers": hubs[1].proc_status("Threads")}
-        memory.update(encrypted_threads(star, hubs))
-    return hubs, memory
+        encrypted = encrypted_run(star, hubs)
+    return hubs, memory, encrypted
 
 
-def encrypted_threads(star: Star, hubs: Sequence[Hub]) -> dict[str, int]:
-    """Each hub's thread count with every peer encrypted (its own key; nobody answers)."""
-    threads = {}
+def established(hub: Hub) -> int:
+    """How many of the hub's peers have an established session."""
+    return sum(layer.encryption.state == "established"
+               for _name, side in hub.status().peers
+               for layer in side.stack() if layer.encryption)
+
+
+def encrypted_run(star: Star, hubs: Sequence[Hub]) -> dict[str, str]:
+    """Both hubs again, every peer encrypted and real (benchmarks/peer_sessions.py): the
+    seconds until all sessions are established, the pings answered, the hub's threads."""
+    figures = {}
     with TemporaryDirectory() as directory:
-        keys = Path(directory)
-        (keys / "hub.key").write_text(new_private_key() + "\n")
-        (keys / "hub.key").chmod(0o600)
+        hub_key = Path(directory) / "hub.key"
+        hub_private = new_private_key()
+        hub_key.write_text(hub_private + "\n")
+        hub_key.chmod(0o600)
+        hub_public = decode_key(public_key_of(hub_private), "hub")
         for hub in hubs:
-            hub.process = LinkbridgeProcess(hub.host, hub.args(star.address(2), keys),
+            set_sysctl(hub.host, "net/ipv4/ip_forward", "1")  # peer to peer through the hub
+            privates = [X25519PrivateKey.generate() for _ in range(hub.peers)]
+            publics = [encode_key(private.public_key().public_bytes_raw())
+                       for private in privates]
+            hub.process = LinkbridgeProcess(hub.host, hub.args(star.address(2), hub_key,
+                                                               publics),
                                             f"encrypted hub{hub.peers}")
-        with running_together(*(hub.process for hub in hubs if hub.process)):
-            time.sleep(1.0)  # every peer's first initiation sent
-            for hub in hubs:
-                threads[f"encrypted, {hub.peers} peer{'s' * (hub.peers > 1)}"] = \
-                    hub.proc_status("Threads")
-    return threads
+            with hub.process, encrypted_peers(star.hosts[2], star.address(2), hub.first_port,
+                                              (hub.address, HUB_PORT), hub_public,
+                                              privates) as layers:
+                pings = ping_around(layers, [f"{peer_prefix(index)}.5"
+                                             for index in range(hub.peers)], HUB_ADDRESS,
+                                    functools.partial(established, hub), SESSIONS_TIMEOUT)
+                met = 0 <= pings.sessions_s <= SESSIONS_TIMEOUT and \
+                    pings.hub_answered == pings.peer_answered == hub.peers
+                figures[f"encrypted, {hub.peers} peer{'s' * (hub.peers > 1)}"] = (
+                    f"sessions up in {pings.sessions_s:.1f} s, pings answered: "
+                    f"{pings.hub_answered}/{hub.peers} to the hub, {pings.peer_answered}/"
+                    f"{hub.peers} to the next peer, {hub.proc_status('Threads')} threads; "
+                    f"all within {SESSIONS_TIMEOUT:g} s {'met' if met else 'MISSED'}")
+    return figures
 
 
 class Stations:
@@ -364,9 +396,10 @@ def main(argv: Sequence[str]) -> int:
     status, result = run_measurements(lambda: run(settings), "network namespaces, TUN")
     if result is None:
         return status
-    hubs, memory = result
+    hubs, memory, encrypted = result
     print(f"multipoint hub: 1 vs {settings.peers} peers, {settings.reps} reps x "
           f"{settings.seconds:g} s, {PACKET}-byte packets; cells: median [min..max]")
-    rows = table(hubs, memory) + router_rows(settings.peers, settings.reps)
+    rows = table(hubs, memory) + router_rows(settings.peers, settings.reps) + [
+        f"{name}: {text}" for name, text in encrypted.items()]
     print("\n".join(rows), flush=True)
     return verdict_status(rows)

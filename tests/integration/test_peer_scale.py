@@ -1,25 +1,33 @@
 """A multipoint hub with 100 peers in one process (docs/multipoint.md, "The scale figure"), the
 short form of `python -m benchmarks peers`: the peers are 100 UDP sockets in another namespace
 speaking the plain wire protocol (a frame is the IP packet). Every peer's packet reaches the
-hub's host, each peer gets exactly the packet routed to it, the hub's RSS stays <= 100 MB,
-and with encryption the 100 peers' handshakes share one thread."""
+hub's host, each peer gets exactly the packet routed to it, the hub's RSS stays <= 100 MB;
+then with encryption, the peers being linkbridge's own encrypt layer (benchmarks/
+peer_sessions.py): all 100 sessions come up within 30 s, every peer's ping to the hub and to
+the next peer (through the hub) is answered, and the hub's 100 sessions share one handshake
+thread."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from benchmarks.peer_sessions import encrypted_peers, ping_around
 from benchmarks.peers import (
     FIRST_PEER_PORT,
     HUB_ADDRESS,
+    HUB_PORT,
+    SESSIONS_TIMEOUT,
     SINK_PORT,
     TARGET_RSS_MB,
     Hub,
+    established,
     peer_prefix,
     peer_sockets,
     udp_packet,
@@ -27,7 +35,8 @@ from benchmarks.peers import (
 )
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.topology import Star, set_sysctl, star_hosts
-from linkbridge.ops.keys import new_private_key
+from linkbridge.ops.keys import new_private_key, public_key_of
+from linkbridge.wire.keys import decode_key, encode_key
 
 PEERS = 100
 THREADS_PLAIN = 8  # a bound above what a hub runs (5 plain, 6 encrypted): not one per peer
@@ -70,14 +79,22 @@ def test_a_hub_with_100_peers(run_dir: object, star: Star, tmp_path: Path) -> No
     assert rss_mb <= TARGET_RSS_MB, rss_mb
     assert len(status.peers) == PEERS and status.link_side.drops == {}
 
-    (tmp_path / "hub.key").write_text(new_private_key() + "\n")
+    hub_private = new_private_key()
+    (tmp_path / "hub.key").write_text(hub_private + "\n")
     (tmp_path / "hub.key").chmod(0o600)
-    with LinkbridgeProcess(hub.host, hub.args(star.address(1), tmp_path), "encrypted hub") \
-            as encrypted:
-        hub.process = encrypted
-        time.sleep(0.5)  # every peer's first initiation on its way
+    privates = [X25519PrivateKey.generate() for _ in range(PEERS)]
+    publics = [encode_key(private.public_key().public_bytes_raw()) for private in privates]
+    set_sysctl(hub.host, "net/ipv4/ip_forward", "1")
+    hub.process = LinkbridgeProcess(hub.host, hub.args(star.address(1), tmp_path / "hub.key",
+                                                       publics), "encrypted hub")
+    with hub.process, encrypted_peers(star.hosts[1], star.address(1), hub.first_port,
+                                      (hub.address, HUB_PORT),
+                                      decode_key(public_key_of(hub_private), "hub"),
+                                      privates) as layers:
+        pings = ping_around(layers, [f"{peer_prefix(index)}.5" for index in range(PEERS)],
+                            HUB_ADDRESS, functools.partial(established, hub), SESSIONS_TIMEOUT)
         threads = hub.proc_status("Threads")
-        sessions = [layer.encryption for _name, side in hub.status().peers
-                    for layer in side.stack() if layer.encryption]
-    assert len(sessions) == PEERS
+    # every session up, every peer's ping to the hub and to the next peer answered
+    assert 0 <= pings.sessions_s <= SESSIONS_TIMEOUT, pings
+    assert (pings.hub_answered, pings.peer_answered) == (PEERS, PEERS), pings
     assert threads <= THREADS_PLAIN, threads  # one handshake thread for the 100 peers
