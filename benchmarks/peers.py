@@ -18,9 +18,11 @@ in the window): the cost per packet, which load from elsewhere on the machine di
 than the rate.
 
 The ratio 100 peers / 1 peer of the median rates must be >= 0.9 (lookups do not grow with
-the peer count), the 100-peer hub's RSS <= 100 MB. Then both hubs start again with encryption
-(a key per peer; the peers here do not answer): their thread counts, equal when every peer's
-handshakes share one thread. Exit status 1 when a target is missed.
+the peer count), the 100-peer hub's RSS <= 100 MB; the router's own cost per packet of CPU
+time, in-process, with 1 and 100 peers. Then both hubs start again with every peer encrypted
+and real (benchmarks/peer_sessions.py): every session up and every peer's ping to the hub and
+to the next peer answered within 30 s, and the hubs' thread counts (equal when every peer's
+handshakes share one thread). Exit status 1 when a target is missed.
 """
 
 from __future__ import annotations
