@@ -169,7 +169,7 @@ class PeerRouter:
         self._pending: dict[str, PeerPort] = {}
         self._flush: list[PeerStack] = []
         self.keepalives: dict[str, int] = {}  # keepalives sent to each peer
-        self.update(table)
+        self._install(table, upper, restation=False)  # validate() gave the link its stations
 
     @property
     def table(self) -> PeerTable:
@@ -271,12 +271,18 @@ class PeerRouter:
         or changed one gets new ones; a removed one's stack is closed after the swap. The link
         has the old and the new stations during the swap, so neither view meets a station the
         link lacks."""
-        old, opener = self.view.stacks, upper or self._upper
+        return self._install(table, upper or self._upper, restation=True)
+
+    def _install(self, table: PeerTable, opener: UpperOpener, restation: bool
+                 ) -> tuple[list[Peer], list[Peer]]:
+        """update(), and the first table (whose stations the link has: `restation` False)."""
+        old = self.view.stacks
         stacks: dict[str, PeerStack] = {}
         added = []
         before = [station for stack in old.values() for station in stack.peer.stations]
         after = [station for peer in table.peers for station in peer.stations]
-        self.link.set_stations(list(dict.fromkeys(before + after)))
+        if restation:
+            self.link.set_stations(list(dict.fromkeys(before + after)))
         try:
             for peer in table.peers:
                 kept = old.get(peer.name)
@@ -293,7 +299,8 @@ class PeerRouter:
             self._pending = {}
             for peer in added:
                 stacks[peer.name].undo.close()
-            self.link.set_stations(before)
+            if restation:
+                self.link.set_stations(before)
             raise
         removed = [stack for name, stack in old.items()
                    if name not in stacks or stacks[name].port is not stack.port]
@@ -302,7 +309,8 @@ class PeerRouter:
             for peer in table.peers for station in peer.stations or (ONE_STATION,)})
         self._flush = [stacks[peer.name] for peer in added]
         self._pending = {}
-        self.link.set_stations(after)
+        if restation:
+            self.link.set_stations(after)
         self._upper = opener
         for stack in removed:
             stack.undo.close()
