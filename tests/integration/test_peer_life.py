@@ -2,8 +2,9 @@
 with stations b, c (and d) each in its own, over one udp: socket, encrypted per peer.
 
 - Each peer's liveness and hooks: with keepalives, b and c come up at a (on-peer-up with
-  the peer's name and endpoint); c stops, and while its address floods a with garbage and a
-  keeps sending to c's prefix, a and b exchange pings with no loss; c goes down at a
+  the peer's name and endpoint), d (never started) stays down; c stops, and while its address
+  floods a with garbage and a keeps sending to c's and d's prefixes (d's session waits for a
+  handshake that never comes), a and b exchange pings with no loss; c goes down at a
   (on-peer-down) while b, idle but for keepalives, stays up.
 - Reload: a runs from a config file; while a pings b in a stream, the file drops c and adds d,
   SIGHUP: not one of b's pings is lost, c's route and state are gone, d answers.
@@ -112,10 +113,12 @@ def test_each_peer_lives_on_its_own(run_dir: object, star: Star, keys: list[tupl
         "up", "--name", DEVICE, "--link", f"udp:?bind={star.address(0)}:{PORT}",
         "--address", f"{overlay(0)}/16", "--private-key", keys[0][0], "--keepalive", KEEPALIVE,
         "--on-peer-up", hook, "--on-peer-down", hook,
-        "--peer", peer(star, keys, 1), "--peer", peer(star, keys, 2)], "hub a")
+        "--peer", peer(star, keys, 1), "--peer", peer(star, keys, 2),
+        "--peer", peer(star, keys, 3)], "hub a")  # d never runs: its handshakes never end
     b, c = station(star, keys, 1), station(star, keys, 2)
     with running_together(hub, b, c):
-        until(lambda: peer_states(hub) == {"b": "up", "c": "up"}, 10, "b and c up at a")
+        until(lambda: peer_states(hub) == {"b": "up", "c": "up", "d": "down"}, 10,
+              "b and c up at a")
         until(lambda: events.exists() and len(events.read_text().splitlines()) == 2, 5,
               "the peer-up hooks")
         assert sorted(events.read_text().splitlines()) == [
@@ -131,9 +134,10 @@ def test_each_peer_lives_on_its_own(run_dir: object, star: Star, keys: list[tupl
                 to_c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             with to_c, ping_stream(star.hosts[0], overlay(1), count=200, interval=0.01
                                    ) as result:
-                for _ in range(150):  # a keeps sending to the silent c, 1000 packets/s
+                for _ in range(150):  # a keeps sending to the silent c and d, 1000/s each
                     for _ in range(10):
                         to_c.sendto(b"x" * 64, ("198.19.3.9", 9))
+                        to_c.sendto(b"x" * 64, ("198.19.4.9", 9))
                     time.sleep(0.01)
             until(lambda: peer_states(hub).get("c") == "down", 10, "c down at a")
         finally:
@@ -144,7 +148,7 @@ def test_each_peer_lives_on_its_own(run_dir: object, star: Star, keys: list[tupl
         lines = events.read_text().splitlines()
         c_side = dict(hub_status(hub).peers)["c"]
     assert result[0].sent == 200 and result[0].received == 200, result[0]
-    assert states == {"b": "up", "c": "down"}, states
+    assert states == {"b": "up", "c": "down", "d": "down"}, states
     assert lines[2:] == [f"peer-down c {star.address(2)}:{PORT}"], lines
     encrypt = next(layer for layer in c_side.stack() if layer.encryption)
     assert garbage[0] > 500 and sum(encrypt.drops.values()) > 0, (garbage, encrypt.drops)
