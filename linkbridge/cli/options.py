@@ -49,6 +49,8 @@ class UpOptions:
     on_down: str | None = None
     on_link_up: str | None = None
     on_link_down: str | None = None
+    on_peer_up: str | None = None
+    on_peer_down: str | None = None
     hook_timeout: float = DEFAULT_TIMEOUT
     keepalive: float | None = None
     link_timeout: float | None = None
@@ -69,7 +71,8 @@ class UpOptions:
     def hooks(self) -> Hooks:
         """The tunnel's hook commands by event."""
         return Hooks({"up": self.on_up or "", "down": self.on_down or "",
-                      "link-up": self.on_link_up or "", "link-down": self.on_link_down or ""},
+                      "link-up": self.on_link_up or "", "link-down": self.on_link_down or "",
+                      "peer-up": self.on_peer_up or "", "peer-down": self.on_peer_down or ""},
                      self.hook_timeout)
 
     @classmethod

@@ -179,7 +179,10 @@ def add_long_running_options(parser: argparse.ArgumentParser) -> None:
     for event, when in (("up", "once the tunnel is up"),
                         ("down", "before the tunnel is torn down"),
                         ("link-up", "when the link turns up (frames arrive)"),
-                        ("link-down", "when a link that was up turns down")):
+                        ("link-down", "when a link that was up turns down"),
+                        ("peer-up", "when a peer of --peer turns up (frames from it arrive), "
+                                    "with LINKBRIDGE_PEER, _PEER_ENDPOINT, _PEER_ALLOWED set"),
+                        ("peer-down", "when a peer that was up turns down")):
         group.add_argument(f"--on-{event}", metavar="CMD", help=f"run CMD {when}")
     group.add_argument("--hook-timeout", type=positive_seconds, default=DEFAULT_TIMEOUT,
                        metavar="SECONDS", help="kill a hook that runs longer "

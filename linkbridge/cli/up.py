@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -230,8 +231,14 @@ def tunnel_jobs(tunnels: Sequence[TunnelConfig], plugins: InstalledPlugins) -> l
         jobs.append(TunnelJob(
             key=options.name or tunnel.label, open=opener, settings=vars(tunnel.args),
             hooks=options.hooks, keepalive=options.keepalive,
-            thresholds=Thresholds.choose(options.keepalive, options.link_timeout)))
+            thresholds=Thresholds.choose(options.keepalive, options.link_timeout),
+            plan=functools.partial(replan, options, plugins)))
     return jobs
+
+
+def replan(options: UpOptions, plugins: InstalledPlugins) -> Plan:
+    """The tunnel's pipeline planned again (a reload's new peers)."""
+    return plan_up(options, plugins).pipeline
 
 
 def one_user(tunnels: Sequence[TunnelConfig]) -> str | None:

@@ -4,11 +4,13 @@ choice")."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
+from types import MappingProxyType
 
-from linkbridge.wire.ciphers import AEAD, CIPHERS, cost_byte
+from linkbridge.wire.ciphers import AEAD, CIPHERS, Costs, cost_byte
 
 MEASURED_SIZE = 1452  # bytes: a full packet of a udp: tunnel (1472 less the 20 of encryption)
 MEASURED_PACKETS = 16  # sealed and opened per round ...
@@ -31,6 +33,9 @@ def seal_open_ns(aead: AEAD, clock: Callable[[], int] = time.thread_time_ns) -> 
     return best
 
 
-def measured_costs() -> dict[str, int]:
-    """The cost byte of every cipher on this CPU."""
-    return {name: cost_byte(seal_open_ns(aead)) for name, (_bit, aead) in CIPHERS.items()}
+@functools.cache
+def measured_costs() -> Costs:
+    """The cost byte of every cipher on this CPU, measured once per process (a multipoint
+    tunnel's peers, a reload's new layers all take the first measurement)."""
+    return MappingProxyType({name: cost_byte(seal_open_ns(aead))
+                             for name, (_bit, aead) in CIPHERS.items()})

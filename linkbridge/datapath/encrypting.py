@@ -9,7 +9,8 @@ what the receiving side owns and runs under none, so one thread opens while anot
 (pyca releases the GIL inside the cipher); everything else (sealing, the cheap checks of
 handshake messages, timers, and the link's send side) runs under one lock. The handshake
 thread does the Diffie-Hellman work of handshakes outside that lock (the data path never
-waits for it), resends unanswered initiations and ends expired sessions, so the layer is
+waits for it), resends unanswered initiations and ends expired sessions (a multipoint
+tunnel's peers share one such thread: datapath/handshakes.py), so the layer is
 Pollable whenever the link below is: light traffic then takes the bridge's shared poll,
 without a thread of its own. With `--state-dir` that thread also keeps the peer's newest
 handshake timestamp there (datapath/peerstate.py).
@@ -34,6 +35,7 @@ from linkbridge.datapath.endpoint import (
     ReturnPath,
     Vouching,
 )
+from linkbridge.datapath.handshakes import TICK_INTERVAL, HandshakeScheduler
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.peerstate import TimestampStore
 from linkbridge.datapath.rawport import SealedPort, SocketPort
@@ -50,7 +52,6 @@ from linkbridge.wire.stack import Encrypt
 log = logging.getLogger("linkbridge")
 
 EVENT_LOG_INTERVAL = 30.0  # seconds between two log lines of the same kind of event
-TICK_INTERVAL = 1.0  # seconds between two runs of the channel's timers when none is due
 AUTO = "auto"
 CIPHER_CHOICES = (AUTO, *CIPHERS)
 
@@ -67,12 +68,12 @@ def describe_costs(costs: Costs) -> str:
                      for name, cost in costs.items())
 
 
-def open_layer(below: Endpoint, options: Encrypt, stack: contextlib.ExitStack
-               ) -> EncryptingEndpoint:
-    """The layer over `below` (open), with its first initiation sent and its handshake thread
-    running until `stack` closes; Pollable when `below` is. The ciphers' costs are measured
-    now, for the handshakes to choose by. ConfigError when the state directory cannot be
-    used."""
+def open_layer(below: Endpoint, options: Encrypt, stack: contextlib.ExitStack,
+               scheduler: HandshakeScheduler | None = None) -> EncryptingEndpoint:
+    """The layer over `below` (open), with its first initiation sent and its handshake work
+    running until `stack` closes, in a thread of its own or on `scheduler`'s; Pollable when
+    `below` is. The ciphers' costs are measured now, for the handshakes to choose by.
+    ConfigError when the state directory cannot be used."""
     store = (TimestampStore(options.state_dir, options.keys.peer_public, options.state_owner)
              if options.state_dir else None)
     pollable = isinstance(below, Pollable)
@@ -80,7 +81,7 @@ def open_layer(below: Endpoint, options: Encrypt, stack: contextlib.ExitStack
     costs = measured_costs()
     log.info("%s: cipher costs per full packet sealed and opened: %s", below.name,
               describe_costs(costs))
-    endpoint = kind(below, options.keys, options.timers, store, costs)
+    endpoint = kind(below, options.keys, options.timers, store, costs, scheduler=scheduler)
     stack.callback(endpoint.stop_timers)
     endpoint.start()
     return endpoint
@@ -108,8 +109,10 @@ class EncryptingEndpoint:
                  store: TimestampStore | None = None, costs: Costs | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  random: Callable[[int], bytes] = os.urandom,
-                 wall_clock: Callable[[], int] = time.time_ns) -> None:
+                 wall_clock: Callable[[], int] = time.time_ns,
+                 scheduler: HandshakeScheduler | None = None) -> None:
         self.below = below
+        self._scheduler = scheduler
         self.name = f"encrypt+{below.name}"
         self._clock = clock
         self._lock = threading.Lock()  # the channel but its receiving side, the link's sends
@@ -131,11 +134,14 @@ class EncryptingEndpoint:
             below.vouch_with(self.vouches)
 
     def start(self) -> None:
-        """Start the handshake thread with the first initiation to send (a restarted side
-        renews the session by itself)."""
+        """Start the handshake work (its thread, or steps on the scheduler) with the first
+        initiation to send (a restarted side renews the session by itself)."""
         with self._lock:
             self.channel.start(self._clock())
-        self._thread.start()
+        if self._scheduler is not None:
+            self._scheduler.add(self)
+        else:
+            self._thread.start()
 
     def send(self, packet: bytes) -> None:
         with self._lock:
@@ -221,6 +227,9 @@ class EncryptingEndpoint:
         self.below.close()
 
     def stop_timers(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.remove(self)
+            return
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
@@ -229,27 +238,34 @@ class EncryptingEndpoint:
     def _wake_for_work(self) -> None:
         """Wake the handshake thread when the channel has a job for it (the lock is held)."""
         if self.channel.work_waiting:
-            self._wake.set()
+            if self._scheduler is not None:
+                self._scheduler.wake(self)
+            else:
+                self._wake.set()
 
     def _run_handshakes(self) -> None:
-        """Until close(): the channel's handshake jobs, their Diffie-Hellman work outside the
-        lock, and its timers (retries, expiry)."""
+        """Until close(): handshake steps, as each asks."""
         wait = 0.0
         while True:
             self._wake.wait(wait)
             self._wake.clear()
             if self._stop.is_set():
                 return
-            self._run_jobs()
-            with self._lock:
-                now = self._clock()
-                self._put(self.channel.tick(now))
-                self._report(now)
-                deadline = self.channel.next_deadline()
-                if self.channel.work_waiting:
-                    deadline = now
-            wait = TICK_INTERVAL if deadline is None else min(TICK_INTERVAL,
-                                                              max(0.0, deadline - now))
+            wait = self.handshake_step()
+
+    def handshake_step(self) -> float:
+        """The channel's handshake jobs, their Diffie-Hellman work outside the lock, and its
+        timers (retries, expiry); the seconds until the next step is due."""
+        self._run_jobs()
+        with self._lock:
+            now = self._clock()
+            self._put(self.channel.tick(now))
+            self._report(now)
+            deadline = self.channel.next_deadline()
+            if self.channel.work_waiting:
+                deadline = now
+        return TICK_INTERVAL if deadline is None else min(TICK_INTERVAL,
+                                                          max(0.0, deadline - now))
 
     def _run_jobs(self) -> None:
         channel = self.channel

@@ -130,8 +130,10 @@ class AddressedLink(Protocol):
     tunnel sends each packet to the station of its peer, broadcast and multicast to all, and
     learns from whom each frame came. `set_stations()` is called before open() with every
     peer's station, in the link's own notation (udp: HOST:PORT); it raises ConfigError for one
-    it cannot read. A frame from a station not given is the link's counted drop, never
-    returned. A link without this capability carries one peer (docs/multipoint.md)."""
+    it cannot read. A reload that changes the peers calls it again while the link runs: the
+    stations given replace those given before. A frame from a station not given is the link's
+    counted drop, never returned. A link without this capability carries one peer
+    (docs/multipoint.md)."""
 
     def set_stations(self, stations: Sequence[str]) -> None: ...
 

@@ -5,18 +5,27 @@ table (wire/peers.py), frames from a station passed up only when their source is
 (docs/architecture.md): each peer has a `PeerPort` on the link and its own stack over it (its
 own compression contexts, its own encryption session: docs/multipoint.md). A link that is no
 AddressedLink carries one peer (`OneStation`). `peer_router()` picks the router for a link.
+
+The router also keeps each peer's keepalives (a KEEPALIVE_FRAME from the tunnel side goes to
+the peers that were sent nothing since the last one), tells the tunnel how many frames came
+from each peer (its liveness, tunnel/peerwatch.py), and takes a new peer table while it runs
+(`update()`, a reload): an unchanged peer keeps its stack, a new one gets one, a removed one's
+is closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import STRANGER, AddressedLink, Endpoint, Pollable, RoamingLink
+from linkbridge.datapath.handshakes import HandshakeScheduler
 from linkbridge.datapath.roaming import Check, Roamer
 from linkbridge.wire.drops import FILTERED, NO_PEER, SOURCE_NOT_ALLOWED
+from linkbridge.wire.frames import KEEPALIVE_FRAME
 from linkbridge.wire.peers import Peer, PeerTable
 
 ONE_STATION = ""  # the station of the one peer of a link without station addresses
@@ -99,31 +108,45 @@ class PeerPort:
 
 @dataclass(frozen=True)
 class PeerStack:
-    """A peer, its port on the link and the top of its upper stack (the port itself when the
-    peers run no layers)."""
+    """A peer, its port on the link, the top of its upper stack (the port itself when the
+    peers run no layers) and the undo of what that stack opened (an encryption session)."""
 
     peer: Peer
     port: PeerPort
     top: Endpoint
+    undo: contextlib.ExitStack
+
+
+@dataclass(frozen=True)
+class PeerView:
+    """What the data path looks up, swapped whole by update(): the table, each peer's stack by
+    name and by station."""
+
+    table: PeerTable
+    stacks: Mapping[str, PeerStack]
+    stations: Mapping[str, PeerStack]
+
+
+UpperOpener = Callable[[PeerPort, contextlib.ExitStack], Endpoint]
 
 
 class PeerCounters(Counters):
     """The router's counters (packets routed and taken in, drops of both), with each peer's
     stack's and the link's (`frames`) in `as_dict`."""
 
-    def __init__(self, stacks: Mapping[str, PeerStack], below: Endpoint) -> None:
+    def __init__(self, router: PeerRouter, below: Endpoint) -> None:
         super().__init__()
-        self.stacks = stacks
+        self._router = router
         self._below = below
 
     def as_dict(self) -> dict[str, object]:
         return {**super().as_dict(),
                 "peers": {name: stack.top.counters.as_dict()
-                          for name, stack in self.stacks.items()},
+                          for name, stack in self._router.view.stacks.items()},
                 "frames": self._below.counters.as_dict()}
 
 
-def no_layers(port: PeerPort) -> Endpoint:
+def no_layers(port: PeerPort, undo: contextlib.ExitStack) -> Endpoint:
     """A peer's upper stack when the peers run none: its port."""
     return port
 
@@ -133,54 +156,90 @@ class PeerRouter:
     broadcast and multicast go to every station at once); counts `no_peer` for a destination
     no peer owns. Frames go up the stack of the station's peer, and a packet whose source the
     peer does not own is counted `source_not_allowed`, on the router and on the peer. Lookups
-    go through the table's dicts, never over the peers. `upper(port)` opens a peer's stack."""
+    go through the table's dicts, never over the peers. `upper(port, undo)` opens a peer's
+    stack, putting what closes it on `undo`."""
 
     def __init__(self, link: AddressedEndpoint, table: PeerTable,
-                 upper: Callable[[PeerPort], Endpoint] = no_layers) -> None:
+                 upper: UpperOpener = no_layers,
+                 handshakes: HandshakeScheduler | None = None) -> None:
         self.name = link.name
         self.link = link
-        self.table = table
-        self._stacks: dict[str, PeerStack] = {}
-        for peer in table.peers:
-            port = PeerPort(link, peer)
-            self._stacks[peer.name] = PeerStack(peer, port, upper(port))
+        self.handshakes = handshakes  # the one the peers' encrypt layers share (reloads too)
+        self._upper = upper
         self._plain = upper is no_layers
-        self._counters = PeerCounters(self._stacks, link)
-        self._stations = {station: self._stacks[peer.name]
-                          for peer in table.peers for station in peer.stations or (ONE_STATION,)}
-        self._roamer = roamer(link, self._stations, self._counters.drop)
+        self.view = PeerView(table, {}, {})
+        self._counters = PeerCounters(self, link)
+        self._sent_at_tick: dict[str, int] = {}  # each peer's frames sent at the last keepalive
+        # during update(): new peers' ports by station (their stacks may get an answer before
+        # the swap), then the new stacks whose ports may hold such frames
+        self._pending: dict[str, PeerPort] = {}
+        self._flush: list[PeerStack] = []
+        self.keepalives: dict[str, int] = {}  # keepalives sent to each peer
+        self._roamer: Roamer | None = None  # with encryption over a RoamingLink (_install)
+        self._install(table, upper, restation=False)  # validate() gave the link its stations
+
+    @property
+    def table(self) -> PeerTable:
+        return self.view.table
 
     @property
     def counters(self) -> PeerCounters:
         return self._counters
 
     def send(self, packet: bytes) -> None:
-        peers = self.table.destinations(packet)
+        view = self.view
+        peers = view.table.destinations(packet)
         if not peers:
             self._counters.drop(NO_PEER)
+            return
+        if len(peers) > 1 and packet == KEEPALIVE_FRAME:
+            self._keepalive(view)
             return
         self._counters.sent(len(packet))
         if len(peers) > 1 and self._plain:
             for peer in peers:
-                self._stacks[peer.name].port.counters.sent(len(packet))
+                view.stacks[peer.name].port.counters.sent(len(packet))
             self.link.send_all(packet)
             return
         for peer in peers:
-            self._stacks[peer.name].top.send(packet)
+            view.stacks[peer.name].top.send(packet)
+
+    def _keepalive(self, view: PeerView) -> None:
+        """A keepalive tick: the frame goes down the stack of each peer that was sent no frame
+        since the last tick (a tick comes every half keepalive interval)."""
+        for name, stack in view.stacks.items():
+            counters = stack.port.counters
+            if counters.tx_packets == self._sent_at_tick.get(name, 0):
+                stack.top.send(KEEPALIVE_FRAME)
+                self.keepalives[name] = self.keepalives.get(name, 0) + 1
+            self._sent_at_tick[name] = counters.tx_packets
 
     def receive(self, timeout: float) -> list[bytes]:
+        view = self.view
+        if self._plain:
+            return self._receive_plain(view, timeout)
         touched: dict[str, PeerStack] = {}
         received = self.link.receive_from(timeout)
         for station, frame in received:
-            stack = self._stations.get(station) or self._roamed(station, frame, received)
-            if stack is None:
-                continue
+            stack = view.stations.get(station)
+            if stack is None:  # a link returns only the stations it was given ...
+                port = self._pending.get(station)  # ... or a peer an update() is adding
+                if port is not None:
+                    port.take(frame)
+                    continue
+                # ... or, when it roams, a stranger
+                stack = self._roamed(view, station, frame, received)
+                if stack is None:
+                    continue
             stack.port.take(frame)
             touched[stack.peer.name] = stack
+        if self._flush:  # frames new peers' ports took during an update()
+            flush, self._flush = self._flush, []
+            touched.update((stack.peer.name, stack) for stack in flush)
         packets = []
         for stack in touched.values():
             for packet in stack.top.receive(0):
-                if not self.table.sent_by(stack.peer, packet):
+                if not view.table.sent_by(stack.peer, packet):
                     stack.top.counters.drop(SOURCE_NOT_ALLOWED)
                     self._counters.drop(SOURCE_NOT_ALLOWED)
                     continue
@@ -188,7 +247,7 @@ class PeerRouter:
                 packets.append(packet)
         return packets
 
-    def _roamed(self, source: str, frame: bytes,
+    def _roamed(self, view: PeerView, source: str, frame: bytes,
                 batch: Sequence[tuple[str, bytes]]) -> PeerStack | None:
         """The stack of the peer whose station moved to `source` for `frame` (a roaming
         link's stranger, docs/multipoint.md); None, counted, for any other frame (a link
@@ -197,9 +256,97 @@ class PeerRouter:
             self._counters.drop(FILTERED)
             return None
         station = self._roamer.station_of(source, frame, batch)
-        return None if station is None else self._stations[station]
+        return None if station is None else view.stations[station]
+
+    def _receive_plain(self, view: PeerView, timeout: float) -> list[bytes]:
+        """receive() when the peers run no layers: each frame is its packet, checked as it
+        comes (no stack to pass it through: the cost per frame is the same with 1 or 100
+        peers in a batch)."""
+        stations, sent_by, counters = view.stations, view.table.sent_by, self._counters
+        packets = []
+        for station, frame in self.link.receive_from(timeout):
+            stack = stations.get(station)
+            if stack is None:  # a link returns only the stations it was given
+                counters.drop(FILTERED)
+                continue
+            stack.port.counters.received(len(frame))
+            if not sent_by(stack.peer, frame):
+                stack.port.counters.drop(SOURCE_NOT_ALLOWED)
+                counters.drop(SOURCE_NOT_ALLOWED)
+                continue
+            counters.received(len(frame))
+            packets.append(frame)
+        return packets
+
+    def peer_frames(self) -> list[tuple[Peer, int]]:
+        """Each peer with the number of frames that came up its stack so far (with
+        encryption, those that authenticated: garbage from its station does not count)."""
+        return [(stack.peer, stack.top.counters.rx_packets)
+                for stack in self.view.stacks.values()]
+
+    def update(self, table: PeerTable, upper: UpperOpener | None = None
+               ) -> tuple[list[Peer], list[Peer]]:
+        """Serve the peers of `table` from now on, opening new peers' stacks with `upper`
+        (a reload's, with the new peers' keys) when given; the peers (added, removed). A peer
+        given exactly as before keeps its port and stack (sessions, contexts, counters); a new
+        or changed one gets new ones; a removed one's stack is closed after the swap. The link
+        has the old and the new stations during the swap, so neither view meets a station the
+        link lacks."""
+        return self._install(table, upper or self._upper, restation=True)
+
+    def _install(self, table: PeerTable, opener: UpperOpener, restation: bool
+                 ) -> tuple[list[Peer], list[Peer]]:
+        """update(), and the first table (whose stations the link has: `restation` False)."""
+        old = self.view.stacks
+        stacks: dict[str, PeerStack] = {}
+        added = []
+        before = [station for stack in old.values() for station in stack.peer.stations]
+        after = [station for peer in table.peers for station in peer.stations]
+        if restation:
+            self.link.set_stations(list(dict.fromkeys(before + after)))
+        try:
+            for peer in table.peers:
+                kept = old.get(peer.name)
+                if kept is not None and kept.peer == peer:
+                    stacks[peer.name] = PeerStack(peer, kept.port, kept.top, kept.undo)
+                    continue
+                port, undo = PeerPort(self.link, peer), contextlib.ExitStack()
+                self._pending = {**self._pending, **dict.fromkeys(peer.stations, port)}
+                with undo:
+                    stacks[peer.name] = PeerStack(peer, port, opener(port, undo),
+                                                  undo.pop_all())
+                added.append(peer)
+        except BaseException:
+            self._pending = {}
+            for peer in added:
+                stacks[peer.name].undo.close()
+            if restation:
+                self.link.set_stations(before)
+            raise
+        removed = [stack for name, stack in old.items()
+                   if name not in stacks or stacks[name].port is not stack.port]
+        self.view = PeerView(table, stacks, {
+            station: stacks[peer.name]
+            for peer in table.peers for station in peer.stations or (ONE_STATION,)})
+        self._roamer = roamer(self.link, self.view.stations, self._counters.drop)
+        self._flush = [stacks[peer.name] for peer in added]
+        self._pending = {}
+        if restation:
+            self.link.set_stations(after)
+        self._upper = opener
+        for stack in removed:
+            stack.undo.close()
+            self.keepalives.pop(stack.peer.name, None)
+            self._sent_at_tick.pop(stack.peer.name, None)
+        return added, [stack.peer for stack in removed]
+
+    def close_peers(self) -> None:
+        """Close every peer's stack (their encryption sessions)."""
+        for stack in self.view.stacks.values():
+            stack.undo.close()
 
     def close(self) -> None:
+        self.close_peers()
         self.link.close()
 
 
@@ -217,21 +364,22 @@ class PollablePeerRouter(PeerRouter):
     after the link's descriptor was readable may return nothing, every frame dropped)."""
 
     def __init__(self, link: PollableAddressed, table: PeerTable,
-                 upper: Callable[[PeerPort], Endpoint] = no_layers) -> None:
-        super().__init__(link, table, upper)
+                 upper: UpperOpener = no_layers,
+                 handshakes: HandshakeScheduler | None = None) -> None:
+        super().__init__(link, table, upper, handshakes)
         self._fileno = link.fileno
 
     def fileno(self) -> int:
         return self._fileno()
 
 
-def peer_router(link: Endpoint, table: PeerTable,
-                upper: Callable[[PeerPort], Endpoint] = no_layers) -> PeerRouter:
+def peer_router(link: Endpoint, table: PeerTable, upper: UpperOpener = no_layers,
+                handshakes: HandshakeScheduler | None = None) -> PeerRouter:
     """The router over `link`, each peer's stack opened by `upper`: Pollable when the link
     is, over OneStation when the link has no station addresses (validate() let it carry one
     peer)."""
     if not isinstance(link, AddressedLink):
-        return PeerRouter(OneStation(link), table, upper)
+        return PeerRouter(OneStation(link), table, upper, handshakes)
     if isinstance(link, Pollable):
-        return PollablePeerRouter(link, table, upper)
-    return PeerRouter(link, table, upper)
+        return PollablePeerRouter(link, table, upper, handshakes)
+    return PeerRouter(link, table, upper, handshakes)

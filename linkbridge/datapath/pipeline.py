@@ -23,8 +23,9 @@ from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
 from linkbridge.datapath.endpoint import AddressedLink, Endpoint, PathListener, SendTiming
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
+from linkbridge.datapath.handshakes import HandshakeScheduler
 from linkbridge.datapath.multilink import LinkScheduler
-from linkbridge.datapath.multipoint import PeerPort, peer_router
+from linkbridge.datapath.multipoint import PeerPort, UpperOpener, no_layers, peer_router
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
@@ -391,12 +392,14 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
             scheduler.on_switch(link_side.path_changed)  # full headers after a failover
         if plan.queue is not None:
             link_side = open_queue(plan.queue, link_side, stack)
-    elif (pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None
-          and plan.fragment_frame is None):
-        link_side = peer_router(below, pipeline.peers)  # the peers run no layers
     else:
-        link_side = peer_router(below, pipeline.peers,
-                                lambda port: open_peer(plan, port, stack))
+        handshakes = None
+        if pipeline.upper.encrypt is not None:  # one handshake thread for every peer
+            handshakes = HandshakeScheduler(below.name)
+            stack.callback(handshakes.close)
+        router = link_side = peer_router(below, pipeline.peers,
+                                         peer_opener(plan, handshakes), handshakes)
+        stack.callback(router.close_peers)
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side, scheduler=scheduler)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))
@@ -454,6 +457,16 @@ def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],
     return scheduler
 
 
+def peer_opener(plan: Plan, handshakes: HandshakeScheduler | None = None) -> UpperOpener:
+    """What opens each peer's stack over its port (no_layers when the peers run none: no
+    fragmenting, compression or encryption), its handshakes on `handshakes`; a reload's new
+    plan gives the one for the peers it adds."""
+    upper = plan.description.upper
+    if upper.compress.mode == OFF and upper.encrypt is None and plan.fragment_frame is None:
+        return no_layers
+    return lambda port, undo: open_peer(plan, port, undo, handshakes)
+
+
 def peer_upper(pipeline: Pipeline, name: str) -> Upper:
     """The upper stack of peer `name`: the pipeline's, its encrypt layer with the peer's keys."""
     encrypt = pipeline.upper.encrypt
@@ -462,20 +475,23 @@ def peer_upper(pipeline: Pipeline, name: str) -> Upper:
     return replace(pipeline.upper, encrypt=replace(encrypt, keys=pipeline.peer_keys[name]))
 
 
-def open_peer(plan: Plan, port: PeerPort, stack: contextlib.ExitStack) -> Endpoint:
+def open_peer(plan: Plan, port: PeerPort, stack: contextlib.ExitStack,
+              handshakes: HandshakeScheduler | None = None) -> Endpoint:
     """One peer's stack over its port on the shared link: a fragment layer of its own (its
     own reassembly, so that no peer's fragments meet another's) when the plan fragments,
-    under the peer's upper stack."""
+    under the peer's upper stack (its handshakes on `handshakes` when given)."""
     pipeline = plan.description
     below: Endpoint = port
     if plan.fragment_frame is not None:
         below = FragmentingEndpoint(port, plan.fragment_frame, pipeline.lower.fragment.timeout)
-    return open_upper(peer_upper(pipeline, port.name), below, stack)
+    return open_upper(peer_upper(pipeline, port.name), below, stack, handshakes)
 
 
-def open_upper(upper: Upper, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:
-    """One peer's stack over the lower half `below`: encrypt, then compress above it (the
-    offload layer stands in for the TUN device, see build())."""
+def open_upper(upper: Upper, below: Endpoint, stack: contextlib.ExitStack,
+               handshakes: HandshakeScheduler | None = None) -> Endpoint:
+    """One peer's stack over the lower half `below`: encrypt (its handshakes on `handshakes`
+    when given, else in a thread of its own), then compress above it (the offload layer stands
+    in for the TUN device, see build())."""
     if upper.encrypt is not None:
-        below = open_layer(below, upper.encrypt, stack)
+        below = open_layer(below, upper.encrypt, stack, handshakes)
     return below if upper.compress.mode == OFF else CompressingEndpoint(below, upper.compress.mode)

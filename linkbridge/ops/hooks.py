@@ -1,5 +1,6 @@
-"""Command hooks (`--on-up`, `--on-down`, `--on-link-up`, `--on-link-down`): shell commands run
-when a tunnel comes up or goes down and when its link's state changes.
+"""Command hooks (`--on-up`, `--on-down`, `--on-link-up`, `--on-link-down`, `--on-peer-up`,
+`--on-peer-down`): shell commands run when a tunnel comes up or goes down, when its link's
+state changes and when a peer of a multipoint tunnel turns up or down.
 
 A hook runs through `/bin/sh -c` as the user the process runs as (after `--user`, that user:
 root is gone for good), with what it is about in LINKBRIDGE_* environment variables. It may run
@@ -22,7 +23,7 @@ from linkbridge.plugin.tunnel_info import TunnelInfo
 
 log = logging.getLogger("linkbridge")
 
-EVENTS = ("up", "down", "link-up", "link-down")
+EVENTS = ("up", "down", "link-up", "link-down", "peer-up", "peer-down")
 DEFAULT_TIMEOUT = 10.0  # seconds
 OUTPUT_LIMIT = 4000  # characters of a hook's output kept for the log
 
@@ -51,7 +52,7 @@ class HookResult:
 
 @dataclass(frozen=True)
 class Hooks:
-    """The commands of one tunnel, by event (`up`, `down`, `link-up`, `link-down`)."""
+    """The commands of one tunnel, by event (one of EVENTS)."""
 
     commands: Mapping[str, str]
     timeout: float = DEFAULT_TIMEOUT
@@ -60,14 +61,20 @@ class Hooks:
     def has_link_hooks(self) -> bool:
         return bool(self.commands.get("link-up") or self.commands.get("link-down"))
 
+    @property
+    def has_peer_hooks(self) -> bool:
+        return bool(self.commands.get("peer-up") or self.commands.get("peer-down"))
+
     def run(self, event: str, info: TunnelInfo, reason: str,
-            link_state: str | None = None) -> HookResult | None:
-        """Run the hook of `event` if one is set; a failure is logged (with its exit code) and
-        returned, never raised."""
+            link_state: str | None = None, extra: Mapping[str, str] | None = None
+            ) -> HookResult | None:
+        """Run the hook of `event` if one is set, with `extra` in its environment (a peer's
+        LINKBRIDGE_PEER*); a failure is logged (with its exit code) and returned, never
+        raised."""
         command = self.commands.get(event)
         if not command:
             return None
-        env = hook_environment(event, info, reason, link_state)
+        env = {**hook_environment(event, info, reason, link_state), **(extra or {})}
         result = run_command(command, env, self.timeout)
         for line in result.output.splitlines():
             log.info("%s: on-%s: %s", info.device, event, line)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from linkbridge.errors import ConfigError, LinkbridgeError
-from linkbridge.ops.status_data import Repair, TunnelStatus
+from linkbridge.ops.status_data import PEER_SIDE, Repair, TunnelStatus
 
 log = logging.getLogger("linkbridge")
 
@@ -34,6 +34,8 @@ FAMILIES = (
     ("linkbridge_repair", "counter",
      "Frames the loss-repair layer sent again, rebuilt, gave up or received twice, by event."),
     ("linkbridge_mtu_bytes", "gauge", "The tunnel MTU."),
+    ("linkbridge_peer_up", "gauge",
+     "1 while a peer of a multipoint tunnel is up (its frames arrive), else 0."),
     ("linkbridge_start_time_seconds", "gauge", "When the tunnel started (Unix time)."),
 )
 
@@ -66,6 +68,11 @@ def _samples(tunnels: Sequence[TunnelStatus]) -> dict[str, list[str]]:
                 labels = _labels({**names, "side": side, "event": event})
                 samples["linkbridge_repair"].append(
                     f"linkbridge_repair_total{labels} {getattr(repair, event)}")
+        for side, state in tunnel.link_states.items():
+            if side.startswith(PEER_SIDE):
+                labels = _labels({**names, "side": side})
+                samples["linkbridge_peer_up"].append(
+                    f"linkbridge_peer_up{labels} {int(state == 'up')}")
         labels = _labels(names)
         samples["linkbridge_mtu_bytes"].append(f"linkbridge_mtu_bytes{labels} {tunnel.mtu}")
         samples["linkbridge_start_time_seconds"].append(

@@ -137,7 +137,8 @@ class TunnelStatus:
     reasons: Mapping[str, str] = field(default_factory=dict)  # counted drop reason -> meaning
     peers: tuple[tuple[str, SideStatus], ...] = ()  # a multipoint tunnel's, by name
     links: tuple[tuple[str, SideStatus], ...] = ()  # a multi-link tunnel's, by link name
-    link_states: Mapping[str, str] = field(default_factory=dict)  # LINK_ROW + name -> state
+    # LINK_ROW + name (several links), PEER_SIDE + name (peers) -> state
+    link_states: Mapping[str, str] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def sides(self) -> tuple[tuple[str, SideStatus], ...]:
@@ -176,12 +177,19 @@ def parse_tunnel(document: object) -> TunnelStatus:
         links=tuple((_str(link, "name", "?"),
                      parse_side(link.get("counters", {}), "links[].counters"))
                     for link in links),
-        link_states={LINK_ROW + _str(link, "name", "?"):
-                     _str(link, "state", "down") + ("*" if link.get("active") else "")
-                     for link in links},
+        link_states={**{LINK_ROW + _str(link, "name", "?"):
+                        _str(link, "state", "down") + ("*" if link.get("active") else "")
+                        for link in links}, **peer_states(doc)},
         liveness=liveness, config=_str_or_none(doc, "config"),
         config_key=_str_or_none(doc, "config_key"), reasons=_descriptions(doc, "reasons"),
         document=doc)
+
+
+def peer_states(doc: Mapping[str, Any]) -> dict[str, str]:
+    """PEER_SIDE + name -> the state of each peer of a multipoint tunnel (up, stale, down)."""
+    states = _object(doc.get("peer_states", {}), "peer_states")
+    return {PEER_SIDE + str(name): _str(_object(state, f"peer_states.{name}"), "state", "down")
+            for name, state in states.items()}
 
 
 def _descriptions(doc: Mapping[str, Any], key: str) -> dict[str, str]:

@@ -68,7 +68,11 @@ class InterfaceConfig:
         extra = {"metrics": dict(metrics)} if metrics else {}
         with netlink_step(f"adding route to {dst} via {self.ifname}"):
             self.ipr.route("add", dst=dst, oif=self.index, **extra)
-        return lambda: self._quietly("del", self.ipr.route, dst=dst, oif=self.index)
+        return lambda: self.remove_route(network)
+
+    def remove_route(self, network: IPNetwork) -> None:
+        """Take the route to `network` off the interface (gone already is fine)."""
+        self._quietly("del", self.ipr.route, dst=str(network), oif=self.index)
 
     @staticmethod
     def _quietly(command: str, call: Callable[..., object], **kwargs: object) -> None:

@@ -19,14 +19,19 @@ from linkbridge.datapath.bridge import Bridge, Check
 from linkbridge.datapath.endpoint import Endpoint
 from linkbridge.datapath.keepalive import KeepaliveSource
 from linkbridge.datapath.multilink import LinkScheduler
+from linkbridge.datapath.multipoint import PeerRouter
+from linkbridge.datapath.pipeline import Plan, peer_opener, route_metrics
 from linkbridge.errors import PluginError, TunnelError
 from linkbridge.ops.hooks import Hooks
 from linkbridge.ops.status import publish_status
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.plugin.tunnel_info import TunnelInfo
+from linkbridge.tunnel.peerwatch import PeerWatch, peer_environment
+from linkbridge.tunnel.setup import change_routes
 from linkbridge.wire import drops
 from linkbridge.wire.liveness import Change, LinkState, Liveness, Thresholds
 from linkbridge.wire.packet import packet_problem
+from linkbridge.wire.peers import Peer
 
 log = logging.getLogger("linkbridge")
 
@@ -57,6 +62,14 @@ class TunnelJob:
     hooks: Hooks = field(default_factory=lambda: Hooks({}))
     keepalive: float | None = None
     thresholds: Thresholds = field(default_factory=lambda: Thresholds.choose(None, None))
+    plan: Callable[[], Plan] | None = None  # plans it again: a reload's new peers
+
+
+def peers_only(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether two settings differ in their peers (`peer`) and in nothing else."""
+    return old.get("peer") != new.get("peer") and \
+        {key: value for key, value in old.items() if key != "peer"} == \
+        {key: value for key, value in new.items() if key != "peer"}
 
 
 @dataclass(frozen=True)
@@ -75,31 +88,41 @@ class Policy:
     config: str | None = None  # the config file the tunnels come from (shown by `status`)
 
 
-class LinkHookWorker:
-    """Runs link-up/link-down hooks one after another in a thread, in the order of the
-    changes, so a slow hook never holds up the supervisor's loop.
+class HookWorker:
+    """Runs link-up/link-down hooks (and a multipoint tunnel's peer-up/peer-down hooks) one
+    after another in a thread, in the order of the changes, so a slow hook never holds up the
+    supervisor's loop.
 
     `link-up` runs when the link turns up, `link-down` when a link that was up turns down;
-    `stale` (a warning in the log and in `status`) runs neither.
+    `stale` (a warning in the log and in `status`) runs neither. The same for each peer, with
+    the peer in the environment (tunnel/peerwatch.py).
     """
 
     def __init__(self, hooks: Hooks, info: TunnelInfo) -> None:
         self._hooks = hooks
         self._info = info
-        self._announced = LinkState.DOWN  # the state the last hook told of
-        self._queue: queue.Queue[Change | None] = queue.Queue()
+        self._announced: dict[str, LinkState] = {}  # the state the last hook told of, by peer
+        self._queue: queue.Queue[tuple[Change, Peer | None] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"hooks-{info.device}",
                                         daemon=True)
         self._thread.start()
 
-    def put(self, change: Change) -> None:
-        if change.new != LinkState.STALE and change.new != self._announced:
-            self._announced = change.new
-            self._queue.put(change)
+    def put(self, change: Change, peer: Peer | None = None) -> None:
+        """A change of the link's state, or of `peer`'s."""
+        key = "" if peer is None else peer.name
+        if change.new != LinkState.STALE and \
+                change.new != self._announced.get(key, LinkState.DOWN):
+            self._announced[key] = change.new
+            self._queue.put((change, peer))
 
     def _run(self) -> None:
-        while (change := self._queue.get()) is not None:
-            self._hooks.run(f"link-{change.new}", self._info, change.reason, change.new)
+        while (item := self._queue.get()) is not None:
+            change, peer = item
+            if peer is None:
+                self._hooks.run(f"link-{change.new}", self._info, change.reason, change.new)
+            else:
+                self._hooks.run(f"peer-{change.new}", self._info, change.reason,
+                                extra=peer_environment(peer, change.new))
 
     def close(self) -> None:
         """Let the running hook finish (it is killed at its timeout) and skip the rest."""
@@ -124,8 +147,10 @@ class TunnelRunner:
         self.liveness: Liveness | None = None
         self._bridge: Bridge | None = None
         self._keepalive: KeepaliveSource | None = None
-        self._link_hooks: LinkHookWorker | None = None
-        self._each_link_hooks: dict[str, LinkHookWorker] = {}  # several links: by link name
+        self._link_hooks: HookWorker | None = None
+        self._each_link_hooks: dict[str, HookWorker] = {}  # several links: by link name
+        self.peers: PeerWatch | None = None  # a multipoint tunnel's peers' liveness
+        self._peer_hooks: HookWorker | None = None
         self.announced = False  # the on-up hook ran: on-down runs at stop()
 
     @property
@@ -139,9 +164,13 @@ class TunnelRunner:
         try:
             session = self.session = self.job.open(stack)
             tunnel_side: Endpoint = session.tunnel_side
-            if self.job.keepalive:
-                tunnel_side = self._keepalive = KeepaliveSource(tunnel_side, self.job.keepalive)
+            router = session.link_side if isinstance(session.link_side, PeerRouter) else None
+            if self.job.keepalive:  # a multipoint tunnel's go to each peer (datapath/keepalive)
+                tunnel_side = self._keepalive = KeepaliveSource(
+                    tunnel_side, self.job.keepalive, steady=router is not None)
             self.liveness = Liveness(self.job.thresholds, time.monotonic())
+            if router is not None:
+                self.peers = PeerWatch(router, self.job.thresholds)
             uid, gid = self._policy.owner or (None, None)
             stack.enter_context(publish_status(session.info, session.tunnel_side,
                                                session.link_side, uid, gid,
@@ -169,14 +198,17 @@ class TunnelRunner:
             self._manager.hook.linkbridge_tunnel_up(tunnel=info)
             self._stack.callback(self._manager.hook.linkbridge_tunnel_down, tunnel=info)
             if self.job.hooks.has_link_hooks and session.scheduler is None:
-                self._link_hooks = LinkHookWorker(self.job.hooks, info)
+                self._link_hooks = HookWorker(self.job.hooks, info)
                 self._stack.callback(self._link_hooks.close)
             elif self.job.hooks.has_link_hooks and session.scheduler is not None:
                 for lower in session.scheduler.lowers:
-                    worker = LinkHookWorker(self.job.hooks,
-                                            dataclasses.replace(info, link=lower.name))
+                    worker = HookWorker(self.job.hooks,
+                                        dataclasses.replace(info, link=lower.name))
                     self._each_link_hooks[lower.name] = worker
                     self._stack.callback(worker.close)
+            if self.job.hooks.has_peer_hooks and self.peers is not None:
+                self._peer_hooks = HookWorker(self.job.hooks, info)
+                self._stack.callback(self._peer_hooks.close)
         except BaseException:
             self._undo()
             raise
@@ -198,6 +230,13 @@ class TunnelRunner:
                        change.reason)
             if self._link_hooks is not None:
                 self._link_hooks.put(change)
+        if self.peers is not None:
+            for peer, change in self.peers.observe(now):
+                log_change = log.warning if change.new == "down" else log.info
+                log_change("%s: peer %s %s -> %s (%s)", self.name, peer.name, change.old,
+                           change.new, change.reason)
+                if self._peer_hooks is not None:
+                    self._peer_hooks.put(change, peer)
         if self.session.scheduler is not None:
             for name, change in self.session.scheduler.link_changes():
                 log_change = log.warning if change.new == "down" else log.info
@@ -205,6 +244,34 @@ class TunnelRunner:
                            change.new, change.reason)
                 if name in self._each_link_hooks:
                     self._each_link_hooks[name].put(change)
+
+    def retune(self, job: TunnelJob) -> bool:
+        """Take `job`, a reload of this multipoint tunnel that changed only its peers, without
+        a restart: the router serves the new peer table (the peers given as before go on
+        untouched), the device routes the new prefixes and no longer the removed ones. False
+        (nothing changed) when the tunnel is not a running multipoint tunnel."""
+        if self.peers is None or self.session is None or job.plan is None \
+                or not peers_only(self.job.settings, job.settings):
+            return False
+        plan = job.plan()
+        table = plan.description.peers
+        if table is None:
+            return False
+        router = self.peers.router
+        before, after = set(router.table.prefixes()), set(table.prefixes())
+        new_routes = sorted(after - before, key=str)
+        change_routes(self.name, new_routes, (), route_metrics(plan))  # nothing changed yet
+        try:
+            added, removed = router.update(table, peer_opener(plan, router.handshakes))
+        except BaseException:
+            change_routes(self.name, (), new_routes)
+            raise
+        change_routes(self.name, (), sorted(before - after, key=str))
+        self.job = job
+        log.info("%s: peers changed by reload: %s added, %s removed", self.name,
+                 ", ".join(peer.name for peer in added) or "none",
+                 ", ".join(peer.name for peer in removed) or "none")
+        return True
 
     def link_state(self) -> str:
         return self.liveness.state if self.liveness else "down"
@@ -233,6 +300,7 @@ class TunnelRunner:
             "config": self._policy.config,
             "config_key": self.job.key,
             **self._links_extra(),
+            **({"peer_states": self.peers.status(now)} if self.peers is not None else {}),
         }
 
     def _links_extra(self) -> dict[str, Any]:
@@ -257,6 +325,7 @@ class TunnelRunner:
         finally:
             self._stack = contextlib.ExitStack()
             self.session, self._bridge, self._keepalive, self._link_hooks = None, None, None, None
+            self.peers, self._peer_hooks = None, None
             self._each_link_hooks = {}
             self.announced = False
             if session is not None:

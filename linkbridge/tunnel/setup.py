@@ -83,3 +83,15 @@ def open_tun_tunnel(spec: TunnelSpec, stack: contextlib.ExitStack,
     for network in spec.remotes:
         stack.callback(config.add_route(network, metrics))
     return tun
+
+
+def change_routes(ifname: str, add: Sequence[IPNetwork], remove: Sequence[IPNetwork],
+                  metrics: Mapping[str, int] | None = None) -> None:
+    """Route `add` through the running device `ifname` and take `remove` off it (a reload
+    changed a multipoint tunnel's peers); closing the device removes the added ones with it."""
+    with IPRoute() as ipr:
+        config = InterfaceConfig(ipr, ifname)
+        for network in add:
+            config.add_route(network, metrics)
+        for network in remove:
+            config.remove_route(network)

@@ -159,13 +159,16 @@ class Supervisor:
         changed = [key for key in current if key in jobs and jobs[key].settings
                    != current[key].settings]
         added = [key for key in jobs if key not in current]
+        retuned = [key for key in changed if self._retune(key, jobs[key])]
+        changed = [key for key in changed if key not in retuned]
         if self._policy.user is not None and (changed or added):
             log.error("reload: cannot start %s: since --user %s the process cannot create TUN "
                       "devices; only removals are applied (restart the service for the rest)",
                       ", ".join(changed + added), self._policy.user)
             changed, added = [], []
-        log.info("reload: %d added, %d removed, %d changed, %d unchanged", len(added),
-                 len(removed), len(changed), len(current) - len(removed) - len(changed))
+        log.info("reload: %d added, %d removed, %d changed, %d with new peers, %d unchanged",
+                 len(added), len(removed), len(changed), len(retuned),
+                 len(current) - len(removed) - len(changed) - len(retuned))
         for key in removed + changed:
             self.retries.pop(key, None)
             runner = self.runners.pop(key, None)
@@ -173,6 +176,19 @@ class Supervisor:
                 runner.stop("removed by reload" if key in removed else "changed by reload")
         for key in changed + added:
             self._start(jobs[key], new_backoff())
+
+    def _retune(self, key: str, job: TunnelJob) -> bool:
+        """Give a running multipoint tunnel whose reload changed only its peers the new ones
+        in place (TunnelRunner.retune); False when it must restart instead."""
+        runner = self.runners.get(key)
+        if runner is None:
+            return False
+        try:
+            return runner.retune(job)
+        except LinkbridgeError as exc:
+            log.error("reload: %s: new peers not applied in place (%s); restarting it", key,
+                      exc)
+            return False
 
     def status_line(self) -> str:
         """systemd's STATUS=: every tunnel's link state, and which tunnels wait for a retry."""

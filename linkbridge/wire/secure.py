@@ -162,6 +162,14 @@ class Held:
     round_trip: float  # of our initiation it answered
 
 
+def initiation_size(frame: bytes) -> int | None:
+    """The size of the initiation message `frame` starts with (INITIATION_SIZE, or
+    LEGACY_INITIATION_SIZE without the costs), a cookie's mac2 after it or not; None when its
+    length is neither."""
+    return next((size for size in (INITIATION_SIZE, LEGACY_INITIATION_SIZE)
+                 if len(frame) in (size, size + MAC2_SIZE)), None)
+
+
 class SecureChannel:
     """The encrypt layer of one tunnel: one peer, up to three sessions (current, previous
     for frames still in flight, next: answered by us, unconfirmed until its first frame).
@@ -485,13 +493,15 @@ class SecureChannel:
 
     def _vouches_initiation(self, frame: bytes) -> bool:
         """vouches() for an initiation: the cheap checks first (size, a copy, mac1)."""
-        if len(frame) not in (INITIATION_SIZE, INITIATION_SIZE + MAC2_SIZE):
+        size = initiation_size(frame)
+        if size is None:
             return False
-        message = frame[:INITIATION_SIZE]
+        message = frame[:size]
         if message in self._recent or not bytes_eq(
                 self._mac(self._mac_in, message[:-MAC_SIZE]), message[-MAC_SIZE:]):
             return False
-        read = InitiationRead(self.keys, message, self._offer, self.newest_timestamp)
+        read = InitiationRead(self.keys, message, self._offer, self._costs,
+                              newest=self.newest_timestamp)
         return read.read() is not None
 
     def _open_transport(self, frame: bytes, now: float) -> tuple[bytes | None, list[bytes]]:
@@ -608,8 +618,7 @@ class SecureChannel:
         then the rate limit of its kind (with a valid cookie mac2 or without); over the limit
         on a link with a return path the answer is a cookie reply. An initiation without the
         costs (LEGACY_INITIATION_SIZE) is read too."""
-        size = next((size for size in (INITIATION_SIZE, LEGACY_INITIATION_SIZE)
-                     if len(frame) in (size, size + MAC2_SIZE)), None)
+        size = initiation_size(frame)
         if size is None:
             self.drop(drops.HANDSHAKE_MALFORMED)
             return []

@@ -132,15 +132,20 @@ class Stations(Generic[Address]):
         self.addresses: dict[str, Address] = {}
 
     def set(self, stations: Sequence[str]) -> None:
+        """Serve `stations` from now on, in place of any given before (a reload gives the
+        whole new list); ValueError, nothing changed, for one unreadable or two alike."""
+        named: dict[Address, str] = {}
+        addresses: dict[str, Address] = {}
         for station in stations:
             try:
                 address = self.parse(station)
             except ValueError as exc:
                 raise ValueError(f"endpoint {station!r}: {exc}") from None
-            if address in self.named:
-                raise ValueError(f"endpoints {self.named[address]!r} and {station!r} are the "
+            if address in named:
+                raise ValueError(f"endpoints {named[address]!r} and {station!r} are the "
                                  "same station")
-            self.named[address], self.addresses[station] = station, address
+            named[address], addresses[station] = station, address
+        self.named, self.addresses = named, addresses
 
     def sender(self, address: Address) -> str | None:
         """The station `address` is, "" when no stations are set, None when it is none."""
@@ -323,10 +328,12 @@ class Ax25Mode:
         self._hardware = call.encode()
 
     def set_stations(self, stations: Sequence[str]) -> None:
+        before = self.stations.named, self.stations.addresses
         self.stations.set(stations)
         if self.call in self.stations.named:
-            raise ValueError(f"endpoint {self.stations.named[self.call]!r} is our own "
-                             f"callsign (call={self.call})")
+            ours = self.stations.named[self.call]
+            self.stations.named, self.stations.addresses = before  # nothing changed
+            raise ValueError(f"endpoint {ours!r} is our own callsign (call={self.call})")
 
     def wrap(self, packet: bytes) -> bytes:
         return ui_frame(self.peer, self.call, PID_IP, packet)

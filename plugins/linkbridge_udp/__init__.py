@@ -77,11 +77,14 @@ class UdpLink(Link):
         return value
 
     def set_stations(self, stations: Sequence[str]) -> None:
-        """The stations of a multipoint tunnel's peers, each HOST:PORT (AddressedLink)."""
+        """The stations of a multipoint tunnel's peers, each HOST:PORT (AddressedLink); they
+        replace those given before, also while the link runs."""
         if self.remote is not None:
             raise ConfigError(f"link {self.name} names one peer: with --peer give udp: no "
                               f"target (udp:?bind=HOST:PORT); each endpoint= is a station")
         family = ":" in self.bind[0]
+        by_address: dict[Address, str] = {}
+        addresses: dict[str, Address] = {}
         for station in stations:
             try:
                 address = host_port(station)
@@ -90,7 +93,9 @@ class UdpLink(Link):
             if (":" in address[0]) != family:
                 raise ConfigError(f"link {self.name}: endpoint {station!r} is not of the IP "
                                   f"version of bind={format_address(self.bind)}")
-            self._stations[address], self._addresses[station] = station, address
+            by_address[address], addresses[station] = station, address
+        # replaced whole: a reload gives the running link its new stations
+        self._addresses, self._stations = addresses, by_address
 
     def open(self) -> None:
         if self.remote is not None:
@@ -129,11 +134,16 @@ class UdpLink(Link):
         self._socket().send_many(packets)
 
     def send_to(self, station: str, frame: bytes) -> None:
-        """Send `frame` to one station given to set_stations()."""
+        """Send `frame` to one station given to set_stations() (another is counted as
+        unknown_station)."""
         if self.mtu is not None and len(frame) > self.mtu:
             self.counters.drop(drops.MTU)
             return
-        self._socket().send_to(frame, self._addresses[station])
+        address = self._addresses.get(station)
+        if address is None:  # a station a reload just took away
+            self.counters.drop(UNKNOWN_STATION)
+            return
+        self._socket().send_to(frame, address)
 
     def send_all(self, frame: bytes) -> None:
         """Send `frame` to every station, one datagram each."""

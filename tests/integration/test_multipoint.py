@@ -25,11 +25,12 @@ from linkbridge.lab import netns
 from linkbridge.lab.probes import echo_reply_seq_v6, echo_request_v6, ping, socket_address
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import Star, set_sysctl, star_hosts
-from linkbridge.ops.keys import new_private_key, public_key_of
+from linkbridge.ops.keys import new_private_key
 from linkbridge.ops.status import collect_status
 from linkbridge.ops.status_data import PEER_SIDE, TunnelStatus
 from linkbridge.wire.drops import HANDSHAKE_PEER, NO_PEER, ROAM_REFUSED, SOURCE_NOT_ALLOWED
 from linkbridge.wire.packet import internet_checksum
+from tests.helpers.station_keys import station_keys
 
 STATIONS = 3
 PORT = 47400
@@ -55,14 +56,7 @@ class Layers:
 
     @staticmethod
     def encrypted(compress: str, directory: Path) -> Layers:
-        keys = []
-        for name in NAMES:
-            private = new_private_key()
-            path = directory / f"{name}.key"
-            path.write_text(private + "\n")
-            path.chmod(0o600)
-            keys.append((str(path), public_key_of(private)))
-        return Layers(compress, tuple(keys))
+        return Layers(compress, tuple(station_keys(directory, NAMES)))
 
     def peer_key(self, index: int) -> str:
         return f",key={self.keys[index][1]}" if self.keys else ""

@@ -96,6 +96,18 @@ def test_ax25_stations_that_cannot_be_are_refused(stations: list[str], message: 
         Ax25Mode(A, BROADCAST, ANY).set_stations(stations)
 
 
+def test_stations_given_again_replace_the_earlier_ones_or_change_nothing() -> None:
+    """A reload gives the whole new list: a peer removed is a stranger from then on, and a
+    list refused leaves the one before."""
+    mode = Ax25Mode(A, BROADCAST, ANY)
+    mode.set_stations(["LBB-1", "LBC-2"])
+    mode.set_stations(["LBC-2", "LBD"])
+    assert sorted(mode.stations.addresses) == ["LBC-2", "LBD"]
+    with pytest.raises(ValueError, match="our own callsign"):
+        mode.set_stations(["LBE", "LBA"])
+    assert sorted(mode.stations.addresses) == ["LBC-2", "LBD"]
+
+
 MAC_A, MAC_B, MAC_C = (bytes.fromhex(f"02000000000{n}") for n in (1, 2, 3))
 
 

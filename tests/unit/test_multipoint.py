@@ -38,7 +38,7 @@ from linkbridge.ops.status_format import compression_lines, format_json, format_
 from linkbridge.plugin.registry import get_plugin_manager
 from linkbridge.testing import MemoryEndpoint, MemoryLink
 from linkbridge.wire import drops
-from linkbridge.wire.frames import Layer
+from linkbridge.wire.frames import KEEPALIVE_FRAME, Layer
 from linkbridge.wire.peers import PeerTable, parse_peer
 from linkbridge.wire.stack import Compress, Fragment, Offload
 from tests.helpers.ip_packets import between, tcp
@@ -106,14 +106,30 @@ def test_each_packet_goes_to_its_peers_station() -> None:
     assert (routed.counters.tx_packets, sent_to(routed, "c"), sent_to(routed, "b")) == (2, 2, 0)
 
 
-def test_broadcast_multicast_and_keepalives_go_to_every_station() -> None:
+def test_broadcast_and_multicast_go_to_every_station() -> None:
     routed, link = router(B, C)
     for packet in (between("198.19.0.1", "224.0.0.251"), between("198.19.0.1", "255.255.255.255"),
-                   between("fd00::1", "ff02::1"), b"\x00"):
+                   between("fd00::1", "ff02::1")):
         link.sent.clear()
         routed.send(packet)
         assert link.sent == [("127.0.0.1:5002", packet), ("127.0.0.1:5003", packet)]
-    assert sent_to(routed, "b") == sent_to(routed, "c") == 4
+    assert sent_to(routed, "b") == sent_to(routed, "c") == 3
+
+
+def test_a_keepalive_tick_reaches_only_the_peers_sent_nothing_since_the_last() -> None:
+    routed, link = router(B, C)
+    routed.send(KEEPALIVE_FRAME)  # nothing sent yet: both
+    assert link.sent == [("127.0.0.1:5002", KEEPALIVE_FRAME), ("127.0.0.1:5003", KEEPALIVE_FRAME)]
+    link.sent.clear()
+    to_c = between("198.19.0.1", "198.19.3.7")
+    routed.send(to_c)
+    routed.send(KEEPALIVE_FRAME)  # c had traffic since the last tick: b only
+    assert link.sent == [("127.0.0.1:5003", to_c), ("127.0.0.1:5002", KEEPALIVE_FRAME)]
+    link.sent.clear()
+    routed.send(KEEPALIVE_FRAME)  # c's traffic was before the last tick, b's keepalive too
+    assert link.sent == [("127.0.0.1:5002", KEEPALIVE_FRAME), ("127.0.0.1:5003", KEEPALIVE_FRAME)]
+    assert routed.keepalives == {"b": 3, "c": 2}
+    assert routed.counters.tx_packets == 1  # keepalives are not the tunnel's packets
 
 
 def test_a_peer_speaking_for_another_is_dropped_and_counted_per_peer() -> None:
@@ -187,7 +203,7 @@ def compressing_mesh() -> dict[str, PeerRouter]:
                  for other, prefix in MESH.items() if other != name]
         link.set_stations([other for other in MESH if other != name])
         routers[name] = peer_router(link, PeerTable(peers),
-                                    lambda port: CompressingEndpoint(port, "auto"))
+                                    lambda port, _undo: CompressingEndpoint(port, "auto"))
     return routers
 
 

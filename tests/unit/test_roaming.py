@@ -6,6 +6,7 @@ rate; without encryption (no check) nothing roams."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -134,7 +135,7 @@ def roaming_router(checks: dict[str, Callable[[bytes], bool]] | None = None
     link = RoamingStations()
     link.set_stations([station for peer in table.peers for station in peer.stations])
 
-    def upper(port: PeerPort) -> PeerPort:
+    def upper(port: PeerPort, _undo: contextlib.ExitStack) -> PeerPort:
         if port.name in checks:
             port.vouch_with(checks[port.name])
         return port
@@ -184,7 +185,7 @@ def test_without_encryption_nothing_roams() -> None:
     assert link.mark is None  # the link keeps counting strangers itself
     link.arrive(NEW, FROM_B[0])
     assert routed.receive(0) == [] and link.counters.drops == {"unknown_station": 1}
-    plain = PeerRouter(Stations(), PeerTable([parse_peer(B)]), lambda port: port)
+    plain = PeerRouter(Stations(), PeerTable([parse_peer(B)]), lambda port, _undo: port)
     plain.link.arriving.append((STRANGER + NEW, FROM_B[0]))  # type: ignore[attr-defined]
     assert plain.receive(0) == [] and plain.counters.drops == {drops.FILTERED: 1}
 
