@@ -21,7 +21,7 @@ from typing import Protocol
 from linkbridge.datapath.bridge import Check
 from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
-from linkbridge.datapath.endpoint import AddressedLink, Endpoint, SendTiming
+from linkbridge.datapath.endpoint import AddressedLink, Endpoint, SendReadiness, SendTiming
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
 from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.datapath.multipoint import peer_router
@@ -169,12 +169,14 @@ class Pipeline:
 class QueuePace:
     """How the planned queue paces its sends: a frame's time on the link, the link's round
     trip (what counts as a recent send of a retransmitted segment), its packet limit, and the
-    seconds of frames the link may hold ahead (`lead`: one full frame's)."""
+    seconds of frames the link may hold ahead (`lead`: one full frame's); or by the link's
+    own word (`readiness`: a link that is SendReadiness, without `--queue-rate`)."""
 
     frame_time: Callable[[int], float]
     round_trip: float
     limit: int = DEFAULT_PACKETS
     lead: float = 0.0
+    readiness: SendReadiness | None = None
 
 
 @dataclass(frozen=True)
@@ -314,8 +316,8 @@ def check_links(pipeline: Pipeline) -> None:
 
 def queue_pace(pipeline: Pipeline, mtu: int) -> QueuePace | None:
     """The queue's pace when it runs (wire.stack.queue_wanted()): `--queue-rate`, else the
-    link's own figures (SendTiming); the round trip the link's, else a full frame and a small
-    answer at the rate."""
+    link's own word (SendReadiness) or figures (SendTiming); the round trip the link's, else a
+    full frame and a small answer at the rate."""
     below, queue = pipeline.lower.below, pipeline.upper.queue
     timing = below.link if isinstance(below, LinkBelow) else None
     if not isinstance(timing, SendTiming):
@@ -326,8 +328,9 @@ def queue_pace(pipeline: Pipeline, mtu: int) -> QueuePace | None:
     limit, frame = queue.limit or DEFAULT_PACKETS, link_mtu(pipeline) or mtu or DEFAULT_MTU
     if queue.rate is None:
         assert timing is not None  # queue_wanted() refuses a queue without a pace
+        readiness = below.link if isinstance(below.link, SendReadiness) else None
         return QueuePace(timing.frame_time, timing.round_trip(), limit,
-                         timing.frame_time(frame))
+                         timing.frame_time(frame), readiness)
     frame_time = rate_frame_time(queue.rate)
     round_trip = (timing.round_trip() if timing is not None
                   else frame_time(frame) + frame_time(QUEUE_ANSWER))
@@ -436,7 +439,7 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
 def open_queue(pace: QueuePace, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:
     """The link-aware queue over the link side `below`, its sender thread stopped by `stack`."""
     layer = QueueingEndpoint(below, LinkQueue(pace.round_trip, pace.limit), pace.frame_time,
-                             pace.lead)
+                             pace.lead, readiness=pace.readiness)
     stack.callback(layer.stop)
     return layer
 

@@ -1,10 +1,10 @@
 """The link-aware queue at the top of the link side (`--queue`, docs/queue.md).
 
 Packets from the tunnel wait here, above compression (dropping a compressed ACK would break
-VJ's state), and a thread of the layer sends them at the pace of the link's own figures
-(SendTiming, or `--queue-rate`), so that a slow link's backlog lives where it can be bounded
-and dropped from (wire/queue.py decides what), not in the link's queue (a TNC's). Frames from
-below pass up unchanged.
+VJ's state), and a thread of the layer sends them when the link says it is ready
+(SendReadiness), else at the pace of the link's own figures (SendTiming, or `--queue-rate`),
+so that a slow link's backlog lives where it can be bounded and dropped from (wire/queue.py
+decides what), not in the link's queue (a TNC's). Frames from below pass up unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.endpoint import Endpoint, SendReadiness
 from linkbridge.wire.queue import LinkQueue
 
 FrameTime = Callable[[int], float]
@@ -38,12 +38,14 @@ class QueueCounters(Counters):
 
 class QueueingEndpoint:
     """Wraps the link side: send() queues (never blocks), a sender thread hands the next
-    packet down once what the link was given before has at most `lead` seconds left (by
-    `frame_time`): one frame's `lead` keeps a TNC keyed up from frame to frame, and no more
-    waits there; receive() is the endpoint below's."""
+    packet down when the link is ready, if it says so (`readiness`), else once what the link
+    was given before has at most `lead` seconds left (by `frame_time`): one frame's `lead`
+    keeps a TNC keyed up from frame to frame, and no more waits there; receive() is the
+    endpoint below's."""
 
     def __init__(self, below: Endpoint, queue: LinkQueue, frame_time: FrameTime,
-                 lead: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 lead: float = 0.0, clock: Callable[[], float] = time.monotonic,
+                 readiness: SendReadiness | None = None) -> None:
         self.below = below
         self.name = f"queue+{below.name}"
         self._queue = queue
@@ -54,6 +56,9 @@ class QueueingEndpoint:
         self._ready = threading.Condition()
         self._closed = False
         self._free_at = 0.0  # when the link is done with what it was given
+        self._readiness = readiness
+        if readiness is not None:
+            readiness.on_ready(self._wake)
         self._thread = threading.Thread(target=self._run, name=f"queue {below.name}",
                                         daemon=True)
         self._thread.start()
@@ -65,11 +70,18 @@ class QueueingEndpoint:
         for reason in drops:
             self.counters.drop(reason)
 
+    def _wake(self) -> None:
+        with self._ready:
+            self._ready.notify()
+
     def _next(self) -> bytes | None:
         """The next packet once the link is free for it, or None when closed."""
         with self._ready:
             while not self._closed:
                 now = self._clock()
+                if self._readiness is not None and not self._readiness.ready():
+                    self._ready.wait()
+                    continue
                 if self._free_at - now > self._lead:
                     self._ready.wait(self._free_at - now - self._lead)
                     continue

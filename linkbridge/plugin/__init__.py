@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.datagram import DatagramEndpoint, format_address
-from linkbridge.datapath.endpoint import AddressedLink, BatchSender, Pollable, RawPortProvider
+from linkbridge.datapath.endpoint import (
+    AddressedLink,
+    BatchSender,
+    Pollable,
+    RawPortProvider,
+    SendReadiness,
+    SendTiming,
+)
 from linkbridge.datapath.rawport import RawPort
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
 from linkbridge.framing.events import Lost
@@ -64,6 +71,8 @@ __all__ = [
     "RawPort",
     "RawPortProvider",
     "ReportsLoss",
+    "SendReadiness",
+    "SendTiming",
     "Stream",
     "StreamLink",
     "TunnelInfo",
