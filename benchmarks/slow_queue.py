@@ -168,8 +168,9 @@ def air_lines(mode: str, outcome: Outcome) -> list[str]:
     """What crossed the air each way in one mode, and what the medium counted."""
     lines = [f"{mode}: B got {outcome.at_b}; A got {outcome.at_a}"]
     for label, counts in sorted(outcome.medium.items()):
-        lines.append(f"{mode}: station {label}: {counts['sent']:.0f} frames on air, "
-                     f"{counts['collisions']:.0f} collided, {counts['airtime']:.1f} s on air")
+        lines.append(f"{mode}: station {label}: {counts['sent']:.0f} frames on air in "
+                     f"{counts['transmissions']:.0f} key-ups, {counts['collisions']:.0f} "
+                     f"collided, {counts['airtime']:.1f} s on air")
     return lines
 
 

@@ -79,10 +79,11 @@ class QueueingEndpoint:
         with self._ready:
             while not self._closed:
                 now = self._clock()
-                if self._readiness is not None and not self._readiness.ready():
-                    self._ready.wait()
-                    continue
-                if self._free_at - now > self._lead:
+                if self._readiness is not None:
+                    if not self._readiness.ready():
+                        self._ready.wait()
+                        continue
+                elif self._free_at - now > self._lead:
                     self._ready.wait(self._free_at - now - self._lead)
                     continue
                 packet = self._queue.pop(now)

@@ -96,6 +96,7 @@ class StationStats:
 
     offered: int = 0
     sent: int = 0  # frames put on the air
+    transmissions: int = 0  # key-ups: the frames go out in so many transmissions
     delivered: int = 0  # sent and received by at least one station
     collisions: int = 0  # sent, overlapped another transmission, received by nobody
     lost: int = 0  # sent, but lost by the sender's loss model (offered as lost)
@@ -337,6 +338,7 @@ class Channel:
                     station.sending = tx
                     self._air.append(tx)
                     stats.airtime += radio.txdelay
+                    stats.transmissions += 1
                 self._add_part(station, tx, Part(frame, offered, 0.0, 0.0, lost))
         if not tx.parts:  # CoDel dropped all it had
             return

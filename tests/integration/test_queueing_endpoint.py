@@ -16,7 +16,7 @@ from linkbridge.wire.drops import QUEUE_ACK_FILTERED, QUEUE_RETRANSMIT
 from linkbridge.wire.queue import LinkQueue
 from linkbridge.wire.stack import Queue
 from tests.helpers.ip_packets import echo, tcp
-from tests.unit.test_queue_plan import TimedLink, plan_over
+from tests.unit.test_queue_plan import ReadyLink, TimedLink, plan_over
 
 FRAME = 0.05  # seconds each frame keeps the link busy
 BULK = b"d" * 200
@@ -57,6 +57,29 @@ def test_paced_sends_small_first_and_counted_drops() -> None:
     finally:
         layer.close()
     assert below.closed
+
+
+def test_a_link_that_says_when_it_is_ready_gets_the_newest_ack_only() -> None:
+    """While the link is not ready (its channel busy), ACKs wait in the queue, where a newer
+    one drops the older; no rate paces it: once ready, everything goes, small first."""
+    link = ReadyLink(1.0)  # a rate that would pace one frame a minute
+    link.open()
+    link.set_ready(False)
+    layer = QueueingEndpoint(link, LinkQueue(round_trip=10.0), link.frame_time,
+                             readiness=link)
+    try:
+        acks = [tcp(ack=ack, sport=22, dport=40000) for ack in (500, 900, 1300)]
+        bulk = tcp(seq=1, payload=BULK)
+        for packet in (bulk, *acks):
+            layer.send(packet)
+        time.sleep(0.1)
+        assert link.sent == []
+        link.set_ready(True)
+        wait_for(lambda: len(link.sent) == 2)
+        assert link.sent == [acks[-1], bulk]
+        assert layer.counters.drops == {QUEUE_ACK_FILTERED: 2}
+    finally:
+        layer.close()
 
 
 def test_a_retransmission_within_a_round_trip_of_its_send_is_dropped() -> None:

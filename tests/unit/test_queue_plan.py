@@ -1,15 +1,16 @@
 """When the link-aware queue runs and at what pace (wire/stack.py queue_wanted(),
-datapath/pipeline.py validate()), and the sim: link's own figures (SendTiming)."""
+datapath/pipeline.py validate()), and the sim: link's own figures (SendTiming) and word
+(SendReadiness)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 from linkbridge_sim.radio import mean_deferral
 
-from linkbridge.datapath.endpoint import SendTiming
+from linkbridge.datapath.endpoint import SendReadiness, SendTiming
 from linkbridge.datapath.pipeline import (
     LinkBelow,
     LocalPorts,
@@ -40,6 +41,27 @@ class TimedLink(MemoryLink):
 
     def round_trip(self) -> float:
         return 3.0
+
+
+class ReadyLink(TimedLink):
+    """A TimedLink that also says when it is ready (SendReadiness): when `is_ready`, telling
+    its listeners whenever `set_ready()` changes it."""
+
+    def __init__(self, rate: float, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(rate, options)
+        self.is_ready = True
+        self.listeners: list[Callable[[], None]] = []
+
+    def ready(self) -> bool:
+        return self.is_ready
+
+    def on_ready(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
+
+    def set_ready(self, ready: bool) -> None:
+        self.is_ready = ready
+        for listener in self.listeners:
+            listener()
 
 
 def plan_over(link: MemoryLink, queue: Queue, compress: str = "off") -> Pipeline:
@@ -147,3 +169,24 @@ def test_sim_link_figures_share_a_key_up_over_a_burst(registry: LinkRegistry) ->
                  for burst in (1, 4))
     assert isinstance(one, SendTiming) and isinstance(many, SendTiming)
     assert one.frame_time(256) - many.frame_time(256) == pytest.approx(0.4 * 3 / 4)
+
+
+def test_a_link_that_says_when_it_is_ready_is_asked_unless_a_rate_is_given() -> None:
+    link = ReadyLink(1200)
+    assert isinstance(link, SendReadiness)
+    pace = validate(plan_over(link, Queue())).queue
+    assert pace is not None and pace.readiness is link
+    paced = validate(plan_over(link, Queue("on", rate=2400))).queue
+    assert paced is not None and paced.readiness is None
+    timed = validate(plan_over(TimedLink(1200), Queue())).queue
+    assert timed is not None and timed.readiness is None
+
+
+def test_sim_radios_say_when_they_are_ready_full_duplex_does_not(
+        registry: LinkRegistry) -> None:
+    radio = registry.create_link("sim:127.0.0.1:9?duplex=half&rate=1200")
+    station = registry.create_link("sim:127.0.0.1:9?duplex=half&rate=1200&station=a")
+    pipe = registry.create_link("sim:127.0.0.1:9?rate=1200")
+    assert isinstance(radio, SendReadiness) and isinstance(station, SendReadiness)
+    assert not isinstance(pipe, SendReadiness)
+    assert radio.ready()  # before the medium's first report
