@@ -29,7 +29,7 @@ from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, fram
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
 from linkbridge.datapath.ports import link_ports, tunnel_ports
-from linkbridge.datapath.queueing import QueueingEndpoint, rate_frame_time
+from linkbridge.datapath.queueing import LinkSender, QueueingEndpoint, rate_frame_time
 from linkbridge.datapath.repairing import RepairingEndpoint
 from linkbridge.errors import ConfigError
 from linkbridge.wire.compress import OFF
@@ -323,7 +323,7 @@ def queue_pace(pipeline: Pipeline, mtu: int) -> QueuePace | None:
     if not isinstance(timing, SendTiming):
         timing = None
     link_time = timing.frame_time(SLOW_SAMPLE) if timing is not None else 0.0
-    if not queue_wanted(queue, link_time, multipoint=pipeline.peers is not None):
+    if not queue_wanted(queue, link_time):
         return None
     limit, frame = queue.limit or DEFAULT_PACKETS, link_mtu(pipeline) or mtu or DEFAULT_MTU
     if queue.rate is None:
@@ -386,16 +386,16 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     scheduler = None
     if pipeline.links is not None:
         below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack)
+    queued = queue_over(plan.queue, below.name, stack)
     if pipeline.peers is None:
-        link_side = open_upper(pipeline.upper, below, stack)
-        if plan.queue is not None:
-            link_side = open_queue(plan.queue, link_side, stack)
-    elif pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None:
+        link_side = queued(open_upper(pipeline.upper, below, stack))
+    elif (pipeline.upper.compress.mode == OFF and pipeline.upper.encrypt is None
+          and plan.queue is None):
         link_side = peer_router(below, pipeline.peers)  # the peers run no layers
     else:
         link_side = peer_router(below, pipeline.peers,
-                                lambda port: open_upper(peer_upper(pipeline, port.name), port,
-                                                        stack))
+                                lambda port: queued(open_upper(peer_upper(pipeline, port.name),
+                                                               port, stack)))
     if scheduler is not None and isinstance(link_side, CompressingEndpoint):
         scheduler.on_switch(link_side.path_changed)  # full headers after a failover
     if plan.offload_frame is None or device is None:
@@ -436,12 +436,16 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)
 
 
-def open_queue(pace: QueuePace, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:
-    """The link-aware queue over the link side `below`, its sender thread stopped by `stack`."""
-    layer = QueueingEndpoint(below, LinkQueue(pace.round_trip, pace.limit), pace.frame_time,
-                             pace.lead, readiness=pace.readiness)
-    stack.callback(layer.stop)
-    return layer
+def queue_over(pace: QueuePace | None, name: str, stack: contextlib.ExitStack
+               ) -> Callable[[Endpoint], Endpoint]:
+    """What puts the link-aware queue over the top of a stack (a queue per multipoint peer,
+    one sender over link `name` for all, its thread stopped by `stack`); without a queue
+    planned, the top itself."""
+    if pace is None:
+        return lambda top: top
+    sender = LinkSender(name, pace.frame_time, pace.lead, readiness=pace.readiness)
+    stack.callback(sender.stop)
+    return lambda top: QueueingEndpoint(top, LinkQueue(pace.round_trip, pace.limit), sender)
 
 
 def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],

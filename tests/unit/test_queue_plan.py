@@ -73,28 +73,23 @@ def plan_over(link: MemoryLink, queue: Queue, compress: str = "off") -> Pipeline
     ("auto", 0.0, False), ("auto", 0.009, False), ("auto", 0.01, True), ("auto", 7.0, True),
     ("on", 0.001, True), ("off", 7.0, False)])
 def test_queue_wanted_by_the_links_figures(mode: str, frame_time: float, runs: bool) -> None:
-    assert queue_wanted(Queue(mode), frame_time, multipoint=False) is runs
+    assert queue_wanted(Queue(mode), frame_time) is runs
 
 
 def test_a_rate_given_decides_over_the_links_figures() -> None:
-    assert queue_wanted(Queue("auto", rate=9600), 0.0, multipoint=False)
-    assert not queue_wanted(Queue("auto", rate=10e6), 7.0, multipoint=False)
+    assert queue_wanted(Queue("auto", rate=9600), 0.0)
+    assert not queue_wanted(Queue("auto", rate=10e6), 7.0)
 
 
-@pytest.mark.parametrize(("queue", "multipoint", "message"), [
-    (Queue("on"), False, "needs a pace"),
-    (Queue("on", rate=1200), True, "not supported yet"),
-    (Queue("sometimes"), False, "choose one of auto, on, off"),
-    (Queue("auto", rate=-1), False, "above 0"),
-    (Queue("auto", limit=0), False, "above 0"),
+@pytest.mark.parametrize(("queue", "message"), [
+    (Queue("on"), "needs a pace"),
+    (Queue("sometimes"), "choose one of auto, on, off"),
+    (Queue("auto", rate=-1), "above 0"),
+    (Queue("auto", limit=0), "above 0"),
 ])
-def test_queue_refusals(queue: Queue, multipoint: bool, message: str) -> None:
+def test_queue_refusals(queue: Queue, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        queue_wanted(queue, 0.0, multipoint=multipoint)
-
-
-def test_auto_leaves_a_queue_out_with_several_peers() -> None:
-    assert not queue_wanted(Queue(), 7.0, multipoint=True)
+        queue_wanted(queue, 0.0)
 
 
 def test_validate_plans_the_queue_at_the_links_pace_above_compression() -> None:
