@@ -116,6 +116,16 @@ class MediumStation:
             self.endpoint.counters.drop(drops.MALFORMED_FRAME)
 
     def receive(self, timeout: float) -> list[bytes]:
+        """The frames received within `timeout` seconds; the medium's other datagrams
+        (readiness reports among them) are handled on the way, without returning early."""
+        deadline = time.monotonic() + timeout
+        while not (frames := self._receive(timeout)):
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+        return frames
+
+    def _receive(self, timeout: float) -> list[bytes]:
         if self.endpoint is None:
             raise LinkError(f"{self.name}: used before open()")
         frames = []
