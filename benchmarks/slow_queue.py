@@ -4,13 +4,17 @@ Two lab hosts joined by linkbridge over `sim:` with `duplex=half`, AFSK 1200 bit
 framing and Dire Wolf 1.6's TNC settings (TXDELAY 300 ms, TXTAIL 100 ms, PERSIST 63, SLOTTIME
 100 ms, a slot before the first draw, every queued frame after one key-up), MTU 256, as
 docs/sim.md calibrates against the real modems (issue 32). Each mode runs a TCP transfer A -> B
-and, while it runs, pings A -> B; B's tunnel records what it received (--pcap). Targets:
+and, while it runs, pings A -> B; both tunnels record what they carry (--pcap). Targets:
 
 - with the queue, no TCP segment (SYN included) reaches B again within one link round trip
   (the sim: link's own estimate) of its first copy: a retransmission the queue should have
   dropped went on the air;
 - bulk TCP goodput, on / off >= 1.2;
 - ping RTT during the transfer (mean), on / off <= 0.6.
+
+It also prints, per mode, what crossed the air each way (from both tunnels' captures:
+segments, their later copies, pure ACKs, the rest) and the medium's counters per station
+(frames, key-ups, collisions, seconds on air): what limits the goodput.
 
 Exits 1 when a target is missed. Needs root (network namespaces, TUN devices). Slow: the
 transfers take minutes at 1200 bit/s.
@@ -28,10 +32,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from linkbridge_sim.links import SimLink
 from linkbridge_sim.medium_protocol import DEFAULT_PORT
 from linkbridge_sim.radiolab import medium_stats
 
-from linkbridge.datapath.endpoint import SendTiming
 from linkbridge.datapath.pcap import FILE_HEADER, RECORD_HEADER
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab.probes import TransferResult, ping, tcp_transfer
@@ -44,6 +48,7 @@ from linkbridge.wire.queue import ACK, FIN, SYN
 DIRE_WOLF = ("duplex=half&rate=1200&txdelay=300ms&txtail=100ms&persist=63&slottime=100ms"
              "&slotwait=on&burst=64&framing=ax25&mtu=256")
 GOODPUT_TARGET, RTT_TARGET = 1.2, 0.6
+MTU, HEADERS, ACK_BYTES = 256, 52, 52  # IPv4 and TCP with timestamps: a segment, an ACK
 MODES = ("off", "on")
 PORT = 5230
 
@@ -174,6 +179,16 @@ def air_lines(mode: str, outcome: Outcome) -> list[str]:
     return lines
 
 
+def ceiling(link: SimLink) -> str:
+    """What AX.25 framing allows a bulk transfer at most, key-ups aside."""
+    assert link.radio is not None
+    data, ack = link.radio.airtime(MTU), link.radio.airtime(ACK_BYTES)
+    payload = (MTU - HEADERS) * 8
+    return (f"framing ceiling: {payload / data:.0f} bit/s with no ACK on the air, "
+            f"{payload / (data + ack):.0f} with one per segment (a full frame "
+            f"{data:.2f} s, an ACK {ack:.2f} s, key-ups aside)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks slow-queue",
                                      description=__doc__.splitlines()[0])
@@ -188,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     link = f"sim:?{DIRE_WOLF}&seed={args.seed}"
     registry = LinkRegistry(get_plugin_manager())
     timing = registry.create_link(f"sim:127.0.0.1:9?{DIRE_WOLF}")
-    assert isinstance(timing, SendTiming)
+    assert isinstance(timing, SimLink)
     round_trip = timing.round_trip()
     try:
         with two_hosts() as hosts, tempfile.TemporaryDirectory(prefix="lb-queue-") as tmp:
@@ -216,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                f"{rtt_ratio:.2f}", f"<= {RTT_TARGET}", rtt_ratio <= RTT_TARGET)]
     print(f"{link}, {args.bytes} bytes A -> B, {args.pings} pings during it, "
           f"round trip {round_trip:.2f} s")
+    print(ceiling(timing))
     print(f"{'':28}{'off':>8}{'on':>8}{'on/off':>8}  target")
     for name, value_off, value_on, ratio, target, ok in checks:
         print(f"{name:28}{value_off:>8}{value_on:>8}{ratio:>8}  {target} "
