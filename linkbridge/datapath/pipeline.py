@@ -445,7 +445,10 @@ def queue_over(pace: QueuePace | None, name: str, stack: contextlib.ExitStack
         return lambda top: top
     sender = LinkSender(name, pace.frame_time, pace.lead, readiness=pace.readiness)
     stack.callback(sender.stop)
-    return lambda top: QueueingEndpoint(top, LinkQueue(pace.round_trip, pace.limit), sender)
+    # a segment handed down waits up to `lead` in the link before it goes out: its round
+    # trip starts then
+    window = pace.round_trip + pace.lead
+    return lambda top: QueueingEndpoint(top, LinkQueue(window, pace.limit), sender)
 
 
 def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],

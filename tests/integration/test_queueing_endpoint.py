@@ -123,6 +123,9 @@ def test_build_puts_the_queue_above_compression_and_stops_it() -> None:
         assert isinstance(side.below, CompressingEndpoint)
         side.send(echo())
         wait_for(lambda: len(link.sent) == 1)
+        assert plan.queue is not None and plan.queue.lead > 0
+        queue = side.counters.as_dict()["queue"]  # a segment's round trip: after the lead
+        assert queue["round_trip"] == round(3.0 + plan.queue.lead, 3)  # type: ignore[index]
         thread = side.sender._thread
     assert not thread.is_alive()
 
