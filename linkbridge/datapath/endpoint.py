@@ -152,9 +152,11 @@ class SendReadiness(Protocol):
     radio's queue and carrier): `ready()` is True when a frame sent now goes out soon, not
     behind a backlog of its own nor while the channel is busy with another station; the link
     calls each listener given to `on_ready(listener)` whenever that may have changed (on any
-    thread, from no lock of its own). The link-aware queue above then hands it the next packet
-    only when it is ready (docs/queue.md), so that the backlog, redundant ACKs included, waits
-    there; without it the queue paces by SendTiming or `--queue-rate`."""
+    thread, from no lock of its own); the queue also asks again every second, so a link may
+    become ready by the clock alone (a stale report) without a call. The link-aware queue
+    above then hands it the next packet only when it is ready (docs/queue.md), so that the
+    backlog, redundant ACKs included, waits there; without it the queue paces by SendTiming
+    or `--queue-rate`."""
 
     def ready(self) -> bool: ...
 

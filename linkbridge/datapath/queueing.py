@@ -20,6 +20,7 @@ from linkbridge.datapath.endpoint import Endpoint, SendReadiness
 from linkbridge.wire.queue import LinkQueue
 
 FrameTime = Callable[[int], float]
+READY_RECHECK = 1.0  # s: a link not ready is asked again at least this often
 
 
 class QueueCounters(Counters):
@@ -76,7 +77,7 @@ class LinkSender:
                 now = self.clock()
                 if self._readiness is not None:
                     if not self._readiness.ready():
-                        self.wake.wait()
+                        self.wake.wait(READY_RECHECK)
                         continue
                 elif self._free_at - now > self._lead:
                     self.wake.wait(self._free_at - now - self._lead)

@@ -29,6 +29,7 @@ from linkbridge_sim.radio import RadioSettings
 log = logging.getLogger("linkbridge")
 JOIN_TIMEOUT = 5.0
 JOIN_RETRY = 0.25
+SILENT_MEDIUM = 30.0  # s without a datagram from the medium: its last report is stale
 
 
 class MediumStation:
@@ -51,6 +52,7 @@ class MediumStation:
         self._errors = 0
         self._sent = 0  # frames sent to the medium
         self._report: Readiness | None = None  # the medium's last
+        self._heard = 0.0  # when the last datagram from the medium came
         self._listeners: list[Callable[[], None]] = []
 
     def open(self) -> Counters:
@@ -92,9 +94,12 @@ class MediumStation:
 
     def ready(self) -> bool:
         """Whether a frame sent now goes out soon, by the medium's last report
-        (Readiness.ready()); True before the first (a medium that sends none)."""
+        (Readiness.ready()); True before the first (a medium that sends none) and after
+        SILENT_MEDIUM seconds without a word from the medium (gone or restarted: a frame sent
+        to it then brings its refusal, and the station joins again)."""
         report = self._report
-        return report is None or report.ready(self._sent)
+        return (report is None or report.ready(self._sent)
+                or time.monotonic() - self._heard > SILENT_MEDIUM)
 
     def on_ready(self, listener: Callable[[], None]) -> None:
         """Call `listener()` on the receiving thread whenever the medium reports a change."""
@@ -130,6 +135,7 @@ class MediumStation:
             raise LinkError(f"{self.name}: used before open()")
         frames = []
         for datagram in self.endpoint.receive(timeout):
+            self._heard = time.monotonic()
             if datagram[:1] == FRAME:
                 frames.append(datagram[1:])
             elif datagram[:1] == READY:
