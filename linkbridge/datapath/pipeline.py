@@ -328,7 +328,9 @@ def queue_pace(pipeline: Pipeline, mtu: int) -> QueuePace | None:
     limit, frame = queue.limit or DEFAULT_PACKETS, link_mtu(pipeline) or mtu or DEFAULT_MTU
     if queue.rate is None:
         assert timing is not None  # queue_wanted() refuses a queue without a pace
-        readiness = below.link if isinstance(below.link, SendReadiness) else None
+        # over several links the scheduler may send on another: pace by the figures
+        readiness = (below.link if isinstance(below.link, SendReadiness)
+                     and pipeline.links is None else None)
         return QueuePace(timing.frame_time, timing.round_trip(), limit,
                          timing.frame_time(frame), readiness)
     frame_time = rate_frame_time(queue.rate)
