@@ -16,13 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.datagram import DatagramEndpoint, format_address
-from linkbridge.datapath.endpoint import (
-    AddressedLink,
-    BatchSender,
-    Pollable,
-    RawPortProvider,
-    SendReadiness,
-)
+from linkbridge.datapath.endpoint import AddressedLink, BatchSender, Pollable, RawPortProvider
 from linkbridge.datapath.rawport import RawPort
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
 from linkbridge.framing.events import Lost
@@ -70,7 +64,6 @@ __all__ = [
     "RawPort",
     "RawPortProvider",
     "ReportsLoss",
-    "SendReadiness",
     "Stream",
     "StreamLink",
     "TunnelInfo",
