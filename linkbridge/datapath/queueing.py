@@ -66,6 +66,16 @@ class LinkSender:
         with self.wake:
             self._lanes.append(lane)
 
+    def remove(self, lane: QueueingEndpoint) -> None:
+        """`lane` leaves (its peer's stack closed; what it holds is not sent); the thread
+        ends with the last."""
+        with self.wake:
+            if lane in self._lanes:
+                self._lanes.remove(lane)
+            last = not self._lanes
+        if last:
+            self.stop()
+
     def _notify(self) -> None:
         with self.wake:
             self.wake.notify()
@@ -109,7 +119,8 @@ class LinkSender:
 
 class QueueingEndpoint:
     """Wraps the link side (of one peer): send() queues (never blocks) for `sender` to hand
-    down; receive() is the endpoint below's."""
+    down; receive() is the endpoint below's; close() takes the queue out of the sender's
+    turns, the others' queues go on."""
 
     def __init__(self, below: Endpoint, queue: LinkQueue, sender: LinkSender) -> None:
         self.below = below
@@ -132,12 +143,9 @@ class QueueingEndpoint:
             self.counters.received(len(frame))
         return frames
 
-    def stop(self) -> None:
-        """End the sender's thread; safe to call twice."""
-        self.sender.stop()
-
     def close(self) -> None:
-        self.stop()
+        """Leave the sender (the last queue to leave ends its thread), close below."""
+        self.sender.remove(self)
         self.below.close()
 
 

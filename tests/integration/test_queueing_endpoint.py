@@ -162,3 +162,17 @@ def test_a_multipoint_tunnel_queues_per_peer_and_serves_the_peers_in_turn() -> N
                          ("127.0.0.1:5002", bulk[1]), ("127.0.0.1:5002", bulk[2])]
     assert isinstance(peers, dict)
     assert peers["c"]["drops"] == {QUEUE_ACK_FILTERED: 1} and peers["b"]["drops"] == {}
+
+
+def test_a_closed_queue_leaves_the_sender_and_the_last_ends_it() -> None:
+    sender = LinkSender("shared", lambda _: 0.0)
+    first, second = MemoryEndpoint("b"), MemoryEndpoint("c")
+    lanes = [QueueingEndpoint(below, LinkQueue(round_trip=1.0), sender)
+             for below in (first, second)]
+    lanes[0].close()
+    lanes[1].send(echo())
+    wait_for(lambda: len(second.sent) == 1)
+    assert first.closed and sender._thread.is_alive()
+    lanes[1].close()
+    sender._thread.join(5.0)
+    assert not sender._thread.is_alive()
