@@ -4,13 +4,17 @@ Two lab hosts joined by linkbridge over `sim:` with `duplex=half`, AFSK 1200 bit
 framing and Dire Wolf 1.6's TNC settings (TXDELAY 300 ms, TXTAIL 100 ms, PERSIST 63, SLOTTIME
 100 ms, a slot before the first draw, every queued frame after one key-up), MTU 256, as
 docs/sim.md calibrates against the real modems (issue 32). Each mode runs a TCP transfer A -> B
-and, while it runs, pings A -> B; B's tunnel records what it received (--pcap). Targets:
+and, while it runs, pings A -> B; both tunnels record what they carry (--pcap). Targets:
 
 - with the queue, no TCP segment (SYN included) reaches B again within one link round trip
   (the sim: link's own estimate) of its first copy: a retransmission the queue should have
   dropped went on the air;
 - bulk TCP goodput, on / off >= 1.2;
 - ping RTT during the transfer (mean), on / off <= 0.6.
+
+It also prints, per mode, what crossed the air each way (from both tunnels' captures:
+segments, their later copies, pure ACKs, the rest) and the medium's counters per station
+(frames, key-ups, collisions, seconds on air): what limits the goodput.
 
 Exits 1 when a target is missed. Needs root (network namespaces, TUN devices). Slow: the
 transfers take minutes at 1200 bit/s.
@@ -28,21 +32,41 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from linkbridge.datapath.endpoint import SendTiming
+from linkbridge_sim.links import SimLink
+from linkbridge_sim.medium_protocol import DEFAULT_PORT
+from linkbridge_sim.radiolab import medium_stats
+
 from linkbridge.datapath.pcap import FILE_HEADER, RECORD_HEADER
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab.probes import TransferResult, ping, tcp_transfer
 from linkbridge.lab.run import lab_tunnels
-from linkbridge.lab.topology import OVERLAY, TwoHosts, two_hosts
+from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts, two_hosts
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.wire.compress.headers import TCP, parse
-from linkbridge.wire.queue import FIN, SYN
+from linkbridge.wire.queue import ACK, FIN, SYN
 
 DIRE_WOLF = ("duplex=half&rate=1200&txdelay=300ms&txtail=100ms&persist=63&slottime=100ms"
              "&slotwait=on&burst=64&framing=ax25&mtu=256")
 GOODPUT_TARGET, RTT_TARGET = 1.2, 0.6
+MTU, HEADERS, ACK_BYTES = 256, 52, 52  # IPv4 and TCP with timestamps: a segment, an ACK
 MODES = ("off", "on")
 PORT = 5230
+
+
+@dataclass
+class Arrived:
+    """What one side received of the other's packets (its tunnel's --pcap): TCP segments
+    with sequence space, first copies and later ones (retransmissions that crossed the air),
+    pure ACKs, and the rest (pings)."""
+
+    segments: int = 0
+    again: int = 0
+    acks: int = 0
+    other: int = 0
+
+    def __str__(self) -> str:
+        return (f"{self.segments} segments + {self.again} again, {self.acks} ACKs, "
+                f"{self.other} other")
 
 
 @dataclass
@@ -53,6 +77,9 @@ class Outcome:
     rtts_ms: list[float]
     pings_sent: int
     repeats: int  # segments that reached B again within one round trip of their first copy
+    at_b: Arrived  # what B received from A, A what from B
+    at_a: Arrived
+    medium: dict[str, dict[str, float]]  # each station's counters ("A", "B")
 
     @property
     def goodput(self) -> float:
@@ -94,20 +121,72 @@ def repeats_within(path: str, source: bytes, round_trip: float) -> int:
     return repeats
 
 
+def arrived(path: str, source: bytes) -> Arrived:
+    """What the tunnel recording `path` received from `source` (an IPv4 address)."""
+    counts, seen = Arrived(), set()
+    for _when, packet in pcap_records(path):
+        headers = parse(packet)
+        if packet[12:16] != source:
+            continue
+        if headers is None or headers.proto != TCP:
+            counts.other += 1
+            continue
+        payload = packet[headers.ihl + headers.thlen:]
+        if payload or headers.flags & (SYN | FIN):
+            identity = (headers.key, headers.seq, headers.flags, payload)
+            counts.again += identity in seen
+            counts.segments += identity not in seen
+            seen.add(identity)
+        elif headers.flags == ACK:
+            counts.acks += 1
+        else:
+            counts.other += 1
+    return counts
+
+
+def station_counts(hosts: TwoHosts) -> dict[str, dict[str, float]]:
+    """The medium's counters of A's and B's stations."""
+    stations = medium_stats(hosts.a, (UNDERLAY[0], DEFAULT_PORT))["stations"]
+    labels = {UNDERLAY[0]: "A", UNDERLAY[1]: "B"}
+    return {labels.get(key.rsplit(":", 1)[0], key): counts for key, counts in stations.items()}
+
+
 def run_mode(hosts: TwoHosts, link: str, mode: str, size: int, pings: int,
              registry: LinkRegistry, directory: str, round_trip: float) -> Outcome:
-    pcap = os.path.join(directory, f"b-{mode}.pcap")
+    pcap, pcap_a = (os.path.join(directory, f"{side}-{mode}.pcap") for side in "ba")
     done: dict[str, TransferResult] = {}
     with lab_tunnels(hosts, link, extra_args=("--queue", mode),
-                     side_args=((), ("--pcap", pcap)), registry=registry):
+                     side_args=(("--pcap", pcap_a), ("--pcap", pcap)), registry=registry):
         mover = threading.Thread(target=lambda: done.update(transfer=tcp_transfer(
             hosts.b, OVERLAY[1], hosts.a, size, port=PORT, timeout=120.0)))
         mover.start()
         time.sleep(2 * round_trip)  # the connection is up and its window filling
         result = ping(hosts.a, OVERLAY[1], count=pings, interval=1.0, timeout=60.0)
         mover.join()
-    return Outcome(done["transfer"], result.rtts_ms, pings,
-                   repeats_within(pcap, bytes(map(int, OVERLAY[0].split("."))), round_trip))
+        medium = station_counts(hosts)
+    a, b = (bytes(map(int, address.split("."))) for address in OVERLAY)
+    return Outcome(done["transfer"], result.rtts_ms, pings, repeats_within(pcap, a, round_trip),
+                   arrived(pcap, a), arrived(pcap_a, b), medium)
+
+
+def air_lines(mode: str, outcome: Outcome) -> list[str]:
+    """What crossed the air each way in one mode, and what the medium counted."""
+    lines = [f"{mode}: B got {outcome.at_b}; A got {outcome.at_a}"]
+    for label, counts in sorted(outcome.medium.items()):
+        lines.append(f"{mode}: station {label}: {counts['sent']:.0f} frames on air in "
+                     f"{counts['transmissions']:.0f} key-ups, {counts['collisions']:.0f} "
+                     f"collided, {counts['airtime']:.1f} s on air")
+    return lines
+
+
+def ceiling(link: SimLink) -> str:
+    """What AX.25 framing allows a bulk transfer at most, key-ups aside."""
+    assert link.radio is not None
+    data, ack = link.radio.airtime(MTU), link.radio.airtime(ACK_BYTES)
+    payload = (MTU - HEADERS) * 8
+    return (f"framing ceiling: {payload / data:.0f} bit/s with no ACK on the air, "
+            f"{payload / (data + ack):.0f} with one per segment (a full frame "
+            f"{data:.2f} s, an ACK {ack:.2f} s, key-ups aside)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     link = f"sim:?{DIRE_WOLF}&seed={args.seed}"
     registry = LinkRegistry(get_plugin_manager())
     timing = registry.create_link(f"sim:127.0.0.1:9?{DIRE_WOLF}")
-    assert isinstance(timing, SendTiming)
+    assert isinstance(timing, SimLink)
     round_trip = timing.round_trip()
     try:
         with two_hosts() as hosts, tempfile.TemporaryDirectory(prefix="lb-queue-") as tmp:
@@ -137,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only:
         outcome = outcomes[args.only]
         print(f"--queue {args.only}: {outcome.goodput:.0f} bit/s, ping {outcome.rtt_ms:.0f} ms, "
-              f"{outcome.repeats} repeats, intact {outcome.transfer.intact}")
+              f"{outcome.repeats} repeats, intact {outcome.transfer.intact}, "
+              f"{outcome.transfer.seconds:.1f} s")
+        print("\n".join(air_lines(args.only, outcome)))
         return 0
     off, on = outcomes["off"], outcomes["on"]
     goodput_ratio = on.goodput / off.goodput if off.goodput else float("inf")
@@ -150,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                f"{rtt_ratio:.2f}", f"<= {RTT_TARGET}", rtt_ratio <= RTT_TARGET)]
     print(f"{link}, {args.bytes} bytes A -> B, {args.pings} pings during it, "
           f"round trip {round_trip:.2f} s")
+    print(ceiling(timing))
     print(f"{'':28}{'off':>8}{'on':>8}{'on/off':>8}  target")
     for name, value_off, value_on, ratio, target, ok in checks:
         print(f"{name:28}{value_off:>8}{value_on:>8}{ratio:>8}  {target} "
@@ -158,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{mode}: transfer {'intact' if outcome.transfer.intact else 'INCOMPLETE'} in "
               f"{outcome.transfer.seconds:.1f} s, {len(outcome.rtts_ms)}/{outcome.pings_sent} "
               f"pings answered")
+        print("\n".join(air_lines(mode, outcome)))
     intact = all(outcome.transfer.intact for outcome in outcomes.values())
     return 0 if intact and all(check[-1] for check in checks) else 1
 

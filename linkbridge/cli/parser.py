@@ -433,14 +433,16 @@ def add_compress_option(parser: Options) -> None:
 def add_queue_options(parser: Options) -> None:
     parser.add_argument("--queue", choices=QUEUE_MODES, default="auto",
                         help="the link-aware queue for slow links (docs/queue.md): packets wait "
-                             "in linkbridge, sent at the link's pace, small ones first, flows "
+                             "in linkbridge (one queue per --peer), sent when the link says "
+                             "it is ready or at its pace, small ones first, flows "
                              "in turn; TCP retransmissions of a segment queued or sent within "
                              "a link round trip and superseded pure ACKs are dropped. auto "
                              "(default): on where the link's figures (or --queue-rate) say a "
                              "1000-byte frame takes 10 ms or more; on: refuse a link without "
                              "a pace; off")
     parser.add_argument("--queue-rate", type=positive_number, metavar="BIT/S",
-                        help="pace the queue at this many bit/s instead of the link's figures")
+                        help="pace the queue at this many bit/s instead of the link's figures "
+                             "or word")
     parser.add_argument("--queue-limit", type=positive_count, metavar="PACKETS",
                         help="packets the queue holds at most (default 64; and 32 KB)")
 

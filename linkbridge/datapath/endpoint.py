@@ -192,3 +192,20 @@ class SendTiming(Protocol):
     def frame_time(self, size: int) -> float: ...
 
     def round_trip(self) -> float: ...
+
+
+@runtime_checkable
+class SendReadiness(Protocol):
+    """Says when it is ready for another frame, from its own state rather than its rate (a
+    radio's queue and carrier): `ready()` is True when a frame sent now goes out soon, not
+    behind a backlog of its own nor while the channel is busy with another station; the link
+    calls each listener given to `on_ready(listener)` whenever that may have changed (on any
+    thread, from no lock of its own); the queue also asks again every second, so a link may
+    become ready by the clock alone (a stale report) without a call. The link-aware queue
+    above then hands it the next packet only when it is ready (docs/queue.md), so that the
+    backlog, redundant ACKs included, waits there; without it the queue paces by SendTiming
+    or `--queue-rate`."""
+
+    def ready(self) -> bool: ...
+
+    def on_ready(self, listener: Callable[[], None]) -> None: ...

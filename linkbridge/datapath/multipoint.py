@@ -176,6 +176,9 @@ class PeerRouter:
         self._flush: list[PeerStack] = []
         self.keepalives: dict[str, int] = {}  # keepalives sent to each peer
         self._roamer: Roamer | None = None  # with encryption over a RoamingLink (_install)
+        # what the pipeline put over each peer's stack (its link-aware queue), for a reload's
+        # new peers to get the same
+        self.top: Callable[[Endpoint, contextlib.ExitStack], Endpoint] = lambda top, _undo: top
         self._install(table, upper, restation=False)  # validate() gave the link its stations
 
     @property

@@ -21,7 +21,13 @@ from typing import Protocol
 from linkbridge.datapath.bridge import Check
 from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
-from linkbridge.datapath.endpoint import AddressedLink, Endpoint, PathListener, SendTiming
+from linkbridge.datapath.endpoint import (
+    AddressedLink,
+    Endpoint,
+    PathListener,
+    SendReadiness,
+    SendTiming,
+)
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
 from linkbridge.datapath.handshakes import HandshakeScheduler
 from linkbridge.datapath.multilink import LinkScheduler
@@ -30,7 +36,7 @@ from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, fram
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
 from linkbridge.datapath.ports import link_ports, tunnel_ports
-from linkbridge.datapath.queueing import QueueingEndpoint, rate_frame_time
+from linkbridge.datapath.queueing import LinkSender, QueueingEndpoint, rate_frame_time
 from linkbridge.datapath.repairing import RepairingEndpoint
 from linkbridge.errors import ConfigError
 from linkbridge.wire.compress import OFF
@@ -170,12 +176,14 @@ class Pipeline:
 class QueuePace:
     """How the planned queue paces its sends: a frame's time on the link, the link's round
     trip (what counts as a recent send of a retransmitted segment), its packet limit, and the
-    seconds of frames the link may hold ahead (`lead`: one full frame's)."""
+    seconds of frames the link may hold ahead (`lead`: one full frame's); or by the link's
+    own word (`readiness`: a link that is SendReadiness, without `--queue-rate`)."""
 
     frame_time: Callable[[int], float]
     round_trip: float
     limit: int = DEFAULT_PACKETS
     lead: float = 0.0
+    readiness: SendReadiness | None = None
 
 
 @dataclass(frozen=True)
@@ -312,20 +320,23 @@ def check_links(pipeline: Pipeline) -> None:
 
 def queue_pace(pipeline: Pipeline, mtu: int) -> QueuePace | None:
     """The queue's pace when it runs (wire.stack.queue_wanted()): `--queue-rate`, else the
-    link's own figures (SendTiming); the round trip the link's, else a full frame and a small
-    answer at the rate."""
+    link's own word (SendReadiness) or figures (SendTiming); the round trip the link's, else a
+    full frame and a small answer at the rate."""
     below, queue = pipeline.lower.below, pipeline.upper.queue
     timing = below.link if isinstance(below, LinkBelow) else None
     if not isinstance(timing, SendTiming):
         timing = None
     link_time = timing.frame_time(SLOW_SAMPLE) if timing is not None else 0.0
-    if not queue_wanted(queue, link_time, multipoint=pipeline.peers is not None):
+    if not queue_wanted(queue, link_time):
         return None
     limit, frame = queue.limit or DEFAULT_PACKETS, link_mtu(pipeline) or mtu or DEFAULT_MTU
     if queue.rate is None:
         assert timing is not None  # queue_wanted() refuses a queue without a pace
+        # over several links the scheduler may send on another: pace by the figures
+        readiness = (below.link if isinstance(below.link, SendReadiness)
+                     and pipeline.links is None else None)
         return QueuePace(timing.frame_time, timing.round_trip(), limit,
-                         timing.frame_time(frame))
+                         timing.frame_time(frame), readiness)
     frame_time = rate_frame_time(queue.rate)
     round_trip = (timing.round_trip() if timing is not None
                   else frame_time(frame) + frame_time(QUEUE_ANSWER))
@@ -386,19 +397,20 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     scheduler = None
     if pipeline.links is not None:
         below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack)
+    queued = queue_over(plan.queue, below.name, stack)
     if pipeline.peers is None:
         link_side = open_upper(pipeline.upper, below, stack)
         if scheduler is not None and isinstance(link_side, PathListener):
             scheduler.on_switch(link_side.path_changed)  # full headers after a failover
-        if plan.queue is not None:
-            link_side = open_queue(plan.queue, link_side, stack)
+        link_side = queued(link_side, stack)
     else:
         handshakes = None
         if pipeline.upper.encrypt is not None:  # one handshake thread for every peer
             handshakes = HandshakeScheduler(below.name)
             stack.callback(handshakes.close)
         router = link_side = peer_router(below, pipeline.peers,
-                                         peer_opener(plan, handshakes), handshakes)
+                                         peer_opener(plan, handshakes, queued), handshakes)
+        router.top = queued  # a reload's new peers get their queue on the same sender
         stack.callback(router.close_peers)
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side, scheduler=scheduler)
@@ -438,12 +450,33 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)
 
 
-def open_queue(pace: QueuePace, below: Endpoint, stack: contextlib.ExitStack) -> Endpoint:
-    """The link-aware queue over the link side `below`, its sender thread stopped by `stack`."""
-    layer = QueueingEndpoint(below, LinkQueue(pace.round_trip, pace.limit), pace.frame_time,
-                             pace.lead)
-    stack.callback(layer.stop)
-    return layer
+TopWrapper = Callable[[Endpoint, contextlib.ExitStack], Endpoint]  # a layer over a stack's top
+
+
+def same_top(top: Endpoint, _undo: contextlib.ExitStack) -> Endpoint:
+    """The TopWrapper that adds nothing."""
+    return top
+
+
+def queue_over(pace: QueuePace | None, name: str, stack: contextlib.ExitStack) -> TopWrapper:
+    """What puts the link-aware queue over the top of a stack (a queue per multipoint peer,
+    one sender over link `name` for all, its thread stopped by `stack`; each queue leaves the
+    sender when the `undo` it is given closes: a peer removed by a reload); without a queue
+    planned, the top itself."""
+    if pace is None:
+        return same_top
+    sender = LinkSender(name, pace.frame_time, pace.lead, readiness=pace.readiness)
+    stack.callback(sender.stop)
+    # a segment handed down waits up to `lead` in the link before it goes out: its round
+    # trip starts then
+    window = pace.round_trip + pace.lead
+
+    def queued(top: Endpoint, undo: contextlib.ExitStack) -> Endpoint:
+        endpoint = QueueingEndpoint(top, LinkQueue(window, pace.limit), sender)
+        undo.callback(sender.remove, endpoint)
+        return endpoint
+
+    return queued
 
 
 def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],
@@ -457,14 +490,16 @@ def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],
     return scheduler
 
 
-def peer_opener(plan: Plan, handshakes: HandshakeScheduler | None = None) -> UpperOpener:
+def peer_opener(plan: Plan, handshakes: HandshakeScheduler | None = None,
+                top: TopWrapper = same_top) -> UpperOpener:
     """What opens each peer's stack over its port (no_layers when the peers run none: no
-    fragmenting, compression or encryption), its handshakes on `handshakes`; a reload's new
-    plan gives the one for the peers it adds."""
+    fragmenting, compression, encryption or queue), its handshakes on `handshakes`, `top` over
+    it (the link-aware queue); a reload's new plan gives the one for the peers it adds."""
     upper = plan.description.upper
-    if upper.compress.mode == OFF and upper.encrypt is None and plan.fragment_frame is None:
+    if (upper.compress.mode == OFF and upper.encrypt is None and plan.fragment_frame is None
+            and top is same_top):
         return no_layers
-    return lambda port, undo: open_peer(plan, port, undo, handshakes)
+    return lambda port, undo: top(open_peer(plan, port, undo, handshakes), undo)
 
 
 def peer_upper(pipeline: Pipeline, name: str) -> Upper:

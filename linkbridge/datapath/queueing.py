@@ -1,23 +1,26 @@
 """The link-aware queue at the top of the link side (`--queue`, docs/queue.md).
 
 Packets from the tunnel wait here, above compression (dropping a compressed ACK would break
-VJ's state), and a thread of the layer sends them at the pace of the link's own figures
-(SendTiming, or `--queue-rate`), so that a slow link's backlog lives where it can be bounded
-and dropped from (wire/queue.py decides what), not in the link's queue (a TNC's). Frames from
-below pass up unchanged.
+VJ's state), and a thread of the layer sends them when the link says it is ready
+(SendReadiness), else at the pace of the link's own figures (SendTiming, or `--queue-rate`),
+so that a slow link's backlog lives where it can be bounded and dropped from (wire/queue.py
+decides what), not in the link's queue (a TNC's). A multipoint tunnel has a queue per peer,
+all served in turn by one sender over their shared link. Frames from below pass up unchanged.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.endpoint import Endpoint, SendReadiness
 from linkbridge.wire.queue import LinkQueue
 
 FrameTime = Callable[[int], float]
+READY_RECHECK = 1.0  # s: a link not ready is asked again at least this often
 
 
 class QueueCounters(Counters):
@@ -36,54 +39,103 @@ class QueueCounters(Counters):
                 "frames": self._below.counters.as_dict()}
 
 
-class QueueingEndpoint:
-    """Wraps the link side: send() queues (never blocks), a sender thread hands the next
-    packet down once what the link was given before has at most `lead` seconds left (by
-    `frame_time`): one frame's `lead` keeps a TNC keyed up from frame to frame, and no more
-    waits there; receive() is the endpoint below's."""
+class LinkSender:
+    """The thread that hands queued packets to one link: when the link is ready, if it says
+    so (`readiness`), else once what the link was given before has at most `lead` seconds left
+    (by `frame_time`): one frame's `lead` keeps a TNC keyed up from frame to frame, and no more
+    waits there. It serves its queues (one per peer of a multipoint tunnel) in turn, a packet
+    each."""
 
-    def __init__(self, below: Endpoint, queue: LinkQueue, frame_time: FrameTime,
-                 lead: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.below = below
-        self.name = f"queue+{below.name}"
-        self._queue = queue
+    def __init__(self, name: str, frame_time: FrameTime, lead: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 readiness: SendReadiness | None = None) -> None:
         self._frame_time = frame_time
         self._lead = lead
-        self._clock = clock
-        self.counters = QueueCounters(below, queue)
-        self._ready = threading.Condition()
+        self.clock = clock
+        self._readiness = readiness
+        self.wake = threading.Condition()  # held while a queue changes
+        self._lanes: deque[QueueingEndpoint] = deque()
         self._closed = False
         self._free_at = 0.0  # when the link is done with what it was given
-        self._thread = threading.Thread(target=self._run, name=f"queue {below.name}",
-                                        daemon=True)
+        if readiness is not None:
+            readiness.on_ready(self._notify)
+        self._thread = threading.Thread(target=self._run, name=f"queue {name}", daemon=True)
         self._thread.start()
 
-    def send(self, packet: bytes) -> None:
-        with self._ready:
-            drops = self._queue.push(packet, self._clock())
-            self._ready.notify()
-        for reason in drops:
-            self.counters.drop(reason)
+    def add(self, lane: QueueingEndpoint) -> None:
+        with self.wake:
+            self._lanes.append(lane)
 
-    def _next(self) -> bytes | None:
-        """The next packet once the link is free for it, or None when closed."""
-        with self._ready:
+    def remove(self, lane: QueueingEndpoint) -> None:
+        """`lane` leaves (its peer's stack closed; what it holds is not sent); the thread
+        ends with the last."""
+        with self.wake:
+            if lane in self._lanes:
+                self._lanes.remove(lane)
+            last = not self._lanes
+        if last:
+            self.stop()
+
+    def _notify(self) -> None:
+        with self.wake:
+            self.wake.notify()
+
+    def _next(self) -> tuple[QueueingEndpoint, bytes] | None:
+        """The next queue's next packet once the link is free for it, or None when closed."""
+        with self.wake:
             while not self._closed:
-                now = self._clock()
-                if self._free_at - now > self._lead:
-                    self._ready.wait(self._free_at - now - self._lead)
+                now = self.clock()
+                if self._readiness is not None:
+                    if not self._readiness.ready():
+                        self.wake.wait(READY_RECHECK)
+                        continue
+                elif self._free_at - now > self._lead:
+                    self.wake.wait(self._free_at - now - self._lead)
                     continue
-                packet = self._queue.pop(now)
-                if packet is not None:
-                    self._free_at = max(now, self._free_at) + self._frame_time(len(packet))
-                    return packet
-                self._ready.wait()
+                for _ in range(len(self._lanes)):
+                    lane = self._lanes[0]
+                    self._lanes.rotate(-1)
+                    packet = lane.queue.pop(now)
+                    if packet is not None:
+                        self._free_at = max(now, self._free_at) + self._frame_time(len(packet))
+                        return lane, packet
+                self.wake.wait()
         return None
 
     def _run(self) -> None:
-        while (packet := self._next()) is not None:
-            self.below.send(packet)
-            self.counters.sent(len(packet))
+        while (item := self._next()) is not None:
+            lane, packet = item
+            lane.below.send(packet)
+            lane.counters.sent(len(packet))
+
+    def stop(self) -> None:
+        """End the thread (what still waits is not sent); safe to call twice."""
+        with self.wake:
+            self._closed = True
+            self.wake.notify()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+
+class QueueingEndpoint:
+    """Wraps the link side (of one peer): send() queues (never blocks) for `sender` to hand
+    down; receive() is the endpoint below's; close() takes the queue out of the sender's
+    turns, the others' queues go on."""
+
+    def __init__(self, below: Endpoint, queue: LinkQueue, sender: LinkSender) -> None:
+        self.below = below
+        self.name = f"queue+{below.name}"
+        self.queue = queue
+        self.sender = sender
+        self.counters = QueueCounters(below, queue)
+        sender.add(self)
+
+    def send(self, packet: bytes) -> None:
+        with self.sender.wake:
+            drops = self.queue.push(packet, self.sender.clock())
+            self.sender.wake.notify()
+        for reason in drops:
+            self.counters.drop(reason)
 
     def receive(self, timeout: float) -> list[bytes]:
         frames = self.below.receive(timeout)
@@ -91,16 +143,9 @@ class QueueingEndpoint:
             self.counters.received(len(frame))
         return frames
 
-    def stop(self) -> None:
-        """End the sender thread (what still waits is not sent); safe to call twice."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-
     def close(self) -> None:
-        self.stop()
+        """Leave the sender (the last queue to leave ends its thread), close below."""
+        self.sender.remove(self)
         self.below.close()
 
 

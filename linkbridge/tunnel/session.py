@@ -262,7 +262,8 @@ class TunnelRunner:
         new_routes = sorted(after - before, key=str)
         change_routes(self.name, new_routes, (), route_metrics(plan))  # nothing changed yet
         try:
-            added, removed = router.update(table, peer_opener(plan, router.handshakes))
+            added, removed = router.update(table, peer_opener(plan, router.handshakes,
+                                                              router.top))
         except BaseException:
             change_routes(self.name, (), new_routes)
             raise

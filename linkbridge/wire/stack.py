@@ -71,11 +71,11 @@ class Queue:
     limit: int | None = None
 
 
-def queue_wanted(queue: Queue, link_frame_time: float, *, multipoint: bool) -> bool:
+def queue_wanted(queue: Queue, link_frame_time: float) -> bool:
     """Whether the queue runs: `on`, or `auto` where a SLOW_SAMPLE-byte frame takes
     SLOW_FRAME_TIME or more at `--queue-rate`, else by the link's figures (`link_frame_time`:
     the link's time for such a frame, 0.0 when it declares none). ConfigError for `on` without
-    a pace (neither a rate nor the link's figures) or with several peers (not yet)."""
+    a pace (neither a rate nor the link's figures)."""
     if queue.mode not in QUEUE_MODES:
         raise ConfigError(f"--queue {queue.mode!r}: choose one of {', '.join(QUEUE_MODES)}")
     if queue.rate is not None and queue.rate <= 0:
@@ -84,9 +84,7 @@ def queue_wanted(queue: Queue, link_frame_time: float, *, multipoint: bool) -> b
         raise ConfigError("--queue-limit must be a whole number above 0")
     sample = SLOW_SAMPLE * 8 / queue.rate if queue.rate else link_frame_time
     if queue.mode != "on":
-        return queue.mode == "auto" and not multipoint and sample >= SLOW_FRAME_TIME
-    if multipoint:
-        raise ConfigError("--queue on with --peer is not supported yet (docs/queue.md)")
+        return queue.mode == "auto" and sample >= SLOW_FRAME_TIME
     if sample <= 0:
         raise ConfigError("--queue on needs a pace: this link declares no rate of its own; "
                           "give --queue-rate")

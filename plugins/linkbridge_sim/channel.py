@@ -41,6 +41,7 @@ from linkbridge_sim.reception import Reception, survives
 
 Airtime = Callable[[int], float]  # seconds on air of a frame of so many bytes (data only)
 ALWAYS = 255  # persist value that always transmits on a free channel
+READY_DEPTH = 2  # frames a ready station holds at most: one on the air, the next to follow it
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class StationStats:
 
     offered: int = 0
     sent: int = 0  # frames put on the air
+    transmissions: int = 0  # key-ups: the frames go out in so many transmissions
     delivered: int = 0  # sent and received by at least one station
     collisions: int = 0  # sent, overlapped another transmission, received by nobody
     lost: int = 0  # sent, but lost by the sender's loss model (offered as lost)
@@ -112,6 +114,24 @@ class StationStats:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What a station's sender needs to know to hand its radio a frame only when it can go
+    out soon: how many frames the channel has had from it (`offered`), how many of them it
+    still holds (queued, or in its transmission with their data not yet ended), and whether it
+    hears another station's transmission (`busy`) while not transmitting itself."""
+
+    offered: int
+    held: int
+    busy: bool
+
+    def ready(self, sent: int) -> bool:
+        """Whether a station that has sent the channel `sent` frames (those it has not had
+        yet are held too) may send another: it holds fewer than READY_DEPTH, so the next one
+        follows in the same key-up, and hears no other station's transmission."""
+        return not self.busy and self.held + sent - self.offered < READY_DEPTH
 
 
 @dataclass
@@ -205,6 +225,16 @@ class Channel:
 
     def stats(self, name: str) -> StationStats:
         return self.stations[name].stats
+
+    def readiness(self, name: str) -> Readiness:
+        """Station `name`'s Readiness at the channel's time (after advance())."""
+        station = self.stations[name]
+        tx = station.sending
+        on_air = 0 if tx is None else sum(part.data_end > self.now for part in tx.parts)
+        busy = tx is None and any(
+            other.station != name and other.start <= self.now < other.end
+            and self.reception.hears(other.station, name) for other in self._air)
+        return Readiness(station.stats.offered, len(station.queue) + on_air, busy)
 
     def next_event(self) -> float | None:
         """When something next happens (None: nothing pending)."""
@@ -308,6 +338,7 @@ class Channel:
                     station.sending = tx
                     self._air.append(tx)
                     stats.airtime += radio.txdelay
+                    stats.transmissions += 1
                 self._add_part(station, tx, Part(frame, offered, 0.0, 0.0, lost))
         if not tx.parts:  # CoDel dropped all it had
             return

@@ -86,9 +86,12 @@ class SimLink(Link):
                                     "(station=, multipoint)"}
 
     def __new__(cls, target: str, options: Mapping[str, Any]) -> SimLink:
-        """A named station (`station=`) is a SimStation, an addressed link."""
+        """A named station (`station=`) is a SimStation, an addressed link; another radio
+        (`duplex=half`) a SimRadio, which says when it is ready."""
         if cls is SimLink and options.get("station") is not None:
             return super().__new__(SimStation)
+        if cls is SimLink and options.get("duplex") == "half":
+            return super().__new__(SimRadio)
         return super().__new__(cls)
 
     def __init__(self, target: str, options: Mapping[str, Any]) -> None:
@@ -277,7 +280,23 @@ def _lab_topology(hosts: LabStationHosts) -> Topology | None:
     return topology
 
 
-class SimStation(SimLink):
+class SimRadio(SimLink):
+    """A station on the medium (`duplex=half`), which says when its radio is ready for another
+    frame (SendReadiness): it holds fewer than two frames (one on the air, the next to follow
+    it in the same key-up) and hears no other station's transmission, as the medium reports."""
+
+    def ready(self) -> bool:
+        return self._radio_station().ready()
+
+    def on_ready(self, listener: Callable[[], None]) -> None:
+        self._radio_station().on_ready(listener)
+
+    def _radio_station(self) -> MediumStation:
+        assert self._station is not None  # a radio has one
+        return self._station
+
+
+class SimStation(SimRadio):
     """A named station on the medium (`sim:HOST:PORT?duplex=half&station=NAME`): an
     AddressedLink whose stations are the other stations' names. send() goes to every station;
     a frame from a station that is no peer's is counted as unknown_station."""

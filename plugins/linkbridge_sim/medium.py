@@ -27,7 +27,7 @@ from types import FrameType
 from typing import Any
 
 from linkbridge.plugin import format_address, host_port
-from linkbridge_sim.channel import Channel
+from linkbridge_sim.channel import Channel, Readiness
 from linkbridge_sim.medium_protocol import (
     DEFAULT_PORT,
     ERROR,
@@ -36,6 +36,7 @@ from linkbridge_sim.medium_protocol import (
     JOIN,
     JOINED,
     LOST,
+    READY,
     STATS,
     address,
     decode_json,
@@ -67,6 +68,7 @@ class Medium:
         self.settings: dict[str, RadioSettings] = {}
         self.keys: dict[str, str] = {}  # name -> the key of the station that last joined with it
         self.addressed: set[str] = set()  # keys of the stations that send and get addresses
+        self.watching: dict[str, Readiness | None] = {}  # stations told their Readiness: last
         self.refused = 0
         self.malformed = 0  # addressed frames without a valid address
 
@@ -82,6 +84,7 @@ class Medium:
             while (item := self._read()) is not None:
                 self.handle(*item)
         self._deliver(self.channel.advance(self.clock()))
+        self._report()
 
     def _read(self) -> tuple[bytes, tuple[str, int]] | None:
         try:
@@ -124,6 +127,9 @@ class Medium:
         if key not in self.names:
             log.info("medium: station %s joined from %s: %s", name, key, settings.describe())
         self.addressed.discard(key)
+        self.watching.pop(key, None)
+        if body.get("ready", False) is True:
+            self.watching[key] = None
         if addressed:
             self._take_name(key, name)
             self.addressed.add(key)
@@ -144,6 +150,17 @@ class Medium:
             self.names.pop(earlier, None)
             self.addressed.discard(earlier)
 
+    def _report(self) -> None:
+        """Tell each watching station its Readiness when it changed (medium_protocol.py)."""
+        for key, last in self.watching.items():
+            if key not in self.names:
+                continue
+            now = self.channel.readiness(key)
+            if now != last:
+                self.watching[key] = now
+                self._send(encode(READY, {"offered": now.offered, "held": now.held,
+                                          "busy": now.busy}), key)
+
     def _refuse(self, source: tuple[str, int], reason: str) -> None:
         self.refused += 1
         if self.refused <= 10:
@@ -155,10 +172,13 @@ class Medium:
             datagram = self._datagram(delivery.sender, delivery.station, delivery.frame)
             if datagram is None:
                 continue
-            try:
-                self.sock.sendto(datagram, host_port(delivery.station))
-            except OSError as exc:  # a station gone away: its loss, not the medium's
-                log.debug("medium: delivery to %s failed: %s", delivery.station, exc)
+            self._send(datagram, delivery.station)
+
+    def _send(self, datagram: bytes, key: str) -> None:
+        try:
+            self.sock.sendto(datagram, host_port(key))
+        except OSError as exc:  # a station gone away: its loss, not the medium's
+            log.debug("medium: sending to %s failed: %s", key, exc)
 
     def _datagram(self, sender: str, receiver: str, frame: bytes) -> bytes | None:
         """What `receiver` gets of `frame` from `sender`: None when it is no station any

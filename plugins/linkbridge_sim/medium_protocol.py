@@ -1,14 +1,20 @@
 """The datagrams between half-duplex stations and the simulated medium (docs/sim.md). Pure.
 
 Every datagram starts with one ASCII byte saying what it is:
-- `J` + JSON `{"name": ..., "radio": {...}, "addressed": true}` station -> medium: join (or
-  re-configure); `addressed` (optional) makes the station's frames, both ways, addressed ones;
+- `J` + JSON `{"name": ..., "radio": {...}, "addressed": true, "ready": true}` station ->
+  medium: join (or re-configure); `addressed` (optional) makes the station's frames, both
+  ways, addressed ones; `ready` (optional) asks for `R` datagrams;
 - `A` + JSON `{"station": "HOST:PORT"}` medium -> station: joined;
 - `F` + frame, both ways: a frame to send / a frame received over the air;
 - `L` + frame station -> medium: a frame the sender's loss model lost: it takes its airtime
   (and can collide) but nobody receives it;
 - `S` (to the medium) asks for its counters, `S` + JSON (from it) answers;
-- `E` + UTF-8 text medium -> station: a request it refused (one line).
+- `E` + UTF-8 text medium -> station: a request it refused (one line);
+- `R` + JSON `{"offered": n, "held": n, "busy": false}` medium -> station (one that joined
+  with `ready`): whenever one of them changes, how many frames the medium has had from it,
+  how many of those it still holds (queued, or on the air with their data not yet ended), and
+  whether it hears another station's transmission while not sending itself
+  (channel.Readiness: the station's link then tells the queue above when it is ready).
 
 An addressed station's frames (`F`, `L`) start with a station name (`address()`): to the
 medium the station it is for (empty: every station), from the medium the station it came
@@ -25,7 +31,7 @@ import re
 from typing import Any
 
 DEFAULT_PORT = 47200  # where a medium listens unless told otherwise (the lab's too)
-JOIN, JOINED, FRAME, STATS, ERROR, LOST = b"J", b"A", b"F", b"S", b"E", b"L"
+JOIN, JOINED, FRAME, STATS, ERROR, LOST, READY = b"J", b"A", b"F", b"S", b"E", b"L", b"R"
 EVERY_STATION = ""  # the address of a frame for all
 STATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from linkbridge.plugin import (
     Counters,
@@ -12,17 +13,29 @@ from linkbridge.plugin import (
     drops,
     format_address,
 )
-from linkbridge_sim.medium_protocol import ERROR, FRAME, JOIN, JOINED, LOST, encode
+from linkbridge_sim.channel import Readiness
+from linkbridge_sim.medium_protocol import (
+    ERROR,
+    FRAME,
+    JOIN,
+    JOINED,
+    LOST,
+    READY,
+    decode_json,
+    encode,
+)
 from linkbridge_sim.radio import RadioSettings
 
 log = logging.getLogger("linkbridge")
 JOIN_TIMEOUT = 5.0
 JOIN_RETRY = 0.25
+SILENT_MEDIUM = 30.0  # s without a datagram from the medium: its last report is stale
 
 
 class MediumStation:
     """Joins the medium at `medium` with this side's radio, then sends and receives frames;
-    with a `station` name its frames are addressed ones (medium_protocol.py)."""
+    with a `station` name its frames are addressed ones (medium_protocol.py). From the
+    medium's readiness reports it knows when its radio is ready for another frame (ready())."""
 
     def __init__(self, name: str, bind: tuple[str, int], medium: tuple[str, int],
                  radio: RadioSettings, station: str | None = None) -> None:
@@ -31,11 +44,16 @@ class MediumStation:
         self.medium = medium
         self.radio = radio
         self.endpoint: DatagramEndpoint | None = None
-        join: dict[str, object] = {"name": station or name, "radio": radio.to_record()}
+        join: dict[str, object] = {"name": station or name, "radio": radio.to_record(),
+                                   "ready": True}
         if station is not None:
             join["addressed"] = True
         self._join = encode(JOIN, join)
         self._errors = 0
+        self._sent = 0  # frames sent to the medium
+        self._report: Readiness | None = None  # the medium's last
+        self._heard = 0.0  # when the last datagram from the medium came
+        self._listeners: list[Callable[[], None]] = []
 
     def open(self) -> Counters:
         """Bind, join the medium (waiting for its answer) and return the carrier's counters."""
@@ -71,15 +89,57 @@ class MediumStation:
     def _send(self, kind: bytes, frame: bytes) -> None:
         if self.endpoint is None:
             raise LinkError(f"{self.name}: used before open()")
+        self._sent += 1
         self.endpoint.send(kind + frame)
 
+    def ready(self) -> bool:
+        """Whether a frame sent now goes out soon, by the medium's last report
+        (Readiness.ready()); True before the first (a medium that sends none) and after
+        SILENT_MEDIUM seconds without a word from the medium (gone or restarted: a frame sent
+        to it then brings its refusal, and the station joins again)."""
+        report = self._report
+        return (report is None or report.ready(self._sent)
+                or time.monotonic() - self._heard > SILENT_MEDIUM)
+
+    def on_ready(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` on the receiving thread whenever the medium reports a change."""
+        self._listeners.append(listener)
+
+    def _readiness(self, datagram: bytes) -> None:
+        try:
+            body = decode_json(datagram)
+            self._report = Readiness(int(body["offered"]), int(body["held"]),
+                                     body["busy"] is True)
+        except (ValueError, TypeError, KeyError):
+            self._malformed()
+            return
+        for listener in self._listeners:
+            listener()
+
+    def _malformed(self) -> None:
+        if self.endpoint is not None:
+            self.endpoint.counters.drop(drops.MALFORMED_FRAME)
+
     def receive(self, timeout: float) -> list[bytes]:
+        """The frames received within `timeout` seconds; the medium's other datagrams
+        (readiness reports among them) are handled on the way, without returning early."""
+        deadline = time.monotonic() + timeout
+        while not (frames := self._receive(timeout)):
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+        return frames
+
+    def _receive(self, timeout: float) -> list[bytes]:
         if self.endpoint is None:
             raise LinkError(f"{self.name}: used before open()")
         frames = []
         for datagram in self.endpoint.receive(timeout):
+            self._heard = time.monotonic()
             if datagram[:1] == FRAME:
                 frames.append(datagram[1:])
+            elif datagram[:1] == READY:
+                self._readiness(datagram)
             elif datagram[:1] == ERROR:  # e.g. a restarted medium: join again
                 self.endpoint.send(self._join)
                 self._errors += 1
@@ -87,7 +147,7 @@ class MediumStation:
                     log.warning("%s: the medium says: %s", self.name,
                                 datagram[1:].decode(errors="replace"))
             elif datagram[:1] != JOINED:
-                self.endpoint.counters.drop(drops.MALFORMED_FRAME)
+                self._malformed()
         return frames
 
     def close(self) -> None:

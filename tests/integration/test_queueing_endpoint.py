@@ -6,17 +6,20 @@ time (a thread), so here and not in tests/unit."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import time
 
 from linkbridge.datapath.compressing import CompressingEndpoint
+from linkbridge.datapath.multipoint import PeerRouter
 from linkbridge.datapath.pipeline import build, validate
-from linkbridge.datapath.queueing import QueueingEndpoint, rate_frame_time
+from linkbridge.datapath.queueing import LinkSender, QueueingEndpoint, rate_frame_time
 from linkbridge.testing import MemoryEndpoint
 from linkbridge.wire.drops import QUEUE_ACK_FILTERED, QUEUE_RETRANSMIT
 from linkbridge.wire.queue import LinkQueue
 from linkbridge.wire.stack import Queue
 from tests.helpers.ip_packets import echo, tcp
-from tests.unit.test_queue_plan import TimedLink, plan_over
+from tests.unit.test_multipoint import B, C, Stations, multipoint
+from tests.unit.test_queue_plan import ReadyLink, TimedLink, plan_over
 
 FRAME = 0.05  # seconds each frame keeps the link busy
 BULK = b"d" * 200
@@ -31,7 +34,7 @@ def wait_for(condition: object, timeout: float = 5.0) -> None:
 
 def test_paced_sends_small_first_and_counted_drops() -> None:
     below = MemoryEndpoint("link")
-    layer = QueueingEndpoint(below, LinkQueue(round_trip=10.0), lambda size: FRAME)
+    layer = QueueingEndpoint(below, LinkQueue(round_trip=10.0), LinkSender("t", lambda _: FRAME))
     try:
         started = time.monotonic()
         bulk = [tcp(seq=1 + 200 * i, payload=BULK) for i in range(4)]
@@ -59,9 +62,33 @@ def test_paced_sends_small_first_and_counted_drops() -> None:
     assert below.closed
 
 
+def test_a_link_that_says_when_it_is_ready_gets_the_newest_ack_only() -> None:
+    """While the link is not ready (its channel busy), ACKs wait in the queue, where a newer
+    one drops the older; no rate paces it: once ready, everything goes, small first."""
+    link = ReadyLink(1.0)  # a rate that would pace one frame a minute
+    link.open()
+    link.set_ready(False)
+    layer = QueueingEndpoint(link, LinkQueue(round_trip=10.0),
+                             LinkSender("t", link.frame_time, readiness=link))
+    try:
+        acks = [tcp(ack=ack, sport=22, dport=40000) for ack in (500, 900, 1300)]
+        bulk = tcp(seq=1, payload=BULK)
+        for packet in (bulk, *acks):
+            layer.send(packet)
+        time.sleep(0.1)
+        assert link.sent == []
+        link.set_ready(True)
+        wait_for(lambda: len(link.sent) == 2)
+        assert link.sent == [acks[-1], bulk]
+        assert layer.counters.drops == {QUEUE_ACK_FILTERED: 2}
+    finally:
+        layer.close()
+
+
 def test_a_retransmission_within_a_round_trip_of_its_send_is_dropped() -> None:
     below = MemoryEndpoint("link")
-    layer = QueueingEndpoint(below, LinkQueue(round_trip=0.3), rate_frame_time(1e6))
+    layer = QueueingEndpoint(below, LinkQueue(round_trip=0.3),
+                             LinkSender("t", rate_frame_time(1e6)))
     try:
         syn = tcp(seq=9, ack=0, flags=0x02)
         layer.send(syn)
@@ -77,7 +104,7 @@ def test_a_retransmission_within_a_round_trip_of_its_send_is_dropped() -> None:
 
 def test_frames_from_below_pass_up() -> None:
     below = MemoryEndpoint("link")
-    layer = QueueingEndpoint(below, LinkQueue(round_trip=1.0), lambda size: 0.0)
+    layer = QueueingEndpoint(below, LinkQueue(round_trip=1.0), LinkSender("t", lambda _: 0.0))
     try:
         below.feed(b"one", b"two")
         assert layer.receive(1.0) == [b"one", b"two"]
@@ -96,5 +123,56 @@ def test_build_puts_the_queue_above_compression_and_stops_it() -> None:
         assert isinstance(side.below, CompressingEndpoint)
         side.send(echo())
         wait_for(lambda: len(link.sent) == 1)
-        thread = side._thread
+        assert plan.queue is not None and plan.queue.lead > 0
+        queue = side.counters.as_dict()["queue"]  # a segment's round trip: after the lead
+        assert queue["round_trip"] == round(3.0 + plan.queue.lead, 3)  # type: ignore[index]
+        thread = side.sender._thread
     assert not thread.is_alive()
+
+
+class ReadyStations(Stations):
+    """An in-memory addressed link with a rate and a readiness of its own (ReadyLink's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timing = ReadyLink(1200)
+        self.frame_time, self.round_trip = self.timing.frame_time, self.timing.round_trip
+        self.ready, self.on_ready = self.timing.ready, self.timing.on_ready
+
+
+def test_a_multipoint_tunnel_queues_per_peer_and_serves_the_peers_in_turn() -> None:
+    """Each peer's stack gets its own queue over the shared link, one sender serving them in
+    turn when the link is ready: a packet for c goes between b's, and the ACK filter acts
+    within c's flow."""
+    link = ReadyStations()
+    link.timing.set_ready(False)
+    plan = validate(multipoint(B, C, link=link, queue=Queue()))
+    to_b, to_c = (ipaddress.ip_address(address).packed for address in ("198.19.2.9", "198.19.3.9"))
+    bulk = [tcp(seq=1 + 200 * i, payload=BULK, dst=to_b) for i in range(3)]
+    acks = [tcp(ack=ack, dst=to_c) for ack in (500, 900)]
+    with contextlib.ExitStack() as stack:
+        routed = build(plan, stack, MemoryEndpoint("tun")).link_side  # type: ignore[arg-type]
+        assert isinstance(routed, PeerRouter)
+        for packet in (*bulk, *acks):
+            routed.send(packet)
+        link.timing.set_ready(True)
+        wait_for(lambda: len(link.sent) == 4)
+        peers = routed.counters.as_dict()["peers"]
+    assert link.sent == [("127.0.0.1:5002", bulk[0]), ("127.0.0.1:5003", acks[1]),
+                         ("127.0.0.1:5002", bulk[1]), ("127.0.0.1:5002", bulk[2])]
+    assert isinstance(peers, dict)
+    assert peers["c"]["drops"] == {QUEUE_ACK_FILTERED: 1} and peers["b"]["drops"] == {}
+
+
+def test_a_closed_queue_leaves_the_sender_and_the_last_ends_it() -> None:
+    sender = LinkSender("shared", lambda _: 0.0)
+    first, second = MemoryEndpoint("b"), MemoryEndpoint("c")
+    lanes = [QueueingEndpoint(below, LinkQueue(round_trip=1.0), sender)
+             for below in (first, second)]
+    lanes[0].close()
+    lanes[1].send(echo())
+    wait_for(lambda: len(second.sent) == 1)
+    assert first.closed and sender._thread.is_alive()
+    lanes[1].close()
+    sender._thread.join(5.0)
+    assert not sender._thread.is_alive()

@@ -171,3 +171,32 @@ def test_a_topology_hides_stations_and_refuses_one_it_does_not_name(tmp_path: Pa
         finally:
             for link in links.values():
                 link.close()
+
+
+def test_a_radio_says_when_it_is_ready_from_the_mediums_reports() -> None:
+    """a sends two frames (0.17 s each): it holds two, not ready, until the first is on its
+    way; b hears a's carrier (not ready) until a's transmission ends; both end ready."""
+    port = free_port()
+    with medium_process(port):
+        a, b = station(port, rate="9600"), station(port, rate="9600")
+        try:
+            seen: dict[str, list[bool]] = {"a": [], "b": []}
+            for name, link in (("a", a), ("b", b)):
+                link.on_ready(lambda name=name, link=link: seen[name].append(  # type: ignore[misc]
+                    link.ready()))  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 5.0
+            while not seen["a"] and time.monotonic() < deadline:
+                a.receive(0.1)  # the medium's first report, after the join
+            assert seen["a"] == [True] and b.ready()  # type: ignore[attr-defined]
+            a.send(bytes(200))
+            a.send(bytes(200))
+            assert not a.ready()  # type: ignore[attr-defined]
+            assert receive_exactly(b, 2, timeout=2.0) == [bytes(200)] * 2
+            b.receive(0.3)  # a's tail ends: b hears it
+            a.receive(0.3)
+            assert False in seen["b"] and seen["b"][-1]
+            assert True in seen["a"] and seen["a"][-1]
+            assert a.ready() and b.ready()  # type: ignore[attr-defined]
+        finally:
+            a.close()
+            b.close()

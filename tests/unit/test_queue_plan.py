@@ -1,15 +1,16 @@
 """When the link-aware queue runs and at what pace (wire/stack.py queue_wanted(),
-datapath/pipeline.py validate()), and the sim: link's own figures (SendTiming)."""
+datapath/pipeline.py validate()), and the sim: link's own figures (SendTiming) and word
+(SendReadiness)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 from linkbridge_sim.radio import mean_deferral
 
-from linkbridge.datapath.endpoint import SendTiming
+from linkbridge.datapath.endpoint import SendReadiness, SendTiming
 from linkbridge.datapath.pipeline import (
     LinkBelow,
     LocalPorts,
@@ -42,6 +43,27 @@ class TimedLink(MemoryLink):
         return 3.0
 
 
+class ReadyLink(TimedLink):
+    """A TimedLink that also says when it is ready (SendReadiness): when `is_ready`, telling
+    its listeners whenever `set_ready()` changes it."""
+
+    def __init__(self, rate: float, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(rate, options)
+        self.is_ready = True
+        self.listeners: list[Callable[[], None]] = []
+
+    def ready(self) -> bool:
+        return self.is_ready
+
+    def on_ready(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
+
+    def set_ready(self, ready: bool) -> None:
+        self.is_ready = ready
+        for listener in self.listeners:
+            listener()
+
+
 def plan_over(link: MemoryLink, queue: Queue, compress: str = "off") -> Pipeline:
     return Pipeline(above=TunDevice(), upper=Upper(compress=Compress(compress), queue=queue),
                     lower=Lower(LinkBelow(link)))
@@ -51,28 +73,23 @@ def plan_over(link: MemoryLink, queue: Queue, compress: str = "off") -> Pipeline
     ("auto", 0.0, False), ("auto", 0.009, False), ("auto", 0.01, True), ("auto", 7.0, True),
     ("on", 0.001, True), ("off", 7.0, False)])
 def test_queue_wanted_by_the_links_figures(mode: str, frame_time: float, runs: bool) -> None:
-    assert queue_wanted(Queue(mode), frame_time, multipoint=False) is runs
+    assert queue_wanted(Queue(mode), frame_time) is runs
 
 
 def test_a_rate_given_decides_over_the_links_figures() -> None:
-    assert queue_wanted(Queue("auto", rate=9600), 0.0, multipoint=False)
-    assert not queue_wanted(Queue("auto", rate=10e6), 7.0, multipoint=False)
+    assert queue_wanted(Queue("auto", rate=9600), 0.0)
+    assert not queue_wanted(Queue("auto", rate=10e6), 7.0)
 
 
-@pytest.mark.parametrize(("queue", "multipoint", "message"), [
-    (Queue("on"), False, "needs a pace"),
-    (Queue("on", rate=1200), True, "not supported yet"),
-    (Queue("sometimes"), False, "choose one of auto, on, off"),
-    (Queue("auto", rate=-1), False, "above 0"),
-    (Queue("auto", limit=0), False, "above 0"),
+@pytest.mark.parametrize(("queue", "message"), [
+    (Queue("on"), "needs a pace"),
+    (Queue("sometimes"), "choose one of auto, on, off"),
+    (Queue("auto", rate=-1), "above 0"),
+    (Queue("auto", limit=0), "above 0"),
 ])
-def test_queue_refusals(queue: Queue, multipoint: bool, message: str) -> None:
+def test_queue_refusals(queue: Queue, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        queue_wanted(queue, 0.0, multipoint=multipoint)
-
-
-def test_auto_leaves_a_queue_out_with_several_peers() -> None:
-    assert not queue_wanted(Queue(), 7.0, multipoint=True)
+        queue_wanted(queue, 0.0)
 
 
 def test_validate_plans_the_queue_at_the_links_pace_above_compression() -> None:
@@ -147,3 +164,24 @@ def test_sim_link_figures_share_a_key_up_over_a_burst(registry: LinkRegistry) ->
                  for burst in (1, 4))
     assert isinstance(one, SendTiming) and isinstance(many, SendTiming)
     assert one.frame_time(256) - many.frame_time(256) == pytest.approx(0.4 * 3 / 4)
+
+
+def test_a_link_that_says_when_it_is_ready_is_asked_unless_a_rate_is_given() -> None:
+    link = ReadyLink(1200)
+    assert isinstance(link, SendReadiness)
+    pace = validate(plan_over(link, Queue())).queue
+    assert pace is not None and pace.readiness is link
+    paced = validate(plan_over(link, Queue("on", rate=2400))).queue
+    assert paced is not None and paced.readiness is None
+    timed = validate(plan_over(TimedLink(1200), Queue())).queue
+    assert timed is not None and timed.readiness is None
+
+
+def test_sim_radios_say_when_they_are_ready_full_duplex_does_not(
+        registry: LinkRegistry) -> None:
+    radio = registry.create_link("sim:127.0.0.1:9?duplex=half&rate=1200")
+    station = registry.create_link("sim:127.0.0.1:9?duplex=half&rate=1200&station=a")
+    pipe = registry.create_link("sim:127.0.0.1:9?rate=1200")
+    assert isinstance(radio, SendReadiness) and isinstance(station, SendReadiness)
+    assert not isinstance(pipe, SendReadiness)
+    assert radio.ready()  # before the medium's first report

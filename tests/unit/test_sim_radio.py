@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from linkbridge_sim.channel import Channel, Delivery, Radio
+from linkbridge_sim.channel import Channel, Delivery, Radio, Readiness
 from linkbridge_sim.duty import DutyCycle
 from linkbridge_sim.lora import LoraModulation
 from linkbridge_sim.radio import RadioSettings
@@ -356,7 +356,7 @@ def test_one_key_up_carries_every_queued_frame_up_to_the_burst() -> None:
         delivered = run_until(channel, 10.0)
         assert [d.at for d in delivered] == pytest.approx(arrivals)
         stats = channel.stats("a")
-        assert (stats.sent, stats.delivered) == (3, 3)
+        assert (stats.sent, stats.delivered, stats.transmissions) == (3, 3, 3 if burst == 1 else 1)
         assert stats.airtime == pytest.approx(airtime)
 
 
@@ -494,3 +494,40 @@ def test_any_run_with_bursts_loss_capture_and_codel_accounts_for_every_frame(
     assert all(d.frame[0] == 0 for d in delivered)  # lost frames (bytes of 1) reach nobody
     assert sum(s.delivered for s in total.values()) <= len(delivered)
     assert len(delivered) <= 2 * sum(s.delivered for s in total.values())
+
+
+# Readiness: what a station's link tells the queue above (channel.Readiness) -------------------
+
+
+def test_readiness_holds_two_frames_and_is_busy_while_another_station_sends() -> None:
+    """A keys up with two frames: it holds both until the first's data ends, then one; B,
+    hearing A's carrier from its key-up to its tail, is busy (not ready) all that time."""
+    air = 100 * 8 / 9600
+    radio = rate_radio(9600.0, persist=255, txdelay=0.3, txtail=0.1, burst=8)
+    channel = channel_with({"a": radio, "b": radio})
+    assert channel.readiness("b") == Readiness(0, 0, False)
+    channel.offer("a", bytes(100), 0.0)
+    channel.offer("a", bytes(100), 0.0)
+    channel.advance(0.1)
+    assert channel.readiness("a") == Readiness(2, 2, False)
+    assert not channel.readiness("a").ready(2)
+    assert channel.readiness("b") == Readiness(0, 0, True)
+    channel.advance(0.3 + air)  # the first frame's data ends
+    assert channel.readiness("a") == Readiness(2, 1, False)
+    assert channel.readiness("a").ready(2)
+    assert not channel.readiness("a").ready(3)  # one more sent, not yet offered
+    channel.advance(0.3 + 2 * air + 0.05)  # the tail
+    assert channel.readiness("a") == Readiness(2, 0, False)
+    assert not channel.readiness("b").ready(0)
+    channel.advance(0.3 + 2 * air + 0.1)
+    assert channel.readiness("b").ready(0)
+
+
+def test_a_station_with_frames_queued_behind_a_busy_channel_is_not_ready() -> None:
+    radio = rate_radio(9600.0, persist=255, txdelay=0.3, txtail=0.1)
+    channel = channel_with({"a": radio, "b": radio})
+    channel.offer("a", bytes(100), 0.0)
+    channel.advance(0.2)
+    channel.offer("b", bytes(40), 0.2)  # waits for A's transmission
+    assert channel.readiness("b") == Readiness(1, 1, True)
+    assert not channel.readiness("b").ready(1)
