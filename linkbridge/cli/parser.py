@@ -18,7 +18,7 @@ from linkbridge.datapath.ports import DEFAULT_HOST
 from linkbridge.ops.hooks import DEFAULT_TIMEOUT
 from linkbridge.ops.logs import FORMATS
 from linkbridge.plugin.options import port
-from linkbridge.wire.multilink import DEFAULT_HOLD_TIME
+from linkbridge.wire.multilink import DEFAULT_HOLD_TIME, RESEQUENCE_WAIT
 from linkbridge.wire.multilink import POLICIES as LINK_POLICIES
 from linkbridge.wire.repair import MODES as REPAIR_MODES
 from linkbridge.wire.stack import FRAGMENT_MODES, OFFLOAD_MODES, QUEUE_MODES
@@ -402,6 +402,11 @@ def positive_seconds(text: str) -> float:
     return positive_number(text, "seconds")
 
 
+def seconds_or_zero(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    return 0.0 if text.strip() in ("0", "0.0") else positive_seconds(text)
+
+
 def positive_count(text: str) -> int:
     """An argparse type: a whole number above 0."""
     if not text.isdigit() or int(text) == 0:
@@ -491,11 +496,18 @@ def add_multilink_options(parser: argparse.ArgumentParser) -> None:
                        default=str(LINK_POLICIES[0]),
                        help="failover: all traffic on the first link that is up; duplicate: "
                             "every packet on every link that is up, the receiver keeps the "
-                            "first copy (default %(default)s)")
+                            "first copy; balance: each packet on one link that is up, spread "
+                            "by the links' rates, the receiver puts them back in order "
+                            "(default %(default)s)")
     group.add_argument("--hold-time", type=positive_seconds, default=DEFAULT_HOLD_TIME,
                        metavar="SECONDS",
                        help="failover returns to a better link only after it stayed up this "
                             "long (default %(default)s)")
+    group.add_argument("--reorder-wait", type=seconds_or_zero, default=RESEQUENCE_WAIT,
+                       metavar="SECONDS",
+                       help="balance: how long the receiver holds a packet that came ahead of "
+                            "one sent before it, at most (default %(default)s; 0: deliver "
+                            "packets as they come)")
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:

@@ -132,7 +132,7 @@ def links_of(options: UpOptions, plugins: InstalledPlugins, fragment: Fragment,
                          repair) for url in options.link[1:])
     probe = options.keepalive or DEFAULT_PROBE_INTERVAL
     return Links(others, LinkPolicy(options.link_policy), options.hold_time, probe,
-                 Thresholds.choose(probe, options.link_timeout))
+                 Thresholds.choose(probe, options.link_timeout), options.reorder_wait)
 
 
 def encrypt_of(options: UpOptions | argparse.Namespace) -> Encrypt | None:

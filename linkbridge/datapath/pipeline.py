@@ -36,7 +36,7 @@ from linkbridge.wire.compress import OFF
 from linkbridge.wire.frames import SEND_ORDER, Layer
 from linkbridge.wire.keys import StaticKeys
 from linkbridge.wire.liveness import Thresholds
-from linkbridge.wire.multilink import DATA_HEADER, Policy
+from linkbridge.wire.multilink import DATA_HEADER, RESEQUENCE_WAIT, FrameTime, Policy
 from linkbridge.wire.packet import packet_problem
 from linkbridge.wire.peers import PeerTable
 from linkbridge.wire.queue import DEFAULT_PACKETS, LinkQueue
@@ -137,14 +137,16 @@ class Lower:
 @dataclass(frozen=True)
 class Links:
     """The links beside the pipeline's `lower` (--link repeated, docs/multilink.md): their
-    lower halves in order of preference, the policy, failover's hold time, and how often each
-    link is probed with the liveness thresholds that follow from it."""
+    lower halves in order of preference, the policy, failover's hold time, how often each
+    link is probed with the liveness thresholds that follow from it, and how long balance's
+    receiver holds a frame for the ones before it (0: not at all)."""
 
     others: tuple[Lower, ...]
     policy: Policy
     hold_time: float
     probe_interval: float
     thresholds: Thresholds
+    reorder_wait: float = RESEQUENCE_WAIT
 
 
 @dataclass(frozen=True)
@@ -382,7 +384,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     below = open_lower(pipeline.lower, plan.fragment_frame, stack)
     scheduler = None
     if pipeline.links is not None:
-        below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack)
+        below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack,
+                                       link_frame_times(pipeline))
     if pipeline.peers is None:
         link_side = open_upper(pipeline.upper, below, stack)
         if plan.queue is not None:
@@ -442,14 +445,26 @@ def open_queue(pace: QueuePace, below: Endpoint, stack: contextlib.ExitStack) ->
 
 
 def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],
-               stack: contextlib.ExitStack) -> LinkScheduler:
+               stack: contextlib.ExitStack,
+               frame_times: Sequence[FrameTime | None] = ()) -> LinkScheduler:
     """The link scheduler over `first` and the lower half of each of `links.others`."""
     lowers = [first, *(open_lower(lower, frame, stack)
                        for lower, frame in zip(links.others, frames, strict=True))]
     scheduler = LinkScheduler(lowers, links.policy, links.thresholds, links.hold_time,
-                              links.probe_interval)
+                              links.probe_interval, frame_times=frame_times,
+                              reorder_wait=links.reorder_wait)
     stack.callback(scheduler.close)
     return scheduler
+
+
+def link_frame_times(pipeline: Pipeline) -> list[FrameTime | None]:
+    """Each link's frame time by its own figures (SendTiming), for the balance policy; None
+    for a link that declares none."""
+    lowers = (pipeline.lower, *(pipeline.links.others if pipeline.links else ()))
+    links = [lower.below.link if isinstance(lower.below, LinkBelow) else None
+             for lower in lowers]
+    return [link.frame_time if isinstance(link, SendTiming) and link.frame_time(SLOW_SAMPLE)
+            else None for link in links]
 
 
 def peer_upper(pipeline: Pipeline, name: str) -> Upper:
