@@ -14,16 +14,17 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     from linkbridge.lab.options import LabOptions  # the lab's modules load only for `lab`
     from linkbridge.lab.run import run_lab
 
+    links = args.link or ["udp"]
     if stations_mode(args):
         from linkbridge.lab.stations import run_stations
 
         with shutdown_on_signals():
-            run_stations(args.link, args.stations, args.topology, args.pair_count, args.mtu,
+            run_stations(links[0], args.stations, args.topology, args.pair_count, args.mtu,
                          plugins.registry, args.verbose)
         return
 
     with shutdown_on_signals():
-        run_lab(LabOptions(link=args.link, via=tuple(args.via), mtu=args.mtu, count=args.count,
+        run_lab(LabOptions(link=links[0], via=tuple(args.via), mtu=args.mtu, count=args.count,
                            interval=args.interval, transfer_bytes=args.transfer_bytes,
                            transfer_time=args.transfer_time, ipv6=args.ipv6, plot=args.plot,
                            plot_data=args.plot_data, compress=args.compress,
@@ -32,13 +33,18 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
                            encrypt=args.encrypt, cipher=args.cipher, offload=args.offload,
                            offload_flags=args.offload_flags, fragment=args.fragment,
                            fragment_timeout=args.fragment_timeout, repair=args.repair,
-                           verbose=args.verbose),
+                           verbose=args.verbose, more_links=tuple(links[1:]),
+                           link_policy=args.link_policy, hold_time=args.hold_time,
+                           reorder_wait=args.reorder_wait, keepalive=args.keepalive,
+                           fail_link=tuple(args.fail_link),
+                           restore_link=tuple(args.restore_link)),
                 plugins.registry)
 
 
 TWO_HOSTS_ONLY = ("via", "count", "interval", "transfer_bytes", "transfer_time", "compress",
                   "encrypt", "cipher", "offload", "offload_flags", "fragment",
-                  "fragment_timeout", "ipv6", "plot", "plot_data")
+                  "fragment_timeout", "ipv6", "plot", "plot_data", "link_policy", "hold_time",
+                  "reorder_wait", "keepalive", "fail_link", "restore_link")
 
 
 def stations_mode(args: argparse.Namespace) -> bool:
@@ -52,6 +58,9 @@ def stations_mode(args: argparse.Namespace) -> bool:
             if getattr(args, dest) != getattr(defaults, dest):
                 raise ConfigError(f"--{dest.replace('_', '-')} needs --stations N")
         return False
+    if args.link and len(args.link) > 1:
+        raise ConfigError("--link once with --stations: several links per peer of a "
+                          "multipoint tunnel are not supported yet (docs/multilink.md)")
     for dest in TWO_HOSTS_ONLY:
         if getattr(args, dest) != getattr(defaults, dest):
             flag = "bytes" if dest == "transfer_bytes" else dest.replace("_", "-")

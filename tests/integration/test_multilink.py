@@ -17,72 +17,34 @@ from typing import Any
 
 import pytest
 from linkbridge_udp import LAB_PORT as UDP_LAB_PORT
-from pyroute2 import IPRoute
 
 from linkbridge.lab import netns
+from linkbridge.lab.links import link_urls, link_veth, set_veth
+from linkbridge.lab.options import LabOptions
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
-from linkbridge.lab.run import TUN_NAME, tunnels_between
+from linkbridge.lab.run import TUN_NAME, lab_link, run_lab, tunnels_between
 from linkbridge.lab.topology import (
     OVERLAY,
     UNDERLAY,
-    UNDERLAY_PREFIX,
     TwoHosts,
     link_stats,
-    unique_tag,
 )
 from linkbridge.ops.keys import new_private_key, public_key_of
-from linkbridge.plugin.lab import LabSides
 from linkbridge.plugin.registry import LinkRegistry
-from linkbridge.plugin.url import LinkUrl, parse_link_url
+from linkbridge.plugin.url import parse_link_url
 from linkbridge.wire import drops
 from linkbridge.wire.multilink import PROBE_FRAME, data_frame
 from tests.helpers.commands import status_json
 from tests.helpers.ip_packets import udp
 from tests.helpers.ping_stream import ping_stream
 
-SECOND = ("198.18.2.1", "198.18.2.2")  # the second veth pair's addresses, host A and host B
-SECOND_PORT = 47300
-
 
 @pytest.fixture
 def second_veth(lab: TwoHosts) -> Iterator[tuple[str, str]]:
-    """A second veth pair between the lab's hosts (SECOND); its two names."""
-    tag = unique_tag()
-    names = (f"lma{tag}"[:15], f"lmb{tag}"[:15])
-    with IPRoute() as ipr:
-        ipr.link("add", ifname=names[0], kind="veth",
-                 peer={"ifname": names[1], "net_ns_fd": lab.b})
-        ipr.link("set", index=ipr.link_lookup(ifname=names[0])[0], net_ns_fd=lab.a)
-    for host, name, address in zip((lab.a, lab.b), names, SECOND, strict=True):
-        with netns.inside(host), IPRoute() as ns:
-            index = ns.link_lookup(ifname=name)[0]
-            ns.addr("add", index=index, address=address, prefixlen=UNDERLAY_PREFIX)
-            ns.link("set", index=index, state="up")
-    yield names
-
-
-def set_veth(host: str, name: str, up: bool) -> None:
-    """Cut or restore a link by its veth end in `host` (outside the tunnel processes)."""
-    with netns.inside(host), IPRoute() as ns:
-        ns.link("set", index=ns.link_lookup(ifname=name)[0], state="up" if up else "down")
-
-
-@contextlib.contextmanager
-def pair(registry: LinkRegistry, link: str, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
-    url = parse_link_url(link)
-    link_class = registry.link_class(url.scheme)
-    with link_class.lab_pair(url, sides) as urls:  # type: ignore[attr-defined]
-        yield urls
-
-
-def second_urls(registry: LinkRegistry, link: str, lab: TwoHosts) -> list[str]:
-    """Both ends of `link` over the second veth pair, each bound to its own address."""
-    sides = LabSides(lab.a, lab.b, SECOND[0], SECOND[1], lab.sides.serial_cable)
-    with pair(registry, link, sides) as urls:
-        return [str(LinkUrl(url.scheme, f"{SECOND[1 - index]}:{SECOND_PORT}",
-                            {**url.options, "bind": f"{SECOND[index]}:{SECOND_PORT}"}))
-                for index, url in enumerate(urls)]
+    """A second veth pair between the lab's hosts, for link 2; its two names."""
+    with link_veth(lab, 2) as names:
+        yield names
 
 
 def key_args(tmp_path: Path) -> tuple[list[str], list[str]]:
@@ -122,11 +84,11 @@ def two_link_tunnels(lab: TwoHosts, registry: LinkRegistry, first: str, second: 
                      extra: list[str], tmp_path: Path
                      ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     keys = key_args(tmp_path)
-    seconds = second_urls(registry, second, lab)
-    with pair(registry, first, lab.sides) as (url_a, url_b), \
-            tunnels_between(lab, url_a, url_b, extra_args=extra,
-                            side_args=(["--link", seconds[0], *keys[0]],
-                                       ["--link", seconds[1], *keys[1]])) as sides:
+    with link_urls(lab_link(registry, second, ()), parse_link_url(second), lab, 2) as seconds, \
+            lab_link(registry, first, ()).lab_pair(parse_link_url(first), lab.sides) as ends, \
+            tunnels_between(lab, *ends, extra_args=extra,
+                            side_args=(["--link", str(seconds[0]), *keys[0]],
+                                       ["--link", str(seconds[1]), *keys[1]])) as sides:
         yield sides
 
 
@@ -319,3 +281,23 @@ def test_balance_over_two_links_carries_one_tcp_transfer_faster_than_one_link(
         after = [link["counters"]["tx_packets"] for link in tunnel_status(a)["links"]]
         probes = (time.perf_counter() - start) / 0.2 + 2  # the cut link is still probed
         assert after[0] - before[0] >= 20 and after[1] - before[1] <= probes, (before, after)
+
+
+def test_the_lab_cuts_and_restores_a_link_and_reports_the_failover_and_the_return(
+        root: None, run_dir: Path, registry: LinkRegistry) -> None:
+    """`linkbridge lab --link udp --link BACKUP --fail-link 1@1.5 --restore-link 1@3`: the
+    report says when tunnel A saw each change, when traffic moved, and what the pings lost."""
+    report = run_lab(LabOptions(link="udp", more_links=(BACKUP,), keepalive=0.2, hold_time=2.0,
+                                count=120, interval=0.05, transfer_bytes=50_000,
+                                fail_link=("1@1.5",), restore_link=("1@3",)), registry)
+    lines = [line.strip() for line in report.comparison if line.strip().startswith("link 1 ")]
+    print("\n".join(lines))
+    cut, restored = lines
+    seconds = [float(figure) for figure in re.findall(r"after (\d+\.\d+) s", cut)]
+    assert cut.startswith("link 1 cut at 1.5 s: A saw it down after"), cut
+    assert "traffic on link 2 after" in cut and len(seconds) == 3, cut
+    assert 0.3 <= seconds[0] <= 1.0 and seconds[2] <= 1.5, cut  # the link timeout: 0.45 s
+    assert restored.startswith("link 1 restored at 3 s: A saw it up after"), restored
+    back = float(re.findall(r"traffic on link 1 after (\d+\.\d+) s", restored)[0])
+    assert 2.0 <= back <= 3.5, restored  # the hold time, not before
+    assert report.transfer is not None and report.transfer.ok, report.transfer

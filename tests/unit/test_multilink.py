@@ -17,6 +17,8 @@ from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import UpPlan, plan_up, up_tunnels
 from linkbridge.datapath.pipeline import link_frame_times
 from linkbridge.errors import ConfigError
+from linkbridge.lab.links import LinkEvent, parse_events
+from linkbridge.lab.options import LabOptions
 from linkbridge.ops.metrics import exposition
 from linkbridge.ops.status_data import LINK_ROW, parse_tunnel
 from linkbridge.ops.status_format import format_table
@@ -346,3 +348,19 @@ def test_balance_plans_each_link_with_its_own_figures() -> None:
     assert links is not None and links.policy == Policy.BALANCE and links.reorder_wait == 0.0
     udp_time, sim_time = link_frame_times(plan.description)
     assert udp_time is None and sim_time is not None and sim_time(1000) >= 0.008
+
+
+def test_lab_link_events_in_time_order_and_bad_ones_refused() -> None:
+    events = parse_events(["1@5s", "2@0.5"], ["1@15"], links=2)
+    assert events == [LinkEvent(2, 0.5, False), LinkEvent(1, 5.0, False),
+                      LinkEvent(1, 15.0, True)]
+    assert events[2].label == "link 1 restored at 15 s"
+    for fails, error in ((["3@1"], "the lab has links 1 to 2"), (["1"], "give LINK@SECONDS"),
+                         (["0@1"], "the lab has links"), (["1@-2"], "give LINK@SECONDS")):
+        with pytest.raises(ConfigError, match=error):
+            parse_events(fails, [], links=2)
+    with pytest.raises(ConfigError, match="--restore-link 'x': give LINK@SECONDS"):
+        LabOptions(restore_link=("x",)).check()
+    args = LabOptions(more_links=("udp",), link_policy="balance", keepalive=0.2).tunnel_args()
+    assert args == ["--keepalive", "0.2", "--link-policy", "balance"]
+    assert LabOptions(link_policy="balance").tunnel_args() == []  # one link: no policy
