@@ -198,16 +198,22 @@ class LinkSchedule:
         return text
 
 
+def first_reply(pings: PingResult, moment: float) -> float | None:
+    """When (perf_counter) the first reply came to a ping sent at or after `moment` (None:
+    none did)."""
+    return min((sent + rtt / 1000 for sent, rtt in pings.timeline
+                if sent >= moment and rtt is not None), default=None)
+
+
 def ping_effect(pings: PingResult, moment: float) -> str:
     """The first reply to a ping sent after `moment`, and the pings sent since lost till
     then ("" when no ping was sent after it)."""
     after = [(sent, rtt) for sent, rtt in pings.timeline if sent >= moment]
-    answered = [sent + rtt / 1000 for sent, rtt in after if rtt is not None]
+    first = first_reply(pings, moment)
     if not after:
         return ""
-    if not answered:
+    if first is None:
         return f"; none of the {len(after)} pings after it answered"
-    first = min(answered)
     lost = sum(1 for sent, rtt in after if rtt is None and sent < first)
     return f"; first ping reply after {first - moment:.2f} s, {lost} pings lost"
 

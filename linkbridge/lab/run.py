@@ -139,6 +139,22 @@ def more_links(hosts: TwoHosts, options: LabOptions, registry: LinkRegistry
 
 
 @contextlib.contextmanager
+def lab_run_tunnels(hosts: TwoHosts, options: LabOptions, registry: LinkRegistry,
+                    extra_args: Sequence[str] = ()
+                    ) -> Iterator[tuple[tuple[LinkbridgeProcess, LinkbridgeProcess], list[str]]]:
+    """Both tunnels as `options` ask (over each of its links; with --encrypt, keys made for
+    the run), with `extra_args` besides; the processes, and host A's veth end of each link."""
+    with key_args(options.encrypt) as keys, \
+            more_links(hosts, options, registry) as (link_args, veths), \
+            lab_tunnels(hosts, options.link, options.via, options.mtu,
+                        [*options.tunnel_args(), *extra_args], ipv6=options.ipv6,
+                        registry=registry,
+                        side_args=(list(keys[0]) + link_args[0], list(keys[1]) + link_args[1]),
+                        verbose=options.verbose) as sides:
+        yield sides, veths
+
+
+@contextlib.contextmanager
 def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequence[str] = (),
                     mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
                     *, side_args: SideArgs = ((), ()), verbose: int = 0
@@ -304,15 +320,10 @@ def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
     """Build the lab over links from `registry`, measure, print the report and tear
     everything down. Bad options and links the lab cannot use fail before anything is made."""
     plan = plan_run(options, registry)
-    with two_hosts() as hosts, key_args(options.encrypt) as keys:
+    with two_hosts() as hosts:
         log.info("lab hosts %s and %s joined by veth", hosts.a, hosts.b)
         notes = prepare_hosts(hosts, options)
-        with more_links(hosts, options, registry) as (link_args, veths), \
-                lab_tunnels(hosts, options.link, options.via, options.mtu, options.tunnel_args(),
-                            ipv6=options.ipv6, registry=registry,
-                            side_args=(list(keys[0]) + link_args[0],
-                                       list(keys[1]) + link_args[1]),
-                            verbose=options.verbose) as sides:
+        with lab_run_tunnels(hosts, options, registry) as (sides, veths):
             log.info("tunnels up, pinging %s from %s", plan.peer, hosts.a)
             initial = device_stats(hosts)
             start = time.perf_counter()
