@@ -20,6 +20,8 @@ SUBCOMMANDS = {
     "slow-queue": ("benchmarks.slow_queue",
                    "the link-aware queue over the Dire Wolf-calibrated radio: off vs on"),
     "repair": ("benchmarks.repair", "loss repair at 9600 bit/s and 0-20% loss: off vs arq (fec)"),
+    "multilink": ("benchmarks.multilink",
+                  "several links per peer: balance vs one link, failover time, duplicate"),
     "fuzz": ("benchmarks.fuzz", "coverage-guided fuzzing of every decoder a link's bytes reach"),
 }
 
