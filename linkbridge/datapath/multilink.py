@@ -26,7 +26,7 @@ from linkbridge.wire.multilink import (
     PROBE_FRAME,
     RESEQUENCE_WAIT,
     Dedup,
-    FrameTime,
+    LinkPace,
     LinkTable,
     Parsed,
     Policy,
@@ -41,13 +41,13 @@ READ_WAIT = 0.2  # seconds a reader thread waits in its link's receive() before 
 class LinkScheduler:
     """An endpoint over `lowers`, each a link's lower half (fragment over link), in order of
     preference. Counters count the frames of the layers above; `links` each link's own.
-    `frame_times`: each link's figures for the balance policy (None: it declares none);
+    `paces`: each link's figures for the balance policy (None: it declares none);
     `reorder_wait`: how long balance's receiver holds a frame for those before it (0: none)."""
 
     def __init__(self, lowers: Sequence[Endpoint], policy: Policy, thresholds: Thresholds,
                  hold_time: float, probe_interval: float,
                  clock: Callable[[], float] = time.monotonic,
-                 frame_times: Sequence[FrameTime | None] = (),
+                 paces: Sequence[LinkPace | None] = (),
                  reorder_wait: float = RESEQUENCE_WAIT) -> None:
         self.lowers = tuple(lowers)
         self.name = "links(" + ",".join(lower.name for lower in self.lowers) + ")"
@@ -56,7 +56,7 @@ class LinkScheduler:
         self._clock = clock
         now = clock()
         self._table = LinkTable(len(self.lowers), policy, thresholds, hold_time, now,
-                                frame_times)
+                                paces)
         self._resequencer = (Resequencer(reorder_wait)
                              if policy == Policy.BALANCE and reorder_wait > 0 else None)
         self._rx = [0] * len(self.lowers)  # frames (probes too) received per link

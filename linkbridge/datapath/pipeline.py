@@ -36,7 +36,7 @@ from linkbridge.wire.compress import OFF
 from linkbridge.wire.frames import SEND_ORDER, Layer
 from linkbridge.wire.keys import StaticKeys
 from linkbridge.wire.liveness import Thresholds
-from linkbridge.wire.multilink import DATA_HEADER, RESEQUENCE_WAIT, FrameTime, Policy
+from linkbridge.wire.multilink import DATA_HEADER, RESEQUENCE_WAIT, LinkPace, Policy
 from linkbridge.wire.packet import packet_problem
 from linkbridge.wire.peers import PeerTable
 from linkbridge.wire.queue import DEFAULT_PACKETS, LinkQueue
@@ -385,7 +385,7 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     scheduler = None
     if pipeline.links is not None:
         below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack,
-                                       link_frame_times(pipeline))
+                                       link_paces(pipeline))
     if pipeline.peers is None:
         link_side = open_upper(pipeline.upper, below, stack)
         if plan.queue is not None:
@@ -446,25 +446,28 @@ def open_queue(pace: QueuePace, below: Endpoint, stack: contextlib.ExitStack) ->
 
 def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],
                stack: contextlib.ExitStack,
-               frame_times: Sequence[FrameTime | None] = ()) -> LinkScheduler:
+               paces: Sequence[LinkPace | None] = ()) -> LinkScheduler:
     """The link scheduler over `first` and the lower half of each of `links.others`."""
     lowers = [first, *(open_lower(lower, frame, stack)
                        for lower, frame in zip(links.others, frames, strict=True))]
     scheduler = LinkScheduler(lowers, links.policy, links.thresholds, links.hold_time,
-                              links.probe_interval, frame_times=frame_times,
+                              links.probe_interval, paces=paces,
                               reorder_wait=links.reorder_wait)
     stack.callback(scheduler.close)
     return scheduler
 
 
-def link_frame_times(pipeline: Pipeline) -> list[FrameTime | None]:
-    """Each link's frame time by its own figures (SendTiming), for the balance policy; None
-    for a link that declares none."""
+def link_paces(pipeline: Pipeline) -> list[LinkPace | None]:
+    """Each link's pace by its own figures (SendTiming), for the balance policy: its frame
+    time, and as its delay half its round trip less a full frame's time; None for a link that
+    declares none."""
     lowers = (pipeline.lower, *(pipeline.links.others if pipeline.links else ()))
     links = [lower.below.link if isinstance(lower.below, LinkBelow) else None
              for lower in lowers]
-    return [link.frame_time if isinstance(link, SendTiming) and link.frame_time(SLOW_SAMPLE)
-            else None for link in links]
+    return [LinkPace(link.frame_time,
+                     max(0.0, (link.round_trip() - link.frame_time(DEFAULT_MTU)) / 2))
+            if isinstance(link, SendTiming) and link.frame_time(SLOW_SAMPLE) else None
+            for link in links]
 
 
 def peer_upper(pipeline: Pipeline, name: str) -> Upper:

@@ -103,26 +103,40 @@ class Dedup:
         return None
 
 
-class Spreader:
-    """Balance's choice: each frame on the usable link where it would be through soonest, by
-    each link's own figures (its frame time: rate and overhead) and what this side gave it
-    already, so traffic spreads in proportion to the links' rates once the fastest is busy. A
-    link without figures counts as NOMINAL_RATE."""
+@dataclass(frozen=True)
+class LinkPace:
+    """A link's own figures, for balance: how long a frame keeps it busy (rate and overhead),
+    and the delay a frame sees on it besides (one way)."""
 
-    def __init__(self, frame_times: Sequence[FrameTime | None]) -> None:
-        self.frame_times = [time or nominal_frame_time for time in frame_times]
-        self.busy_until = [0.0] * len(frame_times)
-
-    def pick(self, usable: Sequence[int], size: int, now: float) -> int:
-        """The link for a `size`-byte frame sent at `now` (it is then busy with it)."""
-        finish, index = min((max(now, self.busy_until[i]) + self.frame_times[i](size), i)
-                            for i in usable)
-        self.busy_until[index] = finish
-        return index
+    frame_time: FrameTime
+    delay: float = 0.0
 
 
 def nominal_frame_time(size: int) -> float:
     return size * 8 / NOMINAL_RATE
+
+
+NOMINAL = LinkPace(nominal_frame_time)  # a link that declares no figures
+
+
+class Spreader:
+    """Balance's choice: each frame on the usable link where it would arrive soonest, by each
+    link's pace and what this side gave it already: traffic spreads in proportion to the
+    links' rates once the fastest is busy, and a link with more delay takes a frame only when
+    the others' queues are that much longer (so frames arrive about in the order they were
+    sent). A link without figures counts as NOMINAL."""
+
+    def __init__(self, paces: Sequence[LinkPace | None]) -> None:
+        self.paces = [pace or NOMINAL for pace in paces]
+        self.busy_until = [0.0] * len(paces)
+
+    def pick(self, usable: Sequence[int], size: int, now: float) -> int:
+        """The link for a `size`-byte frame sent at `now` (it is then busy with it)."""
+        paces, busy = self.paces, self.busy_until
+        _, index = min((max(now, busy[i]) + paces[i].frame_time(size) + paces[i].delay, i)
+                       for i in usable)
+        busy[index] = max(now, busy[index]) + paces[index].frame_time(size)
+        return index
 
 
 class Resequencer:
@@ -210,16 +224,16 @@ class LinkTable:
     makes a link stale, not down, so it is no failover), except that a link that went down
     is used again only once it has stayed usable for `hold_time` seconds, so a flapping
     link never pulls traffic back and forth. Duplicate: every usable link. Balance: one usable
-    link a frame, as the Spreader picks by the links' `frame_times` (None: no figures). With
+    link a frame, as the Spreader picks by the links' `paces` (None: no figures). With
     no link usable (at the start, or all cut) a frame goes out on every link.
     """
 
     def __init__(self, count: int, policy: Policy, thresholds: Thresholds, hold_time: float,
-                 now: float, frame_times: Sequence[FrameTime | None] = ()) -> None:
+                 now: float, paces: Sequence[LinkPace | None] = ()) -> None:
         if count < 1:
             raise ValueError("a link table needs a link")
         self.policy = policy
-        self.spreader = Spreader(frame_times or [None] * count)
+        self.spreader = Spreader(paces or [None] * count)
         self.hold_time = hold_time
         self.liveness = [Liveness(thresholds, now) for _ in range(count)]
         self.usable_since: list[float | None] = [None] * count

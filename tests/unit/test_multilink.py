@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import UpPlan, plan_up, up_tunnels
-from linkbridge.datapath.pipeline import link_frame_times
+from linkbridge.datapath.pipeline import link_paces
 from linkbridge.errors import ConfigError
 from linkbridge.lab.links import LinkEvent, parse_events
 from linkbridge.lab.options import LabOptions
@@ -32,6 +33,7 @@ from linkbridge.wire.multilink import (
     PROBE_FRAME,
     SEQ_SPACE,
     Dedup,
+    LinkPace,
     LinkTable,
     Parsed,
     Policy,
@@ -196,13 +198,29 @@ def test_duplicate_sends_on_every_usable_link() -> None:
 def test_balance_spreads_by_the_links_rates_once_the_fastest_is_busy() -> None:
     """Earliest finish by each link's frame time: idle, the fastest link takes a frame; under
     load, 10 and 5 Mbit/s links share bytes 2:1; a link without figures counts as nominal."""
-    ten, five = (lambda size: size * 8 / 10e6), (lambda size: size * 8 / 5e6)
+    ten, five = (LinkPace(lambda size: size * 8 / 10e6), LinkPace(lambda size: size * 8 / 5e6))
     spreader = Spreader([five, ten])
     assert [spreader.pick((0, 1), 1000, now) for now in (0.0, 1.0)] == [1, 1]
     picks = [spreader.pick((0, 1), 1000, 2.0) for _ in range(300)]  # a burst
     assert picks.count(1) == 200 and picks.count(0) == 100
     assert Spreader([None, ten]).pick((0, 1), 1000, 0.0) == 0  # 100 Mbit/s nominal
     assert Spreader([ten, ten]).pick((1,), 1000, 0.0) == 1  # only the usable links
+
+
+def test_balance_sends_on_a_slower_link_once_the_faster_one_queues_as_long() -> None:
+    """Equal rates, the second link 8 ms later (10 frames' time): a burst's first 10 frames
+    all take the first link, then they alternate; arrivals stay in the order sent."""
+    def ten_mbit(size: int) -> float:
+        return size * 8 / 10e6
+
+    spreader = Spreader([LinkPace(ten_mbit), LinkPace(ten_mbit, delay=0.008)])
+    picks = [spreader.pick((0, 1), 1000, 0.0) for _ in range(30)]
+    assert picks[:10] == [0] * 10 and picks[10:].count(1) == 10
+    arrivals, busy = [], [0.0, 0.0]
+    for index in picks:
+        busy[index] += ten_mbit(1000)
+        arrivals.append(busy[index] + (0.008 if index else 0.0))
+    assert all(later >= earlier - ten_mbit(1000) for earlier, later in pairwise(arrivals))
 
 
 def test_balance_uses_the_usable_links_and_a_dead_one_leaves_it() -> None:
@@ -346,8 +364,8 @@ def test_balance_plans_each_link_with_its_own_figures() -> None:
                    "--link-policy", "balance", "--reorder-wait", "0").pipeline
     links = plan.description.links
     assert links is not None and links.policy == Policy.BALANCE and links.reorder_wait == 0.0
-    udp_time, sim_time = link_frame_times(plan.description)
-    assert udp_time is None and sim_time is not None and sim_time(1000) >= 0.008
+    udp_pace, sim_pace = link_paces(plan.description)
+    assert udp_pace is None and sim_pace is not None and sim_pace.frame_time(1000) >= 0.008
 
 
 def test_lab_link_events_in_time_order_and_bad_ones_refused() -> None:
