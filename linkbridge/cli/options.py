@@ -35,6 +35,7 @@ class UpOptions:
     link_policy: str = "failover"
     hold_time: float = DEFAULT_HOLD_TIME
     reorder_wait: float = RESEQUENCE_WAIT
+    clamp_mss: bool = False
     via: tuple[str, ...] = ()
     fragment: str = "never"
     fragment_timeout: float = FRAGMENT_TIMEOUT

@@ -532,6 +532,10 @@ def add_multilink_options(parser: argparse.ArgumentParser,
                        help="balance: how long the receiver holds a packet that came ahead of "
                             f"one sent before it, at most (default {RESEQUENCE_WAIT:g}; 0: deliver "
                             "packets as they come)")
+    if defaults:
+        group.add_argument("--clamp-mss", action="store_true",
+                           help="lower the MSS of TCP SYNs crossing the tunnel (both ways) so "
+                                "that full segments go whole over the smallest link")
     return group
 
 

@@ -23,6 +23,7 @@ from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
 from linkbridge.datapath.endpoint import AddressedLink, Endpoint, SendTiming
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
+from linkbridge.datapath.mss import MssClamp
 from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.datapath.multipoint import peer_router
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
@@ -147,6 +148,7 @@ class Links:
     probe_interval: float
     thresholds: Thresholds
     reorder_wait: float = RESEQUENCE_WAIT
+    clamp_mss: bool = False  # lower TCP SYNs' MSS to the smallest link's size
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ class Plan:
     fragment_frame: int | None
     queue: QueuePace | None = None
     link_frames: tuple[int | None, ...] = ()  # the fragment frame of each of `links.others`
+    mss_packet: int | None = None  # --clamp-mss: the largest packet a SYN's MSS allows
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -294,7 +297,19 @@ def validate(pipeline: Pipeline) -> Plan:
         fragment_frame_size(lower.fragment.mode, packet, lower_mtu(lower))
         for lower in pipeline.links.others)
     return Plan(pipeline, mtu, offload, fragment, queue=queue_pace(pipeline, mtu),
-                link_frames=frames)
+                link_frames=frames, mss_packet=mss_packet(pipeline))
+
+
+def mss_packet(pipeline: Pipeline) -> int | None:
+    """With --clamp-mss over several links: the largest packet that goes whole over the
+    smallest of them (its frame less the repair, encryption and sequence overheads); None
+    without, or when no link has a size."""
+    links = pipeline.links
+    if links is None or not links.clamp_mss:
+        return None
+    sizes = [mtu - lower.repair.overhead for lower in (pipeline.lower, *links.others)
+             if (mtu := lower_mtu(lower)) is not None]
+    return min(sizes) - overhead(pipeline.upper.encrypt) - DATA_HEADER if sizes else None
 
 
 def lower_mtu(lower: Lower) -> int | None:
@@ -398,6 +413,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
                                                         stack))
     if scheduler is not None and isinstance(link_side, CompressingEndpoint):
         scheduler.on_switch(link_side.path_changed)  # full headers after a failover
+    if plan.mss_packet is not None:
+        link_side = MssClamp(link_side, plan.mss_packet)
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side, scheduler=scheduler)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))

@@ -32,7 +32,7 @@ from linkbridge.lab.topology import (
 )
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.wire import drops
-from linkbridge.wire.multilink import PROBE_FRAME, data_frame
+from linkbridge.wire.multilink import DATA_HEADER, PROBE_FRAME, data_frame
 from tests.helpers.commands import status_json
 from tests.helpers.ip_packets import udp
 from tests.helpers.ping_stream import ping_stream
@@ -265,3 +265,22 @@ def test_the_lab_cuts_and_restores_a_link_and_reports_the_failover_and_the_retur
     back = float(re.findall(r"traffic on link 1 after (\d+\.\d+) s", restored)[0])
     assert 2.0 <= back <= 3.5, restored  # the hold time, not before
     assert report.transfer is not None and report.transfer.ok, report.transfer
+
+
+def test_clamp_mss_gives_tcp_the_narrow_links_segment_size(
+        lab: TwoHosts, registry: LinkRegistry) -> None:
+    """udp: and a 100-byte backup with --clamp-mss: a connection A -> B across the tunnel
+    (MTU about 1450) settles on the MSS that fits the backup's frame whole, both ends."""
+    with two_link_tunnels(lab, registry, "udp", BACKUP, ["--keepalive", "0.2", "--clamp-mss"]
+                          ) as (a, _, _):
+        assert ping(lab.a, OVERLAY[1], count=3, interval=0.05, timeout=1.0).received == 3
+        with netns.inside(lab.b):
+            server = socket.create_server((OVERLAY[1], 5202))
+        with netns.inside(lab.a):
+            client = socket.create_connection((OVERLAY[1], 5202), timeout=5)
+        with server, client, server.accept()[0] as accepted:
+            segments = [end.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+                        for end in (client, accepted)]
+        print(f"clamp-mss: MSS {segments} (A's tunnel MTU {tunnel_status(a)['mtu']})")
+    largest = 100 - DATA_HEADER - 40  # the backup's frame less the sequence and TCP/IP headers
+    assert all(0 < segment <= largest for segment in segments), segments

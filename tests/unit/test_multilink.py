@@ -16,6 +16,8 @@ from linkbridge.cli.installed import InstalledPlugins
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import UpPlan, plan_up, up_tunnels
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.mss import MssClamp
 from linkbridge.datapath.pipeline import link_paces
 from linkbridge.errors import ConfigError
 from linkbridge.lab.links import LinkEvent, parse_events
@@ -357,6 +359,48 @@ def test_one_link_plans_no_scheduler_and_bad_combinations_are_refused() -> None:
         plan_of(*two, "--link-policy", "roundrobin")
     with pytest.raises(SystemExit):
         plan_of(*two, "--reorder-wait", "-1")
+
+
+def test_clamp_mss_plans_the_smallest_links_packet_and_needs_several_links() -> None:
+    two = ("--link", "udp:198.18.0.2:47000", "--link", "sim:198.18.2.2:47300?mtu=100")
+    assert plan_of(*two).pipeline.mss_packet is None
+    assert plan_of(*two, "--clamp-mss").pipeline.mss_packet == 100 - DATA_HEADER
+    with pytest.raises(ConfigError, match="--clamp-mss needs several --link"):
+        plan_of("--link", "udp:198.18.0.2:47000", "--clamp-mss")
+
+
+def test_the_clamp_lowers_syns_both_ways_and_passes_the_rest() -> None:
+    """MssClamp over a recording endpoint (no I/O)."""
+    syn = tcp(flags=0x02, options=bytes((2, 4, 5, 0xB4)))  # MSS 1460
+    below = Recorder([syn, tcp()])
+    clamp = MssClamp(below, 93)
+    clamp.send(syn)
+    clamp.send(tcp())
+    [sent_syn, sent_ack] = below.sent
+    received = clamp.receive(0.0)
+    assert sent_syn == received[0] == tcp(flags=0x02, options=bytes((2, 4, 0, 53)))
+    assert sent_ack == received[1] == tcp()
+    assert clamp.counters is below.counters and clamp.name == below.name
+
+
+class Recorder:
+    """An endpoint that records what is sent and gives `packets` once."""
+
+    def __init__(self, packets: list[bytes]) -> None:
+        self.name = "recorder"
+        self.counters = Counters()
+        self.sent: list[bytes] = []
+        self.packets = packets
+
+    def send(self, packet: bytes) -> None:
+        self.sent.append(packet)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        packets, self.packets = self.packets, []
+        return packets
+
+    def close(self) -> None:
+        pass
 
 
 def test_balance_plans_each_link_with_its_own_figures() -> None:
