@@ -260,7 +260,7 @@ def test_the_lab_cuts_and_restores_a_link_and_reports_the_failover_and_the_retur
     seconds = [float(figure) for figure in re.findall(r"after (\d+\.\d+) s", cut)]
     assert cut.startswith("link 1 cut at 1.5 s: A saw it down after"), cut
     assert "traffic on link 2 after" in cut and len(seconds) == 3, cut
-    assert 0.3 <= seconds[0] <= 1.0 and seconds[2] <= 1.5, cut  # the link timeout: 0.45 s
+    assert 0.2 <= seconds[0] <= 1.0 and seconds[2] <= 1.5, cut  # link timeout 0.45 s, less a probe
     assert restored.startswith("link 1 restored at 3 s: A saw it up after"), restored
     back = float(re.findall(r"traffic on link 1 after (\d+\.\d+) s", restored)[0])
     assert 2.0 <= back <= 3.5, restored  # the hold time, not before
