@@ -5,7 +5,8 @@ Two lab hosts joined by two links, each on a veth pair of its own, encryption on
 - balance: one TCP transfer over two `sim:?rate=10mbit&limit=100` links (`--link-policy
   balance`) >= 1.6x the same transfer over one such link; beside it the same with
   `--reorder-wait 0` (no resequencing), and over a second link with 20 ms more delay both
-  ways, with and without resequencing (what the bounded reorder buffer is for)
+  ways, with and without resequencing, and with the sender on CUBIC (a delay-based
+  congestion control such as BBR keeps the faster link's queue below the slower one's delay)
 - failover: `udp:` primary + `sim:?rate=9600&mtu=100` backup, `--keepalive 0.2` (link timeout
   0.45 s), pings every 0.05 s: from each of 10 cuts of the primary (its veth end in host A
   set down) to the first reply over the backup: median <= 0.75 s, worst <= 1 s
@@ -49,12 +50,14 @@ def verdict(met: bool) -> str:
 
 
 def goodput(hosts: TwoHosts, registry: LinkRegistry, links: Sequence[str], size: int,
-            extra: Sequence[str] = ()) -> tuple[float, bool]:
-    """(Mbit/s of TCP payload A -> B, content intact) over `links` with `extra` options."""
+            extra: Sequence[str] = (), congestion: str | None = None) -> tuple[float, bool]:
+    """(Mbit/s of TCP payload A -> B, content intact) over `links` with `extra` options, the
+    sender's congestion control `congestion` (None: the host's)."""
     options = LabOptions(link=links[0], more_links=tuple(links[1:]), encrypt=True)
     policy = ["--link-policy", "balance", "--keepalive", "0.2"] if len(links) > 1 else []
     with lab_run_tunnels(hosts, options, registry, [*policy, *extra]):
-        transfer = tcp_transfer(hosts.b, OVERLAY[1], hosts.a, size, timeout=30.0)
+        transfer = tcp_transfer(hosts.b, OVERLAY[1], hosts.a, size, timeout=30.0,
+                                congestion=congestion)
     return transfer.received_bytes * 8 / transfer.seconds / 1e6, transfer.intact
 
 
@@ -66,15 +69,23 @@ def balance(hosts: TwoHosts, registry: LinkRegistry, size: int) -> list[str]:
     skewed, skewed_ok = goodput(hosts, registry, [TEN_MBIT, DELAYED], size)
     skewed_raw, skewed_raw_ok = goodput(hosts, registry, [TEN_MBIT, DELAYED], size,
                                         ["--reorder-wait", "0"])
+    skewed_cubic, skewed_cubic_ok = goodput(hosts, registry, [TEN_MBIT, DELAYED], size,
+                                            congestion="cubic")
     ratio = two / one
-    intact = all((one_ok, two_ok, unordered_ok, skewed_ok, skewed_raw_ok))
+    intact = all((one_ok, two_ok, unordered_ok, skewed_ok, skewed_raw_ok, skewed_cubic_ok))
     return [
-        f"balance, TCP goodput of {size / 1e6:g} MB (Mbit/s): one link {one:.2f}; two links "
-        f"{two:.2f} (no resequencing {unordered:.2f}); the second 20 ms slower {skewed:.2f} "
-        f"(no resequencing {skewed_raw:.2f})",
+        f"balance, TCP goodput of {size / 1e6:g} MB (Mbit/s, the host's congestion control "
+        f"{default_congestion()}): one link {one:.2f}; two links {two:.2f} (no resequencing "
+        f"{unordered:.2f}); the second 20 ms slower {skewed:.2f} (no resequencing "
+        f"{skewed_raw:.2f}; cubic {skewed_cubic:.2f})",
         f"  two links / one link {ratio:.2f} (target >= {BALANCE_TARGET}, every transfer "
         f"intact: {intact}): {verdict(ratio >= BALANCE_TARGET and intact)}",
     ]
+
+
+def default_congestion() -> str:
+    with open("/proc/sys/net/ipv4/tcp_congestion_control", encoding="ascii") as file:
+        return file.read().strip()
 
 
 def pinging(hosts: TwoHosts, seconds: float) -> tuple[threading.Thread, list[PingResult]]:
