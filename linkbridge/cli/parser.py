@@ -423,7 +423,13 @@ def positive_seconds(text: str) -> float:
 
 def seconds_or_zero(text: str) -> float:
     """An argparse type: a number of seconds, 0 or more."""
-    return 0.0 if text.strip() in ("0", "0.0") else positive_seconds(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more seconds")
+    return value
 
 
 def positive_count(text: str) -> int:
