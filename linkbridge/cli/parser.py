@@ -427,7 +427,7 @@ def seconds_or_zero(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value >= 0:
+    if not 0 <= value < 1e9:
         raise argparse.ArgumentTypeError(f"{text} must be 0 or more seconds")
     return value
 
