@@ -14,17 +14,21 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     from linkbridge.lab.options import LabOptions  # the lab's modules load only for `lab`
     from linkbridge.lab.run import run_lab
 
-    links = args.link or ["udp"]
+    links = args.link or ["udp"]  # --link repeats: each one after the first joins the hosts too
+    if len(links) > 1 and args.stations is not None:
+        raise ConfigError("--link once with --stations: several links per peer of a "
+                          "multipoint tunnel are not supported yet (docs/multilink.md)")
+    args.link = links[0]
     if stations_mode(args):
         from linkbridge.lab.stations import run_stations
 
         with shutdown_on_signals():
-            run_stations(links[0], args.stations, args.topology, args.pair_count, args.mtu,
+            run_stations(args.link, args.stations, args.topology, args.pair_count, args.mtu,
                          plugins.registry, args.verbose)
         return
 
     with shutdown_on_signals():
-        run_lab(LabOptions(link=links[0], via=tuple(args.via), mtu=args.mtu, count=args.count,
+        run_lab(LabOptions(link=args.link, via=tuple(args.via), mtu=args.mtu, count=args.count,
                            interval=args.interval, transfer_bytes=args.transfer_bytes,
                            transfer_time=args.transfer_time, ipv6=args.ipv6, plot=args.plot,
                            plot_data=args.plot_data, compress=args.compress,
@@ -58,9 +62,6 @@ def stations_mode(args: argparse.Namespace) -> bool:
             if getattr(args, dest) != getattr(defaults, dest):
                 raise ConfigError(f"--{dest.replace('_', '-')} needs --stations N")
         return False
-    if args.link and len(args.link) > 1:
-        raise ConfigError("--link once with --stations: several links per peer of a "
-                          "multipoint tunnel are not supported yet (docs/multilink.md)")
     for dest in TWO_HOSTS_ONLY:
         if getattr(args, dest) != getattr(defaults, dest):
             flag = "bytes" if dest == "transfer_bytes" else dest.replace("_", "-")

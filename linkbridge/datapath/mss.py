@@ -1,6 +1,8 @@
-"""TCP MSS clamping over several links (`--clamp-mss`, docs/multilink.md): the link side,
-with every TCP SYN that crosses it, either way, lowered to the smallest link's size
-(wire/mss.py), so that a connection's full segments go whole over any of the links."""
+"""TCP MSS clamping over several links (`--clamp-mss`, docs/multilink.md): the side above
+(the TUN device), with every TCP SYN that crosses it, either way, lowered to the smallest
+link's size (wire/mss.py), so that a connection's full segments go whole over any of the
+links. Not Pollable, as KeepaliveSource: its direction runs in a thread of its own that waits
+in receive(), so the tunnel leaves the lean loop."""
 
 from __future__ import annotations
 
@@ -10,14 +12,14 @@ from linkbridge.wire.mss import clamp_mss
 
 
 class MssClamp:
-    """The link side `below`, its SYNs' MSS lowered so that a full segment is a packet of at
-    most `largest` bytes."""
+    """The endpoint `below`, its SYNs' MSS lowered (both ways) so that a full segment is a
+    packet of at most `largest` bytes."""
 
     def __init__(self, below: Endpoint, largest: int) -> None:
         self.below = below
         self.largest = largest
         self.name = below.name
-        self.counters: Counters = below.counters  # the layers' own: clamping drops nothing
+        self.counters: Counters = below.counters  # below's own: clamping drops nothing
 
     def send(self, packet: bytes) -> None:
         self.below.send(clamp_mss(packet, self.largest))

@@ -396,6 +396,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         writer = PcapWriter.create(pipeline.capture.path, pipeline.capture.limit)
         stack.callback(writer.close)
         above = pcap_tap(above, writer)
+    if plan.mss_packet is not None:
+        above = MssClamp(above, plan.mss_packet)
     below = open_lower(pipeline.lower, plan.fragment_frame, stack)
     scheduler = None
     if pipeline.links is not None:
@@ -413,8 +415,6 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
                                                         stack))
     if scheduler is not None and isinstance(link_side, CompressingEndpoint):
         scheduler.on_switch(link_side.path_changed)  # full headers after a failover
-    if plan.mss_packet is not None:
-        link_side = MssClamp(link_side, plan.mss_packet)
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side, scheduler=scheduler)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))

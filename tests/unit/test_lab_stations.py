@@ -109,8 +109,6 @@ def test_udp_stations_are_a_mesh_on_their_hosts_addresses_and_take_no_topology()
     (["--stations", "3", "--via", "sim:?loss=1%"], "--via is an option"),
     (["--topology", "line"], "--topology needs --stations N"),
     (["--pair-count", "5"], "--pair-count needs --stations N"),
-    (["--stations", "3", "--fail-link", "1@2"], "--fail-link is an option"),
-    (["--stations", "3", "--link", "udp", "--link", "udp"], "--link once with --stations"),
 ])
 def test_options_of_the_other_lab_are_refused_in_one_line(argv: list[str], error: str) -> None:
     with pytest.raises(ConfigError, match=error):

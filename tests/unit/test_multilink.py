@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linkbridge.cli.installed import InstalledPlugins
+from linkbridge.cli.lab import cmd_lab, stations_mode
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import UpPlan, plan_up, up_tunnels
@@ -410,6 +411,16 @@ def test_balance_plans_each_link_with_its_own_figures() -> None:
     assert links is not None and links.policy == Policy.BALANCE and links.reorder_wait == 0.0
     udp_pace, sim_pace = link_paces(plan.description)
     assert udp_pace is None and sim_pace is not None and sim_pace.frame_time(1000) >= 0.008
+
+
+def test_the_stations_lab_takes_one_link_and_no_link_events() -> None:
+    plugins = InstalledPlugins(get_plugin_manager)
+    with pytest.raises(ConfigError, match="--link once with --stations"):
+        cmd_lab(build_parser().parse_args(["lab", "--stations", "3", "--link", "udp",
+                                           "--link", "udp"]), plugins)
+    with pytest.raises(ConfigError, match="--fail-link is an option of the two-host lab"):
+        stations_mode(build_parser().parse_args(["lab", "--stations", "3", "--fail-link",
+                                                 "1@2"]))
 
 
 def test_lab_link_events_in_time_order_and_bad_ones_refused() -> None:
