@@ -392,12 +392,12 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     ports above; every undo goes on `stack`."""
     pipeline = plan.description
     above = open_above(pipeline.above, device, stack)
+    if plan.mss_packet is not None:
+        above = MssClamp(above, plan.mss_packet)
     if pipeline.capture is not None:
         writer = PcapWriter.create(pipeline.capture.path, pipeline.capture.limit)
         stack.callback(writer.close)
         above = pcap_tap(above, writer)
-    if plan.mss_packet is not None:
-        above = MssClamp(above, plan.mss_packet)
     below = open_lower(pipeline.lower, plan.fragment_frame, stack)
     scheduler = None
     if pipeline.links is not None:
