@@ -13,6 +13,8 @@ SUBCOMMANDS = {
                        "per-packet overhead of linkbridge over a paced pty pair"),
     "slip-codec": ("benchmarks.slip_codec", "SLIP codec throughput"),
     "serial-goodput": ("benchmarks.serial_goodput", "goodput of the serial: link"),
+    "multilink": ("benchmarks.multilink",
+                  "several links per peer: balance vs one link, failover time, duplicate"),
     "compression": ("benchmarks.compression",
                     "header compression at 9600 bit/s: off vs vj vs auto"),
     "encryption": ("benchmarks.encryption",
@@ -20,8 +22,6 @@ SUBCOMMANDS = {
     "slow-queue": ("benchmarks.slow_queue",
                    "the link-aware queue over the Dire Wolf-calibrated radio: off vs on"),
     "repair": ("benchmarks.repair", "loss repair at 9600 bit/s and 0-20% loss: off vs arq (fec)"),
-    "multilink": ("benchmarks.multilink",
-                  "several links per peer: balance vs one link, failover time, duplicate"),
     "fuzz": ("benchmarks.fuzz", "coverage-guided fuzzing of every decoder a link's bytes reach"),
 }
 

@@ -18,12 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from linkbridge.datapath import mss
 from linkbridge.datapath.bridge import Check
 from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
 from linkbridge.datapath.endpoint import AddressedLink, Endpoint, SendTiming
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
-from linkbridge.datapath.mss import MssClamp
 from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.datapath.multipoint import peer_router
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
@@ -312,6 +312,19 @@ def mss_packet(pipeline: Pipeline) -> int | None:
     return min(sizes) - overhead(pipeline.upper.encrypt) - DATA_HEADER if sizes else None
 
 
+def link_paces(pipeline: Pipeline) -> list[LinkPace | None]:
+    """Each link's pace by its own figures (SendTiming), for the balance policy: its frame
+    time, and as its delay half its round trip less a full frame's time; None for a link that
+    declares none."""
+    lowers = (pipeline.lower, *(pipeline.links.others if pipeline.links else ()))
+    links = [lower.below.link if isinstance(lower.below, LinkBelow) else None
+             for lower in lowers]
+    return [LinkPace(link.frame_time,
+                     max(0.0, (link.round_trip() - link.frame_time(DEFAULT_MTU)) / 2))
+            if isinstance(link, SendTiming) and link.frame_time(SLOW_SAMPLE) else None
+            for link in links]
+
+
 def lower_mtu(lower: Lower) -> int | None:
     """The largest frame the link of `lower` carries (None: any)."""
     return lower.below.link.mtu if isinstance(lower.below, LinkBelow) else None
@@ -393,7 +406,7 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     pipeline = plan.description
     above = open_above(pipeline.above, device, stack)
     if plan.mss_packet is not None:
-        above = MssClamp(above, plan.mss_packet)
+        above = mss.MssClamp(above, plan.mss_packet)
     if pipeline.capture is not None:
         writer = PcapWriter.create(pipeline.capture.path, pipeline.capture.limit)
         stack.callback(writer.close)
@@ -472,19 +485,6 @@ def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],
                               reorder_wait=links.reorder_wait)
     stack.callback(scheduler.close)
     return scheduler
-
-
-def link_paces(pipeline: Pipeline) -> list[LinkPace | None]:
-    """Each link's pace by its own figures (SendTiming), for the balance policy: its frame
-    time, and as its delay half its round trip less a full frame's time; None for a link that
-    declares none."""
-    lowers = (pipeline.lower, *(pipeline.links.others if pipeline.links else ()))
-    links = [lower.below.link if isinstance(lower.below, LinkBelow) else None
-             for lower in lowers]
-    return [LinkPace(link.frame_time,
-                     max(0.0, (link.round_trip() - link.frame_time(DEFAULT_MTU)) / 2))
-            if isinstance(link, SendTiming) and link.frame_time(SLOW_SAMPLE) else None
-            for link in links]
 
 
 def peer_upper(pipeline: Pipeline, name: str) -> Upper:
