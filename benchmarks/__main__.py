@@ -13,6 +13,8 @@ SUBCOMMANDS = {
                        "per-packet overhead of linkbridge over a paced pty pair"),
     "slip-codec": ("benchmarks.slip_codec", "SLIP codec throughput"),
     "serial-goodput": ("benchmarks.serial_goodput", "goodput of the serial: link"),
+    "multilink": ("benchmarks.multilink",
+                  "several links per peer: balance vs one link, failover time, duplicate"),
     "compression": ("benchmarks.compression",
                     "header compression at 9600 bit/s: off vs vj vs auto"),
     "encryption": ("benchmarks.encryption",

@@ -14,6 +14,11 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     from linkbridge.lab.options import LabOptions  # the lab's modules load only for `lab`
     from linkbridge.lab.run import run_lab
 
+    links = args.link or ["udp"]  # --link repeats: each one after the first joins the hosts too
+    if len(links) > 1 and args.stations is not None:
+        raise ConfigError("--link once with --stations: several links per peer of a "
+                          "multipoint tunnel are not supported yet (docs/multilink.md)")
+    args.link = links[0]
     if stations_mode(args):
         from linkbridge.lab.stations import run_stations
 
@@ -32,13 +37,18 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
                            encrypt=args.encrypt, cipher=args.cipher, offload=args.offload,
                            offload_flags=args.offload_flags, fragment=args.fragment,
                            fragment_timeout=args.fragment_timeout, repair=args.repair,
-                           verbose=args.verbose),
+                           verbose=args.verbose, more_links=tuple(links[1:]),
+                           link_policy=args.link_policy, hold_time=args.hold_time,
+                           reorder_wait=args.reorder_wait, keepalive=args.keepalive,
+                           fail_link=tuple(args.fail_link),
+                           restore_link=tuple(args.restore_link)),
                 plugins.registry)
 
 
 TWO_HOSTS_ONLY = ("via", "count", "interval", "transfer_bytes", "transfer_time", "compress",
                   "encrypt", "cipher", "offload", "offload_flags", "fragment",
-                  "fragment_timeout", "ipv6", "plot", "plot_data")
+                  "fragment_timeout", "ipv6", "plot", "plot_data", "link_policy", "hold_time",
+                  "reorder_wait", "keepalive", "fail_link", "restore_link")
 
 
 def stations_mode(args: argparse.Namespace) -> bool:

@@ -11,7 +11,7 @@ from linkbridge.datapath.encrypting import AUTO
 from linkbridge.errors import ConfigError
 from linkbridge.ops.hooks import DEFAULT_TIMEOUT, Hooks
 from linkbridge.plugin.options import port
-from linkbridge.wire.multilink import DEFAULT_HOLD_TIME
+from linkbridge.wire.multilink import DEFAULT_HOLD_TIME, RESEQUENCE_WAIT
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class UpOptions:
     link: tuple[str, ...] = ()  # several: one peer over each, in order of preference
     link_policy: str = "failover"
     hold_time: float = DEFAULT_HOLD_TIME
+    reorder_wait: float = RESEQUENCE_WAIT
+    clamp_mss: bool = False
     via: tuple[str, ...] = ()
     fragment: str = "never"
     fragment_timeout: float = FRAGMENT_TIMEOUT

@@ -18,7 +18,7 @@ from linkbridge.datapath.ports import DEFAULT_HOST
 from linkbridge.ops.hooks import DEFAULT_TIMEOUT
 from linkbridge.ops.logs import FORMATS
 from linkbridge.plugin.options import port
-from linkbridge.wire.multilink import DEFAULT_HOLD_TIME
+from linkbridge.wire.multilink import DEFAULT_HOLD_TIME, RESEQUENCE_WAIT
 from linkbridge.wire.multilink import POLICIES as LINK_POLICIES
 from linkbridge.wire.repair import MODES as REPAIR_MODES
 from linkbridge.wire.stack import FRAGMENT_MODES, OFFLOAD_MODES, QUEUE_MODES
@@ -253,8 +253,10 @@ def add_lab_parser(commands: Commands) -> None:
         description="Create two hosts in network namespaces joined by veth, run a linkbridge "
                     "tunnel on each over the chosen link, ping across and measure TCP "
                     "throughput, print a report and tear everything down. Needs root.")
-    lab.add_argument("--link", default="udp", metavar="URL",
-                     help="link to test, e.g. udp, 'udp:?mtu=1000' (default: udp)")
+    lab.add_argument("--link", action="append", metavar="URL",
+                     help="link to test, e.g. udp, 'udp:?mtu=1000' (default: udp); repeated: "
+                          "several links between the hosts, each over a veth pair of its own, "
+                          "in order of preference (docs/multilink.md)")
     add_via_option(lab)
     lab.add_argument("--mtu", type=int, help="tunnel MTU (default: the link's, else 1472)")
     lab.add_argument("--count", type=int, default=20, help="pings to send (default 20)")
@@ -279,6 +281,7 @@ def add_lab_parser(commands: Commands) -> None:
     add_offload_option(tunnel)
     add_fragment_options(tunnel)
     add_repair_option(tunnel)
+    add_lab_link_options(lab)
     lab.add_argument("--ipv6", action="store_true",
                      help="also give the tunnels IPv6 addresses (fd00:198:19::1 and ::2) and "
                           "ping and transfer over IPv6; needs a tunnel MTU >= 1280")
@@ -288,6 +291,22 @@ def add_lab_parser(commands: Commands) -> None:
     lab.add_argument("--plot-data", metavar="FILE",
                      help="write the plotted series (and the configured figures) as JSON")
     add_stations_options(lab)
+
+
+def add_lab_link_options(lab: argparse.ArgumentParser) -> None:
+    """The lab's options for several --link: the tunnels' policy, and links cut and restored
+    during the run."""
+    group = add_multilink_options(lab, defaults=False)
+    group.add_argument("--keepalive", type=positive_seconds, metavar="SECONDS",
+                       help="the tunnels' --keepalive: with several links, each link's probe "
+                            "interval (down after 2.25 of them without a frame)")
+    for flag, what in (("fail", "cut link N (1: the first --link) by setting its veth end "
+                                "in host A down"),
+                       ("restore", "set link N's veth end up again")):
+        group.add_argument(f"--{flag}-link", action="append", default=[], metavar="N@SECONDS",
+                           help=f"{what}, SECONDS after the pings start (repeatable); the "
+                                "report says when tunnel A saw it, when traffic moved and "
+                                "what the pings lost")
 
 
 def add_stations_options(lab: argparse.ArgumentParser) -> None:
@@ -410,6 +429,17 @@ def positive_seconds(text: str) -> float:
     return positive_number(text, "seconds")
 
 
+def seconds_or_zero(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < 1e9:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more seconds")
+    return value
+
+
 def positive_count(text: str) -> int:
     """An argparse type: a whole number above 0."""
     if not text.isdigit() or int(text) == 0:
@@ -495,17 +525,34 @@ def add_tunnel_options(parser: argparse.ArgumentParser) -> None:
     add_capture_options(parser)
 
 
-def add_multilink_options(parser: argparse.ArgumentParser) -> None:
+def add_multilink_options(parser: argparse.ArgumentParser,
+                          defaults: bool = True) -> argparse._ArgumentGroup:
+    """--link-policy, --hold-time and --reorder-wait; without `defaults` (the lab's) they
+    default to None: `up`'s defaults."""
     group = parser.add_argument_group("several links (--link repeated, docs/multilink.md)")
     group.add_argument("--link-policy", choices=[str(p) for p in LINK_POLICIES],
-                       default=str(LINK_POLICIES[0]),
+                       default=str(LINK_POLICIES[0]) if defaults else None,
                        help="failover: all traffic on the first link that is up; duplicate: "
                             "every packet on every link that is up, the receiver keeps the "
-                            "first copy (default %(default)s)")
-    group.add_argument("--hold-time", type=positive_seconds, default=DEFAULT_HOLD_TIME,
+                            "first copy; balance: each packet on one link that is up, spread "
+                            "by the links' rates, the receiver puts them back in order "
+                            f"(default {LINK_POLICIES[0]})")
+    group.add_argument("--hold-time", type=positive_seconds,
+                       default=DEFAULT_HOLD_TIME if defaults else None,
                        metavar="SECONDS",
                        help="failover returns to a better link only after it stayed up this "
-                            "long (default %(default)s)")
+                            f"long (default {DEFAULT_HOLD_TIME:g})")
+    group.add_argument("--reorder-wait", type=seconds_or_zero,
+                       default=RESEQUENCE_WAIT if defaults else None,
+                       metavar="SECONDS",
+                       help="balance: how long the receiver holds a packet that came ahead of "
+                            f"one sent before it, at most (default {RESEQUENCE_WAIT:g}; 0: deliver "
+                            "packets as they come)")
+    if defaults:
+        group.add_argument("--clamp-mss", action="store_true",
+                           help="lower the MSS of TCP SYNs crossing the tunnel (both ways) so "
+                                "that full segments go whole over the smallest link")
+    return group
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:

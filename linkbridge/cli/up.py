@@ -128,12 +128,16 @@ def links_of(options: UpOptions, plugins: InstalledPlugins, fragment: Fragment,
     --keepalive seconds (default 1 s), and is down after --link-timeout (default 2.25 probe
     intervals) of silence."""
     if len(options.link) < 2:
+        if options.clamp_mss:
+            raise ConfigError("--clamp-mss needs several --link (a TCP connection over one "
+                              "link takes its MSS from the tunnel's MTU)")
         return None
     others = tuple(Lower(LinkBelow(plugins.registry.create_link(url, options.via)), fragment,
                          repair) for url in options.link[1:])
     probe = options.keepalive or DEFAULT_PROBE_INTERVAL
     return Links(others, LinkPolicy(options.link_policy), options.hold_time, probe,
-                 Thresholds.choose(probe, options.link_timeout))
+                 Thresholds.choose(probe, options.link_timeout), options.reorder_wait,
+                 options.clamp_mss)
 
 
 def encrypt_of(options: UpOptions | argparse.Namespace) -> Encrypt | None:

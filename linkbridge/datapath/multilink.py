@@ -4,7 +4,8 @@ The upper stack (compress, encrypt) is built over it unchanged, so one session s
 links. Each frame from above goes out behind a sequence number on the links the policy picks
 (wire/multilink.py); each link also carries a probe every `probe_interval` seconds, so its
 liveness follows its own frames. Frames from every link meet in one queue (a reader thread per
-link), where copies are removed (counted `duplicate`) before the layers above see them.
+link), where copies are removed (counted `duplicate`) before the layers above see them, and
+with the balance policy put back in order (a bounded wait for the frames before them).
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from linkbridge.wire.liveness import Change, Thresholds
 from linkbridge.wire.multilink import (
     DATA_HEADER,
     PROBE_FRAME,
+    RESEQUENCE_WAIT,
     Dedup,
+    LinkPace,
     LinkTable,
     Parsed,
     Policy,
+    Resequencer,
     data_frame,
     parse,
 )
@@ -36,18 +40,25 @@ READ_WAIT = 0.2  # seconds a reader thread waits in its link's receive() before 
 
 class LinkScheduler:
     """An endpoint over `lowers`, each a link's lower half (fragment over link), in order of
-    preference. Counters count the frames of the layers above; `links` each link's own."""
+    preference. Counters count the frames of the layers above; `links` each link's own.
+    `paces`: each link's figures for the balance policy (None: it declares none);
+    `reorder_wait`: how long balance's receiver holds a frame for those before it (0: none)."""
 
     def __init__(self, lowers: Sequence[Endpoint], policy: Policy, thresholds: Thresholds,
                  hold_time: float, probe_interval: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 paces: Sequence[LinkPace | None] = (),
+                 reorder_wait: float = RESEQUENCE_WAIT) -> None:
         self.lowers = tuple(lowers)
         self.name = "links(" + ",".join(lower.name for lower in self.lowers) + ")"
         self.counters = Counters()
         self.probe_interval = probe_interval
         self._clock = clock
         now = clock()
-        self._table = LinkTable(len(self.lowers), policy, thresholds, hold_time, now)
+        self._table = LinkTable(len(self.lowers), policy, thresholds, hold_time, now,
+                                paces)
+        self._resequencer = (Resequencer(reorder_wait)
+                             if policy == Policy.BALANCE and reorder_wait > 0 else None)
         self._rx = [0] * len(self.lowers)  # frames (probes too) received per link
         self._probes_sent = 0
         self._next_probe = now
@@ -89,7 +100,7 @@ class LinkScheduler:
         with self._lock:
             self._observe(now)
             switches = self._table.switches
-            targets = self._table.targets(now)
+            targets = self._table.targets(now, len(packet) + DATA_HEADER)
             switched = self._table.switches != switches
             self._seq += 1
             frame = data_frame(self._seq, packet)
@@ -102,33 +113,49 @@ class LinkScheduler:
 
     def receive(self, timeout: float) -> list[bytes]:
         self._probe()
-        wait = max(0.0, min(timeout, self._next_probe - self._clock()))
+        now = self._clock()
+        release = self._resequencer.deadline() if self._resequencer else None
+        wait = max(0.0, min(timeout, self._next_probe - now,
+                            timeout if release is None else release - now))
         try:
             item = self._inbox.get(timeout=wait) if wait else self._inbox.get_nowait()
         except queue.Empty:
-            return []
+            item = None
         if isinstance(item, BaseException):
             raise item
-        index, frames = item
-        packets = []
+        packets: list[bytes] = []
         with self._lock:
-            for frame in frames:
-                parsed = parse(frame)
-                if not isinstance(parsed, Parsed):
-                    self.counters.drop(parsed)
-                    continue
-                self._rx[index] += 1
-                if parsed.seq is None and not parsed.payload:
-                    continue  # a probe: it only tells that the link lives
-                if parsed.seq is not None:
-                    reason = self._dedup.accept(frame)
-                    if reason is not None:
-                        self.counters.drop(reason)
-                        continue
-                self.counters.received(len(parsed.payload))
-                packets.append(parsed.payload)
-            self._observe(self._clock())
+            if item is not None:
+                self._take(*item, packets)
+            now = self._clock()
+            if self._resequencer is not None:
+                packets += self._resequencer.expire(now)
+            self._observe(now)
+        for packet in packets:
+            self.counters.received(len(packet))
         return packets
+
+    def _take(self, index: int, frames: list[bytes], packets: list[bytes]) -> None:
+        """The frames `frames` from link `index`: the packets for above into `packets`
+        (the caller holds the lock)."""
+        resequencer = self._resequencer
+        for frame in frames:
+            parsed = parse(frame)
+            if not isinstance(parsed, Parsed):
+                self.counters.drop(parsed)
+                continue
+            self._rx[index] += 1
+            if parsed.seq is None:
+                if parsed.payload:  # a one-link peer's bare frame (a probe has none)
+                    packets.append(parsed.payload)
+                continue
+            reason = self._dedup.accept(frame)
+            if reason is not None:
+                self.counters.drop(reason)
+            elif resequencer is None:
+                packets.append(parsed.payload)
+            else:
+                packets += resequencer.push(parsed.seq, parsed.payload, self._clock())
 
     def _probe(self) -> None:
         """A probe on every link when one is due (called where the receiving thread waits)."""
@@ -163,7 +190,7 @@ class LinkScheduler:
         now = self._clock()
         with self._lock:
             self._observe(now)
-            active = set(self._table.targets(now))
+            active = set(self._table.in_use(now))
             return [{
                 "name": lower.name,
                 "state": str(liveness.state),
@@ -173,6 +200,15 @@ class LinkScheduler:
                 "counters": lower.counters.as_dict(),
             } for index, (lower, liveness) in enumerate(zip(self.lowers, self._table.liveness,
                                                             strict=True))]
+
+    def reordering(self) -> dict[str, int]:
+        """Balance's receiver: frames that came ahead of one before them (`reordered`), and
+        gaps given up after the wait (`reorder_gaps`); empty without resequencing."""
+        resequencer = self._resequencer
+        if resequencer is None:
+            return {}
+        with self._lock:
+            return {"reordered": resequencer.reordered, "reorder_gaps": resequencer.gaps}
 
     @property
     def switches(self) -> int:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from linkbridge.datapath import mss
 from linkbridge.datapath.bridge import Check
 from linkbridge.datapath.compressing import CompressingEndpoint
 from linkbridge.datapath.encrypting import open_layer
@@ -43,7 +44,7 @@ from linkbridge.wire.compress import OFF
 from linkbridge.wire.frames import SEND_ORDER, Layer
 from linkbridge.wire.keys import StaticKeys
 from linkbridge.wire.liveness import Thresholds
-from linkbridge.wire.multilink import DATA_HEADER, Policy
+from linkbridge.wire.multilink import DATA_HEADER, RESEQUENCE_WAIT, LinkPace, Policy
 from linkbridge.wire.packet import packet_problem
 from linkbridge.wire.peers import PeerTable
 from linkbridge.wire.queue import DEFAULT_PACKETS, LinkQueue
@@ -144,14 +145,17 @@ class Lower:
 @dataclass(frozen=True)
 class Links:
     """The links beside the pipeline's `lower` (--link repeated, docs/multilink.md): their
-    lower halves in order of preference, the policy, failover's hold time, and how often each
-    link is probed with the liveness thresholds that follow from it."""
+    lower halves in order of preference, the policy, failover's hold time, how often each
+    link is probed with the liveness thresholds that follow from it, and how long balance's
+    receiver holds a frame for the ones before it (0: not at all)."""
 
     others: tuple[Lower, ...]
     policy: Policy
     hold_time: float
     probe_interval: float
     thresholds: Thresholds
+    reorder_wait: float = RESEQUENCE_WAIT
+    clamp_mss: bool = False  # lower TCP SYNs' MSS to the smallest link's size
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,7 @@ class Plan:
     fragment_frame: int | None
     queue: QueuePace | None = None
     link_frames: tuple[int | None, ...] = ()  # the fragment frame of each of `links.others`
+    mss_packet: int | None = None  # --clamp-mss: the largest packet a SYN's MSS allows
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -298,7 +303,32 @@ def validate(pipeline: Pipeline) -> Plan:
         fragment_frame_size(lower.fragment.mode, packet, lower_mtu(lower))
         for lower in pipeline.links.others)
     return Plan(pipeline, mtu, offload, fragment, queue=queue_pace(pipeline, mtu),
-                link_frames=frames)
+                link_frames=frames, mss_packet=mss_packet(pipeline))
+
+
+def mss_packet(pipeline: Pipeline) -> int | None:
+    """With --clamp-mss over several links: the largest packet that goes whole over the
+    smallest of them (its frame less the repair, encryption and sequence overheads); None
+    without, or when no link has a size."""
+    links = pipeline.links
+    if links is None or not links.clamp_mss:
+        return None
+    sizes = [mtu - lower.repair.overhead for lower in (pipeline.lower, *links.others)
+             if (mtu := lower_mtu(lower)) is not None]
+    return min(sizes) - overhead(pipeline.upper.encrypt) - DATA_HEADER if sizes else None
+
+
+def link_paces(pipeline: Pipeline) -> list[LinkPace | None]:
+    """Each link's pace by its own figures (SendTiming), for the balance policy: its frame
+    time, and as its delay half its round trip less a full frame's time; None for a link that
+    declares none."""
+    lowers = (pipeline.lower, *(pipeline.links.others if pipeline.links else ()))
+    links = [lower.below.link if isinstance(lower.below, LinkBelow) else None
+             for lower in lowers]
+    return [LinkPace(link.frame_time,
+                     max(0.0, (link.round_trip() - link.frame_time(DEFAULT_MTU)) / 2))
+            if isinstance(link, SendTiming) and link.frame_time(SLOW_SAMPLE) else None
+            for link in links]
 
 
 def lower_mtu(lower: Lower) -> int | None:
@@ -387,6 +417,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     ports above; every undo goes on `stack`."""
     pipeline = plan.description
     above = open_above(pipeline.above, device, stack)
+    if plan.mss_packet is not None:
+        above = mss.MssClamp(above, plan.mss_packet)
     if pipeline.capture is not None:
         writer = PcapWriter.create(pipeline.capture.path, pipeline.capture.limit)
         stack.callback(writer.close)
@@ -396,7 +428,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
                        stack)
     scheduler = None
     if pipeline.links is not None:
-        below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack)
+        below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack,
+                                       link_paces(pipeline))
     queued = queue_over(plan.queue, below.name, stack)
     if pipeline.peers is None:
         link_side = open_upper(pipeline.upper, below, stack)
@@ -480,12 +513,14 @@ def queue_over(pace: QueuePace | None, name: str, stack: contextlib.ExitStack) -
 
 
 def open_links(first: Endpoint, links: Links, frames: Sequence[int | None],
-               stack: contextlib.ExitStack) -> LinkScheduler:
+               stack: contextlib.ExitStack,
+               paces: Sequence[LinkPace | None] = ()) -> LinkScheduler:
     """The link scheduler over `first` and the lower half of each of `links.others`."""
     lowers = [first, *(open_lower(lower, frame, stack)
                        for lower, frame in zip(links.others, frames, strict=True))]
     scheduler = LinkScheduler(lowers, links.policy, links.thresholds, links.hold_time,
-                              links.probe_interval)
+                              links.probe_interval, paces=paces,
+                              reorder_wait=links.reorder_wait)
     stack.callback(scheduler.close)
     return scheduler
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from linkbridge.datapath.encrypting import AUTO
 from linkbridge.datapath.pipeline import DEFAULT_MTU
 from linkbridge.errors import ConfigError
+from linkbridge.lab.links import LinkEvent, parse_events
 from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.wire.compress import OFF, VJ
 from linkbridge.wire.stack import Offload, check_compress, offload_frame_size
@@ -47,6 +48,13 @@ class LabOptions:
     fragment_timeout: float | None = None
     repair: str = "off"  # --repair of both tunnels
     verbose: int = 0  # -v count: the tunnels run with it and their lines are logged
+    more_links: tuple[str, ...] = ()  # --link repeated: each over a veth pair of its own
+    link_policy: str | None = None  # the tunnels' multi-link options (docs/multilink.md)
+    hold_time: float | None = None
+    reorder_wait: float | None = None
+    keepalive: float | None = None
+    fail_link: tuple[str, ...] = ()  # N@SECONDS: cut link N that long after the pings start
+    restore_link: tuple[str, ...] = ()
 
     def check(self) -> None:
         """ConfigError for options that cannot go together, before the lab sets anything up
@@ -57,6 +65,7 @@ class LabOptions:
             raise ConfigError(f"--transfer-time {self.transfer_time:g}: give seconds above 0")
         if self.cipher not in (None, AUTO) and not self.encrypt:
             raise ConfigError(f"--cipher {self.cipher} needs --encrypt")
+        self.link_events()
         check_compress(self.compress, fragmenting=self.fragment == "always",
                        encrypting=self.encrypt, keepalive=False)
         if self.offload is not None:
@@ -64,6 +73,10 @@ class LabOptions:
                                link_mtu=None, tunnel_mtu=self.mtu or DEFAULT_MTU,
                                encrypting=self.encrypt, compress=self.compress, capture=False,
                                fragment=self.fragment or "auto")
+
+    def link_events(self) -> list[LinkEvent]:
+        """--fail-link and --restore-link, in time order (ConfigError for a bad one)."""
+        return parse_events(self.fail_link, self.restore_link, 1 + len(self.more_links))
 
     @property
     def vj_timestamps_off(self) -> bool:
@@ -79,7 +92,10 @@ class LabOptions:
                  ("--fragment", self.fragment), ("--fragment-timeout", self.fragment_timeout),
                  ("--offload", self.offload), ("--offload-flags", self.offload_flags or None),
                  ("--cipher", self.cipher if self.encrypt else None),
-                 ("--repair", self.repair if self.repair != "off" else None))
+                 ("--repair", self.repair if self.repair != "off" else None),
+                 ("--keepalive", self.keepalive),
+                 *((("--link-policy", self.link_policy), ("--hold-time", self.hold_time),
+                    ("--reorder-wait", self.reorder_wait)) if self.more_links else ()))
         return [word for flag, value in given if value is not None
                 for word in (flag, f"{value:g}" if isinstance(value, float) else value)]
 

@@ -240,12 +240,13 @@ class _Received:
 def tcp_transfer(server_ns: str, server_address: str, client_ns: str, size: int,
                  port: int = 5201, timeout: float = 60.0,
                  on_progress: Callable[[int], None] | None = None,
-                 limit: float | None = None) -> TransferResult:
+                 limit: float | None = None, congestion: str | None = None) -> TransferResult:
     """Send `size` bytes over TCP from client_ns to server_ns and check the content by hash.
 
     The transfer stops when no data moves for `timeout` seconds, or after `limit` seconds in
     all; it then reports what arrived, how long it took and why it stopped, never raises.
     `on_progress(bytes received so far)` is called as data arrives (e.g. Progress.update).
+    `congestion` names the sender's TCP congestion control (None: the host's default).
     """
     data = pattern(min(size, 1 << 20))
     with netns.inside(server_ns):
@@ -282,6 +283,8 @@ def tcp_transfer(server_ns: str, server_address: str, client_ns: str, size: int,
         server.start()
         with netns.inside(client_ns):
             client = socket.socket(family(server_address), socket.SOCK_STREAM)
+        if congestion is not None:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, congestion.encode())
         with client:
             try:
                 client.settimeout(budget.wait())

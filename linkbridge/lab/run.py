@@ -25,6 +25,7 @@ from linkbridge.lab.compare import (
     transfer_stall,
 )
 from linkbridge.lab.layers import decompression_drops, layer_lines, queue_drops, tunnel_pair
+from linkbridge.lab.links import LinkSchedule, link_urls, link_veth, status_path
 from linkbridge.lab.options import LabOptions, SideArgs, key_args
 from linkbridge.lab.plot import (
     DIRECTIONS,
@@ -119,6 +120,39 @@ def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
             tunnels_between(hosts, url_a, url_b, via, mtu, extra_args, ipv6,
                             side_args=side_args, verbose=verbose, staggered=staggered) as sides:
         yield sides
+
+
+@contextlib.contextmanager
+def more_links(hosts: TwoHosts, options: LabOptions, registry: LinkRegistry
+               ) -> Iterator[tuple[tuple[list[str], list[str]], list[str]]]:
+    """Each side's --link options for the links after the first (options.more_links), each
+    over a veth pair of its own; and host A's veth end of every link, in --link order."""
+    args: tuple[list[str], list[str]] = ([], [])
+    veths = [hosts.veth_a]
+    with contextlib.ExitStack() as stack:
+        for number, link in enumerate(options.more_links, 2):
+            veths.append(stack.enter_context(link_veth(hosts, number))[0])
+            ends = stack.enter_context(link_urls(lab_link(registry, link, options.via),
+                                                 parse_link_url(link), hosts, number))
+            for side, end in zip(args, ends, strict=True):
+                side += ["--link", str(end)]
+        yield args, veths
+
+
+@contextlib.contextmanager
+def lab_run_tunnels(hosts: TwoHosts, options: LabOptions, registry: LinkRegistry,
+                    extra_args: Sequence[str] = ()
+                    ) -> Iterator[tuple[tuple[LinkbridgeProcess, LinkbridgeProcess], list[str]]]:
+    """Both tunnels as `options` ask (over each of its links; with --encrypt, keys made for
+    the run), with `extra_args` besides; the processes, and host A's veth end of each link."""
+    with key_args(options.encrypt) as keys, \
+            more_links(hosts, options, registry) as (link_args, veths), \
+            lab_tunnels(hosts, options.link, options.via, options.mtu,
+                        [*options.tunnel_args(), *extra_args], ipv6=options.ipv6,
+                        registry=registry,
+                        side_args=(list(keys[0]) + link_args[0], list(keys[1]) + link_args[1]),
+                        verbose=options.verbose) as sides:
+        yield sides, veths
 
 
 @contextlib.contextmanager
@@ -229,7 +263,8 @@ class Plan:
 
     @property
     def label(self) -> str:
-        return (" via ".join((self.options.link, *self.options.via))
+        return (" via ".join((" + ".join((self.options.link, *self.options.more_links)),
+                              *self.options.via))
                 + (" (IPv6)" if self.options.ipv6 else ""))
 
 
@@ -242,7 +277,8 @@ def plan_run(options: LabOptions, registry: LinkRegistry) -> Plan:
         if path and not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
             raise ConfigError(f"cannot write {path}: its directory is missing or not writable")
     options.check()
-    lab_link(registry, options.link, options.via)
+    for link in (options.link, *options.more_links):
+        lab_link(registry, link, options.via)
     figures = configured_figures(registry, options.link, options.via)
     return Plan(options, figures, OVERLAY6[1] if options.ipv6 else OVERLAY[1],
                 transfer_size(figures, options.transfer_bytes))
@@ -286,18 +322,20 @@ def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
     """Build the lab over links from `registry`, measure, print the report and tear
     everything down. Bad options and links the lab cannot use fail before anything is made."""
     plan = plan_run(options, registry)
-    with two_hosts() as hosts, key_args(options.encrypt) as keys:
+    with two_hosts() as hosts:
         log.info("lab hosts %s and %s joined by veth", hosts.a, hosts.b)
         notes = prepare_hosts(hosts, options)
-        with lab_tunnels(hosts, options.link, options.via, options.mtu, options.tunnel_args(),
-                         ipv6=options.ipv6, registry=registry, side_args=keys,
-                         verbose=options.verbose) as sides:
+        with lab_run_tunnels(hosts, options, registry) as (sides, veths):
             log.info("tunnels up, pinging %s from %s", plan.peer, hosts.a)
             initial = device_stats(hosts)
             start = time.perf_counter()
-            wait = ping_timeout(plan.figures, plan.ping_bytes)
+            schedule = LinkSchedule(options.link_events(), hosts.a, veths,
+                                    status_path(sides[0].proc.pid if sides[0].proc else 0,
+                                                TUN_NAME))
+            wait = schedule.ping_wait(ping_timeout(plan.figures, plan.ping_bytes))
             with (CounterSampler(lambda: delivered_bytes(hosts), start)
-                  if options.plot or options.plot_data else contextlib.nullcontext()) as sampler:
+                  if options.plot or options.plot_data else contextlib.nullcontext()) as sampler, \
+                    schedule.running(start):
                 ping_result = ping(hosts.a, plan.peer, options.count, options.interval,
                                    timeout=wait, linger=wait,
                                    spacing=ping_spacing(plan.figures, plan.ping_bytes))
@@ -316,6 +354,7 @@ def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
                      queue_drops(pair[1].link_side)) if pair else ({}, {}))
             report.comparison += measured_lines(registry, options.link, hosts.sides)
             report.comparison += (layer_lines(pair) if pair else []) + notes
+            report.comparison += schedule.lines(ping_result)
     print("\n".join(report.lines()), flush=True)
     if sampler is not None:
         write_plots(options, lab_series(ping_result, sampler.samples, start, plan.figures,

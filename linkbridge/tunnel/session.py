@@ -309,7 +309,8 @@ class TunnelRunner:
         scheduler = self.session.scheduler if self.session else None
         if scheduler is None:
             return {}
-        return {"links": scheduler.link_status(), "link_switches": scheduler.switches}
+        return {"links": scheduler.link_status(), "link_switches": scheduler.switches,
+                **scheduler.reordering()}
 
     def stop(self, reason: str) -> None:
         """Run the on-down hook, then undo everything (data path, status, link, device)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from linkbridge.wire import drops
@@ -34,9 +34,18 @@ DEFAULT_PROBE_INTERVAL = 1.0  # seconds, without --keepalive
 DEFAULT_HOLD_TIME = 10.0  # seconds a better link must stay up before failover returns to it
 
 
+RESEQUENCE_WAIT = 0.05  # seconds balance's receiver holds a frame for the ones before it
+RESEQUENCE_LIMIT = 256  # frames it holds at most
+RESEQUENCE_WINDOW = 4096  # a number further off than this starts the sequence over
+NOMINAL_RATE = 100e6  # bit/s balance counts for a link that declares no figures
+
+FrameTime = Callable[[int], float]  # seconds a frame of that many bytes keeps a link busy
+
+
 class Policy(enum.StrEnum):
     FAILOVER = "failover"
     DUPLICATE = "duplicate"
+    BALANCE = "balance"
 
 
 POLICIES = tuple(Policy)
@@ -94,21 +103,137 @@ class Dedup:
         return None
 
 
+@dataclass(frozen=True)
+class LinkPace:
+    """A link's own figures, for balance: how long a frame keeps it busy (rate and overhead),
+    and the delay a frame sees on it besides (one way)."""
+
+    frame_time: FrameTime
+    delay: float = 0.0
+
+
+def nominal_frame_time(size: int) -> float:
+    return size * 8 / NOMINAL_RATE
+
+
+NOMINAL = LinkPace(nominal_frame_time)  # a link that declares no figures
+
+
+class Spreader:
+    """Balance's choice: each frame on the usable link where it would arrive soonest, by each
+    link's pace and what this side gave it already: traffic spreads in proportion to the
+    links' rates once the fastest is busy, and a link with more delay takes a frame only when
+    the others' queues are that much longer (so frames arrive about in the order they were
+    sent). A link without figures counts as NOMINAL."""
+
+    def __init__(self, paces: Sequence[LinkPace | None]) -> None:
+        self.paces = [pace or NOMINAL for pace in paces]
+        self.busy_until = [0.0] * len(paces)
+
+    def pick(self, usable: Sequence[int], size: int, now: float) -> int:
+        """The link for a `size`-byte frame sent at `now` (it is then busy with it)."""
+        paces, busy = self.paces, self.busy_until
+        _, index = min((max(now, busy[i]) + paces[i].frame_time(size) + paces[i].delay, i)
+                       for i in usable)
+        busy[index] = max(now, busy[index]) + paces[index].frame_time(size)
+        return index
+
+
+class Resequencer:
+    """Balance's receiver: data frames back in the order of their sequence numbers. A frame
+    ahead of the next expected one waits, at most `wait` seconds and with at most `limit`
+    others, for the ones before it (then the gap is given up as lost); a late frame (after its
+    gap was given up) passes at once. The numbers travel unauthenticated below the encrypt
+    layer: a forged one can delay genuine frames by `wait` at most, or turn resequencing off
+    until the sender's numbers bring it back, and never drops a frame."""
+
+    def __init__(self, wait: float = RESEQUENCE_WAIT, limit: int = RESEQUENCE_LIMIT) -> None:
+        self.wait = wait
+        self.limit = limit
+        self.expected: int | None = None
+        self._held: dict[int, bytes] = {}
+        self._deadlines: deque[tuple[float, int]] = deque()  # (deadline, seq), in arrival order
+        self.reordered = 0  # frames that arrived ahead of one before them
+        self.gaps = 0  # gaps given up (the frames lost, or later than the wait)
+
+    def push(self, seq: int, payload: bytes, now: float) -> list[bytes]:
+        """The frames `seq` (with `payload`) releases, in order."""
+        expected = self.expected
+        if expected is None:
+            expected = self.expected = seq
+        ahead = (seq - expected) % SEQ_SPACE
+        behind = SEQ_SPACE - ahead
+        if ahead == 0:
+            self.expected = (seq + 1) % SEQ_SPACE
+            return [payload, *self._consecutive()]
+        if ahead < RESEQUENCE_WINDOW:
+            self.reordered += 1
+            self._held[seq] = payload
+            self._deadlines.append((now + self.wait, seq))
+            return self._skip_to(min(self._held, key=self._distance)) \
+                if len(self._held) > self.limit else []
+        if behind < RESEQUENCE_WINDOW or self._held:
+            return [payload]  # late: its gap was given up
+        self.expected = (seq + 1) % SEQ_SPACE  # far off, nothing held: start over from it
+        return [payload]
+
+    def expire(self, now: float) -> list[bytes]:
+        """The frames released by gaps given up at `now`."""
+        released: list[bytes] = []
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, seq = deadlines.popleft()
+            if seq in self._held:
+                released += self._skip_to(seq)
+        return released
+
+    def deadline(self) -> float | None:
+        """When the next held frame's wait ends (None: none held)."""
+        deadlines, held = self._deadlines, self._held
+        while deadlines and deadlines[0][1] not in held:
+            deadlines.popleft()
+        return deadlines[0][0] if deadlines else None
+
+    def _distance(self, seq: int) -> int:
+        return (seq - (self.expected or 0)) % SEQ_SPACE
+
+    def _skip_to(self, seq: int) -> list[bytes]:
+        """Give up the gaps before `seq`: the held frames up to it, then those after it."""
+        self.gaps += 1
+        cut = self._distance(seq)
+        before = sorted((s for s in self._held if self._distance(s) < cut), key=self._distance)
+        released = [self._held.pop(s) for s in before]
+        self.expected = seq
+        return released + self._consecutive()
+
+    def _consecutive(self) -> list[bytes]:
+        """The held frames from the expected one on, without a gap."""
+        released = []
+        held = self._held
+        while held and self.expected in held:
+            expected = self.expected
+            released.append(held.pop(expected))
+            self.expected = (expected + 1) % SEQ_SPACE
+        return released
+
+
 class LinkTable:
     """The liveness of each link and the policy's choice of links for the next frame.
 
     Failover: the first usable link in the order given (usable: not down; one lost probe
     makes a link stale, not down, so it is no failover), except that a link that went down
     is used again only once it has stayed usable for `hold_time` seconds, so a flapping
-    link never pulls traffic back and forth. Duplicate: every usable link. With no link
-    usable (at the start, or all cut) a frame goes out on every link.
+    link never pulls traffic back and forth. Duplicate: every usable link. Balance: one usable
+    link a frame, as the Spreader picks by the links' `paces` (None: no figures). With
+    no link usable (at the start, or all cut) a frame goes out on every link.
     """
 
     def __init__(self, count: int, policy: Policy, thresholds: Thresholds, hold_time: float,
-                 now: float) -> None:
+                 now: float, paces: Sequence[LinkPace | None] = ()) -> None:
         if count < 1:
             raise ValueError("a link table needs a link")
         self.policy = policy
+        self.spreader = Spreader(paces or [None] * count)
         self.hold_time = hold_time
         self.liveness = [Liveness(thresholds, now) for _ in range(count)]
         self.usable_since: list[float | None] = [None] * count
@@ -139,12 +264,22 @@ class LinkTable:
         return since is not None and (not self.returning[index]
                                       or now - since >= self.hold_time)
 
-    def targets(self, now: float) -> range | tuple[int, ...]:
-        """The links the next frame goes out on."""
+    def in_use(self, now: float) -> range | tuple[int, ...]:
+        """The links that carry traffic now."""
+        if self.policy == Policy.FAILOVER:
+            return self.targets(now)
+        count = len(self.liveness)
+        return tuple(i for i in range(count) if self.usable(i)) or range(count)
+
+    def targets(self, now: float, size: int = 0) -> range | tuple[int, ...]:
+        """The links the next frame (of `size` bytes) goes out on."""
         count = len(self.liveness)
         if self.policy == Policy.DUPLICATE:
-            usable = tuple(i for i in range(count) if self.usable(i))
-            return usable or range(count)
+            return self.in_use(now)
+        if self.policy == Policy.BALANCE:
+            usable = self.in_use(now)
+            return usable if isinstance(usable, range) else (
+                self.spreader.pick(usable, size, now),)
         active = self.active
         candidates = range(count if active is None or not self.usable(active) else active)
         best = next((i for i in candidates if self._trusted(i, now)), None)

@@ -17,85 +17,25 @@ from typing import Any
 
 import pytest
 from linkbridge_udp import LAB_PORT as UDP_LAB_PORT
-from pyroute2 import IPRoute
 
 from linkbridge.lab import netns
+from linkbridge.lab.links import first_reply, set_veth
+from linkbridge.lab.options import LabOptions
 from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
-from linkbridge.lab.run import TUN_NAME, tunnels_between
+from linkbridge.lab.run import TUN_NAME, lab_run_tunnels, run_lab
 from linkbridge.lab.topology import (
     OVERLAY,
     UNDERLAY,
-    UNDERLAY_PREFIX,
     TwoHosts,
     link_stats,
-    unique_tag,
 )
-from linkbridge.ops.keys import new_private_key, public_key_of
-from linkbridge.plugin.lab import LabSides
 from linkbridge.plugin.registry import LinkRegistry
-from linkbridge.plugin.url import LinkUrl, parse_link_url
 from linkbridge.wire import drops
-from linkbridge.wire.multilink import PROBE_FRAME, data_frame
+from linkbridge.wire.multilink import DATA_HEADER, PROBE_FRAME, data_frame
 from tests.helpers.commands import status_json
 from tests.helpers.ip_packets import udp
 from tests.helpers.ping_stream import ping_stream
-
-SECOND = ("198.18.2.1", "198.18.2.2")  # the second veth pair's addresses, host A and host B
-SECOND_PORT = 47300
-
-
-@pytest.fixture
-def second_veth(lab: TwoHosts) -> Iterator[tuple[str, str]]:
-    """A second veth pair between the lab's hosts (SECOND); its two names."""
-    tag = unique_tag()
-    names = (f"lma{tag}"[:15], f"lmb{tag}"[:15])
-    with IPRoute() as ipr:
-        ipr.link("add", ifname=names[0], kind="veth",
-                 peer={"ifname": names[1], "net_ns_fd": lab.b})
-        ipr.link("set", index=ipr.link_lookup(ifname=names[0])[0], net_ns_fd=lab.a)
-    for host, name, address in zip((lab.a, lab.b), names, SECOND, strict=True):
-        with netns.inside(host), IPRoute() as ns:
-            index = ns.link_lookup(ifname=name)[0]
-            ns.addr("add", index=index, address=address, prefixlen=UNDERLAY_PREFIX)
-            ns.link("set", index=index, state="up")
-    yield names
-
-
-def set_veth(host: str, name: str, up: bool) -> None:
-    """Cut or restore a link by its veth end in `host` (outside the tunnel processes)."""
-    with netns.inside(host), IPRoute() as ns:
-        ns.link("set", index=ns.link_lookup(ifname=name)[0], state="up" if up else "down")
-
-
-@contextlib.contextmanager
-def pair(registry: LinkRegistry, link: str, sides: LabSides) -> Iterator[tuple[LinkUrl, LinkUrl]]:
-    url = parse_link_url(link)
-    link_class = registry.link_class(url.scheme)
-    with link_class.lab_pair(url, sides) as urls:  # type: ignore[attr-defined]
-        yield urls
-
-
-def second_urls(registry: LinkRegistry, link: str, lab: TwoHosts) -> list[str]:
-    """Both ends of `link` over the second veth pair, each bound to its own address."""
-    sides = LabSides(lab.a, lab.b, SECOND[0], SECOND[1], lab.sides.serial_cable)
-    with pair(registry, link, sides) as urls:
-        return [str(LinkUrl(url.scheme, f"{SECOND[1 - index]}:{SECOND_PORT}",
-                            {**url.options, "bind": f"{SECOND[index]}:{SECOND_PORT}"}))
-                for index, url in enumerate(urls)]
-
-
-def key_args(tmp_path: Path) -> tuple[list[str], list[str]]:
-    files, public = [], []
-    for name in "ab":
-        private = new_private_key()
-        path = tmp_path / f"{name}.key"
-        path.write_text(private + "\n")
-        path.chmod(0o600)
-        files.append(str(path))
-        public.append(public_key_of(private))
-    return (["--private-key", files[0], "--peer-public-key", public[1]],
-            ["--private-key", files[1], "--peer-public-key", public[0]])
 
 
 def tunnel_status(process: LinkbridgeProcess) -> dict[str, Any]:
@@ -119,15 +59,13 @@ def link_drops(process: LinkbridgeProcess) -> dict[str, int]:
 
 @contextlib.contextmanager
 def two_link_tunnels(lab: TwoHosts, registry: LinkRegistry, first: str, second: str,
-                     extra: list[str], tmp_path: Path
-                     ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
-    keys = key_args(tmp_path)
-    seconds = second_urls(registry, second, lab)
-    with pair(registry, first, lab.sides) as (url_a, url_b), \
-            tunnels_between(lab, url_a, url_b, extra_args=extra,
-                            side_args=(["--link", seconds[0], *keys[0]],
-                                       ["--link", seconds[1], *keys[1]])) as sides:
-        yield sides
+                     extra: list[str]
+                     ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess, list[str]]]:
+    """Both tunnels over `first` and `second` (on a veth pair of its own), encrypted, with
+    `extra` options; and host A's veth end of each link."""
+    options = LabOptions(link=first, more_links=(second,), encrypt=True)
+    with lab_run_tunnels(lab, options, registry, extra) as ((a, b), veths):
+        yield a, b, veths
 
 
 # the issue's backup: 9600 bit/s, 100-byte frames, and a queue of 2 s (the sim's default
@@ -175,22 +113,14 @@ def forged_gets_nothing_in(lab: TwoHosts, b: LinkbridgeProcess) -> None:
     assert ping(lab.a, OVERLAY[1], count=5, interval=0.02, timeout=0.5).received == 5
 
 
-def first_reply_after(timeline: list[tuple[float, float | None]], moment: float) -> float:
-    """Seconds from `moment` until the first reply to a request sent after it arrived."""
-    return min(sent + rtt / 1000 for sent, rtt in timeline
-               if sent >= moment and rtt is not None) - moment
-
-
 def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
-        lab: TwoHosts, registry: LinkRegistry, second_veth: tuple[str, str],
-        tmp_path: Path) -> None:
+        lab: TwoHosts, registry: LinkRegistry) -> None:
     """The issue's pair: udp: primary, a narrow slow backup (9600 bit/s, 100-byte frames:
     packets are fragmented on it only); the hooks run per link with the link's name."""
     hooks = ["--on-link-down", "echo gone $LINKBRIDGE_LINK",
              "--on-link-up", "echo back $LINKBRIDGE_LINK"]
     with two_link_tunnels(lab, registry, "udp", BACKUP,
-                          ["--keepalive", "0.2", "--hold-time", "2", *hooks],
-                          tmp_path) as (a, b):
+                          ["--keepalive", "0.2", "--hold-time", "2", *hooks]) as (a, b, _):
         with ping_stream(lab.a, OVERLAY[1], count=140, interval=0.05, timeout=0.1) as result:
             time.sleep(1.5)
             set_veth(lab.a, lab.veth_a, up=False)
@@ -215,8 +145,9 @@ def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
         states = [(link["state"], link["active"]) for link in status["links"]]
         assert states == [("up", True), ("up", False)], status["links"]
         assert status["link_switches"] == 2, status
-        switch = first_reply_after(pings.timeline, cut)
-        assert switch <= 1.0, (switch, pings.timeline)
+        reply = first_reply(pings, cut)
+        assert reply is not None and reply - cut <= 1.0, (cut, pings.timeline)
+        switch = reply - cut
         print(f"failover: first reply {switch:.3f} s after the cut; "
               f"{pings.sent - pings.received} of {pings.sent} pings lost")
         # back on the primary, which has been up since its return, for more than the hold time
@@ -232,12 +163,10 @@ def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
 
 
 def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
-        lab: TwoHosts, registry: LinkRegistry, second_veth: tuple[str, str],
-        tmp_path: Path) -> None:
+        lab: TwoHosts, registry: LinkRegistry) -> None:
     lossy = "sim:?loss=10%&seed={}"
     with two_link_tunnels(lab, registry, lossy.format(11), lossy.format(23),
-                          ["--link-policy", "duplicate", "--keepalive", "0.2"],
-                          tmp_path) as (a, b):
+                          ["--link-policy", "duplicate", "--keepalive", "0.2"]) as (a, b, _):
         time.sleep(0.5)  # the handshake
         sent_before = link_stats(lab.a, TUN_NAME)["tx_packets"]
         got_before = link_stats(lab.b, TUN_NAME)["rx_packets"]
@@ -260,8 +189,7 @@ def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
 
 
 def test_a_flapping_primary_moves_traffic_once_each_way(
-        lab: TwoHosts, registry: LinkRegistry, second_veth: tuple[str, str],
-        tmp_path: Path, long_run: bool) -> None:
+        lab: TwoHosts, registry: LinkRegistry, long_run: bool) -> None:
     """The issue's figure with --long (about 45 s): hold time 10 s, the primary down and up
     every 2 s for 30 s: traffic moves to the backup once, and back once, <= 10.5 s after the
     primary's last return. Without --long the same in short: hold time 3 s, down and up every
@@ -269,7 +197,7 @@ def test_a_flapping_primary_moves_traffic_once_each_way(
     # the short run's slack covers a loaded machine's delays in the probes and status reads
     hold, period, cycles, slack = (10.0, 2.0, 8, 0.5) if long_run else (3.0, 0.8, 4, 2.0)
     with two_link_tunnels(lab, registry, "udp", BACKUP,
-                          ["--keepalive", "0.2", "--hold-time", f"{hold:g}"], tmp_path) as (a, _):
+                          ["--keepalive", "0.2", "--hold-time", f"{hold:g}"]) as (a, _, _):
         assert ping(lab.a, OVERLAY[1], count=5, interval=0.05, timeout=0.5).received == 5
         for _ in range(cycles):
             set_veth(lab.a, lab.veth_a, up=False)
@@ -285,3 +213,74 @@ def test_a_flapping_primary_moves_traffic_once_each_way(
         print(f"flapping primary: back on it {back:.2f} s after its last return")
         assert back >= hold
         assert tunnel_status(a)["link_switches"] == 2
+
+
+TEN_MBIT = "sim:?rate=10mbit&limit=100"
+
+
+def test_balance_over_two_links_carries_one_tcp_transfer_faster_than_one_link(
+        lab: TwoHosts, registry: LinkRegistry) -> None:
+    """The issue's balance pair: two 10 Mbit/s sim: links; one TCP transfer spread over both
+    (each packet on one link, put back in order at B) beats one link's rate, intact; then
+    with the second link cut, traffic stays on the first (a dead link leaves the balance).
+    The 1.6x figure side by side with one link: `python -m benchmarks multilink`."""
+    with two_link_tunnels(lab, registry, TEN_MBIT, TEN_MBIT,
+                          ["--link-policy", "balance", "--keepalive", "0.2"]) as (a, b, veths):
+        assert ping(lab.a, OVERLAY[1], count=5, interval=0.05, timeout=0.5).received == 5
+        moved = tcp_transfer(lab.b, OVERLAY[1], lab.a, 6_000_000, timeout=20)
+        assert moved.received_bytes == 6_000_000 and moved.intact, moved
+        rate = moved.received_bytes * 8 / moved.seconds / 1e6
+        sent = [link["counters"]["tx_packets"] for link in tunnel_status(a)["links"]]
+        reordering = {key: tunnel_status(b)[key] for key in ("reordered", "reorder_gaps")}
+        print(f"balance: 6 MB over TCP at {rate:.2f} Mbit/s over two 10 Mbit/s links, "
+              f"A's links sent {sent} frames, B's resequencing {reordering}")
+        assert min(sent) >= 0.3 * sum(sent), sent  # both links carried the transfer
+        assert rate >= 11.0  # more than one link can carry (10 Mbit/s, less its overhead)
+        set_veth(lab.a, veths[1], up=False)
+        time.sleep(1.0)  # the link timeout (0.45 s) and more
+        assert [link["active"] for link in tunnel_status(a)["links"]] == [True, False]
+        before = [link["counters"]["tx_packets"] for link in tunnel_status(a)["links"]]
+        start = time.perf_counter()
+        assert ping(lab.a, OVERLAY[1], count=20, interval=0.02, timeout=0.5).received == 20
+        after = [link["counters"]["tx_packets"] for link in tunnel_status(a)["links"]]
+        probes = (time.perf_counter() - start) / 0.2 + 2  # the cut link is still probed
+        assert after[0] - before[0] >= 20 and after[1] - before[1] <= probes, (before, after)
+
+
+def test_the_lab_cuts_and_restores_a_link_and_reports_the_failover_and_the_return(
+        root: None, run_dir: Path, registry: LinkRegistry) -> None:
+    """`linkbridge lab --link udp --link BACKUP --fail-link 1@1.5 --restore-link 1@3`: the
+    report says when tunnel A saw each change, when traffic moved, and what the pings lost."""
+    report = run_lab(LabOptions(link="udp", more_links=(BACKUP,), keepalive=0.2, hold_time=2.0,
+                                count=120, interval=0.05, transfer_bytes=50_000,
+                                fail_link=("1@1.5",), restore_link=("1@3",)), registry)
+    lines = [line.strip() for line in report.comparison if line.strip().startswith("link 1 ")]
+    print("\n".join(lines))
+    cut, restored = lines
+    seconds = [float(figure) for figure in re.findall(r"after (\d+\.\d+) s", cut)]
+    assert cut.startswith("link 1 cut at 1.5 s: A saw it down after"), cut
+    assert "traffic on link 2 after" in cut and len(seconds) == 3, cut
+    assert 0.2 <= seconds[0] <= 1.0 and seconds[2] <= 1.5, cut  # link timeout 0.45 s, less a probe
+    assert restored.startswith("link 1 restored at 3 s: A saw it up after"), restored
+    back = float(re.findall(r"traffic on link 1 after (\d+\.\d+) s", restored)[0])
+    assert 2.0 <= back <= 3.5, restored  # the hold time, not before
+    assert report.transfer is not None and report.transfer.ok, report.transfer
+
+
+def test_clamp_mss_gives_tcp_the_narrow_links_segment_size(
+        lab: TwoHosts, registry: LinkRegistry) -> None:
+    """udp: and a 100-byte backup with --clamp-mss: a connection A -> B across the tunnel
+    (MTU about 1450) settles on the MSS that fits the backup's frame whole, both ends."""
+    with two_link_tunnels(lab, registry, "udp", BACKUP, ["--keepalive", "0.2", "--clamp-mss"]
+                          ) as (a, _, _):
+        assert ping(lab.a, OVERLAY[1], count=3, interval=0.05, timeout=1.0).received == 3
+        with netns.inside(lab.b):
+            server = socket.create_server((OVERLAY[1], 5202))
+        with netns.inside(lab.a):
+            client = socket.create_connection((OVERLAY[1], 5202), timeout=5)
+        with server, client, server.accept()[0] as accepted:
+            segments = [end.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+                        for end in (client, accepted)]
+        print(f"clamp-mss: MSS {segments} (A's tunnel MTU {tunnel_status(a)['mtu']})")
+    largest = 100 - DATA_HEADER - 40  # the backup's frame less the sequence and TCP/IP headers
+    assert all(0 < segment <= largest for segment in segments), segments

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linkbridge.cli.installed import InstalledPlugins
+from linkbridge.cli.lab import cmd_lab, stations_mode
 from linkbridge.cli.options import UpOptions
 from linkbridge.cli.parser import build_parser
 from linkbridge.cli.up import UpPlan, plan_up, up_tunnels
+from linkbridge.datapath.counters import Counters
+from linkbridge.datapath.mss import MssClamp
+from linkbridge.datapath.pipeline import link_paces
 from linkbridge.errors import ConfigError
+from linkbridge.lab.links import LinkEvent, parse_events
+from linkbridge.lab.options import LabOptions
 from linkbridge.ops.metrics import exposition
 from linkbridge.ops.status_data import LINK_ROW, parse_tunnel
 from linkbridge.ops.status_format import format_table
@@ -29,9 +36,12 @@ from linkbridge.wire.multilink import (
     PROBE_FRAME,
     SEQ_SPACE,
     Dedup,
+    LinkPace,
     LinkTable,
     Parsed,
     Policy,
+    Resequencer,
+    Spreader,
     data_frame,
     parse,
 )
@@ -188,6 +198,111 @@ def test_duplicate_sends_on_every_usable_link() -> None:
     assert links.run(1.0, {2})[-1] == (2,)
 
 
+def test_balance_spreads_by_the_links_rates_once_the_fastest_is_busy() -> None:
+    """Earliest finish by each link's frame time: idle, the fastest link takes a frame; under
+    load, 10 and 5 Mbit/s links share bytes 2:1; a link without figures counts as nominal."""
+    ten, five = (LinkPace(lambda size: size * 8 / 10e6), LinkPace(lambda size: size * 8 / 5e6))
+    spreader = Spreader([five, ten])
+    assert [spreader.pick((0, 1), 1000, now) for now in (0.0, 1.0)] == [1, 1]
+    picks = [spreader.pick((0, 1), 1000, 2.0) for _ in range(300)]  # a burst
+    assert picks.count(1) == 200 and picks.count(0) == 100
+    assert Spreader([None, ten]).pick((0, 1), 1000, 0.0) == 0  # 100 Mbit/s nominal
+    assert Spreader([ten, ten]).pick((1,), 1000, 0.0) == 1  # only the usable links
+
+
+def test_balance_sends_on_a_slower_link_once_the_faster_one_queues_as_long() -> None:
+    """Equal rates, the second link 8 ms later (10 frames' time): a burst's first 10 frames
+    all take the first link, then they alternate; arrivals stay in the order sent."""
+    def ten_mbit(size: int) -> float:
+        return size * 8 / 10e6
+
+    spreader = Spreader([LinkPace(ten_mbit), LinkPace(ten_mbit, delay=0.008)])
+    picks = [spreader.pick((0, 1), 1000, 0.0) for _ in range(30)]
+    assert picks[:10] == [0] * 10 and picks[10:].count(1) == 10
+    arrivals, busy = [], [0.0, 0.0]
+    for index in picks:
+        busy[index] += ten_mbit(1000)
+        arrivals.append(busy[index] + (0.008 if index else 0.0))
+    assert all(later >= earlier - ten_mbit(1000) for earlier, later in pairwise(arrivals))
+
+
+def test_balance_uses_the_usable_links_and_a_dead_one_leaves_it() -> None:
+    links = Links(2, Policy.BALANCE)
+    assert tuple(links.table.targets(0.0, 1000)) == (0, 1)  # none up yet: on all
+    links.run(0.5, {0, 1})
+    burst = [tuple(links.table.targets(links.now, 1000)) for _ in range(10)]
+    assert sorted(burst) == [(0,)] * 5 + [(1,)] * 5
+    assert links.table.in_use(links.now) == (0, 1)
+    links.run(0.5, {1})
+    assert {links.table.targets(links.now, 1000) for _ in range(10)} == {(1,)}
+    assert links.table.in_use(links.now) == (1,)
+    links.run(0.1, {0, 1})  # back at once: balance has no hold time
+    assert links.table.in_use(links.now) == (0, 1) and links.table.switches == 0
+
+
+def test_resequencer_puts_frames_back_in_order() -> None:
+    """Across the counter's wrap; a frame ahead waits for those before it."""
+    seqs = [SEQ_SPACE - 2, SEQ_SPACE - 1, 0, 1, 2, 3]
+    arrival = [seqs[i] for i in (1, 0, 3, 2, 5, 4)]
+    reseq, out = Resequencer(wait=0.05), []
+    reseq.expected = seqs[0]
+    for seq in arrival:
+        out += reseq.push(seq, seq.to_bytes(4, "big"), 0.0)
+    assert out == [seq.to_bytes(4, "big") for seq in seqs]
+    assert reseq.reordered == 3 and reseq.gaps == 0 and reseq.deadline() is None
+
+
+def test_resequencer_gives_a_gap_up_after_the_wait_and_passes_late_frames() -> None:
+    reseq = Resequencer(wait=0.05)
+    assert reseq.push(10, b"10", 0.0) == [b"10"]
+    assert reseq.push(12, b"12", 0.0) == [] and reseq.push(13, b"13", 0.01) == []
+    assert reseq.deadline() == 0.05
+    assert reseq.expire(0.049) == []
+    assert reseq.expire(0.05) == [b"12", b"13"] and reseq.gaps == 1
+    assert reseq.push(11, b"11", 0.06) == [b"11"]  # late: passes at once
+    assert reseq.push(14, b"14", 0.07) == [b"14"]
+
+
+def test_resequencer_holds_a_bounded_number_of_frames() -> None:
+    reseq = Resequencer(wait=10.0, limit=4)
+    reseq.push(0, b"0", 0.0)
+    assert [reseq.push(seq, bytes([seq]), 0.0) for seq in (2, 3, 4, 5)] == [[]] * 4
+    assert reseq.push(7, b"7", 0.0) == [bytes([seq]) for seq in (2, 3, 4, 5)]
+    assert reseq.push(6, b"6", 0.0) == [b"6", b"7"]
+
+
+@given(st.lists(st.integers(0, 2), min_size=1, max_size=200), st.randoms(use_true_random=False),
+       st.integers(0, SEQ_SPACE - 1))
+def test_resequencer_delivers_every_frame_once_and_never_drops(
+        delays: list[int], rnd: random.Random, start: int) -> None:
+    """Frames delayed by up to two places, some lost, some forged far off: every frame that
+    came is delivered exactly once (once its wait ended at the latest), genuine ones in order
+    unless their gap was given up."""
+    seqs = [(start + n) % SEQ_SPACE for n in range(len(delays))]
+    order = sorted(range(len(seqs)), key=lambda n: n + delays[n] + rnd.random() / 2)
+    arrivals = [seqs[n] for n in order if rnd.random() > 0.1]
+    if rnd.random() < 0.3:
+        arrivals.insert(rnd.randrange(len(arrivals) + 1), (start + (1 << 31)) % SEQ_SPACE)
+    reseq, out, now = Resequencer(wait=0.05, limit=8), [], 0.0
+    for seq in arrivals:
+        now += 0.01
+        out += reseq.expire(now) + reseq.push(seq, seq.to_bytes(4, "big"), now)
+    out += reseq.expire(now + 0.05)
+    assert sorted(out) == sorted(seq.to_bytes(4, "big") for seq in arrivals)
+    assert reseq.deadline() is None
+
+
+def test_a_forged_number_delays_genuine_frames_by_the_wait_at_most() -> None:
+    reseq = Resequencer(wait=0.05)
+    reseq.push(100, b"100", 0.0)
+    assert reseq.push(101 + 50, b"forged", 0.0) == []  # ahead: held
+    assert reseq.push(101, b"101", 0.01) == [b"101"]  # genuine frames pass
+    assert reseq.push(105, b"105", 0.02) == []
+    assert reseq.expire(0.05) == [b"105", b"forged"]  # the forgery's wait gives the gap up
+    far = reseq.push((1 << 31) + 7, b"far", 0.06)
+    assert far == [b"far"] and reseq.push(106, b"106", 0.07) == [b"106"]
+
+
 def test_status_shows_each_link_as_a_side_with_its_state() -> None:
     document = {"device": "lb0", "link_state": "up", "links": [
         {"name": "udp:198.18.0.2:47000", "state": "down", "active": False,
@@ -243,3 +358,82 @@ def test_one_link_plans_no_scheduler_and_bad_combinations_are_refused() -> None:
         plan_of(*two, "--offload", "on")
     with pytest.raises(SystemExit):
         plan_of(*two, "--link-policy", "roundrobin")
+    with pytest.raises(SystemExit):
+        plan_of(*two, "--reorder-wait", "-1")
+
+
+def test_clamp_mss_plans_the_smallest_links_packet_and_needs_several_links() -> None:
+    two = ("--link", "udp:198.18.0.2:47000", "--link", "sim:198.18.2.2:47300?mtu=100")
+    assert plan_of(*two).pipeline.mss_packet is None
+    assert plan_of(*two, "--clamp-mss").pipeline.mss_packet == 100 - DATA_HEADER
+    with pytest.raises(ConfigError, match="--clamp-mss needs several --link"):
+        plan_of("--link", "udp:198.18.0.2:47000", "--clamp-mss")
+
+
+def test_the_clamp_lowers_syns_both_ways_and_passes_the_rest() -> None:
+    """MssClamp over a recording endpoint (no I/O)."""
+    syn = tcp(flags=0x02, options=bytes((2, 4, 5, 0xB4)))  # MSS 1460
+    below = Recorder([syn, tcp()])
+    clamp = MssClamp(below, 93)
+    clamp.send(syn)
+    clamp.send(tcp())
+    [sent_syn, sent_ack] = below.sent
+    received = clamp.receive(0.0)
+    assert sent_syn == received[0] == tcp(flags=0x02, options=bytes((2, 4, 0, 53)))
+    assert sent_ack == received[1] == tcp()
+    assert clamp.counters is below.counters and clamp.name == below.name
+
+
+class Recorder:
+    """An endpoint that records what is sent and gives `packets` once."""
+
+    def __init__(self, packets: list[bytes]) -> None:
+        self.name = "recorder"
+        self.counters = Counters()
+        self.sent: list[bytes] = []
+        self.packets = packets
+
+    def send(self, packet: bytes) -> None:
+        self.sent.append(packet)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        packets, self.packets = self.packets, []
+        return packets
+
+    def close(self) -> None:
+        pass
+
+
+def test_balance_plans_each_link_with_its_own_figures() -> None:
+    plan = plan_of("--link", "udp:198.18.0.2:47000", "--link", "sim:198.18.2.2:47300?rate=1mbit",
+                   "--link-policy", "balance", "--reorder-wait", "0").pipeline
+    links = plan.description.links
+    assert links is not None and links.policy == Policy.BALANCE and links.reorder_wait == 0.0
+    udp_pace, sim_pace = link_paces(plan.description)
+    assert udp_pace is None and sim_pace is not None and sim_pace.frame_time(1000) >= 0.008
+
+
+def test_the_stations_lab_takes_one_link_and_no_link_events() -> None:
+    plugins = InstalledPlugins(get_plugin_manager)
+    with pytest.raises(ConfigError, match="--link once with --stations"):
+        cmd_lab(build_parser().parse_args(["lab", "--stations", "3", "--link", "udp",
+                                           "--link", "udp"]), plugins)
+    with pytest.raises(ConfigError, match="--fail-link is an option of the two-host lab"):
+        stations_mode(build_parser().parse_args(["lab", "--stations", "3", "--fail-link",
+                                                 "1@2"]))
+
+
+def test_lab_link_events_in_time_order_and_bad_ones_refused() -> None:
+    events = parse_events(["1@5s", "2@0.5"], ["1@15"], links=2)
+    assert events == [LinkEvent(2, 0.5, False), LinkEvent(1, 5.0, False),
+                      LinkEvent(1, 15.0, True)]
+    assert events[2].label == "link 1 restored at 15 s"
+    for fails, error in ((["3@1"], "the lab has links 1 to 2"), (["1"], "give LINK@SECONDS"),
+                         (["0@1"], "the lab has links"), (["1@-2"], "give LINK@SECONDS")):
+        with pytest.raises(ConfigError, match=error):
+            parse_events(fails, [], links=2)
+    with pytest.raises(ConfigError, match="--restore-link 'x': give LINK@SECONDS"):
+        LabOptions(restore_link=("x",)).check()
+    args = LabOptions(more_links=("udp",), link_policy="balance", keepalive=0.2).tunnel_args()
+    assert args == ["--keepalive", "0.2", "--link-policy", "balance"]
+    assert LabOptions(link_policy="balance").tunnel_args() == []  # one link: no policy
