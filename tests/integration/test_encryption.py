@@ -387,7 +387,7 @@ def test_handshake_completes_over_lossy_and_slow_radio_links(
             side(lab, urls, 0, [*keys.args(0), *extra]) as a, \
             side(lab, urls, 1, [*keys.args(1), *extra]) as b:
         replies = ping(lab.a, OVERLAY[1], count=10, interval=0.1, timeout=1.0)
-        assert replies.received >= 3, replies
+        assert replies.received >= 3, (replies, a.output()[-3000:], b.output()[-3000:])
     for process in (a, b):
         encryption = encrypt_counters(process)["encryption"]
         assert isinstance(encryption, dict) and encryption["handshakes"] >= 1, process.output()
