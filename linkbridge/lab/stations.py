@@ -191,7 +191,8 @@ def stations_up(star: Star, link: str, link_class: LabStations, topology: str | 
         hops = next_hops(hub_neighbours(count) if hub
                          else [station.neighbours for station in stations])
         for index, host in enumerate(star.hosts):
-            if with_link_local:
+            if with_link_local:  # no router in the lab to solicit, no duplicate address
+                set_sysctl(host, "net/ipv6/conf/default/router_solicitations", "0")
                 set_sysctl(host, "net/ipv6/conf/default/accept_dad", "0")
             else:
                 set_sysctl(host, "net/ipv6/conf/default/disable_ipv6", "1")  # no router solicits
