@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from linkbridge.lab.probes import multicast_ping
-from linkbridge.lab.stations import (DEVICE, lab_stations_link, link_local, run_stations,
-                                     stations_up)
+from linkbridge.lab.stations import DEVICE, lab_stations_link, link_local, run_stations, stations_up
 from linkbridge.lab.topology import star_hosts
 from linkbridge.plugin.registry import LinkRegistry
 
