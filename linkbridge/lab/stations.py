@@ -69,7 +69,7 @@ def hub_neighbours(count: int) -> list[tuple[int, ...]]:
 
 
 def link_local(index: int) -> str:
-    """Station N's own link-local address (with `link_local=True`), one hop only."""
+    """Station N's own link-local address (with `with_link_local`), one hop only."""
     return f"fe80::{index + 1}"
 
 

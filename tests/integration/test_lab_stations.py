@@ -3,7 +3,8 @@ multipoint tunnel in each over the sim: radio medium (named stations, half duple
 bit/s), every ordered pair pinged one at a time. Every pair answers (>= 95% of the pings in
 all), and no station's TUN device ever sees a unicast packet meant for another. With a line
 topology A - B - C, A and C do not hear each other and reach each other through B, which
-forwards IP."""
+forwards IP. With link-local addresses, every station answers an echo request to ff02::1
+at least once in ten."""
 
 from __future__ import annotations
 
