@@ -159,6 +159,32 @@ def ping(ns_name: str, destination: str, count: int = 10, interval: float = 0.05
     return result
 
 
+def multicast_ping(ns_name: str, destination: str, count: int = 1, interval: float = 1.0,
+                   linger: float = 1.0) -> dict[str, set[int]]:
+    """Send `count` ICMPv6 echo requests to a multicast group on a device (ff02::1%DEV) from
+    namespace `ns_name`, `interval` seconds apart, as `ping -6 -c COUNT -i INTERVAL` does, and
+    read every reply until `linger` seconds after the last request: for each address that
+    answered, the sequence numbers it answered."""
+    with netns.inside(ns_name):
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        target = socket_address(destination)
+    ident, start = os.getpid() & 0xFFFF, time.monotonic()
+    answered: dict[str, set[int]] = {}
+    with sock:
+        for seq in range(count):
+            sock.sendto(echo_request_v6(ident, seq, b"all nodes"), target)
+            end = start + (seq + 1) * interval if seq + 1 < count else time.monotonic() + linger
+            while (left := end - time.monotonic()) > 0:
+                sock.settimeout(left)
+                try:
+                    message, source = sock.recvfrom(2048)
+                except TimeoutError:
+                    break
+                if (answer := echo_reply_seq_v6(message, ident)) is not None:
+                    answered.setdefault(source[0].split("%")[0], set()).add(answer)
+    return answered
+
+
 @dataclass
 class TransferResult:
     size: int  # bytes the transfer was to carry

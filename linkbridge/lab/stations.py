@@ -68,14 +68,26 @@ def hub_neighbours(count: int) -> list[tuple[int, ...]]:
     return [tuple(range(1, count)), *([(0,)] * (count - 1))]
 
 
+def link_local(index: int) -> str:
+    """Station N's own link-local address (with `with_link_local`), one hop only."""
+    return f"fe80::{index + 1}"
+
+
 def station_args(index: int, stations: Sequence[LabStation],
-                 hops: dict[int, list[int]], mtu: int | None) -> list[str]:
+                 hops: dict[int, list[int]], mtu: int | None,
+                 with_link_local: bool = False) -> list[str]:
     """`linkbridge up` of station `index`: each neighbour a peer that owns its own prefix and
-    those of the stations reached through it."""
+    those of the stations reached through it; `with_link_local`: the station's own link-local
+    address and each neighbour's as one more prefix (docs/multipoint.md, "IPv6 link-local and
+    multicast")."""
     args = ["up", "--name", DEVICE, "--link", str(stations[index].url),
             "--address", f"{overlay(index)}/16"]
+    if with_link_local:
+        args += ["--address", f"{link_local(index)}/64"]
     for peer, through in sorted(hops.items()):
         allowed = ",".join(f"allowed={owned(n)}" for n in (peer, *through))
+        if with_link_local:
+            allowed += f",allowed={link_local(peer)}/128"
         args += ["--peer", f"{NAMES[peer]},{allowed},endpoint={stations[peer].endpoint}"]
     if mtu:
         args += ["--mtu", str(mtu)]
@@ -165,11 +177,13 @@ def lab_stations_link(registry: LinkRegistry, link: str) -> LabStations:
 
 @contextlib.contextmanager
 def stations_up(star: Star, link: str, link_class: LabStations, topology: str | None,
-                mtu: int | None, verbose: int = 0, hub: bool = False
+                mtu: int | None, verbose: int = 0, hub: bool = False,
+                with_link_local: bool = False
                 ) -> Iterator[tuple[LabStationHosts, list[LinkbridgeProcess]]]:
     """A tunnel in each host of `star` over `link` (of `link_class`, checked), forwarding IP
     when a topology hides stations from each other or station A is the hub; stopped on
-    exit."""
+    exit. IPv6 stays off on the tunnels unless `with_link_local` gives each its link-local
+    address (no duplicate address detection: the lab's addresses are unique)."""
     count = len(star.hosts)
     hosts = LabStationHosts(star.hosts, tuple(star.address(i) for i in range(count)),
                             tuple(NAMES[:count]), topology)
@@ -177,7 +191,11 @@ def stations_up(star: Star, link: str, link_class: LabStations, topology: str | 
         hops = next_hops(hub_neighbours(count) if hub
                          else [station.neighbours for station in stations])
         for index, host in enumerate(star.hosts):
-            set_sysctl(host, "net/ipv6/conf/default/disable_ipv6", "1")  # no router solicits
+            if with_link_local:  # no router in the lab to solicit, no duplicate address
+                set_sysctl(host, "net/ipv6/conf/default/router_solicitations", "0")
+                set_sysctl(host, "net/ipv6/conf/default/accept_dad", "0")
+            else:
+                set_sysctl(host, "net/ipv6/conf/default/disable_ipv6", "1")  # no router solicits
             if topology is not None or hub:
                 set_sysctl(host, "net/ipv4/ip_forward", "1")
                 for scope in ("all", "default"):
@@ -188,9 +206,9 @@ def stations_up(star: Star, link: str, link_class: LabStations, topology: str | 
                 raise ConfigError(f"station {NAMES[index]} reaches no path to "
                                   f"{', '.join(NAMES[n] for n in sorted(unreached))} in the "
                                   "topology")
-        processes = [LinkbridgeProcess(host, station_args(i, stations, hops[i], mtu),
-                                       f"station {NAMES[i]}", verbose=verbose)
-                     for i, host in enumerate(star.hosts)]
+        processes = [LinkbridgeProcess(
+            host, station_args(i, stations, hops[i], mtu, with_link_local),
+            f"station {NAMES[i]}", verbose=verbose) for i, host in enumerate(star.hosts)]
         with running_together(*processes):
             yield hosts, processes
 

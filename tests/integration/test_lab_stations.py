@@ -3,7 +3,8 @@ multipoint tunnel in each over the sim: radio medium (named stations, half duple
 bit/s), every ordered pair pinged one at a time. Every pair answers (>= 95% of the pings in
 all), and no station's TUN device ever sees a unicast packet meant for another. With a line
 topology A - B - C, A and C do not hear each other and reach each other through B, which
-forwards IP."""
+forwards IP. With link-local addresses, every station answers an echo request to ff02::1
+at least once in ten."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from linkbridge.lab.stations import run_stations
+from linkbridge.lab.probes import multicast_ping
+from linkbridge.lab.stations import DEVICE, lab_stations_link, link_local, run_stations, stations_up
+from linkbridge.lab.topology import star_hosts
 from linkbridge.plugin.registry import LinkRegistry
 
 RADIO = "sim:?duplex=half&rate=9600&seed=7"
@@ -58,3 +61,17 @@ def test_a_udp_hub_relays_between_stations_that_peer_only_with_it(
     relayed = sum(result.received for (i, j), result in report.pings.items() if 0 not in (i, j))
     assert relayed == 3 * 2 * 3 and report.others == [2 * relayed, 0, 0, 0], out
     assert "station A (198.19.1.1): tun in 18 for it, 36 forwarded" in out
+
+
+@pytest.mark.usefixtures("root", "run_dir")
+def test_every_station_on_the_radio_answers_an_all_nodes_ping(registry: LinkRegistry) -> None:
+    """Four stations on the half-duplex 9600 bit/s medium, each with its link-local address
+    (and each peer's in its allowed prefixes): in `ping -6 -c 10 -i 2 ff02::1%lbst0` from A,
+    every other station answers at least once (their replies may collide on the air) and A's
+    own host every time."""
+    count = 4
+    with star_hosts(count) as star, stations_up(star, RADIO, lab_stations_link(registry, RADIO),
+                                                None, None, with_link_local=True):
+        answers = multicast_ping(star.hosts[0], f"ff02::1%{DEVICE}", count=10, interval=2.0)
+    assert set(answers) == {link_local(i) for i in range(count)}, answers
+    assert len(answers[link_local(0)]) == 10, answers

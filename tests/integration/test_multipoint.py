@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from linkbridge.lab import netns
-from linkbridge.lab.probes import echo_reply_seq_v6, echo_request_v6, ping, socket_address
+from linkbridge.lab.probes import multicast_ping, ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import Star, set_sysctl, star_hosts
 from linkbridge.ops.keys import new_private_key
@@ -278,24 +278,9 @@ def link_local_args(star: Star, index: int) -> list[str]:
     return args
 
 
-def all_nodes_answers(host: str, seconds: float = 1.0) -> set[str]:
+def all_nodes_answers(host: str) -> set[str]:
     """The addresses that answer one echo request to ff02::1 on the tunnel from `host`."""
-    with netns.inside(host):
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-        all_nodes = socket_address(f"ff02::1%{DEVICE}")
-    ident, answered = 0x4C42, set()
-    with sock:
-        sock.sendto(echo_request_v6(ident, 1, b"all nodes"), all_nodes)
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            try:
-                message, source = sock.recvfrom(2048)
-            except TimeoutError:
-                break
-            if echo_reply_seq_v6(message, ident) == 1:
-                answered.add(source[0].split("%")[0])
-    return answered
+    return set(multicast_ping(host, f"ff02::1%{DEVICE}"))
 
 
 def test_link_local_unicast_and_all_nodes_multicast_reach_the_right_peers(

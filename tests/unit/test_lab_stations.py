@@ -28,6 +28,8 @@ from linkbridge.plugin.url import LinkUrl, parse_link_url
 
 HOSTS = LabStationHosts(("nsA", "nsB", "nsC"), ("198.18.1.1", "198.18.1.2", "198.18.1.3"),
                         ("A", "B", "C"))
+STATIONS = [LabStation(LinkUrl("sim", "198.18.1.1:47200", {"station": name}), name, ())
+            for name in "ABC"]
 
 
 def test_a_full_mesh_makes_every_station_a_direct_peer() -> None:
@@ -42,13 +44,19 @@ def test_a_line_routes_the_far_stations_through_the_middle_ones() -> None:
 
 
 def test_a_station_peers_with_its_neighbours_owning_what_lies_behind_them() -> None:
-    stations = [LabStation(LinkUrl("sim", "198.18.1.1:47200", {"station": name}), name, ())
-                for name in "ABC"]
-    args = station_args(0, stations, {1: [2]}, 1000)
+    args = station_args(0, STATIONS, {1: [2]}, 1000)
     assert args[args.index("--address") + 1] == "198.19.1.1/16"
     assert args[args.index("--peer") + 1] == \
         "B,allowed=198.19.2.0/24,allowed=198.19.3.0/24,endpoint=B"
     assert args.count("--peer") == 1 and args[-2:] == ["--mtu", "1000"]
+
+
+def test_with_link_local_a_station_has_its_own_and_each_peer_owns_its_neighbours() -> None:
+    args = station_args(1, STATIONS, {0: [], 2: []}, None, with_link_local=True)
+    assert args[args.index("fe80::2/64") - 1] == "--address"
+    peers = [args[i + 1] for i, arg in enumerate(args) if arg == "--peer"]
+    assert peers == ["A,allowed=198.19.1.0/24,allowed=fe80::1/128,endpoint=A",
+                     "C,allowed=198.19.3.0/24,allowed=fe80::3/128,endpoint=C"]
 
 
 def test_the_report_prints_the_matrix_and_what_each_tun_saw() -> None:
