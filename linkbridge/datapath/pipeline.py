@@ -427,7 +427,7 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
     lower.below.link.open()
     stack.callback(link.close)
     if lower.repair.on:
-        link = RepairingEndpoint(link, lower.repair.mode)
+        link = RepairingEndpoint(link, lower.repair.mode, mtu=lower.below.link.mtu)
     if fragment_frame is None:
         return link
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)

@@ -49,7 +49,8 @@ ACK_FIELDS = 6
 PARITY_FIELDS = 4
 HEADER = EXTENSION_HEADER + 4  # what a DATA frame adds
 HOLD_UNIT = 0.05  # s
-OVERHEAD = HEADER + ACK_FIELDS  # what a DATA frame with an acknowledgement adds: the layer's
+OVERHEAD = HEADER  # what the layer takes from the link's MTU: an acknowledgement rides on a
+# DATA frame only where it fits, else it goes in an ACK frame of its own
 PREFIX = extension_header(REPAIR)
 IDLE = 0.05  # s without a data frame sent: the link is idle, parity goes out
 LOSS_WEIGHT = 1 / 128  # of each frame resolved in the measured loss
@@ -83,10 +84,12 @@ class LinkRepair:
     repaired, unrepaired, duplicates and what the layer sent of its own."""
 
     def __init__(self, mode: str, settings: Settings | None = None,
-                 drop: Callable[[str], None] = lambda reason: None) -> None:
+                 drop: Callable[[str], None] = lambda reason: None,
+                 mtu: int | None = None) -> None:
         if mode not in MODES or mode == OFF:
             raise ValueError(f"repair mode {mode!r}: one of {', '.join(MODES[1:])}")
         self.mode = mode
+        self.mtu = mtu  # the link's largest frame (None: any size)
         self._drop = drop
         self.settings = settings = settings or Settings()
         self.stats: Counter[str] = Counter()
@@ -202,7 +205,8 @@ class LinkRepair:
     def _data(self, seq: int, payload: bytes) -> bytes:
         hold = self.settings.fec_hold if self.mode == FEC else hold_for(self.rtt.rto)
         fields = bytes((seq, min(255, round(hold / HOLD_UNIT)), self._oldest(seq)))
-        self._piggybacked = self._ack_due is not None
+        self._piggybacked = self._ack_due is not None and (
+            self.mtu is None or len(payload) + HEADER + ACK_FIELDS <= self.mtu)
         if not self._piggybacked:
             return PREFIX + bytes([DATA]) + fields + payload
         return PREFIX + bytes([DATA | ACKED]) + fields + self._ack_fields() + payload

@@ -15,7 +15,7 @@ from linkbridge.wire import drops
 from linkbridge.wire.arq import HALF, WINDOW, Ack, retries_for
 from linkbridge.wire.fec import GROUP, FecReceiver, FecSender, redundancy, residual
 from linkbridge.wire.frames import EXTENSION_HEADER, REPAIR, extension_header, extension_subtype
-from linkbridge.wire.repair import OVERHEAD, LinkRepair, Settings, parse
+from linkbridge.wire.repair import ACK, OVERHEAD, LinkRepair, Settings, parse
 
 STEP = 0.01  # s of simulated time per step
 
@@ -245,12 +245,16 @@ def test_frames_of_a_peer_without_the_layer_pass_up() -> None:
     assert LinkRepair("arq").receive(b"\x45plain", 0.0) == [b"\x45plain"]
 
 
-def test_overhead_bounds_a_data_frame() -> None:
-    a, b = LinkRepair("arq"), LinkRepair("arq")
+def test_an_acknowledgement_rides_on_a_data_frame_only_where_it_fits() -> None:
+    a, b = LinkRepair("arq"), LinkRepair("arq", mtu=100 + OVERHEAD)
     b.receive(a.send(b"x", 0.0)[0], 0.0)
-    frame = b.send(b"y" * 100, 0.0)[0]  # carries an acknowledgement
-    assert len(frame) == 100 + OVERHEAD
-    assert extension_subtype(frame) == REPAIR
+    full = b.send(b"y" * 100, 0.0)[0]  # no room for the acknowledgement
+    assert len(full) == 100 + OVERHEAD and extension_subtype(full) == REPAIR
+    acks, _ = b.tick(Settings().ack_delay)  # it goes on its own
+    assert len(acks) == 1 and parse(acks[0]) is not None and parse(acks[0])[0] == ACK
+    b.receive(a.send(b"x", 0.0)[0], 0.0)
+    small = b.send(b"y" * 50, 0.0)[0]  # room: it rides along
+    assert len(small) > 50 + OVERHEAD and b.tick(Settings().ack_delay)[0] == []
 
 
 @settings(max_examples=300, deadline=None)
@@ -301,3 +305,19 @@ def test_a_fec_group_holds_consecutive_frames_only() -> None:
     parity = sender.add(5, b"c", 0.0)
     assert parity and {(p.first, p.k) for p in parity} == {(0, 2)}
     assert sender.first() == [5]
+
+
+def test_a_frame_sent_again_gives_no_rtt_sample() -> None:
+    """Karn: the acknowledgement may answer either copy; at 20% loss such samples, each a
+    retransmission's wait too long, made the RTO seconds."""
+    a, b = LinkRepair("arq"), LinkRepair("arq")
+    a.send(b"lost", 0.0)
+    again, _ = a.tick(1.0)  # the RTO (1 s until measured) fired
+    assert len(again) == 1
+    b.receive(again[0], 1.1)
+    acks, _ = b.tick(1.1 + Settings().ack_delay)
+    a.receive(acks[0], 1.3)
+    assert a.sender.outstanding == 0 and a.rtt.srtt is None
+    b.receive(a.send(b"next", 2.0)[0], 2.1)
+    a.receive(b.tick(2.1 + Settings().ack_delay)[0][0], 2.3)
+    assert a.rtt.srtt == pytest.approx(0.3)
