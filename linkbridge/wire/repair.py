@@ -53,7 +53,8 @@ OVERHEAD = HEADER  # what the layer takes from the link's MTU: an acknowledgemen
 # DATA frame only where it fits, else it goes in an ACK frame of its own
 PREFIX = extension_header(REPAIR)
 IDLE = 0.05  # s without a data frame sent: the link is idle, parity goes out
-LOSS_WEIGHT = 1 / 128  # of each frame resolved in the measured loss
+LOSS_WEIGHT = 1 / 128  # of each frame resolved in the measured loss (the mean of all frames
+# until as many have been resolved: a start from 0 would say "no loss" for the first minute)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Settings:
     costs airtime, more so on half duplex; it waits no longer, as its wait is in the RTT)."""
 
     rtt: float = 1.0
-    group_wait: float = 0.5
+    group_wait: float = 1.0
     parity_wait: float = 0.5
     fec_hold: float = 3.0
     report_every: float = 2.0
@@ -99,6 +100,7 @@ class LinkRepair:
         self.fec_out = FecSender(settings.group_wait)
         self.fec_in = FecReceiver(self.receiver.missing)
         self.loss = 0.0  # measured here, on frames from the peer
+        self._resolved = 0  # frames from the peer resolved, up to 1 / LOSS_WEIGHT
         self.peer_loss = 0.0  # as the peer reports it, on frames from here
         self._parity: list[Parity] = []
         self._ack_due: float | None = None
@@ -119,7 +121,7 @@ class LinkRepair:
         """The frames that carry `payload` (its DATA frame, then any parity it completes)."""
         self.sender.retransmit = self.retransmitting
         seq = self.sender.stamp(payload, now)
-        frames = [self._data(seq, payload)]
+        frames = [self._data(seq, payload, now)]
         self._last_data = now
         if self.coding:
             self.fec_out.parity = redundancy(self.peer_loss, GROUP)
@@ -154,9 +156,8 @@ class LinkRepair:
             self.stats["parity_received"] += 1
             return self._rebuilt(self.fec_in.parity(body_parity(seq, body)), now)
         self.receiver.hold = hold
-        if self._ack_due is None:
-            self._ack_due = now + (self.settings.ack_delay if self.mode != FEC
-                                   else self.settings.report_every)
+        due = now + (self.settings.ack_delay if self.mode != FEC else self.settings.report_every)
+        self._ack_due = due if self._ack_due is None else min(self._ack_due, due)
         gapless = self.receiver.gapless
         out = self.receiver.forward(oldest) + self.receiver.accept(seq, body, now)
         if gapless and not self.receiver.gapless and self.mode != FEC:
@@ -166,9 +167,9 @@ class LinkRepair:
     def tick(self, now: float) -> tuple[list[bytes], list[bytes | None]]:
         """What is due at `now`: frames for the link (retransmissions, an acknowledgement,
         parity), frames and loss marks for the layer above (a gap given up)."""
-        frames = [self._data(seq, payload) for seq, payload in self.sender.due(now)]
+        frames = [self._data(seq, payload, now) for seq, payload in self.sender.due(now)]
         if self._ack_due is not None and self._ack_due <= now:
-            frames.append(PREFIX + bytes([ACK]) + self._ack_fields())
+            frames.append(PREFIX + bytes([ACK]) + self._ack_fields(now))
             self.stats["acks_sent"] += 1
         if self.coding:
             self._parity += self.fec_out.due(now)
@@ -202,14 +203,14 @@ class LinkRepair:
             out += self.receiver.accept(seq, payload, now, repaired=True)
         return out
 
-    def _data(self, seq: int, payload: bytes) -> bytes:
+    def _data(self, seq: int, payload: bytes, now: float) -> bytes:
         hold = self.settings.fec_hold if self.mode == FEC else hold_for(self.rtt.rto)
         fields = bytes((seq, min(255, round(hold / HOLD_UNIT)), self._oldest(seq)))
         self._piggybacked = self._ack_due is not None and (
             self.mtu is None or len(payload) + HEADER + ACK_FIELDS <= self.mtu)
         if not self._piggybacked:
             return PREFIX + bytes([DATA]) + fields + payload
-        return PREFIX + bytes([DATA | ACKED]) + fields + self._ack_fields() + payload
+        return PREFIX + bytes([DATA | ACKED]) + fields + self._ack_fields(now) + payload
 
     def _oldest(self, seq: int) -> int:
         """The oldest frame a receiver may still get: one to be sent again, or covered by
@@ -224,15 +225,21 @@ class LinkRepair:
         if frame[EXTENSION_HEADER] & ~ACKED == DATA:
             self.sender.abandon(frame[EXTENSION_HEADER + 1])
 
-    def _ack_fields(self) -> bytes:
+    def _ack_fields(self, now: float) -> bytes:
+        """An acknowledgement's fields; while a gap is held, the next is due one RTT on (the
+        sender hears of the gap though this one is lost, and no later frame may come: a TCP
+        sender waits for the frames held behind the gap)."""
         self._ack_due = None
+        if not self.receiver.gapless and self.mode != FEC:
+            self._ack_due = now + max(self.settings.ack_delay, self.rtt.srtt or self.settings.rtt)
         ack = self.receiver.ack()
         return (bytes([ack.next]) + ack.bits.to_bytes(WINDOW // 8, "big")
                 + bytes([round(self.loss * 255)]))
 
     def _count(self, name: str) -> None:
         if name in ("received", "missed"):
-            self.loss += ((name == "missed") - self.loss) * LOSS_WEIGHT
+            self._resolved = min(self._resolved + 1, round(1 / LOSS_WEIGHT))
+            self.loss += ((name == "missed") - self.loss) / self._resolved
             return
         self.stats[name] += 1
         if name == "duplicates":
