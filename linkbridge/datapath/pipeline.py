@@ -40,6 +40,7 @@ from linkbridge.wire.multilink import DATA_HEADER, Policy
 from linkbridge.wire.packet import packet_problem
 from linkbridge.wire.peers import PeerTable
 from linkbridge.wire.queue import DEFAULT_PACKETS, LinkQueue
+from linkbridge.wire.repair import link_settings
 from linkbridge.wire.stack import (
     SLOW_SAMPLE,
     Compress,
@@ -427,7 +428,10 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
     lower.below.link.open()
     stack.callback(link.close)
     if lower.repair.on:
-        link = RepairingEndpoint(link, lower.repair.mode, mtu=lower.below.link.mtu)
+        timing = lower.below.link
+        round_trip = timing.round_trip() if isinstance(timing, SendTiming) else None
+        link = RepairingEndpoint(link, lower.repair.mode, link_settings(round_trip),
+                                 mtu=timing.mtu)
     if fragment_frame is None:
         return link
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)

@@ -79,7 +79,7 @@ class RttEstimator:
     def __init__(self, initial: float) -> None:
         self.srtt: float | None = None
         self.rttvar = initial / 2
-        self.rto = self._measured = initial
+        self.rto = initial
 
     def sample(self, rtt: float) -> None:
         srtt, self.rttvar = smoothed(self.srtt, self.rttvar, rtt)
@@ -87,15 +87,13 @@ class RttEstimator:
         # at least twice the RTT: selective acknowledgements repair most losses sooner,
         # the timer is the backstop, and a queue in the link that grows must not make it
         # race the acknowledgements (a spurious retransmission costs airtime)
-        self.rto = self._measured = min(MAX_RTO, max(MIN_RTO, srtt + max(4 * self.rttvar, srtt)))
+        self.rto = min(MAX_RTO, max(MIN_RTO, srtt + max(4 * self.rttvar, srtt)))
 
     def back_off(self) -> None:
         """The timer fired: double the RTO until a new sample (RFC 6298 5.5), so that a
-        link whose queue holds frames longer than the RTO stops sending them again; once
-        only: persistence is low anyway, and a sender whose peer waits for the frames it
-        sends again (a stalled TCP sends nothing new, so no new sample comes) must not wait
-        4 or 8 times its RTO."""
-        self.rto = min(MAX_RTO, self._measured * 2)
+        link whose queue holds frames longer than the RTO stops sending them again (with
+        Karn's rule the only way out of a timer shorter than the RTT)."""
+        self.rto = min(MAX_RTO, self.rto * 2)
 
 
 class ArqSender:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from linkbridge.wire import drops
 from linkbridge.wire.arq import (
@@ -59,8 +59,8 @@ LOSS_WEIGHT = 1 / 128  # of each frame resolved in the measured loss (the mean o
 
 @dataclass(frozen=True)
 class Settings:
-    """The layer's figures: the RTT assumed until measured, how long a group of FEC frames
-    stays open, how long parity may wait for idle airtime, how long an unordered (FEC)
+    """The layer's figures: the RTT assumed until measured (the first RTO), how long a group
+    of FEC frames stays open, how long parity may wait for idle airtime, how long an unordered (FEC)
     receiver waits before it reports a frame lost, how often it reports its loss, and how
     long an acknowledgement waits for more to batch with or a data frame to ride on (each
     costs airtime, more so on half duplex; it waits no longer, as its wait is in the RTT)."""
@@ -71,6 +71,15 @@ class Settings:
     fec_hold: float = 3.0
     report_every: float = 2.0
     ack_delay: float = 0.1
+
+
+def link_settings(round_trip: float | None) -> Settings:
+    """The settings for a link whose full frame and small answer take `round_trip` s (its
+    SendTiming figures; None: not known): the timer starts at twice that, 1 s at least."""
+    default = Settings()
+    if round_trip is None:
+        return default
+    return replace(default, rtt=max(default.rtt, 2 * round_trip))
 
 
 def hold_for(rto: float) -> float:

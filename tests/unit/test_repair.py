@@ -12,10 +12,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from linkbridge.wire import drops
-from linkbridge.wire.arq import HALF, WINDOW, Ack, RttEstimator, retries_for
+from linkbridge.wire.arq import HALF, WINDOW, Ack, retries_for
 from linkbridge.wire.fec import GROUP, TARGET, FecReceiver, FecSender, redundancy, residual
 from linkbridge.wire.frames import EXTENSION_HEADER, REPAIR, extension_header, extension_subtype
-from linkbridge.wire.repair import ACK, OVERHEAD, LinkRepair, Settings, parse
+from linkbridge.wire.repair import ACK, OVERHEAD, LinkRepair, Settings, link_settings, parse
 
 STEP = 0.01  # s of simulated time per step
 
@@ -338,13 +338,14 @@ def test_a_held_gap_is_acknowledged_again_each_rtt_until_it_fills() -> None:
     assert b.deadline() is None  # nothing more to say
 
 
-def test_the_timer_backs_off_once() -> None:
-    rtt = RttEstimator(1.0)
-    rtt.sample(0.5)
-    measured = rtt.rto
-    rtt.back_off()
-    rtt.back_off()
-    assert rtt.rto == 2 * measured
+def test_the_timer_starts_from_the_link_round_trip() -> None:
+    """On the 1200 bit/s half-duplex radio a frame's round trip is about 4 s: a timer of 1 s
+    sent every frame again before its acknowledgement could come (and, by Karn's rule, never
+    measured an RTT)."""
+    assert link_settings(None) == Settings()
+    assert link_settings(0.27).rtt == Settings().rtt  # 9600 bit/s: 1 s already covers it
+    assert link_settings(3.9).rtt == pytest.approx(7.8)
+    assert LinkRepair("arq", link_settings(3.9)).rtt.rto == pytest.approx(7.8)
 
 
 def test_the_measured_loss_is_the_mean_until_it_has_enough_frames() -> None:
