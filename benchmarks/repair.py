@@ -39,6 +39,7 @@ from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts, two_hosts
 from linkbridge.ops.status_data import Repair
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.wire.fec import GROUP
 
 RATE = 9600
 LINK = f"sim:?rate={RATE}&mtu=256&limit=20"
@@ -191,7 +192,7 @@ def udp_note(streams: dict[str, StreamResult],
     tails = "; ".join(f"{mode}: p95 {1000 * s.quantile(0.95):.0f} ms, max "
                       f"{1000 * s.quantile(1.0):.0f} ms" for mode, s in streams.items())
     (fec_a, fec_b), (arq_a, _) = figures["fec"], figures["arq"]
-    costs = (f"fec: parity {fec_a.parity}/8 at the end, B rebuilt {fec_b.repaired}"
+    costs = (f"fec: parity {fec_a.parity}/{GROUP} at the end, B rebuilt {fec_b.repaired}"
              if fec_a and fec_b else "fec: no status")
     costs += f"; arq: {arq_a.retransmissions} retransmissions" if arq_a else "; arq: no status"
     return f"{tails}\n    {costs}"

@@ -52,7 +52,7 @@ HOLD_UNIT = 0.05  # s
 OVERHEAD = HEADER  # what the layer takes from the link's MTU: an acknowledgement rides on a
 # DATA frame only where it fits, else it goes in an ACK frame of its own
 PREFIX = extension_header(REPAIR)
-IDLE = 0.05  # s without a data frame sent: the link is idle, parity goes out
+IDLE = 0.05  # s without a data or parity frame sent: the link is idle, a parity frame goes out
 LOSS_WEIGHT = 1 / 128  # of each frame resolved in the measured loss (the mean of all frames
 # until as many have been resolved: a start from 0 would say "no loss" for the first minute)
 
@@ -113,7 +113,7 @@ class LinkRepair:
         self.peer_loss = 0.0  # as the peer reports it, on frames from here
         self._parity: list[Parity] = []
         self._ack_due: float | None = None
-        self._last_data = float("-inf")
+        self._last_data = float("-inf")  # when the latest data or parity frame was sent
         self._piggybacked = False  # whether the latest DATA frame carried the acknowledgement
 
     @property
@@ -182,11 +182,15 @@ class LinkRepair:
             self.stats["acks_sent"] += 1
         if self.coding:
             self._parity += self.fec_out.due(now)
-        if self._parity and (self._last_data + IDLE <= now
-                             or self._parity[0].made_at + self.settings.parity_wait <= now):
-            frames += [parity_frame(parity) for parity in self._parity]
-            self.stats["parity_sent"] += len(self._parity)
-            self._parity.clear()
+        if self._parity and self._parity[0].made_at + self.settings.parity_wait <= now:
+            sent, self._parity = self._parity, []  # waited long enough: all of it
+        elif self._parity and self._last_data + IDLE <= now:
+            sent, self._parity = self._parity[:1], self._parity[1:]  # one per idle spell, so
+            self._last_data = now  # that a data frame meets one parity frame at most
+        else:
+            sent = []
+        frames += [parity_frame(parity) for parity in sent]
+        self.stats["parity_sent"] += len(sent)
         return frames, self.receiver.expire(now)
 
     def deadline(self) -> float | None:

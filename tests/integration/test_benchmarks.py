@@ -102,14 +102,14 @@ def test_repair_prints_each_target_ok_or_missed_and_exits_1_on_a_miss(
     met = repair.Target("TCP B/s, loss 5%", {"off": 900.0, "arq": 880.0}, "B/s", 0.93,
                         "arq >= 0.92x lossless plain, intact", True)
     missed = repair.Target("UDP median one-way delay ms", {"off": 57.0, "fec": 130.0}, "ms",
-                           73.0, "fec <= 10 ms above plain", False, "fec: parity 4/8")
+                           73.0, "fec <= 10 ms above plain", False, "fec: parity 6/16")
     monkeypatch.setattr(repair, "measure", lambda args: [met])
     assert repair.main(["--cases", "tcp"]) == 0
     assert "arq >= 0.92x lossless plain, intact: ok" in capsys.readouterr().out
     monkeypatch.setattr(repair, "measure", lambda args: [met, missed])
     assert repair.main(["--cases", "udp", "--airtime", "on"]) == 1
     out = capsys.readouterr().out
-    assert "fec <= 10 ms above plain: MISSED\n    fec: parity 4/8" in out
+    assert "fec <= 10 ms above plain: MISSED\n    fec: parity 6/16" in out
     assert "loss_airtime on" in out
 
 
