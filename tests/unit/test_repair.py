@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from linkbridge.wire import drops
 from linkbridge.wire.arq import HALF, WINDOW, Ack, retries_for
-from linkbridge.wire.fec import GROUP, TARGET, FecReceiver, FecSender, redundancy, residual
+from linkbridge.wire.fec import (
+    GROUP,
+    MAX_PARITY,
+    TARGET,
+    FecReceiver,
+    FecSender,
+    redundancy,
+    residual,
+)
 from linkbridge.wire.frames import EXTENSION_HEADER, REPAIR, extension_header, extension_subtype
 from linkbridge.wire.repair import ACK, OVERHEAD, LinkRepair, Settings, link_settings, parse
 
@@ -198,7 +206,7 @@ def test_redundancy_follows_loss() -> None:
     parities = [redundancy(loss, GROUP) for loss in (0.01, 0.05, 0.1, 0.2)]
     assert parities == sorted(parities) and parities[0] >= 1
     for loss, r in zip((0.01, 0.05, 0.1, 0.2), parities, strict=True):
-        assert r == 8 or residual(GROUP, r, loss) <= TARGET
+        assert r == MAX_PARITY or residual(GROUP, r, loss) <= TARGET
 
 
 def test_fec_rebuilds_any_k_of_a_group() -> None:
