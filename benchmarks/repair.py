@@ -33,6 +33,7 @@ from typing import TypeVar
 from benchmarks.compression import Line
 from benchmarks.running import run_measurements
 from benchmarks.slow_queue import DIRE_WOLF
+from linkbridge.errors import LinkbridgeError
 from linkbridge.lab.layers import tunnel_pair
 from linkbridge.lab.probes import StreamResult, TransferResult, tcp_transfer, udp_stream
 from linkbridge.lab.run import lab_tunnels
@@ -109,7 +110,7 @@ def side_by_side(labs: Sequence[Lab], work: Callable[[Lab], T]) -> dict[str, T]:
         thread.join()
     missing = [lab.mode for lab in labs if lab.mode not in results]
     if missing:
-        raise RuntimeError(f"no result for {', '.join(missing)}")
+        raise LinkbridgeError(f"no result for {', '.join(missing)} (its error is above)")
     return results
 
 
