@@ -21,7 +21,8 @@ SUBCOMMANDS = {
                    "encrypt layer: bytes and CPU per packet, TCP and handshake vs plain"),
     "slow-queue": ("benchmarks.slow_queue",
                    "the link-aware queue over the Dire Wolf-calibrated radio: off vs on"),
-    "repair": ("benchmarks.repair", "loss repair at 9600 bit/s and 0-20% loss: off vs arq (fec)"),
+    "repair": ("benchmarks.repair",
+               "loss repair: TCP at 0-20% loss, half-duplex TNC, UDP telemetry: off vs arq, fec"),
     "peers": ("benchmarks.peers", "a multipoint hub with 100 peers vs 1 peer: packet rates, "
                                   "memory, threads"),
     "fuzz": ("benchmarks.fuzz", "coverage-guided fuzzing of every decoder a link's bytes reach"),

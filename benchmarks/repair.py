@@ -1,87 +1,248 @@
-"""Loss repair on a narrow lossy link: `--repair off` vs `arq` (and `fec`), side by side.
+"""Loss repair on lossy links: `--repair off` vs `arq` (and `fec`), side by side.
 
-Two lab hosts joined by linkbridge over `sim:?rate=9600&mtu=256&limit=20` (the queue holds
-about 4 s of full frames); one TCP bulk transfer A -> B per case, in one run:
+Each case runs its modes at the same time, each in its own pair of lab hosts joined by
+linkbridge over the same link (same seed), and prints them side by side:
 
-- at 0% loss: each repair mode's goodput >= 0.90x plain (its overhead is honest)
-- at 5%, 10%, 20% random frame loss: ARQ >= 0.92x, 0.82x, 0.68x of the lossless plain
-  goodput (issue 34's targets; the ceiling is 1 - loss), plain beside it
-- every transfer intact
+- `tcp`: one TCP bulk transfer A -> B over `sim:?rate=9600&mtu=256&limit=20` (the link's
+  queue holds about 4 s of full frames) per mode and loss: at 0% loss each repair mode's
+  goodput >= 0.90x plain (its overhead is honest); at 5%, 10%, 20% random frame loss ARQ
+  >= 0.92x, 0.82x, 0.68x of the lossless plain goodput (the ceiling is 1 - loss), plain
+  beside it; every repaired transfer intact (plain's unchanged as far as it got).
+- `tnc`: the half-duplex radio with TNC timing (1200 bit/s, txdelay 300 ms, txtail 100 ms,
+  persist 63, slottime 100 ms, MTU 256; sim.md's Dire Wolf calibration) at 10% loss: a TCP
+  transfer of 200 full frames A -> B, ARQ >= 1.5x plain's goodput.
+- `udp`: telemetry, 10 packets/s of 40-byte payloads over 10% loss at 9600 bit/s (3,000
+  packets): FEC delivers >= 99%, its median one-way delay <= 10 ms above plain's; ARQ's
+  delivery and delay beside it.
 
-Exits 1 when a target is missed. Needs root (network namespaces, TUN devices).
+`--airtime on` makes a lost frame cost its airtime on the rate links (`loss_airtime=on`, as
+on a real channel; the half-duplex radio always does). Exits 1 when a target is missed.
+Needs root (network namespaces, TUN devices).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 from benchmarks.compression import Line
 from benchmarks.running import run_measurements
-from linkbridge.lab.probes import tcp_transfer
+from benchmarks.slow_queue import DIRE_WOLF
+from linkbridge.errors import LinkbridgeError
+from linkbridge.lab.layers import tunnel_pair
+from linkbridge.lab.probes import StreamResult, TransferResult, tcp_transfer, udp_stream
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts, two_hosts
+from linkbridge.ops.status_data import Repair
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
+from linkbridge.wire.fec import GROUP
 
 RATE = 9600
 LINK = f"sim:?rate={RATE}&mtu=256&limit=20"
+TNC_LINK = f"sim:?{DIRE_WOLF}"
+TNC_RATE, TNC_LOSS, TNC_FRAMES, TNC_TARGET = 1200, 0.10, 200, 1.5
 ARQ_TARGETS = {0.05: 0.92, 0.10: 0.82, 0.20: 0.68}
 OVERHEAD_TARGET = 0.90
+UDP_LOSS, UDP_RATE, UDP_SIZE = 0.10, 10.0, 40
+UDP_DELIVERED, UDP_DELAY = 0.99, 0.010  # FEC's share delivered; its median delay over plain's
+CASES = ("tcp", "tnc", "udp")
+T = TypeVar("T")
 
 
-def goodput(hosts: TwoHosts, loss: float, mode: str, size: int, seed: int,
-            registry: LinkRegistry) -> tuple[float, bool]:
-    """(TCP payload bytes/s A -> B, content intact) over LINK at `loss` with `--repair mode`."""
-    link = LINK + (f"&loss={loss:.0%}&seed={seed}" if loss else f"&seed={seed}")
-    with lab_tunnels(hosts, link, extra_args=["--repair", mode], registry=registry):
-        transfer = tcp_transfer(hosts.b, OVERLAY[1], hosts.a, size, timeout=60.0,
-                                limit=size / (RATE / 8) * 6)
-    return transfer.received_bytes / transfer.seconds, transfer.intact
+@dataclass
+class Target(Line):
+    """A line of figures with its target: ok or MISSED."""
+
+    note: str = ""
+
+    def text(self) -> str:
+        values = "  ".join(f"{mode} {value:8.1f}" for mode, value in self.figures.items())
+        return (f"  {self.case:<30} {values}  {self.unit:<5} ratio {self.ratio:5.2f}  "
+                f"{self.target}: {'ok' if self.met else 'MISSED'}"
+                + (f"\n    {self.note}" if self.note else ""))
+
+
+@dataclass
+class Lab:
+    """One mode's lab: its hosts and the pids of tunnels A and B."""
+
+    mode: str
+    hosts: TwoHosts
+    pids: tuple[int, int]
+
+    def repair(self) -> tuple[Repair | None, Repair | None]:
+        """The repair figures of tunnels A and B (None: no such layer, or no answer)."""
+        pair = tunnel_pair(self.pids)
+        if pair is None:
+            return None, None
+        found = [next((layer.repair for layer in tunnel.link_side.stack()
+                       if layer.repair is not None), None) for tunnel in pair]
+        return found[0], found[1]
+
+
+@contextlib.contextmanager
+def labs(link: str, modes: Sequence[str], registry: LinkRegistry) -> Iterator[list[Lab]]:
+    """A pair of lab hosts per mode, tunnels over `link` with `--repair mode`."""
+    with contextlib.ExitStack() as stack:
+        found = []
+        for mode in modes:
+            hosts = stack.enter_context(two_hosts())
+            a, b = stack.enter_context(lab_tunnels(hosts, link, extra_args=["--repair", mode],
+                                                   registry=registry))
+            found.append(Lab(mode, hosts, (a.proc.pid if a.proc else 0,
+                                            b.proc.pid if b.proc else 0)))
+        yield found
+
+
+def side_by_side(labs: Sequence[Lab], work: Callable[[Lab], T]) -> dict[str, T]:
+    """`work` in each lab at the same time; its results by mode."""
+    results: dict[str, T] = {}
+    threads = [threading.Thread(target=lambda lab=lab: results.update({lab.mode: work(lab)}))
+               for lab in labs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    missing = [lab.mode for lab in labs if lab.mode not in results]
+    if missing:
+        raise LinkbridgeError(f"no result for {', '.join(missing)} (its error is above)")
+    return results
+
+
+def transfers(link: str, modes: Sequence[str], size: int, rate: float,
+              registry: LinkRegistry) -> dict[str, TransferResult]:
+    """One TCP transfer of `size` bytes A -> B per mode, side by side (each stops after 3x
+    its time at `rate` bit/s)."""
+    with labs(link, modes, registry) as found:
+        return side_by_side(found, lambda lab: tcp_transfer(
+            lab.hosts.b, OVERLAY[1], lab.hosts.a, size, timeout=120.0,
+            limit=size * 8 / rate * 3))
+
+
+def intact(found: dict[str, TransferResult]) -> bool:
+    """Every repaired transfer arrived whole and unchanged, plain's unchanged as far as it got
+    (a plain transfer over a lossy link may stop at its time limit)."""
+    return all(result.intact if mode != "off" else result.arrived_intact
+               for mode, result in found.items())
+
+
+def stopped(found: dict[str, TransferResult], every: bool = False) -> str:
+    """What each transfer carried in what time (`every`), or only those that stopped early."""
+    return ", ".join(f"{mode}: {result.received_bytes} B in {result.seconds:.0f} s"
+                     + (f" ({result.stopped})" if result.stopped else "")
+                     for mode, result in found.items() if every or result.stopped)
+
+
+def goodput(result: TransferResult) -> float:
+    return result.received_bytes / result.seconds if result.seconds else 0.0
+
+
+def lossy(link: str, loss: float, seed: int, airtime: bool) -> str:
+    return (link + (f"&loss={loss:.0%}" if loss else "") + f"&seed={seed}"
+            + ("&loss_airtime=on" if airtime and loss else ""))
+
+
+def tcp_lines(args: argparse.Namespace, registry: LinkRegistry) -> list[Line]:
+    size = int(RATE / 8 * args.seconds * 0.9)  # about `seconds` of line time
+    modes = ("off", *args.modes)
+    found = transfers(lossy(LINK, 0.0, args.seed, args.airtime), modes, size, RATE, registry)
+    plain = goodput(found["off"])
+    worst = min(goodput(found[mode]) for mode in args.modes) / plain
+    lines: list[Line] = [Target(
+        "TCP B/s, loss 0%", {mode: goodput(found[mode]) for mode in modes}, "B/s", worst,
+        f"each >= {OVERHEAD_TARGET}x plain, intact",
+        worst >= OVERHEAD_TARGET and intact(found))]
+    for loss, target in ARQ_TARGETS.items():
+        found = transfers(lossy(LINK, loss, args.seed, args.airtime), modes, size, RATE,
+                          registry)
+        ratio = goodput(found["arq"]) / plain if "arq" in found else 0.0
+        lines.append(Target(
+            f"TCP B/s, loss {loss:.0%}", {mode: goodput(found[mode]) for mode in modes}, "B/s",
+            ratio, f"arq >= {target}x lossless plain, intact",
+            ratio >= target and intact(found), stopped(found)))
+    return lines
+
+
+def tnc_line(args: argparse.Namespace, registry: LinkRegistry) -> Line:
+    size = TNC_FRAMES * 200  # 200 full frames of TCP payload
+    found = transfers(lossy(TNC_LINK, TNC_LOSS, args.seed, False), ("off", "arq"), size,
+                      TNC_RATE, registry)
+    ratio = goodput(found["arq"]) / goodput(found["off"]) if goodput(found["off"]) else 0.0
+    note = stopped(found, every=True)
+    return Target(f"TNC TCP B/s, loss {TNC_LOSS:.0%}",
+                  {mode: goodput(result) for mode, result in found.items()}, "B/s", ratio,
+                  f"arq >= {TNC_TARGET}x plain", ratio >= TNC_TARGET and intact(found), note)
+
+
+def udp_lines(args: argparse.Namespace, registry: LinkRegistry) -> list[Line]:
+    link = lossy(LINK, UDP_LOSS, args.seed, args.airtime)
+    with labs(link, ("off", "fec", "arq"), registry) as found:
+        streams = side_by_side(found, lambda lab: udp_stream(
+            lab.hosts.a, lab.hosts.b, OVERLAY[1], args.packets, UDP_RATE, UDP_SIZE))
+        figures = {lab.mode: lab.repair() for lab in found}
+    delivered = {mode: 100 * stream.delivered for mode, stream in streams.items()}
+    median = {mode: 1000 * stream.median for mode, stream in streams.items()}
+    above = (median["fec"] - median["off"]) / 1000
+    return [
+        Target(f"UDP delivered %, loss {UDP_LOSS:.0%}", delivered, "%",
+               delivered["fec"] / 100, f"fec >= {UDP_DELIVERED:.0%}",
+               delivered["fec"] >= 100 * UDP_DELIVERED,
+               udp_note(streams, figures)),
+        Target("UDP median one-way delay ms", median, "ms", above * 1000,
+               f"fec <= {UDP_DELAY * 1000:.0f} ms above plain", above <= UDP_DELAY)]
+
+
+def udp_note(streams: dict[str, StreamResult],
+             figures: dict[str, tuple[Repair | None, Repair | None]]) -> str:
+    """The delay tails, and what the repair cost: A's parity per group and frames sent again,
+    the frames B rebuilt."""
+    tails = "; ".join(f"{mode}: p95 {1000 * s.quantile(0.95):.0f} ms, max "
+                      f"{1000 * s.quantile(1.0):.0f} ms" for mode, s in streams.items())
+    (fec_a, fec_b), (arq_a, _) = figures["fec"], figures["arq"]
+    costs = (f"fec: parity {fec_a.parity}/{GROUP} at the end, B rebuilt {fec_b.repaired}"
+             if fec_a and fec_b else "fec: no status")
+    costs += f"; arq: {arq_a.retransmissions} retransmissions" if arq_a else "; arq: no status"
+    return f"{tails}\n    {costs}"
 
 
 def measure(args: argparse.Namespace) -> list[Line]:
     registry = LinkRegistry(get_plugin_manager())
-    size = int(RATE / 8 * args.seconds * 0.9)  # about `seconds` of line time
-    lines = []
-    with two_hosts() as hosts:
-        plain, plain_ok = goodput(hosts, 0.0, "off", size, args.seed, registry)
-        lossless = {"off": plain}
-        intact = plain_ok
-        for mode in args.modes:
-            lossless[mode], ok = goodput(hosts, 0.0, mode, size, args.seed, registry)
-            intact &= ok
-        worst = min(lossless[mode] for mode in args.modes) / plain
-        lines.append(Line("TCP goodput, loss 0%", lossless, "B/s", worst,
-                          f">= {OVERHEAD_TARGET}x plain, intact",
-                          worst >= OVERHEAD_TARGET and intact))
-        for loss, target in ARQ_TARGETS.items():
-            figures = {}
-            intact = True
-            for mode in ("off", *args.modes):
-                figures[mode], ok = goodput(hosts, loss, mode, size, args.seed, registry)
-                intact &= ok
-            ratio = figures.get("arq", 0.0) / plain
-            lines.append(Line(f"TCP goodput, loss {loss:.0%}", figures, "B/s", ratio,
-                              f"arq >= {target}x lossless, intact",
-                              ratio >= target and intact))
+    lines: list[Line] = []
+    if "tcp" in args.cases:
+        lines += tcp_lines(args, registry)
+    if "tnc" in args.cases:
+        lines.append(tnc_line(args, registry))
+    if "udp" in args.cases:
+        lines += udp_lines(args, registry)
     return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks repair",
                                      description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES,
+                        help="which cases (default all: tcp tnc udp)")
     parser.add_argument("--seconds", type=float, default=60.0,
-                        help="line time of each TCP transfer (default 60)")
+                        help="line time of each TCP transfer at 9600 bit/s (default 60)")
+    parser.add_argument("--packets", type=int, default=3000,
+                        help="UDP telemetry packets per mode (default 3000)")
     parser.add_argument("--modes", nargs="+", default=["arq"], choices=["arq", "fec", "auto"],
-                        help="repair modes beside plain (default arq)")
+                        help="repair modes beside plain in the tcp case (default arq)")
+    parser.add_argument("--airtime", choices=["off", "on"], default="off",
+                        help="loss_airtime= of the 9600 bit/s links (default off)")
     parser.add_argument("--seed", type=int, default=3, help="the sim: links' seed (3)")
     args = parser.parse_args(argv)
+    args.airtime = args.airtime == "on"
     status, lines = run_measurements(lambda: measure(args), "network namespaces, TUN")
     if lines is None:
         return status
-    print(f"loss repair over {LINK} (plain vs {' vs '.join(args.modes)}, one run; "
-          "ratio: against lossless plain)")
+    print(f"loss repair, seed {args.seed}, loss_airtime {'on' if args.airtime else 'off'} "
+          f"(tcp, udp: {LINK}; tnc: {TNC_LINK}); modes side by side, one run each")
     for line in lines:
         print(line.text())
     return 0 if all(line.met for line in lines) else 1

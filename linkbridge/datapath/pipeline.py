@@ -48,6 +48,7 @@ from linkbridge.wire.multilink import DATA_HEADER, RESEQUENCE_WAIT, LinkPace, Po
 from linkbridge.wire.packet import packet_problem
 from linkbridge.wire.peers import PeerTable
 from linkbridge.wire.queue import DEFAULT_PACKETS, LinkQueue
+from linkbridge.wire.repair import link_settings
 from linkbridge.wire.stack import (
     SLOW_SAMPLE,
     Compress,
@@ -477,7 +478,10 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
     lower.below.link.open()
     stack.callback(link.close)
     if lower.repair.on:
-        link = RepairingEndpoint(link, lower.repair.mode)
+        timing = lower.below.link
+        round_trip = timing.round_trip() if isinstance(timing, SendTiming) else None
+        link = RepairingEndpoint(link, lower.repair.mode, link_settings(round_trip),
+                                 mtu=timing.mtu)
     if fragment_frame is None:
         return link
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)

@@ -38,15 +38,16 @@ class RepairCounters(Counters):
 
 class RepairingEndpoint:
     """Wraps an open link: frames out are numbered (and acknowledged, retransmitted or
-    protected by parity, per `mode`), frames in are taken once, in order for ARQ."""
+    protected by parity, per `mode`), frames in are taken once, in order for ARQ. `mtu`: the
+    link's largest frame, which an acknowledgement riding on a data frame must fit in."""
 
     def __init__(self, below: Endpoint, mode: str, settings: Settings | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, mtu: int | None = None) -> None:
         self.below = below
         self.name = f"repair+{below.name}"
         self._lock = threading.Lock()
         self.counters: Counters = RepairCounters(below, self._status)
-        self.machine = LinkRepair(mode, settings, self.counters.drop)
+        self.machine = LinkRepair(mode, settings, self.counters.drop, mtu)
         self._clock = clock
         self._listeners: list[Callable[[str], None]] = []
 

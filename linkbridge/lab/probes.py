@@ -7,6 +7,7 @@ import hashlib
 import ipaddress
 import os
 import socket
+import statistics
 import struct
 import threading
 import time
@@ -391,3 +392,65 @@ def udp_flood(sender_ns: str, receiver_ns: str, destination: str, size: int = 64
         done.set()
         counter.join()
     return FloodResult(sent, received, seconds)
+
+
+STAMP = struct.Struct("!Id")  # a stream packet's sequence number and send time (monotonic)
+
+
+@dataclass
+class StreamResult:
+    """What a stream of `sent` packets delivered: each arrival's one-way delay (s), once (the
+    lab's hosts share the machine's monotonic clock)."""
+
+    sent: int
+    delays: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def delivered(self) -> float:
+        return len(self.delays) / self.sent if self.sent else 0.0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.delays.values()) if self.delays else float("inf")
+
+    def quantile(self, q: float) -> float:
+        """The delay `q` of the arrivals are within (1.0: the longest)."""
+        ordered = sorted(self.delays.values())
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def udp_stream(sender_ns: str, receiver_ns: str, destination: str, count: int,
+               rate: float, size: int, port: int = 5310, linger: float = 15.0) -> StreamResult:
+    """Send `count` UDP datagrams of `size` bytes at `rate` per second; wait `linger` s for
+    late ones (a repair layer's hold) after the last."""
+    with netns.inside(receiver_ns):
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with netns.inside(sender_ns):
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    result = StreamResult(count)
+    done = threading.Event()
+
+    def receive() -> None:
+        receiver.settimeout(0.2)
+        while not done.is_set():
+            try:
+                data = receiver.recv(65535)
+            except TimeoutError:
+                continue
+            if len(data) >= STAMP.size:
+                seq, sent_at = STAMP.unpack_from(data)
+                result.delays.setdefault(seq, time.monotonic() - sent_at)
+
+    with receiver, sender:
+        receiver.bind((destination, port))
+        listener = threading.Thread(target=receive, daemon=True)
+        listener.start()
+        start = time.monotonic()
+        for seq in range(count):
+            time.sleep(max(0.0, start + seq / rate - time.monotonic()))
+            payload = STAMP.pack(seq, time.monotonic())
+            sender.sendto(payload + bytes(size - len(payload)), (destination, port))
+        time.sleep(linger)
+        done.set()
+        listener.join()
+    return result

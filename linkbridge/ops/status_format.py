@@ -16,6 +16,7 @@ from linkbridge.ops.status_data import (
     SideStatus,
     TunnelStatus,
 )
+from linkbridge.wire.fec import GROUP
 
 NO_TUNNELS = "no linkbridge tunnels running"
 HEADER = ("DEVICE", "PID", "UP", "SIDE", "STATE", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES",
@@ -126,7 +127,7 @@ def repair_lines(tunnels: Sequence[TunnelStatus]) -> list[str]:
 def repair_text(figures: Repair) -> str:
     counts = ", ".join(f"{getattr(figures, name)} {name}" for name in Repair.COUNTERS)
     return (f"repair {figures.mode}: {counts}; loss in {figures.loss:.1%}, out "
-            f"{figures.peer_loss:.1%}; rto {figures.rto_ms} ms, parity {figures.parity}/8")
+            f"{figures.peer_loss:.1%}; rto {figures.rto_ms} ms, parity {figures.parity}/{GROUP}")
 
 
 def compression_lines(tunnels: Sequence[TunnelStatus]) -> list[str]:

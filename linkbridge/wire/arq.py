@@ -60,7 +60,6 @@ class Ack:
 class _Pending:
     payload: bytes
     sent_at: float
-    first_sent: float
     tries: int = 0  # retransmissions so far
     gap: bool = False  # due because an acknowledgement showed it missing, not by the timer
 
@@ -74,7 +73,7 @@ def smoothed(srtt: float | None, rttvar: float, rtt: float) -> tuple[float, floa
 
 class RttEstimator:
     """Smoothed RTT and retransmission timeout after RFC 6298 (its constants, and the RTT
-    itself for its clock granularity), from each frame's first transmission to its
+    itself for its clock granularity), from the transmission of each frame sent once to its
     acknowledgement."""
 
     def __init__(self, initial: float) -> None:
@@ -92,7 +91,8 @@ class RttEstimator:
 
     def back_off(self) -> None:
         """The timer fired: double the RTO until a new sample (RFC 6298 5.5), so that a
-        link whose queue holds frames longer than the RTO stops sending them again."""
+        link whose queue holds frames longer than the RTO stops sending them again (with
+        Karn's rule the only way out of a timer shorter than the RTT)."""
         self.rto = min(MAX_RTO, self.rto * 2)
 
 
@@ -120,7 +120,7 @@ class ArqSender:
             if len(self._pending) >= WINDOW:
                 del self._pending[next(iter(self._pending))]
                 self._count("given_up")
-            self._pending[seq] = _Pending(payload, now, now)
+            self._pending[seq] = _Pending(payload, now)
         return seq
 
     def oldest(self) -> int:
@@ -140,17 +140,15 @@ class ArqSender:
         return self._next
 
     def acknowledged(self, ack: Ack, now: float) -> None:
-        """Forget the frames `ack` covers, each an RTT sample from its first transmission.
+        """Forget the frames `ack` covers, each one sent once an RTT sample (Karn).
         A frame last sent before the newest frame `ack` covers is due at once: a selective
         acknowledgement shows the gap (links seldom reorder; TCP's fast retransmit)."""
         newest = None  # when the newest frame covered was sent (sent once: no doubt which)
         for seq in [seq for seq in self._pending if ack.covers(seq)]:
             pending = self._pending.pop(seq)
-            # from the first transmission, not only for frames sent once (Karn): an RTT too
-            # long by a retransmission's wait now and then costs less than a timer that
-            # races acknowledgements queued behind the peer's data (spurious retransmissions)
-            self.rtt.sample(now - pending.first_sent)
-            if pending.tries == 0:
+            if pending.tries == 0:  # Karn: a frame sent again gives no RTT sample (at 20%
+                # loss a fifth of them would each add a retransmission's wait)
+                self.rtt.sample(now - pending.sent_at)
                 newest = pending.sent_at if newest is None else max(newest, pending.sent_at)
         if newest is None:
             return

@@ -16,8 +16,8 @@ import zfec
 
 from linkbridge.wire.arq import distance, seq_after
 
-GROUP = 8  # data frames per group, at most
-MAX_PARITY = 8  # parity frames per group, at most
+GROUP = 16  # data frames per group, at most
+MAX_PARITY = GROUP  # parity frames per group, at most
 TARGET = 0.002  # the share of data frames a group may leave unrepaired on average
 LENGTH = 2  # bytes: a block is the payload's length, the payload, then zeros
 CACHE = 64  # data frames and parity groups the receiver keeps
@@ -93,7 +93,8 @@ class FecSender:
         does not follow the open group's last (`auto` sent some without coding meanwhile)
         closes that group and opens the next."""
         # the parity of a group a frame closes is made at time 0: it goes out with the next
-        # tick, not held for idle airtime as that of a group closed by waiting (due())
+        # tick, not held for idle airtime as that of a group closed by waiting (due()): a
+        # frame lost in it must not fall a receiver's window (WINDOW) behind before it comes
         parity = []
         if self._group and seq != seq_after(self._group[-1][0], 1):
             parity = self.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from linkbridge.wire import drops
 from linkbridge.wire.arq import (
@@ -49,26 +49,37 @@ ACK_FIELDS = 6
 PARITY_FIELDS = 4
 HEADER = EXTENSION_HEADER + 4  # what a DATA frame adds
 HOLD_UNIT = 0.05  # s
-OVERHEAD = HEADER + ACK_FIELDS  # what a DATA frame with an acknowledgement adds: the layer's
+OVERHEAD = HEADER  # what the layer takes from the link's MTU: an acknowledgement rides on a
+# DATA frame only where it fits, else it goes in an ACK frame of its own
 PREFIX = extension_header(REPAIR)
-IDLE = 0.05  # s without a data frame sent: the link is idle, parity goes out
-LOSS_WEIGHT = 1 / 128  # of each frame resolved in the measured loss
+IDLE = 0.05  # s without a data or parity frame sent: the link is idle, a parity frame goes out
+LOSS_WEIGHT = 1 / 128  # of each frame resolved in the measured loss (the mean of all frames
+# until as many have been resolved: a start from 0 would say "no loss" for the first minute)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The layer's figures: the RTT assumed until measured, how long a group of FEC frames
-    stays open, how long parity may wait for idle airtime, how long an unordered (FEC)
+    """The layer's figures: the RTT assumed until measured (the first RTO), how long a group
+    of FEC frames stays open, how long parity may wait for idle airtime, how long an unordered (FEC)
     receiver waits before it reports a frame lost, how often it reports its loss, and how
     long an acknowledgement waits for more to batch with or a data frame to ride on (each
     costs airtime, more so on half duplex; it waits no longer, as its wait is in the RTT)."""
 
     rtt: float = 1.0
-    group_wait: float = 0.5
+    group_wait: float = 1.0
     parity_wait: float = 0.5
     fec_hold: float = 3.0
     report_every: float = 2.0
     ack_delay: float = 0.1
+
+
+def link_settings(round_trip: float | None) -> Settings:
+    """The settings for a link whose full frame and small answer take `round_trip` s (its
+    SendTiming figures; None: not known): the timer starts at twice that, 1 s at least."""
+    default = Settings()
+    if round_trip is None:
+        return default
+    return replace(default, rtt=max(default.rtt, 2 * round_trip))
 
 
 def hold_for(rto: float) -> float:
@@ -83,10 +94,12 @@ class LinkRepair:
     repaired, unrepaired, duplicates and what the layer sent of its own."""
 
     def __init__(self, mode: str, settings: Settings | None = None,
-                 drop: Callable[[str], None] = lambda reason: None) -> None:
+                 drop: Callable[[str], None] = lambda reason: None,
+                 mtu: int | None = None) -> None:
         if mode not in MODES or mode == OFF:
             raise ValueError(f"repair mode {mode!r}: one of {', '.join(MODES[1:])}")
         self.mode = mode
+        self.mtu = mtu  # the link's largest frame (None: any size)
         self._drop = drop
         self.settings = settings = settings or Settings()
         self.stats: Counter[str] = Counter()
@@ -96,10 +109,11 @@ class LinkRepair:
         self.fec_out = FecSender(settings.group_wait)
         self.fec_in = FecReceiver(self.receiver.missing)
         self.loss = 0.0  # measured here, on frames from the peer
+        self._resolved = 0  # frames from the peer resolved, up to 1 / LOSS_WEIGHT
         self.peer_loss = 0.0  # as the peer reports it, on frames from here
         self._parity: list[Parity] = []
         self._ack_due: float | None = None
-        self._last_data = float("-inf")
+        self._last_data = float("-inf")  # when the latest data or parity frame was sent
         self._piggybacked = False  # whether the latest DATA frame carried the acknowledgement
 
     @property
@@ -116,7 +130,7 @@ class LinkRepair:
         """The frames that carry `payload` (its DATA frame, then any parity it completes)."""
         self.sender.retransmit = self.retransmitting
         seq = self.sender.stamp(payload, now)
-        frames = [self._data(seq, payload)]
+        frames = [self._data(seq, payload, now)]
         self._last_data = now
         if self.coding:
             self.fec_out.parity = redundancy(self.peer_loss, GROUP)
@@ -151,9 +165,8 @@ class LinkRepair:
             self.stats["parity_received"] += 1
             return self._rebuilt(self.fec_in.parity(body_parity(seq, body)), now)
         self.receiver.hold = hold
-        if self._ack_due is None:
-            self._ack_due = now + (self.settings.ack_delay if self.mode != FEC
-                                   else self.settings.report_every)
+        due = now + (self.settings.ack_delay if self.mode != FEC else self.settings.report_every)
+        self._ack_due = due if self._ack_due is None else min(self._ack_due, due)
         gapless = self.receiver.gapless
         out = self.receiver.forward(oldest) + self.receiver.accept(seq, body, now)
         if gapless and not self.receiver.gapless and self.mode != FEC:
@@ -163,17 +176,21 @@ class LinkRepair:
     def tick(self, now: float) -> tuple[list[bytes], list[bytes | None]]:
         """What is due at `now`: frames for the link (retransmissions, an acknowledgement,
         parity), frames and loss marks for the layer above (a gap given up)."""
-        frames = [self._data(seq, payload) for seq, payload in self.sender.due(now)]
+        frames = [self._data(seq, payload, now) for seq, payload in self.sender.due(now)]
         if self._ack_due is not None and self._ack_due <= now:
-            frames.append(PREFIX + bytes([ACK]) + self._ack_fields())
+            frames.append(PREFIX + bytes([ACK]) + self._ack_fields(now))
             self.stats["acks_sent"] += 1
         if self.coding:
             self._parity += self.fec_out.due(now)
-        if self._parity and (self._last_data + IDLE <= now
-                             or self._parity[0].made_at + self.settings.parity_wait <= now):
-            frames += [parity_frame(parity) for parity in self._parity]
-            self.stats["parity_sent"] += len(self._parity)
-            self._parity.clear()
+        if self._parity and self._parity[0].made_at + self.settings.parity_wait <= now:
+            sent, self._parity = self._parity, []  # waited long enough: all of it
+        elif self._parity and self._last_data + IDLE <= now:
+            sent, self._parity = self._parity[:1], self._parity[1:]  # one per idle spell, so
+            self._last_data = now  # that a data frame meets one parity frame at most
+        else:
+            sent = []
+        frames += [parity_frame(parity) for parity in sent]
+        self.stats["parity_sent"] += len(sent)
         return frames, self.receiver.expire(now)
 
     def deadline(self) -> float | None:
@@ -199,13 +216,14 @@ class LinkRepair:
             out += self.receiver.accept(seq, payload, now, repaired=True)
         return out
 
-    def _data(self, seq: int, payload: bytes) -> bytes:
+    def _data(self, seq: int, payload: bytes, now: float) -> bytes:
         hold = self.settings.fec_hold if self.mode == FEC else hold_for(self.rtt.rto)
         fields = bytes((seq, min(255, round(hold / HOLD_UNIT)), self._oldest(seq)))
-        self._piggybacked = self._ack_due is not None
+        self._piggybacked = self._ack_due is not None and (
+            self.mtu is None or len(payload) + HEADER + ACK_FIELDS <= self.mtu)
         if not self._piggybacked:
             return PREFIX + bytes([DATA]) + fields + payload
-        return PREFIX + bytes([DATA | ACKED]) + fields + self._ack_fields() + payload
+        return PREFIX + bytes([DATA | ACKED]) + fields + self._ack_fields(now) + payload
 
     def _oldest(self, seq: int) -> int:
         """The oldest frame a receiver may still get: one to be sent again, or covered by
@@ -220,15 +238,21 @@ class LinkRepair:
         if frame[EXTENSION_HEADER] & ~ACKED == DATA:
             self.sender.abandon(frame[EXTENSION_HEADER + 1])
 
-    def _ack_fields(self) -> bytes:
+    def _ack_fields(self, now: float) -> bytes:
+        """An acknowledgement's fields; while a gap is held, the next is due one RTT on (the
+        sender hears of the gap though this one is lost, and no later frame may come: a TCP
+        sender waits for the frames held behind the gap)."""
         self._ack_due = None
+        if not self.receiver.gapless and self.mode != FEC:
+            self._ack_due = now + max(self.settings.ack_delay, self.rtt.srtt or self.settings.rtt)
         ack = self.receiver.ack()
         return (bytes([ack.next]) + ack.bits.to_bytes(WINDOW // 8, "big")
                 + bytes([round(self.loss * 255)]))
 
     def _count(self, name: str) -> None:
         if name in ("received", "missed"):
-            self.loss += ((name == "missed") - self.loss) * LOSS_WEIGHT
+            self._resolved = min(self._resolved + 1, round(1 / LOSS_WEIGHT))
+            self.loss += ((name == "missed") - self.loss) / self._resolved
             return
         self.stats[name] += 1
         if name == "duplicates":

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from benchmarks import serial_latency, slip_codec
+from benchmarks import repair, serial_latency, slip_codec
 from benchmarks.compare import METRICS, Sample, table
 from benchmarks.running import verdict_status
 
@@ -95,6 +95,22 @@ def test_a_missed_target_is_a_failing_exit_status(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(slip_codec, "measure", lambda packets, repeat: {
         "encode": 900.0, "decode": 300.0, "round_trip": 200.0, "round_trip_crc": 100.0})
     assert slip_codec.main(["--packets", "1", "--repeat", "1"]) == 0
+
+
+def test_repair_prints_each_target_ok_or_missed_and_exits_1_on_a_miss(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    met = repair.Target("TCP B/s, loss 5%", {"off": 900.0, "arq": 880.0}, "B/s", 0.93,
+                        "arq >= 0.92x lossless plain, intact", True)
+    missed = repair.Target("UDP median one-way delay ms", {"off": 57.0, "fec": 130.0}, "ms",
+                           73.0, "fec <= 10 ms above plain", False, "fec: parity 6/16")
+    monkeypatch.setattr(repair, "measure", lambda args: [met])
+    assert repair.main(["--cases", "tcp"]) == 0
+    assert "arq >= 0.92x lossless plain, intact: ok" in capsys.readouterr().out
+    monkeypatch.setattr(repair, "measure", lambda args: [met, missed])
+    assert repair.main(["--cases", "udp", "--airtime", "on"]) == 1
+    out = capsys.readouterr().out
+    assert "fec <= 10 ms above plain: MISSED\n    fec: parity 6/16" in out
+    assert "loss_airtime on" in out
 
 
 def test_slip_codec_exit_status_follows_its_verdicts() -> None:

@@ -5,12 +5,10 @@ from the tunnels' status sockets."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
-import time
 
 from linkbridge.datapath.repairing import RepairingEndpoint
-from linkbridge.lab import netns
+from linkbridge.lab.probes import udp_stream
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, TwoHosts
@@ -27,31 +25,7 @@ LOSSY = "sim:?loss=20%&seed=5&delay=20ms&rate=256kbit"
 
 def datagrams(lab: TwoHosts, count: int, rate: float) -> set[int]:
     """Send `count` numbered UDP datagrams A -> B at `rate`/s; the numbers B received."""
-    with netns.inside(lab.b):
-        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with netns.inside(lab.a):
-        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    got: set[int] = set()
-    with receiver, sender:
-        receiver.bind((OVERLAY[1], PORT))
-        receiver.settimeout(0.2)
-        done = threading.Event()
-
-        def collect() -> None:
-            while not done.is_set():
-                with contextlib.suppress(TimeoutError):
-                    got.add(int.from_bytes(receiver.recv(2048)[:4], "big"))
-
-        thread = threading.Thread(target=collect, daemon=True)
-        thread.start()
-        start = time.monotonic()
-        for number in range(count):
-            time.sleep(max(0.0, start + number / rate - time.monotonic()))
-            sender.sendto(number.to_bytes(4, "big") + bytes(100), (OVERLAY[1], PORT))
-        time.sleep(1.5)  # the last repairs, held gaps given up
-        done.set()
-        thread.join()
-    return got
+    return set(udp_stream(lab.a, lab.b, OVERLAY[1], count, rate, 104, PORT, linger=1.5).delays)
 
 
 def repair_figures(sides: tuple[LinkbridgeProcess, LinkbridgeProcess]) -> list[Repair]:

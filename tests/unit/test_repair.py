@@ -13,9 +13,17 @@ from hypothesis import strategies as st
 
 from linkbridge.wire import drops
 from linkbridge.wire.arq import HALF, WINDOW, Ack, retries_for
-from linkbridge.wire.fec import GROUP, FecReceiver, FecSender, redundancy, residual
+from linkbridge.wire.fec import (
+    GROUP,
+    MAX_PARITY,
+    TARGET,
+    FecReceiver,
+    FecSender,
+    redundancy,
+    residual,
+)
 from linkbridge.wire.frames import EXTENSION_HEADER, REPAIR, extension_header, extension_subtype
-from linkbridge.wire.repair import OVERHEAD, LinkRepair, Settings, parse
+from linkbridge.wire.repair import ACK, OVERHEAD, LinkRepair, Settings, link_settings, parse
 
 STEP = 0.01  # s of simulated time per step
 
@@ -198,7 +206,7 @@ def test_redundancy_follows_loss() -> None:
     parities = [redundancy(loss, GROUP) for loss in (0.01, 0.05, 0.1, 0.2)]
     assert parities == sorted(parities) and parities[0] >= 1
     for loss, r in zip((0.01, 0.05, 0.1, 0.2), parities, strict=True):
-        assert r == 8 or residual(GROUP, r, loss) <= 0.002
+        assert r == MAX_PARITY or residual(GROUP, r, loss) <= TARGET
 
 
 def test_fec_rebuilds_any_k_of_a_group() -> None:
@@ -245,12 +253,16 @@ def test_frames_of_a_peer_without_the_layer_pass_up() -> None:
     assert LinkRepair("arq").receive(b"\x45plain", 0.0) == [b"\x45plain"]
 
 
-def test_overhead_bounds_a_data_frame() -> None:
-    a, b = LinkRepair("arq"), LinkRepair("arq")
+def test_an_acknowledgement_rides_on_a_data_frame_only_where_it_fits() -> None:
+    a, b = LinkRepair("arq"), LinkRepair("arq", mtu=100 + OVERHEAD)
     b.receive(a.send(b"x", 0.0)[0], 0.0)
-    frame = b.send(b"y" * 100, 0.0)[0]  # carries an acknowledgement
-    assert len(frame) == 100 + OVERHEAD
-    assert extension_subtype(frame) == REPAIR
+    full = b.send(b"y" * 100, 0.0)[0]  # no room for the acknowledgement
+    assert len(full) == 100 + OVERHEAD and extension_subtype(full) == REPAIR
+    acks, _ = b.tick(Settings().ack_delay)  # it goes on its own
+    assert len(acks) == 1 and parse(acks[0]) is not None and parse(acks[0])[0] == ACK
+    b.receive(a.send(b"x", 0.0)[0], 0.0)
+    small = b.send(b"y" * 50, 0.0)[0]  # room: it rides along
+    assert len(small) > 50 + OVERHEAD and b.tick(Settings().ack_delay)[0] == []
 
 
 @settings(max_examples=300, deadline=None)
@@ -301,3 +313,56 @@ def test_a_fec_group_holds_consecutive_frames_only() -> None:
     parity = sender.add(5, b"c", 0.0)
     assert parity and {(p.first, p.k) for p in parity} == {(0, 2)}
     assert sender.first() == [5]
+
+
+def test_a_frame_sent_again_gives_no_rtt_sample() -> None:
+    """Karn: the acknowledgement may answer either copy; at 20% loss such samples, each a
+    retransmission's wait too long, made the RTO seconds."""
+    a, b = LinkRepair("arq"), LinkRepair("arq")
+    a.send(b"lost", 0.0)
+    again, _ = a.tick(1.0)  # the RTO (1 s until measured) fired
+    assert len(again) == 1
+    b.receive(again[0], 1.1)
+    acks, _ = b.tick(1.1 + Settings().ack_delay)
+    a.receive(acks[0], 1.3)
+    assert a.sender.outstanding == 0 and a.rtt.srtt is None
+    b.receive(a.send(b"next", 2.0)[0], 2.1)
+    a.receive(b.tick(2.1 + Settings().ack_delay)[0][0], 2.3)
+    assert a.rtt.srtt == pytest.approx(0.3)
+
+
+def test_a_held_gap_is_acknowledged_again_each_rtt_until_it_fills() -> None:
+    """The acknowledgement that shows a gap may be lost, and no later frame may come to
+    prompt another (the TCP sender waits for what is held behind the gap)."""
+    a, b = LinkRepair("arq"), LinkRepair("arq")
+    frames = [a.send(b"%d" % i, 0.0)[0] for i in range(3)]
+    b.receive(frames[0], 0.1)
+    b.receive(frames[2], 0.1)  # 1 is missing
+    assert len(b.tick(0.1)[0]) == 1  # at once
+    rtt = Settings().rtt  # none measured yet
+    assert b.tick(0.1 + rtt / 2)[0] == [] and len(b.tick(0.1 + rtt)[0]) == 1  # again
+    assert b.receive(frames[1], 1.2) == [b"1", b"2"]
+    b.tick(1.2 + Settings().ack_delay)  # the acknowledgement of the filled gap
+    assert b.deadline() is None  # nothing more to say
+
+
+def test_the_timer_starts_from_the_link_round_trip() -> None:
+    """On the 1200 bit/s half-duplex radio a frame's round trip is about 4 s: a timer of 1 s
+    sent every frame again before its acknowledgement could come (and, by Karn's rule, never
+    measured an RTT)."""
+    assert link_settings(None) == Settings()
+    assert link_settings(0.27).rtt == Settings().rtt  # 9600 bit/s: 1 s already covers it
+    assert link_settings(3.9).rtt == pytest.approx(7.8)
+    assert LinkRepair("arq", link_settings(3.9)).rtt.rto == pytest.approx(7.8)
+
+
+def test_the_measured_loss_is_the_mean_until_it_has_enough_frames() -> None:
+    """A start from 0 weighted 1/128 per frame would ask for half the parity FEC needs for
+    the first minute of a 10 packets/s stream."""
+    a, b = LinkRepair("fec"), LinkRepair("fec")
+    for seq in range(20):
+        frame = a.send(b"%d" % seq, seq / 10)[0]
+        if seq % 10 != 3:  # one in ten lost
+            b.receive(frame, seq / 10)
+    b.tick(20 / 10 + Settings().fec_hold)  # the losses resolved
+    assert b.loss == pytest.approx(0.1, abs=0.02)

@@ -158,7 +158,7 @@ def test_status_parses_formats_and_exports_the_figures() -> None:
         f"lb0: repair arq: {side.repair.retransmissions} retransmissions, 0 repaired, "
         f"0 unrepaired, 0 duplicates; loss in 0.0%, out {side.repair.peer_loss:.1%}; "
         f"rto {side.repair.rto_ms} ms, "
-        "parity 0/8"]
+        "parity 0/16"]
     lab = lab_repair_lines((tunnel, tunnel))
     assert [line.split(":")[0] for line in lab] == ["  repair   A", "  repair   B"]
     assert lab[0].endswith(repair_lines([tunnel])[0].removeprefix("lb0: "))
