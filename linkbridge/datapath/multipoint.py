@@ -128,6 +128,12 @@ class PeerView:
 
 
 UpperOpener = Callable[[PeerPort, contextlib.ExitStack], Endpoint]
+TopWrapper = Callable[[Endpoint, contextlib.ExitStack], Endpoint]  # a layer over a stack's top
+
+
+def same_top(top: Endpoint, _undo: contextlib.ExitStack) -> Endpoint:
+    """The TopWrapper that adds nothing."""
+    return top
 
 
 class PeerCounters(Counters):
@@ -178,7 +184,7 @@ class PeerRouter:
         self._roamer: Roamer | None = None  # with encryption over a RoamingLink (_install)
         # what the pipeline put over each peer's stack (its link-aware queue), for a reload's
         # new peers to get the same
-        self.top: Callable[[Endpoint, contextlib.ExitStack], Endpoint] = lambda top, _undo: top
+        self.top: TopWrapper = same_top
         self._install(table, upper, restation=False)  # validate() gave the link its stations
 
     @property

@@ -32,7 +32,14 @@ from linkbridge.datapath.endpoint import (
 from linkbridge.datapath.fragmenting import FragmentingEndpoint
 from linkbridge.datapath.handshakes import HandshakeScheduler
 from linkbridge.datapath.multilink import LinkScheduler
-from linkbridge.datapath.multipoint import PeerPort, UpperOpener, no_layers, peer_router
+from linkbridge.datapath.multipoint import (
+    PeerPort,
+    TopWrapper,
+    UpperOpener,
+    no_layers,
+    peer_router,
+    same_top,
+)
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
@@ -485,14 +492,6 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
     if fragment_frame is None:
         return link
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)
-
-
-TopWrapper = Callable[[Endpoint, contextlib.ExitStack], Endpoint]  # a layer over a stack's top
-
-
-def same_top(top: Endpoint, _undo: contextlib.ExitStack) -> Endpoint:
-    """The TopWrapper that adds nothing."""
-    return top
 
 
 def queue_over(pace: QueuePace | None, name: str, stack: contextlib.ExitStack) -> TopWrapper:

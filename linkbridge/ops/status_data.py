@@ -58,7 +58,7 @@ class Encryption:
 class Repair:
     """The loss-repair layer's figures (`--repair`): frames sent again, rebuilt from parity,
     given up, received twice; the loss measured on frames in and as the peer reports it on
-    frames out; the retransmission timeout and the parity frames per group of 8."""
+    frames out; the retransmission timeout and the parity frames per group (wire/fec.GROUP)."""
 
     mode: str = "?"
     retransmissions: int = 0
