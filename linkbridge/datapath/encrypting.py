@@ -126,22 +126,19 @@ class EncryptingEndpoint:
             below.send_many if isinstance(below, BatchSender) else None)
         self._logged: dict[str, float] = {}
         self._handshakes = 0
-        self._stop = threading.Event()
-        self._wake = threading.Event()  # the channel has handshake work
-        self._thread = threading.Thread(target=self._run_handshakes,
-                                       name=f"{self.name} handshakes", daemon=True)
+        self._own_scheduler = scheduler is None  # then start() makes one for this layer alone
         if isinstance(below, Vouching):  # a multipoint peer's port: it roams on our word
             below.vouch_with(self.vouches)
 
     def start(self) -> None:
-        """Start the handshake work (its thread, or steps on the scheduler) with the first
-        initiation to send (a restarted side renews the session by itself)."""
+        """Start the handshake work (steps on the scheduler given, or on one of this layer's
+        own, a thread) with the first initiation to send (a restarted side renews the session
+        by itself)."""
         with self._lock:
             self.channel.start(self._clock())
-        if self._scheduler is not None:
-            self._scheduler.add(self)
-        else:
-            self._thread.start()
+            if self._scheduler is None:
+                self._scheduler = HandshakeScheduler(self.name)
+        self._scheduler.add(self)
 
     def send(self, packet: bytes) -> None:
         with self._lock:
@@ -227,31 +224,17 @@ class EncryptingEndpoint:
         self.below.close()
 
     def stop_timers(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.remove(self)
-            return
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
+        scheduler = self._scheduler
+        if scheduler is None:
+            return  # never started
+        scheduler.remove(self)
+        if self._own_scheduler:
+            scheduler.close()
 
     def _wake_for_work(self) -> None:
         """Wake the handshake thread when the channel has a job for it (the lock is held)."""
-        if self.channel.work_waiting:
-            if self._scheduler is not None:
-                self._scheduler.wake(self)
-            else:
-                self._wake.set()
-
-    def _run_handshakes(self) -> None:
-        """Until close(): handshake steps, as each asks."""
-        wait = 0.0
-        while True:
-            self._wake.wait(wait)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            wait = self.handshake_step()
+        if self.channel.work_waiting and self._scheduler is not None:
+            self._scheduler.wake(self)  # before start(), start() steps it at once
 
     def handshake_step(self) -> float:
         """The channel's handshake jobs, their Diffie-Hellman work outside the lock, and its
