@@ -127,7 +127,8 @@ def test_retries_come_from_the_timer_thread_without_traffic() -> None:
             b.receive(0.02)
             a.receive(0.02)
         assert a.channel.handshakes + b.channel.handshakes >= 1
-        timer = a._thread
+        assert a._scheduler is not None  # the layer's own: no scheduler was shared
+        timer = a._scheduler._thread
     assert not timer.is_alive()  # stopped with the stack
 
 
