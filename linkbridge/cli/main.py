@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from linkbridge.cli.installed import InstalledPlugins
-from linkbridge.cli.kernel import cmd_down
-from linkbridge.cli.keys import cmd_genkey, cmd_genpsk, cmd_pubkey
-from linkbridge.cli.lab import cmd_lab
 from linkbridge.cli.parser import build_parser
-from linkbridge.cli.plugin import cmd_plugin
-from linkbridge.cli.show import cmd_completion, cmd_links, cmd_manual, cmd_status
-from linkbridge.cli.up import cmd_link, cmd_reload, cmd_tunnel, cmd_up
 from linkbridge.errors import ConfigError, LinkbridgeError
 from linkbridge.ops.logs import setup_logging
 from linkbridge.ops.signals import Shutdown
@@ -24,13 +20,23 @@ from linkbridge.plugin.registry import get_plugin_manager
 log = logging.getLogger("linkbridge")
 
 Command = Callable[[argparse.Namespace, InstalledPlugins], None]
-COMMANDS: dict[str, Command] = {"up": cmd_up, "tunnel": cmd_tunnel, "link": cmd_link,
-                                "reload": cmd_reload,
-                                "links": cmd_links, "plugin": cmd_plugin, "down": cmd_down,
-                                "status": cmd_status,
-                                "lab": cmd_lab, "completion": cmd_completion,
-                                "manual": cmd_manual, "genkey": cmd_genkey,
-                                "pubkey": cmd_pubkey, "genpsk": cmd_genpsk}
+# command -> (module of linkbridge.cli, function): only the module of the command that runs is
+# imported, so a tunnel does not load the status client's HTTP server, the lab or the plugin kit
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("up", "cmd_up"), "tunnel": ("up", "cmd_tunnel"), "link": ("up", "cmd_link"),
+    "reload": ("up", "cmd_reload"), "links": ("show", "cmd_links"),
+    "plugin": ("plugin", "cmd_plugin"), "down": ("kernel", "cmd_down"),
+    "status": ("show", "cmd_status"), "lab": ("lab", "cmd_lab"),
+    "completion": ("show", "cmd_completion"), "manual": ("show", "cmd_manual"),
+    "genkey": ("keys", "cmd_genkey"), "pubkey": ("keys", "cmd_pubkey"),
+    "genpsk": ("keys", "cmd_genpsk"),
+}
+
+
+def command(name: str) -> Command:
+    """The function that runs command `name`, its module imported now."""
+    module, function = COMMANDS[name]
+    return cast(Command, getattr(importlib.import_module(f"linkbridge.cli.{module}"), function))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(level, args.log_format, libraries=args.verbose >= 2)
     plugins = InstalledPlugins(get_plugin_manager)  # the one plugin manager, made when needed
     try:
-        COMMANDS[args.command](args, plugins)
+        command(args.command)(args, plugins)
     except Shutdown:
         return 0
     except LinkbridgeError as exc:

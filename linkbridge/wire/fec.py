@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import comb
+from typing import TYPE_CHECKING
 
-import zfec
+if TYPE_CHECKING:
+    import zfec
 
 from linkbridge.wire.arq import distance, seq_after
 
@@ -64,17 +66,25 @@ class Parity:
 
 
 class _Coders:
-    """zfec encoders and decoders by (k, m), made once."""
+    """zfec encoders and decoders by (k, m), made once. zfec is imported on first use: it
+    loads hashlib, json and argparse for its command-line tools (~4 MB a tunnel without FEC
+    does not need)."""
 
     def __init__(self) -> None:
         self._encoders: dict[tuple[int, int], zfec.Encoder] = {}
         self._decoders: dict[tuple[int, int], zfec.Decoder] = {}
 
     def encoder(self, k: int, m: int) -> zfec.Encoder:
-        return self._encoders.setdefault((k, m), zfec.Encoder(k, m))
+        if (k, m) not in self._encoders:
+            import zfec
+            self._encoders[k, m] = zfec.Encoder(k, m)
+        return self._encoders[k, m]
 
     def decoder(self, k: int, m: int) -> zfec.Decoder:
-        return self._decoders.setdefault((k, m), zfec.Decoder(k, m))
+        if (k, m) not in self._decoders:
+            import zfec
+            self._decoders[k, m] = zfec.Decoder(k, m)
+        return self._decoders[k, m]
 
 
 class FecSender:

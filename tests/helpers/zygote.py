@@ -292,10 +292,12 @@ def installed() -> ZygoteLauncher | None:
 
 
 if __name__ == "__main__":
-    from linkbridge.cli.main import main
+    from linkbridge.cli.main import COMMANDS, command, main
     from linkbridge.plugin.registry import get_plugin_manager
 
     get_plugin_manager()  # the plugins imported once, here
+    for name in COMMANDS:  # and every command's module (main imports the one it runs)
+        command(name)
     gc.freeze()  # what is here now is shared with every child: no collection touches it
     child_argv = serve(socket.socket(fileno=int(sys.argv[1])))
     sys.exit(main(child_argv))

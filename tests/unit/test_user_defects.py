@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from linkbridge.cli import main as cli_main
+from linkbridge.cli import show
 from linkbridge.framing import slip
 from linkbridge.framing.events import Lost
 from linkbridge.ops.logs import setup_logging
@@ -45,7 +46,7 @@ def log_lines(monkeypatch: pytest.MonkeyPatch, *flags: str) -> str:
         logging.getLogger("pyroute2.netlink.nlsocket").debug("netlink message dump")
         logging.getLogger("pyroute2.netlink.nlsocket").warning("library warning")
 
-    monkeypatch.setitem(cli_main.COMMANDS, "links", command)
+    monkeypatch.setattr(show, "cmd_links", command)
     try:
         assert cli_main.main([*flags, "links"]) == 0
     finally:
