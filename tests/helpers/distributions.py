@@ -5,7 +5,9 @@ errors for correlated 0/1 series, loss-burst lengths. Pure functions, no I/O."""
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
+import statistics
 from collections.abc import Sequence
 
 Z = 4.5  # standard errors allowed: a false alarm well under once in 10^4 comparisons
@@ -85,3 +87,12 @@ def runs(series: Sequence[int], value: int = 1) -> list[int]:
     if current:
         lengths.append(current)
     return lengths
+
+
+
+def median_gap(times: Sequence[float]) -> float:
+    """The median gap between consecutive times of a sorted series: the time per packet of a
+    back-to-back burst, which a stall (a sender starved for a while, a timer firing late, a
+    burst released at once) moves in one or a few gaps, where it moves the span from first to
+    last as a whole."""
+    return statistics.median(later - earlier for earlier, later in itertools.pairwise(times))

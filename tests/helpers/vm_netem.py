@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tests.helpers.distributions import median_gap
+
 HEADER = struct.Struct("!IqI")  # sequence number, send time (ns), CRC-32 of the two
 FRAME_OVERHEAD = 14 + 20 + 8  # Ethernet + IPv4 + UDP headers around a datagram's payload
 PORT = 6000
@@ -147,7 +149,7 @@ def measure(case: Case, record: dict[str, Any]) -> dict[str, Any]:
     if case.measures == "rate":
         times = sorted(at for _seq, _delay, at in arrivals)
         figures["span_ms"] = (times[-1] - times[0]) / 1000
-        figures["per_packet_ms"] = figures["span_ms"] / (len(times) - 1)
+        figures["per_packet_ms"] = median_gap(times) / 1000
     return figures
 
 
