@@ -1,6 +1,7 @@
 """Several links per peer of a multipoint tunnel (docs/multipoint.md, "Several links per peer")
 for real: a hub and two peers in namespaces, each host on two switches, each tunnel with a
-udp: socket on each, the failover policy. One peer's primary link is cut (its veth on the
+udp: socket on each, the failover policy, each peer's packets compressed and encrypted once
+across its links (--compress auto, keys). One peer's primary link is cut (its veth on the
 first switch set down, outside the tunnel processes): its pings go on over the backup, the
 other peer's pings lose nothing, and the hub's status shows each peer's state of each link."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +18,11 @@ from linkbridge.lab.links import set_veth
 from linkbridge.lab.probes import ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import Star, set_sysctl, star_hosts
+from linkbridge.ops.status_data import parse_tunnel
+from linkbridge.wire.drops import AUTH, REPLAY
 from tests.helpers.commands import status_json
 from tests.helpers.ping_stream import ping_stream
+from tests.helpers.station_keys import station_keys
 
 PORT = 47500
 DEVICE = "lbk0"
@@ -37,15 +42,16 @@ def endpoints(star: Star, index: int) -> str:
                     for network in range(2))
 
 
-def station_args(star: Star, index: int) -> list[str]:
+def station_args(star: Star, index: int, keys: list[tuple[str, str]]) -> list[str]:
     """`linkbridge up` of station `index`: the hub has b and c as peers, b and c the hub."""
     args = ["up", "--name", DEVICE, "--address", f"{overlay(index)}/16",
-            "--link-policy", "failover", "--hold-time", "10", "--keepalive", str(KEEPALIVE)]
+            "--link-policy", "failover", "--hold-time", "10", "--keepalive", str(KEEPALIVE),
+            "--compress", "auto", "--private-key", keys[index][0]]
     for network in range(2):
         args += ["--link", f"udp:?bind={star.address_on(network, index)}:{PORT}"]
     for other in ((1, 2) if index == 0 else (0,)):
         args += ["--peer", f"{NAMES[other]},allowed=198.19.{other + 1}.0/24,"
-                           + endpoints(star, other)]
+                           + endpoints(star, other) + f",key={keys[other][1]}"]
     return args
 
 
@@ -57,15 +63,20 @@ def star(root: None) -> Iterator[Star]:
         yield hosts
 
 
+def hub_status(hub: LinkbridgeProcess) -> dict[str, Any]:
+    [document] = [doc for doc in status_json() if doc["pid"] == hub.proc.pid]  # type: ignore[union-attr]
+    return document
+
+
 def hub_links(hub: LinkbridgeProcess) -> dict[str, dict[str, Any]]:
     """The hub's rows of its peers' links (status --json), by PEER/LINK:STATION."""
-    [document] = [doc for doc in status_json() if doc["pid"] == hub.proc.pid]  # type: ignore[union-attr]
-    return {link["name"]: link for link in document["links"]}
+    return {link["name"]: link for link in hub_status(hub)["links"]}
 
 
 def test_a_peers_primary_link_fails_over_and_the_other_peer_loses_nothing(
-        run_dir: object, star: Star) -> None:
-    stations = [LinkbridgeProcess(host, station_args(star, index), f"station {NAMES[index]}")
+        run_dir: object, star: Star, tmp_path: Path) -> None:
+    keys = station_keys(tmp_path, NAMES)
+    stations = [LinkbridgeProcess(host, station_args(star, index, keys), f"station {NAMES[index]}")
                 for index, host in enumerate(star.hosts)]
     with running_together(*stations):
         for index in (1, 2):  # both peers reach the hub before the test starts
@@ -78,6 +89,7 @@ def test_a_peers_primary_link_fails_over_and_the_other_peer_loses_nothing(
             set_veth(star.hosts[1], star.veth_on(0), up=False)
         [b_pings], [c_pings] = b, c
         links = hub_links(stations[0])
+        peers = dict(parse_tunnel(hub_status(stations[0])).peers)
     after = [(sent - cut, rtt) for sent, rtt in b_pings.timeline if sent > cut]
     first = next((moment for moment, rtt in after if rtt is not None), None)
     print(f"peer links: b's first reply over the backup for a ping sent "
@@ -95,3 +107,9 @@ def test_a_peers_primary_link_fails_over_and_the_other_peer_loses_nothing(
     assert states == {b1: ("down", False), b2: ("up", True),
                       c1: ("up", True), c2: ("up", False)}, links
     assert links[c2]["counters"]["tx_packets"] < links[c1]["counters"]["tx_packets"]
+    for name in "bc":  # one session and one compressor per peer, across its links
+        [session] = [layer.encryption for layer in peers[name].stack() if layer.encryption]
+        [compress] = [layer.compression for layer in peers[name].stack() if layer.compression]
+        drops = {reason for layer in peers[name].stack() for reason in layer.drops}
+        assert session.state == "established" and session.handshakes >= 1, session
+        assert compress.tx.compressed > 0 and not drops & {REPLAY, AUTH}, (compress, drops)
