@@ -106,7 +106,8 @@ def add_up_parser(commands: Commands) -> None:
                     help="one peer of a multipoint tunnel (repeatable), as "
                          "NAME,allowed=PREFIX,endpoint=STATION[,key=KEY]: its name, a prefix "
                          "routed to it and that it may send from (allowed= may repeat), its "
-                         "station on the link (udp: HOST:PORT), its public key (with "
+                         "station on the link (udp: HOST:PORT; with several --link, "
+                         "endpoint=LINK:STATION for each link it uses), its public key (with "
                          "--private-key); instead of --remote, which means one peer "
                          "(docs/multipoint.md)")
     add_port_options(up)
