@@ -316,7 +316,8 @@ def add_stations_options(lab: argparse.ArgumentParser) -> None:
                          "two, each with a multipoint tunnel over the link (sim: "
                          "duplex=half: the radio medium; udp: a mesh; kiss: mode=ax25 or "
                          "ethernet: a KISS hub), pings every ordered "
-                         "pair and prints the matrix and each station's counters "
+                         "pair and prints the matrix and each station's counters; with "
+                         "--link repeated, a switch per link and every link in every tunnel "
                          "(docs/multipoint.md)")
     stations.add_argument("--stations", type=int, metavar="N",
                           help="number of stations, 2..26")

@@ -3,7 +3,8 @@ for real: a hub and two peers in namespaces, each host on two switches, each tun
 udp: socket on each, the failover policy, each peer's packets compressed and encrypted once
 across its links (--compress auto, keys). One peer's primary link is cut (its veth on the
 first switch set down, outside the tunnel processes): its pings go on over the backup, the
-other peer's pings lose nothing, and the hub's status shows each peer's state of each link."""
+other peer's pings lose nothing, and the hub's status shows each peer's state of each link.
+And `linkbridge lab --stations` over two links."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import pytest
 from linkbridge.lab.links import set_veth
 from linkbridge.lab.probes import ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
+from linkbridge.lab.stations import run_stations
 from linkbridge.lab.topology import Star, set_sysctl, star_hosts
 from linkbridge.ops.status_data import parse_tunnel
+from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.wire.drops import AUTH, REPLAY
 from tests.helpers.commands import status_json
 from tests.helpers.ping_stream import ping_stream
@@ -28,8 +31,8 @@ PORT = 47500
 DEVICE = "lbk0"
 NAMES = "abc"  # a is the hub
 KEEPALIVE = 0.2  # link timeout 0.45 s
-COUNT, INTERVAL = 60, 0.05  # pings from each peer, one at a time (each waits up to 0.5 s)
-CUT_AFTER = 0.75
+COUNT, INTERVAL = 40, 0.05  # pings from each peer, one at a time (each waits up to 0.5 s)
+CUT_AFTER = 0.5
 
 
 def overlay(index: int) -> str:
@@ -113,3 +116,18 @@ def test_a_peers_primary_link_fails_over_and_the_other_peer_loses_nothing(
         drops = {reason for layer in peers[name].stack() for reason in layer.drops}
         assert session.state == "established" and session.handshakes >= 1, session
         assert compress.tx.compressed > 0 and not drops & {REPLAY, AUTH}, (compress, drops)
+
+
+@pytest.mark.usefixtures("root", "run_dir")
+def test_the_stations_lab_runs_over_two_links(registry: LinkRegistry,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`lab --stations 2 --link 'sim:?duplex=half&rate=1mbit' --link udp`: every tunnel on
+    both links (sim: stations named on the medium, udp: sockets on a second switch), the
+    medium's rows in the report, every ping answered over the first."""
+    report = run_stations("sim:?duplex=half&rate=1mbit&seed=3", 2, None, 3, None, registry,
+                          more_links=["udp"])
+    out = capsys.readouterr().out
+    assert report.delivered == 1.0 and report.others == [0, 0], out
+    frames = [int(line.split(" frames)")[0].rsplit(" ", 1)[1]) for line in out.splitlines()
+              if line.startswith("airtime ")]
+    assert len(frames) == 2 and sum(frames) >= 12, out  # the 6 pings each way on the medium
