@@ -553,7 +553,7 @@ def add_multilink_options(parser: argparse.ArgumentParser,
     if defaults:
         group.add_argument("--clamp-mss", action="store_true",
                            help="lower the MSS of TCP SYNs crossing the tunnel (both ways) so "
-                                "that full segments go whole over the smallest link")
+                                "that full segments go whole over the smallest link that is up")
     return group
 
 

@@ -230,6 +230,12 @@ class LinkScheduler:
         with self._lock:
             return {"reordered": resequencer.reordered, "reorder_gaps": resequencer.gaps}
 
+    def usable_links(self) -> tuple[int, ...]:
+        """The indices of the links that are not down (all of them when none is: a frame then
+        goes out on every link)."""
+        count = len(self.lowers)
+        return tuple(i for i in range(count) if self._table.usable(i)) or tuple(range(count))
+
     @property
     def switches(self) -> int:
         """Times failover moved traffic to another link."""

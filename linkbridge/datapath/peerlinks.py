@@ -45,6 +45,8 @@ class LinkWatch(Protocol):
 
     def reordering(self) -> dict[str, int]: ...
 
+    def usable_links(self) -> Sequence[int]: ...
+
 
 class SharedLinks:
     """The addressed links `links` (in --link order) as one AddressedLink with stations
@@ -195,6 +197,11 @@ class PeerLinks:
         return [{**row, "name": f"{name}/{station.station}", "peer": name}
                 for name, port, scheduler in self._peers()
                 for row, station in zip(scheduler.link_status(), port.ports, strict=True)]
+
+    def usable_links(self) -> list[int]:
+        """The links (by index) that are not down for some peer."""
+        return sorted({port.ports[index].link_index for _name, port, scheduler in self._peers()
+                       for index in scheduler.usable_links()})
 
     def reordering(self) -> dict[str, int]:
         total: dict[str, int] = {}

@@ -214,6 +214,7 @@ class Plan:
     queue: QueuePace | None = None
     link_frames: tuple[int | None, ...] = ()  # the fragment frame of each of `links.others`
     mss_packet: int | None = None  # --clamp-mss: the largest packet a SYN's MSS allows
+    mss_packets: tuple[int | None, ...] = ()  # --clamp-mss: that of each link (None: any)
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -312,20 +313,23 @@ def validate(pipeline: Pipeline) -> Plan:
     frames = () if pipeline.links is None else tuple(
         fragment_frame_size(lower.fragment.mode, packet, lower_mtu(lower))
         for lower in pipeline.links.others)
+    packets = mss_packets(pipeline)
     return Plan(pipeline, mtu, offload, fragment, queue=queue_pace(pipeline, mtu),
-                link_frames=frames, mss_packet=mss_packet(pipeline))
+                link_frames=frames,
+                mss_packet=min((size for size in packets if size is not None), default=None),
+                mss_packets=packets)
 
 
-def mss_packet(pipeline: Pipeline) -> int | None:
-    """With --clamp-mss over several links: the largest packet that goes whole over the
-    smallest of them (its frame less the repair, encryption and sequence overheads); None
-    without, or when no link has a size."""
+def mss_packets(pipeline: Pipeline) -> tuple[int | None, ...]:
+    """With --clamp-mss over several links: for each link the largest packet that goes whole
+    over it (its frame less the repair, encryption and sequence overheads; None: a link
+    without a size); nothing without."""
     links = pipeline.links
     if links is None or not links.clamp_mss:
-        return None
-    sizes = [mtu - lower.repair.overhead for lower in (pipeline.lower, *links.others)
-             if (mtu := lower_mtu(lower)) is not None]
-    return min(sizes) - overhead(pipeline.upper.encrypt) - DATA_HEADER if sizes else None
+        return ()
+    less = overhead(pipeline.upper.encrypt) + DATA_HEADER
+    return tuple(None if (mtu := lower_mtu(lower)) is None else mtu - lower.repair.overhead - less
+                 for lower in (pipeline.lower, *links.others))
 
 
 def link_paces(pipeline: Pipeline) -> list[LinkPace | None]:
@@ -457,8 +461,9 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     ports above; every undo goes on `stack`."""
     pipeline = plan.description
     above = open_above(pipeline.above, device, stack)
+    clamp = None
     if plan.mss_packet is not None:
-        above = mss.MssClamp(above, plan.mss_packet)
+        above = clamp = mss.MssClamp(above, plan.mss_packet)
     if pipeline.capture is not None:
         writer = PcapWriter.create(pipeline.capture.path, pipeline.capture.limit)
         stack.callback(writer.close)
@@ -492,6 +497,8 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
         link_side = router
         router.top = queued  # a reload's new peers get their queue on the same sender
         stack.callback(router.close_peers)
+    if clamp is not None and watch is not None:  # the smallest of the links up at each SYN
+        clamp.largest = mss.smallest_up(plan.mss_packets, watch)
     if plan.offload_frame is None or device is None:
         return Opened(above, link_side, scheduler=watch)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))

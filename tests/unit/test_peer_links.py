@@ -13,6 +13,7 @@ import pytest
 from linkbridge.cli import main as cli
 from linkbridge.cli.up import plan_up
 from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.mss import ANY_SIZE, MssClamp, smallest_up
 from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.datapath.multipoint import PeerPort
 from linkbridge.datapath.peerlinks import LinksPort, LinksRouter, PeerLinks
@@ -31,7 +32,8 @@ from linkbridge.wire import drops
 from linkbridge.wire.liveness import Thresholds
 from linkbridge.wire.multilink import PROBE_FRAME, Policy, data_frame
 from linkbridge.wire.peers import PeerTable, parse_peer
-from tests.helpers.ip_packets import between
+from tests.helpers.ip_packets import between, tcp
+from tests.unit.test_multilink import Recorder
 from tests.unit.test_multipoint import PLUGINS, Stations, options
 
 THRESHOLDS = Thresholds(stale_after=0.3, down_after=0.45)
@@ -135,6 +137,7 @@ def test_each_peer_fails_over_on_its_own_links() -> None:
     assert rows == {"b/1:b": ("down", False), "b/2:b": ("up", True), "c/1:c": ("up", True)}
     watch = PeerLinks(router)
     assert watch.switches == 1 and watch.lowers == ()
+    assert watch.usable_links() == [0, 1]  # c's first, b's second
     assert [(name, str(change.new)) for name, change in watch.link_changes()
             if change.old == "up"] == [("b/1:b", "down")]
 
@@ -153,3 +156,24 @@ def test_a_peers_frame_from_either_link_is_delivered_once() -> None:
     forged = data_frame(8, between("198.19.3.9", "198.19.0.1"))  # b speaking for c
     assert arrive(router, link, ("1:b", forged)) == []
     assert router.counters.drops == {drops.SOURCE_NOT_ALLOWED: 1}
+
+
+def test_clamp_mss_follows_the_smallest_link_that_is_up() -> None:
+    clock = Clock()
+    lowers = [Recorder([]), Recorder([])]
+    scheduler = LinkScheduler(lowers, Policy.FAILOVER, THRESHOLDS, 10.0, 0.2, clock=clock,
+                              readers=False)
+    largest = smallest_up((1400, 93), scheduler)  # a fat link and a narrow one
+    assert largest() == 93  # none up yet: frames go on both
+    for lower in lowers:
+        lower.packets = [PROBE_FRAME]
+    scheduler.receive(0)
+    assert largest() == 93
+    clock.now = 0.5  # the narrow one silent for longer than the link timeout: down
+    lowers[0].packets = [PROBE_FRAME]
+    scheduler.receive(0)
+    assert scheduler.usable_links() == (0,) and largest() == 1400
+    below = Recorder([])
+    MssClamp(below, largest).send(tcp(flags=0x02, options=bytes((2, 4, 5, 0xB4))))  # MSS 1460
+    assert below.sent == [tcp(flags=0x02, options=bytes((2, 4)) + (1400 - 40).to_bytes(2, "big"))]
+    assert smallest_up((None, None), scheduler)() == ANY_SIZE  # no size: no clamping
