@@ -92,22 +92,23 @@ class Clock:
         return self.now
 
 
-def scheduled(clock: Clock) -> Callable[[PeerPort, contextlib.ExitStack], Endpoint]:
+def scheduled(clock: Clock, policy: Policy
+              ) -> Callable[[PeerPort, contextlib.ExitStack], Endpoint]:
     """Each peer's stack: its link scheduler over its station ports, on `clock`."""
     def opener(port: PeerPort, undo: contextlib.ExitStack) -> Endpoint:
         assert isinstance(port, LinksPort)
-        port.scheduler = LinkScheduler(port.ports, Policy.FAILOVER, THRESHOLDS, 10.0, 0.2,
+        port.scheduler = LinkScheduler(port.ports, policy, THRESHOLDS, 10.0, 0.2,
                                        clock=clock, readers=False)
         return port.scheduler
     return opener
 
 
-def hub() -> tuple[LinksRouter, Stations, Clock]:
+def hub(policy: Policy = Policy.FAILOVER) -> tuple[LinksRouter, Stations, Clock]:
     """A hub's router over in-memory shared links (stations LINK:STATION), peers b and c."""
     link, clock = Stations(), Clock()
     table = PeerTable(map(parse_peer, (B, C)))
     link.set_stations([station for peer in table.peers for station in peer.stations])
-    return LinksRouter(link, table, scheduled(clock)), link, clock
+    return LinksRouter(link, table, scheduled(clock, policy)), link, clock
 
 
 def arrive(router: LinksRouter, link: Stations, *frames: tuple[str, bytes]) -> list[bytes]:
@@ -140,6 +141,17 @@ def test_each_peer_fails_over_on_its_own_links() -> None:
     assert watch.usable_links() == [0, 1]  # c's first, b's second
     assert [(name, str(change.new)) for name, change in watch.link_changes()
             if change.old == "up"] == [("b/1:b", "down")]
+
+
+def test_duplicate_sends_each_packet_on_each_of_its_peers_links() -> None:
+    router, link, _clock = hub(Policy.DUPLICATE)
+    assert arrive(router, link, ("1:b", PROBE_FRAME), ("2:b", PROBE_FRAME),
+                  ("1:c", PROBE_FRAME)) == []
+    router.send(between("198.19.0.1", "198.19.2.9"))
+    router.send(between("198.19.0.1", "198.19.3.9"))
+    copies = link.sent
+    assert [station for station, _frame in copies] == ["1:b", "2:b", "1:c"]
+    assert copies[0][1] == copies[1][1] != copies[2][1]  # one frame, one sequence per peer
 
 
 def test_a_peers_frame_from_either_link_is_delivered_once() -> None:
