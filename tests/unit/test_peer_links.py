@@ -189,3 +189,17 @@ def test_clamp_mss_follows_the_smallest_link_that_is_up() -> None:
     MssClamp(below, largest).send(tcp(flags=0x02, options=bytes((2, 4, 5, 0xB4))))  # MSS 1460
     assert below.sent == [tcp(flags=0x02, options=bytes((2, 4)) + (1400 - 40).to_bytes(2, "big"))]
     assert smallest_up((None, None), scheduler)() == ANY_SIZE  # no size: no clamping
+
+
+def test_a_reload_gives_a_new_peer_its_links_and_keeps_the_others() -> None:
+    router, link, clock = hub()
+    kept = router.view.stacks["b"].port
+    d = "d,allowed=198.19.4.0/24,endpoint=2:d"
+    added, removed = router.update(PeerTable(map(parse_peer, (B, d))),
+                                   scheduled(clock, Policy.FAILOVER))
+    assert [peer.name for peer in added] == ["d"] and [peer.name for peer in removed] == ["c"]
+    assert link.stations == ["1:b", "2:b", "2:d"] and router.view.stacks["b"].port is kept
+    port = router.view.stacks["d"].port
+    assert isinstance(port, LinksPort) and [p.station for p in port.ports] == ["2:d"]
+    packet = between("198.19.4.9", "198.19.0.1")
+    assert arrive(router, link, ("2:d", data_frame(1, packet))) == [packet]
