@@ -230,6 +230,15 @@ class LinkScheduler:
         with self._lock:
             return {"reordered": resequencer.reordered, "reorder_gaps": resequencer.gaps}
 
+    def release_in(self) -> float | None:
+        """Seconds until balance's receiver stops waiting for the frames before one it holds
+        (<= 0: now); None when it holds none."""
+        if self._resequencer is None:
+            return None
+        with self._lock:
+            deadline = self._resequencer.deadline()
+        return None if deadline is None else deadline - self._clock()
+
     def usable_links(self) -> tuple[int, ...]:
         """The indices of the links that are not down (all of them when none is: a frame then
         goes out on every link)."""

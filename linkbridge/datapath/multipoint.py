@@ -259,6 +259,11 @@ class PeerRouter:
                 packets.append(packet)
         return packets
 
+    def wake(self, stacks: Sequence[PeerStack]) -> None:
+        """Have the next receive() pass up what the layers of `stacks` hold, frames from their
+        ports or not (a peer's link scheduler whose wait for a resequencing gap ended)."""
+        self._flush = [*self._flush, *stacks]
+
     def _roamed(self, view: PeerView, source: str, frame: bytes,
                 batch: Sequence[tuple[str, bytes]]) -> PeerStack | None:
         """The stack of the peer whose station moved to `source` for `frame` (a roaming

@@ -159,9 +159,23 @@ class LinksPort(PeerPort):
 
 
 class LinksRouter(PeerRouter):
-    """The PeerRouter over SharedLinks: each peer's port is a LinksPort."""
+    """The PeerRouter over SharedLinks: each peer's port is a LinksPort. With `resequencing`
+    (balance's receiver waits for gaps), a receive() waits no longer than the first peer's
+    wait, and then passes up what that peer's scheduler releases."""
 
     port_type = LinksPort
+    resequencing = False
+
+    def receive(self, timeout: float) -> list[bytes]:
+        if not self.resequencing:
+            return super().receive(timeout)
+        waits = [(wait, stack) for stack in self.view.stacks.values()
+                 if isinstance(stack.port, LinksPort) and stack.port.scheduler is not None
+                 and (wait := stack.port.scheduler.release_in()) is not None]
+        due = [stack for wait, stack in waits if wait <= 0]
+        if due:
+            self.wake(due)
+        return super().receive(min([timeout, *(wait for wait, _stack in waits if wait > 0)]))
 
 
 class PeerLinks:

@@ -489,8 +489,9 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
             handshakes = HandshakeScheduler(below.name)
             stack.callback(handshakes.close)
         opener = peer_opener(plan, handshakes, queued)
+        router: PeerRouter
         if isinstance(below, SharedLinks):
-            router: PeerRouter = LinksRouter(below, pipeline.peers, opener, handshakes)
+            router = links_router(below, pipeline, opener, handshakes)
             watch = PeerLinks(router)
         else:
             router = peer_router(below, pipeline.peers, opener, handshakes)
@@ -511,6 +512,17 @@ def follow_switches(scheduler: LinkScheduler | None, top: Endpoint) -> None:
     after a failover)."""
     if scheduler is not None and isinstance(top, PathListener):
         scheduler.on_switch(top.path_changed)
+
+
+def links_router(shared: SharedLinks, pipeline: Pipeline, opener: UpperOpener,
+                 handshakes: HandshakeScheduler | None) -> LinksRouter:
+    """The router over a multipoint tunnel's shared links; it wakes a peer's resequencing
+    when its wait ends when the policy resequences."""
+    assert pipeline.links is not None and pipeline.peers is not None
+    router = LinksRouter(shared, pipeline.peers, opener, handshakes)
+    router.resequencing = (pipeline.links.policy == Policy.BALANCE
+                           and pipeline.links.reorder_wait > 0)
+    return router
 
 
 def share_links(first: Endpoint, pipeline: Pipeline, stack: contextlib.ExitStack

@@ -154,6 +154,17 @@ def test_duplicate_sends_each_packet_on_each_of_its_peers_links() -> None:
     assert copies[0][1] == copies[1][1] != copies[2][1]  # one frame, one sequence per peer
 
 
+def test_balance_releases_a_held_frame_when_its_wait_ends() -> None:
+    router, link, clock = hub(Policy.BALANCE)
+    router.resequencing = True
+    first, third = between("198.19.2.9", "198.19.0.1"), between("198.19.2.8", "198.19.0.1")
+    assert arrive(router, link, ("1:b", data_frame(1, first))) == [first]
+    assert arrive(router, link, ("2:b", data_frame(3, third))) == []  # held: 2 is missing
+    assert router.receive(0) == []  # nothing more from b, its wait not over
+    clock.now = 0.1  # past --reorder-wait's 0.05 s
+    assert router.receive(0) == [third]
+
+
 def test_a_peers_frame_from_either_link_is_delivered_once() -> None:
     router, link, _clock = hub()
     packet = between("198.19.2.9", "198.19.0.1")
