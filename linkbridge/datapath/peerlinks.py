@@ -61,6 +61,7 @@ class SharedLinks:
         self.probe_interval = probe_interval
         self._clock = clock
         self._next_probe = clock()
+        self.probes_sent = 0  # probe rounds (a probe to every station of every link)
         self._where: dict[str, tuple[int, str]] = {}  # LINK:STATION -> (link index, station)
         self._inbox: queue.Queue[tuple[int, list[tuple[str, bytes]]] | BaseException] = \
             queue.Queue()
@@ -102,6 +103,7 @@ class SharedLinks:
             self._next_probe = now + self.probe_interval
             for link in self.links:
                 link.send_all(PROBE_FRAME)
+            self.probes_sent += 1
         wait = max(0.0, min(timeout, self._next_probe - now))
         try:
             item = self._inbox.get(timeout=wait) if wait else self._inbox.get_nowait()
@@ -208,7 +210,10 @@ class PeerLinks:
         return changes
 
     def link_status(self) -> list[dict[str, Any]]:
-        return [{**row, "name": f"{name}/{station.station}", "peer": name}
+        shared = self.router.link
+        probes = shared.probes_sent if isinstance(shared, SharedLinks) else 0
+        return [{**row, "name": f"{name}/{station.station}", "peer": name,
+                 "probes_sent": probes}
                 for name, port, scheduler in self._peers()
                 for row, station in zip(scheduler.link_status(), port.ports, strict=True)]
 

@@ -424,6 +424,7 @@ def check_peer_links(pipeline: Pipeline, peers: PeerTable) -> None:
     links = [lower.below.link for lower in lowers if isinstance(lower.below, LinkBelow)]
     if len(links) < len(lowers):
         raise ConfigError("several links need --link for each, not local ports")
+    addressed = [link for link in links if isinstance(link, AddressedLink)]
     for number, link in enumerate(links, 1):
         if not isinstance(link, AddressedLink):
             raise ConfigError(f"--peer with several --link: link {number} ({link.name}) has no "
@@ -441,8 +442,8 @@ def check_peer_links(pipeline: Pipeline, peers: PeerTable) -> None:
     for number, (link, names) in enumerate(zip(links, stations, strict=True), 1):
         if not names:
             raise ConfigError(f"link {number} ({link.name}): no peer has an endpoint= on it")
-        assert isinstance(link, AddressedLink)
-        link.set_stations(names)
+    for stations_of, names in zip(addressed, stations, strict=True):
+        stations_of.set_stations(names)
 
 
 @dataclass(frozen=True)
@@ -453,7 +454,7 @@ class Opened:
     tunnel_side: Endpoint
     link_side: Endpoint
     check: Check = packet_problem
-    scheduler: LinkWatch | None = None  # several links: the scheduler over them
+    scheduler: LinkWatch | None = None  # several links: their scheduler (or each peer's)
 
 
 def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None) -> Opened:
