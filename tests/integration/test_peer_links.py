@@ -22,7 +22,7 @@ from linkbridge.lab.stations import run_stations
 from linkbridge.lab.topology import Star, set_sysctl, star_hosts
 from linkbridge.ops.status_data import parse_tunnel
 from linkbridge.plugin.registry import LinkRegistry
-from linkbridge.wire.drops import AUTH, REPLAY
+from linkbridge.wire.drops import AUTH, DUPLICATE, REPLAY
 from tests.helpers.commands import status_json
 from tests.helpers.ping_stream import ping_stream
 from tests.helpers.station_keys import station_keys
@@ -45,10 +45,11 @@ def endpoints(star: Star, index: int) -> str:
                     for network in range(2))
 
 
-def station_args(star: Star, index: int, keys: list[tuple[str, str]]) -> list[str]:
+def station_args(star: Star, index: int, keys: list[tuple[str, str]],
+                 policy: str = "failover") -> list[str]:
     """`linkbridge up` of station `index`: the hub has b and c as peers, b and c the hub."""
     args = ["up", "--name", DEVICE, "--address", f"{overlay(index)}/16",
-            "--link-policy", "failover", "--hold-time", "10", "--keepalive", str(KEEPALIVE),
+            "--link-policy", policy, "--hold-time", "10", "--keepalive", str(KEEPALIVE),
             "--compress", "auto", "--private-key", keys[index][0]]
     for network in range(2):
         args += ["--link", f"udp:?bind={star.address_on(network, index)}:{PORT}"]
@@ -76,10 +77,16 @@ def hub_links(hub: LinkbridgeProcess) -> dict[str, dict[str, Any]]:
     return {link["name"]: link for link in hub_status(hub)["links"]}
 
 
+@pytest.mark.parametrize("policy", ["failover", "duplicate"])
 def test_a_peers_primary_link_fails_over_and_the_other_peer_loses_nothing(
-        run_dir: object, star: Star, tmp_path: Path) -> None:
+        run_dir: object, star: Star, tmp_path: Path, policy: str, long_run: bool) -> None:
+    """With duplicate (under --long), b loses nothing either: its copies over the second link
+    carry it across the cut, and the hub drops the other copies as `duplicate`."""
+    if policy == "duplicate" and not long_run:
+        pytest.skip("the duplicate variant runs with --long")
     keys = station_keys(tmp_path, NAMES)
-    stations = [LinkbridgeProcess(host, station_args(star, index, keys), f"station {NAMES[index]}")
+    stations = [LinkbridgeProcess(host, station_args(star, index, keys, policy),
+                                  f"station {NAMES[index]}")
                 for index, host in enumerate(star.hosts)]
     with running_together(*stations):
         for index in (1, 2):  # both peers reach the hub before the test starts
@@ -95,7 +102,7 @@ def test_a_peers_primary_link_fails_over_and_the_other_peer_loses_nothing(
         peers = dict(parse_tunnel(hub_status(stations[0])).peers)
     after = [(sent - cut, rtt) for sent, rtt in b_pings.timeline if sent > cut]
     first = next((moment for moment, rtt in after if rtt is not None), None)
-    print(f"peer links: b's first reply over the backup for a ping sent "
+    print(f"peer links ({policy}): b's first reply over the backup for a ping sent "
           f"{first and round(first, 2)} s after the cut, "
           f"{sum(rtt is None for _moment, rtt in after)} of its pings lost; c lost "
           f"{c_pings.sent - c_pings.received} of {c_pings.sent}; hub's rows: "
@@ -107,15 +114,20 @@ def test_a_peers_primary_link_fails_over_and_the_other_peer_loses_nothing(
     b1, b2 = (f"b/{network + 1}:{star.address_on(network, 1)}:{PORT}" for network in range(2))
     c1, c2 = (f"c/{network + 1}:{star.address_on(network, 2)}:{PORT}" for network in range(2))
     states = {name: (links[name]["state"], links[name]["active"]) for name in (b1, b2, c1, c2)}
+    both = policy == "duplicate"
     assert states == {b1: ("down", False), b2: ("up", True),
-                      c1: ("up", True), c2: ("up", False)}, links
-    assert links[c2]["counters"]["tx_packets"] < links[c1]["counters"]["tx_packets"]
+                      c1: ("up", True), c2: ("up", both)}, links
+    if both:
+        assert b_pings.received == COUNT, after  # the copies over the second link
+    else:
+        assert links[c2]["counters"]["tx_packets"] < links[c1]["counters"]["tx_packets"]
     for name in "bc":  # one session and one compressor per peer, across its links
         [session] = [layer.encryption for layer in peers[name].stack() if layer.encryption]
         [compress] = [layer.compression for layer in peers[name].stack() if layer.compression]
         drops = {reason for layer in peers[name].stack() for reason in layer.drops}
         assert session.state == "established" and session.handshakes >= 1, session
         assert compress.tx.compressed > 0 and not drops & {REPLAY, AUTH}, (compress, drops)
+        assert DUPLICATE in drops or not both, drops  # (failover too, before links are up)
 
 
 @pytest.mark.usefixtures("root", "run_dir")
