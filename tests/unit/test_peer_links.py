@@ -24,6 +24,7 @@ from linkbridge.datapath.pipeline import (
     Pipeline,
     TunDevice,
     Upper,
+    peer_scheduler,
     validate,
 )
 from linkbridge.errors import ConfigError
@@ -32,6 +33,7 @@ from linkbridge.wire import drops
 from linkbridge.wire.liveness import Thresholds
 from linkbridge.wire.multilink import PROBE_FRAME, Policy, data_frame
 from linkbridge.wire.peers import PeerTable, parse_peer
+from linkbridge.wire.stack import Fragment
 from tests.helpers.ip_packets import between, tcp
 from tests.unit.test_multilink import Recorder
 from tests.unit.test_multipoint import PLUGINS, Stations, options
@@ -43,9 +45,9 @@ C = "c,allowed=198.19.3.0/24,endpoint=1:c"  # on the first link only
 
 def two_links(*peers: str, second: object = None) -> tuple[Pipeline, Stations, object]:
     first, other = Stations(), second or Stations()
-    links = Links((Lower(LinkBelow(other)),), Policy.FAILOVER, 10.0, 0.2,  # type: ignore[arg-type]
-                  THRESHOLDS)
-    pipeline = Pipeline(TunDevice(), Upper(), Lower(LinkBelow(first)),
+    links = Links((Lower(LinkBelow(other), Fragment("auto")),),  # type: ignore[arg-type]
+                  Policy.FAILOVER, 10.0, 0.2, THRESHOLDS)
+    pipeline = Pipeline(TunDevice(), Upper(), Lower(LinkBelow(first), Fragment("auto")),
                         peers=PeerTable(map(parse_peer, peers)), links=links)
     return pipeline, first, other
 
@@ -214,3 +216,23 @@ def test_a_reload_gives_a_new_peer_its_links_and_keeps_the_others() -> None:
     assert isinstance(port, LinksPort) and [p.station for p in port.ports] == ["2:d"]
     packet = between("198.19.4.9", "198.19.0.1")
     assert arrive(router, link, ("2:d", data_frame(1, packet))) == [packet]
+
+
+def test_a_peer_fragments_to_each_of_its_links_own_size() -> None:
+    narrow = Stations()
+    narrow.mtu = 200
+    pipeline, _first, _second = two_links(B, C, second=narrow)
+    plan = validate(pipeline)
+    assert plan.fragment_frame is None and plan.link_frames == (200,)
+    link = Stations()
+    peer = pipeline.peers.peers[0]  # type: ignore[union-attr]
+    port = LinksPort(link, peer)
+    with contextlib.ExitStack() as stack:
+        scheduler = peer_scheduler(plan, port, stack)
+        assert [lower.name for lower in scheduler.lowers] == ["1:b", "fragment+2:b"]
+        assert port.scheduler is scheduler
+        scheduler.send(between("198.19.0.1", "198.19.2.9") + bytes(600))  # no link up: both
+    sizes = {station: [len(frame) for to, frame in link.sent if to == station]
+             for station in ("1:b", "2:b")}
+    assert len(sizes["1:b"]) == 1 and len(sizes["2:b"]) > 1, sizes  # whole, and in pieces
+    assert max(sizes["2:b"]) <= 200 < sizes["1:b"][0], sizes
