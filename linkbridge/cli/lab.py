@@ -15,16 +15,14 @@ def cmd_lab(args: argparse.Namespace, plugins: InstalledPlugins) -> None:
     from linkbridge.lab.run import run_lab
 
     links = args.link or ["udp"]  # --link repeats: each one after the first joins the hosts too
-    if len(links) > 1 and args.stations is not None:
-        raise ConfigError("--link once with --stations: several links per peer of a "
-                          "multipoint tunnel are not supported yet (docs/multilink.md)")
     args.link = links[0]
     if stations_mode(args):
         from linkbridge.lab.stations import run_stations
 
         with shutdown_on_signals():
             run_stations(args.link, args.stations, args.topology, args.pair_count, args.mtu,
-                         plugins.registry, args.verbose, hub=args.hub)
+                         plugins.registry, args.verbose, hub=args.hub,
+                         more_links=links[1:])
         return
 
     with shutdown_on_signals():

@@ -106,7 +106,8 @@ def add_up_parser(commands: Commands) -> None:
                     help="one peer of a multipoint tunnel (repeatable), as "
                          "NAME,allowed=PREFIX,endpoint=STATION[,key=KEY]: its name, a prefix "
                          "routed to it and that it may send from (allowed= may repeat), its "
-                         "station on the link (udp: HOST:PORT), its public key (with "
+                         "station on the link (udp: HOST:PORT; with several --link, "
+                         "endpoint=LINK:STATION for each link it uses), its public key (with "
                          "--private-key); instead of --remote, which means one peer "
                          "(docs/multipoint.md)")
     add_port_options(up)
@@ -315,7 +316,8 @@ def add_stations_options(lab: argparse.ArgumentParser) -> None:
                          "two, each with a multipoint tunnel over the link (sim: "
                          "duplex=half: the radio medium; udp: a mesh; kiss: mode=ax25 or "
                          "ethernet: a KISS hub), pings every ordered "
-                         "pair and prints the matrix and each station's counters "
+                         "pair and prints the matrix and each station's counters; with "
+                         "--link repeated, a switch per link and every link in every tunnel "
                          "(docs/multipoint.md)")
     stations.add_argument("--stations", type=int, metavar="N",
                           help="number of stations, 2..26")
@@ -551,7 +553,7 @@ def add_multilink_options(parser: argparse.ArgumentParser,
     if defaults:
         group.add_argument("--clamp-mss", action="store_true",
                            help="lower the MSS of TCP SYNs crossing the tunnel (both ways) so "
-                                "that full segments go whole over the smallest link")
+                                "that full segments go whole over the smallest link that is up")
     return group
 
 

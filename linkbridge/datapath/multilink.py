@@ -6,6 +6,8 @@ links. Each frame from above goes out behind a sequence number on the links the 
 liveness follows its own frames. Frames from every link meet in one queue (a reader thread per
 link), where copies are removed (counted `duplicate`) before the layers above see them, and
 with the balance policy put back in order (a bounded wait for the frames before them).
+A multipoint peer's scheduler (datapath/peerlinks.py) has no reader threads: its lowers are
+handed their frames, and it takes what they hold when the router calls receive().
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from linkbridge.datapath.counters import Counters
@@ -38,17 +40,35 @@ from linkbridge.wire.multilink import (
 READ_WAIT = 0.2  # seconds a reader thread waits in its link's receive() before checking for close
 
 
+def read_link(index: int, read: Callable[[float], list[Any]],
+              inbox: queue.Queue[tuple[int, list[Any]] | BaseException],
+              closing: threading.Event) -> None:
+    """A reader thread's loop: what `read` (a link's receive, or receive_from) returns, into
+    `inbox` behind the link's `index`, until `closing`; a LinkbridgeError that ends the link
+    goes into `inbox` for the receiving thread to raise."""
+    try:
+        while not closing.is_set():
+            got = read(READ_WAIT)
+            if got:
+                inbox.put((index, got))
+    except LinkbridgeError as exc:
+        if not closing.is_set():
+            inbox.put(exc)
+
+
 class LinkScheduler:
     """An endpoint over `lowers`, each a link's lower half (fragment over link), in order of
     preference. Counters count the frames of the layers above; `links` each link's own.
     `paces`: each link's figures for the balance policy (None: it declares none);
-    `reorder_wait`: how long balance's receiver holds a frame for those before it (0: none)."""
+    `reorder_wait`: how long balance's receiver holds a frame for those before it (0: none).
+    `readers` False: no reader threads nor probes of its own; receive() takes what the lowers
+    hold now (a multipoint peer's ports, whose links the shared links read and probe)."""
 
     def __init__(self, lowers: Sequence[Endpoint], policy: Policy, thresholds: Thresholds,
                  hold_time: float, probe_interval: float,
                  clock: Callable[[], float] = time.monotonic,
                  paces: Sequence[LinkPace | None] = (),
-                 reorder_wait: float = RESEQUENCE_WAIT) -> None:
+                 reorder_wait: float = RESEQUENCE_WAIT, readers: bool = True) -> None:
         self.lowers = tuple(lowers)
         self.name = "links(" + ",".join(lower.name for lower in self.lowers) + ")"
         self.counters = Counters()
@@ -70,21 +90,12 @@ class LinkScheduler:
         self._switch_listeners: list[Callable[[], None]] = []
         self._inbox: queue.Queue[tuple[int, list[bytes]] | BaseException] = queue.Queue()
         self._closing = threading.Event()
-        self._readers = [threading.Thread(target=self._read, args=(index,), daemon=True,
-                                          name=f"link-{index}") for index in range(len(lowers))]
+        self._readers = [threading.Thread(target=read_link, daemon=True, name=f"link-{index}",
+                                          args=(index, lowers[index].receive, self._inbox,
+                                                self._closing))
+                         for index in range(len(lowers) if readers else 0)]
         for reader in self._readers:
             reader.start()
-
-    def _read(self, index: int) -> None:
-        lower = self.lowers[index]
-        try:
-            while not self._closing.is_set():
-                frames = lower.receive(READ_WAIT)
-                if frames:
-                    self._inbox.put((index, frames))
-        except LinkbridgeError as exc:
-            if not self._closing.is_set():
-                self._inbox.put(exc)
 
     def _send_on(self, index: int, frame: bytes) -> None:
         with self._send_locks[index]:
@@ -112,6 +123,9 @@ class LinkScheduler:
         self.counters.sent(len(packet))
 
     def receive(self, timeout: float) -> list[bytes]:
+        if not self._readers:
+            return self._deliver((index, frames) for index, lower in enumerate(self.lowers)
+                                 if (frames := lower.receive(0)))
         self._probe()
         now = self._clock()
         release = self._resequencer.deadline() if self._resequencer else None
@@ -123,10 +137,15 @@ class LinkScheduler:
             item = None
         if isinstance(item, BaseException):
             raise item
+        return self._deliver(() if item is None else (item,))
+
+    def _deliver(self, items: Iterable[tuple[int, list[bytes]]]) -> list[bytes]:
+        """The packets for above of `items` (each a link's index and frames from it), then
+        those the resequencer gives up waiting for; the links' liveness updated."""
         packets: list[bytes] = []
         with self._lock:
-            if item is not None:
-                self._take(*item, packets)
+            for index, frames in items:
+                self._take(index, frames, packets)
             now = self._clock()
             if self._resequencer is not None:
                 packets += self._resequencer.expire(now)
@@ -182,6 +201,7 @@ class LinkScheduler:
     def link_changes(self) -> list[tuple[str, Change]]:
         """The links' state changes since the last call (link name, change), oldest first."""
         with self._lock:
+            self._observe(self._clock())
             changes, self._changes = self._changes, []
         return changes
 
@@ -209,6 +229,21 @@ class LinkScheduler:
             return {}
         with self._lock:
             return {"reordered": resequencer.reordered, "reorder_gaps": resequencer.gaps}
+
+    def release_in(self) -> float | None:
+        """Seconds until balance's receiver stops waiting for the frames before one it holds
+        (<= 0: now); None when it holds none."""
+        if self._resequencer is None:
+            return None
+        with self._lock:
+            deadline = self._resequencer.deadline()
+        return None if deadline is None else deadline - self._clock()
+
+    def usable_links(self) -> tuple[int, ...]:
+        """The indices of the links that are not down (all of them when none is: a frame then
+        goes out on every link)."""
+        count = len(self.lowers)
+        return tuple(i for i in range(count) if self._table.usable(i)) or tuple(range(count))
 
     @property
     def switches(self) -> int:

@@ -89,8 +89,9 @@ class PeerPort:
         self.counters.sent(len(frame))
         self._link.send_to(self._station, frame)
 
-    def take(self, frame: bytes) -> None:
-        """A frame from the peer's station, for the next receive()."""
+    def take(self, frame: bytes, station: str = ONE_STATION) -> None:
+        """A frame from the peer's station (`station`, when it has several: the one it came
+        from), for the next receive()."""
         self.counters.received(len(frame))
         self._inbox.append(frame)
 
@@ -163,7 +164,9 @@ class PeerRouter:
     no peer owns. Frames go up the stack of the station's peer, and a packet whose source the
     peer does not own is counted `source_not_allowed`, on the router and on the peer. Lookups
     go through the table's dicts, never over the peers. `upper(port, undo)` opens a peer's
-    stack, putting what closes it on `undo`."""
+    stack, putting what closes it on `undo`; `port_type` makes each peer's port."""
+
+    port_type: type[PeerPort] = PeerPort
 
     def __init__(self, link: AddressedEndpoint, table: PeerTable,
                  upper: UpperOpener = no_layers,
@@ -234,13 +237,13 @@ class PeerRouter:
             if stack is None:  # a link returns only the stations it was given ...
                 port = self._pending.get(station)  # ... or a peer an update() is adding
                 if port is not None:
-                    port.take(frame)
+                    port.take(frame, station)
                     continue
                 # ... or, when it roams, a stranger
                 stack = self._roamed(view, station, frame, received)
                 if stack is None:
                     continue
-            stack.port.take(frame)
+            stack.port.take(frame, station)
             touched[stack.peer.name] = stack
         if self._flush:  # frames new peers' ports took during an update()
             flush, self._flush = self._flush, []
@@ -255,6 +258,11 @@ class PeerRouter:
                 self._counters.received(len(packet))
                 packets.append(packet)
         return packets
+
+    def wake(self, stacks: Sequence[PeerStack]) -> None:
+        """Have the next receive() pass up what the layers of `stacks` hold, frames from their
+        ports or not (a peer's link scheduler whose wait for a resequencing gap ended)."""
+        self._flush = [*self._flush, *stacks]
 
     def _roamed(self, view: PeerView, source: str, frame: bytes,
                 batch: Sequence[tuple[str, bytes]]) -> PeerStack | None:
@@ -319,7 +327,7 @@ class PeerRouter:
                 if kept is not None and kept.peer == peer:
                     stacks[peer.name] = PeerStack(peer, kept.port, kept.top, kept.undo)
                     continue
-                port, undo = PeerPort(self.link, peer), contextlib.ExitStack()
+                port, undo = self.port_type(self.link, peer), contextlib.ExitStack()
                 self._pending = {**self._pending, **dict.fromkeys(peer.stations, port)}
                 with undo:
                     stacks[peer.name] = PeerStack(peer, port, opener(port, undo),

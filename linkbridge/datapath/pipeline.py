@@ -34,6 +34,7 @@ from linkbridge.datapath.handshakes import HandshakeScheduler
 from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.datapath.multipoint import (
     PeerPort,
+    PeerRouter,
     TopWrapper,
     UpperOpener,
     no_layers,
@@ -43,6 +44,7 @@ from linkbridge.datapath.multipoint import (
 from linkbridge.datapath.offloading import OffloadDevice, OffloadingTunnel, frame_problem
 from linkbridge.datapath.pathmtu import path_frame_size
 from linkbridge.datapath.pcap import PcapWriter, pcap_tap
+from linkbridge.datapath.peerlinks import LinksPort, LinksRouter, LinkWatch, PeerLinks, SharedLinks
 from linkbridge.datapath.ports import link_ports, tunnel_ports
 from linkbridge.datapath.queueing import LinkSender, QueueingEndpoint, rate_frame_time
 from linkbridge.datapath.repairing import RepairingEndpoint
@@ -53,7 +55,7 @@ from linkbridge.wire.keys import StaticKeys
 from linkbridge.wire.liveness import Thresholds
 from linkbridge.wire.multilink import DATA_HEADER, RESEQUENCE_WAIT, LinkPace, Policy
 from linkbridge.wire.packet import packet_problem
-from linkbridge.wire.peers import PeerTable
+from linkbridge.wire.peers import PeerTable, link_station
 from linkbridge.wire.queue import DEFAULT_PACKETS, LinkQueue
 from linkbridge.wire.repair import link_settings
 from linkbridge.wire.stack import (
@@ -212,6 +214,7 @@ class Plan:
     queue: QueuePace | None = None
     link_frames: tuple[int | None, ...] = ()  # the fragment frame of each of `links.others`
     mss_packet: int | None = None  # --clamp-mss: the largest packet a SYN's MSS allows
+    mss_packets: tuple[int | None, ...] = ()  # --clamp-mss: that of each link (None: any)
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -310,20 +313,23 @@ def validate(pipeline: Pipeline) -> Plan:
     frames = () if pipeline.links is None else tuple(
         fragment_frame_size(lower.fragment.mode, packet, lower_mtu(lower))
         for lower in pipeline.links.others)
+    packets = mss_packets(pipeline)
     return Plan(pipeline, mtu, offload, fragment, queue=queue_pace(pipeline, mtu),
-                link_frames=frames, mss_packet=mss_packet(pipeline))
+                link_frames=frames,
+                mss_packet=min((size for size in packets if size is not None), default=None),
+                mss_packets=packets)
 
 
-def mss_packet(pipeline: Pipeline) -> int | None:
-    """With --clamp-mss over several links: the largest packet that goes whole over the
-    smallest of them (its frame less the repair, encryption and sequence overheads); None
-    without, or when no link has a size."""
+def mss_packets(pipeline: Pipeline) -> tuple[int | None, ...]:
+    """With --clamp-mss over several links: for each link the largest packet that goes whole
+    over it (its frame less the repair, encryption and sequence overheads; None: a link
+    without a size); nothing without."""
     links = pipeline.links
     if links is None or not links.clamp_mss:
-        return None
-    sizes = [mtu - lower.repair.overhead for lower in (pipeline.lower, *links.others)
-             if (mtu := lower_mtu(lower)) is not None]
-    return min(sizes) - overhead(pipeline.upper.encrypt) - DATA_HEADER if sizes else None
+        return ()
+    less = overhead(pipeline.upper.encrypt) + DATA_HEADER
+    return tuple(None if (mtu := lower_mtu(lower)) is None else mtu - lower.repair.overhead - less
+                 for lower in (pipeline.lower, *links.others))
 
 
 def link_paces(pipeline: Pipeline) -> list[LinkPace | None]:
@@ -345,13 +351,11 @@ def lower_mtu(lower: Lower) -> int | None:
 
 
 def check_links(pipeline: Pipeline) -> None:
-    """The rules of several links (docs/multilink.md): links only (no local ports), one peer,
-    no offload layer (its chunks are sized to one link)."""
+    """The rules of several links (docs/multilink.md): links only (no local ports), no offload
+    layer (its chunks are sized to one link)."""
     lowers = (pipeline.lower, *(pipeline.links.others if pipeline.links else ()))
     if not all(isinstance(lower.below, LinkBelow) for lower in lowers):
         raise ConfigError("several links need --link for each, not local ports")
-    if pipeline.peers is not None:
-        raise ConfigError("--peer with several --link is not supported yet (docs/multilink.md)")
     if pipeline.upper.offload.mode == "on":
         raise ConfigError("--offload on cannot run over several links (docs/multilink.md)")
 
@@ -393,6 +397,9 @@ def check_multipoint(pipeline: Pipeline, peers: PeerTable) -> None:
         raise ConfigError(MULTIPOINT_NOT_YET.format("--offload on"))
     if upper.encrypt is not None and set(pipeline.peer_keys) != {p.name for p in peers.peers}:
         raise ConfigError("with encryption every peer needs its public key (key=)")
+    if pipeline.links is not None:
+        check_peer_links(pipeline, peers)
+        return
     link = below.link
     stations = [station for peer in peers.peers for station in peer.stations]
     if isinstance(link, AddressedLink):
@@ -409,6 +416,36 @@ def check_multipoint(pipeline: Pipeline, peers: PeerTable) -> None:
                           f"docs/multipoint.md)")
 
 
+def check_peer_links(pipeline: Pipeline, peers: PeerTable) -> None:
+    """The stations of a multipoint tunnel over several links (docs/multipoint.md): every
+    link addressed, each peer's endpoint= LINK:STATION (one at least, one a link at most),
+    some peer on every link, which gets its stations now."""
+    lowers = (pipeline.lower, *(pipeline.links.others if pipeline.links else ()))
+    links = [lower.below.link for lower in lowers if isinstance(lower.below, LinkBelow)]
+    if len(links) < len(lowers):
+        raise ConfigError("several links need --link for each, not local ports")
+    addressed = [link for link in links if isinstance(link, AddressedLink)]
+    for number, link in enumerate(links, 1):
+        if not isinstance(link, AddressedLink):
+            raise ConfigError(f"--peer with several --link: link {number} ({link.name}) has no "
+                              f"station addresses (udp: with bind=, sim: with station=; "
+                              f"docs/multipoint.md)")
+    stations: list[list[str]] = [[] for _ in links]
+    for peer in peers.peers:
+        where = f"peer {peer.name!r}"
+        used = dict(link_station(station, len(links), where) for station in peer.stations)
+        if len(used) != len(peer.stations) or not used:
+            raise ConfigError(f"{where}: give one endpoint=LINK:STATION for each link it "
+                              f"uses, at least one")
+        for index, station in used.items():
+            stations[index].append(station)
+    for number, (link, names) in enumerate(zip(links, stations, strict=True), 1):
+        if not names:
+            raise ConfigError(f"link {number} ({link.name}): no peer has an endpoint= on it")
+    for stations_of, names in zip(addressed, stations, strict=True):
+        stations_of.set_stations(names)
+
+
 @dataclass(frozen=True)
 class Opened:
     """A built pipeline: the bridge joins `tunnel_side` to `link_side`, checking each frame
@@ -417,7 +454,7 @@ class Opened:
     tunnel_side: Endpoint
     link_side: Endpoint
     check: Check = packet_problem
-    scheduler: LinkScheduler | None = None  # several links: the scheduler over them
+    scheduler: LinkWatch | None = None  # several links: their scheduler (or each peer's)
 
 
 def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None) -> Opened:
@@ -425,8 +462,9 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     ports above; every undo goes on `stack`."""
     pipeline = plan.description
     above = open_above(pipeline.above, device, stack)
+    clamp = None
     if plan.mss_packet is not None:
-        above = mss.MssClamp(above, plan.mss_packet)
+        above = clamp = mss.MssClamp(above, plan.mss_packet)
     if pipeline.capture is not None:
         writer = PcapWriter.create(pipeline.capture.path, pipeline.capture.limit)
         stack.callback(writer.close)
@@ -434,30 +472,72 @@ def build(plan: Plan, stack: contextlib.ExitStack, device: Device | None = None)
     # a multipoint tunnel fragments in each peer's stack (open_peer), not on the shared link
     below = open_lower(pipeline.lower, plan.fragment_frame if pipeline.peers is None else None,
                        stack)
-    scheduler = None
-    if pipeline.links is not None:
+    scheduler: LinkScheduler | None = None
+    if pipeline.links is not None and pipeline.peers is not None:
+        below = share_links(below, pipeline, stack)
+    elif pipeline.links is not None:
         below = scheduler = open_links(below, pipeline.links, plan.link_frames, stack,
                                        link_paces(pipeline))
     queued = queue_over(plan.queue, below.name, stack)
+    watch: LinkWatch | None = scheduler
     if pipeline.peers is None:
         link_side = open_upper(pipeline.upper, below, stack)
-        if scheduler is not None and isinstance(link_side, PathListener):
-            scheduler.on_switch(link_side.path_changed)  # full headers after a failover
+        follow_switches(scheduler, link_side)
         link_side = queued(link_side, stack)
     else:
         handshakes = None
         if pipeline.upper.encrypt is not None:  # one handshake thread for every peer
             handshakes = HandshakeScheduler(below.name)
             stack.callback(handshakes.close)
-        router = link_side = peer_router(below, pipeline.peers,
-                                         peer_opener(plan, handshakes, queued), handshakes)
+        opener = peer_opener(plan, handshakes, queued)
+        router: PeerRouter
+        if isinstance(below, SharedLinks):
+            router = links_router(below, pipeline, opener, handshakes)
+            watch = PeerLinks(router)
+        else:
+            router = peer_router(below, pipeline.peers, opener, handshakes)
+        link_side = router
         router.top = queued  # a reload's new peers get their queue on the same sender
         stack.callback(router.close_peers)
+    if clamp is not None and watch is not None:  # the smallest of the links up at each SYN
+        clamp.largest = mss.smallest_up(plan.mss_packets, watch)
     if plan.offload_frame is None or device is None:
-        return Opened(above, link_side, scheduler=scheduler)
+        return Opened(above, link_side, scheduler=watch)
     offloading = OffloadingTunnel(device, path_frame_size(link_side, plan.offload_frame))
     offloading.attach(link_side)
     return Opened(offloading, link_side, frame_problem)
+
+
+def follow_switches(scheduler: LinkScheduler | None, top: Endpoint) -> None:
+    """Tell `top` (a compress layer) when `scheduler` moves to another link (full headers
+    after a failover)."""
+    if scheduler is not None and isinstance(top, PathListener):
+        scheduler.on_switch(top.path_changed)
+
+
+def links_router(shared: SharedLinks, pipeline: Pipeline, opener: UpperOpener,
+                 handshakes: HandshakeScheduler | None) -> LinksRouter:
+    """The router over a multipoint tunnel's shared links; it wakes a peer's resequencing
+    when its wait ends when the policy resequences."""
+    assert pipeline.links is not None and pipeline.peers is not None
+    router = LinksRouter(shared, pipeline.peers, opener, handshakes)
+    router.resequencing = (pipeline.links.policy == Policy.BALANCE
+                           and pipeline.links.reorder_wait > 0)
+    return router
+
+
+def share_links(first: Endpoint, pipeline: Pipeline, stack: contextlib.ExitStack
+                ) -> SharedLinks:
+    """A multipoint tunnel's links (the first opened as `first`, the others here, none under
+    a fragment layer: each peer fragments per link) as one AddressedLink of every peer's
+    stations (check_peer_links() made sure every link has stations)."""
+    assert pipeline.links is not None and pipeline.peers is not None
+    opened = [first, *(open_lower(lower, None, stack) for lower in pipeline.links.others)]
+    shared = SharedLinks([link for link in opened if isinstance(link, AddressedLink)],
+                         pipeline.links.probe_interval)
+    stack.callback(shared.close)
+    shared.set_stations([station for peer in pipeline.peers.peers for station in peer.stations])
+    return shared
 
 
 def open_above(above: TunDevice | LocalPorts, device: Device | None,
@@ -535,7 +615,7 @@ def peer_opener(plan: Plan, handshakes: HandshakeScheduler | None = None,
     it (the link-aware queue); a reload's new plan gives the one for the peers it adds."""
     upper = plan.description.upper
     if (upper.compress.mode == OFF and upper.encrypt is None and plan.fragment_frame is None
-            and top is same_top):
+            and top is same_top and plan.description.links is None):
         return no_layers
     return lambda port, undo: top(open_peer(plan, port, undo, handshakes), undo)
 
@@ -552,12 +632,39 @@ def open_peer(plan: Plan, port: PeerPort, stack: contextlib.ExitStack,
               handshakes: HandshakeScheduler | None = None) -> Endpoint:
     """One peer's stack over its port on the shared link: a fragment layer of its own (its
     own reassembly, so that no peer's fragments meet another's) when the plan fragments,
-    under the peer's upper stack (its handshakes on `handshakes` when given)."""
+    under the peer's upper stack (its handshakes on `handshakes` when given); over several
+    links, the peer's link scheduler (peer_scheduler()) under it."""
     pipeline = plan.description
     below: Endpoint = port
-    if plan.fragment_frame is not None:
+    scheduler = None
+    if isinstance(port, LinksPort):
+        below = scheduler = peer_scheduler(plan, port, stack)
+    elif plan.fragment_frame is not None:
         below = FragmentingEndpoint(port, plan.fragment_frame, pipeline.lower.fragment.timeout)
-    return open_upper(peer_upper(pipeline, port.name), below, stack, handshakes)
+    top = open_upper(peer_upper(pipeline, port.name), below, stack, handshakes)
+    follow_switches(scheduler, top)
+    return top
+
+
+def peer_scheduler(plan: Plan, port: LinksPort, stack: contextlib.ExitStack) -> LinkScheduler:
+    """A peer's link scheduler over its ports on the links it uses, each under a fragment
+    layer of its own when its link's frames are smaller than the tunnel's; no reader threads
+    (the router hands the ports their frames), closed by `stack`."""
+    pipeline, links = plan.description, plan.description.links
+    assert links is not None
+    frames, paces = (plan.fragment_frame, *plan.link_frames), link_paces(pipeline)
+    lowers: list[Endpoint] = []
+    for station in port.ports:
+        frame = frames[station.link_index]
+        lowers.append(station if frame is None else FragmentingEndpoint(
+            station, frame, pipeline.lower.fragment.timeout))
+    scheduler = LinkScheduler(lowers, links.policy, links.thresholds, links.hold_time,
+                              links.probe_interval,
+                              paces=[paces[station.link_index] for station in port.ports],
+                              reorder_wait=links.reorder_wait, readers=False)
+    stack.callback(scheduler.close)
+    port.scheduler = scheduler
+    return scheduler
 
 
 def open_upper(upper: Upper, below: Endpoint, stack: contextlib.ExitStack,

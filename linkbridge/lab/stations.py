@@ -2,7 +2,9 @@
 addressed link (the sim: radio medium, a udp: mesh, a KISS hub), an all-pairs ping matrix and
 each station's counters; with a topology, stations that do not hear each other reach each
 other through the stations between them, which forward IP, and with a hub every station
-reaches the others through station A (docs/multipoint.md)."""
+reaches the others through station A (docs/multipoint.md). With several links, each host is
+on one switch per link, and every tunnel has every link, each peer a station on each
+(docs/multipoint.md, "Several links per peer")."""
 
 from __future__ import annotations
 
@@ -75,12 +77,16 @@ def link_local(index: int) -> str:
 
 def station_args(index: int, stations: Sequence[LabStation],
                  hops: dict[int, list[int]], mtu: int | None,
-                 with_link_local: bool = False) -> list[str]:
+                 with_link_local: bool = False,
+                 more: Sequence[Sequence[LabStation]] = ()) -> list[str]:
     """`linkbridge up` of station `index`: each neighbour a peer that owns its own prefix and
     those of the stations reached through it; `with_link_local`: the station's own link-local
     address and each neighbour's as one more prefix (docs/multipoint.md, "IPv6 link-local and
-    multicast")."""
-    args = ["up", "--name", DEVICE, "--link", str(stations[index].url),
+    multicast"); `more`: the stations of the further links (each peer then has an
+    endpoint=LINK:STATION on each link)."""
+    links = (stations, *more)
+    args = ["up", "--name", DEVICE, *(arg for link in links
+                                       for arg in ("--link", str(link[index].url))),
             "--address", f"{overlay(index)}/16"]
     if with_link_local:
         args += ["--address", f"{link_local(index)}/64"]
@@ -88,7 +94,10 @@ def station_args(index: int, stations: Sequence[LabStation],
         allowed = ",".join(f"allowed={owned(n)}" for n in (peer, *through))
         if with_link_local:
             allowed += f",allowed={link_local(peer)}/128"
-        args += ["--peer", f"{NAMES[peer]},{allowed},endpoint={stations[peer].endpoint}"]
+        endpoints = (f"endpoint={stations[peer].endpoint}" if not more else
+                     ",".join(f"endpoint={number}:{link[peer].endpoint}"
+                              for number, link in enumerate(links, 1)))
+        args += ["--peer", f"{NAMES[peer]},{allowed},{endpoints}"]
     if mtu:
         args += ["--mtu", str(mtu)]
     return args
@@ -175,19 +184,31 @@ def lab_stations_link(registry: LinkRegistry, link: str) -> LabStations:
     return link_class
 
 
+def link_hosts(star: Star, network: int, topology: str | None) -> LabStationHosts:
+    """The hosts of `star` as link `network` (0: the first) sees them: their addresses on
+    its switch."""
+    count = len(star.hosts)
+    return LabStationHosts(star.hosts, tuple(star.address_on(network, i) for i in range(count)),
+                           tuple(NAMES[:count]), topology)
+
+
 @contextlib.contextmanager
 def stations_up(star: Star, link: str, link_class: LabStations, topology: str | None,
                 mtu: int | None, verbose: int = 0, hub: bool = False,
-                with_link_local: bool = False
+                with_link_local: bool = False, more: Sequence[tuple[str, LabStations]] = ()
                 ) -> Iterator[tuple[LabStationHosts, list[LinkbridgeProcess]]]:
-    """A tunnel in each host of `star` over `link` (of `link_class`, checked), forwarding IP
-    when a topology hides stations from each other or station A is the hub; stopped on
-    exit. IPv6 stays off on the tunnels unless `with_link_local` gives each its link-local
-    address (no duplicate address detection: the lab's addresses are unique)."""
+    """A tunnel in each host of `star` over `link` (of `link_class`, checked) and the links
+    `more` (on the star's further networks), forwarding IP when a topology hides stations
+    from each other or station A is the hub; stopped on exit. The peers are the first link's
+    neighbours. IPv6 stays off on the tunnels unless `with_link_local` gives each its
+    link-local address (no duplicate address detection: the lab's addresses are unique)."""
     count = len(star.hosts)
-    hosts = LabStationHosts(star.hosts, tuple(star.address(i) for i in range(count)),
-                            tuple(NAMES[:count]), topology)
-    with link_class.lab_stations(parse_link_url(link), hosts) as stations:
+    hosts = link_hosts(star, 0, topology)
+    with link_class.lab_stations(parse_link_url(link), hosts) as stations, \
+            contextlib.ExitStack() as joined:
+        further = [joined.enter_context(other.lab_stations(parse_link_url(url),
+                                                           link_hosts(star, network, topology)))
+                   for network, (url, other) in enumerate(more, 1)]
         hops = next_hops(hub_neighbours(count) if hub
                          else [station.neighbours for station in stations])
         for index, host in enumerate(star.hosts):
@@ -207,7 +228,7 @@ def stations_up(star: Star, link: str, link_class: LabStations, topology: str | 
                                   f"{', '.join(NAMES[n] for n in sorted(unreached))} in the "
                                   "topology")
         processes = [LinkbridgeProcess(
-            host, station_args(i, stations, hops[i], mtu, with_link_local),
+            host, station_args(i, stations, hops[i], mtu, with_link_local, further),
             f"station {NAMES[i]}", verbose=verbose) for i, host in enumerate(star.hosts)]
         with running_together(*processes):
             yield hosts, processes
@@ -223,9 +244,10 @@ def ping_matrix(star: Star, count: int, report: StationsReport) -> None:
 
 
 def run_stations(link: str, count: int, topology: str | None, pings: int, mtu: int | None,
-                 registry: LinkRegistry, verbose: int = 0, hub: bool = False
-                 ) -> StationsReport:
-    """Build the lab, ping every ordered pair, print the report, tear it all down."""
+                 registry: LinkRegistry, verbose: int = 0, hub: bool = False,
+                 more_links: Sequence[str] = ()) -> StationsReport:
+    """Build the lab (over `link` and `more_links`), ping every ordered pair, print the
+    report, tear it all down."""
     if not MIN_STATIONS <= count <= MAX_STATIONS:
         raise ConfigError(f"--stations must be {MIN_STATIONS}..{MAX_STATIONS}")
     if pings < 1:
@@ -233,9 +255,11 @@ def run_stations(link: str, count: int, topology: str | None, pings: int, mtu: i
     if hub and topology is not None:
         raise ConfigError("--hub and --topology both say who is whose peer: give one")
     link_class = lab_stations_link(registry, link)
+    more = [(url, lab_stations_link(registry, url)) for url in more_links]
     report = StationsReport(tuple(NAMES[:count]), topology is not None or hub)
-    with star_hosts(count) as star, \
-            stations_up(star, link, link_class, topology, mtu, verbose, hub) as (hosts, _):
+    with star_hosts(count, networks=1 + len(more)) as star, \
+            stations_up(star, link, link_class, topology, mtu, verbose, hub,
+                        more=more) as (hosts, _):
         watches = [TunWatch(host, overlay(i)) for i, host in enumerate(star.hosts)]
         try:
             ping_matrix(star, pings, report)
@@ -247,7 +271,10 @@ def run_stations(link: str, count: int, topology: str | None, pings: int, mtu: i
         report.mine = [watch.mine for watch in watches]
         report.others = [watch.others for watch in watches]
         report.devices = [link_stats(host, DEVICE) for host in star.hosts]
-        report.link_rows = link_class.lab_station_rows(parse_link_url(link), hosts)
+        report.link_rows = link_class.lab_station_rows(parse_link_url(link), hosts) + [
+            row for network, (url, other) in enumerate(more, 1)
+            for row in other.lab_station_rows(parse_link_url(url),
+                                              link_hosts(star, network, topology))]
     for line in report.lines():
         print(line)
     if report.delivered == 0.0:

@@ -74,7 +74,9 @@ STAR_PREFIX = 24
 @dataclass(frozen=True)
 class Star:
     """Names of the namespaces of a running switched lab: `hosts[n]` has the veth `veth` with
-    the underlay address `address(n)`; `switch` holds the bridge."""
+    the underlay address `address(n)`; `switch` holds the bridge. With several networks (a
+    bridge each), host n's veth on network k is `veth_on(k)`, its address `address_on(k, n)`
+    (198.18.k+1.n+1: network 0 is the one above)."""
 
     hosts: tuple[str, ...]
     switch: str
@@ -84,34 +86,51 @@ class Star:
     def address(index: int) -> str:
         return f"{STAR_NETWORK}.{index + 1}"
 
+    @staticmethod
+    def address_on(network: int, index: int) -> str:
+        return f"198.18.{network + 1}.{index + 1}"
+
+    def veth_on(self, network: int) -> str:
+        return self.veth if network == 0 else f"lbs{network}"
+
 
 @contextlib.contextmanager
-def star_hosts(count: int, tag: str | None = None) -> Iterator[Star]:
+def star_hosts(count: int, tag: str | None = None, networks: int = 1) -> Iterator[Star]:
     """Create `count` hosts, each joined by veth to one bridge in a switch namespace
-    (198.18.1.1/24, .2, ...); remove them all on exit, whatever happened."""
+    (198.18.1.1/24, .2, ...), and to one more bridge for each further network (198.18.2.1/24,
+    ...); remove them all on exit, whatever happened."""
     tag = tag or unique_tag()
     star = Star(tuple(f"lbS{index}-{tag}" for index in range(count)), f"lbSw-{tag}")
     with contextlib.ExitStack() as stack:
         for name in (star.switch, *star.hosts):
             netns.create(name)
             stack.callback(netns.remove, name)
-        with netns.inside(star.switch), IPRoute() as switch:
-            switch.link("add", ifname="br0", kind="bridge")
-            bridge = switch.link_lookup(ifname="br0")[0]
-            switch.link("set", index=bridge, state="up")
-        for index, host in enumerate(star.hosts):
-            port = f"lbp{index}"
-            with netns.inside(star.switch), IPRoute() as switch:
-                switch.link("add", ifname=port, kind="veth",
-                            peer={"ifname": star.veth, "net_ns_fd": host})
-                switch.link("set", index=switch.link_lookup(ifname=port)[0], master=bridge,
-                            state="up")
+        for host in star.hosts:
             with netns.inside(host), IPRoute() as ns:
                 ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
-                veth = ns.link_lookup(ifname=star.veth)[0]
-                ns.addr("add", index=veth, address=star.address(index), prefixlen=STAR_PREFIX)
-                ns.link("set", index=veth, state="up")
+        for network in range(networks):
+            _switched(star, network)
         yield star
+
+
+def _switched(star: Star, network: int) -> None:
+    """Bridge `network` in the switch namespace, every host joined to it by a veth."""
+    with netns.inside(star.switch), IPRoute() as switch:
+        switch.link("add", ifname=f"br{network}", kind="bridge")
+        bridge = switch.link_lookup(ifname=f"br{network}")[0]
+        switch.link("set", index=bridge, state="up")
+    for index, host in enumerate(star.hosts):
+        port = f"lbp{index}" if network == 0 else f"lbp{network}-{index}"
+        with netns.inside(star.switch), IPRoute() as switch:
+            switch.link("add", ifname=port, kind="veth",
+                        peer={"ifname": star.veth_on(network), "net_ns_fd": host})
+            switch.link("set", index=switch.link_lookup(ifname=port)[0], master=bridge,
+                        state="up")
+        with netns.inside(host), IPRoute() as ns:
+            veth = ns.link_lookup(ifname=star.veth_on(network))[0]
+            ns.addr("add", index=veth, address=star.address_on(network, index),
+                    prefixlen=STAR_PREFIX)
+            ns.link("set", index=veth, state="up")
 
 
 def _delete_link(ns_name: str, ifname: str) -> None:

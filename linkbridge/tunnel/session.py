@@ -18,8 +18,8 @@ import pluggy
 from linkbridge.datapath.bridge import Bridge, Check
 from linkbridge.datapath.endpoint import Endpoint
 from linkbridge.datapath.keepalive import KeepaliveSource
-from linkbridge.datapath.multilink import LinkScheduler
 from linkbridge.datapath.multipoint import PeerRouter
+from linkbridge.datapath.peerlinks import LinkWatch
 from linkbridge.datapath.pipeline import Plan, peer_opener, route_metrics
 from linkbridge.errors import PluginError, TunnelError
 from linkbridge.ops.hooks import Hooks
@@ -44,7 +44,7 @@ class Session:
     link_side: Endpoint
     info: TunnelInfo
     check: Check = packet_problem  # what a frame towards the tunnel side must pass
-    scheduler: LinkScheduler | None = None  # several links (docs/multilink.md): their scheduler
+    scheduler: LinkWatch | None = None  # several links (docs/multilink.md): what they show
 
 
 Opener = Callable[[contextlib.ExitStack], Session]

@@ -9,6 +9,8 @@ passes as it is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from linkbridge.wire.compress.sums import ONES, word_sum
 
 TCP = 6
@@ -52,14 +54,16 @@ def mss_at(packet: bytes, tcp: int) -> int | None:
     return None
 
 
-def clamp_mss(packet: bytes, largest: int) -> bytes:
+def clamp_mss(packet: bytes, largest: int | Callable[[], int]) -> bytes:
     """`packet` with a TCP SYN's MSS lowered so that a full segment makes a packet of at most
-    `largest` bytes; any other packet as it is."""
+    `largest` bytes (or what `largest()` says, asked for SYNs only); any other packet as it
+    is."""
     tcp = tcp_offset(packet)
     at = None if tcp is None else mss_at(packet, tcp)
     if tcp is None or at is None:
         return packet
-    mss = largest - IP_HEADERS[packet[0] >> 4] - TCP_HEADER
+    limit = largest() if callable(largest) else largest
+    mss = limit - IP_HEADERS[packet[0] >> 4] - TCP_HEADER
     if mss <= 0 or int.from_bytes(packet[at:at + 2], "big") <= mss:
         return packet
     clamped = bytearray(packet)

@@ -102,6 +102,17 @@ def peer_text(table: Mapping[str, object], where: str) -> str:
                               for item in items])
 
 
+def link_station(station: str, links: int, where: str) -> tuple[int, str]:
+    """A peer's `endpoint=` on a tunnel of `links` links (`--link` repeated), `LINK:STATION`
+    with LINK the link's number (1: the first --link): (the link's index from 0, the station in
+    the link's notation); ConfigError, naming `where`, for anything else."""
+    number, sep, rest = station.partition(":")
+    if not sep or not number.isdigit() or not rest or not 1 <= int(number) <= links:
+        raise ConfigError(f"{where}: endpoint={station}: with {links} links give each "
+                          f"endpoint= as LINK:STATION, LINK 1 to {links} (the --link's number)")
+    return int(number) - 1, rest
+
+
 def _bits(prefix: Prefix) -> int:
     return IPV4_BITS if prefix.version == 4 else IPV6_BITS
 
