@@ -120,7 +120,7 @@ class EncryptingEndpoint:
         self._store = store
         self.channel = SecureChannel(
             keys, timers, self.counters.drop, random, wall_clock,
-            below.return_address() if isinstance(below, ReturnPath) else None,
+            below.return_address if isinstance(below, ReturnPath) else None,
             store.load() if store is not None else b"", costs)
         self._send_many: Callable[[list[bytes]], None] | None = (
             below.send_many if isinstance(below, BatchSender) else None)

@@ -116,12 +116,26 @@ class LossReporter(Protocol):
 
 @runtime_checkable
 class ReturnPath(Protocol):
-    """Accepts frames from one address only and sends every frame to it (udp:): a reply then
-    reaches whoever sends from that address and nobody else, so an answer proves the return
-    path (the encrypt layer's cookie replies). `return_address()` names it. A broadcast medium
-    (radio, a serial line anyone may tap) has none, nor has a layer that reorders frames."""
+    """Accepts frames from one address only and sends every frame to it (udp:, a multipoint
+    peer's port on it): a reply then reaches whoever sends from that address and nobody else,
+    so an answer proves the return path (the encrypt layer's cookie replies).
+    `return_address()` names it now (asked again for each answer: a roaming peer's moves). A
+    broadcast medium (radio, a serial line anyone may tap) has none, nor has a layer that
+    reorders frames."""
 
     def return_address(self) -> str: ...
+
+
+@runtime_checkable
+class StationReturnPaths(Protocol):
+    """An AddressedLink on which each station is a return path (udp:): a station's frames come
+    from one address only and send_to() goes there, so an answer sent to the station reaches
+    whoever sends from that address and nobody else. `station_address(station)` names that
+    address now (a RoamingLink's station may move). Each multipoint peer's port is then a
+    ReturnPath, and the peer's encrypt layer answers a handshake flood with cookie replies
+    (docs/security.md). A broadcast medium's stations (radio, KISS) are none."""
+
+    def station_address(self, station: str) -> str: ...
 
 
 @runtime_checkable

@@ -11,6 +11,11 @@ the peers that were sent nothing since the last one), tells the tunnel how many 
 from each peer (its liveness, tunnel/peerwatch.py), and takes a new peer table while it runs
 (`update()`, a reload): an unchanged peer keeps its stack, a new one gets one, a removed one's
 is closed.
+
+Each peer's port is a LossReporter: a frame the link lost on the way in (a KISS framing
+error) reaches every peer's stack, whose VJ decompressor tosses; over a link whose stations
+are return paths (udp:) it is a ReturnPath too, so each peer's encrypt layer answers a
+handshake flood with cookie replies to its station's address.
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import STRANGER, AddressedLink, Endpoint, Pollable, RoamingLink
+from linkbridge.datapath.endpoint import (
+    STRANGER,
+    AddressedLink,
+    Endpoint,
+    LossReporter,
+    Pollable,
+    RoamingLink,
+    StationReturnPaths,
+)
 from linkbridge.datapath.handshakes import HandshakeScheduler
 from linkbridge.datapath.roaming import Check, Roamer
 from linkbridge.wire.drops import FILTERED, NO_PEER, SOURCE_NOT_ALLOWED
@@ -68,6 +81,11 @@ class OneStation:
     def receive_from(self, timeout: float) -> list[tuple[str, bytes]]:
         return [(ONE_STATION, frame) for frame in self.link.receive(timeout)]
 
+    def on_loss(self, listener: Callable[[str], None]) -> None:
+        """Pass on the link's loss reports (LossReporter), when it makes any."""
+        if isinstance(self.link, LossReporter):
+            self.link.on_loss(listener)
+
     def close(self) -> None:
         self.link.close()
 
@@ -75,7 +93,8 @@ class OneStation:
 class PeerPort:
     """One peer's end of the shared link, under the peer's own upper stack: send() goes to the
     peer's station, receive() returns what the router took from it. Its counters are the
-    frames to and from the peer."""
+    frames to and from the peer. A LossReporter: the router tells it of each frame the link
+    lost (lost())."""
 
     def __init__(self, link: AddressedLink, peer: Peer) -> None:
         self.name = peer.name
@@ -84,6 +103,7 @@ class PeerPort:
         self._station = peer.stations[0] if peer.stations else ONE_STATION
         self._inbox: list[bytes] = []
         self.vouch: Check | None = None  # the encrypt layer's check above (Vouching)
+        self._loss_listeners: tuple[Callable[[str], None], ...] = ()
 
     def send(self, frame: bytes) -> None:
         self.counters.sent(len(frame))
@@ -103,8 +123,32 @@ class PeerPort:
         """The encrypt layer's check of the peer's frames: the peer roams on it."""
         self.vouch = check
 
+    def on_loss(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(reason)` for each frame the link lost on the way in (LossReporter:
+        on the receiving thread, before the frames that came with the loss go up)."""
+        self._loss_listeners = (*self._loss_listeners, listener)
+
+    def lost(self, reason: str) -> None:
+        """A frame the peer may have sent was lost on the way in."""
+        for listener in self._loss_listeners:
+            listener(reason)
+
     def close(self) -> None:
         """The router closes the shared link."""
+
+
+class ReturnPathPort(PeerPort):
+    """A peer's port on a link whose stations are return paths (udp:): a ReturnPath, whose
+    address is the peer's station's now (it moves when the station roams), so that the
+    peer's encrypt layer answers an initiation over its rate with a cookie reply there."""
+
+    def __init__(self, link: AddressedLink, peer: Peer) -> None:
+        super().__init__(link, peer)
+        assert isinstance(link, StationReturnPaths)  # as the router chose this port for
+        self._paths = link
+
+    def return_address(self) -> str:
+        return self._paths.station_address(self._station)
 
 
 @dataclass(frozen=True)
@@ -188,6 +232,10 @@ class PeerRouter:
         # what the pipeline put over each peer's stack (its link-aware queue), for a reload's
         # new peers to get the same
         self.top: TopWrapper = same_top
+        if isinstance(link, StationReturnPaths):  # udp:: each peer's port proves its path
+            self.port_type = ReturnPathPort
+        if isinstance(link, LossReporter):
+            link.on_loss(self._frame_lost)
         self._install(table, upper, restation=False)  # validate() gave the link its stations
 
     @property
@@ -258,6 +306,13 @@ class PeerRouter:
                 self._counters.received(len(packet))
                 packets.append(packet)
         return packets
+
+    def _frame_lost(self, reason: str) -> None:
+        """The link lost a frame on the way in (inside receive_from()): every peer's port
+        hears of it, since no link can say whose it was (the sender's address went with the
+        frame's bytes: a KISS framing error); a needless VJ toss costs a peer little."""
+        for stack in self.view.stacks.values():
+            stack.port.lost(reason)
 
     def wake(self, stacks: Sequence[PeerStack]) -> None:
         """Have the next receive() pass up what the layers of `stacks` hold, frames from their

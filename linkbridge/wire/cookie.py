@@ -4,7 +4,8 @@ accepts one address). Pure: time and random bytes are passed in.
 
 A responder over its initiation rate answers an initiation with a cookie reply (the EXTENSION
 frame's COOKIE_REPLY subtype) instead of doing any Diffie-Hellman. The cookie is a MAC of the
-return address under a secret renewed every SECRET_LIFE seconds; it travels sealed under a key
+return address the initiation came from (a multipoint peer's station's address now, which may
+move) under a secret renewed every SECRET_LIFE seconds; it travels sealed under a key
 made from the responder's public key, with the initiation's mac1 as associated data, so only
 the sender of that initiation can use it. The initiator's next initiations carry mac2, a MAC
 under the cookie: they count against a bucket of their own, which an attacker who never sees
@@ -40,31 +41,37 @@ def mac2(cookie: bytes, message: bytes) -> bytes:
 
 
 class CookieIssuer:
-    """The responder's side: cookies for one return address, checks of mac2, replies."""
+    """The responder's side: cookies for return addresses, checks of mac2, replies. A cookie
+    serves the one address it was given for."""
 
-    def __init__(self, own_public: bytes, return_address: str,
-                 random: Callable[[int], bytes]) -> None:
+    def __init__(self, own_public: bytes, random: Callable[[int], bytes]) -> None:
         self._seal = ChaCha20Poly1305(blake2s(LABEL_COOKIE, own_public))
-        self._address = return_address.encode()
         self._random = random
-        self._cookies_now: list[bytes] = []  # of the current secret first, then the one before
+        self._secrets: list[bytes] = []  # the current secret first, then the one before
         self._renewed = -math.inf
+        self._cached: tuple[str, list[bytes]] = ("", [])  # the last address and its cookies
 
-    def _cookies(self, now: float) -> list[bytes]:
+    def _cookies(self, address: str, now: float) -> list[bytes]:
         if now - self._renewed >= SECRET_LIFE:
-            cookie = hmac_blake2s(self._random(KEY_SIZE), self._address)[:COOKIE_SIZE]
-            self._cookies_now = [cookie, *self._cookies_now[:1]]
+            self._secrets = [self._random(KEY_SIZE), *self._secrets[:1]]
             self._renewed = now
-        return self._cookies_now
+            self._cached = ("", [])
+        if self._cached[0] != address or not self._cached[1]:
+            self._cached = (address, [hmac_blake2s(secret, address.encode())[:COOKIE_SIZE]
+                                      for secret in self._secrets])
+        return self._cached[1]
 
-    def proven(self, message: bytes, tag: bytes, now: float) -> bool:
-        """Whether `tag` is the mac2 of `message` under a cookie this side gave out lately."""
-        return any(bytes_eq(mac2(cookie, message), tag) for cookie in self._cookies(now))
+    def proven(self, message: bytes, tag: bytes, address: str, now: float) -> bool:
+        """Whether `tag` is the mac2 of `message` under a cookie this side gave out lately to
+        `address` (the one `message` came from)."""
+        return any(bytes_eq(mac2(cookie, message), tag)
+                   for cookie in self._cookies(address, now))
 
-    def reply(self, receiver_id: int, mac1: bytes, now: float) -> bytes:
-        """The cookie reply to an initiation with key id `receiver_id` and `mac1`."""
+    def reply(self, receiver_id: int, mac1: bytes, address: str, now: float) -> bytes:
+        """The cookie reply to an initiation with key id `receiver_id` and `mac1` that came
+        from `address` (the reply goes there)."""
         nonce = self._random(NONCE_SIZE)
-        sealed = self._seal.encrypt(nonce, self._cookies(now)[0], mac1)
+        sealed = self._seal.encrypt(nonce, self._cookies(address, now)[0], mac1)
         return extension_header(COOKIE_REPLY) + bytes((receiver_id,)) + nonce + sealed
 
 

@@ -174,8 +174,9 @@ class SecureChannel:
     """The encrypt layer of one tunnel: one peer, up to three sessions (current, previous
     for frames still in flight, next: answered by us, unconfirmed until its first frame).
 
-    `return_address`: the one address the link below accepts frames from and sends to (udp:),
-    which makes cookie replies worth sending; None on links without one. `newest`: the newest
+    `return_address`: names the one address the link below accepts frames from and sends to
+    now (udp:, a multipoint peer's station on it, which may move), which makes cookie replies
+    worth sending; None on links without one. `newest`: the newest
     initiation timestamp accepted from the peer before (kept across restarts by the glue in
     its state directory; `newest_timestamp` is the current one). `costs`: this side's cost
     byte for each cipher it measured (wire/ciphers.py; none: the fixed order decides).
@@ -183,7 +184,7 @@ class SecureChannel:
 
     def __init__(self, keys: StaticKeys, timers: Timers, drop: Callable[[str], None],
                  random: Callable[[int], bytes], wall_clock: Callable[[], int],
-                 return_address: str | None = None, newest: bytes = b"",
+                 return_address: Callable[[], str] | None = None, newest: bytes = b"",
                  costs: Costs | None = None) -> None:
         self.keys = keys
         self.timers = timers
@@ -194,8 +195,8 @@ class SecureChannel:
         self._mac_out = blake2s(LABEL_MAC1, keys.peer_public)  # signs frames to the peer
         self._offer = cipher_bits(keys.ciphers)
         self._costs: Costs = dict(costs or {})
-        self._issuer = (None if return_address is None
-                        else CookieIssuer(keys.public, return_address, random))
+        self._return_address = return_address
+        self._issuer = None if return_address is None else CookieIssuer(keys.public, random)
         self._holder = CookieHolder(keys.peer_public)
         self.current: Keypair | None = None
         self.previous: Keypair | None = None
@@ -626,15 +627,16 @@ class SecureChannel:
         if not self._fresh(message) or not self._valid_mac1(message):
             return []
         self._recent.add(message)
-        issuer = self._issuer
+        issuer, address = self._issuer, self._return_address
+        source = "" if address is None else address()
         proven = (issuer is not None and len(frame) > size
-                  and issuer.proven(message, frame[size:], now))
+                  and issuer.proven(message, frame[size:], source, now))
         job = InitiationRead(self.keys, message, self._offer, self._costs)
         if self._queue(job, self._proven if proven else self._plain, now):
             return []
         if issuer is not None and not proven:
             self.drop(drops.HANDSHAKE_COOKIE)
-            return [issuer.reply(low_nibble(frame[0]), message[-MAC_SIZE:], now)]
+            return [issuer.reply(low_nibble(frame[0]), message[-MAC_SIZE:], source, now)]
         self.drop(drops.HANDSHAKE_RATE)
         self.events.append("handshake messages over the rate limit are dropped "
                            "(handshake_rate): a flood, or a replay of a recorded one")

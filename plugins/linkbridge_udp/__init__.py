@@ -202,6 +202,12 @@ class UdpLink(Link):
         """The peer's address, the only one it accepts frames from (cookie replies prove it)."""
         return format_address(self._peer())
 
+    def station_address(self, station: str) -> str:
+        """The address `station`'s datagrams come from and go to now (StationReturnPaths: it
+        moves when the station roams); the station as given when a reload took it away."""
+        address = self._addresses.get(station)
+        return station if address is None else format_address(address)
+
     def raw_port(self) -> RawPort:
         """The socket for the data path's lean loop, which applies this link's MTU too."""
         self._peer()

@@ -104,7 +104,7 @@ def return_path_pair(seed: int = 1) -> Pair:
     pair = Pair(seed)
     b = pair.b
     b.channel = SecureChannel(b.channel.keys, TIMERS, b.drop, b.random, lambda: b.wall,
-                              return_address="198.18.0.1:5555")
+                              return_address=lambda: "198.18.0.1:5555")
     return pair
 
 
@@ -125,25 +125,29 @@ def test_over_the_rate_a_link_with_a_return_path_answers_with_cookies() -> None:
     assert [len(frame) for frame in initiations] == [INITIATION_SIZE, INITIATION_SIZE + 16]
 
 
+HERE = "198.18.0.1:5555"  # where the initiation came from
+
+
 def test_cookie_replies_are_bound_to_their_initiation_and_expire() -> None:
     own, peer = os.urandom(32), os.urandom(32)
     rng = random.Random(3)
-    issuer = CookieIssuer(own, "198.18.0.1:5555", rng.randbytes)
+    issuer = CookieIssuer(own, rng.randbytes)
     holder = CookieHolder(own)
     mac1 = rng.randbytes(16)
-    reply = issuer.reply(5, mac1, 0.0)
+    reply = issuer.reply(5, mac1, HERE, 0.0)
     assert len(reply) == REPLY_SIZE and CookieHolder.receiver_id(reply) == 5
     assert not holder.accept(reply, rng.randbytes(16), 0.0)  # another initiation's
     assert not CookieHolder(peer).accept(reply, mac1, 0.0)  # from another key
     assert holder.mac2(b"message", 0.0) == b""
     assert holder.accept(reply, mac1, 1.0)
     tag = holder.mac2(b"message", 2.0)
-    assert issuer.proven(b"message", tag, 2.0) and not issuer.proven(b"other", tag, 2.0)
-    assert issuer.proven(b"message", tag, SECRET_LIFE + 1)  # the secret before still counts
-    assert not issuer.proven(b"message", tag, 2 * SECRET_LIFE + 1)
+    assert issuer.proven(b"message", tag, HERE, 2.0)
+    assert not issuer.proven(b"other", tag, HERE, 2.0)
+    assert not issuer.proven(b"message", tag, "198.18.0.9:5555", 2.0)  # one return address
+    assert issuer.proven(b"message", tag, HERE, 3.0)  # and back: no cache decides it
+    assert issuer.proven(b"message", tag, HERE, SECRET_LIFE + 1)  # the secret before counts
+    assert not issuer.proven(b"message", tag, HERE, 2 * SECRET_LIFE + 1)
     assert holder.mac2(b"message", SECRET_LIFE + 1.0) == b""
-    other = CookieIssuer(own, "198.18.0.9:5555", rng.randbytes)
-    assert not other.proven(b"message", tag, 2.0)  # a cookie is for one return address
 
 
 def test_token_bucket_and_recent_messages() -> None:
