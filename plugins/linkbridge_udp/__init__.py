@@ -78,12 +78,12 @@ class UdpLink(Link):
 
     def set_stations(self, stations: Sequence[str]) -> None:
         """The stations of a multipoint tunnel's peers, each HOST:PORT (AddressedLink); they
-        replace those given before, also while the link runs."""
+        replace those given before, also while the link runs (a reload), and a station given
+        again stays where it moved (RoamingLink: it roamed there)."""
         if self.remote is not None:
             raise ConfigError(f"link {self.name} names one peer: with --peer give udp: no "
                               f"target (udp:?bind=HOST:PORT); each endpoint= is a station")
         family = ":" in self.bind[0]
-        by_address: dict[Address, str] = {}
         addresses: dict[str, Address] = {}
         for station in stations:
             try:
@@ -93,9 +93,14 @@ class UdpLink(Link):
             if (":" in address[0]) != family:
                 raise ConfigError(f"link {self.name}: endpoint {station!r} is not of the IP "
                                   f"version of bind={format_address(self.bind)}")
-            by_address[address], addresses[station] = station, address
+            addresses[station] = address
+        given = set(addresses.values())
+        for station, roamed in self._addresses.items():  # where a station moved, unless a
+            if station in addresses and roamed not in given:  # station is given there now
+                addresses[station] = roamed
         # replaced whole: a reload gives the running link its new stations
-        self._addresses, self._stations = addresses, by_address
+        self._addresses = addresses
+        self._stations = {address: station for station, address in addresses.items()}
 
     def open(self) -> None:
         if self.remote is not None:

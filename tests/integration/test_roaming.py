@@ -214,6 +214,45 @@ def test_the_udp_link_names_strangers_and_moves_a_station(host: str) -> None:
             link.close()
 
 
+def test_a_moved_station_stays_where_it_roamed_when_a_reload_adds_a_station() -> None:
+    """set_stations() again with the same station and one more (a reload that adds a peer):
+    the moved station keeps its new address, the new one is where it was given."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(4)]
+    with contextlib.ExitStack() as stack:
+        for sock in sockets:
+            stack.enter_context(sock)
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(2.0)
+        first, moved, added, own = sockets
+        station, other = (f"127.0.0.1:{sock.getsockname()[1]}" for sock in (first, added))
+        link = link_from_url(f"udp:?bind=127.0.0.1:{own.getsockname()[1]}")
+        own.close()
+        assert isinstance(link, UdpLink)
+        link.set_stations([station])
+        link.open()
+        stack.callback(link.close)
+        link.let_roam(STRANGER)
+        link.move(station, f"{STRANGER}127.0.0.1:{moved.getsockname()[1]}")
+        link.set_stations([station, other])  # what PeerRouter.update() gives it
+        assert link.station_address(station) == f"127.0.0.1:{moved.getsockname()[1]}"
+        link.send_to(station, b"to where it roamed")
+        link.send_to(other, b"to the added one")
+        assert moved.recv(100) == b"to where it roamed"
+        assert added.recv(100) == b"to the added one"
+        moved.sendto(b"still its own", link.bind)
+        first.sendto(b"a stranger's", link.bind)
+        assert until_received(link, [(station, b"still its own"),
+                                     (f"{STRANGER}{station}", b"a stranger's")])
+        link.set_stations([other])  # a reload that removes it forgets where it was
+        link.set_stations([station, other])
+        assert link.station_address(station) == station
+        there = f"127.0.0.1:{moved.getsockname()[1]}"
+        link.move(station, STRANGER + there)
+        link.set_stations([station, other, there])  # a station given where it roamed: that
+        assert link.station_address(station) == station  # one is there, it is back at its own
+        assert link.station_address(there) == there
+
+
 def until_received(link: UdpLink, expected: list[tuple[str, bytes]]) -> bool:
     """Whether the link's receive_from() gives `expected` within 2 s (nothing: after 0.2 s)."""
     received: list[tuple[str, bytes]] = []
