@@ -20,7 +20,6 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from linkbridge.lab import netns
 from linkbridge.lab.probes import ping
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.topology import Star, set_sysctl, star_hosts
@@ -28,6 +27,7 @@ from linkbridge.ops.status_data import PEER_SIDE, TunnelStatus
 from linkbridge.wire.drops import HANDSHAKE_COOKIE, HANDSHAKE_PEER
 from linkbridge.wire.keys import StaticKeys, decode_key
 from linkbridge.wire.secure import SecureChannel, Timers
+from tests.helpers.raw_sender import raw_sending
 from tests.integration.test_encryption import spoofed_udp
 from tests.integration.test_multipoint import statuses
 from tests.integration.test_roaming import NAMES, PORT, args_of, make_keys, overlay
@@ -59,12 +59,8 @@ def flooding(attacker: str, star: Star, frames: Sequence[bytes]) -> Iterator[lis
     hub = (star.address(0), PORT)
     datagrams = [spoofed_udp(frame, (star.address(1 + n % 2), PORT), hub)
                  for n, frame in enumerate(frames)]
-    with netns.inside(attacker):
-        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    sent = [0]
-    done = threading.Event()
 
-    def send() -> None:
+    def send(raw: socket.socket, done: threading.Event, sent: list[int]) -> None:
         pace = 1 / (2 * FLOOD_PER_SECOND)
         due = time.monotonic()
         for datagram in datagrams:
@@ -76,14 +72,8 @@ def flooding(attacker: str, star: Star, frames: Sequence[bytes]) -> Iterator[lis
             due += pace
             done.wait(max(0.0, due - time.monotonic()))
 
-    sender = threading.Thread(target=send, name="flood")
-    sender.start()
-    try:
+    with raw_sending(attacker, send) as sent:
         yield sent
-    finally:
-        done.set()
-        sender.join()
-        raw.close()
 
 
 def peer_drops(hub: TunnelStatus, name: str) -> dict[str, int]:

@@ -32,7 +32,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from linkbridge.lab import netns
 from linkbridge.lab.probes import ping
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts
@@ -40,6 +39,7 @@ from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.wire.secure import INITIATION_SIZE
 from tests.helpers.commands import status_json
 from tests.helpers.ping_stream import ping_stream
+from tests.helpers.raw_sender import raw_sending
 from tests.integration.test_encryption import (
     Keys,
     first_reply_after,
@@ -79,12 +79,8 @@ def flooding(attacker: str, port: int, frames: Mapping[str, Sequence[bytes]],
     yields the count sent so far."""
     datagrams = {kind: [spoofed_udp(frame, (UNDERLAY[0], port), (UNDERLAY[1], port))
                         for frame in frames[kind]] for kind in per_second}
-    with netns.inside(attacker):
-        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    sent = [0]
-    done = threading.Event()
 
-    def send() -> None:
+    def send(raw: socket.socket, done: threading.Event, sent: list[int]) -> None:
         destination = (UNDERLAY[1], 0)
         burst = {kind: max(1, round(rate * PACE)) for kind, rate in per_second.items()}
         position = dict.fromkeys(per_second, 0)
@@ -100,14 +96,8 @@ def flooding(attacker: str, port: int, frames: Mapping[str, Sequence[bytes]],
             due += PACE
             done.wait(max(0.0, due - time.monotonic()))
 
-    sender = threading.Thread(target=send, name="flood")
-    sender.start()
-    try:
+    with raw_sending(attacker, send) as sent:
         yield sent
-    finally:
-        done.set()
-        sender.join()
-        raw.close()
 
 
 def cpu_seconds(pid: int) -> float:
