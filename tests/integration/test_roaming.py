@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import struct
 import threading
@@ -174,6 +175,45 @@ def test_an_authenticated_peer_roams_and_a_replay_moves_nothing(
             assert ping(star.hosts[0], overlay(1), count=3, interval=0.01).received == 3
         moved = moves_logged(hub)
         assert len(moved) == 2 and f"moved to {MOVED}:{PORT + 1}" in moved[1], moved
+
+
+def test_a_roamed_peer_keeps_its_address_across_a_reload_that_adds_a_peer(
+        run_dir: object, star: Star, keys: list[tuple[Path, str]], tmp_path: Path) -> None:
+    """The hub runs from a config file with b its one peer; b roams (it pings from its new
+    address) and a reload adds c: the hub's pings reach b at once where it roamed, before
+    b sent anything more (b is quiet: no keepalives), and c answers."""
+    args = args_of(star, 0, keys)
+    b_peer, c_peer = (args[at + 1] for at, arg in enumerate(args) if arg == "--peer")
+    config = tmp_path / "hub.toml"
+
+    def hub_file(*peers: str) -> None:
+        config.write_text("\n".join([
+            f'name = "{DEVICE}"', f'link = "udp:?bind={star.address(0)}:{PORT}"',
+            f'address = "{overlay(0)}/16"', f'private-key = "{keys[0][0]}"',
+            "peer = [" + ", ".join(f'"{peer}"' for peer in peers) + "]"]) + "\n")
+
+    hub_file(b_peer)
+    hub = LinkbridgeProcess(star.hosts[0], ["up", "-c", str(config)], "hub", verbose=1)
+    b, c = (LinkbridgeProcess(star.hosts[index], args_of(star, index, keys), NAMES[index])
+            for index in (1, 2))
+    with running_together(hub, b, c):
+        assert ping(star.hosts[1], overlay(0), count=2, interval=0.01).received == 2
+        move_address(star)
+        assert ping(star.hosts[1], overlay(0), count=2, interval=0.01).received == 2
+        assert len(moves_logged(hub)) == 1
+        hub_file(b_peer, c_peer)
+        assert hub.proc is not None
+        os.kill(hub.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "peers changed by reload" not in hub.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        to_b = ping(star.hosts[0], overlay(1), count=3, interval=0.01)
+        to_c = ping(star.hosts[0], overlay(2), count=3, interval=0.01)
+        log = hub.output()
+    assert "peers changed by reload: c added" in log, log
+    assert to_b.received == 3, to_b  # at b's new address: the reload kept it
+    assert to_c.received == 3, to_c
+    assert len(moves_logged(hub)) == 1  # b never had to move again
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
