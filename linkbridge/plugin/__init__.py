@@ -22,6 +22,7 @@ from linkbridge.datapath.endpoint import (
     Pollable,
     RawPortProvider,
     RoamingLink,
+    StationReturnPaths,
 )
 from linkbridge.datapath.rawport import RawPort
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
@@ -71,6 +72,7 @@ __all__ = [
     "RawPortProvider",
     "ReportsLoss",
     "RoamingLink",
+    "StationReturnPaths",
     "Stream",
     "StreamLink",
     "TunnelInfo",

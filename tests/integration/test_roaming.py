@@ -29,7 +29,7 @@ from linkbridge.lab.probes import PingResult, ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import STAR_NETWORK, STAR_PREFIX, Star, set_sysctl, star_hosts
 from linkbridge.ops.keys import new_private_key, public_key_of
-from linkbridge.plugin import RoamingLink
+from linkbridge.plugin import RoamingLink, StationReturnPaths
 from linkbridge.plugin.registry import link_from_url
 from linkbridge.wire.drops import ROAM_REFUSED
 from linkbridge.wire.frames import TRANSPORT_DATA, type_nibble
@@ -267,7 +267,7 @@ def test_a_moved_station_stays_where_it_roamed_when_a_reload_adds_a_station() ->
         station, other = (f"127.0.0.1:{sock.getsockname()[1]}" for sock in (first, added))
         link = link_from_url(f"udp:?bind=127.0.0.1:{own.getsockname()[1]}")
         own.close()
-        assert isinstance(link, UdpLink)
+        assert isinstance(link, UdpLink) and isinstance(link, StationReturnPaths)
         link.set_stations([station])
         link.open()
         stack.callback(link.close)
