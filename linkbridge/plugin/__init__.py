@@ -22,7 +22,6 @@ from linkbridge.datapath.endpoint import (
     Pollable,
     RawPortProvider,
     RoamingLink,
-    StationReturnPaths,
 )
 from linkbridge.datapath.rawport import RawPort
 from linkbridge.errors import ConfigError, LinkbridgeError, LinkError
@@ -72,7 +71,6 @@ __all__ = [
     "RawPortProvider",
     "ReportsLoss",
     "RoamingLink",
-    "StationReturnPaths",
     "Stream",
     "StreamLink",
     "TunnelInfo",

@@ -23,13 +23,13 @@ import pytest
 from linkbridge_udp import UdpLink
 from pyroute2 import IPRoute
 
-from linkbridge.datapath.endpoint import STRANGER
+from linkbridge.datapath.endpoint import STRANGER, StationReturnPaths
 from linkbridge.lab import netns
 from linkbridge.lab.probes import PingResult, ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.topology import STAR_NETWORK, STAR_PREFIX, Star, set_sysctl, star_hosts
 from linkbridge.ops.keys import new_private_key, public_key_of
-from linkbridge.plugin import RoamingLink, StationReturnPaths
+from linkbridge.plugin import RoamingLink
 from linkbridge.plugin.registry import link_from_url
 from linkbridge.wire.drops import ROAM_REFUSED
 from linkbridge.wire.frames import TRANSPORT_DATA, type_nibble
