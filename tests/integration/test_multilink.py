@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from linkbridge_udp import LAB_PORT as UDP_LAB_PORT
 
+from benchmarks.multilink import DUPLICATE_SEEDS, duplicate_run
 from linkbridge.lab import netns
 from linkbridge.lab.links import first_reply, set_veth
 from linkbridge.lab.options import LabOptions
@@ -45,6 +46,11 @@ def tunnel_status(process: LinkbridgeProcess) -> dict[str, Any]:
 
 def link_drops(process: LinkbridgeProcess) -> dict[str, int]:
     """Every drop the link side of `process` counted, over all its layers (status)."""
+    return drops_in(tunnel_status(process)["link_side"])
+
+
+def drops_in(link_side: dict[str, Any]) -> dict[str, int]:
+    """Every drop a status document's link side counted, over all its layers."""
     found: dict[str, int] = {}
 
     def walk(counters: dict[str, Any]) -> None:
@@ -53,7 +59,7 @@ def link_drops(process: LinkbridgeProcess) -> dict[str, int]:
         if isinstance(counters.get("frames"), dict):
             walk(counters["frames"])
 
-    walk(tunnel_status(process)["link_side"])
+    walk(link_side)
     return found
 
 
@@ -163,29 +169,20 @@ def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
 
 
 def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
-        lab: TwoHosts, registry: LinkRegistry) -> None:
-    lossy = "sim:?loss=10%&seed={}"
-    with two_link_tunnels(lab, registry, lossy.format(11), lossy.format(23),
-                          ["--link-policy", "duplicate", "--keepalive", "0.2"]) as (a, b, _):
-        time.sleep(0.5)  # the handshake
-        sent_before = link_stats(lab.a, TUN_NAME)["tx_packets"]
-        got_before = link_stats(lab.b, TUN_NAME)["rx_packets"]
-        with ping_stream(lab.a, OVERLAY[1], count=1000, interval=0.002, timeout=0.05) as result:
-            pass
-        [pings] = result
-        sent = link_stats(lab.a, TUN_NAME)["tx_packets"] - sent_before
-        got = link_stats(lab.b, TUN_NAME)["rx_packets"] - got_before
-        found = link_drops(b)
-        lost = [link["counters"]["drops"].get("sim_loss", 0) for link in tunnel_status(a)["links"]]
-        print(f"duplicate: {got} of {sent} packets delivered to B's TUN, {pings.received} of "
-              f"{pings.sent} pings answered, B's drops {found}, A's links lost {lost}")
-        assert got <= sent  # never a copy into the device
-        assert min(lost) >= 0.07 * sent  # each link alone would lose about a tenth
-        # both copies are lost for about 1% (10 of 1000, the issue's figure is >= 98.5%); 2.5%
-        # would be 25, a chance of about 1 in 20000
-        assert got >= 0.975 * sent
-        assert found.get(drops.DUPLICATE, 0) >= 0.6 * sent
-        assert not found.get(drops.REPLAY), found
+        lab: TwoHosts, registry: LinkRegistry, tmp_path: Path) -> None:
+    run = duplicate_run(lab, registry, 1000, DUPLICATE_SEEDS, tmp_path)
+    found = drops_in(run.status_b["link_side"])
+    print(f"duplicate: {run.got} of {run.sent} packets delivered to B's TUN, B's drops "
+          f"{found}\n{run.budget()}")
+    assert run.got <= run.sent  # never a copy into the device
+    assert min(run.lost) >= 0.07 * run.sent  # each link alone loses about a tenth
+    # every packet that a link carried reached the device: only those both links' draws lost
+    # are missing (the traces say which), so this holds whatever the draws
+    assert run.elsewhere == 0 and run.both > 0
+    # these seeds lose 0.7-1.3% on both over any 1000 frames (the issue's figure: >= 98.5%)
+    assert run.got >= 0.985 * run.sent
+    assert found.get(drops.DUPLICATE, 0) >= 0.6 * run.sent
+    assert not found.get(drops.REPLAY), found
 
 
 def test_a_flapping_primary_moves_traffic_once_each_way(
