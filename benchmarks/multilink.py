@@ -203,7 +203,8 @@ def duplicate_run(hosts: TwoHosts, registry: LinkRegistry, count: int, seeds: Se
         status_b = (read_one(path) if path else None) or {}
     # the traces are whole once the tunnels stopped; A -> B is each link's `.ab` side
     paths = [f"{traces}/link{number}.ab" for number in range(1, len(seeds) + 1)]
-    size = Counter(record.get("size") for record in read_trace(paths[0])).most_common(1)[0][0]
+    sizes = Counter(int(record.get("size", 0)) for record in read_trace(paths[0]))
+    size = sizes.most_common(1)[0][0]  # the pings' frames
     losses = [losses_of_size(path, size) for path in paths]
     return DuplicateRun(sent, got, (len(losses[0]), len(losses[1])),
                         (sum(losses[0]), sum(losses[1])),
