@@ -9,6 +9,7 @@ import contextlib
 import random
 import re
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -242,6 +243,46 @@ def test_balance_over_two_links_carries_one_tcp_transfer_faster_than_one_link(
         after = [link["counters"]["tx_packets"] for link in tunnel_status(a)["links"]]
         probes = (time.perf_counter() - start) / 0.2 + 2  # the cut link is still probed
         assert after[0] - before[0] >= 20 and after[1] - before[1] <= probes, (before, after)
+
+
+def shape(host: str, veth: str, rate: str) -> None:
+    """Limit what `host` sends on `veth` to `rate` (tbf, outside the tunnel processes)."""
+    with netns.inside(host):
+        subprocess.run(["tc", "qdisc", "replace", "dev", veth, "root", "tbf", "rate", rate,
+                        "burst", "8kb", "latency", "40ms"], check=True)
+
+
+def sent_bytes(process: LinkbridgeProcess) -> list[int]:
+    return [link["counters"]["tx_bytes"] for link in tunnel_status(process)["links"]]
+
+
+def test_balance_over_links_without_figures_splits_by_their_measured_rates(
+        lab: TwoHosts, registry: LinkRegistry) -> None:
+    """Two udp: links (no figures) shaped to 2 and 6 Mbit/s under the tunnel: the probes'
+    reports measure their rates and a TCP transfer splits about 1:3 (with no measurement both
+    count as 100 Mbit/s and the first, preferred on a tie, carries more than half); then the
+    second slows to 1 Mbit/s and loses its share (2:1)."""
+    with two_link_tunnels(lab, registry, "udp", "udp",
+                          ["--link-policy", "balance", "--keepalive", "0.2"]) as (a, _, veths):
+        shape(lab.a, veths[0], "2mbit")
+        shape(lab.a, veths[1], "6mbit")
+        assert ping(lab.a, OVERLAY[1], count=5, interval=0.05, timeout=0.5).received == 5
+        shares = []
+        for size in (1_200_000, 800_000):
+            before = sent_bytes(a)
+            moved = tcp_transfer(lab.b, OVERLAY[1], lab.a, size, timeout=20)
+            assert moved.received_bytes == size and moved.intact, moved
+            sent = [after - then for after, then in zip(sent_bytes(a), before, strict=True)]
+            rates = [link["measured_rate_bps"] for link in tunnel_status(a)["links"]]
+            shares.append(sent[0] / sum(sent))
+            print(f"balance by measured rates: {size} bytes at "
+                  f"{size * 8 / moved.seconds / 1e6:.2f} Mbit/s, A's links sent {sent} bytes "
+                  f"(the first {shares[-1]:.0%}), measured {rates} bit/s")
+            shape(lab.a, veths[1], "1mbit")
+        # 2:6 is 25%; unmeasured, the first link (preferred on a tie) would carry over half
+        assert 0.1 <= shares[0] <= 0.45, shares
+        # 2:1 is 67%, reached after the first reports of the slowdown (unmeasured: no change)
+        assert shares[1] >= max(0.45, shares[0] + 0.15), shares
 
 
 def test_the_lab_cuts_and_restores_a_link_and_reports_the_failover_and_the_return(
