@@ -251,9 +251,11 @@ class LinkTable:
     Failover: the first usable link in the order given (usable: not down; one lost probe
     makes a link stale, not down, so it is no failover), except that a link that went down
     is used again only once it has stayed usable for `hold_time` seconds, so a flapping
-    link never pulls traffic back and forth. Duplicate: every usable link. Balance: one usable
-    link a frame, as the Spreader picks by the links' `paces` (None: no figures). With
-    no link usable (at the start, or all cut) a frame goes out on every link.
+    link never pulls traffic back and forth; while that link is stale, a copy of each frame
+    goes on the first other link that is up (the receiver drops the later copy). Duplicate:
+    every usable link. Balance: one usable link a frame, as the Spreader picks by the links'
+    `paces` (None: no figures). With no link usable (at the start, or all cut) a frame goes
+    out on every link.
     """
 
     def __init__(self, count: int, policy: Policy, thresholds: Thresholds, hold_time: float,
@@ -316,4 +318,15 @@ class LinkTable:
         if best is not None and best != active:
             self.switches += active is not None
             self.active = active = best
-        return range(count) if active is None or not self.usable(active) else (active,)
+        if active is None or not self.usable(active):
+            return range(count)
+        return (active, *self._spare(active))
+
+    def _spare(self, active: int) -> tuple[int, ...]:
+        """While failover's link is stale, the first other link that is up, to carry a copy of
+        each frame: a dying link then costs its stale time, not its link timeout, and a lost
+        probe moves nothing (no switch, no hold time; the copies stop with its next frame)."""
+        if self.liveness[active].state != LinkState.STALE:
+            return ()
+        return next(((index,) for index, liveness in enumerate(self.liveness)
+                     if index != active and liveness.state == LinkState.UP), ())
