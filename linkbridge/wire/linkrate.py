@@ -12,7 +12,8 @@ its rate (a link given less than MIN_BYTES had none: its round trip wavers with 
 load). The rate is the most of the samples of the last RATE_SAMPLES reports (one after the
 link was given little, its queue draining, is no slowdown); when none of them had a backlog
 and the link was given at least half its rate, it may be faster: its rate grows by GROWTH a
-report, up to its own figure (`ceiling`), where it counts as unmeasured again. The reports
+report. A rate above NEAR of the link's own figure (`ceiling`) counts as unmeasured (the
+figure stands: a loaded host's wavering round trips move no share between equal links). The reports
 travel in clear below the encrypt layer: a forged one can move a link's share of balance's
 traffic, never drop or deliver a frame.
 """
@@ -30,6 +31,7 @@ REPORT = struct.Struct("!IIHI")  # stamp, echo, held, received bytes
 BACKLOG = 1.25  # given this much more than it delivered, a link had a backlog
 QUEUED, QUEUED_SLACK = 2.0, 0.010  # a round trip over twice the least and 10 ms more: a queue
 GROWTH = 1.25  # a link that kept up may be this much faster, a report later
+NEAR = 0.8  # a rate measured above this share of the link's own figure counts as that figure
 FLOOR = 8000.0  # bit/s: the least a measured rate counts as
 MIN_BYTES = 3000  # bytes given a link between two reports below which they say nothing of its rate
 RATE_SAMPLES = 4  # reports whose most delivered is the rate: a starved one is no slowdown
@@ -109,7 +111,7 @@ class LinkMeter:
             return
         measured = [sample for sample in self._samples if sample is not None]
         rate = max(measured) if measured else (self.rate or self.ceiling) * GROWTH
-        self.rate = rate if rate < self.ceiling else None
+        self.rate = rate if rate < NEAR * self.ceiling else None
 
     @property
     def round_trip(self) -> float | None:
