@@ -184,8 +184,12 @@ class LinkScheduler:
         if now < self._next_probe:
             return
         self._next_probe = now + self.probe_interval
-        for index, meter in enumerate(self._meters):
-            self._send_on(index, probe_frame(meter.report(now)))
+        with self._lock:
+            busy = self._table.spreader.busy_until
+            reports = [meter.report(now, max(0.0, busy[index] - now))
+                       for index, meter in enumerate(self._meters)]
+        for index, report in enumerate(reports):
+            self._send_on(index, probe_frame(report))
         self._probes_sent += 1
         with self._lock:
             self._observe(now)

@@ -267,6 +267,8 @@ def test_balance_over_links_without_figures_splits_by_their_measured_rates(
         shape(lab.a, veths[0], "2mbit")
         shape(lab.a, veths[1], "6mbit")
         assert ping(lab.a, OVERLAY[1], count=5, interval=0.05, timeout=0.5).received == 5
+        # the first reports of a backlog measure the links (about half a second)
+        assert tcp_transfer(lab.b, OVERLAY[1], lab.a, 300_000, timeout=20).intact
         shares = []
         for size in (1_200_000, 800_000):
             before = sent_bytes(a)
