@@ -184,9 +184,10 @@ def test_failover_all_down_sends_on_all_and_takes_the_first_back() -> None:
 @given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60))
 def test_failover_sends_on_one_usable_link_and_never_flaps(pattern: list[tuple[bool, bool]]
                                                            ) -> None:
-    """Any pattern of outages: a frame goes out on exactly one link while one is usable, that
-    link is usable, and failover never returns to the primary within the hold time of its
-    return (its first time up is trusted at once)."""
+    """Any pattern of outages (each 0.5 s, longer than the link timeout: no link is left only
+    stale, when a copy would also go on the next): a frame goes out on exactly one link while
+    one is usable, that link is usable, and failover never returns to the primary within the
+    hold time of its return (its first time up is trusted at once)."""
     links = Links(2, hold=1.0)
     for up0, up1 in pattern:
         alive = {i for i, up in ((0, up0), (1, up1)) if up}
