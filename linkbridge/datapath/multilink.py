@@ -3,11 +3,13 @@
 The upper stack (compress, encrypt) is built over it unchanged, so one session spans all
 links. Each frame from above goes out behind a sequence number on the links the policy picks
 (wire/multilink.py); each link also carries a probe every `probe_interval` seconds, so its
-liveness follows its own frames. Frames from every link meet in one queue (a reader thread per
-link), where copies are removed (counted `duplicate`) before the layers above see them, and
-with the balance policy put back in order (a bounded wait for the frames before them).
-A multipoint peer's scheduler (datapath/peerlinks.py) has no reader threads: its lowers are
-handed their frames, and it takes what they hold when the router calls receive().
+liveness follows its own frames, and the probes' reports measure each link's rate and round
+trip for the balance policy (wire/linkrate.py). Frames from every link meet in one queue (a
+reader thread per link), where copies are removed (counted `duplicate`) before the layers
+above see them, and with the balance policy put back in order (a bounded wait for the frames
+before them). A multipoint peer's scheduler (datapath/peerlinks.py) has no reader threads:
+its lowers are handed their frames, and it takes what they hold when the router calls
+receive().
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Any
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import Endpoint, PathMtu
 from linkbridge.errors import LinkbridgeError
+from linkbridge.wire.linkrate import LinkMeter, Report
 from linkbridge.wire.liveness import Change, Thresholds
 from linkbridge.wire.multilink import (
     DATA_HEADER,
-    PROBE_FRAME,
+    NOMINAL_RATE,
     RESEQUENCE_WAIT,
     Dedup,
     LinkPace,
@@ -35,7 +38,10 @@ from linkbridge.wire.multilink import (
     Resequencer,
     data_frame,
     parse,
+    probe_frame,
 )
+
+SAMPLE_FRAME = 1500  # bytes of the frame by whose time a link's own rate is told
 
 READ_WAIT = 0.2  # seconds a reader thread waits in its link's receive() before checking for close
 
@@ -80,6 +86,8 @@ class LinkScheduler:
         self._resequencer = (Resequencer(reorder_wait)
                              if policy == Policy.BALANCE and reorder_wait > 0 else None)
         self._rx = [0] * len(self.lowers)  # frames (probes too) received per link
+        self._declared = [pace is not None for pace in paces] or [False] * len(self.lowers)
+        self._meters = [LinkMeter(own_rate(pace)) for pace in self._table.spreader.paces]
         self._probes_sent = 0
         self._next_probe = now
         self._seq = int.from_bytes(os.urandom(4), "big")
@@ -100,6 +108,7 @@ class LinkScheduler:
     def _send_on(self, index: int, frame: bytes) -> None:
         with self._send_locks[index]:
             self.lowers[index].send(frame)
+            self._meters[index].sent += len(frame)
 
     def _observe(self, now: float) -> None:
         """Update the links' liveness (the caller holds the lock)."""
@@ -164,6 +173,9 @@ class LinkScheduler:
                 self.counters.drop(parsed)
                 continue
             self._rx[index] += 1
+            self._meters[index].received += len(frame)
+            if parsed.report is not None:
+                self._measured(index, parsed.report)
             if parsed.seq is None:
                 if parsed.payload:  # a one-link peer's bare frame (a probe has none)
                     packets.append(parsed.payload)
@@ -176,14 +188,27 @@ class LinkScheduler:
             else:
                 packets += resequencer.push(parsed.seq, parsed.payload, self._clock())
 
+    def _measured(self, index: int, report: Report) -> None:
+        """The peer's report on link `index`: its measured figures to balance (the caller
+        holds the lock); the round trip only for a link that declares no figures."""
+        meter = self._meters[index]
+        meter.take(report, self._clock())
+        self._table.spreader.measured(
+            index, meter.rate, None if self._declared[index] else meter.round_trip)
+
     def _probe(self) -> None:
-        """A probe on every link when one is due (called where the receiving thread waits)."""
+        """A probe on every link when one is due (called where the receiving thread waits),
+        with the link's report."""
         now = self._clock()
         if now < self._next_probe:
             return
         self._next_probe = now + self.probe_interval
-        for index in range(len(self.lowers)):
-            self._send_on(index, PROBE_FRAME)
+        with self._lock:
+            busy = self._table.spreader.busy_until
+            reports = [meter.report(now, max(0.0, busy[index] - now))
+                       for index, meter in enumerate(self._meters)]
+        for index, report in enumerate(reports):
+            self._send_on(index, probe_frame(report))
         self._probes_sent += 1
         with self._lock:
             self._observe(now)
@@ -217,9 +242,12 @@ class LinkScheduler:
                 "state_for_s": round(now - liveness.since, 3),
                 "active": index in active,
                 "probes_sent": self._probes_sent,
+                "measured_rate_bps": None if meter.rate is None else round(meter.rate),
+                "measured_rtt_ms": None if meter.round_trip is None
+                else round(meter.round_trip * 1000, 1),
                 "counters": lower.counters.as_dict(),
-            } for index, (lower, liveness) in enumerate(zip(self.lowers, self._table.liveness,
-                                                            strict=True))]
+            } for index, (lower, liveness, meter) in enumerate(
+                zip(self.lowers, self._table.liveness, self._meters, strict=True))]
 
     def reordering(self) -> dict[str, int]:
         """Balance's receiver: frames that came ahead of one before them (`reordered`), and
@@ -256,3 +284,9 @@ class LinkScheduler:
             reader.join()
         for lower in self.lowers:
             lower.close()
+
+
+def own_rate(pace: LinkPace) -> float:
+    """The rate (bit/s) a link's own figures give it (NOMINAL_RATE for a link with none)."""
+    frame_time = pace.frame_time(SAMPLE_FRAME)
+    return SAMPLE_FRAME * 8 / frame_time if frame_time > 0 else NOMINAL_RATE

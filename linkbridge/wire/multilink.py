@@ -5,9 +5,10 @@ caller passes each link's received-frame count and the time.
 Every frame on a link of a multi-link tunnel is an extension frame of subtype LINK_PROBE
 (wire/frames.py): after the two extension bytes, one byte of kind, then for DATA a 4-byte
 sequence number (big-endian, one counter for all links, wrapping) and the frame of the layers
-above. A PROBE (no body) goes out on every link every probe interval, so that each link's
-liveness (wire/liveness.py) follows its own frames, and a link that is down is probed until it
-comes back.
+above. A PROBE goes out on every link every probe interval, so that each link's liveness
+(wire/liveness.py) follows its own frames, and a link that is down is probed until it comes
+back; its body is the link's Report (wire/linkrate.py: the rate and round trip measured from
+the probes), or none (a bare probe, as before the reports).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from linkbridge.wire import drops
 from linkbridge.wire.frames import EXTENSION_HEADER, LINK_PROBE, extension_header
+from linkbridge.wire.linkrate import REPORT, Report
 from linkbridge.wire.liveness import Change, LinkState, Liveness, Thresholds
 
 PROBE = 0x00
@@ -51,6 +53,11 @@ class Policy(enum.StrEnum):
 POLICIES = tuple(Policy)
 
 
+def probe_frame(report: Report) -> bytes:
+    """A probe carrying the link's `report`."""
+    return PROBE_FRAME + report.pack()
+
+
 def data_frame(seq: int, frame: bytes) -> bytes:
     """`frame` of the layers above, behind the header with sequence number `seq`."""
     return _HEADER + bytes((DATA,)) + _SEQ.pack(seq % SEQ_SPACE) + frame
@@ -58,10 +65,12 @@ def data_frame(seq: int, frame: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Parsed:
-    """A frame read from one link: `seq` None for a probe, else the data frame's."""
+    """A frame read from one link: `seq` None for a probe, else the data frame's; a probe's
+    `report` (None: a bare one)."""
 
     seq: int | None
     payload: bytes
+    report: Report | None = None
 
 
 def parse(frame: bytes) -> Parsed | str:
@@ -71,6 +80,8 @@ def parse(frame: bytes) -> Parsed | str:
         return Parsed(None, frame)
     if len(frame) == len(PROBE_FRAME) and frame[EXTENSION_HEADER] == PROBE:
         return Parsed(None, b"")
+    if len(frame) == len(PROBE_FRAME) + REPORT.size and frame[EXTENSION_HEADER] == PROBE:
+        return Parsed(None, b"", Report.unpack(frame[len(PROBE_FRAME):]))
     if len(frame) <= DATA_HEADER or frame[EXTENSION_HEADER] != DATA:
         return drops.LINK_PROBE_MALFORMED
     return Parsed(_SEQ.unpack_from(frame, EXTENSION_HEADER + 1)[0], frame[DATA_HEADER:])
@@ -124,18 +135,35 @@ class Spreader:
     link's pace and what this side gave it already: traffic spreads in proportion to the
     links' rates once the fastest is busy, and a link with more delay takes a frame only when
     the others' queues are that much longer (so frames arrive about in the order they were
-    sent). A link without figures counts as NOMINAL."""
+    sent). A link without figures counts as NOMINAL; a link's figures measured from its
+    probes (measured()) take over where they are slower."""
 
     def __init__(self, paces: Sequence[LinkPace | None]) -> None:
         self.paces = [pace or NOMINAL for pace in paces]
         self.busy_until = [0.0] * len(paces)
+        self.rates: list[float | None] = [None] * len(paces)  # measured, bit/s (None: none)
+        self.delays: list[float] = [0.0] * len(paces)  # measured one way, seconds
+
+    def measured(self, index: int, rate: float | None, round_trip: float | None) -> None:
+        """Link `index`'s figures measured from its probes (wire/linkrate.py): it counts
+        as no faster than `rate` and with no less delay than half `round_trip` (None: as its
+        own figures say)."""
+        self.rates[index] = rate
+        self.delays[index] = (round_trip or 0.0) / 2
+
+    def frame_time(self, index: int, size: int) -> float:
+        """How long a `size`-byte frame keeps link `index` busy, by its own figure or its
+        measured rate, whichever is slower."""
+        own = self.paces[index].frame_time(size)
+        rate = self.rates[index]
+        return own if rate is None else max(own, size * 8 / rate)
 
     def pick(self, usable: Sequence[int], size: int, now: float) -> int:
         """The link for a `size`-byte frame sent at `now` (it is then busy with it)."""
-        paces, busy = self.paces, self.busy_until
-        _, index = min((max(now, busy[i]) + paces[i].frame_time(size) + paces[i].delay, i)
-                       for i in usable)
-        busy[index] = max(now, busy[index]) + paces[index].frame_time(size)
+        paces, busy, delays = self.paces, self.busy_until, self.delays
+        _, index = min((max(now, busy[i]) + self.frame_time(i, size)
+                        + max(paces[i].delay, delays[i]), i) for i in usable)
+        busy[index] = max(now, busy[index]) + self.frame_time(index, size)
         return index
 
 
@@ -223,9 +251,11 @@ class LinkTable:
     Failover: the first usable link in the order given (usable: not down; one lost probe
     makes a link stale, not down, so it is no failover), except that a link that went down
     is used again only once it has stayed usable for `hold_time` seconds, so a flapping
-    link never pulls traffic back and forth. Duplicate: every usable link. Balance: one usable
-    link a frame, as the Spreader picks by the links' `paces` (None: no figures). With
-    no link usable (at the start, or all cut) a frame goes out on every link.
+    link never pulls traffic back and forth; while that link is stale, a copy of each frame
+    goes on the first other link that is up (the receiver drops the later copy). Duplicate:
+    every usable link. Balance: one usable link a frame, as the Spreader picks by the links'
+    `paces` (None: no figures). With no link usable (at the start, or all cut) a frame goes
+    out on every link.
     """
 
     def __init__(self, count: int, policy: Policy, thresholds: Thresholds, hold_time: float,
@@ -288,4 +318,15 @@ class LinkTable:
         if best is not None and best != active:
             self.switches += active is not None
             self.active = active = best
-        return range(count) if active is None or not self.usable(active) else (active,)
+        if active is None or not self.usable(active):
+            return range(count)
+        return (active, *self._spare(active))
+
+    def _spare(self, active: int) -> tuple[int, ...]:
+        """While failover's link is stale, the first other link that is up, to carry a copy of
+        each frame: a dying link then costs its stale time, not its link timeout, and a lost
+        probe moves nothing (no switch, no hold time; the copies stop with its next frame)."""
+        if self.liveness[active].state != LinkState.STALE:
+            return ()
+        return next(((index,) for index, liveness in enumerate(self.liveness)
+                     if index != active and liveness.state == LinkState.UP), ())

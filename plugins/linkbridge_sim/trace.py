@@ -1,5 +1,5 @@
-"""Trace files: one JSON line per offered packet, after a header line naming the run; and
-reading the Mahimahi rate traces of `rate_trace=`."""
+"""Trace files: one JSON line per offered packet, after a header line naming the run (and which
+packets of a size one dropped); and reading the Mahimahi rate traces of `rate_trace=`."""
 
 from __future__ import annotations
 
@@ -54,6 +54,14 @@ def read_trace(path: str) -> list[dict[str, Any]]:
             continue
         records.append(record)
     return records
+
+
+def losses_of_size(path: str, size: int) -> list[bool]:
+    """Whether each packet of `size` bytes a trace file recorded was dropped (lost or any other
+    drop), in the order offered: over links that carry the same packets in the same order
+    (multi-link duplicate), the n-th packet of a size on one is the n-th on another."""
+    return [bool(record.get("lost") or record.get("drops"))
+            for record in read_trace(path) if record.get("size") == size]
 
 
 def read_rate_trace(text: str) -> tuple[int, ...]:

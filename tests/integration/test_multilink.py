@@ -9,6 +9,7 @@ import contextlib
 import random
 import re
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from linkbridge_udp import LAB_PORT as UDP_LAB_PORT
 
+from benchmarks.multilink import DUPLICATE_SEEDS, duplicate_run
 from linkbridge.lab import netns
 from linkbridge.lab.links import first_reply, set_veth
 from linkbridge.lab.options import LabOptions
@@ -45,6 +47,11 @@ def tunnel_status(process: LinkbridgeProcess) -> dict[str, Any]:
 
 def link_drops(process: LinkbridgeProcess) -> dict[str, int]:
     """Every drop the link side of `process` counted, over all its layers (status)."""
+    return drops_in(tunnel_status(process)["link_side"])
+
+
+def drops_in(link_side: dict[str, Any]) -> dict[str, int]:
+    """Every drop a status document's link side counted, over all its layers."""
     found: dict[str, int] = {}
 
     def walk(counters: dict[str, Any]) -> None:
@@ -53,7 +60,7 @@ def link_drops(process: LinkbridgeProcess) -> dict[str, int]:
         if isinstance(counters.get("frames"), dict):
             walk(counters["frames"])
 
-    walk(tunnel_status(process)["link_side"])
+    walk(link_side)
     return found
 
 
@@ -163,29 +170,20 @@ def test_failover_moves_within_a_second_and_returns_after_the_hold_time(
 
 
 def test_duplicate_over_two_lossy_links_delivers_each_packet_once(
-        lab: TwoHosts, registry: LinkRegistry) -> None:
-    lossy = "sim:?loss=10%&seed={}"
-    with two_link_tunnels(lab, registry, lossy.format(11), lossy.format(23),
-                          ["--link-policy", "duplicate", "--keepalive", "0.2"]) as (a, b, _):
-        time.sleep(0.5)  # the handshake
-        sent_before = link_stats(lab.a, TUN_NAME)["tx_packets"]
-        got_before = link_stats(lab.b, TUN_NAME)["rx_packets"]
-        with ping_stream(lab.a, OVERLAY[1], count=1000, interval=0.002, timeout=0.05) as result:
-            pass
-        [pings] = result
-        sent = link_stats(lab.a, TUN_NAME)["tx_packets"] - sent_before
-        got = link_stats(lab.b, TUN_NAME)["rx_packets"] - got_before
-        found = link_drops(b)
-        lost = [link["counters"]["drops"].get("sim_loss", 0) for link in tunnel_status(a)["links"]]
-        print(f"duplicate: {got} of {sent} packets delivered to B's TUN, {pings.received} of "
-              f"{pings.sent} pings answered, B's drops {found}, A's links lost {lost}")
-        assert got <= sent  # never a copy into the device
-        assert min(lost) >= 0.07 * sent  # each link alone would lose about a tenth
-        # both copies are lost for about 1% (10 of 1000, the issue's figure is >= 98.5%); 2.5%
-        # would be 25, a chance of about 1 in 20000
-        assert got >= 0.975 * sent
-        assert found.get(drops.DUPLICATE, 0) >= 0.6 * sent
-        assert not found.get(drops.REPLAY), found
+        lab: TwoHosts, registry: LinkRegistry, tmp_path: Path) -> None:
+    run = duplicate_run(lab, registry, 1000, DUPLICATE_SEEDS, tmp_path)
+    found = drops_in(run.status_b["link_side"])
+    print(f"duplicate: {run.got} of {run.sent} packets delivered to B's TUN, B's drops "
+          f"{found}\n{run.budget()}")
+    assert run.got <= run.sent  # never a copy into the device
+    assert min(run.lost) >= 0.07 * run.sent  # each link alone loses about a tenth
+    # every packet that a link carried reached the device: only those both links' draws lost
+    # are missing (the traces say which), so this holds whatever the draws
+    assert run.elsewhere == 0 and run.both > 0
+    # these seeds lose 0.7-1.3% on both over any 1000 frames (the issue's figure: >= 98.5%)
+    assert run.got >= 0.985 * run.sent
+    assert found.get(drops.DUPLICATE, 0) >= 0.6 * run.sent
+    assert not found.get(drops.REPLAY), found
 
 
 def test_a_flapping_primary_moves_traffic_once_each_way(
@@ -245,6 +243,48 @@ def test_balance_over_two_links_carries_one_tcp_transfer_faster_than_one_link(
         after = [link["counters"]["tx_packets"] for link in tunnel_status(a)["links"]]
         probes = (time.perf_counter() - start) / 0.2 + 2  # the cut link is still probed
         assert after[0] - before[0] >= 20 and after[1] - before[1] <= probes, (before, after)
+
+
+def shape(host: str, veth: str, rate: str) -> None:
+    """Limit what `host` sends on `veth` to `rate` (tbf, outside the tunnel processes)."""
+    with netns.inside(host):
+        subprocess.run(["tc", "qdisc", "replace", "dev", veth, "root", "tbf", "rate", rate,
+                        "burst", "8kb", "latency", "40ms"], check=True)
+
+
+def sent_bytes(process: LinkbridgeProcess) -> list[int]:
+    return [link["counters"]["tx_bytes"] for link in tunnel_status(process)["links"]]
+
+
+def test_balance_over_links_without_figures_splits_by_their_measured_rates(
+        lab: TwoHosts, registry: LinkRegistry) -> None:
+    """Two udp: links (no figures) shaped to 2 and 6 Mbit/s under the tunnel: the probes'
+    reports measure their rates and a TCP transfer splits about 1:3 (with no measurement both
+    count as 100 Mbit/s and the first, preferred on a tie, carries more than half); then the
+    second slows to 1 Mbit/s and loses its share (2:1)."""
+    with two_link_tunnels(lab, registry, "udp", "udp",
+                          ["--link-policy", "balance", "--keepalive", "0.2"]) as (a, _, veths):
+        shape(lab.a, veths[0], "2mbit")
+        shape(lab.a, veths[1], "6mbit")
+        assert ping(lab.a, OVERLAY[1], count=5, interval=0.05, timeout=0.5).received == 5
+        # the first reports of a backlog measure the links (about half a second)
+        assert tcp_transfer(lab.b, OVERLAY[1], lab.a, 300_000, timeout=20).intact
+        shares = []
+        for size in (1_200_000, 800_000):
+            before = sent_bytes(a)
+            moved = tcp_transfer(lab.b, OVERLAY[1], lab.a, size, timeout=20)
+            assert moved.received_bytes == size and moved.intact, moved
+            sent = [after - then for after, then in zip(sent_bytes(a), before, strict=True)]
+            rates = [link["measured_rate_bps"] for link in tunnel_status(a)["links"]]
+            shares.append(sent[0] / sum(sent))
+            print(f"balance by measured rates: {size} bytes at "
+                  f"{size * 8 / moved.seconds / 1e6:.2f} Mbit/s, A's links sent {sent} bytes "
+                  f"(the first {shares[-1]:.0%}), measured {rates} bit/s")
+            shape(lab.a, veths[1], "1mbit")
+        # 2:6 is 25%; unmeasured, the first link (preferred on a tie) would carry over half
+        assert 0.1 <= shares[0] <= 0.45, shares
+        # 2:1 is 67%, reached after the first reports of the slowdown (unmeasured: no change)
+        assert shares[1] >= max(0.45, shares[0] + 0.15), shares
 
 
 def test_the_lab_cuts_and_restores_a_link_and_reports_the_failover_and_the_return(

@@ -128,13 +128,25 @@ def test_failover_before_any_link_is_up_sends_on_all() -> None:
 
 
 def test_failover_moves_on_timeout_not_on_one_lost_probe() -> None:
+    """Stale (0.3 s silent), the link still carries every frame and the next link that is up
+    a copy; down (0.45 s), the next link alone. A link stale once is no failover."""
     links = Links(2)
     links.run(1.0, {0, 1})
     ticks = links.run(0.4, {1})  # silent 0.4 s < down_after: stale, still used
-    assert set(ticks) == {(0,)}
+    assert ticks == [(0,)] * 5 + [(0, 1)] * 3
     assert links.table.liveness[0].state == LinkState.STALE
     ticks = links.run(0.1, {1})
     assert ticks[-1] == (1,)
+    assert links.table.switches == 1
+
+
+def test_failover_copies_end_when_a_stale_link_hears_again() -> None:
+    links = Links(3)
+    links.run(1.0, {0, 1, 2})
+    links.run(0.15, {2})  # the second link stale too: the copy goes on the third
+    assert links.run(0.2, {2})[-1] == (0, 2)
+    assert links.run(0.05, {0, 1, 2}) == [(0,)]
+    assert links.table.switches == 0 and links.table.active == 0
 
 
 def test_failover_returns_only_after_hold_time() -> None:
@@ -172,9 +184,10 @@ def test_failover_all_down_sends_on_all_and_takes_the_first_back() -> None:
 @given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60))
 def test_failover_sends_on_one_usable_link_and_never_flaps(pattern: list[tuple[bool, bool]]
                                                            ) -> None:
-    """Any pattern of outages: a frame goes out on exactly one link while one is usable, that
-    link is usable, and failover never returns to the primary within the hold time of its
-    return (its first time up is trusted at once)."""
+    """Any pattern of outages (each 0.5 s, longer than the link timeout: no link is left only
+    stale, when a copy would also go on the next): a frame goes out on exactly one link while
+    one is usable, that link is usable, and failover never returns to the primary within the
+    hold time of its return (its first time up is trusted at once)."""
     links = Links(2, hold=1.0)
     for up0, up1 in pattern:
         alive = {i for i, up in ((0, up0), (1, up1)) if up}

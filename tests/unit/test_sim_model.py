@@ -10,7 +10,7 @@ from linkbridge_sim.config import SimConfig
 from linkbridge_sim.decisions import Decision, RandomDecisions, ReplayDecisions
 from linkbridge_sim.impairment import Impairment, Outcome, flip_bit
 from linkbridge_sim.rate import RateQueue
-from linkbridge_sim.trace import TraceWriter, read_trace
+from linkbridge_sim.trace import TraceWriter, losses_of_size, read_trace
 
 from linkbridge.errors import ConfigError
 
@@ -186,6 +186,18 @@ def test_bad_trace_files_are_one_line_errors(tmp_path: object, content: str,
         read_trace(path)
     with pytest.raises(ConfigError, match="cannot read trace"):
         read_trace(f"{tmp_path}/missing.jsonl")
+
+
+def test_losses_of_size_are_the_drops_of_that_size_in_order(tmp_path: object) -> None:
+    path = f"{tmp_path}/link.jsonl"
+    writer = TraceWriter(path, 1, "loss 10%")
+    for record in ({"i": 0, "size": 3, "lost": True}, {"i": 1, "size": 90},
+                   {"i": 2, "size": 90, "lost": True}, {"i": 3, "size": 90, "drops": ["mtu"]},
+                   {"i": 4, "size": 40, "lost": True}, {"i": 5, "size": 90}):
+        writer.write(record)
+    writer.close()
+    assert losses_of_size(path, 90) == [False, True, True, False]
+    assert losses_of_size(path, 12) == []
 
 
 def test_replay_records_need_their_packet_index() -> None:
