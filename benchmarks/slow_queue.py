@@ -14,7 +14,11 @@ and, while it runs, pings A -> B; both tunnels record what they carry (--pcap). 
 
 It also prints, per mode, what crossed the air each way (from both tunnels' captures:
 segments, their later copies, pure ACKs, the rest) and the medium's counters per station
-(frames, key-ups, collisions, seconds on air): what limits the goodput.
+(frames, key-ups, collisions, seconds on air), and accounts for the airtime each way by what
+the frames carried, the key-ups' TXDELAY and TXTAIL, and what nobody received (collisions),
+up to the transfer's end; the rest of the transfer's time nobody sent (CSMA deferrals); and
+the least time the same frames and key-ups take with a mean deferral each: what limits the
+goodput.
 
 Exits 1 when a target is missed. Needs root (network namespaces, TUN devices). Slow: the
 transfers take minutes at 1200 bit/s.
@@ -248,10 +252,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert isinstance(timing, SimLink) and timing.radio is not None
     round_trip = timing.round_trip()
     try:
-        with two_hosts() as hosts, tempfile.TemporaryDirectory(prefix="lb-queue-") as tmp:
-            outcomes = {mode: run_mode(hosts, link, mode, args.bytes, args.pings, registry, tmp,
-                                       timing)
-                        for mode in ([args.only] if args.only else MODES)}
+        outcomes: dict[str, Outcome] = {}
+        with tempfile.TemporaryDirectory(prefix="lb-queue-") as tmp:
+            for mode in [args.only] if args.only else MODES:
+                # new hosts for each mode: what is left of the last mode's connection (B's
+                # FIN sent again, A's answer) would take the next mode's airtime
+                with two_hosts() as hosts:
+                    outcomes[mode] = run_mode(hosts, link, mode, args.bytes, args.pings,
+                                              registry, tmp, timing)
     except LinkbridgeError as exc:
         print(f"slow-queue: error: {exc}", file=sys.stderr)
         return 2
