@@ -4,7 +4,8 @@ Two lab hosts joined by linkbridge over `sim:` with `duplex=half`, AFSK 1200 bit
 framing and Dire Wolf 1.6's TNC settings (TXDELAY 300 ms, TXTAIL 100 ms, PERSIST 63, SLOTTIME
 100 ms, a slot before the first draw, every queued frame after one key-up), MTU 256, as
 docs/sim.md calibrates against the real modems (issue 32). Each mode runs a TCP transfer A -> B
-and, while it runs, pings A -> B; both tunnels record what they carry (--pcap). Targets:
+(20,000 bytes) and, while it runs, pings A -> B, on new lab hosts; both tunnels record what
+they carry (--pcap). Targets:
 
 - with the queue, no TCP segment (SYN included) reaches B again within one link round trip
   (the sim: link's own estimate) of its first copy: a retransmission the queue should have
@@ -238,7 +239,10 @@ def ceiling(link: SimLink) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks slow-queue",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--bytes", type=int, default=10_000, help="TCP transfer size (10000)")
+    parser.add_argument("--bytes", type=int, default=20_000,
+                        help="TCP transfer size (20000: at 10000 the handshake, the pings and "
+                             "their turns of the channel, the same with the queue as without, "
+                             "are a tenth of the airtime, docs/queue.md)")
     parser.add_argument("--pings", type=int, default=4, help="pings during it (4)")
     parser.add_argument("--seed", type=int, default=7, help="the channel's seed (7)")
     parser.add_argument("--only", choices=MODES, help="run one mode and print its figures")
