@@ -4,7 +4,8 @@ Two lab hosts joined by linkbridge over `sim:` with `duplex=half`, AFSK 1200 bit
 framing and Dire Wolf 1.6's TNC settings (TXDELAY 300 ms, TXTAIL 100 ms, PERSIST 63, SLOTTIME
 100 ms, a slot before the first draw, every queued frame after one key-up), MTU 256, as
 docs/sim.md calibrates against the real modems (issue 32). Each mode runs a TCP transfer A -> B
-and, while it runs, pings A -> B; both tunnels record what they carry (--pcap). Targets:
+(20,000 bytes) and, while it runs, pings A -> B, on new lab hosts; both tunnels record what
+they carry (--pcap). Targets:
 
 - with the queue, no TCP segment (SYN included) reaches B again within one link round trip
   (the sim: link's own estimate) of its first copy: a retransmission the queue should have
@@ -14,7 +15,11 @@ and, while it runs, pings A -> B; both tunnels record what they carry (--pcap). 
 
 It also prints, per mode, what crossed the air each way (from both tunnels' captures:
 segments, their later copies, pure ACKs, the rest) and the medium's counters per station
-(frames, key-ups, collisions, seconds on air): what limits the goodput.
+(frames, key-ups, collisions, seconds on air), and accounts for the airtime each way by what
+the frames carried, the key-ups' TXDELAY and TXTAIL, and what nobody received (collisions),
+up to the transfer's end; the rest of the transfer's time nobody sent (CSMA deferrals); and
+the least time the same frames and key-ups take with a mean deferral each: what limits the
+goodput.
 
 Exits 1 when a target is missed. Needs root (network namespaces, TUN devices). Slow: the
 transfers take minutes at 1200 bit/s.
@@ -29,15 +34,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from linkbridge_sim.links import SimLink
+from linkbridge_sim.medium import query_stats
 from linkbridge_sim.medium_protocol import DEFAULT_PORT
-from linkbridge_sim.radiolab import medium_stats
+from linkbridge_sim.radio import RadioSettings, mean_deferral
 
 from linkbridge.datapath.pcap import FILE_HEADER, RECORD_HEADER
 from linkbridge.errors import LinkbridgeError
+from linkbridge.lab import netns
 from linkbridge.lab.probes import TransferResult, ping, tcp_transfer
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts, two_hosts
@@ -53,20 +60,27 @@ MODES = ("off", "on")
 PORT = 5230
 
 
+KINDS = ("data", "again", "ACKs", "other")  # what a frame carried, as Arrived sorts them
+
+
 @dataclass
 class Arrived:
-    """What one side received of the other's packets (its tunnel's --pcap): TCP segments
-    with sequence space, first copies and later ones (retransmissions that crossed the air),
-    pure ACKs, and the rest (pings)."""
+    """What one side received of the other's packets (its tunnel's --pcap), by kind: TCP
+    segments with sequence space (`data`: first copies; `again`: later copies, retransmissions
+    that crossed the air), pure ACKs, and the rest (pings); how many and their seconds on the
+    air (the frame's data, by the radio's framing: a sim: frame is the IP packet as it is)."""
 
-    segments: int = 0
-    again: int = 0
-    acks: int = 0
-    other: int = 0
+    frames: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(KINDS, 0.0))
+
+    def add(self, kind: str, seconds: float) -> None:
+        self.frames[kind] += 1
+        self.seconds[kind] += seconds
 
     def __str__(self) -> str:
-        return (f"{self.segments} segments + {self.again} again, {self.acks} ACKs, "
-                f"{self.other} other")
+        frames = self.frames
+        return (f"{frames['data']} segments + {frames['again']} again, {frames['ACKs']} ACKs, "
+                f"{frames['other']} other")
 
 
 @dataclass
@@ -121,61 +135,94 @@ def repeats_within(path: str, source: bytes, round_trip: float) -> int:
     return repeats
 
 
-def arrived(path: str, source: bytes) -> Arrived:
-    """What the tunnel recording `path` received from `source` (an IPv4 address)."""
+def arrived(path: str, source: bytes, airtime: Callable[[bytes], float],
+            until: float) -> Arrived:
+    """What the tunnel recording `path` received from `source` (an IPv4 address) by `until`
+    (time.time()), with each frame's `airtime`."""
     counts, seen = Arrived(), set()
-    for _when, packet in pcap_records(path):
+    for when, packet in pcap_records(path):
         headers = parse(packet)
-        if packet[12:16] != source:
+        if packet[12:16] != source or when > until:
             continue
-        if headers is None or headers.proto != TCP:
-            counts.other += 1
-            continue
-        payload = packet[headers.ihl + headers.thlen:]
-        if payload or headers.flags & (SYN | FIN):
-            identity = (headers.key, headers.seq, headers.flags, payload)
-            counts.again += identity in seen
-            counts.segments += identity not in seen
-            seen.add(identity)
-        elif headers.flags == ACK:
-            counts.acks += 1
-        else:
-            counts.other += 1
+        kind = "other"
+        if headers is not None and headers.proto == TCP:
+            payload = packet[headers.ihl + headers.thlen:]
+            if payload or headers.flags & (SYN | FIN):
+                identity = (headers.key, headers.seq, headers.flags, payload)
+                kind = "again" if identity in seen else "data"
+                seen.add(identity)
+            elif headers.flags == ACK:
+                kind = "ACKs"
+        counts.add(kind, airtime(packet))
     return counts
 
 
 def station_counts(hosts: TwoHosts) -> dict[str, dict[str, float]]:
-    """The medium's counters of A's and B's stations."""
-    stations = medium_stats(hosts.a, (UNDERLAY[0], DEFAULT_PORT))["stations"]
+    """The medium's counters of A's and B's stations, now (asked from inside host A)."""
+    with netns.inside(hosts.a):
+        stations = query_stats((UNDERLAY[0], DEFAULT_PORT))["stations"]
     labels = {UNDERLAY[0]: "A", UNDERLAY[1]: "B"}
     return {labels.get(key.rsplit(":", 1)[0], key): counts for key, counts in stations.items()}
 
 
 def run_mode(hosts: TwoHosts, link: str, mode: str, size: int, pings: int,
-             registry: LinkRegistry, directory: str, round_trip: float) -> Outcome:
+             registry: LinkRegistry, directory: str, timing: SimLink) -> Outcome:
     pcap, pcap_a = (os.path.join(directory, f"{side}-{mode}.pcap") for side in "ba")
+    round_trip = timing.round_trip()
     done: dict[str, TransferResult] = {}
+    medium: dict[str, dict[str, float]] = {}
+    ended: list[float] = []
+
+    def move() -> None:
+        """The transfer; at its end, the medium's counters and the time (the captures' clock)."""
+        done["transfer"] = tcp_transfer(hosts.b, OVERLAY[1], hosts.a, size, port=PORT,
+                                        timeout=120.0)
+        ended.append(time.time())
+        medium.update(station_counts(hosts))
+
     with lab_tunnels(hosts, link, extra_args=("--queue", mode),
                      side_args=(("--pcap", pcap_a), ("--pcap", pcap)), registry=registry):
-        mover = threading.Thread(target=lambda: done.update(transfer=tcp_transfer(
-            hosts.b, OVERLAY[1], hosts.a, size, port=PORT, timeout=120.0)))
+        mover = threading.Thread(target=move)
         mover.start()
         time.sleep(2 * round_trip)  # the connection is up and its window filling
         result = ping(hosts.a, OVERLAY[1], count=pings, interval=1.0, timeout=60.0)
         mover.join()
-        medium = station_counts(hosts)
     a, b = (bytes(map(int, address.split("."))) for address in OVERLAY)
+    assert timing.radio is not None
+    airtime = timing.radio.frame_airtime
     return Outcome(done["transfer"], result.rtts_ms, pings, repeats_within(pcap, a, round_trip),
-                   arrived(pcap, a), arrived(pcap_a, b), medium)
+                   arrived(pcap, a, airtime, ended[0]), arrived(pcap_a, b, airtime, ended[0]),
+                   medium)
 
 
-def air_lines(mode: str, outcome: Outcome) -> list[str]:
-    """What crossed the air each way in one mode, and what the medium counted."""
+def air_lines(mode: str, outcome: Outcome, radio: RadioSettings) -> list[str]:
+    """What crossed the air each way in one mode, the medium's counters, and the airtime
+    accounting: seconds on the air by what the frames carried (from the captures), the
+    key-ups' TXDELAY and TXTAIL (the medium's count of them), the rest of the medium's
+    airtime (frames nobody received: collisions), and the transfer's time nobody sent in
+    (CSMA deferrals, idle)."""
     lines = [f"{mode}: B got {outcome.at_b}; A got {outcome.at_a}"]
     for label, counts in sorted(outcome.medium.items()):
         lines.append(f"{mode}: station {label}: {counts['sent']:.0f} frames on air in "
                      f"{counts['transmissions']:.0f} key-ups, {counts['collisions']:.0f} "
                      f"collided, {counts['airtime']:.1f} s on air")
+    columns = (*KINDS, "key-ups", "lost", "on air")  # lost: collided, or on the air at the end
+    lines.append(f"{mode}: airtime, s " + "".join(f"{name:>8}" for name in columns))
+    on_air = 0.0
+    for sender, receiver, got in (("A", "B", outcome.at_b), ("B", "A", outcome.at_a)):
+        counts = outcome.medium[sender]
+        keying = counts["transmissions"] * (radio.txdelay + radio.txtail)
+        lost = counts["airtime"] - keying - sum(got.seconds.values())
+        on_air += counts["airtime"]
+        cells = (*got.seconds.values(), keying, lost, counts["airtime"])
+        lines.append(f"{mode}:   {sender} -> {receiver}  " + "".join(f"{c:8.1f}" for c in cells))
+    seconds = outcome.transfer.seconds
+    keyups = sum(outcome.medium[side]["transmissions"] for side in "AB")
+    least = on_air + keyups * mean_deferral(radio.persist, radio.slottime, radio.slotwait)
+    lines.append(f"{mode}: the transfer's {seconds:.1f} s: {on_air:.1f} s on the air, "
+                 f"{seconds - on_air:.1f} s nobody sent (CSMA deferrals, idle); these frames "
+                 f"and key-ups with a mean deferral each take {least:.1f} s: "
+                 f"{outcome.transfer.received_bytes * 8 / least:.0f} bit/s")
     return lines
 
 
@@ -192,7 +239,10 @@ def ceiling(link: SimLink) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks slow-queue",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--bytes", type=int, default=10_000, help="TCP transfer size (10000)")
+    parser.add_argument("--bytes", type=int, default=20_000,
+                        help="TCP transfer size (20000: at 10000 the handshake, the pings and "
+                             "their turns of the channel, the same with the queue as without, "
+                             "are a tenth of the airtime, docs/queue.md)")
     parser.add_argument("--pings", type=int, default=4, help="pings during it (4)")
     parser.add_argument("--seed", type=int, default=7, help="the channel's seed (7)")
     parser.add_argument("--only", choices=MODES, help="run one mode and print its figures")
@@ -203,13 +253,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     link = f"sim:?{DIRE_WOLF}&seed={args.seed}"
     registry = LinkRegistry(get_plugin_manager())
     timing = registry.create_link(f"sim:127.0.0.1:9?{DIRE_WOLF}")
-    assert isinstance(timing, SimLink)
+    assert isinstance(timing, SimLink) and timing.radio is not None
     round_trip = timing.round_trip()
     try:
-        with two_hosts() as hosts, tempfile.TemporaryDirectory(prefix="lb-queue-") as tmp:
-            outcomes = {mode: run_mode(hosts, link, mode, args.bytes, args.pings, registry, tmp,
-                                       round_trip)
-                        for mode in ([args.only] if args.only else MODES)}
+        outcomes: dict[str, Outcome] = {}
+        with tempfile.TemporaryDirectory(prefix="lb-queue-") as tmp:
+            for mode in [args.only] if args.only else MODES:
+                # new hosts for each mode: what is left of the last mode's connection (B's
+                # FIN sent again, A's answer) would take the next mode's airtime
+                with two_hosts() as hosts:
+                    outcomes[mode] = run_mode(hosts, link, mode, args.bytes, args.pings,
+                                              registry, tmp, timing)
     except LinkbridgeError as exc:
         print(f"slow-queue: error: {exc}", file=sys.stderr)
         return 2
@@ -218,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"--queue {args.only}: {outcome.goodput:.0f} bit/s, ping {outcome.rtt_ms:.0f} ms, "
               f"{outcome.repeats} repeats, intact {outcome.transfer.intact}, "
               f"{outcome.transfer.seconds:.1f} s")
-        print("\n".join(air_lines(args.only, outcome)))
+        print("\n".join(air_lines(args.only, outcome, timing.radio)))
         return 0
     off, on = outcomes["off"], outcomes["on"]
     goodput_ratio = on.goodput / off.goodput if off.goodput else float("inf")
@@ -240,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{mode}: transfer {'intact' if outcome.transfer.intact else 'INCOMPLETE'} in "
               f"{outcome.transfer.seconds:.1f} s, {len(outcome.rtts_ms)}/{outcome.pings_sent} "
               f"pings answered")
-        print("\n".join(air_lines(mode, outcome)))
+        print("\n".join(air_lines(mode, outcome, timing.radio)))
     intact = all(outcome.transfer.intact for outcome in outcomes.values())
     return 0 if intact and all(check[-1] for check in checks) else 1
 

@@ -6,7 +6,10 @@ first, and what is dropped before it costs airtime. Pure: the caller gives the t
   a retransmission the link would carry twice: dropped (QUEUE_RETRANSMIT).
 - A pure TCP ACK (the ACK flag alone, no payload, no SACK blocks) still waiting when a newer
   segment of its flow acknowledges more is redundant: dropped (QUEUE_ACK_FILTERED), as
-  sch_cake's ack-filter does. An equal acknowledgement (a duplicate ACK) is never superseded.
+  sch_cake's ack-filter does; so is one that a newer segment carrying data acknowledges as
+  much as (the ACK that completes a handshake, followed by the first data), unless it is a
+  duplicate ACK (the same acknowledgement as the flow's ACK before it): fast retransmit
+  counts those, and a duplicate is never superseded.
 - Small packets (pings, ACKs, keystrokes, SYNs) go before bulk; within each of the two tiers
   the flows share by deficit round robin.
 - Over its packet or byte limit the queue drops the oldest packet of its largest flow, a bulk
@@ -27,6 +30,7 @@ INTERACTIVE_BYTES = 128  # a packet this small goes before bulk
 QUANTUM = 256  # bytes a flow may send per round of the deficit round robin
 DEFAULT_PACKETS = 64
 DEFAULT_BYTES = 32 * 1024
+ACK_MEMORY = 1024  # flows whose latest acknowledgement is remembered (to tell duplicates)
 OTHER_FLOW = b""  # what is not TCP, UDP or echo the parser reads shares one flow
 
 
@@ -38,7 +42,8 @@ def seq_after(a: int, b: int) -> bool:
 @dataclass(eq=False)
 class _Entry:
     """One waiting packet: its flow, what makes it a retransmission (None: it carries no
-    sequence space), its acknowledgement (None: no ACK flag) and whether it is a pure ACK."""
+    sequence space), its acknowledgement (None: no ACK flag), whether it is a pure ACK and
+    whether that is a duplicate ACK."""
 
     packet: bytes
     flow: bytes
@@ -47,6 +52,7 @@ class _Entry:
     pure_ack: bool
     interactive: bool
     waiting: bool = True
+    duplicate: bool = False  # a pure ACK with the acknowledgement of the flow's ACK before it
 
 
 class _Tier:
@@ -119,6 +125,7 @@ class LinkQueue:
         self._queued: dict[tuple[bytes, int, int, bytes], _Entry] = {}
         self._sent: OrderedDict[tuple[bytes, int, int, bytes], float] = OrderedDict()
         self._acks: dict[bytes, list[_Entry]] = {}  # waiting pure ACKs per flow
+        self._last_ack: OrderedDict[bytes, int] = OrderedDict()  # per flow, the latest ones
 
     def push(self, packet: bytes, now: float) -> list[str]:
         entry = _entry(packet)
@@ -155,15 +162,31 @@ class LinkQueue:
         return entry.packet
 
     def _filter_acks(self, entry: _Entry) -> list[str]:
-        """Drop the waiting pure ACKs of `entry`'s flow that it acknowledges past."""
-        waiting = self._acks.get(entry.flow)
-        if entry.ack is None or not waiting:
+        """Drop the waiting pure ACKs of `entry`'s flow that it acknowledges past, or as far
+        when it carries data and they are no duplicate ACKs."""
+        if entry.ack is None:
             return []
-        superseded = [old for old in waiting
-                      if old.waiting and old.ack is not None and seq_after(entry.ack, old.ack)]
+        self._note_ack(entry)
+        waiting = self._acks.get(entry.flow)
+        if not waiting:
+            return []
+        carries = entry.identity is not None
+        superseded = [old for old in waiting if old.waiting and old.ack is not None and (
+            seq_after(entry.ack, old.ack)
+            or (carries and entry.ack == old.ack and not old.duplicate))]
         for old in superseded:
             self._drop(old)
         return [QUEUE_ACK_FILTERED] * len(superseded)
+
+    def _note_ack(self, entry: _Entry) -> None:
+        """Remember `entry`'s acknowledgement as its flow's latest (of the ACK_MEMORY flows
+        heard from last); a pure ACK that repeats the one before is a duplicate."""
+        assert entry.ack is not None
+        entry.duplicate = entry.pure_ack and self._last_ack.get(entry.flow) == entry.ack
+        self._last_ack[entry.flow] = entry.ack
+        self._last_ack.move_to_end(entry.flow)
+        if len(self._last_ack) > ACK_MEMORY:
+            self._last_ack.popitem(last=False)
 
     def _drop(self, entry: _Entry) -> None:
         (self._interactive if entry.interactive else self._bulk).forget(entry)

@@ -94,6 +94,25 @@ def test_a_data_segment_acknowledging_more_supersedes_a_pure_ack() -> None:
     assert drain(queue) == [data]
 
 
+def test_data_acknowledging_as_much_supersedes_the_ack_that_completes_a_handshake() -> None:
+    queue = LinkQueue(RTT)
+    queue.push(tcp(seq=1, ack=1000), 0.0)  # the ACK of a SYN-ACK, then the first data
+    data = tcp(seq=1, ack=1000, flags=ACK | PSH, payload=BULK)
+    assert queue.push(data, 0.0) == [QUEUE_ACK_FILTERED]
+    assert drain(queue) == [data]
+
+
+def test_data_acknowledging_as_much_keeps_a_duplicate_ack() -> None:
+    queue = LinkQueue(RTT)
+    queue.push(tcp(ack=1000), 0.0)
+    assert queue.pop(0.0) is not None
+    dup = tcp(ack=1000)  # fast retransmit counts it
+    queue.push(dup, 0.0)
+    data = tcp(seq=5, ack=1000, flags=ACK | PSH, payload=BULK)
+    assert queue.push(data, 0.0) == []
+    assert drain(queue) == [dup, data]
+
+
 @pytest.mark.parametrize("old", [
     tcp(ack=1000, payload=b"x"),  # carries data
     tcp(ack=1000, options=SACK_BLOCK),  # carries SACK blocks
