@@ -9,7 +9,8 @@ docs/offload.md.
 
 - VnetHeader: the header, parsed from and built in the device's byte order (the host's, as
   a TUN device without TUNSETVNETLE/BE keeps it) and in network byte order inside a chunk.
-- chunk_frames() / ChunkReassembler: a packet and its header into chunks and back.
+- chunk_runs() / ChunkReassembler: a packet and its header into chunks (as iovecs for UDP GSO
+  sends) and back; chunk_frames(): the same chunks, one bytes object each.
 - hello_frame() / parse_hello(): what each side tells the other before it sends chunks: an
   IPv4 packet from 0.0.0.0 that a plain peer's kernel discards as a martian (a non-IP frame
   would make a TUN write fail, which ends a socat relay).
@@ -31,6 +32,7 @@ from linkbridge.wire.drops import (
 )
 from linkbridge.wire.frames import IPV4, OFFLOAD_CHUNK, frame_byte
 from linkbridge.wire.packet import drop_reason, packet_problem
+from linkbridge.wire.segments import MAX_SEGMENTS, MAX_UDP_PAYLOAD
 
 VNET_HDR_LEN = 10
 # virtio_net_hdr.flags
@@ -145,27 +147,65 @@ def max_packet(frame_size: int) -> int:
     return min(MAX_SUPER_PACKET, first + (MAX_CHUNKS - 1) * rest)
 
 
-def chunk_frames(header: VnetHeader, packet: bytes | memoryview, frame_size: int,
-                 packet_id: int) -> list[bytes]:
+Buffer = bytes | memoryview
+ChunkRun = tuple[list[Buffer], int, int]  # an iovec of chunks, how many, their bytes in all
+
+
+def chunk_runs(header: VnetHeader, packet: bytes | memoryview, frame_size: int,
+               packet_id: int, run_bytes: int = MAX_UDP_PAYLOAD) -> list[ChunkRun]:
     """`packet` with `header` as chunks of at most `frame_size` bytes, all of exactly that size
-    but the last (so one UDP GSO send takes them). ValueError when it needs more than
-    MAX_CHUNKS or the frame size is below MIN_FRAME_SIZE."""
+    but the last (so that one UDP GSO send takes a run of them), in runs of at most `run_bytes`
+    bytes and MAX_SEGMENTS chunks. Each run is an iovec for one sendmsg(): every chunk's header
+    then its piece of `packet`, a slice of it, not a copy. ValueError when the packet needs
+    more than MAX_CHUNKS or the frame size is below MIN_FRAME_SIZE."""
     if frame_size < MIN_FRAME_SIZE:
         raise ValueError(f"offload chunks need frames of at least {MIN_FRAME_SIZE} bytes")
     first, rest = chunk_payloads(frame_size)
-    tail = max(0, len(packet) - first)
-    count = 1 + -(-tail // rest)
+    length = len(packet)
+    count = 1 + -(-max(0, length - first) // rest)
     if count > MAX_CHUNKS:
-        raise ValueError(f"a {len(packet)}-byte packet needs {count} chunks, more than "
-                         f"{MAX_CHUNKS}")
+        raise ValueError(f"a {length}-byte packet needs {count} chunks, more than {MAX_CHUNKS}")
     packet_id %= ID_SPACE
-    view = memoryview(packet)  # slices without copies: each piece is copied once, into its frame
-    pack = _CHUNK.pack
-    frames = [pack(CHUNK_FIRST_BYTE, packet_id, 0, count) + header.network_bytes()
-              + view[:first]]
-    frames += [pack(CHUNK_FIRST_BYTE, packet_id, index, count) + view[offset : offset + rest]
-               for index, offset in enumerate(range(first, len(packet), rest), start=1)]
-    return frames
+    # every chunk's header side by side, each field written across all of them at once
+    heads = bytearray(CHUNK_HEADER * count)
+    heads[0::CHUNK_HEADER] = _TYPES[:count]
+    heads[1::CHUNK_HEADER] = bytes((packet_id >> 8,)) * count
+    heads[2::CHUNK_HEADER] = bytes((packet_id & 0xFF,)) * count
+    heads[3::CHUNK_HEADER] = _INDEXES[:count]
+    heads[4::CHUNK_HEADER] = bytes((count,)) * count
+    view, body = memoryview(heads), memoryview(packet)
+    pieces: list[Buffer] = [b""] * (2 * count)
+    pieces[0] = bytes(heads[:CHUNK_HEADER]) + header.network_bytes()
+    pieces[1] = body[:first]
+    pieces[2::2] = [view[start : start + CHUNK_HEADER]
+                    for start in range(CHUNK_HEADER, CHUNK_HEADER * count, CHUNK_HEADER)]
+    pieces[3::2] = [body[offset : offset + rest] for offset in range(first, length, rest)]
+    per_run = min(MAX_SEGMENTS, run_bytes // frame_size)
+    total = length + CHUNK_HEADER * count + VNET_HDR_LEN
+    return [(pieces[2 * start : 2 * (start + per_run)], min(per_run, count - start),
+             min(per_run * frame_size, total - start * frame_size))
+            for start in range(0, count, per_run)]
+
+
+def chunk_frames(header: VnetHeader, packet: bytes | memoryview, frame_size: int,
+                 packet_id: int) -> list[bytes]:
+    """The chunks of chunk_runs() as frames, one bytes object each."""
+    return [frame for run in chunk_runs(header, packet, frame_size, packet_id)
+            for frame in run_frames(run)]
+
+
+def run_frames(run: ChunkRun) -> list[bytes]:
+    """The chunks of one run of chunk_runs() as frames, one bytes object each."""
+    pieces = run[0]
+    return [b"".join(pieces[index : index + 2]) for index in range(0, len(pieces), 2)]
+
+
+def single_run_packet(frame_size: int) -> int:
+    """The longest packet whose chunks of `frame_size` bytes one GSO send carries (and one GRO
+    read returns): the super-packet size that costs one system call on each side."""
+    first, rest = chunk_payloads(frame_size)
+    return min(MAX_SUPER_PACKET, first + (min(MAX_SEGMENTS, MAX_UDP_PAYLOAD // frame_size) - 1)
+               * rest)
 
 
 def whole_run(frames: Sequence[bytes]) -> Delivered | str | None:
@@ -176,17 +216,37 @@ def whole_run(frames: Sequence[bytes]) -> Delivered | str | None:
     count = len(frames)
     if len(first) < FIRST_CHUNK_HEADER or count > MAX_CHUNKS:
         return None
-    # the chunk headers side by side, each field read across all of them at once
     heads = b"".join([frame[:CHUNK_HEADER] for frame in frames])
-    if len(heads) != count * CHUNK_HEADER or heads[0::CHUNK_HEADER] != _TYPES[:count] \
-            or heads[3::CHUNK_HEADER] != _INDEXES[:count] \
-            or heads[4::CHUNK_HEADER] != bytes((count,)) * count \
-            or heads[1::CHUNK_HEADER] != first[1:2] * count \
-            or heads[2::CHUNK_HEADER] != first[2:3] * count:
+    if len(heads) != count * CHUNK_HEADER or not _one_packet(heads, CHUNK_HEADER, count):
         return None
     return _complete(VnetHeader.from_network(first, CHUNK_HEADER),
                      b"".join([first[FIRST_CHUNK_HEADER:],
                                *[memoryview(frame)[CHUNK_HEADER:] for frame in frames[1:]]]))
+
+
+def coalesced_packet(data: bytes, segment: int) -> Delivered | str | None:
+    """whole_run() for one GRO read, `data` holding datagrams of `segment` bytes back to back
+    (the last may be shorter), without cutting it into frames first. None when the datagrams
+    are not exactly one packet's chunks in order."""
+    length = len(data)
+    count = -(-length // segment) if segment > 0 else 0
+    if not 1 < count <= MAX_CHUNKS or segment < FIRST_CHUNK_HEADER \
+            or length - (count - 1) * segment < CHUNK_HEADER \
+            or not _one_packet(data, segment, count):
+        return None
+    view = memoryview(data)
+    return _complete(VnetHeader.from_network(data, CHUNK_HEADER),
+                     b"".join([view[FIRST_CHUNK_HEADER:segment],
+                               *[view[offset + CHUNK_HEADER : offset + segment]
+                                 for offset in range(segment, length, segment)]]))
+
+
+def _one_packet(data: bytes, stride: int, count: int) -> bool:
+    """Whether the `count` chunk headers every `stride` bytes of `data` are one packet's chunks
+    in order: each field is read across all of them at once."""
+    return data[0::stride] == _TYPES[:count] and data[3::stride] == _INDEXES[:count] \
+        and data[4::stride] == bytes((count,)) * count \
+        and data[1::stride] == data[1:2] * count and data[2::stride] == data[2:3] * count
 
 
 Delivered = tuple[VnetHeader, bytes]
