@@ -31,7 +31,13 @@ from linkbridge.lab.topology import OVERLAY, OVERLAY6, UNDERLAY, TwoHosts
 from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.tunnel.tun import TunEndpoint
-from linkbridge.wire.offload import ALL_OFFLOADS, OFFLOAD_ATTEMPTS, TCP_OFFLOADS, TUN_F_CSUM
+from linkbridge.wire.offload import (
+    ALL_OFFLOADS,
+    OFFLOAD_ATTEMPTS,
+    TCP_OFFLOADS,
+    TUN_F_CSUM,
+    single_run_packet,
+)
 from linkbridge.wire.secure import OVERHEAD
 from tests.helpers.namespace_state import snmp_counters
 
@@ -115,6 +121,10 @@ def test_tcp_both_ways_as_super_packets_in_chunks(lab: TwoHosts, registry: LinkR
     with lab_tunnels(lab, "udp", ipv6=True, extra_args=ON, registry=registry) as (side_a, side_b):
         assert ping(lab.a, OVERLAY[1], count=5, interval=0.01).received == 5
         transfers(lab, 20_000_000)
+        for ns in (lab.a, lab.b):  # super-packets whose chunks one UDP GSO send carries
+            with netns.inside(ns), IPRoute() as ipr:
+                (device,) = ipr.link("get", ifname="lbt0")
+                assert device.get_attr("IFLA_GSO_MAX_SIZE") == single_run_packet(1472)
     # the underlay never fragments, and every checksum arrives right
     assert [snmp(ns) for ns in (lab.a, lab.b)] == before
     for side in (side_a, side_b):
