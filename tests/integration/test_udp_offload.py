@@ -24,6 +24,8 @@ from linkbridge.datapath.datagram import (
     coalesced,
 )
 from linkbridge.lab import netns
+from linkbridge.lab.topology import UNDERLAY, TwoHosts
+from linkbridge.plugin import free_port
 from linkbridge.wire.offload import (
     GSO_TCPV4,
     NEEDS_CSUM,
@@ -33,8 +35,6 @@ from linkbridge.wire.offload import (
     run_frames,
     single_run_packet,
 )
-from linkbridge.lab.topology import UNDERLAY, TwoHosts
-from linkbridge.plugin import free_port
 
 LOCAL = "127.0.0.1"
 
