@@ -28,6 +28,7 @@ from typing import Protocol
 from linkbridge.datapath.batch import BATCH_LIMIT, BatchReader
 from linkbridge.datapath.counters import Counters
 from linkbridge.datapath.endpoint import BatchSender, Endpoint, SegmentSender
+from linkbridge.datapath.lean import IPV4_PLAIN
 from linkbridge.datapath.rawport import DevicePort
 from linkbridge.errors import LinkbridgeError
 from linkbridge.wire.drops import (
@@ -39,8 +40,10 @@ from linkbridge.wire.drops import (
 from linkbridge.wire.frames import OFFLOAD_CHUNK
 from linkbridge.wire.offload import (
     CHUNK_FIRST_BYTE,
+    GSO_ECN,
     HELLO_LENGTH,
     MIN_FRAME_SIZE,
+    NEEDS_CSUM,
     PLAIN_DEVICE_BYTES,
     VNET_HDR_LEN,
     ChunkReassembler,
@@ -51,6 +54,7 @@ from linkbridge.wire.offload import (
     chunk_runs,
     coalesced_packet,
     complete_checksum,
+    device_fields,
     flag_names,
     hello_frame,
     parse_hello,
@@ -62,6 +66,7 @@ from linkbridge.wire.segments import split_run
 
 log = logging.getLogger(__name__)
 HELLO_INTERVAL = 1.0  # seconds between hellos while the peer has not answered
+IPV4_HEADER = 20
 
 
 class OffloadDevice(Protocol):
@@ -166,17 +171,18 @@ class OffloadingTunnel:
         if data.startswith(PLAIN_DEVICE_BYTES) and size <= self.frame_size:
             frames.append(data[VNET_HDR_LEN:])  # the usual small packet: no header to parse
             return
-        header = VnetHeader.from_device(data)
-        if header.plain and size <= self.frame_size:
-            frames.append(data[VNET_HDR_LEN:])
-            return
+        fields = device_fields(data)  # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
         offload = self.counters.offload
-        if not header.segmented and size <= self.frame_size:
+        if not fields[1] & ~GSO_ECN and size <= self.frame_size:  # no segmentation asked
+            if not fields[0] & NEEDS_CSUM:
+                frames.append(data[VNET_HDR_LEN:])
+                return
             # a small packet whose checksum the kernel left to the device: completing it here
             # costs less than a chunk's framing on both sides, and any peer takes the result
-            frames.append(complete_checksum(header, data[VNET_HDR_LEN:]))
+            frames.append(complete_checksum(data[VNET_HDR_LEN:], fields[4], fields[5]))
             offload["checksums_completed"] += 1
             return
+        header = VnetHeader(*fields)
         if self._agreed is None:  # the peer takes no chunks: only whole, complete packets
             self.counters.drop(OFFLOAD_UNAGREED if header.segmented else MTU)
             return
@@ -247,29 +253,43 @@ class OffloadingTunnel:
     def send_runs(self, runs: Sequence[tuple[bytes, int]],
                   check: Callable[[bytes], str | None] | None, drops: Counters) -> int:
         """send_many() for the reads of a RunSource: a read that is exactly one packet's chunks
-        is rebuilt without being cut into frames; the rest is cut, checked by `check` (a
-        refused frame counted in `drops`) and goes to send_many() in order."""
+        is rebuilt without being cut into frames, a plain IPv4 packet is written at once (as
+        offload_poller() writes it); the rest is cut, checked by `check` (a refused frame
+        counted in `drops`) and goes to send_many(), everything in order."""
+        if self._clock() >= self.next_hello:
+            self.hello()
         frames: list[bytes] = []
         moved = 0
         for data, segment in runs:
-            result = coalesced_packet(data, segment)
-            if result is None:
+            if segment:
+                result = coalesced_packet(data, segment)
+                if result is not None:
+                    if frames:
+                        self.send_many(frames)
+                        frames = []
+                    count = -(-len(data) // segment)
+                    moved += count
+                    self.counters.offload["chunks_received"] += count
+                    self._written(result)
+                    continue
                 pieces = split_run(data, segment)
-                moved += len(pieces)
-                for frame in pieces:
-                    problem = None if check is None else check(frame)
-                    if problem is None:
-                        frames.append(frame)
-                    else:
-                        drops.drop(drop_reason(problem))
+            elif len(data) != HELLO_LENGTH and len(data) >= IPV4_HEADER \
+                    and data[0] == IPV4_PLAIN and (data[2] << 8 | data[3]) == len(data):
+                if frames:
+                    self.send_many(frames)
+                    frames = []
+                moved += 1
+                self._port.write(data, PLAIN_DEVICE_BYTES)
                 continue
-            if frames:
-                self.send_many(frames)
-                frames = []
-            count = -(-len(data) // segment)
-            moved += count
-            self.counters.offload["chunks_received"] += count
-            self._written(result)
+            else:
+                pieces = [data]
+            moved += len(pieces)
+            for frame in pieces:
+                problem = None if check is None else check(frame)
+                if problem is None:
+                    frames.append(frame)
+                else:
+                    drops.drop(drop_reason(problem))
         if frames:
             self.send_many(frames)
         return moved

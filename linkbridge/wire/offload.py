@@ -96,7 +96,7 @@ class VnetHeader:
     @classmethod
     def from_device(cls, data: bytes) -> VnetHeader:
         """The header at the start of a TUN read (the device's byte order)."""
-        return cls(*_DEVICE.unpack_from(data))
+        return cls(*device_fields(data))
 
     @classmethod
     def from_network(cls, data: bytes, offset: int = 0) -> VnetHeader:
@@ -128,6 +128,12 @@ class VnetHeader:
         if self.segmented and (self.gso_size == 0 or self.hdr_len > packet_length):
             return OFFLOAD_BAD_HEADER
         return None
+
+
+def device_fields(data: bytes) -> tuple[int, int, int, int, int, int]:
+    """The fields of the header at the start of a TUN read, as VnetHeader orders them, without
+    making one (the per-packet path reads them so)."""
+    return _DEVICE.unpack_from(data)
 
 
 _TYPES = bytes((CHUNK_FIRST_BYTE,)) * MAX_CHUNKS
@@ -411,14 +417,13 @@ def ones_complement_sum(data: bytes) -> int:
     return 0xFFFF if total == 0 and value else total
 
 
-def complete_checksum(header: VnetHeader, packet: bytes) -> bytes:
-    """`packet` with the checksum its header leaves to the device (NEEDS_CSUM) filled in: the
-    field holds the pseudo-header sum, the sum runs from csum_start to the end."""
-    if not header.flags & NEEDS_CSUM:
-        return packet
-    field = header.csum_start + header.csum_offset
-    checksum = ~ones_complement_sum(packet[header.csum_start:]) & 0xFFFF
-    if checksum == 0 and header.csum_offset == UDP_CSUM_OFFSET:
+def complete_checksum(packet: bytes, csum_start: int, csum_offset: int) -> bytes:
+    """`packet` with the checksum a header with NEEDS_CSUM leaves to the device filled in: the
+    field (`csum_offset` bytes after `csum_start`) holds the pseudo-header sum, the sum runs
+    from csum_start to the end."""
+    field = csum_start + csum_offset
+    checksum = ~ones_complement_sum(packet[csum_start:]) & 0xFFFF
+    if checksum == 0 and csum_offset == UDP_CSUM_OFFSET:
         checksum = 0xFFFF  # in UDP, 0 means "no checksum"
     return packet[:field] + checksum.to_bytes(2, "big") + packet[field + 2:]
 
