@@ -253,9 +253,10 @@ class OffloadingTunnel:
     def send_runs(self, runs: Sequence[tuple[bytes, int]],
                   check: Callable[[bytes], str | None] | None, drops: Counters) -> int:
         """send_many() for the reads of a RunSource: a read that is exactly one packet's chunks
-        is rebuilt without being cut into frames, a plain IPv4 packet is written at once (as
-        offload_poller() writes it); the rest is cut, checked by `check` (a refused frame
-        counted in `drops`) and goes to send_many(), everything in order."""
+        is rebuilt without being cut into frames; the rest is cut into frames, of which a plain
+        IPv4 packet is written at once (as offload_poller() writes it) and any other is checked
+        by `check` (a refused frame counted in `drops`) and goes to send_many(), everything in
+        order."""
         if self._clock() >= self.next_hello:
             self.hello()
         frames: list[bytes] = []
@@ -273,18 +274,17 @@ class OffloadingTunnel:
                     self._written(result)
                     continue
                 pieces = split_run(data, segment)
-            elif len(data) != HELLO_LENGTH and len(data) >= IPV4_HEADER \
-                    and data[0] == IPV4_PLAIN and (data[2] << 8 | data[3]) == len(data):
-                if frames:
-                    self.send_many(frames)
-                    frames = []
-                moved += 1
-                self._port.write(data, PLAIN_DEVICE_BYTES)
-                continue
             else:
                 pieces = [data]
             moved += len(pieces)
             for frame in pieces:
+                if len(frame) != HELLO_LENGTH and len(frame) >= IPV4_HEADER \
+                        and frame[0] == IPV4_PLAIN and (frame[2] << 8 | frame[3]) == len(frame):
+                    if frames:  # a plain IPv4 packet: written at once, after what came before
+                        self.send_many(frames)
+                        frames = []
+                    self._port.write(frame, PLAIN_DEVICE_BYTES)
+                    continue
                 problem = None if check is None else check(frame)
                 if problem is None:
                     frames.append(frame)

@@ -298,16 +298,18 @@ def test_a_link_that_refuses_the_run_gets_the_chunks_one_by_one(
 def test_send_runs_writes_whole_runs_and_cuts_the_rest(devices: tuple[FakeDevice, ...]) -> None:
     """GRO reads: one packet's chunks (rebuilt whole), a run missing a chunk (cut, fed to the
     reassembler: complete once the chunk comes), a plain packet, a malformed datagram (dropped
-    into the source's counters): written in order, every datagram counted."""
+    into the source's counters), a run of plain packets: written in order, every datagram
+    counted."""
     _a, b = agreed_pair(devices, MemoryEndpoint())
     packets = [tcp4(5000 + n, complete=False) for n in range(3)]
     chunks = [chunk_frames(TSO, packet, 1472, n) for n, packet in enumerate(packets)]
     plain = tcp4(10, complete=True)
     drops_here = Counters()
     reads = [(b"".join(chunks[0]), 1472), (plain, 0), (b"".join(chunks[1][:-1]), 1472),
-             (b"\x45" * 30, 0), (b"".join(chunks[2]), 1472)]
-    assert b.send_runs(reads, frame_problem, drops_here) == 4 + 1 + 3 + 1 + 4
-    assert devices[1].written() == [(TSO, packets[0]), (VnetHeader(), plain), (TSO, packets[2])]
+             (b"\x45" * 30, 0), (plain * 3, len(plain)), (b"".join(chunks[2]), 1472)]
+    assert b.send_runs(reads, frame_problem, drops_here) == 4 + 1 + 3 + 1 + 3 + 4
+    assert devices[1].written() == [(TSO, packets[0]), (VnetHeader(), plain),
+                                    *[(VnetHeader(), plain)] * 3, (TSO, packets[2])]
     assert drops_here.drops == {drops.MALFORMED + drops.LENGTH_MISMATCH: 1}
     assert b.send_runs([(chunks[1][-1], 0)], frame_problem, drops_here) == 1
     assert devices[1].written() == [(TSO, packets[1])]
