@@ -156,6 +156,7 @@ class OffloadingTunnel:
         return self._reader.receive(timeout)
 
     def sent_on(self) -> int:
+        """Super-packets the last receive() sent straight to the link (endpoint.SendsOnItself)."""
         return self._sent_on
 
     def _read_one(self, frames: list[bytes]) -> None:
@@ -208,6 +209,7 @@ class OffloadingTunnel:
                 self._send_frames(run_frames(run))
 
     def _send_frames(self, frames: list[bytes]) -> None:
+        """Hand `frames` to the link side, in one call where it takes batches."""
         assert self.below is not None
         if len(frames) > 1 and isinstance(self.below, BatchSender):
             self.below.send_many(frames)
