@@ -69,13 +69,19 @@ def tree_of(commit: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def python_path(tree: str | None) -> Iterator[None]:
-    """Processes started in the block import linkbridge from `tree` (None: the installed one)."""
-    saved = os.environ.get("PYTHONPATH")
-    if tree is not None:
-        os.environ["PYTHONPATH"] = tree
+    """Processes started in the block import linkbridge and its plugins from `tree` (None: the
+    installed ones). `python -m` puts the working directory first on the path, so the block
+    runs in `tree`."""
+    if tree is None:
+        yield
+        return
+    saved, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
+    os.environ["PYTHONPATH"] = f"{tree}:{os.path.join(tree, 'plugins')}"
+    os.chdir(tree)
     try:
         yield
     finally:
+        os.chdir(cwd)
         os.environ.pop("PYTHONPATH", None)
         if saved is not None:
             os.environ["PYTHONPATH"] = saved
