@@ -48,6 +48,7 @@ def coalesced(data: bytes, ancillary: list[tuple[int, int, bytes]]) -> list[byte
 
 
 Run = tuple[bytes, int]  # one read: datagrams of a size back to back (the last may be shorter)
+RUN_BATCH = 8  # reads per receive_runs(): a read may hold 64 KB, a batch at most half a MB
 
 
 class Datagram(NamedTuple):
@@ -142,7 +143,7 @@ class DatagramEndpoint:
             for sock in self._sockets:
                 self._ready.register(sock.fileno(), select.EPOLLIN)
         self._reader = BatchReader(self.fileno(), self._read)
-        self._run_reader = BatchReader(self.fileno(), self._read_run)
+        self._run_reader = BatchReader(self.fileno(), self._read_run, RUN_BATCH)
         self._from_reader = BatchReader(self.fileno(), self._read_from)
 
     @property
