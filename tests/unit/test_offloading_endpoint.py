@@ -264,6 +264,27 @@ def test_hostile_chunks_are_counted_never_raised(frames: list[bytes]) -> None:
         device.close()
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.binary(min_size=1, max_size=30).map(lambda tail: b"\x10"
+                                                                             + tail),
+                                   min_size=1, max_size=6),
+                          st.integers(0, 40)), max_size=6))
+def test_hostile_gro_reads_are_counted_never_raised(reads: list[tuple[list[bytes], int]]
+                                                     ) -> None:
+    """Reads of chunk-like datagrams with any segment size (a read may lie about it): every
+    datagram is counted as moved, nothing raises, only well-formed packets are written."""
+    device = FakeDevice(ALL_OFFLOADS)
+    try:
+        layer = OffloadingTunnel(device, 1472, clock=lambda: 0.0)
+        runs = [(b"".join(frames), segment) for frames, segment in reads]
+        moved = layer.send_runs(runs, frame_problem, Counters())
+        assert moved == sum(-(-len(data) // segment) if segment else 1
+                            for data, segment in runs)
+        assert all(packet_problem(packet) is None for _header, packet in device.written())
+    finally:
+        device.close()
+
+
 def test_a_super_packet_goes_to_a_gso_link_as_one_run_after_what_was_read_before(
         devices: tuple[FakeDevice, ...]) -> None:
     link = GsoLink()
