@@ -43,7 +43,7 @@ class InterfaceConfig:
 
     def limit_super_packets(self, size: int) -> bool:
         """Have the kernel hand out (TCP) super-packets of at most `size` bytes (the device's
-        gso_max_size); False when it refuses (before Linux 5.19 it is fixed at creation)."""
+        gso_max_size); False when the kernel refuses to change it."""
         try:
             self.ipr.link("set", index=self.index, gso_max_size=size)
         except NetlinkError:
