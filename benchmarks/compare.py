@@ -1,5 +1,7 @@
 """Side by side: the bare veth, the socat variant and linkbridge over `udp:`, without and with
-TUN offloads (`offload`: `--offload on`, docs/offload.md).
+TUN offloads (`offload`: `--offload on`, docs/offload.md), and the ceiling of the latter: a bare
+Python relay with the same TUN offloads that moves each super-packet as one UDP datagram
+(`bare`: benchmarks/bare_relay.py).
 
 Every variant has a lab of its own (two namespaces joined by veth, the same addresses and MTU in
 each). Each repetition brings all variants up at once, pings them in short rounds taken in a new
@@ -33,16 +35,26 @@ from linkbridge.lab import netns
 from linkbridge.lab.probes import ping, tcp_transfer, udp_flood
 from linkbridge.lab.processes import spawn
 from linkbridge.lab.run import lab_tunnels
-from linkbridge.lab.topology import OVERLAY, OVERLAY6, UNDERLAY, TwoHosts, two_hosts
+from linkbridge.lab.topology import (
+    OVERLAY,
+    OVERLAY6,
+    OVERLAY6_PREFIX,
+    UNDERLAY,
+    TwoHosts,
+    two_hosts,
+)
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.tunnel.setup import IPV6_MIN_MTU
 
-VARIANTS = ("veth", "socat", "linkbridge", "offload")
+VARIANTS = ("veth", "socat", "linkbridge", "offload", "bare")
 LOSSY = "sim:?loss=0.1%"  # the --via of the lossy TCP row
 SOCAT_TUN = "lbs0"
 SOCAT_PORT = 47001
+BARE_TUN = "lbb0"
+BARE_PORT = 47002
 IPERF_PORT = 5201
 TRANSFER_RATE = 100e6  # bytes per second assumed when sizing the Python TCP transfer
+IFA_F_NODAD = 0x02  # an address used at once, without duplicate address detection
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PING_ROUND = 20  # pings per variant before the next variant's turn
 
@@ -168,24 +180,11 @@ def veth_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
 
 
 @contextlib.contextmanager
-def socat_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
-    """socat joining a TUN device to a UDP socket on each host, as the original socat variant."""
-    socat = shutil.which("socat")
-    if socat is None:
-        raise LinkbridgeError("socat is not installed (./run.sh bench installs it)")
+def stopped_at_exit() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """A list for the processes of a variant, each terminated (killed if need be) on exit."""
     procs: list[subprocess.Popen[bytes]] = []
-    sides = ((hosts.a, OVERLAY[0], UNDERLAY[0], UNDERLAY[1]),
-             (hosts.b, OVERLAY[1], UNDERLAY[1], UNDERLAY[0]))
     try:
-        for ns_name, overlay, local, remote in sides:
-            argv = [socat, f"TUN:{overlay}/30,tun-type=tun,iff-no-pi,iff-up,tun-name={SOCAT_TUN}",
-                    f"UDP-DATAGRAM:{remote}:{SOCAT_PORT},bind={local}:{SOCAT_PORT}"]
-            procs.append(spawn(ns_name, argv, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL))
-            set_mtu(ns_name, SOCAT_TUN, mtu)
-        wait_route(hosts.a, OVERLAY[1], SOCAT_TUN)
-        wait_route(hosts.b, OVERLAY[0], SOCAT_TUN)
-        yield Running(OVERLAY[1], [proc.pid for proc in procs])
+        yield procs
     finally:
         for proc in procs:
             proc.terminate()
@@ -195,6 +194,52 @@ def socat_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+SIDES = ((0, 1), (1, 0))  # (this host, the other) as indexes of UNDERLAY and OVERLAY
+
+
+@contextlib.contextmanager
+def socat_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
+    """socat joining a TUN device to a UDP socket on each host, as the original socat variant."""
+    socat = shutil.which("socat")
+    if socat is None:
+        raise LinkbridgeError("socat is not installed (./run.sh bench installs it)")
+    with stopped_at_exit() as procs:
+        for ns_name, (here, there) in zip((hosts.a, hosts.b), SIDES, strict=True):
+            argv = [socat, f"TUN:{OVERLAY[here]}/30,tun-type=tun,iff-no-pi,iff-up,"
+                           f"tun-name={SOCAT_TUN}",
+                    f"UDP-DATAGRAM:{UNDERLAY[there]}:{SOCAT_PORT},"
+                    f"bind={UNDERLAY[here]}:{SOCAT_PORT}"]
+            procs.append(spawn(ns_name, argv, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL))
+            set_mtu(ns_name, SOCAT_TUN, mtu)
+        wait_route(hosts.a, OVERLAY[1], SOCAT_TUN)
+        wait_route(hosts.b, OVERLAY[0], SOCAT_TUN)
+        yield Running(OVERLAY[1], [proc.pid for proc in procs])
+
+
+@contextlib.contextmanager
+def bare_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
+    """The bare relay (benchmarks/bare_relay.py) on each host, its device addressed here as
+    linkbridge addresses its own (IPv6 too where the MTU allows it)."""
+    ipv6 = mtu >= IPV6_MIN_MTU
+    with stopped_at_exit() as procs:
+        for ns_name, (here, there) in zip((hosts.a, hosts.b), SIDES, strict=True):
+            procs.append(spawn(ns_name, [sys.executable, "-m", "benchmarks.bare_relay", BARE_TUN,
+                                         UNDERLAY[here], str(BARE_PORT), UNDERLAY[there]],
+                               stdout=subprocess.DEVNULL))
+            set_mtu(ns_name, BARE_TUN, mtu)
+            with netns.inside(ns_name), IPRoute() as ipr:
+                index = ipr.link_lookup(ifname=BARE_TUN)[0]
+                ipr.addr("add", index=index, address=OVERLAY[here], prefixlen=30)
+                if ipv6:
+                    ipr.addr("add", index=index, address=OVERLAY6[here],
+                             prefixlen=OVERLAY6_PREFIX, flags=IFA_F_NODAD)
+                ipr.link("set", index=index, state="up")
+        wait_route(hosts.a, OVERLAY[1], BARE_TUN)
+        wait_route(hosts.b, OVERLAY[0], BARE_TUN)
+        yield Running(OVERLAY[1], [proc.pid for proc in procs], OVERLAY6[1] if ipv6 else None)
 
 
 @contextlib.contextmanager
@@ -221,7 +266,7 @@ def offload_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
 
 
 VARIANT_SETUP = {"veth": veth_variant, "socat": socat_variant, "linkbridge": linkbridge_variant,
-                 "offload": offload_variant}
+                 "offload": offload_variant, "bare": bare_variant}
 LOSSY_EXTRA: dict[str, Sequence[str]] = {"linkbridge": (), "offload": OFFLOAD}
 
 
@@ -361,8 +406,9 @@ def table(samples: dict[str, list[Sample]]) -> list[str]:
     offload = compare and "offload" in samples
     if compare:
         header += ["lb/socat", "target"]
+    ceiling = ("bare",) if offload and "bare" in samples else ()
     if offload:
-        header += ["off/lb", "off/socat", "offload target"]
+        header += ["off/lb", "off/socat", *(["off/bare"] if ceiling else []), "offload target"]
     rows = [header]
     for metric in METRICS + (EXTRA_METRICS if offload else ()):
         row = [metric.label]
@@ -383,18 +429,18 @@ def table(samples: dict[str, list[Sample]]) -> list[str]:
                 verdict = f"lb < {RSS_LIMIT_MB:.0f} MB {'ok' if lb < RSS_LIMIT_MB else 'MISSED'}"
             row.append(verdict)
         if offload:
-            row += offload_cells(metric.key, medians)
+            row += offload_cells(metric.key, medians, ("linkbridge", "socat", *ceiling))
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in rows]
 
 
-def offload_cells(key: str, medians: dict[str, float]) -> list[str]:
-    """offload/linkbridge, offload/socat and the offload target's verdict for one row."""
+def offload_cells(key: str, medians: dict[str, float], others: Sequence[str]) -> list[str]:
+    """offload/other for each of `others` and the offload target's verdict for one row."""
     off = medians.get("offload")
     cells = [f"{off / medians[other]:.2f}" if off is not None and medians.get(other) else "-"
-             for other in ("linkbridge", "socat")]
+             for other in others]
     target = OFFLOAD_TARGETS.get(key)
     if target is None:
         return [*cells, ""]

@@ -14,7 +14,7 @@ READ_SIZE = 65536  # bytes one read takes: any IP packet or UDP datagram (at mos
 
 
 class BatchReader(Generic[Item]):
-    """Drain up to BATCH_LIMIT packets from a non-blocking fd per call.
+    """Drain up to `limit` items (BATCH_LIMIT packets) from a non-blocking fd per call.
 
     `read` appends what one read system call yields to the list it is given (nothing for a
     datagram that was dropped, several packets for a coalesced one) and raises BlockingIOError
@@ -24,8 +24,10 @@ class BatchReader(Generic[Item]):
     packets are read back to back, one read system call each, until the fd is empty.
     """
 
-    def __init__(self, fd: int, read: Callable[[list[Item]], None]) -> None:
+    def __init__(self, fd: int, read: Callable[[list[Item]], None],
+                 limit: int = BATCH_LIMIT) -> None:
         self._read = read
+        self._limit = limit
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
 
@@ -42,6 +44,6 @@ class BatchReader(Generic[Item]):
         if waited or not self._poll.poll(0):
             return packets
         with contextlib.suppress(BlockingIOError):
-            while len(packets) < BATCH_LIMIT:
+            while len(packets) < self._limit:
                 self._read(packets)
         return packets

@@ -36,7 +36,10 @@ from linkbridge.datapath.endpoint import (
     OffloadLayer,
     Pollable,
     RawPortProvider,
+    RunSink,
+    RunSource,
     SealedPortProvider,
+    SendsOnItself,
 )
 from linkbridge.datapath.lean import lean_poller, offload_poller
 from linkbridge.datapath.polling import sync_polled
@@ -69,6 +72,9 @@ class Direction:
         self._receive = source.receive
         self._send_many: Callable[[list[bytes]], None] | None = (
             sink.send_many if isinstance(sink, BatchSender) else None)
+        self._sent_on = source.sent_on if isinstance(source, SendsOnItself) else None
+        self._runs = (source.receive_runs, sink.send_runs) \
+            if isinstance(source, RunSource) and isinstance(sink, RunSink) else None
         self.own_thread = threading.Event()
         self.hand_offs = 0  # how often load made the poller hand this direction to its thread
         if self.fd is None:
@@ -81,6 +87,9 @@ class Direction:
 
     def move(self, timeout: float) -> int:
         """Forward what arrives within `timeout` seconds; the number of packets read."""
+        if self._runs is not None:
+            receive_runs, send_runs = self._runs
+            return send_runs(receive_runs(timeout), self.check, self.source.counters)
         packets = self._receive(timeout)
         passed = packets
         if self.check is not None:
@@ -96,7 +105,7 @@ class Direction:
         else:
             for packet in passed:
                 self.sink.send(packet)
-        return len(packets)
+        return len(packets) if self._sent_on is None else len(packets) + self._sent_on()
 
 
 class Bridge:

@@ -33,14 +33,22 @@ PATH_ERRORS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREA
                          errno.EOPNOTSUPP, errno.EPROTO, errno.EACCES})
 
 
-def coalesced(data: bytes, ancillary: list[tuple[int, int, bytes]]) -> list[bytes]:
-    """The datagrams of one read: several when UDP GRO coalesced a run (the ancillary data gives
-    their size), else the one read."""
+def gro_segment(ancillary: list[tuple[int, int, bytes]]) -> int:
+    """The datagram size of a read UDP GRO coalesced (its ancillary data gives it), else 0."""
     for level, kind, value in ancillary:
         if level == SOL_UDP and kind == UDP_GRO:
-            (segment,) = struct.unpack("=i", value[:4])
-            return split_run(data, segment)
-    return [data]
+            segment: int = struct.unpack("=i", value[:4])[0]
+            return segment
+    return 0
+
+
+def coalesced(data: bytes, ancillary: list[tuple[int, int, bytes]]) -> list[bytes]:
+    """The datagrams of one read: several when UDP GRO coalesced a run, else the one read."""
+    return split_run(data, gro_segment(ancillary))
+
+
+Run = tuple[bytes, int]  # one read: datagrams of a size back to back (the last may be shorter)
+RUN_BATCH = 8  # reads per receive_runs(): a read may hold 64 KB, a batch at most half a MB
 
 
 class Datagram(NamedTuple):
@@ -135,6 +143,7 @@ class DatagramEndpoint:
             for sock in self._sockets:
                 self._ready.register(sock.fileno(), select.EPOLLIN)
         self._reader = BatchReader(self.fileno(), self._read)
+        self._run_reader = BatchReader(self.fileno(), self._read_run, RUN_BATCH)
         self._from_reader = BatchReader(self.fileno(), self._read_from)
 
     @property
@@ -168,26 +177,42 @@ class DatagramEndpoint:
     def _read(self, packets: list[bytes]) -> None:
         """Append what one read yields, from the peer's socket first; BlockingIOError when
         both are empty."""
-        if self._conn is not None and (read := read_datagram(self._conn)) is not None:
-            pieces = coalesced(read.data, read.ancillary)
-            self.counters.coalesced_read(len(pieces))
-            self.counters.rx_packets += len(pieces)  # received() for each, in one step
-            self.counters.rx_bytes += len(read.data)
-            packets += pieces
-            return
-        packets += self._read_bound()[1]
+        runs: list[Run] = []
+        self._read_run(runs)
+        packets += [piece for data, segment in runs for piece in split_run(data, segment)]
 
-    def _read_bound(self) -> tuple[Address, list[bytes]]:
-        """One read of the bound socket: its source and the datagrams the filter accepts."""
+    def _read_run(self, runs: list[Run]) -> None:
+        """Append one read as it came, (data, datagram size; 0 for a single datagram), as
+        _read() reads it."""
+        if self._conn is not None and (read := read_datagram(self._conn)) is not None:
+            segment = gro_segment(read.ancillary)
+            count = -(-len(read.data) // segment) if segment else 1
+            self.counters.coalesced_read(count)
+            self.counters.rx_packets += count  # received() for each, in one step
+            self.counters.rx_bytes += len(read.data)
+            runs.append((read.data, segment))
+            return
         data, ancillary, _flags, source = self._sock.recvmsg(READ_SIZE, GRO_CMSG_SPACE)
+        if self._accept_read(source, data, ancillary):
+            runs.append((data, gro_segment(ancillary)))
+
+    def _accept_read(self, source: Address, data: bytes,
+                     ancillary: list[tuple[int, int, bytes]]) -> list[bytes]:
+        """The datagrams of a read of the bound socket from `source` that the filter accepts
+        (none: counted as filtered), counted as received."""
         pieces = coalesced(data, ancillary)
         self.counters.coalesced_read(len(pieces))
         if not self._accept(source[:2]):
             self.counters.drop(FILTERED, len(pieces))
-            return source[:2], []
+            return []
         self.counters.rx_packets += len(pieces)
         self.counters.rx_bytes += len(data)
-        return source[:2], pieces
+        return pieces
+
+    def _read_bound(self) -> tuple[Address, list[bytes]]:
+        """One read of the bound socket: its source and the datagrams the filter accepts."""
+        data, ancillary, _flags, source = self._sock.recvmsg(READ_SIZE, GRO_CMSG_SPACE)
+        return source[:2], self._accept_read(source, data, ancillary)
 
     def _read_from(self, datagrams: list[tuple[Address, bytes]]) -> None:
         source, pieces = self._read_bound()
@@ -206,6 +231,11 @@ class DatagramEndpoint:
 
     def receive(self, timeout: float) -> list[bytes]:
         return self._receive(self._reader, timeout)
+
+    def receive_runs(self, timeout: float) -> list[Run]:
+        """What receive() returns, each read as it came: a run UDP GRO coalesced stays whole
+        (the offload layer takes one super-packet's chunks so, endpoint.RunSource)."""
+        return self._receive(self._run_reader, timeout)
 
     def receive_from(self, timeout: float) -> list[tuple[Address, bytes]]:
         """What receive() returns, each datagram with its source (an endpoint with a filter
@@ -234,31 +264,37 @@ class DatagramEndpoint:
 
     def send_many(self, packets: Sequence[bytes]) -> None:
         """Send `packets` in order, each run of equal-size ones in one system call when possible."""
-        if not self._gso:
-            for packet in packets:
-                self.send(packet)
-            return
-        for size, run in gso_runs(packets):
-            if len(run) == 1:
-                self.send(run[0])
-                continue
-            try:
-                self._sock.sendmsg([b"".join(run)],
-                                   [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))], 0, self.peer)
-            except BlockingIOError:
-                self.counters.drop(QUEUE_FULL, len(run))
-            except OSError as exc:
-                if exc.errno in GSO_UNUSABLE:
-                    # No GSO on this path (an old kernel, no checksum offload, a segment larger
-                    # than the route's MTU): from now on one datagram per call.
-                    log.debug("%s: UDP segmentation offload off: %s", self.name, exc.strerror)
-                    self._gso = False
+        for size, run in gso_runs(packets) if self._gso else ((0, [packet]) for packet in packets):
+            if len(run) == 1 or not self.send_segments(run, size, len(run),
+                                                       sum(map(len, run))):
                 for packet in run:  # sent, or dropped and counted by reason, one by one
                     self.send(packet)
-            else:
-                self.counters.segmented_send(len(run))
-                self.counters.tx_packets += len(run)  # sent() for each, in one step
-                self.counters.tx_bytes += sum(map(len, run))
+
+    def send_segments(self, pieces: Sequence[bytes | memoryview], size: int, count: int,
+                      length: int) -> bool:
+        """Send the `count` datagrams of `size` bytes (the last may be shorter; `length` bytes
+        in all) that `pieces` hold back to back, in one system call (UDP GSO) that gathers
+        them: nothing is joined here. False, with nothing sent or counted, when that failed (no
+        GSO on this path, or an error one datagram at a time would count by its reason)."""
+        if not self._gso:
+            return False
+        try:
+            self._sock.sendmsg(pieces, [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))], 0,
+                               self.peer)
+        except BlockingIOError:
+            self.counters.drop(QUEUE_FULL, count)
+        except OSError as exc:
+            if exc.errno in GSO_UNUSABLE:
+                # No GSO on this path (an old kernel, no checksum offload, a segment larger
+                # than the route's MTU): from now on one datagram per call.
+                log.debug("%s: UDP segmentation offload off: %s", self.name, exc.strerror)
+                self._gso = False
+            return False
+        else:
+            self.counters.segmented_send(count)
+            self.counters.tx_packets += count  # sent() for each, in one step
+            self.counters.tx_bytes += length
+        return True
 
     def close(self) -> None:
         self._closed = True

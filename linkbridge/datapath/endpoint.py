@@ -56,6 +56,44 @@ class BatchSender(Protocol):
 
 
 @runtime_checkable
+class SegmentSender(Protocol):
+    """Sends a run of datagrams of one size (the last may be shorter) given as the pieces they
+    are made of, in one system call (UDP GSO with a gathering sendmsg): see
+    datagram.DatagramEndpoint.send_segments(). False when it did not: send them otherwise."""
+
+    def send_segments(self, pieces: Sequence[bytes | memoryview], size: int, count: int,
+                      length: int) -> bool: ...
+
+
+@runtime_checkable
+class RunSource(Protocol):
+    """Reads datagrams as UDP GRO coalesced them: `receive_runs()` gives one (data, datagram
+    size) per read (size 0: a single datagram), counted as receive() counts them."""
+
+    def receive_runs(self, timeout: float) -> list[tuple[bytes, int]]: ...
+
+
+@runtime_checkable
+class RunSink(Protocol):
+    """Takes a RunSource's reads whole (the offload layer: a read that is one super-packet's
+    chunks is written without being cut into frames); each frame it cuts from the rest passes
+    `check` first, a refused one counted in `drops` (the source's). Returns the number of
+    datagrams (what receive() would have returned)."""
+
+    def send_runs(self, runs: Sequence[tuple[bytes, int]],
+                  check: Callable[[bytes], str | None] | None, drops: Counters) -> int: ...
+
+
+@runtime_checkable
+class SendsOnItself(Protocol):
+    """A source that sends some of what it reads on by itself (the offload layer: a
+    super-packet's chunks straight to a SegmentSender below); `sent_on()` counts those reads
+    of the last receive(), which the data path counts as moved."""
+
+    def sent_on(self) -> int: ...
+
+
+@runtime_checkable
 class RawPortProvider(Protocol):
     """Describes its descriptor (rawport.DevicePort or SocketPort) so that the data path's lean
     loop moves packets through it directly, with the same counters and drop reasons as its

@@ -25,9 +25,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from linkbridge.datapath.batch import BatchReader
+from linkbridge.datapath.batch import BATCH_LIMIT, BatchReader
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import Endpoint
+from linkbridge.datapath.endpoint import BatchSender, Endpoint, SegmentSender
+from linkbridge.datapath.lean import IPV4_PLAIN
 from linkbridge.datapath.rawport import DevicePort
 from linkbridge.errors import LinkbridgeError
 from linkbridge.wire.drops import (
@@ -39,8 +40,10 @@ from linkbridge.wire.drops import (
 from linkbridge.wire.frames import OFFLOAD_CHUNK
 from linkbridge.wire.offload import (
     CHUNK_FIRST_BYTE,
+    GSO_ECN,
     HELLO_LENGTH,
     MIN_FRAME_SIZE,
+    NEEDS_CSUM,
     PLAIN_DEVICE_BYTES,
     VNET_HDR_LEN,
     ChunkReassembler,
@@ -48,17 +51,22 @@ from linkbridge.wire.offload import (
     VnetHeader,
     agreed_flags,
     capabilities,
-    chunk_frames,
+    chunk_runs,
+    coalesced_packet,
     complete_checksum,
+    device_fields,
     flag_names,
     hello_frame,
     parse_hello,
+    run_frames,
     whole_run,
 )
-from linkbridge.wire.packet import packet_problem
+from linkbridge.wire.packet import drop_reason, packet_problem
+from linkbridge.wire.segments import split_run
 
 log = logging.getLogger(__name__)
 HELLO_INTERVAL = 1.0  # seconds between hellos while the peer has not answered
+IPV4_HEADER = 20
 
 
 class OffloadDevice(Protocol):
@@ -105,6 +113,8 @@ class OffloadingTunnel:
         self.counters = device.counters
         self.frame_size = frame_size
         self.below: Endpoint | None = None
+        self._segments: SegmentSender | None = None  # below, when it takes chunk runs whole
+        self._sent_on = 0  # super-packets this receive() sent straight to _segments
         self._fd = device.fileno()
         self._read_size = device.read_size
         self._port = DevicePort(self._fd, self.counters, self._read_size)  # writes, counted
@@ -133,6 +143,7 @@ class OffloadingTunnel:
     def attach(self, below: Endpoint) -> None:
         """Send hellos through `below` (the link side of the bridge), the first one now."""
         self.below = below
+        self._segments = below if isinstance(below, SegmentSender) else None
         self.hello()
 
     def fileno(self) -> int:
@@ -141,9 +152,16 @@ class OffloadingTunnel:
     def receive(self, timeout: float) -> list[bytes]:
         if self._clock() >= self.next_hello:
             self.hello()
+        self._sent_on = 0
         return self._reader.receive(timeout)
 
+    def sent_on(self) -> int:
+        """Super-packets the last receive() sent straight to the link (endpoint.SendsOnItself)."""
+        return self._sent_on
+
     def _read_one(self, frames: list[bytes]) -> None:
+        if self._sent_on >= BATCH_LIMIT:
+            raise BlockingIOError  # a batch's worth sent on: the batch ends here
         self.frames_of(os.read(self._fd, self._read_size), frames)
 
     def frames_of(self, data: bytes, frames: list[bytes]) -> None:
@@ -154,31 +172,50 @@ class OffloadingTunnel:
         if data.startswith(PLAIN_DEVICE_BYTES) and size <= self.frame_size:
             frames.append(data[VNET_HDR_LEN:])  # the usual small packet: no header to parse
             return
-        header = VnetHeader.from_device(data)
-        if header.plain and size <= self.frame_size:
-            frames.append(data[VNET_HDR_LEN:])
-            return
+        fields = device_fields(data)  # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
         offload = self.counters.offload
-        if not header.segmented and size <= self.frame_size:
+        if not fields[1] & ~GSO_ECN and size <= self.frame_size:  # no segmentation asked
+            if not fields[0] & NEEDS_CSUM:
+                frames.append(data[VNET_HDR_LEN:])
+                return
             # a small packet whose checksum the kernel left to the device: completing it here
             # costs less than a chunk's framing on both sides, and any peer takes the result
-            frames.append(complete_checksum(header, data[VNET_HDR_LEN:]))
+            frames.append(complete_checksum(data[VNET_HDR_LEN:], fields[4], fields[5]))
             offload["checksums_completed"] += 1
             return
+        header = VnetHeader(*fields)
         if self._agreed is None:  # the peer takes no chunks: only whole, complete packets
             self.counters.drop(OFFLOAD_UNAGREED if header.segmented else MTU)
             return
         try:  # the packet is not copied out of the read: chunks take their pieces from it
-            chunks = chunk_frames(header, memoryview(data)[VNET_HDR_LEN:], self.frame_size,
-                                  self._packet_id)
+            runs = chunk_runs(header, memoryview(data)[VNET_HDR_LEN:], self.frame_size,
+                              self._packet_id)
         except ValueError:
             self.counters.drop(OFFLOAD_TOO_BIG)
             return
         self._packet_id += 1
         if header.segmented:
             offload["super_packets_read"] += 1
-        offload["chunks_sent"] += len(chunks)
-        frames += chunks
+        offload["chunks_sent"] += sum(count for _pieces, count, _length in runs)
+        if self._segments is None:
+            frames += [frame for run in runs for frame in run_frames(run)]
+            return
+        if frames:  # what this batch read before goes first
+            self._send_frames(frames)
+            frames.clear()
+        self._sent_on += 1
+        for run in runs:
+            if not self._segments.send_segments(run[0], self.frame_size, run[1], run[2]):
+                self._send_frames(run_frames(run))
+
+    def _send_frames(self, frames: list[bytes]) -> None:
+        """Hand `frames` to the link side, in one call where it takes batches."""
+        assert self.below is not None
+        if len(frames) > 1 and isinstance(self.below, BatchSender):
+            self.below.send_many(frames)
+        else:
+            for frame in frames:
+                self.below.send(frame)
 
     def send(self, frame: bytes) -> None:
         """Write a frame from the link into the device: an IP packet, or the offload
@@ -214,6 +251,50 @@ class OffloadingTunnel:
                     continue
             self.send(frame)
             index += 1
+
+    def send_runs(self, runs: Sequence[tuple[bytes, int]],
+                  check: Callable[[bytes], str | None] | None, drops: Counters) -> int:
+        """send_many() for the reads of a RunSource: a read that is exactly one packet's chunks
+        is rebuilt without being cut into frames; the rest is cut into frames, of which a plain
+        IPv4 packet is written at once (as offload_poller() writes it) and any other is checked
+        by `check` (a refused frame counted in `drops`) and goes to send_many(), everything in
+        order."""
+        if self._clock() >= self.next_hello:
+            self.hello()
+        frames: list[bytes] = []
+        moved = 0
+        for data, segment in runs:
+            if segment:
+                result = coalesced_packet(data, segment)
+                if result is not None:
+                    if frames:
+                        self.send_many(frames)
+                        frames = []
+                    count = -(-len(data) // segment)
+                    moved += count
+                    self.counters.offload["chunks_received"] += count
+                    self._written(result)
+                    continue
+                pieces = split_run(data, segment)
+            else:
+                pieces = [data]
+            moved += len(pieces)
+            for frame in pieces:
+                if len(frame) != HELLO_LENGTH and len(frame) >= IPV4_HEADER \
+                        and frame[0] == IPV4_PLAIN and (frame[2] << 8 | frame[3]) == len(frame):
+                    if frames:  # a plain IPv4 packet: written at once, after what came before
+                        self.send_many(frames)
+                        frames = []
+                    self._port.write(frame, PLAIN_DEVICE_BYTES)
+                    continue
+                problem = None if check is None else check(frame)
+                if problem is None:
+                    frames.append(frame)
+                else:
+                    drops.drop(drop_reason(problem))
+        if frames:
+            self.send_many(frames)
+        return moved
 
     def _written(self, result: Delivered | str) -> None:
         """Write what reassembly gave: a packet with its header, or count its drop."""

@@ -41,6 +41,15 @@ class InterfaceConfig:
         with netlink_step(f"setting MTU {mtu} on {self.ifname}"):
             self.ipr.link("set", index=self.index, mtu=mtu)
 
+    def limit_super_packets(self, size: int) -> bool:
+        """Have the kernel hand out (TCP) super-packets of at most `size` bytes (the device's
+        gso_max_size); False when the kernel refuses to change it."""
+        try:
+            self.ipr.link("set", index=self.index, gso_max_size=size)
+        except NetlinkError:
+            return False
+        return True
+
     def own_link_local_only(self) -> None:
         """No link-local address of the kernel's making when the device goes up (its
         IPv6 address generation mode `none`): the configured one is the only one, so a peer

@@ -12,7 +12,7 @@ from linkbridge.plugin.link import Link
 from linkbridge.plugin.tunnel_info import TunnelInfo
 from linkbridge.tunnel.session import Session
 from linkbridge.tunnel.setup import TunnelSpec, open_tun_tunnel
-from linkbridge.wire.offload import offload_attempts
+from linkbridge.wire.offload import offload_attempts, single_run_packet
 
 log = logging.getLogger("linkbridge")
 
@@ -20,10 +20,11 @@ log = logging.getLogger("linkbridge")
 def open_tunnel(spec: TunnelSpec, plan: Plan, stack: contextlib.ExitStack) -> Session:
     """Create the TUN device `spec` (with a virtio_net_hdr when the plan runs the offload
     layer), then the pipeline below it; every undo goes on `stack`."""
-    offload = plan.offload_frame is not None
+    frame = plan.offload_frame
     flags = plan.description.upper.offload.flags
-    tun = open_tun_tunnel(spec, stack, offload_attempts(flags) if offload else None,
-                          route_metrics(plan))
+    # super-packets whose chunks one GSO send carries: one system call per packet on each side
+    tun = open_tun_tunnel(spec, stack, None if frame is None else offload_attempts(flags),
+                          route_metrics(plan), None if frame is None else single_run_packet(frame))
     info = TunnelInfo(device=tun.name, mtu=spec.mtu, addresses=tuple(map(str, spec.addresses)),
                       routes=tuple(map(str, spec.remotes)), link="")
     links = plan.description.links

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ from linkbridge.datapath.pipeline import DEFAULT_MTU
 from linkbridge.errors import ConfigError
 from linkbridge.tunnel.netconf import InterfaceConfig, IPInterface, IPNetwork
 from linkbridge.tunnel.tun import TunEndpoint
+
+log = logging.getLogger(__name__)
 
 MIN_MTU = 68
 MAX_MTU = 65535
@@ -62,10 +65,12 @@ def parse_interface(text: str) -> IPInterface:
 
 def open_tun_tunnel(spec: TunnelSpec, stack: contextlib.ExitStack,
                     offloads: Sequence[int] | None = None,
-                    metrics: Mapping[str, int] | None = None) -> TunEndpoint:
+                    metrics: Mapping[str, int] | None = None,
+                    super_packet: int | None = None) -> TunEndpoint:
     """Create and configure the TUN device (with a virtio_net_hdr per packet for the offload
-    layer, which asks the kernel for `offloads` in turn, when given), its routes with
-    `metrics` when given; every step's undo goes on `stack`.
+    layer, which asks the kernel for `offloads` in turn, when given; super-packets then of at
+    most `super_packet` bytes where the kernel allows it), its routes with `metrics` when
+    given; every step's undo goes on `stack`.
 
     If a step fails, unwinding `stack` removes what was done so far; closing the device
     removes it with its addresses and routes.
@@ -75,6 +80,8 @@ def open_tun_tunnel(spec: TunnelSpec, stack: contextlib.ExitStack,
     stack.callback(tun.close)
     config = InterfaceConfig(ipr, tun.name)
     config.set_mtu(spec.mtu)
+    if super_packet is not None and not config.limit_super_packets(super_packet):
+        log.debug("%s: the kernel keeps its super-packet size", tun.name)
     if any(address.ip.is_link_local and address.version == 6 for address in spec.addresses):
         config.own_link_local_only()
     config.set_up()

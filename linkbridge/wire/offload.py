@@ -9,7 +9,8 @@ docs/offload.md.
 
 - VnetHeader: the header, parsed from and built in the device's byte order (the host's, as
   a TUN device without TUNSETVNETLE/BE keeps it) and in network byte order inside a chunk.
-- chunk_frames() / ChunkReassembler: a packet and its header into chunks and back.
+- chunk_runs() / ChunkReassembler: a packet and its header into chunks (as iovecs for UDP GSO
+  sends) and back; chunk_frames(): the same chunks, one bytes object each.
 - hello_frame() / parse_hello(): what each side tells the other before it sends chunks: an
   IPv4 packet from 0.0.0.0 that a plain peer's kernel discards as a martian (a non-IP frame
   would make a TUN write fail, which ends a socat relay).
@@ -18,9 +19,11 @@ docs/offload.md.
 
 from __future__ import annotations
 
+import functools
+import operator
 import struct
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from linkbridge.wire.drops import (
@@ -31,6 +34,7 @@ from linkbridge.wire.drops import (
 )
 from linkbridge.wire.frames import IPV4, OFFLOAD_CHUNK, frame_byte
 from linkbridge.wire.packet import drop_reason, packet_problem
+from linkbridge.wire.segments import MAX_SEGMENTS, MAX_UDP_PAYLOAD
 
 VNET_HDR_LEN = 10
 # virtio_net_hdr.flags
@@ -94,7 +98,7 @@ class VnetHeader:
     @classmethod
     def from_device(cls, data: bytes) -> VnetHeader:
         """The header at the start of a TUN read (the device's byte order)."""
-        return cls(*_DEVICE.unpack_from(data))
+        return cls(*device_fields(data))
 
     @classmethod
     def from_network(cls, data: bytes, offset: int = 0) -> VnetHeader:
@@ -128,6 +132,12 @@ class VnetHeader:
         return None
 
 
+def device_fields(data: bytes) -> tuple[int, int, int, int, int, int]:
+    """The fields of the header at the start of a TUN read, as VnetHeader orders them, without
+    making one (the per-packet path reads them so)."""
+    return _DEVICE.unpack_from(data)
+
+
 _TYPES = bytes((CHUNK_FIRST_BYTE,)) * MAX_CHUNKS
 _INDEXES = bytes(range(MAX_CHUNKS))
 PLAIN_HEADER = VnetHeader()
@@ -145,27 +155,64 @@ def max_packet(frame_size: int) -> int:
     return min(MAX_SUPER_PACKET, first + (MAX_CHUNKS - 1) * rest)
 
 
-def chunk_frames(header: VnetHeader, packet: bytes | memoryview, frame_size: int,
-                 packet_id: int) -> list[bytes]:
+Buffer = bytes | memoryview
+ChunkRun = tuple[list[Buffer], int, int]  # an iovec of chunks, how many, their bytes in all
+
+
+def chunk_runs(header: VnetHeader, packet: bytes | memoryview, frame_size: int,
+               packet_id: int, run_bytes: int = MAX_UDP_PAYLOAD) -> list[ChunkRun]:
     """`packet` with `header` as chunks of at most `frame_size` bytes, all of exactly that size
-    but the last (so one UDP GSO send takes them). ValueError when it needs more than
-    MAX_CHUNKS or the frame size is below MIN_FRAME_SIZE."""
+    but the last (so that one UDP GSO send takes a run of them), in runs of at most `run_bytes`
+    bytes and MAX_SEGMENTS chunks. Each run is an iovec for one sendmsg(): every chunk's header
+    then its piece of `packet`, a slice of it, not a copy. ValueError when the packet needs
+    more than MAX_CHUNKS or the frame size is below MIN_FRAME_SIZE."""
     if frame_size < MIN_FRAME_SIZE:
         raise ValueError(f"offload chunks need frames of at least {MIN_FRAME_SIZE} bytes")
     first, rest = chunk_payloads(frame_size)
-    tail = max(0, len(packet) - first)
-    count = 1 + -(-tail // rest)
+    length = len(packet)
+    count = 1 + -(-max(0, length - first) // rest)
     if count > MAX_CHUNKS:
-        raise ValueError(f"a {len(packet)}-byte packet needs {count} chunks, more than "
-                         f"{MAX_CHUNKS}")
+        raise ValueError(f"a {length}-byte packet needs {count} chunks, more than {MAX_CHUNKS}")
     packet_id %= ID_SPACE
-    view = memoryview(packet)  # slices without copies: each piece is copied once, into its frame
-    pack = _CHUNK.pack
-    frames = [pack(CHUNK_FIRST_BYTE, packet_id, 0, count) + header.network_bytes()
-              + view[:first]]
-    frames += [pack(CHUNK_FIRST_BYTE, packet_id, index, count) + view[offset : offset + rest]
-               for index, offset in enumerate(range(first, len(packet), rest), start=1)]
-    return frames
+    # every chunk's header side by side, each field written across all of them at once
+    heads = bytearray(CHUNK_HEADER * count)
+    heads[0::CHUNK_HEADER] = _TYPES[:count]
+    heads[1::CHUNK_HEADER] = bytes((packet_id >> 8,)) * count
+    heads[2::CHUNK_HEADER] = bytes((packet_id & 0xFF,)) * count
+    heads[3::CHUNK_HEADER] = _INDEXES[:count]
+    heads[4::CHUNK_HEADER] = bytes((count,)) * count
+    pieces: list[Buffer] = [b""] * (2 * count)
+    pieces[0] = bytes(heads[:CHUNK_HEADER]) + header.network_bytes()
+    pieces[1] = memoryview(packet)[:first]
+    if count > 1:
+        pieces[2::2] = _slices(CHUNK_HEADER, CHUNK_HEADER, CHUNK_HEADER, count - 1)(
+            memoryview(heads))
+        pieces[3::2] = _slices(first, rest, rest, count - 1)(memoryview(packet))
+    per_run = min(MAX_SEGMENTS, run_bytes // frame_size)
+    total = length + CHUNK_HEADER * count + VNET_HDR_LEN
+    return [(pieces[2 * start : 2 * (start + per_run)], min(per_run, count - start),
+             min(per_run * frame_size, total - start * frame_size))
+            for start in range(0, count, per_run)]
+
+
+def chunk_frames(header: VnetHeader, packet: bytes | memoryview, frame_size: int,
+                 packet_id: int) -> list[bytes]:
+    """The chunks of chunk_runs() as frames, one bytes object each."""
+    return [frame for run in chunk_runs(header, packet, frame_size, packet_id)
+            for frame in run_frames(run)]
+
+
+def run_frames(run: ChunkRun) -> list[bytes]:
+    """The chunks of one run of chunk_runs() as frames, one bytes object each."""
+    pieces = run[0]
+    return [b"".join(pieces[index : index + 2]) for index in range(0, len(pieces), 2)]
+
+
+def single_run_packet(frame_size: int) -> int:
+    """The longest packet whose chunks of `frame_size` bytes one GSO send carries (and one GRO
+    read returns): the super-packet size that costs one system call on each side."""
+    first, rest = chunk_payloads(frame_size)
+    return first + (min(MAX_SEGMENTS, MAX_UDP_PAYLOAD // frame_size) - 1) * rest
 
 
 def whole_run(frames: Sequence[bytes]) -> Delivered | str | None:
@@ -176,17 +223,48 @@ def whole_run(frames: Sequence[bytes]) -> Delivered | str | None:
     count = len(frames)
     if len(first) < FIRST_CHUNK_HEADER or count > MAX_CHUNKS:
         return None
-    # the chunk headers side by side, each field read across all of them at once
     heads = b"".join([frame[:CHUNK_HEADER] for frame in frames])
-    if len(heads) != count * CHUNK_HEADER or heads[0::CHUNK_HEADER] != _TYPES[:count] \
-            or heads[3::CHUNK_HEADER] != _INDEXES[:count] \
-            or heads[4::CHUNK_HEADER] != bytes((count,)) * count \
-            or heads[1::CHUNK_HEADER] != first[1:2] * count \
-            or heads[2::CHUNK_HEADER] != first[2:3] * count:
+    if len(heads) != count * CHUNK_HEADER or not _one_packet(heads, CHUNK_HEADER, count):
         return None
     return _complete(VnetHeader.from_network(first, CHUNK_HEADER),
                      b"".join([first[FIRST_CHUNK_HEADER:],
                                *[memoryview(frame)[CHUNK_HEADER:] for frame in frames[1:]]]))
+
+
+def coalesced_packet(data: bytes, segment: int) -> Delivered | str | None:
+    """whole_run() for one GRO read, `data` holding datagrams of `segment` bytes back to back
+    (the last may be shorter), without cutting it into frames first. None when the datagrams
+    are not exactly one packet's chunks in order."""
+    length = len(data)
+    count = -(-length // segment) if segment > 0 else 0
+    if not 1 < count <= MAX_CHUNKS or segment < FIRST_CHUNK_HEADER \
+            or length - (count - 1) * segment < CHUNK_HEADER \
+            or not _one_packet(data, segment, count):
+        return None
+    view = memoryview(data)
+    rest = _slices(segment + CHUNK_HEADER, segment, segment - CHUNK_HEADER, count - 1)(view)
+    return _complete(VnetHeader.from_network(data, CHUNK_HEADER),
+                     b"".join((view[FIRST_CHUNK_HEADER:segment], *rest)))
+
+
+@functools.lru_cache(maxsize=256)  # a few sizes in use at a time
+def _slices(start: int, step: int, size: int, count: int
+            ) -> Callable[[memoryview], tuple[memoryview, ...]]:
+    """What takes `count` slices of `size` bytes, `step` bytes apart from `start`, out of a
+    buffer in one call, without a Python loop (a packet's pieces, a GRO read's payloads)."""
+    getter = operator.itemgetter(*[slice(at, at + size)
+                                   for at in range(start, start + step * count, step)])
+    if count == 1:
+        return lambda view: (getter(view),)
+    return getter
+
+
+def _one_packet(data: bytes, stride: int, count: int) -> bool:
+    """Whether the `count` chunk headers every `stride` bytes of `data` are one packet's chunks
+    in order: each field is read across all of them at once."""
+    return data[0::stride] == _TYPES[:count] and data[3::stride] == _INDEXES[:count] \
+        and data[4::stride] == bytes((count,)) * count \
+        and data[1::stride] == data[1:2] * count and data[2::stride] == data[2:3] * count
 
 
 Delivered = tuple[VnetHeader, bytes]
@@ -352,14 +430,13 @@ def ones_complement_sum(data: bytes) -> int:
     return 0xFFFF if total == 0 and value else total
 
 
-def complete_checksum(header: VnetHeader, packet: bytes) -> bytes:
-    """`packet` with the checksum its header leaves to the device (NEEDS_CSUM) filled in: the
-    field holds the pseudo-header sum, the sum runs from csum_start to the end."""
-    if not header.flags & NEEDS_CSUM:
-        return packet
-    field = header.csum_start + header.csum_offset
-    checksum = ~ones_complement_sum(packet[header.csum_start:]) & 0xFFFF
-    if checksum == 0 and header.csum_offset == UDP_CSUM_OFFSET:
+def complete_checksum(packet: bytes, csum_start: int, csum_offset: int) -> bytes:
+    """`packet` with the checksum a header with NEEDS_CSUM leaves to the device filled in: the
+    field (`csum_offset` bytes after `csum_start`) holds the pseudo-header sum, the sum runs
+    from csum_start to the end."""
+    field = csum_start + csum_offset
+    checksum = ~ones_complement_sum(packet[csum_start:]) & 0xFFFF
+    if checksum == 0 and csum_offset == UDP_CSUM_OFFSET:
         checksum = 0xFFFF  # in UDP, 0 means "no checksum"
     return packet[:field] + checksum.to_bytes(2, "big") + packet[field + 2:]
 

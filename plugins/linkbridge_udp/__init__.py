@@ -138,6 +138,15 @@ class UdpLink(Link):
             packets = [packet for packet in packets if len(packet) <= mtu]
         self._socket().send_many(packets)
 
+    def send_segments(self, pieces: Sequence[bytes | memoryview], size: int, count: int,
+                      length: int) -> bool:
+        """Send a run of datagrams given as the pieces they are made of in one call (the
+        offload layer's chunks: DatagramEndpoint.send_segments()); False, with nothing sent,
+        without a single peer or with datagrams longer than the MTU."""
+        if self.remote is None or (self.mtu is not None and size > self.mtu):
+            return False
+        return self._socket().send_segments(pieces, size, count, length)
+
     def send_to(self, station: str, frame: bytes) -> None:
         """Send `frame` to one station given to set_stations() (another is counted as
         unknown_station)."""
@@ -163,6 +172,13 @@ class UdpLink(Link):
         if self.remote is None:
             return [frame for _station, frame in self.receive_from(timeout)]
         return self._socket().receive(timeout)
+
+    def receive_runs(self, timeout: float) -> list[tuple[bytes, int]]:
+        """receive() with each read as it came: a run UDP GRO coalesced stays whole, (data,
+        datagram size), for the offload layer (DatagramEndpoint.receive_runs())."""
+        if self.remote is None:
+            return [(frame, 0) for frame in self.receive(timeout)]
+        return self._socket().receive_runs(timeout)
 
     def receive_from(self, timeout: float) -> list[tuple[str, bytes]]:
         """The datagrams from the stations, each with its station; others are counted as

@@ -30,8 +30,15 @@ from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, OVERLAY6, UNDERLAY, TwoHosts
 from linkbridge.ops.keys import new_private_key, public_key_of
 from linkbridge.plugin.registry import LinkRegistry
+from linkbridge.tunnel.netconf import InterfaceConfig
 from linkbridge.tunnel.tun import TunEndpoint
-from linkbridge.wire.offload import ALL_OFFLOADS, OFFLOAD_ATTEMPTS, TCP_OFFLOADS, TUN_F_CSUM
+from linkbridge.wire.offload import (
+    ALL_OFFLOADS,
+    OFFLOAD_ATTEMPTS,
+    TCP_OFFLOADS,
+    TUN_F_CSUM,
+    single_run_packet,
+)
 from linkbridge.wire.secure import OVERHEAD
 from tests.helpers.namespace_state import snmp_counters
 
@@ -115,6 +122,10 @@ def test_tcp_both_ways_as_super_packets_in_chunks(lab: TwoHosts, registry: LinkR
     with lab_tunnels(lab, "udp", ipv6=True, extra_args=ON, registry=registry) as (side_a, side_b):
         assert ping(lab.a, OVERLAY[1], count=5, interval=0.01).received == 5
         transfers(lab, 20_000_000)
+        for ns in (lab.a, lab.b):  # super-packets whose chunks one UDP GSO send carries
+            with netns.inside(ns), IPRoute() as ipr:
+                (device,) = ipr.link("get", ifname="lbt0")
+                assert device.get_attr("IFLA_GSO_MAX_SIZE") == single_run_packet(1472)
     # the underlay never fragments, and every checksum arrives right
     assert [snmp(ns) for ns in (lab.a, lab.b)] == before
     for side in (side_a, side_b):
@@ -215,6 +226,21 @@ def test_the_usoless_retry_with_the_real_ioctl(root: None) -> None:
         tun = TunEndpoint("lboff0", vnet_hdr=True, attempts=attempts)
         try:
             assert tun.accepted == accepted
+        finally:
+            tun.close()
+
+
+def test_the_devices_super_packet_size_set_and_refused(lab: TwoHosts) -> None:
+    """What open_tun_tunnel() asks of the device (tested whole above), and a size the kernel
+    refuses (above the device's TSO limit): False, the device as it was."""
+    with netns.inside(lab.a), IPRoute() as ipr:
+        tun = TunEndpoint("lboff1", vnet_hdr=True)
+        try:
+            config = InterfaceConfig(ipr, tun.name)
+            assert config.limit_super_packets(single_run_packet(1472))
+            assert not config.limit_super_packets(1 << 20)
+            (device,) = ipr.link("get", ifname=tun.name)
+            assert device.get_attr("IFLA_GSO_MAX_SIZE") == single_run_packet(1472)
         finally:
             tun.close()
 

@@ -26,6 +26,15 @@ from linkbridge.datapath.datagram import (
 from linkbridge.lab import netns
 from linkbridge.lab.topology import UNDERLAY, TwoHosts
 from linkbridge.plugin import free_port
+from linkbridge.wire.offload import (
+    GSO_TCPV4,
+    NEEDS_CSUM,
+    VnetHeader,
+    chunk_runs,
+    coalesced_packet,
+    run_frames,
+    single_run_packet,
+)
 
 LOCAL = "127.0.0.1"
 
@@ -80,6 +89,37 @@ def test_send_many_reaches_a_gro_endpoint_and_a_plain_socket_unchanged(peer_only
         for endpoint in (receiver, to_receiver, to_plain):
             endpoint.close()
         plain.close()
+
+
+def test_a_super_packets_chunks_leave_gathered_and_come_back_as_one_read() -> None:
+    """The offload layer's path over real sockets: a super-packet's chunks as pieces (header
+    and payload slices) in one gathering GSO send, read back whole by receive_runs() and
+    rebuilt from that read; receive() cuts the same into the chunks."""
+    receiver = DatagramEndpoint("rx", (LOCAL, 0), (LOCAL, free_port()))
+    sender = DatagramEndpoint("tx", receiver.peer, receiver.local_address)
+    size = single_run_packet(1472)
+    packet = struct.pack("!BBH", 0x45, 0, size) + random.Random(1).randbytes(size - 4)
+    header = VnetHeader(NEEDS_CSUM, GSO_TCPV4, 40, 1420, 20, 16)
+    try:
+        for take in (receiver.receive_runs, receiver.receive):
+            (run,) = chunk_runs(header, packet, 1472, 3)
+            assert sender.send_segments(run[0], 1472, run[1], run[2])
+            got: list[object] = []
+            deadline = time.monotonic() + 5
+            while not got and time.monotonic() < deadline:
+                got = list(take(0.05))
+            if take == receiver.receive_runs:
+                assert got == [(b"".join(run[0]), 1472)]
+                assert coalesced_packet(b"".join(run[0]), 1472) == (header, packet)
+            else:
+                assert got == run_frames(run)
+        assert sender.counters.offload == {"gso_sends": 2, "gso_packets": 88}
+        assert receiver.counters.offload == {"gro_reads": 2, "gro_packets": 88}
+        assert sender.counters.tx_packets == 88 == receiver.counters.rx_packets
+        assert sender.counters.tx_bytes == 2 * run[2] == receiver.counters.rx_bytes
+    finally:
+        receiver.close()
+        sender.close()
 
 
 def test_coalesced_datagrams_from_a_refused_source_are_counted_per_packet() -> None:

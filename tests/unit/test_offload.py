@@ -41,6 +41,9 @@ from linkbridge.wire.offload import (
     agreed_flags,
     capabilities,
     chunk_frames,
+    chunk_payloads,
+    chunk_runs,
+    coalesced_packet,
     complete_checksum,
     flag_names,
     hello_frame,
@@ -48,9 +51,12 @@ from linkbridge.wire.offload import (
     offload_attempts,
     ones_complement_sum,
     parse_hello,
+    run_frames,
+    single_run_packet,
     whole_run,
 )
 from linkbridge.wire.packet import internet_checksum, packet_problem
+from linkbridge.wire.segments import MAX_SEGMENTS, MAX_UDP_PAYLOAD
 
 SOURCE, DESTINATION = bytes([198, 19, 0, 1]), bytes([198, 19, 0, 2])
 headers = st.builds(VnetHeader, st.integers(0, 255), st.integers(0, 255),
@@ -286,15 +292,13 @@ def test_ones_complement_sum_matches_rfc_1071(data: bytes) -> None:
 @given(st.binary(min_size=0, max_size=2000))
 def test_completing_the_kernels_partial_checksum_gives_the_whole_one(payload: bytes) -> None:
     partial, whole = tcp4(payload, complete=False), tcp4(payload, complete=True)
-    header = VnetHeader(NEEDS_CSUM, GSO_NONE, 0, 0, 20, 16)
-    assert complete_checksum(header, partial) == whole
-    assert complete_checksum(VnetHeader(), partial) == partial  # nothing asked: nothing done
+    assert complete_checksum(partial, 20, 16) == whole
 
 
 def test_a_udp_checksum_of_zero_is_sent_as_all_ones() -> None:
     # a UDP datagram whose words sum to 0xFFFF (complement 0): 0xFFFF goes in the field
     packet = bytes(20) + struct.pack("!HHHH", 0, 0, 10, 0xFFFF - 10) + b"\x00\x00"
-    done = complete_checksum(VnetHeader(NEEDS_CSUM, GSO_NONE, 0, 0, 20, 6), packet)
+    done = complete_checksum(packet, 20, 6)
     assert done[26:28] == b"\xff\xff"
 
 
@@ -332,3 +336,108 @@ def test_anything_but_a_whole_run_is_left_to_the_reassembler() -> None:
                   [frames[0], frames[2], frames[1], *frames[3:]], [b"\x45" * 30, *frames[1:]],
                   [frames[0], frames[1][:4], *frames[2:]]):
         assert whole_run(wrong) is None
+
+
+# --- chunk runs: the iovecs of UDP GSO sends, and GRO reads rebuilt whole -------------------
+
+def ip_packet(size: int, version: int) -> bytes:
+    """A well-formed IPv4 or IPv6 packet (TCP, as far as its header says) of `size` bytes."""
+    body = random.Random(size).randbytes(size)
+    if version == 4:
+        return struct.pack("!BBH", 0x45, 0, size) + body[4:]
+    return bytes((0x60,)) + body[1:4] + struct.pack("!HB", size - 40, 6) + body[7:]
+
+
+def reference_chunks(header: VnetHeader, packet: bytes, frame_size: int,
+                     packet_id: int) -> list[bytes]:
+    """docs/offload.md's chunk format, written out plainly."""
+    first, rest = frame_size - 15, frame_size - 5
+    pieces = [packet[:first]] + [packet[at : at + rest] for at in range(first, len(packet), rest)]
+    return [struct.pack("!BHBB", 0x10, packet_id % 65536, index, len(pieces))
+            + (header.network_bytes() if index == 0 else b"") + piece
+            for index, piece in enumerate(pieces)]
+
+
+def boundary_sizes(frame_size: int) -> list[int]:
+    """Packet sizes either side of every place the chunking changes: a chunk's end, the end of
+    one GSO run, the most chunks a packet may have."""
+    first, rest = chunk_payloads(frame_size)
+    edges = [first, first + rest, first + 2 * rest, single_run_packet(frame_size),
+             max_packet(frame_size)]
+    return sorted({size for edge in edges for size in (edge - 1, edge, edge + 1)
+                   if 40 <= size <= 65535})
+
+
+FRAME_SIZES = (MIN_FRAME_SIZE, MIN_FRAME_SIZE + 1, 1232, 1452, 1472, 1473, 9000)
+
+
+@pytest.mark.parametrize("frame_size", FRAME_SIZES)
+def test_chunk_runs_are_the_documented_chunks_as_gso_sends(frame_size: int) -> None:
+    header = VnetHeader(NEEDS_CSUM, GSO_TCPV4, 40, 1400, 20, 16)
+    for size in boundary_sizes(frame_size):
+        packet = ip_packet(size, 4)
+        if size > max_packet(frame_size):
+            with pytest.raises(ValueError, match="chunks"):
+                chunk_runs(header, packet, frame_size, size)
+            continue
+        runs = chunk_runs(header, packet, frame_size, 65536 + size)
+        frames = [frame for run in runs for frame in run_frames(run)]
+        assert frames == reference_chunks(header, packet, frame_size, size), size
+        assert chunk_frames(header, packet, frame_size, size) == frames
+        assert (len(runs) == 1) == (size <= single_run_packet(frame_size)), size
+        for pieces, count, length in runs:
+            sent = run_frames((pieces, count, length))
+            assert count == len(sent) <= MAX_SEGMENTS and length <= MAX_UDP_PAYLOAD
+            assert length == sum(map(len, pieces)) == sum(map(len, sent))
+            assert all(len(frame) == frame_size for frame in sent[:-1])  # one GSO send
+        payload = runs[0][0][1]  # a slice of the packet, not a copy of it
+        assert isinstance(payload, memoryview) and payload.obj is packet
+
+
+def test_a_single_run_packet_is_the_most_one_udp_send_carries() -> None:
+    assert single_run_packet(1472) == 1457 + 43 * 1467  # 44 chunks of 1472 bytes
+    assert single_run_packet(MIN_FRAME_SIZE) == 561 + 63 * 571  # 64 chunks, the kernel's most
+    assert single_run_packet(9000) == 8985 + 6 * 8995  # 7 chunks: 65507 bytes a UDP send
+
+
+@pytest.mark.parametrize("version", [4, 6])
+@pytest.mark.parametrize("frame_size", FRAME_SIZES)
+def test_a_gro_read_of_one_run_is_rebuilt_whole(frame_size: int, version: int) -> None:
+    header = VnetHeader(NEEDS_CSUM, GSO_TCPV4 if version == 4 else GSO_TCPV6, 40, 1400, 20, 16)
+    for size in boundary_sizes(frame_size):
+        if size > single_run_packet(frame_size):
+            continue
+        packet = ip_packet(size, version)
+        (run,) = chunk_runs(header, packet, frame_size, size)
+        read = b"".join(run[0])  # what GRO hands the peer: the datagrams back to back
+        rebuilt = coalesced_packet(read, frame_size)
+        frames = run_frames(run)
+        if len(frames) == 1:
+            assert rebuilt is None  # one datagram: no run, the reassembler takes it
+            assert ChunkReassembler().feed(frames[0]) == (header, packet)
+        else:
+            assert rebuilt == (header, packet) == whole_run(frames), size
+
+
+def test_a_gro_read_that_is_not_one_packets_chunks_is_left_whole() -> None:
+    packet, other = ip_packet(6000, 4), ip_packet(6000, 6)
+    frames = chunk_frames(tso_header(packet), packet, 1472, 5)
+    others = chunk_frames(tso_header(other), other, 1472, 6)
+    for wrong in (frames[::-1], frames[:-1], frames[1:], [*frames[:2], others[2], *frames[3:]],
+                  [frames[0], frames[2], frames[1], *frames[3:]], [*frames, others[0]],
+                  [b"\x45" + frames[0][1:], *frames[1:]], [*frames[:-1], frames[-1][:4]]):
+        assert coalesced_packet(b"".join(wrong), 1472) is None
+    read = b"".join(frames)
+    for segment in (0, -1, 1471, 1473, len(read), 14):
+        assert coalesced_packet(read, segment) is None
+    assert coalesced_packet(read, 1472) == (tso_header(packet), packet)
+
+
+def test_a_rebuilt_run_is_checked_like_any_reassembled_packet() -> None:
+    packet = ip_packet(6000, 4)
+    lying = VnetHeader(NEEDS_CSUM, GSO_TCPV4, 40, 1400, 20, 6000)  # checksum beyond the end
+    assert coalesced_packet(b"".join(chunk_frames(lying, packet, 1472, 1)), 1472) \
+        == drops.OFFLOAD_BAD_HEADER
+    short = packet[:2] + (5000).to_bytes(2, "big") + packet[4:]  # its length field lies
+    assert coalesced_packet(b"".join(chunk_frames(tso_header(short), short, 1472, 1)), 1472) \
+        == drops.MALFORMED + drops.LENGTH_MISMATCH

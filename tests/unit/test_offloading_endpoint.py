@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +26,7 @@ from linkbridge.wire.offload import (
     TUN_F_CSUM,
     VNET_HDR_LEN,
     VnetHeader,
+    chunk_frames,
     hello_frame,
     ones_complement_sum,
 )
@@ -89,6 +90,44 @@ def tcp4(size: int, *, complete: bool) -> bytes:
 
 
 PARTIAL = VnetHeader(NEEDS_CSUM, GSO_NONE, 0, 0, 20, 16)
+TSO = VnetHeader(NEEDS_CSUM, GSO_TCPV4, 40, 1432, 20, 16)
+
+
+class GsoLink(MemoryEndpoint):
+    """A link that takes runs of datagrams as gathered pieces (a SegmentSender), as udp: does:
+    `sent` keeps each datagram of a run, `calls` what came in which call; with `refuse` it
+    takes none (as a path without GSO)."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.calls: list[tuple[str, int]] = []
+
+    def send(self, packet: bytes) -> None:
+        self.calls.append(("send", len(packet)))
+        super().send(packet)
+
+    def send_segments(self, pieces: Sequence[bytes | memoryview], size: int, count: int,
+                      length: int) -> bool:
+        if self.refuse:
+            return False
+        data = b"".join(pieces)
+        assert len(data) == length and -(-length // size) == count
+        self.calls.append(("run", count))
+        self.sent += [data[at : at + size] for at in range(0, length, size)]
+        return True
+
+
+def agreed_pair(devices: tuple[FakeDevice, ...], link: MemoryEndpoint
+                ) -> tuple[OffloadingTunnel, OffloadingTunnel]:
+    """A (over `link`) and B, both told the other takes chunks."""
+    a = OffloadingTunnel(devices[0], 1472, clock=lambda: 0.0)
+    b = OffloadingTunnel(devices[1], 1472, clock=lambda: 0.0)
+    a.attach(link)
+    b.attach(MemoryEndpoint())
+    a.send(hello_frame(0x03, True))
+    b.send(hello_frame(0x03, True))
+    return a, b
 
 
 def test_without_the_peers_hello_only_complete_packets_leave(devices: tuple[FakeDevice, ...]
@@ -223,3 +262,75 @@ def test_hostile_chunks_are_counted_never_raised(frames: list[bytes]) -> None:
         assert all(packet_problem(packet) is None for _header, packet in device.written())
     finally:
         device.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.binary(min_size=1, max_size=30).map(lambda tail: b"\x10"
+                                                                             + tail),
+                                   min_size=1, max_size=6),
+                          st.integers(0, 40)), max_size=6))
+def test_hostile_gro_reads_are_counted_never_raised(reads: list[tuple[list[bytes], int]]
+                                                     ) -> None:
+    """Reads of chunk-like datagrams with any segment size (a read may lie about it): every
+    datagram is counted as moved, nothing raises, only well-formed packets are written."""
+    device = FakeDevice(ALL_OFFLOADS)
+    try:
+        layer = OffloadingTunnel(device, 1472, clock=lambda: 0.0)
+        runs = [(b"".join(frames), segment) for frames, segment in reads]
+        moved = layer.send_runs(runs, frame_problem, Counters())
+        assert moved == sum(-(-len(data) // segment) if segment else 1
+                            for data, segment in runs)
+        assert all(packet_problem(packet) is None for _header, packet in device.written())
+    finally:
+        device.close()
+
+
+def test_a_super_packet_goes_to_a_gso_link_as_one_run_after_what_was_read_before(
+        devices: tuple[FakeDevice, ...]) -> None:
+    link = GsoLink()
+    a, b = agreed_pair(devices, link)
+    link.calls.clear()
+    link.sent.clear()
+    before, after, big = tcp4(100, complete=True), tcp4(200, complete=True), tcp4(60000,
+                                                                                 complete=False)
+    for header, packet in ((VnetHeader(), before), (TSO, big), (VnetHeader(), after)):
+        devices[0].hand_out(header, packet)
+    assert a.receive(0) == [after]  # what comes after the super-packet: for the data path
+    assert a.sent_on() == 1  # the super-packet: sent on by the layer itself
+    assert link.calls == [("send", len(before)), ("run", 41)]  # in the order read
+    chunks = link.sent[1:]
+    assert chunks == chunk_frames(TSO, big, 1472, 0)
+    assert b.send_runs([(b"".join(chunks), 1472)], frame_problem, Counters()) == 41
+    assert devices[1].written() == [(TSO, big)]
+    assert b.counters.offload["chunks_received"] == 41
+
+
+def test_a_link_that_refuses_the_run_gets_the_chunks_one_by_one(
+        devices: tuple[FakeDevice, ...]) -> None:
+    link = GsoLink(refuse=True)
+    a, _b = agreed_pair(devices, link)
+    link.sent.clear()
+    big = tcp4(60000, complete=False)
+    devices[0].hand_out(TSO, big)
+    assert a.receive(0) == [] and a.sent_on() == 1
+    assert link.sent == chunk_frames(TSO, big, 1472, 0)
+
+
+def test_send_runs_writes_whole_runs_and_cuts_the_rest(devices: tuple[FakeDevice, ...]) -> None:
+    """GRO reads: one packet's chunks (rebuilt whole), a run missing a chunk (cut, fed to the
+    reassembler: complete once the chunk comes), a plain packet, a malformed datagram (dropped
+    into the source's counters), a run of plain packets: written in order, every datagram
+    counted."""
+    _a, b = agreed_pair(devices, MemoryEndpoint())
+    packets = [tcp4(5000 + n, complete=False) for n in range(3)]
+    chunks = [chunk_frames(TSO, packet, 1472, n) for n, packet in enumerate(packets)]
+    plain = tcp4(10, complete=True)
+    drops_here = Counters()
+    reads = [(b"".join(chunks[0]), 1472), (plain, 0), (b"".join(chunks[1][:-1]), 1472),
+             (b"\x45" * 30, 0), (plain * 3, len(plain)), (b"".join(chunks[2]), 1472)]
+    assert b.send_runs(reads, frame_problem, drops_here) == 4 + 1 + 3 + 1 + 3 + 4
+    assert devices[1].written() == [(TSO, packets[0]), (VnetHeader(), plain),
+                                    *[(VnetHeader(), plain)] * 3, (TSO, packets[2])]
+    assert drops_here.drops == {drops.MALFORMED + drops.LENGTH_MISMATCH: 1}
+    assert b.send_runs([(chunks[1][-1], 0)], frame_problem, drops_here) == 1
+    assert devices[1].written() == [(TSO, packets[1])]
