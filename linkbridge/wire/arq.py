@@ -80,8 +80,10 @@ class RttEstimator:
         self.srtt: float | None = None
         self.rttvar = initial / 2
         self.rto = initial
+        self.least: float | None = None  # the shortest sample
 
     def sample(self, rtt: float) -> None:
+        self.least = rtt if self.least is None else min(self.least, rtt)
         srtt, self.rttvar = smoothed(self.srtt, self.rttvar, rtt)
         self.srtt = srtt
         # at least twice the RTT: selective acknowledgements repair most losses sooner,
@@ -102,9 +104,10 @@ class ArqSender:
     "retransmissions" and "given_up"."""
 
     def __init__(self, rtt: RttEstimator, count: Callable[[str], None],
-                 retransmit: bool = True) -> None:
+                 retransmit: bool = True, half_duplex: bool = False) -> None:
         self.rtt = rtt
         self.retransmit = retransmit
+        self.half_duplex = half_duplex
         self._count = count
         self._next = 0
         self._pending: dict[int, _Pending] = {}
@@ -142,7 +145,10 @@ class ArqSender:
     def acknowledged(self, ack: Ack, now: float) -> None:
         """Forget the frames `ack` covers, each one sent once an RTT sample (Karn).
         A frame last sent before the newest frame `ack` covers is due at once: a selective
-        acknowledgement shows the gap (links seldom reorder; TCP's fast retransmit)."""
+        acknowledgement shows the gap (links seldom reorder; TCP's fast retransmit). Over
+        half duplex, so is one last sent the least RTT before `ack` came: the peer sent it
+        after the link turned around, when every frame sent before had been on the air (a
+        lost retransmission or a burst's last frame: no later frame shows those)."""
         newest = None  # when the newest frame covered was sent (sent once: no doubt which)
         for seq in [seq for seq in self._pending if ack.covers(seq)]:
             pending = self._pending.pop(seq)
@@ -150,6 +156,9 @@ class ArqSender:
                 # loss a fifth of them would each add a retransmission's wait)
                 self.rtt.sample(now - pending.sent_at)
                 newest = pending.sent_at if newest is None else max(newest, pending.sent_at)
+        if self.half_duplex and self.rtt.least is not None:
+            turned = now - self.rtt.least
+            newest = turned if newest is None else max(newest, turned)
         if newest is None:
             return
         for pending in self._pending.values():
