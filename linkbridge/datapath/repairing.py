@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import Endpoint, PathMtu, SendReadiness
+from linkbridge.datapath.endpoint import Endpoint, PathMtu, SendReadiness, SendTiming
 from linkbridge.wire import drops
 from linkbridge.wire.repair import OVERHEAD, LinkRepair, Settings
 
@@ -41,7 +41,9 @@ class RepairCounters(Counters):
 class RepairingEndpoint:
     """Wraps an open link: frames out are numbered (and acknowledged, retransmitted or
     protected by parity, per `mode`), frames in are taken once, in order for ARQ. `mtu`: the
-    link's largest frame, which an acknowledgement riding on a data frame must fit in. Over
+    link's largest frame, which an acknowledgement riding on a data frame must fit in; a link
+    with figures (SendTiming) says how long each frame keeps it busy, so that parity goes
+    into its idle airtime. Over
     a link that says when it is ready (SendReadiness: a half-duplex radio) an acknowledgement
     waits until it is, asking every READY_POLL, so that it says all the peer's transmission
     brought and the layer above may send a frame for it to ride on first."""
@@ -52,7 +54,8 @@ class RepairingEndpoint:
         self.name = f"repair+{below.name}"
         self._lock = threading.Lock()
         self.counters: Counters = RepairCounters(below, self._status)
-        self.machine = LinkRepair(mode, settings, self.counters.drop, mtu)
+        self.machine = LinkRepair(mode, settings, self.counters.drop, mtu,
+                                  below.frame_time if isinstance(below, SendTiming) else None)
         self._clock = clock
         self._readiness = below if isinstance(below, SendReadiness) else None
         self._listeners: list[Callable[[str], None]] = []

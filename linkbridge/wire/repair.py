@@ -55,7 +55,8 @@ HOLD_UNIT = 0.1  # s: a hold of 25.5 s at most
 OVERHEAD = HEADER  # what the layer takes from the link's MTU: an acknowledgement rides on a
 # DATA frame only where it fits, else it goes in an ACK frame of its own
 PREFIX = extension_header(REPAIR)
-IDLE = 0.05  # s without a data or parity frame sent: the link is idle, a parity frame goes out
+IDLE = 0.05  # s a frame keeps a link busy that does not say how long (SendTiming)
+PACE = 1.25  # parity frames sent per parity frame made, at most, between data frames
 LOSS_WEIGHT = 1 / 128  # of each frame resolved in the measured loss (the mean of all frames
 # until as many have been resolved: a start from 0 would say "no loss" for the first minute)
 
@@ -72,9 +73,9 @@ class Settings:
     the endpoint's business) and shows every frame sent before it (ArqSender.acknowledged())."""
 
     rtt: float = 1.0
-    group_wait: float = 1.0
-    parity_wait: float = 0.5
-    fec_hold: float = 3.0
+    group_wait: float = 2.0
+    parity_wait: float = 2.0
+    fec_hold: float = 5.0
     report_every: float = 2.0
     ack_delay: float = 0.1
     half_duplex: bool = False
@@ -108,11 +109,13 @@ class LinkRepair:
 
     def __init__(self, mode: str, settings: Settings | None = None,
                  drop: Callable[[str], None] = lambda reason: None,
-                 mtu: int | None = None) -> None:
+                 mtu: int | None = None,
+                 frame_time: Callable[[int], float] | None = None) -> None:
         if mode not in MODES or mode == OFF:
             raise ValueError(f"repair mode {mode!r}: one of {', '.join(MODES[1:])}")
         self.mode = mode
         self.mtu = mtu  # the link's largest frame (None: any size)
+        self._frame_time = frame_time  # how long a frame of so many bytes keeps the link busy
         self._drop = drop
         self.settings = settings = settings or Settings()
         self.stats: Counter[str] = Counter()
@@ -127,7 +130,8 @@ class LinkRepair:
         self.peer_loss = 0.0  # as the peer reports it, on frames from here
         self._parity: list[Parity] = []
         self._ack_due: float | None = None
-        self._last_data = float("-inf")  # when the latest data or parity frame was sent
+        self._busy_until = float("-inf")  # when the link has sent what it was given
+        self._credit = 0.0  # parity frames that may go out now, PACE per one made
         self._piggybacked = False  # whether the latest DATA frame carried the acknowledgement
 
     @property
@@ -145,9 +149,10 @@ class LinkRepair:
         self.sender.retransmit = self.retransmitting
         seq = self.sender.stamp(payload, now)
         frames = [self._data(seq, payload, now)]
-        self._last_data = now
+        self._busy(frames, now)
         if self.coding:
             self.fec_out.parity = redundancy(self.peer_loss, GROUP)
+            self._credit = min(PACE, self._credit + PACE * self.fec_out.parity / GROUP)
             self._parity += self.fec_out.add(seq, payload, now)
         return frames
 
@@ -201,14 +206,21 @@ class LinkRepair:
             self._parity += self.fec_out.due(now)
         if self._parity and self._parity[0].made_at + self.settings.parity_wait <= now:
             sent, self._parity = self._parity, []  # waited long enough: all of it
-        elif self._parity and self._last_data + IDLE <= now:
-            sent, self._parity = self._parity[:1], self._parity[1:]  # one per idle spell, so
-            self._last_data = now  # that a data frame meets one parity frame at most
+        elif self._parity and self._busy_until <= now and self._credit >= 1:
+            sent, self._parity = self._parity[:1], self._parity[1:]  # into idle airtime,
+            self._credit -= 1  # as they are made: a data frame meets one at most
         else:
             sent = []
         frames += [parity_frame(parity) for parity in sent]
         self.stats["parity_sent"] += len(sent)
+        self._busy(frames, now)
         return frames, self.receiver.expire(now)
+
+    def _busy(self, frames: list[bytes], now: float) -> None:
+        """`frames` go to the link at `now`: when it will have sent them."""
+        for frame in frames:
+            self._busy_until = max(self._busy_until, now) + (
+                IDLE if self._frame_time is None else self._frame_time(len(frame)))
 
     @property
     def ack_waiting(self) -> bool:
@@ -222,8 +234,9 @@ class LinkRepair:
                  self._ack_due if ready else None,
                  self.fec_out.deadline() if self.coding else None]
         if self._parity:
-            times.append(min(self._last_data + IDLE,
-                             self._parity[0].made_at + self.settings.parity_wait))
+            times.append(self._parity[0].made_at + self.settings.parity_wait)
+            if self._credit >= 1:
+                times.append(self._busy_until)
         return min((t for t in times if t is not None), default=None)
 
     def status(self) -> dict[str, object]:

@@ -366,3 +366,43 @@ def test_the_measured_loss_is_the_mean_until_it_has_enough_frames() -> None:
             b.receive(frame, seq / 10)
     b.tick(20 / 10 + Settings().fec_hold)  # the losses resolved
     assert b.loss == pytest.approx(0.1, abs=0.02)
+
+
+def test_fec_rebuilds_only_frames_of_their_own_group_after_the_numbers_wrap() -> None:
+    """Frames of one size, 10% loss, the sequence numbers wrapping a dozen times: every frame
+    delivered is one sent (a receiver that kept a frame past its cache once rebuilt garbage
+    from it and a later group of the same number)."""
+    sent = [b"%06d" % i * 8 for i in range(3000)]
+    result = run("fec", sent, loss=0.1, seed=4)
+    assert result.b.stats["repaired"] > 100
+    assert set(result.delivered) <= set(sent)
+
+
+def test_fec_parity_goes_into_idle_airtime_one_frame_at_a_time() -> None:
+    """Telemetry: a 74-byte frame every 100 ms over 9600 bit/s, the peer reporting 10% loss.
+    A parity frame goes only when the link has sent all it was given, and one at most between
+    two data frames, as fast as parity is made: so most data frames wait behind none (the
+    median delay stays plain's; each parity frame delays one data frame)."""
+    def airtime(size: int) -> float:
+        return size * 8 / 9600
+
+    a = LinkRepair("fec", frame_time=airtime)
+    a.peer_loss = 0.1
+    free = 0.0  # when the link has sent what it was given
+    waited = parity = 0  # data frames that found the link busy; parity frames sent
+    for i in range(600):
+        now = i / 10
+        for frame in a.send(bytes(68), now):
+            waited += free > now
+            free = max(free, now) + airtime(len(frame))
+        between = 0
+        while (due := a.deadline()) is not None and due < (i + 1) / 10:
+            for frame in a.tick(max(now, due))[0]:
+                assert free <= max(now, due), "a parity frame behind another frame"
+                free = max(free, due) + airtime(len(frame))
+                between, parity = between + 1, parity + 1
+            now = max(now, due)
+        assert between <= 1
+    made = redundancy(0.1, GROUP) / GROUP * 600
+    assert made * 0.9 <= parity <= made * 1.1
+    assert waited <= parity + 1 and waited < 0.4 * 600
