@@ -22,6 +22,9 @@ MIN_RETRIES = 2
 MAX_RETRIES = 4
 MIN_RTO = 0.05  # s
 MAX_RTO = 30.0  # s: the backed-off timer's ceiling
+TURN = 0.75  # of the least RTT: over half duplex, an acknowledgement that comes this long after
+# a frame was sent answers a turn of the link that had it on the air (the shortest round trip
+# is a frame offered last to a transmission, less what the air's timing may vary)
 
 
 def seq_after(seq: int, count: int = 1) -> int:
@@ -146,7 +149,7 @@ class ArqSender:
         """Forget the frames `ack` covers, each one sent once an RTT sample (Karn).
         A frame last sent before the newest frame `ack` covers is due at once: a selective
         acknowledgement shows the gap (links seldom reorder; TCP's fast retransmit). Over
-        half duplex, so is one last sent the least RTT before `ack` came: the peer sent it
+        half duplex, so is one last sent TURN of the least RTT before `ack` came: the peer sent it
         after the link turned around, when every frame sent before had been on the air (a
         lost retransmission or a burst's last frame: no later frame shows those)."""
         newest = None  # when the newest frame covered was sent (sent once: no doubt which)
@@ -157,7 +160,7 @@ class ArqSender:
                 self.rtt.sample(now - pending.sent_at)
                 newest = pending.sent_at if newest is None else max(newest, pending.sent_at)
         if self.half_duplex and self.rtt.least is not None:
-            turned = now - self.rtt.least
+            turned = now - TURN * self.rtt.least
             newest = turned if newest is None else max(newest, turned)
         if newest is None:
             return

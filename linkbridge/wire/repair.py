@@ -204,7 +204,7 @@ class LinkRepair:
             self.stats["acks_sent"] += 1
         if self.coding:
             self._parity += self.fec_out.due(now)
-        if self._parity and self._parity[0].made_at + self.settings.parity_wait <= now:
+        if self._parity and self._parity_due() <= now:
             sent, self._parity = self._parity, []  # waited long enough: all of it
         elif self._parity and self._busy_until <= now and self._credit >= 1:
             sent, self._parity = self._parity[:1], self._parity[1:]  # into idle airtime,
@@ -215,6 +215,10 @@ class LinkRepair:
         self.stats["parity_sent"] += len(sent)
         self._busy(frames, now)
         return frames, self.receiver.expire(now)
+
+    def _parity_due(self) -> float:
+        """When the parity waiting must go, idle airtime or not (a bulk group's: at once)."""
+        return min(parity.made_at for parity in self._parity) + self.settings.parity_wait
 
     def _busy(self, frames: list[bytes], now: float) -> None:
         """`frames` go to the link at `now`: when it will have sent them."""
@@ -234,7 +238,7 @@ class LinkRepair:
                  self._ack_due if ready else None,
                  self.fec_out.deadline() if self.coding else None]
         if self._parity:
-            times.append(self._parity[0].made_at + self.settings.parity_wait)
+            times.append(self._parity_due())
             if self._credit >= 1:
                 times.append(self._busy_until)
         return min((t for t in times if t is not None), default=None)

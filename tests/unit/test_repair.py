@@ -406,3 +406,49 @@ def test_fec_parity_goes_into_idle_airtime_one_frame_at_a_time() -> None:
     made = redundancy(0.1, GROUP) / GROUP * 600
     assert made * 0.9 <= parity <= made * 1.1
     assert waited <= parity + 1 and waited < 0.4 * 600
+
+
+HALF_DUPLEX = link_settings(3.9, half_duplex=True)  # the 1200 bit/s radio's round trip
+
+
+def test_over_half_duplex_an_acknowledgement_waits_for_the_turn_and_says_it_all() -> None:
+    """While the peer's transmission goes on the link is not ready: an acknowledgement
+    queued in the radio then would go out stale (and one per frame); it waits, and says
+    what the whole transmission brought."""
+    a, b = LinkRepair("arq", HALF_DUPLEX), LinkRepair("arq", HALF_DUPLEX)
+    frames = [a.send(b"%d" % i, 0.0)[0] for i in range(5)]
+    for i, frame in enumerate(frames):
+        now = 1.0 + 2 * i
+        if i != 1:  # lost: a gap, acknowledged at once when the link is ready
+            b.receive(frame, now)
+        assert b.tick(now, ready=False)[0] == []
+        due = b.deadline(ready=False)
+        assert due is None or due > now  # nothing due while it waits: no busy loop
+    assert b.ack_waiting
+    acks, _ = b.tick(10.0, ready=True)
+    assert len(acks) == 1
+    parsed = parse(acks[0])
+    assert parsed is not None and parsed[0] == ACK and parsed[4] is not None
+    assert [parsed[4].covers(seq) for seq in range(5)] == [True, False, True, True, True]
+    assert b.tick(10.0, ready=True)[0] == []  # the next one an RTT on (the gap is held)
+
+
+def test_over_half_duplex_a_frame_an_acknowledgement_after_the_turn_misses_is_sent_again() -> None:
+    """A burst's last frame, or a retransmission, has no later frame to show its loss: an
+    acknowledgement that answers the turn after it (it comes most of the least RTT later)
+    shows it lost, and it goes again at once, not after an RTO of many seconds; a frame sent
+    while the acknowledgement was on its way is not."""
+    a, b = LinkRepair("arq", HALF_DUPLEX), LinkRepair("arq", HALF_DUPLEX)
+    b.receive(a.send(b"first", 0.0)[0], 2.0)
+    a.receive(b.tick(2.0 + HALF_DUPLEX.ack_delay)[0][0], 4.0)  # the least RTT: 4 s
+    b.receive(a.send(b"burst", 10.0)[0], 12.0)
+    a.send(b"last", 10.1)  # lost
+    acks, _ = b.tick(12.0 + HALF_DUPLEX.ack_delay)
+    a.send(b"meanwhile", 13.5)  # offered while the acknowledgement is on the air
+    a.receive(acks[0], 14.0)
+    again, _ = a.tick(14.0)
+    assert [frame[EXTENSION_HEADER + 1] for frame in again] == [2]  # "last" alone
+    assert parse(again[0]) is not None and b.receive(again[0], 16.0) == [b"last"]
+    plain = LinkRepair("arq", link_settings(3.9))  # full duplex: the timer's business
+    plain.receive(LinkRepair("arq").send(b"x", 0.0)[0], 0.0)
+    assert plain.sender.half_duplex is False
