@@ -210,6 +210,8 @@ def tcp_lines(args: argparse.Namespace, registry: LinkRegistry) -> list[Line]:
         f"each >= {OVERHEAD_TARGET}x plain, intact",
         worst >= OVERHEAD_TARGET and intact(found))]
     for loss, target in ARQ_TARGETS.items():
+        if round(loss * 100) not in args.losses:
+            continue
         found = transfers(lossy(LINK, loss, args.seed, args.airtime), modes, size, RATE,
                           registry)
         ratio = goodput(found["arq"]) / plain if "arq" in found else 0.0
@@ -294,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="which cases (default all: tcp tnc udp)")
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="line time of each TCP transfer at 9600 bit/s (default 60)")
+    parser.add_argument("--losses", nargs="+", type=int, default=[5, 10, 20],
+                        choices=[round(loss * 100) for loss in ARQ_TARGETS],
+                        help="the tcp case's loss rates in %% beside 0%% (default 5 10 20)")
     parser.add_argument("--packets", type=int, default=3000,
                         help="UDP telemetry packets per mode (default 3000)")
     parser.add_argument("--modes", nargs="+", default=["arq"], choices=["arq", "fec", "auto"],

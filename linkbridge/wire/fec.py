@@ -18,7 +18,7 @@ from linkbridge.wire.arq import HALF, distance, seq_after
 
 GROUP = 16  # data frames per group, at most
 MAX_PARITY = GROUP  # parity frames per group, at most
-TARGET = 0.002  # the share of data frames a group may leave unrepaired on average
+TARGET = 0.0045  # the share of data frames a group may leave unrepaired on average
 LENGTH = 2  # bytes: a block is the payload's length, the payload, then zeros
 CACHE = 64  # data frames and parity groups the receiver keeps
 

@@ -57,7 +57,7 @@ OVERHEAD = HEADER  # what the layer takes from the link's MTU: an acknowledgemen
 PREFIX = extension_header(REPAIR)
 IDLE = 0.05  # s a frame keeps a link busy that does not say how long (SendTiming)
 PACE = 1.25  # parity frames sent per parity frame made, at most, between data frames
-LOSS_WEIGHT = 1 / 128  # of each frame resolved in the measured loss (the mean of all frames
+LOSS_WEIGHT = 1 / 256  # of each frame resolved in the measured loss (the mean of all frames
 # until as many have been resolved: a start from 0 would say "no loss" for the first minute)
 
 
