@@ -166,17 +166,20 @@ class ArqSender:
             return
         for pending in self._pending.values():
             if pending.sent_at < newest:
-                pending.sent_at = min(pending.sent_at, now - self.rtt.rto)
                 pending.gap = True
 
-    def due(self, now: float) -> list[tuple[int, bytes]]:
-        """The frames to send again at `now` (their timers restart); frames retransmitted
-        `retries_for()` times already are given up instead."""
+    def due(self, now: float, quiet: float = float("-inf")) -> list[tuple[int, bytes]]:
+        """The frames to send again at `now`: those an acknowledgement showed missing, and
+        those whose timer ran out (their timers restart); frames retransmitted `retries_for()`
+        times already are given up instead. A timer runs from the frame's sending or from
+        `quiet`, whichever is later: over half duplex, when the link has sent all it was
+        given and stopped hearing the peer (before then no acknowledgement can come, and a
+        timer that ran meanwhile sent most of a long burst again)."""
         again = []
         limit = retries_for(self.rtt.rto)
         timed_out = False
         for seq, pending in list(self._pending.items()):
-            if pending.sent_at + self.rtt.rto > now:
+            if not pending.gap and max(pending.sent_at, quiet) + self.rtt.rto > now:
                 continue
             if pending.tries >= limit:
                 del self._pending[seq]
@@ -192,11 +195,12 @@ class ArqSender:
             self.rtt.back_off()
         return again
 
-    def deadline(self) -> float | None:
+    def deadline(self, quiet: float = float("-inf")) -> float | None:
         """When due() next has work (None: nothing outstanding)."""
         if not self._pending:
             return None
-        return min(p.sent_at for p in self._pending.values()) + self.rtt.rto
+        return min(float("-inf") if p.gap else max(p.sent_at, quiet) + self.rtt.rto
+                   for p in self._pending.values())
 
 
 class Receiver:

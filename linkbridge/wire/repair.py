@@ -132,6 +132,7 @@ class LinkRepair:
         self._ack_due: float | None = None
         self._busy_until = float("-inf")  # when the link has sent what it was given
         self._credit = 0.0  # parity frames that may go out now, PACE per one made
+        self._unready = float("-inf")  # when tick() last found the link not ready
         self._piggybacked = False  # whether the latest DATA frame carried the acknowledgement
 
     @property
@@ -197,8 +198,10 @@ class LinkRepair:
         parity), frames and loss marks for the layer above (a gap given up). An
         acknowledgement waits while the link is not `ready` (half duplex: the peer's
         transmission goes on, and what it brings goes in the same acknowledgement)."""
+        if not ready:
+            self._unready = now
         frames = [self._data(seq, payload, now, again=True)
-                  for seq, payload in self.sender.due(now)]
+                  for seq, payload in self.sender.due(now, self._quiet())]
         if self._ack_due is not None and self._ack_due <= now and ready:
             frames.append(PREFIX + bytes([ACK]) + self._ack_fields(now))
             self.stats["acks_sent"] += 1
@@ -215,6 +218,13 @@ class LinkRepair:
         self.stats["parity_sent"] += len(sent)
         self._busy(frames, now)
         return frames, self.receiver.expire(now)
+
+    def _quiet(self) -> float:
+        """Since when the link is quiet, for the retransmission timer (half duplex: it has
+        sent all it was given and was last found not ready, hearing the peer)."""
+        if not self.settings.half_duplex:
+            return float("-inf")
+        return max(self._busy_until, self._unready)
 
     def _parity_due(self) -> float:
         """When the parity waiting must go, idle airtime or not (a bulk group's: at once)."""
@@ -234,7 +244,7 @@ class LinkRepair:
     def deadline(self, ready: bool = True) -> float | None:
         """When tick() next has work (None: nothing waits); an acknowledgement that waits
         for the link to be `ready` is not counted."""
-        times = [self.sender.deadline(), self.receiver.deadline(),
+        times = [self.sender.deadline(self._quiet()), self.receiver.deadline(),
                  self._ack_due if ready else None,
                  self.fec_out.deadline() if self.coding else None]
         if self._parity:

@@ -452,3 +452,24 @@ def test_over_half_duplex_a_frame_an_acknowledgement_after_the_turn_misses_is_se
     plain = LinkRepair("arq", link_settings(3.9))  # full duplex: the timer's business
     plain.receive(LinkRepair("arq").send(b"x", 0.0)[0], 0.0)
     assert plain.sender.half_duplex is False
+
+
+def test_over_half_duplex_the_timer_waits_until_the_link_is_quiet() -> None:
+    """A burst of frames keeps the 1200 bit/s radio for many seconds, and the peer cannot
+    answer before it ends: a timer run from each frame's sending sent most of the burst again
+    (more airtime on copies than on data). It runs from when the link has sent all it was
+    given (its figures) and last heard the peer (not ready)."""
+    def airtime(size: int) -> float:
+        return 1.85  # a frame of the radio, whatever its size
+
+    a = LinkRepair("arq", HALF_DUPLEX, frame_time=airtime)
+    for i in range(5):
+        a.send(b"%d" % i, 0.0)  # on the air until 9.25 s
+    rto = a.rtt.rto
+    assert a.tick(rto)[0] == [] and a.tick(9.25 + rto - 0.1)[0] == []
+    assert a.deadline() == pytest.approx(9.25 + rto)
+    a.tick(10.0, ready=False)  # the peer's transmission: the timer starts again after it
+    assert a.tick(9.25 + rto)[0] == [] and len(a.tick(10.0 + rto)[0]) == 5
+    full = LinkRepair("arq", link_settings(3.9), frame_time=airtime)
+    full.send(b"0", 0.0)
+    assert len(full.tick(rto)[0]) == 1  # full duplex: from the frame's sending
