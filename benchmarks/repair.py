@@ -240,7 +240,9 @@ def tnc_line(args: argparse.Namespace, registry: LinkRegistry) -> Line:
     found = transfers(lossy(TNC_LINK, TNC_LOSS, args.seed, False), ("off", "arq"), size,
                       TNC_RATE, registry, air)
     ratio = goodput(found["arq"]) / goodput(found["off"]) if goodput(found["off"]) else 0.0
-    note = "\n    ".join((stopped(found, every=True), tnc_ceiling(registry), air_text(air)))
+    ceiling = (f"{tnc_ceiling(registry)}; the target: "
+               f"{TNC_TARGET * goodput(found['off']):.1f} B/s")
+    note = "\n    ".join((stopped(found, every=True), ceiling, air_text(air)))
     return Target(f"TNC TCP B/s, loss {TNC_LOSS:.0%}",
                   {mode: goodput(result) for mode, result in found.items()}, "B/s", ratio,
                   f"arq >= {TNC_TARGET}x plain", ratio >= TNC_TARGET and intact(found), note)
