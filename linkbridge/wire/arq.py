@@ -111,7 +111,6 @@ class ArqSender:
         self.rtt = rtt
         self.retransmit = retransmit
         self.half_duplex = half_duplex
-        self._acked_at = float("-inf")  # when the latest acknowledgement came
         self._count = count
         self._next = 0
         self._pending: dict[int, _Pending] = {}
@@ -150,13 +149,9 @@ class ArqSender:
         """Forget the frames `ack` covers, each one sent once an RTT sample (Karn).
         A frame last sent before the newest frame `ack` covers is due at once: a selective
         acknowledgement shows the gap (links seldom reorder; TCP's fast retransmit). Over
-        half duplex, so is one last sent TURN of the least RTT before `ack` came and before
-        the acknowledgement before it: the peer sent `ack` after the link turned around, when
-        every frame sent before had been on the air (a lost retransmission or a burst's last
-        frame: no later frame shows those). The peer made `ack` when it handed it to its
-        radio, which may have sent it only after another transmission from here (the two
-        sides contend for the channel after each): a frame sent since the acknowledgement
-        before is judged by the next one."""
+        half duplex, so is one last sent TURN of the least RTT before `ack` came: the peer sent it
+        after the link turned around, when every frame sent before had been on the air (a
+        lost retransmission or a burst's last frame: no later frame shows those)."""
         newest = None  # when the newest frame covered was sent (sent once: no doubt which)
         for seq in [seq for seq in self._pending if ack.covers(seq)]:
             pending = self._pending.pop(seq)
@@ -165,9 +160,8 @@ class ArqSender:
                 self.rtt.sample(now - pending.sent_at)
                 newest = pending.sent_at if newest is None else max(newest, pending.sent_at)
         if self.half_duplex and self.rtt.least is not None:
-            turned = min(now - TURN * self.rtt.least, self._acked_at)
+            turned = now - TURN * self.rtt.least
             newest = turned if newest is None else max(newest, turned)
-        self._acked_at = now
         if newest is None:
             return
         for pending in self._pending.values():
