@@ -144,6 +144,8 @@ Air = dict[str, dict[str, float]]  # station -> kind of frame -> seconds on the 
 
 def kind(head: str) -> str:
     """The kind of frame the medium's count by head (channel.head()) names."""
+    if head == "other":
+        return "data"
     first, small = bytes.fromhex(head.split("/")[0]), head.endswith("/small")
     if first[:len(PREFIX)] != PREFIX or len(first) <= len(PREFIX):
         return "small" if small else "data"

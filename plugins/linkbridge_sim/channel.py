@@ -43,6 +43,7 @@ Airtime = Callable[[int], float]  # seconds on air of a frame of so many bytes (
 ALWAYS = 255  # persist value that always transmits on a free channel
 HEAD = 3  # bytes of a frame that name its kind in the airtime count by head
 SMALL = 96  # bytes: a frame this short is counted apart from longer ones of its head
+HEADS = 32  # heads counted apart at most (the counters go in one datagram); the rest: "other"
 READY_DEPTH = 2  # frames a ready station holds at most: one on the air, the next to follow it
 
 
@@ -118,7 +119,10 @@ class StationStats:
     heads: dict[str, list[float]] = field(default_factory=dict)
 
     def count_head(self, frame: bytes, airtime: float) -> None:
-        counted = self.heads.setdefault(head(frame), [0, 0.0])
+        name = head(frame)
+        if name not in self.heads and len(self.heads) >= HEADS:
+            name = "other"
+        counted = self.heads.setdefault(name, [0, 0.0])
         counted[0] += 1
         counted[1] += airtime
 

@@ -549,3 +549,6 @@ def test_the_airtime_is_counted_by_frame_head_apart_from_key_ups() -> None:
                      "450000/small": [1, pytest.approx(43 * 8 / 9600)]}
     keying = channel.stats("a").airtime - sum(seconds for _, seconds in heads.values())
     assert keying == pytest.approx(2 * (0.030 + 0.010))
+    for first in range(40):  # kinds beyond 32 are counted together
+        channel.stats("b").count_head(bytes([first]) * 3, 0.1)
+    assert len(channel.stats("b").heads) == 33 and channel.stats("b").heads["other"][0] == 8
