@@ -51,6 +51,7 @@ IPV6 = 0x6
 VJ_UNCOMPRESSED_TCP = 0x7
 HANDSHAKE_INITIATION = 0x8
 HANDSHAKE_RESPONSE = 0x9
+COMPRESSED_SEQUENTIAL = 0xA
 TRANSPORT_DATA = 0xB
 COMPRESSED = 0xC
 UNCOMPRESSED = 0xD
@@ -107,6 +108,8 @@ REGISTRY: tuple[FrameType, ...] = (
     FrameType(VJ_UNCOMPRESSED_TCP, "VJ uncompressed TCP", Layer.COMPRESS, Status.BLOCKED),
     FrameType(HANDSHAKE_INITIATION, "handshake initiation", Layer.ENCRYPT, Status.IN_USE),
     FrameType(HANDSHAKE_RESPONSE, "handshake response", Layer.ENCRYPT, Status.IN_USE),
+    # `auto`'s 3-byte frame of a TCP segment that follows the ones before it (compression.md)
+    FrameType(COMPRESSED_SEQUENTIAL, "compressed, sequential", Layer.COMPRESS, Status.IN_USE),
     FrameType(TRANSPORT_DATA, "transport data", Layer.ENCRYPT, Status.IN_USE),
     FrameType(COMPRESSED, "compressed", Layer.COMPRESS, Status.IN_USE),
     FrameType(UNCOMPRESSED, "uncompressed", Layer.COMPRESS, Status.IN_USE),
