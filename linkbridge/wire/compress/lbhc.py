@@ -86,9 +86,12 @@ WINDOW = 4  # the compressor's frames any one of which the decompressor may hold
 # How far from the first reading of those bits the decompressor looks on (a longer loss, or a
 # late frame): 4 more segments ahead at most 3 times, or one group back.
 TRIES = (0, WINDOW, 2 * WINDOW, 3 * WINDOW, -WINDOW)
-# Payload bytes of a sequential frame: a guess off by 1-16 strides changes the sequence number
-# by 2..65520, which the TCP checksum always sees (2**32 = 1 mod 65535: a wrap takes 1 off)
-MIN_STRIDE, MAX_STRIDE = 2, 4095
+# Payload bytes of a sequential frame. A reading off by k segments (0 < |k| <= 16) moves the
+# sequence number by k strides and the IP ID by k, which the check sums to k * (stride + 1),
+# less 1 for each of the two fields that wraps (2**32 = 2**16 = 1 mod 65535): between 1 and
+# 65534 in size, never 0 mod 65535, for strides of 2..4000.
+MIN_STRIDE, MAX_STRIDE = 2, 4000
+ONES = 0xFFFF
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 Drop = Callable[[str], None]
@@ -99,13 +102,25 @@ def header_hash(ip_header: bytes | bytearray) -> int:
     return int.from_bytes(ip_header, "big") % HASH_PRIME
 
 
-def sequential_hash(ip_header: bytes | bytearray) -> int:
-    """header_hash() of an IPv4 header with its ID and header checksum as zero: a sequential
-    frame's mask, the same whichever ID the decompressor arrives at, so that a wrong guess of
-    how far the segment is from the reference shows in the TCP checksum alone (its sequence
-    number off by a multiple of the payload length: never 0 mod 65535, see MAX_STRIDE)."""
+def sequential_check(csum: int, ip_header: bytes | bytearray) -> int:
+    """A sequential frame's checksum field: the TCP checksum less the IP ID (mod 65535, so the
+    check adds the ID to what it verifies, as it adds the sequence number), XORed with
+    header_hash() of the IPv4 header with its ID and header checksum as zero (the TTL, TOS,
+    flags: the same whichever ID a reading arrives at). Its inverse is sequential_csum()."""
+    ip_id: int = _U16.unpack_from(ip_header, 4)[0]
+    return ((csum - ip_id) % ONES) ^ _static_hash(ip_header)
+
+
+def sequential_csum(field: int, ip_header: bytes | bytearray) -> int:
+    """The TCP checksum a sequential frame's `field` gives with the IPv4 header `ip_header`
+    (its ID the reading's): 1..65534, or 0 when none (a compressor sends no other)."""
+    ip_id: int = _U16.unpack_from(ip_header, 4)[0]
+    return ((field ^ _static_hash(ip_header)) + ip_id) % ONES
+
+
+def _static_hash(ip_header: bytes | bytearray) -> int:
     return header_hash(bytes(ip_header[:4]) + b"\0\0" + bytes(ip_header[6:10]) + b"\0\0"
-                       + bytes(ip_header[12:]))
+                       + bytes(ip_header[12:20]))
 
 
 class _Context:
@@ -192,7 +207,7 @@ def _sequential(context: _Context, headers: Headers, packet: bytes) -> bytes | N
     ref = context.ref
     if (context.cid >= SEQUENTIAL_CIDS or headers.proto != TCP or headers.version != IPV4
             or not MIN_STRIDE <= stride <= MAX_STRIDE or len(context.recent) < WINDOW
-            or ref is None or headers.static != ref.static):
+            or ref is None or headers.static != ref.static or not 0 < headers.csum < ONES):
         return None
     for last in context.recent:  # all of this generation: cleared by each full header
         steps = (headers.ip_id - last.ip_id) & 0xFFFF
@@ -201,8 +216,8 @@ def _sequential(context: _Context, headers: Headers, packet: bytes) -> bytes | N
                 or headers.flags != last.flags or headers.urgent != last.urgent
                 or headers.options != last.options):
             return None
-    masked = headers.csum ^ sequential_hash(packet[:20])
-    return (bytes((SEQUENTIAL | context.cid << 2 | headers.ip_id % WINDOW,)) + _U16.pack(masked)
+    field = sequential_check(headers.csum, packet[:20])
+    return (bytes((SEQUENTIAL | context.cid << 2 | headers.ip_id % WINDOW,)) + _U16.pack(field)
             + packet[20 + headers.thlen:])
 
 
@@ -491,7 +506,9 @@ def _rebuild_sequential(last: bytes, frame: bytes) -> bytes | None:
     """The packet a sequential frame carries, rebuilt from the IPv4 and TCP headers `last` of
     the newest packet of its context; None when no reading of its IP ID bits passes the check.
     The first reading (1-4 segments on) is the one the compressor made sure of; the others
-    (further on, or a late frame) can only pass when right, as sequential_hash() says."""
+    (further on, or a late frame) can only pass when right (see MIN_STRIDE) or, read from a
+    packet off the flow's line (a resend or another ACK between), when the changes of all the
+    fields happen to cancel in the check."""
     payload = frame[3:]
     stride, size = len(payload), len(last) + len(payload)
     if stride > MAX_STRIDE:
@@ -501,13 +518,15 @@ def _rebuild_sequential(last: bytes, frame: bytes) -> bytes | None:
     ip_header = bytearray(last[:20])
     ip_header[2:4] = _U16.pack(size)
     tcp = bytearray(last[20:])
-    tcp[16:18] = _U16.pack(_U16.unpack_from(frame, 1)[0] ^ sequential_hash(ip_header))
+    field = _U16.unpack_from(frame, 1)[0]
     pseudo = pseudo_sum(bytes(ip_header[12:20]), TCP, size - 20)
     for more in TRIES:
         steps = first + more
+        ip_header[4:6] = _U16.pack((last_id + steps) & 0xFFFF)
+        csum = sequential_csum(field, ip_header)
         tcp[4:8] = _U32.pack((last_seq + steps * stride) & M32)
-        if transport_valid(pseudo, bytes(tcp) + payload):
-            ip_header[4:6] = _U16.pack((last_id + steps) & 0xFFFF)
+        tcp[16:18] = _U16.pack(csum)
+        if csum and transport_valid(pseudo, bytes(tcp) + payload):
             ip_header[10:12] = b"\0\0"
             ip_header[10:12] = _U16.pack(checksum(ip_header))
             return bytes(ip_header) + bytes(tcp) + payload
