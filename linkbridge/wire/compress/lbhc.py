@@ -83,15 +83,13 @@ HASH_PRIME = 65521  # the IP header hash: any one changed 16-bit word changes it
 # Sequential frames: contexts 0-3, the IP ID's 2 low bits, so a reference 1-4 segments back.
 SEQUENTIAL_CIDS = 4
 WINDOW = 4  # the compressor's frames any one of which the decompressor may hold as the last
-# How far from the first reading of those bits the decompressor looks on (a longer loss, or a
-# late frame): 4 more segments ahead at most 3 times, or one group back.
-TRIES = (0, WINDOW, 2 * WINDOW, 3 * WINDOW, -WINDOW)
-# Payload bytes of a sequential frame. A reading off by k segments (0 < |k| <= 16) moves the
-# sequence number by k strides and the IP ID by k, which the check sums to k * (stride + 1),
-# less 1 for each of the two fields that wraps (2**32 = 2**16 = 1 mod 65535): between 1 and
-# 65534 in size, never 0 mod 65535, for strides of 2..4000.
-MIN_STRIDE, MAX_STRIDE = 2, 4000
-ONES = 0xFFFF
+# The readings of those bits the decompressor tries: 1-4 segments on from its last packet,
+# then a late frame (up to 4 back: reordered within the window), then 4 more lost.
+TRIES = (0, -WINDOW, WINDOW)
+# Payload bytes of a sequential frame. A reading off by k segments (0 < |k| <= 8) along the
+# flow's line moves the sequence number by k strides, less 1 when it wraps (2**32 = 1 mod
+# 65535): 1..32760, never 0 mod 65535, so the TCP checksum always sees it.
+MIN_STRIDE, MAX_STRIDE = 2, 4095
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 Drop = Callable[[str], None]
@@ -102,25 +100,17 @@ def header_hash(ip_header: bytes | bytearray) -> int:
     return int.from_bytes(ip_header, "big") % HASH_PRIME
 
 
-def sequential_check(csum: int, ip_header: bytes | bytearray) -> int:
-    """A sequential frame's checksum field: the TCP checksum less the IP ID (mod 65535, so the
-    check adds the ID to what it verifies, as it adds the sequence number), XORed with
-    header_hash() of the IPv4 header with its ID and header checksum as zero (the TTL, TOS,
-    flags: the same whichever ID a reading arrives at). Its inverse is sequential_csum()."""
-    ip_id: int = _U16.unpack_from(ip_header, 4)[0]
-    return ((csum - ip_id) % ONES) ^ _static_hash(ip_header)
-
-
-def sequential_csum(field: int, ip_header: bytes | bytearray) -> int:
-    """The TCP checksum a sequential frame's `field` gives with the IPv4 header `ip_header`
-    (its ID the reading's): 1..65534, or 0 when none (a compressor sends no other)."""
-    ip_id: int = _U16.unpack_from(ip_header, 4)[0]
-    return ((field ^ _static_hash(ip_header)) + ip_id) % ONES
-
-
-def _static_hash(ip_header: bytes | bytearray) -> int:
-    return header_hash(bytes(ip_header[:4]) + b"\0\0" + bytes(ip_header[6:10]) + b"\0\0"
-                       + bytes(ip_header[12:20]))
+def line_hash(ip_header: bytes | bytearray, tcp_header: bytes | bytearray, stride: int) -> int:
+    """A sequential frame's mask: header_hash() of what a reading must not change: the IPv4
+    header but its ID and checksum, the TCP header but its sequence number and checksum, and
+    the flow's line, sequence number less `stride` times the IP ID (mod 2**32). Each reading
+    along the line gets the same mask, so a wrong one shows in the TCP checksum alone (see
+    MIN_STRIDE); a reading from a packet off the line (a resend, another ACK between) gets
+    another mask, which passes the check as rarely as a random 16-bit value."""
+    seq, ip_id = _U32.unpack_from(tcp_header, 4)[0], _U16.unpack_from(ip_header, 4)[0]
+    return header_hash(bytes(ip_header[:4]) + bytes(ip_header[6:10]) + bytes(ip_header[12:20])
+                       + bytes(tcp_header[:4]) + _U32.pack((seq - stride * ip_id) & M32)
+                       + bytes(tcp_header[8:16]) + bytes(tcp_header[18:]))
 
 
 class _Context:
@@ -207,7 +197,7 @@ def _sequential(context: _Context, headers: Headers, packet: bytes) -> bytes | N
     ref = context.ref
     if (context.cid >= SEQUENTIAL_CIDS or headers.proto != TCP or headers.version != IPV4
             or not MIN_STRIDE <= stride <= MAX_STRIDE or len(context.recent) < WINDOW
-            or ref is None or headers.static != ref.static or not 0 < headers.csum < ONES):
+            or ref is None or headers.static != ref.static):
         return None
     for last in context.recent:  # all of this generation: cleared by each full header
         steps = (headers.ip_id - last.ip_id) & 0xFFFF
@@ -216,7 +206,7 @@ def _sequential(context: _Context, headers: Headers, packet: bytes) -> bytes | N
                 or headers.flags != last.flags or headers.urgent != last.urgent
                 or headers.options != last.options):
             return None
-    field = sequential_check(headers.csum, packet[:20])
+    field = headers.csum ^ line_hash(packet, packet[20:20 + headers.thlen], stride)
     return (bytes((SEQUENTIAL | context.cid << 2 | headers.ip_id % WINDOW,)) + _U16.pack(field)
             + packet[20 + headers.thlen:])
 
@@ -506,9 +496,7 @@ def _rebuild_sequential(last: bytes, frame: bytes) -> bytes | None:
     """The packet a sequential frame carries, rebuilt from the IPv4 and TCP headers `last` of
     the newest packet of its context; None when no reading of its IP ID bits passes the check.
     The first reading (1-4 segments on) is the one the compressor made sure of; the others
-    (further on, or a late frame) can only pass when right (see MIN_STRIDE) or, read from a
-    packet off the flow's line (a resend or another ACK between), when the changes of all the
-    fields happen to cancel in the check."""
+    (further on, or a late frame) can only pass when right, as line_hash() says."""
     payload = frame[3:]
     stride, size = len(payload), len(last) + len(payload)
     if stride > MAX_STRIDE:
@@ -523,10 +511,9 @@ def _rebuild_sequential(last: bytes, frame: bytes) -> bytes | None:
     for more in TRIES:
         steps = first + more
         ip_header[4:6] = _U16.pack((last_id + steps) & 0xFFFF)
-        csum = sequential_csum(field, ip_header)
         tcp[4:8] = _U32.pack((last_seq + steps * stride) & M32)
-        tcp[16:18] = _U16.pack(csum)
-        if csum and transport_valid(pseudo, bytes(tcp) + payload):
+        tcp[16:18] = _U16.pack(field ^ line_hash(ip_header, tcp, stride))
+        if transport_valid(pseudo, bytes(tcp) + payload):
             ip_header[10:12] = b"\0\0"
             ip_header[10:12] = _U16.pack(checksum(ip_header))
             return bytes(ip_header) + bytes(tcp) + payload
