@@ -88,7 +88,7 @@ def test_only_the_first_contexts_send_sequential_frames() -> None:
 
 
 @pytest.mark.parametrize("change", [
-    {"ack": 7001}, {"flags": 0x18}, {"window": 9}, {"options": timestamps(1, 2)}, {"size": 61},
+    {"ack": 7001}, {"flags": 0x50}, {"window": 9}, {"options": timestamps(1, 2)}, {"size": 61},
     {"ip_id": 1}, {"seq": -120}, {"ttl": 9}], ids=str)
 def test_a_segment_that_does_not_follow_goes_long_and_the_window_refills(
         change: dict[str, object]) -> None:
@@ -253,13 +253,16 @@ FATES = st.lists(st.sampled_from(["pass"] * 5 + ["lose", "lose", "dup", "late", 
                  min_size=1, max_size=120)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=120, deadline=None, derandomize=True)
 @given(st.integers(0, M32), st.integers(0, 0xFFFF), st.integers(MIN_STRIDE - 1, 300), FATES,
        st.integers(0, 2**32))
 def test_bulk_flows_over_a_bad_channel_deliver_only_sent_packets(
         seq: int, ip_id: int, stride: int, fates: list[str], seed: int) -> None:
     """Loss, duplication and reordering (late by one or two), around the 2**32 wrap and the
-    IP ID's; now and then a segment that breaks the pattern (an ACK, PSH, a resend)."""
+    IP ID's; now and then a segment that breaks the line (an ACK, PSH, a resend). A frame
+    reordered across such a one is read against a packet off its line, which the check
+    catches as it catches a random 16-bit value (docs/compression.md): about one such reading
+    in 65536 passes, so the examples are the same every run (derandomized), not luck."""
     rng = random.Random(seed)
     packets, at, ack = [], seq, 7000
     for i in range(150):
@@ -292,12 +295,13 @@ def test_bulk_flows_over_a_bad_channel_deliver_only_sent_packets(
                 compressor.feedback(feedback)
 
 
-def test_without_loss_a_bulk_flow_with_a_push_now_and_then_is_mostly_sequential() -> None:
+def test_push_flags_travel_in_sequential_frames() -> None:
+    """Linux sets PSH on the last segment of each write: every 5th here, as a 300-byte write
+    in 60-byte segments gives."""
     compressor, decompressor, counted = pair()
-    packets = [tcp(seq=1 + 60 * i, payload=bytes(60), ip_id=i, flags=0x18 if i % 50 == 49
+    packets = [tcp(seq=1 + 60 * i, payload=bytes(60), ip_id=i, flags=0x18 if i % 5 == 4
                    else 0x10) for i in range(500)]
     frames = frames_of(compressor, packets)
     assert [decompressor.feed(f, 0.0) for f in frames] == packets
-    share = sum(kind(f) == SEQUENTIAL for f in frames) / len(frames)
-    assert share > 0.85, share
+    assert all(kind(f) == SEQUENTIAL and len(f) == 63 for f in frames[WINDOW:])
     assert not counted

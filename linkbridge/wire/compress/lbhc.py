@@ -7,12 +7,13 @@ Wire format (docs/compression.md), the context id `cid` (0-15) in the low nibble
 - `0xC0|cid gen mask <fields> <masked checksum> <payload>`: compressed against that context's
   reference header: each field is absent (as in the reference) or a varint delta from it, so
   every frame decodes on its own and a lost one costs only itself.
-- `0xA0|cid<<2|id <masked checksum> <payload>`: sequential, 3 bytes of header for an IPv4 TCP
-  segment of context `cid` (0-3) that follows the ones before it: `id` is its IP ID's two low
-  bits, which tell the decompressor how many segments on from the last one it rebuilt (of that
-  context) this one is; the sequence number moves by that many times the payload length, the
-  IP ID by that many, every other field is the last one's. The compressor sends one only when
-  each of the last WINDOW frames of the context would give the same packet as that reference.
+- `0xA0|cid<<3|psh<<2|id <masked checksum> <payload>`: sequential, 3 bytes of header for an
+  IPv4 TCP segment of context `cid` (0-1) that follows the ones before it: `psh` its PSH flag,
+  `id` its IP ID's two low bits, which tell the decompressor how many segments on from the
+  last one it rebuilt (of that context) this one is; the sequence number moves by that many
+  times the payload length, the IP ID by that many, every other field is the last one's. The
+  compressor sends one only when each of its last WINDOW frames of the context would give the
+  same packet as that reference.
 - `0xE0|cid gen`: feedback, from a decompressor to the peer's compressor: "no usable context
   `cid` at generation `gen` here; send a full header". It is how a lost IR is repaired within
   one round trip. `0xE0|cid` alone (after a sequential frame that failed): whatever the
@@ -80,8 +81,11 @@ LONG_DELTA = 0x4000  # a delta this large takes 3 varint bytes: time to move the
 REBASE_AFTER = 32  # ...once this many frames used the current one
 FEEDBACK_REPEAT = 0.5  # seconds before the same feedback goes out again
 HASH_PRIME = 65521  # the IP header hash: any one changed 16-bit word changes it
-# Sequential frames: contexts 0-3, the IP ID's 2 low bits, so a reference 1-4 segments back.
-SEQUENTIAL_CIDS = 4
+# Sequential frames: the low nibble is a context bit (contexts 0-1), TCP's PSH flag and the IP
+# ID's 2 low bits, so a reference 1-4 segments back.
+SEQUENTIAL_CIDS = 2
+S_PUSH = 0x04
+PSH = 0x08  # in TCP's flags
 WINDOW = 4  # the compressor's frames any one of which the decompressor may hold as the last
 # The readings of those bits the decompressor tries: 1-4 segments on from its last packet,
 # then a late frame (up to 4 back: reordered within the window), then 4 more lost.
@@ -203,11 +207,13 @@ def _sequential(context: _Context, headers: Headers, packet: bytes) -> bytes | N
         steps = (headers.ip_id - last.ip_id) & 0xFFFF
         if (not 0 < steps <= WINDOW or (headers.seq - last.seq) & M32 != steps * stride & M32
                 or headers.ack != last.ack or headers.window != last.window
-                or headers.flags != last.flags or headers.urgent != last.urgent
+                or (headers.flags ^ last.flags) & ~PSH or headers.urgent != last.urgent
                 or headers.options != last.options):
             return None
     field = headers.csum ^ line_hash(packet, packet[20:20 + headers.thlen], stride)
-    return (bytes((SEQUENTIAL | context.cid << 2 | headers.ip_id % WINDOW,)) + _U16.pack(field)
+    push = S_PUSH if headers.flags & PSH else 0
+    return (bytes((SEQUENTIAL | context.cid << 3 | push | headers.ip_id % WINDOW,))
+            + _U16.pack(field)
             + packet[20 + headers.thlen:])
 
 
@@ -394,7 +400,7 @@ class Decompressor:
         if len(frame) < 3 + MIN_STRIDE:  # type, checksum, the payload
             self._drop(COMPRESS_TRUNCATED)
             return None
-        cid = low_nibble(frame[0]) >> 2
+        cid = low_nibble(frame[0]) >> 3
         ref = self._refs[cid]
         if ref is None or ref.last is None:
             self._drop(COMPRESS_NO_CONTEXT)
@@ -506,6 +512,7 @@ def _rebuild_sequential(last: bytes, frame: bytes) -> bytes | None:
     ip_header = bytearray(last[:20])
     ip_header[2:4] = _U16.pack(size)
     tcp = bytearray(last[20:])
+    tcp[13] = tcp[13] & ~PSH | (PSH if frame[0] & S_PUSH else 0)
     field = _U16.unpack_from(frame, 1)[0]
     pseudo = pseudo_sum(bytes(ip_header[12:20]), TCP, size - 20)
     for more in TRIES:
