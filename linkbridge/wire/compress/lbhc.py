@@ -197,13 +197,15 @@ def _delta(value: int, reference: int, modulo: int) -> int:
 def _sequential(context: _Context, headers: Headers, packet: bytes) -> bytes | None:
     """The 3-byte-header frame, when every frame the decompressor may hold as its last one of
     the context (the last WINDOW sent) rebuilds `packet` from it; else None."""
-    stride = len(packet) - headers.ihl - headers.thlen
-    ref = context.ref
-    if (context.cid >= SEQUENTIAL_CIDS or headers.proto != TCP or headers.version != IPV4
-            or not MIN_STRIDE <= stride <= MAX_STRIDE or len(context.recent) < WINDOW
+    recent, ref = context.recent, context.ref
+    if (len(recent) < WINDOW or context.cid >= SEQUENTIAL_CIDS or headers.proto != TCP
+            or headers.version != IPV4 or headers.options != recent[-1].options
             or ref is None or headers.static != ref.static):
+        return None  # the options first: with timestamps they change in every segment
+    stride = len(packet) - headers.ihl - headers.thlen
+    if not MIN_STRIDE <= stride <= MAX_STRIDE:
         return None
-    for last in context.recent:  # all of this generation: cleared by each full header
+    for last in recent:  # all of this generation: cleared by each full header
         steps = (headers.ip_id - last.ip_id) & 0xFFFF
         if (not 0 < steps <= WINDOW or (headers.seq - last.seq) & M32 != steps * stride & M32
                 or headers.ack != last.ack or headers.window != last.window
@@ -283,22 +285,22 @@ class _Reference:
     IPv4 TCP the headers of the newest packet rebuilt in it (`last`: what sequential frames
     count from; None when they may not)."""
 
-    __slots__ = ("gen", "headers", "ip_header", "last", "transport")
+    __slots__ = ("gen", "headers", "ip_header", "last", "last_id", "transport")
 
     def __init__(self, gen: int, headers: Headers, packet: bytes) -> None:
         self.gen, self.headers = gen, headers
         self.ip_header = packet[:headers.ihl]
         self.transport = packet[headers.ihl:headers.ihl + headers.thlen]
         self.last: bytes | None = None
+        self.last_id = headers.ip_id
         if headers.version == IPV4 and headers.proto == TCP:
             self.last = packet[:headers.ihl + headers.thlen]
 
     def remember(self, packet: bytes) -> None:
         """`packet` was rebuilt in this context: the new `last` when its IP ID is newer."""
-        last = self.last
-        if last is not None and 0 < (_U16.unpack_from(packet, 4)[0]
-                                     - _U16.unpack_from(last, 4)[0]) & 0xFFFF < 0x8000:
-            self.last = packet[:20 + (packet[32] >> 4) * 4]
+        ip_id = packet[4] << 8 | packet[5]
+        if self.last is not None and 0 < (ip_id - self.last_id) & 0xFFFF < 0x8000:
+            self.last, self.last_id = packet[:20 + (packet[32] >> 4) * 4], ip_id
 
 
 class Decompressor:
