@@ -47,6 +47,7 @@ KEEPALIVE = 0x0
 OFFLOAD_CHUNK = 0x1
 EXTENSION = 0x2
 IPV4 = 0x4
+COMPRESSED_SEQUENTIAL_ACK = 0x5
 IPV6 = 0x6
 VJ_UNCOMPRESSED_TCP = 0x7
 HANDSHAKE_INITIATION = 0x8
@@ -102,6 +103,9 @@ REGISTRY: tuple[FrameType, ...] = (
     # Subtypes in EXTENSIONS below, each of its own layer; the tunnel layer counts what reaches it
     FrameType(EXTENSION, "extension", Layer.TUNNEL, Status.RESERVED),
     FrameType(IPV4, "IPv4 packet", Layer.TUNNEL, Status.IN_USE),
+    # the same with the ACK number's low byte: a segment whose ACK moved (compression.md)
+    FrameType(COMPRESSED_SEQUENTIAL_ACK, "compressed, sequential, ACK", Layer.COMPRESS,
+              Status.IN_USE),
     FrameType(IPV6, "IPv6 packet", Layer.TUNNEL, Status.IN_USE),
     # RFC 1144 (VJ over serial) marks its uncompressed TCP frames with this nibble and its
     # compressed ones with 0x80-0xFF, so VJ owns a link alone; the nibble stays free for it.

@@ -22,6 +22,7 @@ from linkbridge.wire.compress.lbhc import (
     MAX_STRIDE,
     MIN_STRIDE,
     SEQUENTIAL,
+    SEQUENTIAL_ACK,
     SEQUENTIAL_CIDS,
     TRIES,
     WINDOW,
@@ -45,11 +46,13 @@ def kind(frame: bytes) -> int:
 
 
 def bulk(count: int, *, seq: int = 1000, ip_id: int = 1, stride: int = 60, ack: int = 7000,
-         sport: int = 40000, seed: int = 0) -> list[bytes]:
-    """A one-way bulk flow's data segments: each `stride` bytes on, the IP ID one on."""
+         sport: int = 40000, seed: int = 0, acked: int = 0) -> list[bytes]:
+    """A bulk flow's data segments: each `stride` bytes on, the IP ID one on, the ACK number
+    `acked` on every second one (0: a one-way transfer)."""
     rng = random.Random(seed)
-    return [tcp(seq=(seq + i * stride) & M32, ack=ack, payload=rng.randbytes(stride),
-                ip_id=(ip_id + i) & 0xFFFF, sport=sport) for i in range(count)]
+    return [tcp(seq=(seq + i * stride) & M32, ack=(ack + i // 2 * acked) & M32,
+                payload=rng.randbytes(stride), ip_id=(ip_id + i) & 0xFFFF, sport=sport)
+            for i in range(count)]
 
 
 def frames_of(compressor: Compressor, packets: list[bytes]) -> list[bytes]:
@@ -67,7 +70,7 @@ def test_a_bulk_flow_goes_as_three_byte_headers_after_the_window_fills() -> None
 
 
 @pytest.mark.parametrize(("stride", "sequential"), [
-    (1, False), (MIN_STRIDE, True), (MAX_STRIDE, True), (MAX_STRIDE + 1, False)])
+    (0, True), (1, True), (MIN_STRIDE, True), (MAX_STRIDE, True), (MAX_STRIDE + 1, False)])
 def test_payload_length_bounds(stride: int, sequential: bool) -> None:
     compressor, decompressor, _counted = pair()
     packets = bulk(WINDOW + 2, stride=stride)
@@ -198,22 +201,24 @@ def compressor_ir(packet: bytes) -> bytes:
     return frame
 
 
-def test_every_byte_of_damage_to_a_sequential_frame_is_caught() -> None:
+@pytest.mark.parametrize(("acked", "frame_kind"), [(0, SEQUENTIAL), (30, SEQUENTIAL_ACK)])
+def test_every_byte_of_damage_to_a_sequential_frame_is_caught(acked: int,
+                                                              frame_kind: int) -> None:
     """Each byte of a sequential frame set to each other value: a counted drop, or (a first
     byte of another layer's type) the frame passed up as it is, never a rebuilt packet."""
     compressor, decompressor, _counted = pair()
-    packets = bulk(WINDOW + 2, stride=20)
+    packets = bulk(WINDOW + 2, stride=20, acked=acked)
     frames = frames_of(compressor, packets)
     for frame in frames[:-1]:
         decompressor.feed(frame, 0.0)
     frame = frames[-1]
-    assert kind(frame) == SEQUENTIAL
+    assert kind(frame) == frame_kind
     for index, value in itertools.product(range(len(frame)), range(256)):
         if value == frame[index]:
             continue
         damaged = frame[:index] + bytes((value,)) + frame[index + 1:]
         result = decompressor.feed(damaged, 0.0)
-        if index == 0 and kind(damaged) not in (SEQUENTIAL, CO, IR):
+        if index == 0 and kind(damaged) not in (SEQUENTIAL, SEQUENTIAL_ACK, CO, IR):
             assert result == damaged, hex(value)
         else:
             assert result is None, (index, value)
@@ -242,7 +247,7 @@ def old_id(packets: list[bytes]) -> int:
 
 def test_sequential_frames_too_short_are_counted() -> None:
     _compressor, decompressor, counted = pair()
-    for frame in (bytes((SEQUENTIAL,)), bytes((SEQUENTIAL, 1, 2)), bytes((SEQUENTIAL, 1, 2, 3))):
+    for frame in (bytes((SEQUENTIAL,)), bytes((SEQUENTIAL, 1)), bytes((SEQUENTIAL_ACK, 1, 2))):
         assert decompressor.feed(frame, 0.0) is None
     assert counted == {drops.COMPRESS_TRUNCATED: 3}
     assert decompressor.feed(bytes((SEQUENTIAL | 5, 1, 2, 3, 4)), 0.0) is None
@@ -305,3 +310,52 @@ def test_push_flags_travel_in_sequential_frames() -> None:
     assert [decompressor.feed(f, 0.0) for f in frames] == packets
     assert all(kind(f) == SEQUENTIAL and len(f) == 63 for f in frames[WINDOW:])
     assert not counted
+
+
+@pytest.mark.parametrize(("acked", "stride"), [(1, 48), (96, 48), (120, 60), (127, 0), (60, 0)])
+def test_a_moving_ack_goes_as_its_low_byte(acked: int, stride: int) -> None:
+    """Data both ways (the ACK moving every second segment) and pure ACKs (stride 0): 4 bytes
+    of header, the ACK number read from its low byte; across the 2**32 wrap too."""
+    for ack in (7000, M32 - 3 * acked):
+        compressor, decompressor, counted = pair()
+        packets = bulk(40, stride=stride, ack=ack, acked=acked)
+        frames = frames_of(compressor, packets)
+        assert all(kind(f) == SEQUENTIAL_ACK and len(f) == 4 + stride
+                   for f in frames[WINDOW:]), [kind(f) for f in frames]
+        assert [decompressor.feed(f, 0.0) for f in frames] == packets
+        assert not counted
+
+
+def test_an_ack_further_than_its_low_byte_reaches_goes_long() -> None:
+    compressor, decompressor, counted = pair()
+    packets = bulk(WINDOW + 1) + bulk(2 * WINDOW, seq=1000 + 60 * (WINDOW + 1), ip_id=WINDOW + 2,
+                                       ack=7000 + 256)
+    frames = frames_of(compressor, packets)
+    kinds = [kind(f) for f in frames]
+    assert kinds[WINDOW] == SEQUENTIAL and kinds[WINDOW + 1] == CO
+    assert kinds[-1] == SEQUENTIAL  # the window holds the new ACK number alone again
+    assert SEQUENTIAL_ACK not in kinds[WINDOW + 1:2 * WINDOW + 1]
+    assert [decompressor.feed(f, 0.0) for f in frames] == packets
+    assert not counted
+
+
+@pytest.mark.parametrize("lost", range(1, WINDOW))
+def test_losing_frames_that_moved_the_ack_costs_only_them(lost: int) -> None:
+    compressor, decompressor, counted = pair()
+    packets = bulk(3 * WINDOW + lost, acked=48, stride=48)
+    frames = frames_of(compressor, packets)
+    kept = [i for i in range(len(frames)) if not 2 * WINDOW <= i < 2 * WINDOW + lost]
+    assert [decompressor.feed(frames[i], 0.0) for i in kept] == [packets[i] for i in kept]
+    assert not counted
+
+
+def test_pure_acks_read_once_and_a_wrong_reference_is_a_drop() -> None:
+    """Without payload the readings would differ in the IP ID alone: only the first is tried,
+    and a decompressor whose last packet is further back than the window drops the frame."""
+    compressor, decompressor, counted = pair()
+    packets = bulk(30, stride=0, acked=60)
+    frames = frames_of(compressor, packets)
+    for frame in frames[:10]:
+        decompressor.feed(frame, 0.0)
+    assert decompressor.feed(frames[10 + WINDOW], 0.0) is None  # WINDOW lost: out of reach
+    assert counted == {drops.COMPRESS_BAD_CHECKSUM: 1}

@@ -14,6 +14,8 @@ Wire format (docs/compression.md), the context id `cid` (0-15) in the low nibble
   times the payload length, the IP ID by that many, every other field is the last one's. The
   compressor sends one only when each of its last WINDOW frames of the context would give the
   same packet as that reference.
+- `0x50|cid<<3|psh<<2|id <ack> <masked checksum> <payload>`: the same for a segment whose ACK
+  number moved: `ack` is its low byte, read as the first value at or after the last one's.
 - `0xE0|cid gen`: feedback, from a decompressor to the peer's compressor: "no usable context
   `cid` at generation `gen` here; send a full header". It is how a lost IR is repaired within
   one round trip. `0xE0|cid` alone (after a sequential frame that failed): whatever the
@@ -58,6 +60,7 @@ from linkbridge.wire.drops import (
 from linkbridge.wire.frames import (
     COMPRESSED,
     COMPRESSED_SEQUENTIAL,
+    COMPRESSED_SEQUENTIAL_ACK,
     CONTEXT_REFRESH,
     IPV4,
     IPV6,
@@ -72,6 +75,8 @@ IR = frame_byte(UNCOMPRESSED)
 CO = frame_byte(COMPRESSED)
 FEEDBACK = frame_byte(CONTEXT_REFRESH)
 SEQUENTIAL = frame_byte(COMPRESSED_SEQUENTIAL)
+SEQUENTIAL_ACK = frame_byte(COMPRESSED_SEQUENTIAL_ACK)  # the same, the ACK's low byte after it
+ACK_REACH = 0xFF  # how far past the last packet's ACK number the low byte reads
 # mask bits, sent in this order: IP ID, seq (TCP; echo sequence), ack, window, flags,
 # timestamps, options literal, urgent pointer
 M_ID, M_SEQ, M_ACK, M_WIN, M_FLAGS, M_TS, M_OPTIONS, M_URGENT = (
@@ -92,7 +97,9 @@ WINDOW = 4  # the compressor's frames any one of which the decompressor may hold
 TRIES = (0, -WINDOW, WINDOW)
 # Payload bytes of a sequential frame. A reading off by k segments (0 < |k| <= 8) along the
 # flow's line moves the sequence number by k strides, less 1 when it wraps (2**32 = 1 mod
-# 65535): 1..32760, never 0 mod 65535, so the TCP checksum always sees it.
+# 65535): 1..32760, never 0 mod 65535, so the TCP checksum always sees it. Below MIN_STRIDE
+# (a pure ACK) the readings differ in the IP ID alone: the mask covers the ID then, and the
+# decompressor tries the first reading only.
 MIN_STRIDE, MAX_STRIDE = 2, 4095
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
@@ -112,8 +119,9 @@ def line_hash(ip_header: bytes | bytearray, tcp_header: bytes | bytearray, strid
     MIN_STRIDE); a reading from a packet off the line (a resend, another ACK between) gets
     another mask, which passes the check as rarely as a random 16-bit value."""
     seq, ip_id = _U32.unpack_from(tcp_header, 4)[0], _U16.unpack_from(ip_header, 4)[0]
+    line = (seq - stride * ip_id) & M32 if stride >= MIN_STRIDE else seq << 16 | ip_id
     return header_hash(bytes(ip_header[:4]) + bytes(ip_header[6:10]) + bytes(ip_header[12:20])
-                       + bytes(tcp_header[:4]) + _U32.pack((seq - stride * ip_id) & M32)
+                       + bytes(tcp_header[:4]) + line.to_bytes(6, "big")
                        + bytes(tcp_header[8:16]) + bytes(tcp_header[18:]))
 
 
@@ -195,28 +203,32 @@ def _delta(value: int, reference: int, modulo: int) -> int:
 
 
 def _sequential(context: _Context, headers: Headers, packet: bytes) -> bytes | None:
-    """The 3-byte-header frame, when every frame the decompressor may hold as its last one of
-    the context (the last WINDOW sent) rebuilds `packet` from it; else None."""
+    """The 3-byte-header frame (4 with the ACK's low byte), when every frame the decompressor
+    may hold as its last one of the context (the last WINDOW sent) rebuilds `packet` from it;
+    else None."""
     recent, ref = context.recent, context.ref
     if (len(recent) < WINDOW or context.cid >= SEQUENTIAL_CIDS or headers.proto != TCP
             or headers.version != IPV4 or headers.options != recent[-1].options
             or ref is None or headers.static != ref.static):
         return None  # the options first: with timestamps they change in every segment
     stride = len(packet) - headers.ihl - headers.thlen
-    if not MIN_STRIDE <= stride <= MAX_STRIDE:
+    if stride > MAX_STRIDE:
         return None
+    moved = False
     for last in recent:  # all of this generation: cleared by each full header
         steps = (headers.ip_id - last.ip_id) & 0xFFFF
+        acked = (headers.ack - last.ack) & M32
         if (not 0 < steps <= WINDOW or (headers.seq - last.seq) & M32 != steps * stride & M32
-                or headers.ack != last.ack or headers.window != last.window
+                or acked > ACK_REACH or headers.window != last.window
                 or (headers.flags ^ last.flags) & ~PSH or headers.urgent != last.urgent
                 or headers.options != last.options):
             return None
+        moved = moved or acked > 0
+    low = context.cid << 3 | (S_PUSH if headers.flags & PSH else 0) | headers.ip_id % WINDOW
+    head = (bytes((SEQUENTIAL_ACK | low, headers.ack & 0xFF)) if moved
+            else bytes((SEQUENTIAL | low,)))
     field = headers.csum ^ line_hash(packet, packet[20:20 + headers.thlen], stride)
-    push = S_PUSH if headers.flags & PSH else 0
-    return (bytes((SEQUENTIAL | context.cid << 3 | push | headers.ip_id % WINDOW,))
-            + _U16.pack(field)
-            + packet[20 + headers.thlen:])
+    return head + _U16.pack(field) + packet[20 + headers.thlen:]
 
 
 def _encode(context: _Context, headers: Headers, packet: bytes) -> bytes | None:
@@ -343,7 +355,7 @@ class Decompressor:
             return self._compressed(frame, now)
         if kind == UNCOMPRESSED:
             return self._full(frame)
-        if kind == COMPRESSED_SEQUENTIAL:
+        if kind in (COMPRESSED_SEQUENTIAL, COMPRESSED_SEQUENTIAL_ACK):
             return self._sequential(frame, now)
         return frame
 
@@ -399,8 +411,8 @@ class Decompressor:
         return packet
 
     def _sequential(self, frame: bytes, now: float) -> bytes | None:
-        if len(frame) < 3 + MIN_STRIDE:  # type, checksum, the payload
-            self._drop(COMPRESS_TRUNCATED)
+        if len(frame) < (4 if type_nibble(frame[0]) == COMPRESSED_SEQUENTIAL_ACK else 3):
+            self._drop(COMPRESS_TRUNCATED)  # type, (ACK,) checksum
             return None
         cid = low_nibble(frame[0]) >> 3
         ref = self._refs[cid]
@@ -505,7 +517,8 @@ def _rebuild_sequential(last: bytes, frame: bytes) -> bytes | None:
     the newest packet of its context; None when no reading of its IP ID bits passes the check.
     The first reading (1-4 segments on) is the one the compressor made sure of; the others
     (further on, or a late frame) can only pass when right, as line_hash() says."""
-    payload = frame[3:]
+    at = 2 if type_nibble(frame[0]) == COMPRESSED_SEQUENTIAL_ACK else 1
+    payload = frame[at + 2:]
     stride, size = len(payload), len(last) + len(payload)
     if stride > MAX_STRIDE:
         return None
@@ -515,9 +528,12 @@ def _rebuild_sequential(last: bytes, frame: bytes) -> bytes | None:
     ip_header[2:4] = _U16.pack(size)
     tcp = bytearray(last[20:])
     tcp[13] = tcp[13] & ~PSH | (PSH if frame[0] & S_PUSH else 0)
-    field = _U16.unpack_from(frame, 1)[0]
+    if at == 2:
+        last_ack = _U32.unpack_from(last, 28)[0]
+        tcp[8:12] = _U32.pack((last_ack + ((frame[1] - last_ack) & ACK_REACH)) & M32)
+    field = _U16.unpack_from(frame, at)[0]
     pseudo = pseudo_sum(bytes(ip_header[12:20]), TCP, size - 20)
-    for more in TRIES:
+    for more in TRIES if stride >= MIN_STRIDE else TRIES[:1]:
         steps = first + more
         ip_header[4:6] = _U16.pack((last_id + steps) & 0xFFFF)
         tcp[4:8] = _U32.pack((last_seq + steps * stride) & M32)
