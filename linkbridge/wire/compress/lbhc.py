@@ -117,7 +117,8 @@ def line_hash(ip_header: bytes | bytearray, tcp_header: bytes | bytearray, strid
     the flow's line, sequence number less `stride` times the IP ID (mod 2**32). Each reading
     along the line gets the same mask, so a wrong one shows in the TCP checksum alone (see
     MIN_STRIDE); a reading from a packet off the line (a resend, another ACK between) gets
-    another mask, which passes the check as rarely as a random 16-bit value."""
+    another mask, which passes the check as rarely as a random 16-bit value. Below MIN_STRIDE
+    the line is the sequence number and the IP ID themselves."""
     seq, ip_id = _U32.unpack_from(tcp_header, 4)[0], _U16.unpack_from(ip_header, 4)[0]
     line = (seq - stride * ip_id) & M32 if stride >= MIN_STRIDE else seq << 16 | ip_id
     return header_hash(bytes(ip_header[:4]) + bytes(ip_header[6:10]) + bytes(ip_header[12:20])
@@ -343,8 +344,9 @@ class Decompressor:
         return frames
 
     def frame_lost(self) -> None:
-        """Nothing to do: every compressed frame names its context and generation and decodes
-        against that reference alone, so a lost frame costs only itself."""
+        """Nothing to do: a compressed frame names its context and generation and decodes
+        against that reference alone, a sequential one against whichever of the compressor's
+        last 4 frames arrived last, so a lost frame costs only itself."""
 
     def feed(self, frame: bytes, now: float) -> bytes | None:
         """The packet `frame` carries, or None (counted) when it cannot be rebuilt."""
