@@ -359,3 +359,16 @@ def test_pure_acks_read_once_and_a_wrong_reference_is_a_drop() -> None:
         decompressor.feed(frame, 0.0)
     assert decompressor.feed(frames[10 + WINDOW], 0.0) is None  # WINDOW lost: out of reach
     assert counted == {drops.COMPRESS_BAD_CHECKSUM: 1}
+
+
+@pytest.mark.parametrize("jump", [1 << 15, 36604, 0xFFFF - WINDOW])
+def test_the_ip_id_may_jump_after_the_full_header(jump: int) -> None:
+    """Linux sends a SYN-ACK with IP ID 0 and counts the connection's packets from elsewhere:
+    the packets after the jump are the decompressor's last ones, not late ones."""
+    compressor, decompressor, counted = pair()
+    syn_ack = tcp(seq=999, ack=7000, flags=0x12, ip_id=0)
+    packets = [syn_ack, *bulk(3 * WINDOW, ip_id=jump, stride=0, acked=48)]
+    frames = frames_of(compressor, packets)
+    assert kind(frames[-1]) == SEQUENTIAL_ACK
+    assert [decompressor.feed(f, 0.0) for f in frames] == packets
+    assert not counted

@@ -95,6 +95,7 @@ WINDOW = 4  # the compressor's frames any one of which the decompressor may hold
 # The readings of those bits the decompressor tries: 1-4 segments on from its last packet,
 # then a late frame (up to 4 back: reordered within the window), then 4 more lost.
 TRIES = (0, -WINDOW, WINDOW)
+LATE = WINDOW  # a packet up to this many IP IDs behind the decompressor's last is a late one
 # Payload bytes of a sequential frame. A reading off by k segments (0 < |k| <= 8) along the
 # flow's line moves the sequence number by k strides, less 1 when it wraps (2**32 = 1 mod
 # 65535): 1..32760, never 0 mod 65535, so the TCP checksum always sees it. Below MIN_STRIDE
@@ -310,9 +311,10 @@ class _Reference:
             self.last = packet[:headers.ihl + headers.thlen]
 
     def remember(self, packet: bytes) -> None:
-        """`packet` was rebuilt in this context: the new `last` when its IP ID is newer."""
+        """`packet` was rebuilt in this context: the new `last`, unless its IP ID is a little
+        behind the last one's (a late frame; a jump of the ID is a new last)."""
         ip_id = packet[4] << 8 | packet[5]
-        if self.last is not None and 0 < (ip_id - self.last_id) & 0xFFFF < 0x8000:
+        if self.last is not None and not 0 <= (self.last_id - ip_id) & 0xFFFF <= LATE:
             self.last, self.last_id = packet[:20 + (packet[32] >> 4) * 4], ip_id
 
 
