@@ -296,7 +296,7 @@ def _encode(context: _Context, headers: Headers, packet: bytes) -> bytes | None:
 
 class _Reference:
     """A decompressor's context: the generation and the reference packet's headers, and for
-    IPv4 TCP the headers of the newest packet rebuilt in it (`last`: what sequential frames
+    IPv4 TCP the headers of the last packet rebuilt in it (`last`: what sequential frames
     count from; None when they may not)."""
 
     __slots__ = ("gen", "headers", "ip_header", "last", "last_id", "transport")
@@ -518,7 +518,7 @@ def _rebuild(ref: _Reference, frame: bytes) -> bytes | None:
 
 def _rebuild_sequential(last: bytes, frame: bytes) -> bytes | None:
     """The packet a sequential frame carries, rebuilt from the IPv4 and TCP headers `last` of
-    the newest packet of its context; None when no reading of its IP ID bits passes the check.
+    the last packet of its context; None when no reading of its IP ID bits passes the check.
     The first reading (1-4 segments on) is the one the compressor made sure of; the others
     (further on, or a late frame) can only pass when right, as line_hash() says."""
     at = 2 if type_nibble(frame[0]) == COMPRESSED_SEQUENTIAL_ACK else 1
