@@ -177,9 +177,10 @@ class Compressor:
             context = self._new_context()
         self._flows[headers.key] = context
         if not context.refresh and context.ref is not None:
-            frame = _sequential(context, headers, packet) or _encode(context, headers, packet)
+            frame = _sequential(context, headers, packet)
+            if frame is None and (frame := _encode(context, headers, packet)) is not None:
+                context.uses += 1  # frames that code against the reference
             if frame is not None and len(frame) < len(packet):
-                context.uses += 1
                 context.recent.append(headers)
                 return frame
         return self._full(context, headers, packet)
