@@ -372,3 +372,15 @@ def test_the_ip_id_may_jump_after_the_full_header(jump: int) -> None:
     assert kind(frames[-1]) == SEQUENTIAL_ACK
     assert [decompressor.feed(f, 0.0) for f in frames] == packets
     assert not counted
+
+
+def test_a_fin_after_a_long_run_of_sequential_frames_is_no_full_header() -> None:
+    """Sequential frames do not use up the reference: the FIN at the end of a 60 KB transfer
+    goes as a compressed frame (its sequence number 60 KB past the reference's)."""
+    compressor, decompressor, counted = pair()
+    packets = bulk(1000)
+    fin = tcp(seq=1000 + 60 * 1000, ack=7000, flags=0x11, ip_id=1001)
+    frames = frames_of(compressor, [*packets, fin])
+    assert kind(frames[-1]) == CO and len(frames[-1]) < 16
+    assert [decompressor.feed(f, 0.0) for f in frames] == [*packets, fin]
+    assert not counted
