@@ -47,10 +47,12 @@ KEEPALIVE = 0x0
 OFFLOAD_CHUNK = 0x1
 EXTENSION = 0x2
 IPV4 = 0x4
+COMPRESSED_SEQUENTIAL_ACK = 0x5
 IPV6 = 0x6
 VJ_UNCOMPRESSED_TCP = 0x7
 HANDSHAKE_INITIATION = 0x8
 HANDSHAKE_RESPONSE = 0x9
+COMPRESSED_SEQUENTIAL = 0xA
 TRANSPORT_DATA = 0xB
 COMPRESSED = 0xC
 UNCOMPRESSED = 0xD
@@ -101,12 +103,17 @@ REGISTRY: tuple[FrameType, ...] = (
     # Subtypes in EXTENSIONS below, each of its own layer; the tunnel layer counts what reaches it
     FrameType(EXTENSION, "extension", Layer.TUNNEL, Status.RESERVED),
     FrameType(IPV4, "IPv4 packet", Layer.TUNNEL, Status.IN_USE),
+    # the same with the ACK number's low byte: a segment whose ACK moved (compression.md)
+    FrameType(COMPRESSED_SEQUENTIAL_ACK, "compressed, sequential, ACK", Layer.COMPRESS,
+              Status.IN_USE),
     FrameType(IPV6, "IPv6 packet", Layer.TUNNEL, Status.IN_USE),
     # RFC 1144 (VJ over serial) marks its uncompressed TCP frames with this nibble and its
     # compressed ones with 0x80-0xFF, so VJ owns a link alone; the nibble stays free for it.
     FrameType(VJ_UNCOMPRESSED_TCP, "VJ uncompressed TCP", Layer.COMPRESS, Status.BLOCKED),
     FrameType(HANDSHAKE_INITIATION, "handshake initiation", Layer.ENCRYPT, Status.IN_USE),
     FrameType(HANDSHAKE_RESPONSE, "handshake response", Layer.ENCRYPT, Status.IN_USE),
+    # `auto`'s 3-byte frame of a TCP segment that follows the ones before it (compression.md)
+    FrameType(COMPRESSED_SEQUENTIAL, "compressed, sequential", Layer.COMPRESS, Status.IN_USE),
     FrameType(TRANSPORT_DATA, "transport data", Layer.ENCRYPT, Status.IN_USE),
     FrameType(COMPRESSED, "compressed", Layer.COMPRESS, Status.IN_USE),
     FrameType(UNCOMPRESSED, "uncompressed", Layer.COMPRESS, Status.IN_USE),

@@ -161,7 +161,7 @@ def test_registry_has_one_slot_per_nibble() -> None:
     assert {kind.name for kind in REGISTRY if kind.status is Status.IN_USE} == {
         "IPv4 packet", "IPv6 packet", "fragment", "keepalive", "handshake initiation",
         "handshake response", "transport data", "compressed", "uncompressed", "context refresh",
-        "offload chunk"}
+        "offload chunk", "compressed, sequential", "compressed, sequential, ACK"}
 
 
 def test_classify_agrees_with_the_codecs() -> None:
