@@ -74,8 +74,8 @@ class Line:
 def tunnels(hosts: TwoHosts, link: str, mode: str, registry: LinkRegistry, mtu: int | None = None,
             ipv6: bool = False, timestamps: bool = True) -> Iterator[None]:
     """Both tunnels over `link` with `--compress mode`, TCP timestamps as asked in both hosts.
-    `--queue off`: the link-aware queue (on by default at 9600 bit/s) paces packets by their
-    size before compression, which would hide what compression saves."""
+    `--queue off`: the figures are compression's alone (the link-aware queue, on by default at
+    9600 bit/s, is measured by `benchmarks slow-queue`)."""
     set_timestamps(hosts, timestamps)
     try:
         with lab_tunnels(hosts, link, mtu=mtu, extra_args=["--compress", mode, "--queue", "off"],

@@ -84,6 +84,7 @@ class CompressingEndpoint:
                                                           first_gen=os.urandom(1)[0])
         self._clock = clock
         self._send_lock = threading.Lock()  # feedback goes down from the receiving thread
+        self._bytes_below = 0  # frames handed down, feedback included (Resizing)
         if mode == VJ and isinstance(below, LossReporter):
             below.on_loss(self._frame_lost)
 
@@ -91,8 +92,13 @@ class CompressingEndpoint:
         frame = self._compressor.compress(packet)
         with self._send_lock:
             self.below.send(frame)
+            self._bytes_below += len(frame)
         self.counters.tx.count(len(packet), len(frame), frame[0] if frame else 0, self.mode)
         self.counters.sent(len(packet))
+
+    def bytes_below(self) -> int:
+        """The bytes of the frames handed down so far (Resizing: what the queue paces by)."""
+        return self._bytes_below
 
     def path_changed(self) -> None:
         """The frames go over another link now (a failover): in `auto` mode each flow's next
@@ -128,6 +134,7 @@ class CompressingEndpoint:
         for feedback in decompressor.take_feedback():
             with self._send_lock:
                 self.below.send(feedback)
+                self._bytes_below += len(feedback)
             self.counters.tx.feedback += 1
         return packets
 

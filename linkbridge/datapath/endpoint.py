@@ -234,6 +234,16 @@ class PathListener(Protocol):
 
 
 @runtime_checkable
+class Resizing(Protocol):
+    """Hands the endpoint below frames of another size than its packets (the compress layer):
+    `bytes_below()` is what it has handed down so far, its own frames (feedback) included, so
+    that the link-aware queue above it charges a packet's time on the link by what the packet
+    became, not by its size (else compression's saving is lost to the pacing)."""
+
+    def bytes_below(self) -> int: ...
+
+
+@runtime_checkable
 class SendTiming(Protocol):
     """Says how fast it sends, from its own figures (a rate, a radio's key-up and airtime):
     `frame_time(size)` is how long a `size`-byte frame keeps it busy (0.0: it does not know),

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import Endpoint, SendReadiness
+from linkbridge.datapath.endpoint import Endpoint, Resizing, SendReadiness
 from linkbridge.wire.queue import LinkQueue
 
 FrameTime = Callable[[int], float]
@@ -43,8 +43,9 @@ class LinkSender:
     """The thread that hands queued packets to one link: when the link is ready, if it says
     so (`readiness`), else once what the link was given before has at most `lead` seconds left
     (by `frame_time`): one frame's `lead` keeps a TNC keyed up from frame to frame, and no more
-    waits there. It serves its queues (one per peer of a multipoint tunnel) in turn, a packet
-    each."""
+    waits there. A packet is charged by its size, then, when the layer it goes to is Resizing
+    (compression), by the size of what that layer handed down for it. It serves its queues
+    (one per peer of a multipoint tunnel) in turn, a packet each."""
 
     def __init__(self, name: str, frame_time: FrameTime, lead: float = 0.0,
                  clock: Callable[[], float] = time.monotonic,
@@ -105,8 +106,18 @@ class LinkSender:
     def _run(self) -> None:
         while (item := self._next()) is not None:
             lane, packet = item
+            resizing = lane.resizing
+            before = 0 if resizing is None else resizing.bytes_below()
             lane.below.send(packet)
             lane.counters.sent(len(packet))
+            if resizing is not None:
+                self._recharge(len(packet), resizing.bytes_below() - before)
+
+    def _recharge(self, charged: int, sent: int) -> None:
+        """A packet charged as `charged` bytes went down as `sent`: the link is free earlier
+        (or later) by the difference."""
+        with self.wake:
+            self._free_at += self._frame_time(sent) - self._frame_time(charged)
 
     def stop(self) -> None:
         """End the thread (what still waits is not sent); safe to call twice."""
@@ -128,6 +139,7 @@ class QueueingEndpoint:
         self.queue = queue
         self.sender = sender
         self.counters = QueueCounters(below, queue)
+        self.resizing = below if isinstance(below, Resizing) else None
         sender.add(self)
 
     def send(self, packet: bytes) -> None:

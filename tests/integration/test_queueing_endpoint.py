@@ -176,3 +176,29 @@ def test_a_closed_queue_leaves_the_sender_and_the_last_ends_it() -> None:
     lanes[1].close()
     sender._thread.join(5.0)
     assert not sender._thread.is_alive()
+
+
+def test_compressed_packets_are_paced_by_their_size_on_the_link() -> None:
+    """Over the compress layer (Resizing), a packet costs the link the time of the frame it
+    became, not of its size at the queue: paced by the packets' own size, these 20 segments
+    would take 20 frame times of 50 bytes (1 s); compressed, a third of that."""
+    below = MemoryEndpoint("link")
+    compress = CompressingEndpoint(below, "auto")
+    rate = 50 * 8 / FRAME  # bit/s: a 50-byte packet keeps the link busy for FRAME
+    layer = QueueingEndpoint(compress, LinkQueue(round_trip=10.0),
+                             LinkSender("t", rate_frame_time(rate)))
+    segments = [tcp(seq=1 + 10 * i, payload=b"d" * 10) for i in range(20)]
+    try:
+        started = time.monotonic()
+        for segment in segments:
+            layer.send(segment)
+        wait_for(lambda: len(below.sent) == len(segments))
+        elapsed = time.monotonic() - started
+    finally:
+        layer.close()
+    assert {len(segment) for segment in segments} == {50}
+    on_the_link = sum(map(len, below.sent))
+    assert on_the_link < len(segments) * 50 / 2  # compressed: the test's premise
+    # every frame but the last waited for the one before it to leave the link
+    assert elapsed >= (on_the_link - len(below.sent[-1])) * 8 / rate
+    assert elapsed < 0.7 * len(segments) * FRAME
