@@ -213,8 +213,14 @@ class Plan:
     fragment_frame: int | None
     queue: QueuePace | None = None
     link_frames: tuple[int | None, ...] = ()  # the fragment frame of each of `links.others`
-    mss_packet: int | None = None  # --clamp-mss: the largest packet a SYN's MSS allows
-    mss_packets: tuple[int | None, ...] = ()  # --clamp-mss: that of each link (None: any)
+    mss_packets: tuple[int | None, ...] = ()  # --clamp-mss: each link's largest packet a
+    # SYN's MSS allows (None: any size)
+
+    @property
+    def mss_packet(self) -> int | None:
+        """--clamp-mss: the largest packet a SYN's MSS allows over the smallest link (None:
+        no clamping)."""
+        return min((size for size in self.mss_packets if size is not None), default=None)
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -313,11 +319,8 @@ def validate(pipeline: Pipeline) -> Plan:
     frames = () if pipeline.links is None else tuple(
         fragment_frame_size(lower.fragment.mode, packet, lower_mtu(lower))
         for lower in pipeline.links.others)
-    packets = mss_packets(pipeline)
     return Plan(pipeline, mtu, offload, fragment, queue=queue_pace(pipeline, mtu),
-                link_frames=frames,
-                mss_packet=min((size for size in packets if size is not None), default=None),
-                mss_packets=packets)
+                link_frames=frames, mss_packets=mss_packets(pipeline))
 
 
 def mss_packets(pipeline: Pipeline) -> tuple[int | None, ...]:
@@ -424,12 +427,13 @@ def check_peer_links(pipeline: Pipeline, peers: PeerTable) -> None:
     links = [lower.below.link for lower in lowers if isinstance(lower.below, LinkBelow)]
     if len(links) < len(lowers):
         raise ConfigError("several links need --link for each, not local ports")
-    addressed = [link for link in links if isinstance(link, AddressedLink)]
+    addressed: list[AddressedLink] = []
     for number, link in enumerate(links, 1):
         if not isinstance(link, AddressedLink):
             raise ConfigError(f"--peer with several --link: link {number} ({link.name}) has no "
                               f"station addresses (udp: with bind=, sim: with station=; "
                               f"docs/multipoint.md)")
+        addressed.append(link)
     stations: list[list[str]] = [[] for _ in links]
     for peer in peers.peers:
         where = f"peer {peer.name!r}"
