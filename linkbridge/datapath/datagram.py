@@ -177,24 +177,34 @@ class DatagramEndpoint:
     def _read(self, packets: list[bytes]) -> None:
         """Append what one read yields, from the peer's socket first; BlockingIOError when
         both are empty."""
-        runs: list[Run] = []
-        self._read_run(runs)
-        packets += [piece for data, segment in runs for piece in split_run(data, segment)]
+        run = self._read_conn()
+        if run is not None:
+            packets += split_run(*run)
+            return
+        packets += self._read_bound()[1]
 
     def _read_run(self, runs: list[Run]) -> None:
         """Append one read as it came, (data, datagram size; 0 for a single datagram), as
         _read() reads it."""
-        if self._conn is not None and (read := read_datagram(self._conn)) is not None:
-            segment = gro_segment(read.ancillary)
-            count = -(-len(read.data) // segment) if segment else 1
-            self.counters.coalesced_read(count)
-            self.counters.rx_packets += count  # received() for each, in one step
-            self.counters.rx_bytes += len(read.data)
-            runs.append((read.data, segment))
+        run = self._read_conn()
+        if run is not None:
+            runs.append(run)
             return
         data, ancillary, _flags, source = self._sock.recvmsg(READ_SIZE, GRO_CMSG_SPACE)
         if self._accept_read(source, data, ancillary):
             runs.append((data, gro_segment(ancillary)))
+
+    def _read_conn(self) -> Run | None:
+        """One read of the socket connected to the peer, counted as received, as it came;
+        None when there is no such socket or it holds nothing."""
+        if self._conn is None or (read := read_datagram(self._conn)) is None:
+            return None
+        segment = gro_segment(read.ancillary)
+        count = -(-len(read.data) // segment) if segment else 1
+        self.counters.coalesced_read(count)
+        self.counters.rx_packets += count  # received() for each, in one step
+        self.counters.rx_bytes += len(read.data)
+        return read.data, segment
 
     def _accept_read(self, source: Address, data: bytes,
                      ancillary: list[tuple[int, int, bytes]]) -> list[bytes]:
