@@ -66,9 +66,9 @@ class Parity:
 
 
 class _Coders:
-    """zfec encoders and decoders by (k, m), made once. zfec is imported on first use: it
-    loads hashlib, json and argparse for its command-line tools (~4 MB a tunnel without FEC
-    does not need)."""
+    """zfec encoders and decoders by (k, m), made once. zfec is imported on first use (it loads
+    modules for its command-line tools; a plain tunnel's RSS was about 0.1 MB lower without
+    it, measured with /proc/PID/status beside a running `linkbridge up`)."""
 
     def __init__(self) -> None:
         self._encoders: dict[tuple[int, int], zfec.Encoder] = {}
