@@ -23,6 +23,8 @@ SUBCOMMANDS = {
                    "the link-aware queue over the Dire Wolf-calibrated radio: off vs on"),
     "repair": ("benchmarks.repair",
                "loss repair: TCP at 0-20% loss, half-duplex TNC, UDP telemetry: off vs arq, fec"),
+    "before-after": ("benchmarks.before_after",
+                     "another commit's tunnels (--base) vs this tree's, one harness; 5% limit"),
     "offload-cpu": ("benchmarks.offload_cpu",
                     "the offload path's CPU per GB and per packet: this tree, --base, bare relay"),
     "peers": ("benchmarks.peers", "a multipoint hub with 100 peers vs 1 peer: packet rates, "

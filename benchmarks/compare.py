@@ -90,14 +90,17 @@ class Metric:
     fmt: str
     target: str = ""
     meets: Callable[[float], bool] | None = None
+    better: str = "lower"  # or "higher"; "": neither (benchmarks before-after leaves it out)
 
 
 METRICS = (
-    Metric("TCP Mbit/s", "tcp_mbit", "{:.0f}", ">= 1.5", lambda r: r >= 1.5),
+    Metric("TCP Mbit/s", "tcp_mbit", "{:.0f}", ">= 1.5", lambda r: r >= 1.5, "higher"),
     Metric("ping RTT avg ms", "rtt_avg_ms", "{:.3f}", "<= 1.1", lambda r: r <= 1.1),
     Metric("ping RTT p99 ms", "rtt_p99_ms", "{:.3f}"),
-    Metric("64 B UDP pkt/s rx", "pps", "{:.0f}", ">= 1.5", lambda r: r >= 1.5),
-    Metric("64 B UDP loss %", "loss_percent", "{:.1f}"),
+    Metric("64 B UDP pkt/s rx", "pps", "{:.0f}", ">= 1.5", lambda r: r >= 1.5, "higher"),
+    # the share of a flood sent as fast as the sender can that is lost: how far it overran
+    # the tunnel, which the packet rate received already says
+    Metric("64 B UDP loss %", "loss_percent", "{:.1f}", better=""),
     Metric("CPU s per GB (both)", "cpu_s_per_gb", "{:.2f}"),
     Metric("RSS MB (max side)", "rss_mb", "{:.1f}"),
 )
@@ -105,8 +108,8 @@ RSS_LIMIT_MB = 60.0
 # Rows added when the offload variant runs, and the offload targets of every row (issue 20):
 # label, key, and the verdict as (target text, test of {variant: median}).
 EXTRA_METRICS = (
-    Metric("TCP IPv6 Mbit/s", "tcp6_mbit", "{:.0f}"),
-    Metric(f"TCP Mbit/s via {LOSSY}", "tcp_loss_mbit", "{:.0f}"),
+    Metric("TCP IPv6 Mbit/s", "tcp6_mbit", "{:.0f}", better="higher"),
+    Metric(f"TCP Mbit/s via {LOSSY}", "tcp_loss_mbit", "{:.0f}", better="higher"),
 )
 OffloadTarget = tuple[str, Callable[[dict[str, float]], bool]]
 OFFLOAD_TARGETS: dict[str, OffloadTarget] = {
@@ -244,12 +247,14 @@ def bare_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
 
 @contextlib.contextmanager
 def linkbridge_variant(hosts: TwoHosts, mtu: int, extra: Sequence[str] = (),
-                       via: Sequence[str] = ()) -> Iterator[Running]:
-    """linkbridge over `udp:` (with IPv6 too where the MTU allows it)."""
+                       via: Sequence[str] = (), program: Sequence[str] = ()
+                       ) -> Iterator[Running]:
+    """linkbridge over `udp:` (with IPv6 too where the MTU allows it), started by `program`
+    (default: this interpreter's `python -m linkbridge`)."""
     registry = LinkRegistry(get_plugin_manager())
     ipv6 = mtu >= IPV6_MIN_MTU
     with lab_tunnels(hosts, "udp", via, mtu=mtu, extra_args=extra, ipv6=ipv6,
-                     registry=registry) as (side_a, side_b):
+                     registry=registry, program=program) as (side_a, side_b):
         assert side_a.proc is not None and side_b.proc is not None
         yield Running(OVERLAY[1], [side_a.proc.pid, side_b.proc.pid],
                       OVERLAY6[1] if ipv6 else None)
@@ -267,7 +272,9 @@ def offload_variant(hosts: TwoHosts, mtu: int) -> Iterator[Running]:
 
 VARIANT_SETUP = {"veth": veth_variant, "socat": socat_variant, "linkbridge": linkbridge_variant,
                  "offload": offload_variant, "bare": bare_variant}
-LOSSY_EXTRA: dict[str, Sequence[str]] = {"linkbridge": (), "offload": OFFLOAD}
+Setup = Callable[[TwoHosts, int], contextlib.AbstractContextManager[Running]]
+# the `linkbridge up` options of each variant that runs linkbridge
+LINKBRIDGE_EXTRA: dict[str, Sequence[str]] = {"linkbridge": (), "offload": OFFLOAD}
 
 
 def iperf3_mbit(hosts: TwoHosts, destination: str, seconds: float) -> tuple[float, int]:
@@ -356,33 +363,46 @@ def run(settings: Settings) -> dict[str, list[Sample]]:
     with contextlib.ExitStack() as labs:
         hosts = {name: labs.enter_context(two_hosts()) for name in settings.variants}
         for rep in range(settings.reps):
-            with contextlib.ExitStack() as up:
-                running = {name: up.enter_context(VARIANT_SETUP[name](hosts[name], settings.mtu))
-                           for name in settings.variants}
-                progress(rep, settings, "pings, all variants taking turns")
-                rtts = interleaved_pings(hosts, running, settings.pings, rng)
-                for name in settings.variants:
-                    progress(rep, settings, name)
-                    samples[name].append(measure(hosts[name], running[name], settings,
-                                                 rtts[name]))
+            measured = repetition(hosts, {name: VARIANT_SETUP[name]
+                                          for name in settings.variants}, settings, rng, rep)
             if "offload" in settings.variants:
-                lossy_tcp(hosts, samples, settings, rep)
+                lossy_tcp(hosts, measured, settings, rep)
+            for name, sample in measured.items():
+                samples[name].append(sample)
     return samples
 
 
-def lossy_tcp(hosts: dict[str, TwoHosts], samples: dict[str, list[Sample]],
-              settings: Settings, rep: int) -> None:
-    """TCP over linkbridge and the offload variant with `--via LOSSY`, into this repetition's
-    samples (a lost chunk costs the offload variant a whole super-packet)."""
+def repetition(hosts: dict[str, TwoHosts], setups: dict[str, Setup], settings: Settings,
+               rng: random.Random, rep: int, doing: str = "") -> dict[str, Sample]:
+    """One repetition's samples: every variant of `setups` up at once, each in its lab of
+    `hosts`, the pings interleaved, then each measured in turn; all taken down again. `doing`
+    labels the progress lines."""
+    with contextlib.ExitStack() as up:
+        running = {name: up.enter_context(setup(hosts[name], settings.mtu))
+                   for name, setup in setups.items()}
+        progress(rep, settings, f"{doing}pings, all variants taking turns")
+        rtts = interleaved_pings(hosts, running, settings.pings, rng)
+        samples: dict[str, Sample] = {}
+        for name in setups:
+            progress(rep, settings, f"{doing}{name}")
+            samples[name] = measure(hosts[name], running[name], settings, rtts[name])
+    return samples
+
+
+def lossy_tcp(hosts: dict[str, TwoHosts], samples: dict[str, Sample], settings: Settings,
+              rep: int, program: Sequence[str] = (), doing: str = "") -> None:
+    """TCP over the variants of `samples` that run linkbridge with `--via LOSSY`, into their
+    samples (a lost chunk costs the offload variant a whole super-packet); `program` and
+    `doing` as for linkbridge_variant() and repetition()."""
     tcp = iperf3_mbit if settings.use_iperf else python_tcp_mbit
     via = (f"{LOSSY}&seed={rep + 1}",)
-    for name, extra in LOSSY_EXTRA.items():
-        if name not in settings.variants:
+    for name, extra in LINKBRIDGE_EXTRA.items():
+        if name not in samples:
             continue
-        progress(rep, settings, f"{name} via {LOSSY}")
-        with linkbridge_variant(hosts[name], settings.mtu, extra, via) as running:
+        progress(rep, settings, f"{doing}{name} via {LOSSY}")
+        with linkbridge_variant(hosts[name], settings.mtu, extra, via, program) as running:
             mbit = tcp(hosts[name], running.destination, settings.seconds)[0]
-        samples[name][-1] = replace(samples[name][-1], tcp_loss_mbit=mbit)
+        samples[name] = replace(samples[name], tcp_loss_mbit=mbit)
 
 
 def progress(rep: int, settings: Settings, doing: str) -> None:
@@ -462,29 +482,43 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), kernel {os.uname().release}"
 
 
-def parse_args(argv: Sequence[str]) -> Settings:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks compare", description=__doc__)
-    parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
+def measure_options(parser: argparse.ArgumentParser, reps: str, variants: Sequence[str],
+                    default: Sequence[str]) -> None:
+    """The options of what is measured: `reps` names the repetitions' option, `variants` are
+    those --variants chooses from (`default` by default)."""
+    parser.add_argument(reps, type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--seconds", type=float, default=3.0,
                         help="duration of the TCP and UDP tests (default 3; iperf3 runs "
                              "whole seconds)")
     parser.add_argument("--pings", type=int, default=200, help="pings per repetition")
     parser.add_argument("--mtu", type=int, default=1472, help="tunnel MTU (default 1472)")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated subset of {','.join(VARIANTS)}")
+    parser.add_argument("--variants", default=",".join(default),
+                        help=f"comma-separated subset of {','.join(variants)} "
+                             f"(default {','.join(default)})")
     parser.add_argument("--no-iperf3", action="store_true",
                         help="use the lab's Python TCP transfer even when iperf3 is installed")
-    args = parser.parse_args(argv)
-    variants = tuple(name for name in args.variants.split(",") if name)
-    unknown = sorted(set(variants) - set(VARIANTS))
+
+
+def measure_settings(parser: argparse.ArgumentParser, args: argparse.Namespace, reps: int,
+                     variants: Sequence[str]) -> Settings:
+    """The Settings of the options measure_options() added, checked (parser.error())."""
+    chosen = tuple(name for name in args.variants.split(",") if name)
+    unknown = sorted(set(chosen) - set(variants))
     if unknown:
-        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    if args.reps < 1 or args.seconds <= 0 or args.pings < 1:
-        parser.error("--reps, --seconds and --pings must be positive")
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(variants)}")
+    if reps < 1 or args.seconds <= 0 or args.pings < 1:
+        parser.error("the repetitions, --seconds and --pings must be positive")
     if not 68 <= args.mtu <= 65535:
         parser.error("--mtu must be 68 to 65535")
-    return Settings(args.reps, args.seconds, args.pings, args.mtu, variants,
+    return Settings(reps, args.seconds, args.pings, args.mtu, chosen,
                     use_iperf=not args.no_iperf3 and shutil.which("iperf3") is not None)
+
+
+def parse_args(argv: Sequence[str]) -> Settings:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks compare", description=__doc__)
+    measure_options(parser, "--reps", VARIANTS, VARIANTS)
+    args = parser.parse_args(argv)
+    return measure_settings(parser, args, args.reps, VARIANTS)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -64,13 +64,17 @@ class LinkbridgeProcess:
     """`python -m linkbridge ARGS` in a namespace; start() returns once it is ready."""
 
     def __init__(self, ns_name: str | None, args: Sequence[str], label: str,
-                 wrapper: Sequence[str] = (), verbose: int = 0) -> None:
+                 wrapper: Sequence[str] = (), verbose: int = 0,
+                 program: Sequence[str] = ()) -> None:
         """`wrapper` runs before the interpreter, e.g. setpriv to start with fewer privileges;
         `verbose` (the count of -v) runs it with as many -v and logs each line it prints, as
-        it comes, labelled (`linkbridge -v lab` shows its tunnels' logs)."""
+        it comes, labelled (`linkbridge -v lab` shows its tunnels' logs); `program` is the
+        command that runs linkbridge (default: `python -m linkbridge` of this interpreter, or
+        the launcher), e.g. another venv's `linkbridge` that a benchmark compares."""
         self.ns_name = ns_name
         self.args = ["-" + "v" * verbose] * bool(verbose) + list(args)
         self.wrapper = list(wrapper)
+        self.program = list(program)
         self.label = label
         self.verbose = verbose
         self.proc: Process | None = None
@@ -88,11 +92,11 @@ class LinkbridgeProcess:
         os.chmod(path, 0o666)
         env = dict(os.environ, NOTIFY_SOCKET=path)
         output: IO[bytes] | int = subprocess.PIPE if self.verbose else self._log
-        if _launcher is not None and not self.wrapper:
+        if _launcher is not None and not self.wrapper and not self.program:
             self.proc = _launcher(self.ns_name, list(self.args), env, output)
         else:
-            self.proc = spawn(self.ns_name,
-                              [*self.wrapper, sys.executable, "-m", "linkbridge", *self.args],
+            program = self.program or [sys.executable, "-m", "linkbridge"]
+            self.proc = spawn(self.ns_name, [*self.wrapper, *program, *self.args],
                               env=env, stdout=output, stderr=subprocess.STDOUT)
         if self.verbose:
             self._relay = threading.Thread(target=self._relay_lines, daemon=True)

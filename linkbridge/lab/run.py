@@ -105,7 +105,8 @@ def usable_links(registry: LinkRegistry, capability: type) -> str:
 def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
                 mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
                 *, registry: LinkRegistry, side_args: SideArgs = ((), ()), verbose: int = 0,
-                staggered: bool = False) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
+                staggered: bool = False, program: Sequence[str] = ()
+                ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run a linkbridge tunnel in each lab host over `link`; stop both on exit.
 
     `extra_args` go to both `linkbridge up` command lines (e.g. `--user nobody`), `side_args`
@@ -113,12 +114,14 @@ def lab_tunnels(hosts: TwoHosts, link: str, via: Sequence[str] = (),
     not at the same time; `ipv6` also
     gives the tunnels the OVERLAY6 addresses (the tunnel MTU must then be at least 1280);
     `registry` (the installed plugins') checks the URLs and finds the link class; with
-    `verbose` (a count of -v) the tunnels run with it and what they print is logged.
+    `verbose` (a count of -v) the tunnels run with it and what they print is logged;
+    `program` runs linkbridge (LinkbridgeProcess: e.g. another commit's, to compare).
     """
     url = parse_link_url(link)
     with lab_link(registry, link, via).lab_pair(url, hosts.sides) as (url_a, url_b), \
             tunnels_between(hosts, url_a, url_b, via, mtu, extra_args, ipv6,
-                            side_args=side_args, verbose=verbose, staggered=staggered) as sides:
+                            side_args=side_args, verbose=verbose, staggered=staggered,
+                            program=program) as sides:
         yield sides
 
 
@@ -159,7 +162,7 @@ def lab_run_tunnels(hosts: TwoHosts, options: LabOptions, registry: LinkRegistry
 def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequence[str] = (),
                     mtu: int | None = None, extra_args: Sequence[str] = (), ipv6: bool = False,
                     *, side_args: SideArgs = ((), ()), verbose: int = 0,
-                    staggered: bool = False
+                    staggered: bool = False, program: Sequence[str] = ()
                     ) -> Iterator[tuple[LinkbridgeProcess, LinkbridgeProcess]]:
     """Run `linkbridge up` in host A over `url_a` and in host B over `url_b` (the two ends of
     one link, made by the caller); stop both on exit. The rest as for lab_tunnels()."""
@@ -168,8 +171,8 @@ def tunnels_between(hosts: TwoHosts, url_a: LinkUrl, url_b: LinkUrl, via: Sequen
               *side_args[0]]
     args_b = [*tunnel_args(url_b, via, mtu, OVERLAY[1], OVERLAY[0], v6_b), *extra_args,
               *side_args[1]]
-    side_a = LinkbridgeProcess(hosts.a, args_a, "tunnel A", verbose=verbose)
-    side_b = LinkbridgeProcess(hosts.b, args_b, "tunnel B", verbose=verbose)
+    side_a = LinkbridgeProcess(hosts.a, args_a, "tunnel A", verbose=verbose, program=program)
+    side_b = LinkbridgeProcess(hosts.b, args_b, "tunnel B", verbose=verbose, program=program)
     with running_together(side_a, side_b, staggered=staggered):
         yield side_a, side_b
 
