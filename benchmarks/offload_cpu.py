@@ -16,12 +16,11 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from benchmarks.base_tree import Installed, base_tree, this_tree
 from benchmarks.compare import (
     OFFLOAD,
     Running,
@@ -31,7 +30,6 @@ from benchmarks.compare import (
     peak_rss_mb,
 )
 from benchmarks.running import run_measurements, verdict_status
-from linkbridge.errors import LinkbridgeError
 from linkbridge.lab.probes import udp_flood
 from linkbridge.lab.topology import TwoHosts, two_hosts
 
@@ -56,43 +54,9 @@ def user_sys(pid: int) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def tree_of(commit: str) -> Iterator[str]:
-    """The linkbridge and plugin sources of `commit` in a temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="lb-base-") as path:
-        archive = subprocess.run(["git", "archive", commit, "linkbridge", "plugins"],
-                                 capture_output=True, check=False)
-        if archive.returncode:
-            raise LinkbridgeError(f"git archive {commit}: {archive.stderr.decode().strip()}")
-        subprocess.run(["tar", "-x", "-C", path], input=archive.stdout, check=True)
-        yield path
-
-
-@contextlib.contextmanager
-def python_path(tree: str | None) -> Iterator[None]:
-    """Processes started in the block import linkbridge and its plugins from `tree` (None: the
-    installed ones). `python -m` puts the working directory first on the path, so the block
-    runs in `tree`."""
-    if tree is None:
-        yield
-        return
-    saved, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
-    os.environ["PYTHONPATH"] = f"{tree}:{os.path.join(tree, 'plugins')}"
-    os.chdir(tree)
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
-        os.environ.pop("PYTHONPATH", None)
-        if saved is not None:
-            os.environ["PYTHONPATH"] = saved
-
-
-@contextlib.contextmanager
-def offload_from(hosts: TwoHosts, tree: str | None) -> Iterator[Running]:
-    """Tunnels with `--offload on` running the linkbridge of `tree` (None: the installed one)."""
-    with contextlib.ExitStack() as stack:
-        with python_path(tree):
-            running = stack.enter_context(linkbridge_variant(hosts, MTU, OFFLOAD))
+def offload_from(hosts: TwoHosts, tree: Installed) -> Iterator[Running]:
+    """Tunnels with `--offload on` running the linkbridge of `tree`."""
+    with linkbridge_variant(hosts, MTU, OFFLOAD, program=tree.program) as running:
         yield running
 
 
@@ -116,15 +80,16 @@ def measure(hosts: TwoHosts, running: Running, seconds: float) -> dict[str, floa
 def run(settings: Settings) -> dict[str, list[dict[str, float]]]:
     names = ["offload", *([f"offload@{settings.base}"] if settings.base else []), "bare"]
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    trees = {"offload": this_tree()}
+    if settings.base:
+        trees[names[1]] = base_tree(settings.base)
     with contextlib.ExitStack() as labs:
-        base = labs.enter_context(tree_of(settings.base)) if settings.base else None
         hosts = {name: labs.enter_context(two_hosts()) for name in names}
         for rep in range(settings.reps):
             with contextlib.ExitStack() as up:
-                running = {"offload": up.enter_context(offload_from(hosts["offload"], None)),
-                           "bare": up.enter_context(bare_variant(hosts["bare"], MTU))}
-                if base is not None:
-                    running[names[1]] = up.enter_context(offload_from(hosts[names[1]], base))
+                running = {name: up.enter_context(offload_from(hosts[name], tree))
+                           for name, tree in trees.items()}
+                running["bare"] = up.enter_context(bare_variant(hosts["bare"], MTU))
                 for name in names if rep % 2 == 0 else names[::-1]:
                     print(f"  rep {rep + 1}/{settings.reps}: {name}", file=sys.stderr, flush=True)
                     samples[name].append(measure(hosts[name], running[name], settings.seconds))
@@ -152,7 +117,8 @@ def parse_args(argv: Sequence[str]) -> Settings:
     parser.add_argument("--reps", type=int, default=4, help="repetitions (default 4)")
     parser.add_argument("--seconds", type=float, default=3.0,
                         help="duration of each TCP and UDP test (default 3)")
-    parser.add_argument("--base", help="a commit whose offload path runs beside this tree's")
+    parser.add_argument("--base", help="a commit whose offload path runs beside this tree's "
+                                       "(installed once under /var/tmp/linkbridge-base-*)")
     args = parser.parse_args(argv)
     if args.reps < 1 or args.seconds <= 0:
         parser.error("--reps and --seconds must be positive")
