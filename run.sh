@@ -4,7 +4,7 @@
 #   ./run.sh test [ARGS]   lint and the whole test suite, in parallel (what CI runs)
 #   ./run.sh test --quick [ARGS]  lint, then the unit tier and the pure conformance checks
 #   ./run.sh lint          ruff, mypy --strict and the layer contracts (lint-imports)
-#   ./run.sh bench [ARGS]  run the side-by-side benchmark
+#   ./run.sh bench [ARGS]  run the side-by-side benchmark (`bench before-after --base COMMIT`: A/B)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
