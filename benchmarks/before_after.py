@@ -1,15 +1,15 @@
 """Before and after: the tunnels of another commit (`--base`, before) and of this tree (after),
-driven by this tree's harness in one run, with socat measured beside each as the control.
+driven by this tree's harness in one run, with socat measured beside each side as the control.
 
 The base commit is installed once in a venv of its own (benchmarks/base_tree.py); both sides'
-tunnels are plain processes of their venv's `linkbridge` with the same options, in the same
-labs (one per variant, as `compare` makes them). Every round has two halves, one per side, in
-turn reversed every other round; each half is one repetition of `compare` (the variants and
-socat up at once, the pings interleaved, then TCP, the 64-byte flood, TCP over IPv6) and TCP
-via `sim:?loss=0.1%`. Per row: each side's median [min..max], after/before of the medians, and
-socat's after/before between the halves (about 1.00 when the halves saw the same machine: what
-shows the comparison fair). A row more than 5% worse in the direction that is worse for it
-(RSS too) is MISSED, and the exit status is then 1.
+tunnels are plain processes of their venv's `linkbridge` with the same options. Every round is
+one repetition of `compare` over both sides' variants and a socat for each side, each in a lab
+of its own, all up at once: the pings of all of them interleaved, then TCP, the 64-byte flood
+and TCP over IPv6 of each variant on one side right after the same on the other, the side going
+first changing every round; then TCP via `sim:?loss=0.1%` likewise. Per row: each side's median
+[min..max], after/before of the medians, and socat's after/before (about 1.00 when both sides
+met the same machine: what shows the comparison fair). A row more than 5% worse in the
+direction that is worse for it (RSS too) is MISSED, and the exit status is then 1.
 """
 
 from __future__ import annotations
@@ -68,21 +68,37 @@ def setups(variants: Sequence[str], program: Sequence[str]) -> dict[str, Setup]:
 
 
 def run(options: Options, trees: dict[str, Installed]) -> Samples:
+    """Every round brings both sides' variants up at once, each in a lab of its own, pings
+    them all in turn, then measures each variant on one side right after the other side,
+    the side going first changing every round."""
     settings = options.settings
     names = (CONTROL, *settings.variants)
     samples: Samples = {side: {name: [] for name in names} for side in SIDES}
+    made = {side: setups(settings.variants, trees[side].program) for side in SIDES}
     rng = random.Random(0)
     with contextlib.ExitStack() as labs:
-        hosts = {name: labs.enter_context(two_hosts()) for name in names}
+        hosts = {slot(side, name): labs.enter_context(two_hosts())
+                 for side in SIDES for name in names}
         for rnd in range(settings.reps):
-            for side in SIDES if rnd % 2 == 0 else SIDES[::-1]:
-                program, doing = trees[side].program, f"{side} ({trees[side].label}): "
-                measured = repetition(hosts, setups(settings.variants, program), settings,
-                                      rng, rnd, doing)
-                lossy_tcp(hosts, measured, settings, rnd, program, doing)
-                for name, sample in measured.items():
-                    samples[side][name].append(sample)
+            order = SIDES if rnd % 2 == 0 else SIDES[::-1]
+            measured = repetition(hosts, {slot(side, name): made[side][name]
+                                          for name in names for side in order},
+                                  settings, rng, rnd)
+            for name in settings.variants:
+                for side in order:
+                    one = {name: measured[slot(side, name)]}
+                    lossy_tcp({name: hosts[slot(side, name)]}, one, settings, rnd,
+                              trees[side].program, f"{side}: ")
+                    measured[slot(side, name)] = one[name]
+            for side in SIDES:
+                for name in names:
+                    samples[side][name].append(measured[slot(side, name)])
     return samples
+
+
+def slot(side: str, name: str) -> str:
+    """The name of one side's variant in a repetition (and in its progress lines)."""
+    return f"{name} {side}"
 
 
 def medians(samples: list[Sample], key: str) -> tuple[list[float], float | None]:
@@ -134,9 +150,9 @@ def table(samples: Samples, trees: dict[str, Installed]) -> list[str]:
     if controls:
         fair = all(abs(value - 1) <= WORSE_LIMIT for value in controls)
         lines.append(f"control: {CONTROL}'s after/before {min(controls):.2f}..{max(controls):.2f} "
-                     + ("(within 5%: the halves saw the same machine)" if fair else
-                        "(beyond 5%: the load changed between the halves; the verdicts are "
-                        "not reliable, run again on a quiet machine)"))
+                     + ("(within 5%: both sides met the same machine)" if fair else
+                        "(beyond 5%: the load changed between the sides' turns; the verdicts "
+                        "are not reliable, run again on a quiet machine)"))
     missed = sum("MISSED" in line for line in lines[1:])
     lines.append(f"no median more than {100 * WORSE_LIMIT:.0f}% worse than before: "
                  + (f"MISSED ({missed} rows)" if missed else "ok"))
@@ -167,8 +183,9 @@ def main(argv: Sequence[str]) -> int:
     if samples is None:
         return status
     settings = options.settings
-    print(f"before-after: {settings.reps} rounds (a half per side, alternating) x "
-          f"{settings.seconds:g} s, {settings.pings} pings, MTU {settings.mtu}, TCP by "
+    print(f"before-after: {settings.reps} round(s) x {settings.seconds:g} s, the sides in "
+          f"turn (the first changing every round), {settings.pings} pings, MTU {settings.mtu}, "
+          "TCP by "
           f"{'iperf3' if settings.use_iperf else 'the lab Python transfer'}; both sides' "
           f"tunnels from their venv's linkbridge; load at the end {os.getloadavg()[0]:.1f}")
     print(f"machine: {machine()}")

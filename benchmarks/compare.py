@@ -373,18 +373,17 @@ def run(settings: Settings) -> dict[str, list[Sample]]:
 
 
 def repetition(hosts: dict[str, TwoHosts], setups: dict[str, Setup], settings: Settings,
-               rng: random.Random, rep: int, doing: str = "") -> dict[str, Sample]:
+               rng: random.Random, rep: int) -> dict[str, Sample]:
     """One repetition's samples: every variant of `setups` up at once, each in its lab of
-    `hosts`, the pings interleaved, then each measured in turn; all taken down again. `doing`
-    labels the progress lines."""
+    `hosts`, the pings interleaved, then each measured in turn; all taken down again."""
     with contextlib.ExitStack() as up:
         running = {name: up.enter_context(setup(hosts[name], settings.mtu))
                    for name, setup in setups.items()}
-        progress(rep, settings, f"{doing}pings, all variants taking turns")
+        progress(rep, settings, "pings, all variants taking turns")
         rtts = interleaved_pings(hosts, running, settings.pings, rng)
         samples: dict[str, Sample] = {}
         for name in setups:
-            progress(rep, settings, f"{doing}{name}")
+            progress(rep, settings, name)
             samples[name] = measure(hosts[name], running[name], settings, rtts[name])
     return samples
 
@@ -392,8 +391,8 @@ def repetition(hosts: dict[str, TwoHosts], setups: dict[str, Setup], settings: S
 def lossy_tcp(hosts: dict[str, TwoHosts], samples: dict[str, Sample], settings: Settings,
               rep: int, program: Sequence[str] = (), doing: str = "") -> None:
     """TCP over the variants of `samples` that run linkbridge with `--via LOSSY`, into their
-    samples (a lost chunk costs the offload variant a whole super-packet); `program` and
-    `doing` as for linkbridge_variant() and repetition()."""
+    samples (a lost chunk costs the offload variant a whole super-packet); `program` as for
+    linkbridge_variant(), `doing` labels the progress lines."""
     tcp = iperf3_mbit if settings.use_iperf else python_tcp_mbit
     via = (f"{LOSSY}&seed={rep + 1}",)
     for name, extra in LINKBRIDGE_EXTRA.items():
