@@ -30,12 +30,19 @@ class Installed:
     label: str
 
 
+def console_script(venv_bin: str) -> tuple[str, ...]:
+    """The command that runs the `linkbridge` of the venv whose scripts are in `venv_bin`,
+    with PYTHONPATH unset: each side imports its own tree's linkbridge and plugins, whatever
+    the environment the benchmark was started in."""
+    return ("env", "-u", "PYTHONPATH", os.path.join(venv_bin, "linkbridge"))
+
+
 def this_tree() -> Installed:
     """This tree's linkbridge: the console script of the venv running this benchmark,
     labelled with its commit (+ when files differ from it)."""
     head = git("rev-parse", "--short=9", "HEAD").stdout.decode().strip() or "this tree"
     changed = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
-    return Installed((os.path.join(os.path.dirname(sys.executable), "linkbridge"),),
+    return Installed(console_script(os.path.dirname(sys.executable)),
                      head + "+" * bool(changed))
 
 
@@ -57,7 +64,7 @@ def base_tree(commit: str, cache_dir: str = CACHE_DIR) -> Installed:
     copy left half-made is made again). A lock keeps two benchmarks from making it at once."""
     full = full_commit(commit)
     root = os.path.join(cache_dir, f"linkbridge-base-{full[:12]}")
-    installed = Installed((os.path.join(root, "venv", "bin", "linkbridge"),), f"{full[:9]}")
+    installed = Installed(console_script(os.path.join(root, "venv", "bin")), full[:9])
     with locked(f"{root}.lock"):
         if cached(root, full):
             return installed
