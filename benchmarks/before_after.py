@@ -23,7 +23,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks.base_tree import Installed, base_tree, this_tree
+from benchmarks.base_tree import Installed, base_tree, full_commit, this_tree
 from benchmarks.compare import (
     EXTRA_METRICS,
     LINKBRIDGE_EXTRA,
@@ -42,6 +42,7 @@ from benchmarks.compare import (
     spread,
 )
 from benchmarks.running import run_measurements, verdict_status
+from linkbridge.errors import LinkbridgeError
 from linkbridge.lab.topology import two_hosts
 
 CONTROL = "socat"
@@ -101,7 +102,8 @@ def slot(side: str, name: str) -> str:
     return f"{name} {side}"
 
 
-def medians(samples: list[Sample], key: str) -> tuple[list[float], float | None]:
+def values_median(samples: list[Sample], key: str) -> tuple[list[float], float | None]:
+    """The figure `key` of each sample that has it, and their median (None: none has)."""
     values = [value for sample in samples if (value := getattr(sample, key)) is not None]
     return values, statistics.median(values) if values else None
 
@@ -129,13 +131,13 @@ def table(samples: Samples, trees: dict[str, Installed]) -> list[str]:
              "worse if", "verdict"]]
     controls: list[float] = []
     for metric in METRICS + EXTRA_METRICS:
-        control = ratio(medians(samples["after"][CONTROL], metric.key)[1],
-                        medians(samples["before"][CONTROL], metric.key)[1])
+        control = ratio(values_median(samples["after"][CONTROL], metric.key)[1],
+                        values_median(samples["before"][CONTROL], metric.key)[1])
         if control is not None and metric.better:
             controls.append(control)
         for name in variants:
             (before, median_before), (after, median_after) = (
-                medians(samples[side][name], metric.key) for side in SIDES)
+                values_median(samples[side][name], metric.key) for side in SIDES)
             change = ratio(median_after, median_before)
             rows.append([metric.label, name,
                          spread(before, metric.fmt) if before else "-",
@@ -168,6 +170,10 @@ def parse_args(argv: Sequence[str]) -> Options:
                              "/var/tmp/linkbridge-base-COMMIT")
     measure_options(parser, "--rounds", VARIANTS, VARIANTS)
     args = parser.parse_args(argv)
+    try:
+        full_commit(args.base)
+    except LinkbridgeError as exc:
+        parser.error(str(exc))
     return Options(args.base, measure_settings(parser, args, args.rounds, VARIANTS))
 
 

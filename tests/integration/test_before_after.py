@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import base_tree
+from benchmarks import base_tree, before_after
 from benchmarks.compare import linkbridge_variant
 from linkbridge.errors import LinkbridgeError
 from linkbridge.lab.probes import ping
@@ -40,6 +40,9 @@ def test_the_base_is_installed_once_and_its_tunnels_carry_packets(
     monkeypatch.setattr(base_tree, "install", install)
     with pytest.raises(LinkbridgeError, match="no such commit"):
         base_tree.base_tree("no-such-commit", str(tmp_path))
+    with pytest.raises(SystemExit) as stopped:  # the command line's error, before any lab
+        before_after.parse_args(["--base", "no-such-commit"])
+    assert stopped.value.code == 2
     os.makedirs(tmp_path / f"linkbridge-base-{base_tree.full_commit('HEAD')[:12]}" / "stale")
     installed = base_tree.base_tree("HEAD", str(tmp_path))
     root = installs[0]
