@@ -157,7 +157,7 @@ def table(samples: Samples, trees: dict[str, Installed]) -> list[str]:
                         "are not reliable, run again on a quiet machine)"))
     missed = sum("MISSED" in line for line in lines[1:])
     lines.append(f"no median more than {100 * WORSE_LIMIT:.0f}% worse than before: "
-                 + (f"MISSED ({missed} rows)" if missed else "ok"))
+                 + (f"MISSED ({missed} row{'s' * (missed > 1)})" if missed else "ok"))
     return lines
 
 
