@@ -25,6 +25,8 @@ SUBCOMMANDS = {
                "loss repair: TCP at 0-20% loss, half-duplex TNC, UDP telemetry: off vs arq, fec"),
     "offload-cpu": ("benchmarks.offload_cpu",
                     "the offload path's CPU per GB and per packet: this tree, --base, bare relay"),
+    "syscalls": ("benchmarks.syscalls",
+                 "system calls per ping round trip and per 64 KiB: socat, bare, lb, offload"),
     "peers": ("benchmarks.peers", "a multipoint hub with 100 peers vs 1 peer: packet rates, "
                                   "memory, threads"),
     "fuzz": ("benchmarks.fuzz", "coverage-guided fuzzing of every decoder a link's bytes reach"),
