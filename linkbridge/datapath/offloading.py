@@ -129,6 +129,7 @@ class OffloadingTunnel:
         self._lock = threading.Lock()  # hellos come from both directions' threads
         self._reader = BatchReader(self._fd, self._read_one)
         self._layout = ChunkLayout(frame_size, self._read_size)  # the to-link thread's reads
+        self._chunked_last = False  # whether its last read was cut into chunks
         offload = self.counters.offload
         offload["kernel_flags"] = device.accepted
         offload["enabled_flags"] = 0
@@ -165,10 +166,14 @@ class OffloadingTunnel:
     def _read_one(self, frames: list[bytes]) -> None:
         if self._sent_on >= BATCH_LIMIT:
             raise BlockingIOError  # a batch's worth sent on: the batch ends here
-        if self._agreed is not None and self._segments is not None:
+        packet_id = self._packet_id
+        if self._chunked_last:
             self._read_laid_out(frames)
         else:
             self.frames_of(os.read(self._fd, self._read_size), frames)
+        # after a read cut into chunks (a super-packet of a transfer) the next read is likely
+        # one too: it goes into the chunk layout; small reads (ACKs) stay plain reads
+        self._chunked_last = self._packet_id != packet_id
 
     def _read_laid_out(self, frames: list[bytes]) -> None:
         """frames_of() of one read of the device, read with readv() into the chunk layout: a
