@@ -23,6 +23,7 @@ and sends runs with one system call, and which hands it back when its rate falls
 from __future__ import annotations
 
 import functools
+import math
 import os
 import select
 import socket
@@ -53,6 +54,7 @@ HAND_OFF_PACKETS = 32  # a direction's rate is looked at every this many packets
 HAND_OFF_WINDOW = 0.01  # seconds: that many packets in less time is load (3200 packets/s)
 IPV4_PLAIN = IPV4 << 4 | 5  # a 20-byte IPv4 header: the first byte of nearly every packet
 PLAIN_READ_TRIES = 4  # rounds plain_reads() drains a busy socket before it gives up
+INF = math.inf  # OffloadLayer.next_hello once the peer answered
 
 
 def plain_reads(conn: socket.socket, drain: Callable[[], None]) -> bool:
@@ -312,25 +314,27 @@ def offload_poller(device: OffloadLayer, link: SocketPort,
                     data = os_read(device_fd, read_size)
                 except BlockingIOError:
                     continue
-                if clock() >= device.next_hello:
-                    device.hello()
-                frames: list[bytes] = []
-                if data.startswith(PLAIN_DEVICE_BYTES) and len(data) - VNET_HDR_LEN <= plain_limit:
-                    frames.append(data[VNET_HDR_LEN:])
+                if device.next_hello < INF and clock() >= device.next_hello:
+                    device.hello()  # (no clock read per packet once the peer answered)
+                size = len(data) - VNET_HDR_LEN
+                if size <= plain_limit and data.startswith(PLAIN_DEVICE_BYTES):
+                    frame: bytes | None = data[VNET_HDR_LEN:]  # no header: sent as it is
                     device_counters.rx_packets += 1
-                    device_counters.rx_bytes += len(data) - VNET_HDR_LEN
+                    device_counters.rx_bytes += size
                 else:
+                    frames: list[bytes] = []
                     frames_of(data, frames)
-                if len(frames) == 1:
+                    frame = frames[0] if len(frames) == 1 else None
+                    if len(frames) > 1:
+                        send_many(frames)
+                if frame is not None:
                     try:
-                        send(frames[0])
+                        send(frame)
                     except OSError as exc:
-                        _send_failed(send, frames[0], exc, link_counters)
+                        _send_failed(send, frame, exc, link_counters)
                     else:
                         link_counters.tx_packets += 1
-                        link_counters.tx_bytes += len(frames[0])
-                elif frames:
-                    send_many(frames)
+                        link_counters.tx_bytes += len(frame)
                 to_link_count += 1
                 if to_link_count >= HAND_OFF_PACKETS:
                     handed, to_link_since = hand_off_if_busy(to_link, to_link_since,
