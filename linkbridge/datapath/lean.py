@@ -221,6 +221,16 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                     to_device_count = 0
 
 
+def _one_frame(frames: list[bytes], send_many: Callable[[list[bytes]], None]) -> bytes | None:
+    """The frame of `frames` for the loop to send: the only one; None when there is none, or
+    when there are several, which `send_many` has sent."""
+    if len(frames) == 1:
+        return frames[0]
+    if frames:
+        send_many(frames)
+    return None
+
+
 def _send_failed(send: Callable[[bytes], object], packet: bytes, exc: OSError,
                  counters: Counters) -> None:
     """Count a send that failed with `exc`, or send again where the error may be news of an
@@ -287,6 +297,7 @@ def offload_poller(device: OffloadLayer, link: SocketPort,
     os_read, os_writev, clock = os.read, os.writev, time.monotonic
     device_fd, link_counters = device.fileno(), link.counters
     device_counters, frames_of, plain_limit = device.counters, device.frames_of, device.frame_size
+    read_frames = device.read_frames
     read_size = READ_SIZE + VNET_HDR_LEN
     sock, conn = link.sock, link.conn
     write = device.send
@@ -310,23 +321,29 @@ def offload_poller(device: OffloadLayer, link: SocketPort,
             sync_polled(poller, registered, movers)
         for fd, _events in poller.poll():
             if fd == device_fd:
+                frames: list[bytes]
                 try:
-                    data = os_read(device_fd, read_size)
+                    if device.chunked_last:  # a transfer's super-packets: into the chunk layout
+                        frames = []
+                        read_frames(frames)
+                        data = None
+                    else:
+                        data = os_read(device_fd, read_size)
                 except BlockingIOError:
                     continue
                 if device.next_hello < INF and clock() >= device.next_hello:
                     device.hello()  # (no clock read per packet once the peer answered)
-                size = len(data) - VNET_HDR_LEN
-                if size <= plain_limit and data.startswith(PLAIN_DEVICE_BYTES):
-                    frame: bytes | None = data[VNET_HDR_LEN:]  # no header: sent as it is
+                if data is None:
+                    frame = _one_frame(frames, send_many)
+                elif (size := len(data) - VNET_HDR_LEN) <= plain_limit \
+                        and data.startswith(PLAIN_DEVICE_BYTES):
+                    frame = data[VNET_HDR_LEN:]  # no header: sent as it is
                     device_counters.rx_packets += 1
                     device_counters.rx_bytes += size
                 else:
-                    frames: list[bytes] = []
+                    frames = []
                     frames_of(data, frames)
-                    frame = frames[0] if len(frames) == 1 else None
-                    if len(frames) > 1:
-                        send_many(frames)
+                    frame = _one_frame(frames, send_many)
                 if frame is not None:
                     try:
                         send(frame)

@@ -129,7 +129,7 @@ class OffloadingTunnel:
         self._lock = threading.Lock()  # hellos come from both directions' threads
         self._reader = BatchReader(self._fd, self._read_one)
         self._layout = ChunkLayout(frame_size, self._read_size)  # the to-link thread's reads
-        self._chunked_last = False  # whether its last read was cut into chunks
+        self.chunked_last = False  # whether the last read was cut into chunks
         offload = self.counters.offload
         offload["kernel_flags"] = device.accepted
         offload["enabled_flags"] = 0
@@ -166,14 +166,18 @@ class OffloadingTunnel:
     def _read_one(self, frames: list[bytes]) -> None:
         if self._sent_on >= BATCH_LIMIT:
             raise BlockingIOError  # a batch's worth sent on: the batch ends here
+        self.read_frames(frames)
+
+    def read_frames(self, frames: list[bytes]) -> None:
+        """frames_of() of one read of the device (BlockingIOError when there is none). After a
+        read cut into chunks (a super-packet of a transfer) the next one is likely one too: it
+        goes into the chunk layout; other reads (ACKs) stay plain reads."""
         packet_id = self._packet_id
-        if self._chunked_last:
+        if self.chunked_last:
             self._read_laid_out(frames)
         else:
             self.frames_of(os.read(self._fd, self._read_size), frames)
-        # after a read cut into chunks (a super-packet of a transfer) the next read is likely
-        # one too: it goes into the chunk layout; small reads (ACKs) stay plain reads
-        self._chunked_last = self._packet_id != packet_id
+        self.chunked_last = self._packet_id != packet_id
 
     def _read_laid_out(self, frames: list[bytes]) -> None:
         """frames_of() of one read of the device, read with readv() into the chunk layout: a
@@ -236,6 +240,7 @@ class OffloadingTunnel:
         SegmentSender below, append its frames to `frames`."""
         offload = self.counters.offload
         self._packet_id += 1
+        self.chunked_last = True
         if header.segmented:
             offload["super_packets_read"] += 1
         offload["chunks_sent"] += sum(count for _pieces, count, _length in runs)
