@@ -9,6 +9,10 @@ and while iperf3 sends TCP A -> B for `--seconds`. The idle count, scaled to eac
 length, is taken off (timers, keepalives: work per second, not per packet); what is left is
 divided by the round trips, and by the 64 KiB units iperf3 moved. A call that failed is counted
 apart, under its name and `!` (a read that met EAGAIN: `recvmsg!`).
+
+Then each Python variant (all but socat) comes up once more with every thread under cProfile
+(benchmarks/thread_profile), for the Python function calls per ping round trip of each thread,
+both processes together (their start-up and the 5 warm-up pings included).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import pstats
 import re
 import shutil
 import signal
@@ -34,6 +39,9 @@ from linkbridge.lab.probes import ping
 from linkbridge.lab.topology import TwoHosts, two_hosts
 
 VARIANTS = ("socat", "bare", "linkbridge", "offload")
+PYTHON_VARIANTS = ("bare", "linkbridge", "offload")
+PROFILER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "thread_profile")
+WARM_UP = 5  # pings before the counts start
 MTU = 1472
 UNIT = 65536  # bytes: the TCP figures are per 64 KiB moved (a super-packet at most)
 SETTLE = 0.5  # seconds perf trace is given to attach before a window starts
@@ -80,7 +88,7 @@ def per_unit(counts: Counter[str], idle: Counter[str], idle_s: float, window_s: 
 def measure(hosts: TwoHosts, running: Running, settings: Settings) -> tuple[dict[str, float],
                                                                            dict[str, float]]:
     """(system calls per ping round trip, per 64 KiB of TCP) of one running variant."""
-    ping(hosts.a, running.destination, 5, interval=0.01)  # ARP, hellos: out of the way
+    ping(hosts.a, running.destination, WARM_UP, interval=0.01)  # ARP, hellos: out of the way
     start = time.monotonic()
     with traced(running.pids) as idle:
         time.sleep(1.0)
@@ -99,13 +107,48 @@ def measure(hosts: TwoHosts, running: Running, settings: Settings) -> tuple[dict
             per_unit(sent, idle, idle_s, tcp_s, moved / UNIT))
 
 
-def run(settings: Settings) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
-    figures = {}
+@contextlib.contextmanager
+def profiled(out: str) -> Iterator[None]:
+    """Python processes started in the block profile every thread into `out` (thread_profile)."""
+    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", "LINKBRIDGE_BENCH_PROFILE")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (PROFILER, saved["PYTHONPATH"])))
+    os.environ["LINKBRIDGE_BENCH_PROFILE"] = out
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def python_calls(name: str, settings: Settings) -> dict[str, float]:
+    """Python function calls per ping round trip of variant `name`, by thread name (both
+    processes together), counted by cProfile from start to stop."""
+    calls: Counter[str] = Counter()
+    with tempfile.TemporaryDirectory(prefix="lb-profile-") as out:
+        with two_hosts() as hosts, contextlib.ExitStack() as up:
+            with profiled(out):
+                running = up.enter_context(VARIANT_SETUP[name](hosts, MTU))
+            ping(hosts.a, running.destination, WARM_UP, interval=0.01)
+            ping(hosts.a, running.destination, settings.pings, interval=0.005)
+        for file in os.listdir(out):  # PID-N-THREADNAME.prof, written as the processes ended
+            thread = file.split("-", 2)[2].removesuffix(".prof")
+            calls[thread] += pstats.Stats(os.path.join(out, file)).total_calls  # type: ignore[attr-defined]
+    return {thread: count / (WARM_UP + settings.pings) for thread, count in calls.items()}
+
+
+def run(settings: Settings) -> tuple[dict[str, tuple[dict[str, float], dict[str, float]]],
+                                     dict[str, dict[str, float]]]:
+    figures, calls = {}, {}
     for name in settings.variants:
         print(f"  {name}", file=sys.stderr, flush=True)
         with two_hosts() as hosts, VARIANT_SETUP[name](hosts, MTU) as running:
             figures[name] = measure(hosts, running, settings)
-    return figures
+        if name in PYTHON_VARIANTS:
+            calls[name] = python_calls(name, settings)
+    return figures, calls
 
 
 def table(figures: dict[str, dict[str, float]], floor: float) -> list[str]:
@@ -144,13 +187,18 @@ def main(argv: Sequence[str]) -> int:
         if shutil.which(tool) is None:
             print(f"benchmarks: error: {tool} is not installed", file=sys.stderr)
             return 1
-    status, figures = run_measurements(lambda: run(settings), "network namespaces, TUN, perf")
-    if figures is None:
+    status, result = run_measurements(lambda: run(settings), "network namespaces, TUN, perf")
+    if result is None:
         return status
+    figures, calls = result
     print(f"system calls of both tunnel processes (all threads), idle rate taken off; "
           f"`!`: the call failed (EAGAIN...); load {os.getloadavg()[0]:.1f}")
     print(f"per ping round trip ({settings.pings} pings 5 ms apart):")
     print("\n".join(table({name: pings for name, (pings, _tcp) in figures.items()}, 0.05)))
     print(f"per {UNIT // 1024} KiB of TCP A -> B (iperf3, {settings.seconds:g} s):")
     print("\n".join(table({name: tcp for name, (_pings, tcp) in figures.items()}, 0.05)))
+    if calls:
+        print("Python function calls per ping round trip, by thread (cProfile; both processes, "
+              "start-up and warm-up included):")
+        print("\n".join(table(calls, 0.5)[:-1]).replace("syscall", "thread ", 1))
     return 0
