@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from benchmarks.compare import VARIANT_SETUP, Running, iperf3_mbit
@@ -70,12 +70,21 @@ def traced(pids: Sequence[int]) -> Iterator[Counter[str]]:
         finally:
             tracer.send_signal(signal.SIGINT)
             tracer.wait(30)
-        for line in out:
-            if match := ROW.match(line):
-                name, calls, errors = match[1], int(match[2]), int(match[3])
+        counts.update(summary_counts(out))
+
+
+def summary_counts(lines: Iterable[str]) -> Counter[str]:
+    """The calls of a `perf trace -s` summary, every thread's added up: name -> calls that
+    returned, `name!` -> calls that failed."""
+    counts: Counter[str] = Counter()
+    for line in lines:
+        if match := ROW.match(line):
+            name, calls, errors = match[1], int(match[2]), int(match[3])
+            if calls > errors:
                 counts[name] += calls - errors
-                if errors:
-                    counts[f"{name}!"] += errors
+            if errors:
+                counts[f"{name}!"] += errors
+    return counts
 
 
 def per_unit(counts: Counter[str], idle: Counter[str], idle_s: float, window_s: float,
