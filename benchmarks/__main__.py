@@ -27,6 +27,8 @@ SUBCOMMANDS = {
                      "another commit's tunnels (--base) vs this tree's, one harness; 5% limit"),
     "offload-cpu": ("benchmarks.offload_cpu",
                     "the offload path's CPU per GB and per packet: this tree, --base, bare relay"),
+    "syscalls": ("benchmarks.syscalls",
+                 "system calls per ping round trip and per 64 KiB: socat, bare, lb, offload"),
     "peers": ("benchmarks.peers", "a multipoint hub with 100 peers vs 1 peer: packet rates, "
                                   "memory, threads"),
     "fuzz": ("benchmarks.fuzz", "coverage-guided fuzzing of every decoder a link's bytes reach"),

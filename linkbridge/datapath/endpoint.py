@@ -131,10 +131,13 @@ class OffloadLayer(Protocol):
 
     frame_size: int
     next_hello: float
+    chunked_last: bool  # whether its last read was cut into chunks (read_frames() reads next)
 
     def fileno(self) -> int: ...
 
     def frames_of(self, data: bytes, frames: list[bytes]) -> None: ...
+
+    def read_frames(self, frames: list[bytes]) -> None: ...
 
     def hello(self) -> None: ...
 

@@ -23,6 +23,7 @@ and sends runs with one system call, and which hands it back when its rate falls
 from __future__ import annotations
 
 import functools
+import math
 import os
 import select
 import socket
@@ -53,6 +54,7 @@ HAND_OFF_PACKETS = 32  # a direction's rate is looked at every this many packets
 HAND_OFF_WINDOW = 0.01  # seconds: that many packets in less time is load (3200 packets/s)
 IPV4_PLAIN = IPV4 << 4 | 5  # a 20-byte IPv4 header: the first byte of nearly every packet
 PLAIN_READ_TRIES = 4  # rounds plain_reads() drains a busy socket before it gives up
+INF = math.inf  # OffloadLayer.next_hello once the peer answered
 
 
 def plain_reads(conn: socket.socket, drain: Callable[[], None]) -> bool:
@@ -219,6 +221,16 @@ def lean_poller(device: DevicePort, link: SocketPort, to_link: Mover, to_device:
                     to_device_count = 0
 
 
+def _one_frame(frames: list[bytes], send_many: Callable[[list[bytes]], None]) -> bytes | None:
+    """The frame of `frames` for the loop to send: the only one; None when there is none, or
+    when there are several, which `send_many` has sent."""
+    if len(frames) == 1:
+        return frames[0]
+    if frames:
+        send_many(frames)
+    return None
+
+
 def _send_failed(send: Callable[[bytes], object], packet: bytes, exc: OSError,
                  counters: Counters) -> None:
     """Count a send that failed with `exc`, or send again where the error may be news of an
@@ -285,6 +297,7 @@ def offload_poller(device: OffloadLayer, link: SocketPort,
     os_read, os_writev, clock = os.read, os.writev, time.monotonic
     device_fd, link_counters = device.fileno(), link.counters
     device_counters, frames_of, plain_limit = device.counters, device.frames_of, device.frame_size
+    read_frames = device.read_frames
     read_size = READ_SIZE + VNET_HDR_LEN
     sock, conn = link.sock, link.conn
     write = device.send
@@ -308,29 +321,37 @@ def offload_poller(device: OffloadLayer, link: SocketPort,
             sync_polled(poller, registered, movers)
         for fd, _events in poller.poll():
             if fd == device_fd:
+                frames: list[bytes]
                 try:
-                    data = os_read(device_fd, read_size)
+                    if device.chunked_last:  # a transfer's super-packets: into the chunk layout
+                        frames = []
+                        read_frames(frames)
+                        data = None
+                    else:
+                        data = os_read(device_fd, read_size)
                 except BlockingIOError:
                     continue
-                if clock() >= device.next_hello:
-                    device.hello()
-                frames: list[bytes] = []
-                if data.startswith(PLAIN_DEVICE_BYTES) and len(data) - VNET_HDR_LEN <= plain_limit:
-                    frames.append(data[VNET_HDR_LEN:])
+                if device.next_hello < INF and clock() >= device.next_hello:
+                    device.hello()  # (no clock read per packet once the peer answered)
+                if data is None:
+                    frame = _one_frame(frames, send_many)
+                elif (size := len(data) - VNET_HDR_LEN) <= plain_limit \
+                        and data.startswith(PLAIN_DEVICE_BYTES):
+                    frame = data[VNET_HDR_LEN:]  # no header: sent as it is
                     device_counters.rx_packets += 1
-                    device_counters.rx_bytes += len(data) - VNET_HDR_LEN
+                    device_counters.rx_bytes += size
                 else:
+                    frames = []
                     frames_of(data, frames)
-                if len(frames) == 1:
+                    frame = _one_frame(frames, send_many)
+                if frame is not None:
                     try:
-                        send(frames[0])
+                        send(frame)
                     except OSError as exc:
-                        _send_failed(send, frames[0], exc, link_counters)
+                        _send_failed(send, frame, exc, link_counters)
                     else:
                         link_counters.tx_packets += 1
-                        link_counters.tx_bytes += len(frames[0])
-                elif frames:
-                    send_many(frames)
+                        link_counters.tx_bytes += len(frame)
                 to_link_count += 1
                 if to_link_count >= HAND_OFF_PACKETS:
                     handed, to_link_since = hand_off_if_busy(to_link, to_link_since,

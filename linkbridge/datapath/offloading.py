@@ -46,7 +46,9 @@ from linkbridge.wire.offload import (
     NEEDS_CSUM,
     PLAIN_DEVICE_BYTES,
     VNET_HDR_LEN,
+    ChunkLayout,
     ChunkReassembler,
+    ChunkRun,
     Delivered,
     VnetHeader,
     agreed_flags,
@@ -126,6 +128,8 @@ class OffloadingTunnel:
         self._reassembler = ChunkReassembler()
         self._lock = threading.Lock()  # hellos come from both directions' threads
         self._reader = BatchReader(self._fd, self._read_one)
+        self._layout = ChunkLayout(frame_size, self._read_size)  # the to-link thread's reads
+        self.chunked_last = False  # whether the last read was cut into chunks
         offload = self.counters.offload
         offload["kernel_flags"] = device.accepted
         offload["enabled_flags"] = 0
@@ -162,7 +166,41 @@ class OffloadingTunnel:
     def _read_one(self, frames: list[bytes]) -> None:
         if self._sent_on >= BATCH_LIMIT:
             raise BlockingIOError  # a batch's worth sent on: the batch ends here
-        self.frames_of(os.read(self._fd, self._read_size), frames)
+        self.read_frames(frames)
+
+    def read_frames(self, frames: list[bytes]) -> None:
+        """frames_of() of one read of the device (BlockingIOError when there is none). After a
+        read cut into chunks (a super-packet of a transfer) the next one is likely one too: it
+        goes into the chunk layout; other reads (ACKs) stay plain reads."""
+        packet_id = self._packet_id
+        if self.chunked_last:
+            self._read_laid_out(frames)
+        else:
+            self.frames_of(os.read(self._fd, self._read_size), frames)
+        self.chunked_last = self._packet_id != packet_id
+
+    def _read_laid_out(self, frames: list[bytes]) -> None:
+        """frames_of() of one read of the device, read with readv() into the chunk layout: a
+        packet to cut into chunks is stamped where it lies and each run of its chunks sent as
+        one slice (docs/performance.md); anything else goes to frames_of() as it was read."""
+        layout = self._layout
+        size = os.readv(self._fd, layout.slots) - VNET_HDR_LEN
+        fields = layout.header()
+        if not fields[1] & ~GSO_ECN and size <= self.frame_size:  # no chunks: as frames_of()
+            self.frames_of(layout.read(size + VNET_HDR_LEN), frames)
+            return
+        self.counters.received(size)
+        header = VnetHeader(*fields)
+        try:
+            runs = layout.stamp(header, size, self._packet_id)
+        except ValueError:
+            self.counters.drop(OFFLOAD_TOO_BIG)
+            return
+        self._chunks_out(header, runs, frames, self._stamped_frames)
+
+    def _stamped_frames(self, run: ChunkRun) -> list[bytes]:
+        """The chunks of a run of ChunkLayout.stamp() as frames, one bytes object each."""
+        return split_run(bytes(run[0][0]), self.frame_size)
 
     def frames_of(self, data: bytes, frames: list[bytes]) -> None:
         """Append the link frames of `data`, one read of the device, to `frames` (and count
@@ -193,12 +231,21 @@ class OffloadingTunnel:
         except ValueError:
             self.counters.drop(OFFLOAD_TOO_BIG)
             return
+        self._chunks_out(header, runs, frames, run_frames)
+
+    def _chunks_out(self, header: VnetHeader, runs: list[ChunkRun], frames: list[bytes],
+                    frames_of_run: Callable[[ChunkRun], list[bytes]]) -> None:
+        """Count a packet's chunks `runs` and send each run in one GSO send (frames before it
+        in `frames` first), or as `frames_of_run` cuts it where that fails; without a
+        SegmentSender below, append its frames to `frames`."""
+        offload = self.counters.offload
         self._packet_id += 1
+        self.chunked_last = True
         if header.segmented:
             offload["super_packets_read"] += 1
         offload["chunks_sent"] += sum(count for _pieces, count, _length in runs)
         if self._segments is None:
-            frames += [frame for run in runs for frame in run_frames(run)]
+            frames += [frame for run in runs for frame in frames_of_run(run)]
             return
         if frames:  # what this batch read before goes first
             self._send_frames(frames)
@@ -206,7 +253,7 @@ class OffloadingTunnel:
         self._sent_on += 1
         for run in runs:
             if not self._segments.send_segments(run[0], self.frame_size, run[1], run[2]):
-                self._send_frames(run_frames(run))
+                self._send_frames(frames_of_run(run))
 
     def _send_frames(self, frames: list[bytes]) -> None:
         """Hand `frames` to the link side, in one call where it takes batches."""

@@ -202,6 +202,65 @@ def chunk_frames(header: VnetHeader, packet: bytes | memoryview, frame_size: int
             for frame in run_frames(run)]
 
 
+class ChunkLayout:
+    """A buffer that a device read fills already laid out as chunks of `frame_size` bytes.
+
+    A readv() of the device into `slots` puts the vnet header and the packet where chunk_runs()
+    puts them (each slot is a chunk's place after its header), so that stamp() has only to
+    write the chunk headers around them: each run of chunks is then one slice of the buffer, sent
+    by one GSO sendmsg with one iovec, where chunk_runs() makes two slices per chunk. `slots`
+    hold at least `read_size` bytes (a read of the device, header included)."""
+
+    def __init__(self, frame_size: int, read_size: int) -> None:
+        self.frame_size = frame_size
+        self._first, self._rest = chunk_payloads(frame_size)
+        count = 1 + -(-max(0, read_size - VNET_HDR_LEN - self._first) // self._rest)
+        self._view = memoryview(bytearray(count * frame_size))
+        self.slots = [self._view[CHUNK_HEADER:frame_size]] + [
+            self._view[at + CHUNK_HEADER : at + frame_size]
+            for at in range(frame_size, count * frame_size, frame_size)]
+
+    def read(self, length: int) -> bytes:
+        """What the readv() of `length` bytes read (as os.read would have returned it)."""
+        first = self.slots[0]
+        if length <= len(first):
+            return bytes(first[:length])
+        pieces, left = [first], length - len(first)
+        for slot in self.slots[1:]:
+            if left <= 0:
+                break
+            pieces.append(slot[:left])
+            left -= len(slot)
+        return b"".join(pieces)
+
+    def header(self) -> tuple[int, int, int, int, int, int]:
+        """device_fields() of what the last readv() read."""
+        return _DEVICE.unpack_from(self._view, CHUNK_HEADER)
+
+    def stamp(self, header: VnetHeader, length: int, packet_id: int,
+              run_bytes: int = MAX_UDP_PAYLOAD) -> list[ChunkRun]:
+        """chunk_runs() of the `length`-byte packet the last readv() read with `header`, each
+        run one slice of the buffer (valid until the next readv()). ValueError as there."""
+        frame_size, first, rest = self.frame_size, self._first, self._rest
+        count = 1 + -(-max(0, length - first) // rest)
+        if count > MAX_CHUNKS:
+            raise ValueError(f"a {length}-byte packet needs {count} chunks, more than {MAX_CHUNKS}")
+        packet_id %= ID_SPACE
+        buffer, end = self._view.obj, count * frame_size
+        assert isinstance(buffer, bytearray)
+        buffer[0:end:frame_size] = _TYPES[:count]
+        buffer[1:end:frame_size] = bytes((packet_id >> 8,)) * count
+        buffer[2:end:frame_size] = bytes((packet_id & 0xFF,)) * count
+        buffer[3:end:frame_size] = _INDEXES[:count]
+        buffer[4:end:frame_size] = bytes((count,)) * count
+        buffer[CHUNK_HEADER:FIRST_CHUNK_HEADER] = header.network_bytes()
+        per_run = min(MAX_SEGMENTS, run_bytes // frame_size)
+        total = length + CHUNK_HEADER * count + VNET_HDR_LEN
+        return [([self._view[start * frame_size : min((start + per_run) * frame_size, total)]],
+                 min(per_run, count - start), min(per_run * frame_size, total - start * frame_size))
+                for start in range(0, count, per_run)]
+
+
 def run_frames(run: ChunkRun) -> list[bytes]:
     """The chunks of one run of chunk_runs() as frames, one bytes object each."""
     pieces = run[0]

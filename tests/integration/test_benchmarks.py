@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from benchmarks import repair, serial_latency, slip_codec
+from benchmarks import repair, serial_latency, slip_codec, syscalls
 from benchmarks.compare import METRICS, Sample, table
 from benchmarks.running import verdict_status
 
@@ -150,3 +150,36 @@ def test_table_with_offload_adds_its_rows_ratios_and_targets() -> None:
     without = table({"socat": [sample(600, 0.2, 60e3, 5)],
                      "linkbridge": [sample(1300, 0.2, 140e3, 40)]})
     assert len(without) == 1 + len(METRICS) and "off/lb" not in without[0]
+
+
+PERF_SUMMARY = """
+ Summary of events:
+
+ python (7792), 2444 events, 47.7%
+
+   syscall            calls  errors  total       min       avg       max       stddev
+                                     (msec)    (msec)    (msec)    (msec)        (%)
+   --------------- --------  ------ -------- --------- --------- ---------     ------
+   poll                 402      0  1934.568     0.000     4.812   816.895     42.16%
+   recvmsg              201     50     2.625     0.009     0.013     0.042      2.09%
+
+ python (7793), 28 events, 0.5%
+
+   syscall            calls  errors  total       min       avg       max       stddev
+                                     (msec)    (msec)    (msec)    (msec)        (%)
+   --------------- --------  ------ -------- --------- --------- ---------     ------
+   futex                 14     14  2626.033     0.000   187.574   211.925      7.71%
+   poll                   2      0     0.100     0.000     0.050     0.090      1.00%
+"""
+
+
+def test_syscalls_adds_up_threads_counts_failures_apart_and_takes_the_idle_rate_off() -> None:
+    counts = syscalls.summary_counts(PERF_SUMMARY.splitlines())
+    assert counts == {"poll": 404, "recvmsg": 151, "recvmsg!": 50, "futex!": 14}
+    idle = syscalls.summary_counts(PERF_SUMMARY.splitlines()[-2:])  # futex 14, poll 2 in 1 s
+    per_ping = syscalls.per_unit(counts, idle, 1.0, 2.0, 100)  # 2 s, 100 pings
+    assert per_ping == {"poll": 4.0, "recvmsg": 1.51, "recvmsg!": 0.5, "futex!": 0.0}
+    rows = syscalls.table({"a": per_ping, "b": {"poll": 2.0}}, 0.05)
+    assert rows[0].split() == ["syscall", "a", "b"]
+    assert rows[1].split() == ["poll", "4.00", "2.00"] and rows[-1].split()[0] == "total"
+    assert "futex!" not in "".join(rows)  # below the floor in every variant

@@ -36,6 +36,7 @@ from linkbridge.wire.offload import (
     TUN_F_USO4,
     TUN_F_USO6,
     VNET_HDR_LEN,
+    ChunkLayout,
     ChunkReassembler,
     VnetHeader,
     agreed_flags,
@@ -56,7 +57,7 @@ from linkbridge.wire.offload import (
     whole_run,
 )
 from linkbridge.wire.packet import internet_checksum, packet_problem
-from linkbridge.wire.segments import MAX_SEGMENTS, MAX_UDP_PAYLOAD
+from linkbridge.wire.segments import MAX_SEGMENTS, MAX_UDP_PAYLOAD, split_run
 
 SOURCE, DESTINATION = bytes([198, 19, 0, 1]), bytes([198, 19, 0, 2])
 headers = st.builds(VnetHeader, st.integers(0, 255), st.integers(0, 255),
@@ -392,6 +393,37 @@ def test_chunk_runs_are_the_documented_chunks_as_gso_sends(frame_size: int) -> N
             assert all(len(frame) == frame_size for frame in sent[:-1])  # one GSO send
         payload = runs[0][0][1]  # a slice of the packet, not a copy of it
         assert isinstance(payload, memoryview) and payload.obj is packet
+
+
+@pytest.mark.parametrize("frame_size", FRAME_SIZES)
+def test_a_read_into_the_chunk_layout_is_stamped_into_the_same_chunks(frame_size: int) -> None:
+    read_size = 65536 + VNET_HDR_LEN
+    layout = ChunkLayout(frame_size, read_size)
+    assert sum(map(len, layout.slots)) >= read_size
+    header = VnetHeader(NEEDS_CSUM, GSO_TCPV4, 40, 1400, 20, 16)
+    for size in boundary_sizes(frame_size):
+        packet = ip_packet(size, 4)
+        data = header.device_bytes() + packet
+        if len(data) > read_size:
+            continue
+        at = 0
+        for slot in layout.slots:  # as readv() fills them
+            piece = data[at : at + len(slot)]
+            slot[: len(piece)] = piece
+            at += len(slot)
+        assert layout.read(len(data)) == data
+        assert layout.header() == tuple(vars(header).values())
+        if size > max_packet(frame_size):
+            with pytest.raises(ValueError, match="chunks"):
+                layout.stamp(header, size, size)
+            continue
+        runs = layout.stamp(header, size, 65536 + size)
+        expected = chunk_runs(header, packet, frame_size, size)
+        assert [(count, length) for _pieces, count, length in runs] \
+            == [(count, length) for _pieces, count, length in expected]
+        for (pieces, _count, length), run in zip(runs, expected, strict=True):
+            assert len(pieces) == 1 and len(pieces[0]) == length  # one iovec per GSO send
+            assert split_run(bytes(pieces[0]), frame_size) == run_frames(run), size
 
 
 def test_a_single_run_packet_is_the_most_one_udp_send_carries() -> None:

@@ -334,3 +334,37 @@ def test_send_runs_writes_whole_runs_and_cuts_the_rest(devices: tuple[FakeDevice
     assert drops_here.drops == {drops.MALFORMED + drops.LENGTH_MISMATCH: 1}
     assert b.send_runs([(chunks[1][-1], 0)], frame_problem, drops_here) == 1
     assert devices[1].written() == [(TSO, packets[1])]
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_reads_after_a_super_packet_go_into_the_chunk_layout_with_the_same_result(
+        devices: tuple[FakeDevice, ...], refuse: bool) -> None:
+    """After a read cut into chunks the next read goes into the chunk layout (readv): super-
+    packets, plain and partial-checksum packets in turn leave as they leave a plain read, on a
+    link that takes runs and on one that refuses them (the chunks one by one)."""
+    link = GsoLink(refuse=refuse)
+    a, _b = agreed_pair(devices, link)
+    link.sent.clear()
+    big, other = tcp4(60000, complete=False), tcp4(1500, complete=False)
+    plain, partial = tcp4(100, complete=True), tcp4(10, complete=False)
+    reads = [(TSO, big), (TSO, other), (VnetHeader(), plain), (PARTIAL, partial), (TSO, big),
+             (TSO, big), (VnetHeader(), plain)]
+    expected, packet_id, laid_out = [], 0, []
+    for header, packet in reads:
+        devices[0].hand_out(header, packet)
+        laid_out.append(a.chunked_last)
+        frames: list[bytes] = []
+        a.read_frames(frames)
+        if header is TSO:
+            expected += chunk_frames(header, packet, 1472, packet_id)
+            packet_id += 1
+            assert frames == []  # sent on by the layer itself
+        else:
+            assert frames == [tcp4(len(packet) - 40, complete=True)]
+    assert laid_out == [False, True, True, False, False, True, True]
+    assert link.sent == expected
+    assert a.counters.offload["super_packets_read"] == 4
+    assert a.counters.offload["chunks_sent"] == len(expected)
+    assert a.counters.rx_packets == len(reads) and a.counters.drops == {}
+    with pytest.raises(BlockingIOError):
+        a.read_frames([])
