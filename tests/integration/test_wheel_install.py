@@ -35,7 +35,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = top / "source"
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE)  # the build writes into the tree it builds
     wheels = top / "wheels"
-    pip("wheel", "--no-deps", "--wheel-dir", str(wheels), str(source),
+    # built in the test venv, which has the build requirements (run.sh installs them there)
+    pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(source),
         str(source / "examples" / "linkbridge-tcp"))
     venv = top / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
