@@ -41,10 +41,15 @@ setup() {
     # `compat` puts only this directory on the path, not plugins/. The price: a file added or
     # removed after the install is not seen until the next one, so the stamp holds the list of
     # files, and a different list (or a missing link tree) installs again.
-    local stamp=$VENV/.installed files
-    files=$(find linkbridge plugins \( -name '*.py' -o -name py.typed \) -print | LC_ALL=C sort)
+    # The stamp holds the build requirements too (an install before they went into the venv is
+    # redone once).
+    local stamp=$VENV/.installed wanted requires
+    requires=$("$VENV/bin/python" -c 'import tomllib
+print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')
+    wanted=$(find linkbridge plugins \( -name '*.py' -o -name py.typed \) -print | LC_ALL=C sort)
+    wanted=$requires$'\n'$wanted
     if [[ ! -f $stamp || pyproject.toml -nt $stamp || examples/linkbridge-tcp/pyproject.toml -nt $stamp
-          || "$(<"$stamp")" != "$files" ]] || ! compgen -G 'build/__editable__.linkbridge-*' >/dev/null
+          || "$(<"$stamp")" != "$wanted" ]] || ! compgen -G 'build/__editable__.linkbridge-*' >/dev/null
     then
         # one progress line; pip's and the build backend's chatter goes to a log shown on failure
         local log=$VENV/install.log
@@ -53,9 +58,6 @@ setup() {
         # dependencies) go into the venv first and both packages build there: an isolated build
         # would install them again into a throwaway environment for each package (about 10
         # CPU-seconds of a fresh clone's set-up); the wheel test builds the same way.
-        local requires
-        requires=$("$VENV/bin/python" -c 'import tomllib
-print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')
         {
             mapfile -t requires <<<"$requires" &&
             "$VENV/bin/python" -m pip install -q "${requires[@]}" &&
@@ -64,7 +66,7 @@ print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requ
             # the example third-party plugin (docs/plugins.md): the test suite runs a lab over it
             "$VENV/bin/python" -m pip install -q --no-build-isolation -e examples/linkbridge-tcp
         } >"$log" 2>&1 || { tail -n 30 "$log" >&2; echo "run.sh: install failed, see $log" >&2; exit 1; }
-        printf '%s' "$files" >"$stamp"
+        printf '%s' "$wanted" >"$stamp"
     fi
 }
 
