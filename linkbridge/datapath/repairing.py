@@ -42,8 +42,8 @@ class RepairingEndpoint:
     """Wraps an open link: frames out are numbered (and acknowledged, retransmitted or
     protected by parity, per `mode`), frames in are taken once, in order for ARQ. `mtu`: the
     link's largest frame, which an acknowledgement riding on a data frame must fit in; a link
-    with figures (SendTiming) says how long each frame keeps it busy, so that parity goes
-    into its idle airtime. Over
+    with figures (SendTiming that knows its rate) says how long each frame keeps it busy, so
+    that parity goes into its idle airtime (over any other, parity goes as it is made). Over
     a link that says when it is ready (SendReadiness: a half-duplex radio) an acknowledgement
     waits until it is, asking every READY_POLL, so that it says all the peer's transmission
     brought and the layer above may send a frame for it to ride on first."""
@@ -54,8 +54,7 @@ class RepairingEndpoint:
         self.name = f"repair+{below.name}"
         self._lock = threading.Lock()
         self.counters: Counters = RepairCounters(below, self._status)
-        self.machine = LinkRepair(mode, settings, self.counters.drop, mtu,
-                                  below.frame_time if isinstance(below, SendTiming) else None)
+        self.machine = LinkRepair(mode, settings, self.counters.drop, mtu, _frame_time(below))
         self._clock = clock
         self._readiness = below if isinstance(below, SendReadiness) else None
         self._listeners: list[Callable[[str], None]] = []
@@ -130,3 +129,11 @@ class RepairingEndpoint:
     def _status(self) -> dict[str, object]:
         with self._lock:
             return self.machine.status()
+
+
+def _frame_time(link: Endpoint) -> Callable[[int], float] | None:
+    """How long a frame of so many bytes keeps `link` busy; None when it does not say (a
+    SendTiming link without a rate answers 0.0)."""
+    if isinstance(link, SendTiming) and link.frame_time(1) > 0:
+        return link.frame_time
+    return None

@@ -94,7 +94,7 @@ class FecSender:
         self.group_wait = group_wait
         self.parity = 0  # parity frames per full group, set from the receiver's loss report
         self._group: list[tuple[int, bytes]] = []
-        self._opened = 0.0
+        self._opened = self._last = 0.0  # when the open group got its first and last frame
         self._coders = _Coders()
 
     def add(self, seq: int, payload: bytes, now: float) -> list[Parity]:
@@ -112,6 +112,7 @@ class FecSender:
         if not self._group:
             self._opened = now
         self._group.append((seq, payload))
+        self._last = now
         if len(self._group) >= GROUP:
             bulk = now - self._opened < self.group_wait / 2
             parity += self.close(float("-inf") if bulk else now)
@@ -129,13 +130,17 @@ class FecSender:
         return False
 
     def due(self, now: float) -> list[Parity]:
-        """The parity of a group that waited `group_wait`."""
-        if self._group and self._opened + self.group_wait <= now:
+        """The parity of a group that waited `group_wait`, or a quarter of it since its last
+        frame (the traffic stopped: its frames' repair should not wait for more)."""
+        deadline = self.deadline()
+        if deadline is not None and deadline <= now:
             return self.close(now)
         return []
 
     def deadline(self) -> float | None:
-        return self._opened + self.group_wait if self._group else None
+        if not self._group:
+            return None
+        return min(self._opened + self.group_wait, self._last + self.group_wait / 4)
 
     def close(self, now: float = 0.0) -> list[Parity]:
         group, self._group = self._group, []

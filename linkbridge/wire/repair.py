@@ -57,6 +57,7 @@ OVERHEAD = HEADER  # what the layer takes from the link's MTU: an acknowledgemen
 PREFIX = extension_header(REPAIR)
 IDLE = 0.05  # s a frame keeps a link busy that does not say how long (SendTiming)
 PACE = 1.25  # parity frames sent per parity frame made, at most, between data frames
+REPORT_SOON = 0.5  # s: the loss report's wait while the peer's parity falls short of it
 LOSS_WEIGHT = 1 / 256  # of each frame resolved in the measured loss (the mean of all frames
 # until as many have been resolved: a start from 0 would say "no loss" for the first minute)
 
@@ -132,8 +133,10 @@ class LinkRepair:
         self._ack_due: float | None = None
         self._busy_until = float("-inf")  # when the link has sent what it was given
         self._credit = 0.0  # parity frames that may go out now, PACE per one made
+        self._last_data = float("-inf")  # when the latest DATA frame was sent
         self._unready = float("-inf")  # when tick() last found the link not ready
         self._piggybacked = False  # whether the latest DATA frame carried the acknowledgement
+        self._heard = (GROUP, 0)  # the latest parity frame's k and parity count (FEC)
 
     @property
     def retransmitting(self) -> bool:
@@ -150,12 +153,13 @@ class LinkRepair:
         self.sender.retransmit = self.retransmitting
         seq = self.sender.stamp(payload, now)
         frames = [self._data(seq, payload, now)]
+        self._last_data = now
         self._busy(frames, now)
         if self.coding:
             self.fec_out.parity = redundancy(self.peer_loss, GROUP)
             self._credit = min(PACE, self._credit + PACE * self.fec_out.parity / GROUP)
             self._parity += self.fec_out.add(seq, payload, now)
-        return frames
+        return frames + self._parity_out(now)
 
     def withdraw(self, now: float) -> None:
         """The DATA frame of the latest send() never left (the link's queue was full): forget
@@ -183,15 +187,26 @@ class LinkRepair:
             return []
         if kind == PARITY:
             self.stats["parity_received"] += 1
-            return self._rebuilt(self.fec_in.parity(body_parity(seq, body)), now)
+            parity = body_parity(seq, body)
+            self._heard = (parity.k, parity.m - parity.k)
+            return self._rebuilt(self.fec_in.parity(parity), now)
         self.receiver.hold = hold
-        due = now + (self.settings.ack_delay if self.mode != FEC else self.settings.report_every)
+        due = now + (self.settings.ack_delay if self.mode != FEC else self._report_wait())
         self._ack_due = due if self._ack_due is None else min(self._ack_due, due)
         gapless = self.receiver.gapless
         out = self.receiver.forward(oldest) + self.receiver.accept(seq, body, now)
         if gapless and not self.receiver.gapless and self.mode != FEC:
             self._ack_due = now  # a gap opened: tell the sender at once, as TCP's dupack
         return out + self._rebuilt(self.fec_in.data(seq, body), now)
+
+    def _report_wait(self) -> float:
+        """How long the loss report waits (FEC): REPORT_SOON while the parity heard falls
+        short of the loss measured here by more than a frame (the peer has not heard: a report
+        was lost, or none went yet), else the settings' report_every."""
+        k, parity = self._heard
+        if redundancy(self.loss, k) > parity + 1:
+            return min(REPORT_SOON, self.settings.report_every)
+        return self.settings.report_every
 
     def tick(self, now: float, ready: bool = True) -> tuple[list[bytes], list[bytes | None]]:
         """What is due at `now`: frames for the link (retransmissions, an acknowledgement,
@@ -207,17 +222,25 @@ class LinkRepair:
             self.stats["acks_sent"] += 1
         if self.coding:
             self._parity += self.fec_out.due(now)
-        if self._parity and self._parity_due() <= now:
-            sent, self._parity = self._parity, []  # waited long enough: all of it
-        elif self._parity and self._busy_until <= now and self._credit >= 1:
-            sent, self._parity = self._parity[:1], self._parity[1:]  # into idle airtime,
-            self._credit -= 1  # as they are made: a data frame meets one at most
-        else:
-            sent = []
-        frames += [parity_frame(parity) for parity in sent]
-        self.stats["parity_sent"] += len(sent)
         self._busy(frames, now)
-        return frames, self.receiver.expire(now)
+        return frames + self._parity_out(now), self.receiver.expire(now)
+
+    def _parity_out(self, now: float) -> list[bytes]:
+        """The parity frames to send at `now`: all that is due (a bulk group's, or any over
+        a link without figures, which pacing could only guess at), else one into idle airtime
+        as they are made (a data frame meets one at most)."""
+        if self._parity and self._parity_due() <= now:
+            sent, self._parity = self._parity, []
+        elif self._parity and self._busy_until <= now and (
+                self._credit >= 1 or self._stopped() <= now):
+            sent, self._parity = self._parity[:1], self._parity[1:]
+            self._credit = max(0.0, self._credit - 1)
+        else:
+            return []
+        frames = [parity_frame(parity) for parity in sent]
+        self.stats["parity_sent"] += len(frames)
+        self._busy(frames, now)
+        return frames
 
     def _quiet(self) -> float:
         """Since when the link is quiet, for the retransmission timer (half duplex: it has
@@ -226,8 +249,16 @@ class LinkRepair:
             return float("-inf")
         return max(self._busy_until, self._unready)
 
+    def _stopped(self) -> float:
+        """From when the traffic has stopped (no data frame for a quarter of a group's wait):
+        the parity waiting goes into idle airtime whatever the credit."""
+        return self._last_data + self.settings.group_wait / 4
+
     def _parity_due(self) -> float:
-        """When the parity waiting must go, idle airtime or not (a bulk group's: at once)."""
+        """When the parity waiting must go, idle airtime or not (a bulk group's, or over a
+        link without figures: at once)."""
+        if self._frame_time is None:
+            return float("-inf")
         return min(parity.made_at for parity in self._parity) + self.settings.parity_wait
 
     def _busy(self, frames: list[bytes], now: float) -> None:
@@ -249,8 +280,8 @@ class LinkRepair:
                  self.fec_out.deadline() if self.coding else None]
         if self._parity:
             times.append(self._parity_due())
-            if self._credit >= 1:
-                times.append(self._busy_until)
+            times.append(max(self._busy_until,
+                             float("-inf") if self._credit >= 1 else self._stopped()))
         return min((t for t in times if t is not None), default=None)
 
     def status(self) -> dict[str, object]:

@@ -227,10 +227,22 @@ def test_fec_rebuilds_any_k_of_a_group() -> None:
 def test_a_short_group_closes_after_its_wait() -> None:
     sender = FecSender(group_wait=0.5)
     sender.parity = 2
-    assert sender.add(0, b"lonely", 0.0) == []
+    for seq in range(5):  # steady frames: the group waits its whole wait
+        assert sender.add(seq, b"steady", seq * 0.1) == []
     assert sender.deadline() == 0.5
+    assert sender.due(0.45) == []
     parity = sender.due(0.5)
-    assert [p.k for p in parity] == [1] and len(parity) == 1
+    assert [p.k for p in parity] == [5] and len(parity) == 1
+
+
+def test_a_group_closes_when_the_traffic_stops() -> None:
+    """A quarter of its wait after its last frame: the repair of a burst's last frames does
+    not wait for frames that do not come."""
+    sender = FecSender(group_wait=2.0)
+    sender.parity = 4
+    assert sender.add(0, b"last", 0.0) == []
+    assert sender.deadline() == 0.5
+    assert [p.k for p in sender.due(0.5)] == [1]
 
 
 def test_ack_covers_what_it_names() -> None:
