@@ -23,7 +23,16 @@ from linkbridge.wire.fec import (
     residual,
 )
 from linkbridge.wire.frames import EXTENSION_HEADER, REPAIR, extension_header, extension_subtype
-from linkbridge.wire.repair import ACK, OVERHEAD, LinkRepair, Settings, link_settings, parse
+from linkbridge.wire.repair import (
+    ACK,
+    DATA,
+    OVERHEAD,
+    REPORT_SOON,
+    LinkRepair,
+    Settings,
+    link_settings,
+    parse,
+)
 
 STEP = 0.01  # s of simulated time per step
 
@@ -419,6 +428,40 @@ def test_fec_parity_goes_into_idle_airtime_one_frame_at_a_time() -> None:
     assert made * 0.9 <= parity <= made * 1.1
     assert waited <= parity + 1 and waited < 0.4 * 600
 
+
+
+def test_a_bulk_groups_parity_goes_with_the_frame_that_completes_it() -> None:
+    """100 frames/s over 256 kbit/s: the parity goes out with the group's last data frame,
+    not at a later tick (the endpoint ticks when its receive thread wakes: a frame lost early
+    in the group fell a receiver's window behind before the parity came)."""
+    a = LinkRepair("fec", frame_time=lambda size: size * 8 / 256_000)
+    a.peer_loss = 0.2
+    sent = [a.send(bytes(104), i / 100) for i in range(GROUP)]
+    assert [len(frames) for frames in sent] == [1] * (GROUP - 1) + [1 + redundancy(0.2, GROUP)]
+
+
+def test_over_a_link_without_figures_parity_goes_as_it_is_made() -> None:
+    """A slow group (telemetry) over a link that does not say how long a frame keeps it busy:
+    nothing to pace by, so its parity goes with the frame that completes it."""
+    a = LinkRepair("fec")
+    a.peer_loss = 0.1
+    sent = [a.send(bytes(40), i / 10) for i in range(GROUP)]
+    assert len(sent[-1]) == 1 + redundancy(0.1, GROUP)
+
+
+@pytest.mark.parametrize("peer_loss", [0.0, 0.2])
+def test_the_loss_report_comes_soon_while_the_parity_heard_falls_short(
+        peer_loss: float) -> None:
+    """A fifth of the frames lost: a receiver that hears no parity (its report was lost, or
+    none went yet) reports after REPORT_SOON; one that hears enough, after report_every."""
+    a, b = LinkRepair("fec"), LinkRepair("fec")
+    a.peer_loss = peer_loss
+    for i in range(100):
+        for frame in a.send(bytes(40), 0.0):
+            if frame[EXTENSION_HEADER] != DATA or i % 5 != 4:
+                b.receive(frame, 0.0)
+    assert 0.15 < b.loss < 0.25
+    assert b.deadline() == (REPORT_SOON if peer_loss == 0 else Settings().report_every)
 
 HALF_DUPLEX = link_settings(3.9, half_duplex=True)  # the 1200 bit/s radio's round trip
 
