@@ -92,6 +92,7 @@ class FecSender:
 
     def __init__(self, group_wait: float) -> None:
         self.group_wait = group_wait
+        self.quiet = group_wait / 4  # s without a frame: the traffic stopped
         self.parity = 0  # parity frames per full group, set from the receiver's loss report
         self._group: list[tuple[int, bytes]] = []
         self._opened = self._last = 0.0  # when the open group got its first and last frame
@@ -130,8 +131,8 @@ class FecSender:
         return False
 
     def due(self, now: float) -> list[Parity]:
-        """The parity of a group that waited `group_wait`, or a quarter of it since its last
-        frame (the traffic stopped: its frames' repair should not wait for more)."""
+        """The parity of a group that waited `group_wait`, or `quiet` since its last frame
+        (the traffic stopped: its frames' repair should not wait for more)."""
         deadline = self.deadline()
         if deadline is not None and deadline <= now:
             return self.close(now)
@@ -140,7 +141,7 @@ class FecSender:
     def deadline(self) -> float | None:
         if not self._group:
             return None
-        return min(self._opened + self.group_wait, self._last + self.group_wait / 4)
+        return min(self._opened + self.group_wait, self._last + self.quiet)
 
     def close(self, now: float = 0.0) -> list[Parity]:
         group, self._group = self._group, []

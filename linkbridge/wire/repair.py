@@ -250,9 +250,9 @@ class LinkRepair:
         return max(self._busy_until, self._unready)
 
     def _stopped(self) -> float:
-        """From when the traffic has stopped (no data frame for a quarter of a group's wait):
-        the parity waiting goes into idle airtime whatever the credit."""
-        return self._last_data + self.settings.group_wait / 4
+        """From when the traffic has stopped (no data frame for FecSender.quiet): the parity
+        waiting goes into idle airtime whatever the credit."""
+        return self._last_data + self.fec_out.quiet
 
     def _parity_due(self) -> float:
         """When the parity waiting must go, idle airtime or not (a bulk group's, or over a
