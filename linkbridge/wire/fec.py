@@ -1,8 +1,8 @@
 """Packet-level FEC (`--repair fec`): parity frames over groups of numbered frames, from zfec's
 Reed-Solomon erasure code (MDS: any k of a group's k + r frames rebuild its k data frames), so
 a lost frame is rebuilt without a round trip. Data frames go out as they come; a group closes
-when it holds GROUP frames or has waited `group_wait`, and its parity frames wait for idle
-airtime. The parity count follows the loss the receiver reports (none at 0% loss). Pure: the
+when it holds GROUP frames, has waited `group_wait` or has had no frame for `quiet`, and its
+parity frames go to the repair layer (wire/repair.py paces them). The parity count follows the loss the receiver reports (none at 0% loss). Pure: the
 caller passes the time. docs/repair.md has the wire format.
 """
 
