@@ -2,8 +2,9 @@
 Reed-Solomon erasure code (MDS: any k of a group's k + r frames rebuild its k data frames), so
 a lost frame is rebuilt without a round trip. Data frames go out as they come; a group closes
 when it holds GROUP frames, has waited `group_wait` or has had no frame for `quiet`, and its
-parity frames go to the repair layer (wire/repair.py paces them). The parity count follows the loss the receiver reports (none at 0% loss). Pure: the
-caller passes the time. docs/repair.md has the wire format.
+parity frames go to the repair layer (wire/repair.py paces them). The parity count follows
+the loss the receiver reports (none at 0% loss). Pure: the caller passes the time.
+docs/repair.md has the wire format.
 """
 
 from __future__ import annotations
