@@ -10,7 +10,9 @@ linkbridge over the same link (same seed), and prints them side by side:
   beside it; every repaired transfer intact (plain's unchanged as far as it got).
 - `tnc`: the half-duplex radio with TNC timing (1200 bit/s, txdelay 300 ms, txtail 100 ms,
   persist 63, slottime 100 ms, MTU 256; sim.md's Dire Wolf calibration) at 10% loss: a TCP
-  transfer of 200 full frames A -> B, ARQ >= 1.5x plain's goodput.
+  transfer of 200 full frames A -> B, ARQ >= 1.5x plain's goodput; the medium's airtime
+  per kind of frame (data, retransmission, ACK, small frames such as TCP ACKs, key-ups)
+  of each station, and the ceiling the channel leaves.
 - `udp`: telemetry, 10 packets/s of 40-byte payloads over 10% loss at 9600 bit/s (3,000
   packets): FEC delivers >= 99%, its median one-way delay <= 10 ms above plain's; ARQ's
   delivery and delay beside it.
@@ -30,6 +32,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from linkbridge_sim.links import SimLink
+from linkbridge_sim.medium_protocol import DEFAULT_PORT
+from linkbridge_sim.radiolab import medium_stats
+
 from benchmarks.compression import Line
 from benchmarks.running import run_measurements
 from benchmarks.slow_queue import DIRE_WOLF
@@ -37,15 +43,18 @@ from linkbridge.errors import LinkbridgeError
 from linkbridge.lab.layers import tunnel_pair
 from linkbridge.lab.probes import StreamResult, TransferResult, tcp_transfer, udp_stream
 from linkbridge.lab.run import lab_tunnels
-from linkbridge.lab.topology import OVERLAY, TwoHosts, two_hosts
+from linkbridge.lab.topology import OVERLAY, UNDERLAY, TwoHosts, two_hosts
 from linkbridge.ops.status_data import Repair
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.wire.fec import GROUP
+from linkbridge.wire.repair import ACK, AGAIN, DATA, FLAGS, OVERHEAD, PARITY, PREFIX
 
 RATE = 9600
 LINK = f"sim:?rate={RATE}&mtu=256&limit=20"
 TNC_LINK = f"sim:?{DIRE_WOLF}"
 TNC_RATE, TNC_LOSS, TNC_FRAMES, TNC_TARGET = 1200, 0.10, 200, 1.5
+TCP_HEADERS = 52  # IPv4 and TCP with timestamps
+KINDS = ("data", "retransmission", "ack", "parity", "small", "key-ups")
 ARQ_TARGETS = {0.05: 0.92, 0.10: 0.82, 0.20: 0.68}
 OVERHEAD_TARGET = 0.90
 UDP_LOSS, UDP_RATE, UDP_SIZE = 0.10, 10.0, 40
@@ -115,13 +124,58 @@ def side_by_side(labs: Sequence[Lab], work: Callable[[Lab], T]) -> dict[str, T]:
 
 
 def transfers(link: str, modes: Sequence[str], size: int, rate: float,
-              registry: LinkRegistry) -> dict[str, TransferResult]:
+              registry: LinkRegistry, air: dict[str, Air] | None = None
+              ) -> dict[str, TransferResult]:
     """One TCP transfer of `size` bytes A -> B per mode, side by side (each stops after 3x
-    its time at `rate` bit/s)."""
+    its time at `rate` bit/s); into `air`, each mode's airtime by kind (a radio medium's)."""
+    def transfer(lab: Lab) -> TransferResult:
+        result = tcp_transfer(lab.hosts.b, OVERLAY[1], lab.hosts.a, size, timeout=120.0,
+                              limit=size * 8 / rate * 3)
+        if air is not None:
+            air[lab.mode] = airtime(lab.hosts)
+        return result
+
     with labs(link, modes, registry) as found:
-        return side_by_side(found, lambda lab: tcp_transfer(
-            lab.hosts.b, OVERLAY[1], lab.hosts.a, size, timeout=120.0,
-            limit=size * 8 / rate * 3))
+        return side_by_side(found, transfer)
+
+
+Air = dict[str, dict[str, float]]  # station -> kind of frame -> seconds on the air
+
+
+def kind(head: str) -> str:
+    """The kind of frame the medium's count by head (channel.head()) names."""
+    if head == "other":
+        return "data"
+    first, small = bytes.fromhex(head.split("/")[0]), head.endswith("/small")
+    if first[:len(PREFIX)] != PREFIX or len(first) <= len(PREFIX):
+        return "small" if small else "data"
+    flags = first[len(PREFIX)]
+    found = {DATA: "retransmission" if flags & AGAIN else "small" if small else "data",
+             ACK: "ack", PARITY: "parity"}
+    return found.get(flags & ~FLAGS, "data")
+
+
+def airtime(hosts: TwoHosts) -> Air:
+    """Each station's seconds on the air by kind of frame, from the medium's counters; the
+    key-ups are its airtime besides its frames' data (key-up delays and tails)."""
+    stations = medium_stats(hosts.a, (UNDERLAY[0], DEFAULT_PORT))["stations"]
+    labels = {UNDERLAY[0]: "A", UNDERLAY[1]: "B"}
+    found: Air = {}
+    for key, counts in stations.items():
+        spent = dict.fromkeys(KINDS, 0.0)
+        for head, (_, seconds) in counts["heads"].items():
+            spent[kind(head)] += seconds
+        spent["key-ups"] = counts["airtime"] - sum(spent.values())
+        found[labels.get(key.rsplit(":", 1)[0], key)] = spent
+    return found
+
+
+def air_text(air: dict[str, Air]) -> str:
+    """The airtime by kind of each mode's stations, one line each."""
+    return "\n    ".join(
+        f"{mode} air {station}: " + ", ".join(f"{name} {seconds:.1f} s"
+                                             for name, seconds in spent.items() if seconds)
+        for mode, stations in air.items() for station, spent in sorted(stations.items()))
 
 
 def intact(found: dict[str, TransferResult]) -> bool:
@@ -158,6 +212,8 @@ def tcp_lines(args: argparse.Namespace, registry: LinkRegistry) -> list[Line]:
         f"each >= {OVERHEAD_TARGET}x plain, intact",
         worst >= OVERHEAD_TARGET and intact(found))]
     for loss, target in ARQ_TARGETS.items():
+        if round(loss * 100) not in args.losses:
+            continue
         found = transfers(lossy(LINK, loss, args.seed, args.airtime), modes, size, RATE,
                           registry)
         ratio = goodput(found["arq"]) / plain if "arq" in found else 0.0
@@ -168,12 +224,27 @@ def tcp_lines(args: argparse.Namespace, registry: LinkRegistry) -> list[Line]:
     return lines
 
 
+def tnc_ceiling(registry: LinkRegistry) -> str:
+    """The goodput the radio leaves a bulk transfer at TNC_LOSS at most (full frames back to
+    back, key-ups and acknowledgements aside), plain and with the repair header."""
+    link = registry.create_link(f"sim:127.0.0.1:9?{DIRE_WOLF}")
+    assert isinstance(link, SimLink) and link.radio is not None and link.mtu is not None
+    frame = link.radio.airtime(link.mtu)
+    payload = link.mtu - TCP_HEADERS
+    best = {"off": payload, "arq": payload - OVERHEAD}
+    return f"ceiling at {TNC_LOSS:.0%} loss: " + ", ".join(
+        f"{mode} {(1 - TNC_LOSS) * size / frame:.1f} B/s" for mode, size in best.items())
+
+
 def tnc_line(args: argparse.Namespace, registry: LinkRegistry) -> Line:
     size = TNC_FRAMES * 200  # 200 full frames of TCP payload
+    air: dict[str, Air] = {}
     found = transfers(lossy(TNC_LINK, TNC_LOSS, args.seed, False), ("off", "arq"), size,
-                      TNC_RATE, registry)
+                      TNC_RATE, registry, air)
     ratio = goodput(found["arq"]) / goodput(found["off"]) if goodput(found["off"]) else 0.0
-    note = stopped(found, every=True)
+    ceiling = (f"{tnc_ceiling(registry)}; the target: "
+               f"{TNC_TARGET * goodput(found['off']):.1f} B/s")
+    note = "\n    ".join((stopped(found, every=True), ceiling, air_text(air)))
     return Target(f"TNC TCP B/s, loss {TNC_LOSS:.0%}",
                   {mode: goodput(result) for mode, result in found.items()}, "B/s", ratio,
                   f"arq >= {TNC_TARGET}x plain", ratio >= TNC_TARGET and intact(found), note)
@@ -229,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="which cases (default all: tcp tnc udp)")
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="line time of each TCP transfer at 9600 bit/s (default 60)")
+    parser.add_argument("--losses", nargs="+", type=int, default=[5, 10, 20],
+                        choices=[round(loss * 100) for loss in ARQ_TARGETS],
+                        help="the tcp case's loss rates in %% beside 0%% (default 5 10 20)")
     parser.add_argument("--packets", type=int, default=3000,
                         help="UDP telemetry packets per mode (default 3000)")
     parser.add_argument("--modes", nargs="+", default=["arq"], choices=["arq", "fec", "auto"],

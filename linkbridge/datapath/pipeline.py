@@ -571,8 +571,8 @@ def open_lower(lower: Lower, fragment_frame: int | None, stack: contextlib.ExitS
     if lower.repair.on:
         timing = lower.below.link
         round_trip = timing.round_trip() if isinstance(timing, SendTiming) else None
-        link = RepairingEndpoint(link, lower.repair.mode, link_settings(round_trip),
-                                 mtu=timing.mtu)
+        settings = link_settings(round_trip, half_duplex=isinstance(timing, SendReadiness))
+        link = RepairingEndpoint(link, lower.repair.mode, settings, mtu=timing.mtu)
     if fragment_frame is None:
         return link
     return FragmentingEndpoint(link, fragment_frame, lower.fragment.timeout)

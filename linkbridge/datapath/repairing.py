@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 
 from linkbridge.datapath.counters import Counters
-from linkbridge.datapath.endpoint import Endpoint, PathMtu
+from linkbridge.datapath.endpoint import Endpoint, PathMtu, SendReadiness, SendTiming
 from linkbridge.wire import drops
 from linkbridge.wire.repair import OVERHEAD, LinkRepair, Settings
+
+READY_POLL = 0.05  # s: how often an acknowledgement that waits asks whether the link is ready
 
 
 class RepairCounters(Counters):
@@ -39,7 +41,12 @@ class RepairCounters(Counters):
 class RepairingEndpoint:
     """Wraps an open link: frames out are numbered (and acknowledged, retransmitted or
     protected by parity, per `mode`), frames in are taken once, in order for ARQ. `mtu`: the
-    link's largest frame, which an acknowledgement riding on a data frame must fit in."""
+    link's largest frame, which an acknowledgement riding on a data frame must fit in; a link
+    with figures (SendTiming that knows its rate) says how long each frame keeps it busy, so
+    that parity goes into its idle airtime (over any other, parity goes as it is made). Over
+    a link that says when it is ready (SendReadiness: a half-duplex radio) an acknowledgement
+    waits until it is, asking every READY_POLL, so that it says all the peer's transmission
+    brought and the layer above may send a frame for it to ride on first."""
 
     def __init__(self, below: Endpoint, mode: str, settings: Settings | None = None,
                  clock: Callable[[], float] = time.monotonic, mtu: int | None = None) -> None:
@@ -47,8 +54,9 @@ class RepairingEndpoint:
         self.name = f"repair+{below.name}"
         self._lock = threading.Lock()
         self.counters: Counters = RepairCounters(below, self._status)
-        self.machine = LinkRepair(mode, settings, self.counters.drop, mtu)
+        self.machine = LinkRepair(mode, settings, self.counters.drop, mtu, _frame_time(below))
         self._clock = clock
+        self._readiness = below if isinstance(below, SendReadiness) else None
         self._listeners: list[Callable[[str], None]] = []
 
     def send(self, packet: bytes) -> None:
@@ -64,16 +72,20 @@ class RepairingEndpoint:
         self.counters.sent(len(packet))
 
     def receive(self, timeout: float) -> list[bytes]:
-        deadline = self.machine.deadline()
+        ready = self._ready()
+        deadline = self.machine.deadline(ready)
         if deadline is not None:
             timeout = min(timeout, max(0.0, deadline - self._clock()))
+        if not ready and self.machine.ack_waiting:
+            timeout = min(timeout, READY_POLL)
         frames = self.below.receive(timeout)
+        ready = self._ready()
         with self._lock:
             now = self._clock()
             items: list[bytes | None] = []
             for frame in frames:
                 items += self.machine.receive(frame, now)
-            due, given_up = self.machine.tick(now)
+            due, given_up = self.machine.tick(now, ready)
             self._put(due)
         packets = []
         for item in items + given_up:
@@ -98,6 +110,9 @@ class RepairingEndpoint:
     def close(self) -> None:
         self.below.close()
 
+    def _ready(self) -> bool:
+        return self._readiness is None or self._readiness.ready()
+
     def _put(self, frames: Sequence[bytes]) -> None:
         for frame in frames:
             before = self._queue_drops()
@@ -114,3 +129,11 @@ class RepairingEndpoint:
     def _status(self) -> dict[str, object]:
         with self._lock:
             return self.machine.status()
+
+
+def _frame_time(link: Endpoint) -> Callable[[int], float] | None:
+    """How long a frame of so many bytes keeps `link` busy; None when it does not say (a
+    SendTiming link without a rate answers 0.0)."""
+    if isinstance(link, SendTiming) and link.frame_time(1) > 0:
+        return link.frame_time
+    return None

@@ -22,6 +22,9 @@ MIN_RETRIES = 2
 MAX_RETRIES = 4
 MIN_RTO = 0.05  # s
 MAX_RTO = 30.0  # s: the backed-off timer's ceiling
+TURN = 0.75  # of the least RTT: over half duplex, an acknowledgement that comes this long after
+# a frame was sent answers a turn of the link that had it on the air (the shortest round trip
+# is a frame offered last to a transmission, less what the air's timing may vary)
 
 
 def seq_after(seq: int, count: int = 1) -> int:
@@ -80,8 +83,10 @@ class RttEstimator:
         self.srtt: float | None = None
         self.rttvar = initial / 2
         self.rto = initial
+        self.least: float | None = None  # the shortest sample
 
     def sample(self, rtt: float) -> None:
+        self.least = rtt if self.least is None else min(self.least, rtt)
         srtt, self.rttvar = smoothed(self.srtt, self.rttvar, rtt)
         self.srtt = srtt
         # at least twice the RTT: selective acknowledgements repair most losses sooner,
@@ -102,9 +107,10 @@ class ArqSender:
     "retransmissions" and "given_up"."""
 
     def __init__(self, rtt: RttEstimator, count: Callable[[str], None],
-                 retransmit: bool = True) -> None:
+                 retransmit: bool = True, half_duplex: bool = False) -> None:
         self.rtt = rtt
         self.retransmit = retransmit
+        self.half_duplex = half_duplex
         self._count = count
         self._next = 0
         self._pending: dict[int, _Pending] = {}
@@ -142,7 +148,10 @@ class ArqSender:
     def acknowledged(self, ack: Ack, now: float) -> None:
         """Forget the frames `ack` covers, each one sent once an RTT sample (Karn).
         A frame last sent before the newest frame `ack` covers is due at once: a selective
-        acknowledgement shows the gap (links seldom reorder; TCP's fast retransmit)."""
+        acknowledgement shows the gap (links seldom reorder; TCP's fast retransmit). Over
+        half duplex, so is one last sent TURN of the least RTT before `ack` came: the peer sent it
+        after the link turned around, when every frame sent before had been on the air (a
+        lost retransmission or a burst's last frame: no later frame shows those)."""
         newest = None  # when the newest frame covered was sent (sent once: no doubt which)
         for seq in [seq for seq in self._pending if ack.covers(seq)]:
             pending = self._pending.pop(seq)
@@ -150,21 +159,27 @@ class ArqSender:
                 # loss a fifth of them would each add a retransmission's wait)
                 self.rtt.sample(now - pending.sent_at)
                 newest = pending.sent_at if newest is None else max(newest, pending.sent_at)
+        if self.half_duplex and self.rtt.least is not None:
+            turned = now - TURN * self.rtt.least
+            newest = turned if newest is None else max(newest, turned)
         if newest is None:
             return
         for pending in self._pending.values():
             if pending.sent_at < newest:
-                pending.sent_at = min(pending.sent_at, now - self.rtt.rto)
                 pending.gap = True
 
-    def due(self, now: float) -> list[tuple[int, bytes]]:
-        """The frames to send again at `now` (their timers restart); frames retransmitted
-        `retries_for()` times already are given up instead."""
+    def due(self, now: float, quiet: float = float("-inf")) -> list[tuple[int, bytes]]:
+        """The frames to send again at `now`: those an acknowledgement showed missing, and
+        those whose timer ran out (their timers restart); frames retransmitted `retries_for()`
+        times already are given up instead. A timer runs from the frame's sending or from
+        `quiet`, whichever is later: over half duplex, when the link has sent all it was
+        given and stopped hearing the peer (before then no acknowledgement can come, and a
+        timer that ran meanwhile sent most of a long burst again)."""
         again = []
         limit = retries_for(self.rtt.rto)
         timed_out = False
         for seq, pending in list(self._pending.items()):
-            if pending.sent_at + self.rtt.rto > now:
+            if not pending.gap and max(pending.sent_at, quiet) + self.rtt.rto > now:
                 continue
             if pending.tries >= limit:
                 del self._pending[seq]
@@ -180,11 +195,12 @@ class ArqSender:
             self.rtt.back_off()
         return again
 
-    def deadline(self) -> float | None:
+    def deadline(self, quiet: float = float("-inf")) -> float | None:
         """When due() next has work (None: nothing outstanding)."""
         if not self._pending:
             return None
-        return min(p.sent_at for p in self._pending.values()) + self.rtt.rto
+        return min(float("-inf") if p.gap else max(p.sent_at, quiet) + self.rtt.rto
+                   for p in self._pending.values())
 
 
 class Receiver:

@@ -41,6 +41,9 @@ from linkbridge_sim.reception import Reception, survives
 
 Airtime = Callable[[int], float]  # seconds on air of a frame of so many bytes (data only)
 ALWAYS = 255  # persist value that always transmits on a free channel
+HEAD = 3  # bytes of a frame that name its kind in the airtime count by head
+SMALL = 96  # bytes: a frame this short is counted apart from longer ones of its head
+HEADS = 32  # heads counted apart at most (the counters go in one datagram); the rest: "other"
 READY_DEPTH = 2  # frames a ready station holds at most: one on the air, the next to follow it
 
 
@@ -111,6 +114,17 @@ class StationStats:
     duty_wait_time: float = 0.0
     queueing: float = 0.0  # sum over sent frames of offer -> start of transmission
     duty_peak: float = 0.0  # most airtime in any duty window (0 without a duty cycle)
+    # frames sent and their data's airtime (no key-up or tail) by head(): what the layers
+    # above spend the air on (their frames' first bytes say which kind each is)
+    heads: dict[str, list[float]] = field(default_factory=dict)
+
+    def count_head(self, frame: bytes, airtime: float) -> None:
+        name = head(frame)
+        if name not in self.heads and len(self.heads) >= HEADS:
+            name = "other"
+        counted = self.heads.setdefault(name, [0, 0.0])
+        counted[0] += 1
+        counted[1] += airtime
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -184,6 +198,12 @@ class _Station:
     attempt_pending: bool = False
     slot_waited: bool = False  # (slotwait) it has waited its slot on a free channel
     duty_waiting: float | None = None  # when the head frame began to wait for the duty cycle
+
+
+def head(frame: bytes) -> str:
+    """A frame's kind as the airtime count by head has it: its first HEAD bytes in hex, and
+    `/small` for a frame of SMALL bytes or less (an acknowledgement beside full frames)."""
+    return frame[:HEAD].hex() + ("/small" if len(frame) <= SMALL else "")
 
 
 def _duty_cycle(radio: Radio) -> DutyCycle | None:
@@ -374,7 +394,9 @@ class Channel:
         radio, stats = station.radio, station.stats
         start = tx.data_end if tx.parts else tx.start
         part.start = start
-        part.data_end = max(start, tx.start + radio.txdelay) + radio.data_time(part.frame)
+        airtime = radio.data_time(part.frame)
+        part.data_end = max(start, tx.start + radio.txdelay) + airtime
+        stats.count_head(part.frame, airtime)
         tx.parts.append(part)
         end = part.data_end + radio.txtail
         stats.airtime += end - tx.end

@@ -23,7 +23,16 @@ from linkbridge.wire.fec import (
     residual,
 )
 from linkbridge.wire.frames import EXTENSION_HEADER, REPAIR, extension_header, extension_subtype
-from linkbridge.wire.repair import ACK, OVERHEAD, LinkRepair, Settings, link_settings, parse
+from linkbridge.wire.repair import (
+    ACK,
+    DATA,
+    OVERHEAD,
+    REPORT_SOON,
+    LinkRepair,
+    Settings,
+    link_settings,
+    parse,
+)
 
 STEP = 0.01  # s of simulated time per step
 
@@ -227,10 +236,22 @@ def test_fec_rebuilds_any_k_of_a_group() -> None:
 def test_a_short_group_closes_after_its_wait() -> None:
     sender = FecSender(group_wait=0.5)
     sender.parity = 2
-    assert sender.add(0, b"lonely", 0.0) == []
+    for seq in range(5):  # steady frames: the group waits its whole wait
+        assert sender.add(seq, b"steady", seq * 0.1) == []
     assert sender.deadline() == 0.5
+    assert sender.due(0.45) == []
     parity = sender.due(0.5)
-    assert [p.k for p in parity] == [1] and len(parity) == 1
+    assert [p.k for p in parity] == [5] and len(parity) == 1
+
+
+def test_a_group_closes_when_the_traffic_stops() -> None:
+    """A quarter of its wait after its last frame: the repair of a burst's last frames does
+    not wait for frames that do not come."""
+    sender = FecSender(group_wait=2.0)
+    sender.parity = 4
+    assert sender.add(0, b"last", 0.0) == []
+    assert sender.deadline() == 0.5
+    assert [p.k for p in sender.due(0.5)] == [1]
 
 
 def test_ack_covers_what_it_names() -> None:
@@ -366,3 +387,144 @@ def test_the_measured_loss_is_the_mean_until_it_has_enough_frames() -> None:
             b.receive(frame, seq / 10)
     b.tick(20 / 10 + Settings().fec_hold)  # the losses resolved
     assert b.loss == pytest.approx(0.1, abs=0.02)
+
+
+def test_fec_rebuilds_only_frames_of_their_own_group_after_the_numbers_wrap() -> None:
+    """Frames of one size, 10% loss, the sequence numbers wrapping a dozen times: every frame
+    delivered is one sent (a receiver that kept a frame past its cache once rebuilt garbage
+    from it and a later group of the same number)."""
+    sent = [b"%06d" % i * 8 for i in range(3000)]
+    result = run("fec", sent, loss=0.1, seed=4)
+    assert result.b.stats["repaired"] > 100
+    assert set(result.delivered) <= set(sent)
+
+
+def test_fec_parity_goes_into_idle_airtime_one_frame_at_a_time() -> None:
+    """Telemetry: a 74-byte frame every 100 ms over 9600 bit/s, the peer reporting 10% loss.
+    A parity frame goes only when the link has sent all it was given, and one at most between
+    two data frames, as fast as parity is made: so most data frames wait behind none (the
+    median delay stays plain's; each parity frame delays one data frame)."""
+    def airtime(size: int) -> float:
+        return size * 8 / 9600
+
+    a = LinkRepair("fec", frame_time=airtime)
+    a.peer_loss = 0.1
+    free = 0.0  # when the link has sent what it was given
+    waited = parity = 0  # data frames that found the link busy; parity frames sent
+    for i in range(600):
+        now = i / 10
+        for frame in a.send(bytes(68), now):
+            waited += free > now
+            free = max(free, now) + airtime(len(frame))
+        between = 0
+        while (due := a.deadline()) is not None and due < (i + 1) / 10:
+            for frame in a.tick(max(now, due))[0]:
+                assert free <= max(now, due), "a parity frame behind another frame"
+                free = max(free, due) + airtime(len(frame))
+                between, parity = between + 1, parity + 1
+            now = max(now, due)
+        assert between <= 1
+    made = redundancy(0.1, GROUP) / GROUP * 600
+    assert made * 0.9 <= parity <= made * 1.1
+    assert waited <= parity + 1 and waited < 0.4 * 600
+
+
+
+def test_a_bulk_groups_parity_goes_with_the_frame_that_completes_it() -> None:
+    """100 frames/s over 256 kbit/s: the parity goes out with the group's last data frame,
+    not at a later tick (the endpoint ticks when its receive thread wakes: a frame lost early
+    in the group fell a receiver's window behind before the parity came)."""
+    a = LinkRepair("fec", frame_time=lambda size: size * 8 / 256_000)
+    a.peer_loss = 0.2
+    sent = [a.send(bytes(104), i / 100) for i in range(GROUP)]
+    assert [len(frames) for frames in sent] == [1] * (GROUP - 1) + [1 + redundancy(0.2, GROUP)]
+
+
+def test_over_a_link_without_figures_parity_goes_as_it_is_made() -> None:
+    """A slow group (telemetry) over a link that does not say how long a frame keeps it busy:
+    nothing to pace by, so its parity goes with the frame that completes it."""
+    a = LinkRepair("fec")
+    a.peer_loss = 0.1
+    sent = [a.send(bytes(40), i / 10) for i in range(GROUP)]
+    assert len(sent[-1]) == 1 + redundancy(0.1, GROUP)
+
+
+@pytest.mark.parametrize("peer_loss", [0.0, 0.2])
+def test_the_loss_report_comes_soon_while_the_parity_heard_falls_short(
+        peer_loss: float) -> None:
+    """A fifth of the frames lost: a receiver that hears no parity (its report was lost, or
+    none went yet) reports after REPORT_SOON; one that hears enough, after report_every."""
+    a, b = LinkRepair("fec"), LinkRepair("fec")
+    a.peer_loss = peer_loss
+    for i in range(100):
+        for frame in a.send(bytes(40), 0.0):
+            if frame[EXTENSION_HEADER] != DATA or i % 5 != 4:
+                b.receive(frame, 0.0)
+    assert 0.15 < b.loss < 0.25
+    assert b.deadline() == (REPORT_SOON if peer_loss == 0 else Settings().report_every)
+
+HALF_DUPLEX = link_settings(3.9, half_duplex=True)  # the 1200 bit/s radio's round trip
+
+
+def test_over_half_duplex_an_acknowledgement_waits_for_the_turn_and_says_it_all() -> None:
+    """While the peer's transmission goes on the link is not ready: an acknowledgement
+    queued in the radio then would go out stale (and one per frame); it waits, and says
+    what the whole transmission brought."""
+    a, b = LinkRepair("arq", HALF_DUPLEX), LinkRepair("arq", HALF_DUPLEX)
+    frames = [a.send(b"%d" % i, 0.0)[0] for i in range(5)]
+    for i, frame in enumerate(frames):
+        now = 1.0 + 2 * i
+        if i != 1:  # lost: a gap, acknowledged at once when the link is ready
+            b.receive(frame, now)
+        assert b.tick(now, ready=False)[0] == []
+        due = b.deadline(ready=False)
+        assert due is None or due > now  # nothing due while it waits: no busy loop
+    assert b.ack_waiting
+    acks, _ = b.tick(10.0, ready=True)
+    assert len(acks) == 1
+    parsed = parse(acks[0])
+    assert parsed is not None and parsed[0] == ACK and parsed[4] is not None
+    assert [parsed[4].covers(seq) for seq in range(5)] == [True, False, True, True, True]
+    assert b.tick(10.0, ready=True)[0] == []  # the next one an RTT on (the gap is held)
+
+
+def test_over_half_duplex_a_frame_an_acknowledgement_after_the_turn_misses_is_sent_again() -> None:
+    """A burst's last frame, or a retransmission, has no later frame to show its loss: an
+    acknowledgement that answers the turn after it (it comes most of the least RTT later)
+    shows it lost, and it goes again at once, not after an RTO of many seconds; a frame sent
+    while the acknowledgement was on its way is not."""
+    a, b = LinkRepair("arq", HALF_DUPLEX), LinkRepair("arq", HALF_DUPLEX)
+    b.receive(a.send(b"first", 0.0)[0], 2.0)
+    a.receive(b.tick(2.0 + HALF_DUPLEX.ack_delay)[0][0], 4.0)  # the least RTT: 4 s
+    b.receive(a.send(b"burst", 10.0)[0], 12.0)
+    a.send(b"last", 10.1)  # lost
+    acks, _ = b.tick(12.0 + HALF_DUPLEX.ack_delay)
+    a.send(b"meanwhile", 13.5)  # offered while the acknowledgement is on the air
+    a.receive(acks[0], 14.0)
+    again, _ = a.tick(14.0)
+    assert [frame[EXTENSION_HEADER + 1] for frame in again] == [2]  # "last" alone
+    assert parse(again[0]) is not None and b.receive(again[0], 16.0) == [b"last"]
+    plain = LinkRepair("arq", link_settings(3.9))  # full duplex: the timer's business
+    plain.receive(LinkRepair("arq").send(b"x", 0.0)[0], 0.0)
+    assert plain.sender.half_duplex is False
+
+
+def test_over_half_duplex_the_timer_waits_until_the_link_is_quiet() -> None:
+    """A burst of frames keeps the 1200 bit/s radio for many seconds, and the peer cannot
+    answer before it ends: a timer run from each frame's sending sent most of the burst again
+    (more airtime on copies than on data). It runs from when the link has sent all it was
+    given (its figures) and last heard the peer (not ready)."""
+    def airtime(size: int) -> float:
+        return 1.85  # a frame of the radio, whatever its size
+
+    a = LinkRepair("arq", HALF_DUPLEX, frame_time=airtime)
+    for i in range(5):
+        a.send(b"%d" % i, 0.0)  # on the air until 9.25 s
+    rto = a.rtt.rto
+    assert a.tick(rto)[0] == [] and a.tick(9.25 + rto - 0.1)[0] == []
+    assert a.deadline() == pytest.approx(9.25 + rto)
+    a.tick(10.0, ready=False)  # the peer's transmission: the timer starts again after it
+    assert a.tick(9.25 + rto)[0] == [] and len(a.tick(10.0 + rto)[0]) == 5
+    full = LinkRepair("arq", link_settings(3.9), frame_time=airtime)
+    full.send(b"0", 0.0)
+    assert len(full.tick(rto)[0]) == 1  # full duplex: from the frame's sending

@@ -531,3 +531,24 @@ def test_a_station_with_frames_queued_behind_a_busy_channel_is_not_ready() -> No
     channel.offer("b", bytes(40), 0.2)  # waits for A's transmission
     assert channel.readiness("b") == Readiness(1, 1, True)
     assert not channel.readiness("b").ready(1)
+
+
+def test_the_airtime_is_counted_by_frame_head_apart_from_key_ups() -> None:
+    """What the layers above spend the air on: frames and their data's seconds by their
+    first bytes (short ones apart); the key-up and tail are the rest of the airtime."""
+    radio = rate_radio(9600.0, persist=255, txdelay=0.030, txtail=0.010, burst=3)
+    channel = channel_with({"a": radio, "b": radio})
+    for frame in (b"\x20\x03\x01" + bytes(200), b"\x20\x03\x21" + bytes(200),
+                  b"\x20\x03\x01" + bytes(200)):
+        channel.offer("a", frame, 1.0)
+    channel.offer("a", b"\x45\x00\x00" + bytes(40), 1.0)  # the next key-up: the burst is full
+    run_until(channel, 10.0)
+    heads = channel.stats("a").heads
+    full = 203 * 8 / 9600
+    assert heads == {"200301": [2, pytest.approx(2 * full)], "200321": [1, pytest.approx(full)],
+                     "450000/small": [1, pytest.approx(43 * 8 / 9600)]}
+    keying = channel.stats("a").airtime - sum(seconds for _, seconds in heads.values())
+    assert keying == pytest.approx(2 * (0.030 + 0.010))
+    for first in range(40):  # kinds beyond 32 are counted together
+        channel.stats("b").count_head(bytes([first]) * 3, 0.1)
+    assert len(channel.stats("b").heads) == 33 and channel.stats("b").heads["other"][0] == 8
