@@ -43,11 +43,13 @@ setup() {
     # files, and a different list (or a missing link tree) installs again.
     # The stamp holds the build requirements too (an install before they went into the venv is
     # redone once).
-    local stamp=$VENV/.installed wanted requires
-    requires=$("$VENV/bin/python" -c 'import tomllib
-print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')
+    local stamp=$VENV/.installed wanted build_requires requires
+    build_requires=$(python3 -c 'import tomllib
+with open("pyproject.toml", "rb") as file:
+    print(" ".join(tomllib.load(file).get("build-system", {}).get("requires", [])))')
+    read -ra requires <<<"$build_requires"
     wanted=$(find linkbridge plugins \( -name '*.py' -o -name py.typed \) -print | LC_ALL=C sort)
-    wanted=$requires$'\n'$wanted
+    wanted=$build_requires$'\n'$wanted
     if [[ ! -f $stamp || pyproject.toml -nt $stamp || examples/linkbridge-tcp/pyproject.toml -nt $stamp
           || "$(<"$stamp")" != "$wanted" ]] || ! compgen -G 'build/__editable__.linkbridge-*' >/dev/null
     then
@@ -59,8 +61,7 @@ print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requ
         # would install them again into a throwaway environment for each package (about 10
         # CPU-seconds of a fresh clone's set-up); the wheel test builds the same way.
         {
-            mapfile -t requires <<<"$requires" &&
-            "$VENV/bin/python" -m pip install -q "${requires[@]}" &&
+            { ((${#requires[@]} == 0)) || "$VENV/bin/python" -m pip install -q "${requires[@]}"; } &&
             "$VENV/bin/python" -m pip install -q --no-build-isolation -e '.[test,fuzz]' \
                 --config-settings editable_mode=strict &&
             # the example third-party plugin (docs/plugins.md): the test suite runs a lab over it
