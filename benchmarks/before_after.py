@@ -7,9 +7,10 @@ one repetition of `compare` over both sides' variants and a socat for each side,
 of its own, all up at once: the pings of all of them interleaved, then TCP, the 64-byte flood
 and TCP over IPv6 of each variant on one side right after the same on the other, the side going
 first changing every round; then TCP via `sim:?loss=0.1%` likewise. Per row: each side's median
-[min..max], after/before of the medians, and socat's after/before (about 1.00 when both sides
-met the same machine: what shows the comparison fair). A row more than 5% worse in the
-direction that is worse for it (RSS too) is MISSED, and the exit status is then 1.
+[min..max], the median of each round's after/before (paired_ratio), and socat's likewise
+(about 1.00 when both sides met the same machine: what shows the comparison fair). A row more
+than 5% worse in the direction that is worse for it (RSS too) is MISSED, and the exit status is
+then 1.
 """
 
 from __future__ import annotations
@@ -112,6 +113,17 @@ def ratio(after: float | None, before: float | None) -> float | None:
     return after / before if after is not None and before else None
 
 
+def paired_ratio(after: list[Sample], before: list[Sample], key: str) -> float | None:
+    """The median over the rounds of after/before of figure `key` within each round (None:
+    no round has both). Each round measures both sides back to back, so a machine whose speed
+    drifts between rounds (this VM's host: the same pure-Python loop takes 0.36 to 0.57 s of
+    CPU in five runs in a row) moves both halves of a pair alike, and the median of the
+    pairs' ratios leaves the drift out, where the ratio of two medians keeps it."""
+    pairs = [ratio(getattr(a, key), getattr(b, key)) for a, b in zip(after, before, strict=True)]
+    known = [value for value in pairs if value is not None]
+    return statistics.median(known) if known else None
+
+
 def verdict(metric: Metric, change: float | None) -> str:
     """ok, or MISSED with how much worse, for a checked row; "" for a row that is not."""
     if not metric.better or change is None:
@@ -127,18 +139,18 @@ def table(samples: Samples, trees: dict[str, Installed]) -> list[str]:
     control's after/before of the same figure, which way is worse, the verdict."""
     variants = [name for name in samples["before"] if name != CONTROL]
     rows = [["figure", "variant", f"before ({trees['before'].label})",
-             f"after ({trees['after'].label})", "after/before", f"{CONTROL} a/b",
+             f"after ({trees['after'].label})", "after/before (paired)", f"{CONTROL} a/b",
              "worse if", "verdict"]]
     controls: list[float] = []
     for metric in METRICS + EXTRA_METRICS:
-        control = ratio(values_median(samples["after"][CONTROL], metric.key)[1],
-                        values_median(samples["before"][CONTROL], metric.key)[1])
+        control = paired_ratio(samples["after"][CONTROL], samples["before"][CONTROL],
+                               metric.key)
         if control is not None and metric.better:
             controls.append(control)
         for name in variants:
-            (before, median_before), (after, median_after) = (
-                values_median(samples[side][name], metric.key) for side in SIDES)
-            change = ratio(median_after, median_before)
+            before, after = (values_median(samples[side][name], metric.key)[0]
+                             for side in SIDES)
+            change = paired_ratio(samples["after"][name], samples["before"][name], metric.key)
             rows.append([metric.label, name,
                          spread(before, metric.fmt) if before else "-",
                          spread(after, metric.fmt) if after else "-",
