@@ -178,10 +178,12 @@ class DatagramEndpoint:
         """Append what one read yields, from the peer's socket first; BlockingIOError when
         both are empty."""
         run = self._read_conn()
-        if run is not None:
+        if run is None:
+            packets += self._read_bound()[1]
+        elif run[1]:
             packets += split_run(*run)
-            return
-        packets += self._read_bound()[1]
+        else:  # one datagram (no call more per packet than the read itself)
+            packets.append(run[0])
 
     def _read_run(self, runs: list[Run]) -> None:
         """Append one read as it came, (data, datagram size; 0 for a single datagram), as
@@ -199,7 +201,7 @@ class DatagramEndpoint:
         None when there is no such socket or it holds nothing."""
         if self._conn is None or (read := read_datagram(self._conn)) is None:
             return None
-        segment = gro_segment(read.ancillary)
+        segment = gro_segment(read.ancillary) if read.ancillary else 0
         count = -(-len(read.data) // segment) if segment else 1
         self.counters.coalesced_read(count)
         self.counters.rx_packets += count  # received() for each, in one step
@@ -260,13 +262,10 @@ class DatagramEndpoint:
                 raise LinkError(f"{self.name}: link is closed") from None
             raise
 
-    def send(self, packet: bytes) -> None:
-        self.send_to(packet, self.peer)
-
-    def send_to(self, packet: bytes, address: Address) -> None:
-        """Send `packet` to `address` (send(): to the peer)."""
+    def send(self, packet: bytes, address: Address | None = None) -> None:
+        """Send `packet` to `address` (None: to the peer)."""
         try:
-            self._sock.sendto(packet, address)
+            self._sock.sendto(packet, address or self.peer)
         except OSError as exc:
             self.counters.drop(send_drop_reason(exc))
         else:

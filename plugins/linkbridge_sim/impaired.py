@@ -111,7 +111,10 @@ class ImpairedSender:
                 self.events["corrupted"] += 1
         if all(r.at <= now for r in outcome.releases) and not self._scheduler.pending:
             for release in outcome.releases:  # due already, nothing ahead: no thread hop
-                self._hand(release)
+                if release.lost:
+                    self._hand(release)
+                else:  # _hand() written out for the packets that go on: one call less each
+                    self._deliver(release.packet)
         else:
             self._scheduler.submit(outcome.releases)
 

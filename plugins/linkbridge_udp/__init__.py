@@ -157,7 +157,7 @@ class UdpLink(Link):
         if address is None:  # a station a reload just took away
             self.counters.drop(UNKNOWN_STATION)
             return
-        self._socket().send_to(frame, address)
+        self._socket().send(frame, address)
 
     def send_all(self, frame: bytes) -> None:
         """Send `frame` to every station, one datagram each."""
@@ -166,7 +166,7 @@ class UdpLink(Link):
             return
         endpoint = self._socket()
         for address in self._stations:
-            endpoint.send_to(frame, address)
+            endpoint.send(frame, address)
 
     def receive(self, timeout: float) -> list[bytes]:
         if self.remote is None:
