@@ -103,10 +103,9 @@ def slot(side: str, name: str) -> str:
     return f"{name} {side}"
 
 
-def values_median(samples: list[Sample], key: str) -> tuple[list[float], float | None]:
-    """The figure `key` of each sample that has it, and their median (None: none has)."""
-    values = [value for sample in samples if (value := getattr(sample, key)) is not None]
-    return values, statistics.median(values) if values else None
+def known_values(samples: list[Sample], key: str) -> list[float]:
+    """The figure `key` of each sample that has it."""
+    return [value for sample in samples if (value := getattr(sample, key)) is not None]
 
 
 def ratio(after: float | None, before: float | None) -> float | None:
@@ -148,8 +147,7 @@ def table(samples: Samples, trees: dict[str, Installed]) -> list[str]:
         if control is not None and metric.better:
             controls.append(control)
         for name in variants:
-            before, after = (values_median(samples[side][name], metric.key)[0]
-                             for side in SIDES)
+            before, after = (known_values(samples[side][name], metric.key) for side in SIDES)
             change = paired_ratio(samples["after"][name], samples["before"][name], metric.key)
             rows.append([metric.label, name,
                          spread(before, metric.fmt) if before else "-",
