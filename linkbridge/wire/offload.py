@@ -215,7 +215,8 @@ class ChunkLayout:
         self.frame_size = frame_size
         self._first, self._rest = chunk_payloads(frame_size)
         count = 1 + -(-max(0, read_size - VNET_HDR_LEN - self._first) // self._rest)
-        self._view = memoryview(bytearray(count * frame_size))
+        self._buffer = bytearray(count * frame_size)
+        self._view = memoryview(self._buffer)
         self.slots = [self._view[CHUNK_HEADER:frame_size]] + [
             self._view[at + CHUNK_HEADER : at + frame_size]
             for at in range(frame_size, count * frame_size, frame_size)]
@@ -246,8 +247,7 @@ class ChunkLayout:
         if count > MAX_CHUNKS:
             raise ValueError(f"a {length}-byte packet needs {count} chunks, more than {MAX_CHUNKS}")
         packet_id %= ID_SPACE
-        buffer, end = self._view.obj, count * frame_size
-        assert isinstance(buffer, bytearray)
+        buffer, end = self._buffer, count * frame_size
         buffer[0:end:frame_size] = _TYPES[:count]
         buffer[1:end:frame_size] = bytes((packet_id >> 8,)) * count
         buffer[2:end:frame_size] = bytes((packet_id & 0xFF,)) * count
