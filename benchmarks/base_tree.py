@@ -102,8 +102,10 @@ def extract(full: str, path: str) -> None:
 
 
 def install(root: str) -> None:
-    """A venv in `root`/venv with the tree in `root`/tree installed as ./run.sh installs this
-    tree (strict editable mode, and the example plugin where the tree has it)."""
+    """A venv in `root`/venv with the tree in `root`/tree installed in strict editable mode,
+    with the example plugin where the tree has it, as ./run.sh installs this tree (but each
+    package built in an isolated environment from its own build requirements, which a commit
+    may state differently)."""
     venv, tree = os.path.join(root, "venv"), os.path.join(root, "tree")
     run([sys.executable, "-m", "venv", venv], "create the venv")
     pip = [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q"]
