@@ -54,6 +54,7 @@ class MediumStation:
         self._report: Readiness | None = None  # the medium's last
         self._heard = 0.0  # when the last datagram from the medium came
         self._listeners: list[Callable[[], None]] = []
+        self._early: list[bytes] = []  # what came with JOINED, for the first receive()
 
     def open(self) -> Counters:
         """Bind, join the medium (waiting for its answer) and return the carrier's counters."""
@@ -62,9 +63,13 @@ class MediumStation:
         try:
             while time.monotonic() < deadline:
                 endpoint.send(self._join)
-                for datagram in endpoint.receive(JOIN_RETRY):
+                datagrams = endpoint.receive(JOIN_RETRY)
+                for index, datagram in enumerate(datagrams):
                     if datagram[:1] == JOINED:
                         self.endpoint = endpoint
+                        # (a readiness report or a frame read in the same batch: handled by
+                        # the first receive(), after the caller's on_ready())
+                        self._early = datagrams[index + 1:]
                         log.info("%s: joined the medium at %s: %s", self.name,
                                  format_address(self.medium), self.radio.describe())
                         return endpoint.counters
@@ -134,7 +139,8 @@ class MediumStation:
         if self.endpoint is None:
             raise LinkError(f"{self.name}: used before open()")
         frames = []
-        for datagram in self.endpoint.receive(timeout):
+        datagrams, self._early = self._early or self.endpoint.receive(timeout), []
+        for datagram in datagrams:
             self._heard = time.monotonic()
             if datagram[:1] == FRAME:
                 frames.append(datagram[1:])
