@@ -1,5 +1,5 @@
 """Read a namespace's state: what exists (devices, routes, to check that nothing was left
-behind) and what its ICMP counters say."""
+behind), what its ICMP and UDP counters say and what its UDP sockets hold."""
 
 from __future__ import annotations
 
@@ -36,6 +36,15 @@ def snmp_counters(ns_name: str | None = None) -> dict[str, dict[str, int]]:
                  Path("/proc/thread-self/net/snmp").read_text().splitlines()]
     return {names[0].rstrip(":"): dict(zip(names[1:], map(int, values[1:]), strict=True))
             for names, values in zip(lines[::2], lines[1::2], strict=True)}
+
+
+def udp_queued(ns_name: str, port: int) -> int:
+    """Bytes waiting in the receive queues of namespace `ns_name`'s UDP sockets bound to local
+    `port` (/proc/net/udp's rx_queue, in the kernel's accounting of buffer space)."""
+    with netns.inside(ns_name):
+        rows = Path("/proc/thread-self/net/udp").read_text().splitlines()[1:]
+    return sum(int(fields[4].split(":")[1], 16) for fields in map(str.split, rows)
+               if int(fields[1].split(":")[1], 16) == port)
 
 
 def icmp_unreachables() -> int:
