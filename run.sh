@@ -31,7 +31,9 @@ setup() {
     if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
         need_debian __no_such_cmd__ python3-venv
     fi
-    if [[ ! -x $VENV/bin/python ]]; then
+    # (a venv whose creation was interrupted, e.g. by Ctrl-C, has no pip yet: made again)
+    if [[ ! -x $VENV/bin/python || ! -e $VENV/bin/pip ]]; then
+        rm -rf "$VENV"
         python3 -m venv "$VENV"
     fi
     # linkbridge is installed in setuptools' strict editable mode: it links every file of the

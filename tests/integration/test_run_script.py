@@ -32,6 +32,7 @@ def fake_checkout(tmp_path: Path) -> Path:
     bin_dir.mkdir(parents=True)
     (bin_dir / "python").write_text(NOISY_PIP)
     (bin_dir / "linkbridge").write_text("#!/bin/sh\necho \"lab ran: $*\"\n")
+    (bin_dir / "pip").write_text("#!/bin/sh\nexit 1\n")  # a venv made whole (run.sh looks)
     for program in bin_dir.iterdir():
         program.chmod(0o755)
     return tmp_path
