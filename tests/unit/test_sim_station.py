@@ -4,7 +4,7 @@ Pure logic: the station's endpoint is a fake that returns scripted batches."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from linkbridge_sim import station as station_module
@@ -17,7 +17,7 @@ from linkbridge.plugin import Counters
 class ScriptedEndpoint:
     """Returns `batches` one per receive() (then nothing) and keeps what is sent."""
 
-    batches: list[list[bytes]] = []
+    batches: ClassVar[list[list[bytes]]] = []
 
     def __init__(self, name: str, *_: Any) -> None:
         self.counters = Counters(name)
