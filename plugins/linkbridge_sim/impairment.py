@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from linkbridge.plugin import drops
 from linkbridge_sim.config import SimConfig
@@ -19,10 +19,10 @@ class DecisionSource(Protocol):
         """The random decisions for packet number `index` (None: pass it unimpaired)."""
 
 
-@dataclass(frozen=True)
-class Release:
+class Release(NamedTuple):
     """A packet to hand to the carrier at time `at` (same clock as `offer`'s `now`); a `lost`
-    one (loss_airtime) only takes its time on the channel: nobody receives it."""
+    one (loss_airtime) only takes its time on the channel: nobody receives it. (A NamedTuple:
+    one is made per packet, in a third of a frozen dataclass's time.)"""
 
     at: float
     packet: bytes

@@ -66,6 +66,8 @@ class RateQueue:
             self.busy_until = ready
         elif self.trace is not None:
             ready = self.trace.finish(max(0, size + self.overhead), ready)
+        if ready <= now:
+            return ready  # leaves at once: never held (the lossless, undelayed fast path)
         heapq.heappush(self._held, (ready, size))
         self._held_bytes += size
         return ready
