@@ -103,8 +103,9 @@ class Direction:
         if self._send_many is not None and len(passed) > 1:
             self._send_many(passed)
         else:
+            send = self.sink.send
             for packet in passed:
-                self.sink.send(packet)
+                send(packet)
         return len(packets) if self._sent_on is None else len(packets) + self._sent_on()
 
 
