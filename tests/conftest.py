@@ -103,17 +103,8 @@ def long_run(request: pytest.FixtureRequest) -> bool:
 PURE_CONFORMANCE = ("test_registered_with_summary_and_options",)
 
 
-# The order the tiers' files go out to the workers in (`./run.sh test` hands them out in
-# collection order): the reliability tier's long waits (a minute of handshake floods) first,
-# the integration tier's next, the unit tier's short files last to fill the workers' ends
-# evenly, and tests/vm at the very end, when the VM has finished.
-TIER_ORDER = {"reliability": 0, "integration": 1, "unit": 2, "vm": 3}
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the tiers (TIER_ORDER); mark the quick loop's tests `quick`: the unit tier and
-    the pure conformance checks."""
-    items.sort(key=lambda item: TIER_ORDER.get(tier_gate.tier_of(item.nodeid), 1))
+    """Mark the quick loop's tests `quick`: the unit tier and the pure conformance checks."""
     for item in items:
         is_unit = tier_gate.tier_of(item.nodeid) == "unit"
         if is_unit or (isinstance(item, pytest.Function) and item.cls is not None
