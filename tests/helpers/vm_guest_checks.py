@@ -45,7 +45,7 @@ from tests.helpers.vm_serial import check_uart_settings
 READY_TIMEOUT = 60.0  # TCG is slow
 MIXED_TRANSFER = 300_000  # bytes of TCP each way between the kernel and the userspace tunnel
 # loaded before the checks start
-GUEST_MODULES = ("tun", "ipip", "fou", "slip", "sch_netem", "ax25", "mkiss")
+GUEST_MODULES = ("tun", "ipip", "fou", "slip", "sch_netem", "sch_prio", "ax25", "mkiss")
 Figures = dict[str, Any]
 
 

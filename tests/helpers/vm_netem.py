@@ -30,9 +30,12 @@ from tests.helpers.distributions import median_gap
 HEADER = struct.Struct("!IqI")  # sequence number, send time (ns), CRC-32 of the two
 FRAME_OVERHEAD = 14 + 20 + 8  # Ethernet + IPv4 + UDP headers around a datagram's payload
 PORT = 6000
+FLOOR_PORT = 6001  # a delay case's own timing floor, sent beside it (see through_netem)
+FLOOR_PRIORITY = 1  # SO_PRIORITY of the floor's datagrams: the prio qdisc's second band
 SO_NO_CHECK = 11  # send UDP checksum 0: corrupted payloads are not dropped by the receiver
 SO_TIMESTAMPNS = 35
 SO_RCVBUFFORCE = 33
+SO_PRIORITY = 12
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 QUIET = 1.0  # seconds without arrivals (after the last send plus the delay) ending a run
@@ -71,9 +74,14 @@ CASES = {
 }
 # The timing floor: a fixed delay (no randomness), spaced like the delay cases. Its spread is
 # the timing noise of each side (in the VM mostly the emulated timer firing late), its median
-# less FLOOR_DELAY_MS the constant offset of the measurement.
+# less FLOOR_DELAY_MS the constant offset of the measurement. In the VM each delay case also
+# carries a floor of its own at the same time (every FLOOR_EVERY-th send, through a second netem
+# with this fixed delay): the guest shares this machine with the suite's other tiers, and a
+# stall of its emulated CPU delays both alike (a p99 of 84 ms where the delay ends at 50 came
+# with a floor measured a minute earlier).
 FLOOR_DELAY_MS = 20.0
 FLOOR = Case("delay=20ms", 600, 0.002, 64, "delay")
+FLOOR_EVERY = 2
 WARM_UP = Case("", 50, 0.0, 64, "loss")  # unimpaired: resolves ARP before netem is attached
 
 
@@ -171,12 +179,30 @@ def collect(case: Case, drain: Any, arrived: Callable[[], int]) -> None:
 
 # -- the guest side: tc netem on a veth ------------------------------------------------------
 
+def carries_floor(case: Case) -> bool:
+    """Whether the VM sends a timing floor of its own beside this case."""
+    return case.measures == "delay" and case is not FLOOR
+
+
+def qdiscs(device: str, case: Case) -> list[list[str]]:
+    """The `tc qdisc` commands that put a case's netem on `device`: a delay case's under a
+    two-band prio qdisc whose second band (SO_PRIORITY FLOOR_PRIORITY) holds the floor's."""
+    netem = ["netem", *netem_command(case.options)]
+    if not carries_floor(case):
+        return [["replace", "dev", device, "root", *netem]]
+    priomap = ["1" if priority == FLOOR_PRIORITY else "0" for priority in range(16)]
+    return [["replace", "dev", device, "root", "handle", "1:", "prio", "bands", "2",
+             "priomap", *priomap],
+            ["add", "dev", device, "parent", "1:1", *netem],
+            ["add", "dev", device, "parent", "1:2", "netem",
+             *netem_command(FLOOR.options)]]
+
+
 def netem_dropped(ns_enter: Any, device: str) -> int:
-    """netem's own drop counter on `device` (`tc -s qdisc`)."""
+    """netem's own drop counters on `device` (`tc -s qdisc`: the netems, not their parent)."""
     shown = subprocess.run(["tc", "-s", "qdisc", "show", "dev", device], capture_output=True,
                            text=True, check=True, preexec_fn=ns_enter).stdout
-    match = re.search(r"dropped (\d+)", shown)
-    return int(match.group(1)) if match else 0
+    return sum(int(count) for count in re.findall(r"qdisc netem .*\n.*dropped (\d+)", shown))
 
 
 def drain_timestamped(sock: socket.socket, size: int, arrivals: list[list[int]]) -> int:
@@ -233,37 +259,62 @@ class FrameCounter:
                 and parse(frame[42:], self.case.payload) is not None)
 
 
-def through_netem(hosts: Any, case: Case, ethernet: bytes) -> dict[str, Any]:
-    """Send the case's traffic A -> B over the veth (netem already on veth A); its record."""
+def udp_pair(hosts: Any, port: int) -> tuple[socket.socket, socket.socket]:
+    """(sender in A, receiver in B) for `port`: connected, timestamping, non-blocking."""
     from linkbridge.lab import netns
     from linkbridge.lab.topology import UNDERLAY
 
     with netns.inside(hosts.b):
         receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        counter = FrameCounter(hosts.veth_b, case, ethernet) if case.measures == "corrupt" \
-            else None
     with netns.inside(hosts.a):
         sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 * 1024 * 1024)
+    receiver.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    receiver.bind((UNDERLAY[1], port))
+    receiver.setblocking(False)
+    sender.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
+    sender.bind((UNDERLAY[0], port))
+    sender.connect((UNDERLAY[1], port))
+    return sender, receiver
+
+
+def through_netem(hosts: Any, case: Case, ethernet: bytes) -> dict[str, Any]:
+    """Send the case's traffic A -> B over the veth (netem already on veth A); its record.
+    A delay case's floor goes beside it (every FLOOR_EVERY-th send; "floor_arrivals")."""
+    counter = None
+    if case.measures == "corrupt":
+        from linkbridge.lab import netns
+
+        with netns.inside(hosts.b):
+            counter = FrameCounter(hosts.veth_b, case, ethernet)
+    sender, receiver = udp_pair(hosts, PORT)
+    floor_sender, floor_receiver = udp_pair(hosts, FLOOR_PORT)
+    floor_sender.setsockopt(socket.SOL_SOCKET, SO_PRIORITY, FLOOR_PRIORITY)
+    with_floor = carries_floor(case)
     arrivals: list[list[int]] = []
+    floor_arrivals: list[list[int]] = []
 
     def drain() -> int:
-        return drain_timestamped(receiver, case.payload, arrivals) + (
-            counter.drain() if counter else 0)
+        return (drain_timestamped(receiver, case.payload, arrivals)
+                + drain_timestamped(floor_receiver, FLOOR.payload, floor_arrivals)
+                + (counter.drain() if counter else 0))
 
-    with receiver, sender, (counter.sock if counter else contextlib.nullcontext()):
-        receiver.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 * 1024 * 1024)
-        receiver.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        receiver.bind((UNDERLAY[1], PORT))
-        receiver.setblocking(False)
-        sender.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
-        sender.bind((UNDERLAY[0], PORT))
-        sender.connect((UNDERLAY[1], PORT))
+    with receiver, sender, floor_sender, floor_receiver, \
+            (counter.sock if counter else contextlib.nullcontext()):
+        floor_seq = 0
         for seq in paced(case):
             sender.send(payload(seq, time.time_ns(), case.payload))
+            if with_floor and seq % FLOOR_EVERY == 0:
+                floor_sender.send(payload(floor_seq, time.time_ns(), FLOOR.payload))
+                floor_seq += 1
             if seq % 128 == 127:
                 drain()
-        collect(case, drain, lambda: counter.frames if counter else len(arrivals))
+        collect(case, drain,
+                lambda: counter.frames if counter else len(arrivals) + len(floor_arrivals)
+                - floor_seq)
     record: dict[str, Any] = {"arrivals": arrivals}
+    if with_floor:
+        record.update(floor_arrivals=floor_arrivals, floor_sent=floor_seq)
     if counter:
         record.update(frames=counter.frames, corrupted=counter.corrupted)
     return record
@@ -290,11 +341,12 @@ def check_netem(figures: dict[str, Any]) -> None:
                                f"{WARM_UP.packets} arrived")
         for name, case in (("floor", FLOOR), *CASES.items()):
             command = netem_command(case.options)
-            tc = ["tc", "qdisc", "replace", "dev", hosts.veth_a, "root", "netem", *command]
-            done = subprocess.run(tc, capture_output=True, text=True, check=False,
-                                  preexec_fn=lambda: netns.enter(hosts.a))
-            if done.returncode:
-                raise RuntimeError(f"{' '.join(tc)}: {done.stderr.strip()}")
+            for qdisc in qdiscs(hosts.veth_a, case):
+                tc = ["tc", "qdisc", *qdisc]
+                done = subprocess.run(tc, capture_output=True, text=True, check=False,
+                                      preexec_fn=lambda: netns.enter(hosts.a))
+                if done.returncode:
+                    raise RuntimeError(f"{' '.join(tc)}: {done.stderr.strip()}")
             started = time.monotonic()
             try:
                 record = through_netem(hosts, case, ethernet)
