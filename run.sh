@@ -163,7 +163,7 @@ case "$cmd" in
         # long waits first, tests/vm last, when the VM has finished), not xdist's
         # most-tests-first, which handed tests/vm to a worker early to wait minutes for the VM.
         set +e
-        "$VENV/bin/python" -m pytest -n "${LINKBRIDGE_TEST_WORKERS:-3}" --dist loadfile \
+        "$VENV/bin/python" -m pytest -n "${LINKBRIDGE_TEST_WORKERS:-4}" --dist loadfile \
             --no-loadscope-reorder tests "$@"
         rc=$?
         wait "$lint_pid" || { ((rc)) || rc=1; }
