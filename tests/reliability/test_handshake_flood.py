@@ -10,7 +10,8 @@ of the pings lost, B's CPU under 50% of a core; over the floods, rekeys keep suc
 every 15 s at least: a session not renewed ends at 1.5 times the rekey interval); B's RSS
 grows at most 5 MB from the end of the first flood to the end (with --long: after each
 flood's first minute). One sender thread sends frames built beforehand, paced every 10 ms, so
-that a 2-CPU machine is not swamped. `pytest -s` prints each flood's figures.
+that a 2-CPU machine is not swamped; B runs at nice -10, so that the suite's other workers do
+not starve it. `pytest -s` prints each flood's figures.
 
 test_a_restarted_responder_is_back_within_2_s_under_replay: B is killed and started again
 while the attacker replays A's recorded initiation 200 times a second; a ping gets through
@@ -56,6 +57,7 @@ PACE = 0.01  # seconds between two bursts of the sender
 MAX_LOSS = 0.01
 MAX_CPU = 0.5  # of one core
 MAX_RSS_GROWTH = 5 * 1024  # kB
+VICTIM_NICENESS = -10
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,12 @@ def flooding(attacker: str, port: int, frames: Mapping[str, Sequence[bytes]],
 
     with raw_sending(attacker, send) as sent:
         yield sent
+
+
+def renice(pid: int, niceness: int) -> None:
+    """Give every thread of process `pid` this niceness (Linux's nice is per thread)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -144,6 +152,11 @@ def test_floods_cost_nothing_of_the_tunnel(lab: TwoHosts, registry: LinkRegistry
             b = running.enter_context(side(lab, urls, 1, [*keys.args(1), *TIMERS]))
             running.enter_context(side(lab, urls, 0, [*keys.args(0), *TIMERS]))
         assert b.proc is not None
+        # B keeps its share of the CPU beside the suite's other workers and the VM (qemu at
+        # nice -15): starved, it fell behind the 5000 frames a second and A's pings waited
+        # seconds behind the flood in its socket (once in two CI runs on 4 workers). What
+        # is measured is the flood's cost to B (its CPU, the pings), not the machine's load.
+        renice(b.proc.pid, VICTIM_NICENESS)
         frames = {"replay": [recorded_initiation(recorded)], "random": random_mac1}
         assert ping(lab.a, OVERLAY[1], count=3, interval=0.05).received == 3
         handshakes, growth_from = handshakes_of(b.proc.pid), 0
