@@ -68,7 +68,7 @@ def test_ipv6_ping_and_tcp_with_tun_mtu_1280_over_64_byte_frames(
     a, b = layer_counters(side_a), layer_counters(side_b)
     # (checked after the tunnels stopped: a ping that missed is shown with both sides' counters)
     assert unanswered(small) == [] and unanswered(big) == [] and unanswered(v4) == [], (
-        unanswered(small), unanswered(big), unanswered(v4), a, b)
+        f"unanswered {unanswered(small)} {unanswered(big)} {unanswered(v4)}; A {a}; B {b}")
     assert transfer.received_bytes == 1_000_000
     assert transfer.intact
     frames_a = a["frames"]
@@ -112,7 +112,7 @@ def test_duplicated_and_reordered_frames_still_make_whole_packets(
         pings = ping(lab.a, OVERLAY6[1], count=5, interval=0.01, size=1000, timeout=LATE)
         transfer = tcp_transfer(lab.b, OVERLAY6[1], lab.a, 300_000)
     a, b = layer_counters(side_a), layer_counters(side_b)
-    assert unanswered(pings) == [], (unanswered(pings), a, b)
+    assert unanswered(pings) == [], f"unanswered {unanswered(pings)}; A {a}; B {b}"
     assert transfer.intact and transfer.received_bytes == 300_000
     assert isinstance(a["tx_packets"], int) and isinstance(b["rx_packets"], int)
     assert set(drops(b)) == {"fragment_duplicate"}, b  # each duplicate counted, none delivered
