@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from linkbridge.errors import ConfigError
+from linkbridge.ops.signals import signals_held
 from linkbridge.plugin.tunnel_info import TunnelInfo
 
 log = logging.getLogger("linkbridge")
@@ -106,9 +107,7 @@ def hook_environment(event: str, info: TunnelInfo, reason: str,
 def run_command(command: str, env: Mapping[str, str], timeout: float) -> HookResult:
     """Run `command` with /bin/sh in a session of its own; kill the session after `timeout`."""
     try:
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", command], env=dict(env), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        process = _start_shell(command, env)
     except OSError as exc:
         return HookResult(command, 127, False, f"cannot run /bin/sh: {exc.strerror}")
     try:
@@ -119,17 +118,39 @@ def run_command(command: str, env: Mapping[str, str], timeout: float) -> HookRes
         output, _ = process.communicate()
         timed_out = True
     except BaseException:  # SIGTERM (Shutdown) while the hook ran: it goes too
-        _kill(process)
-        process.wait()
+        _stop(process)
         raise
     text = output.decode(errors="replace")[-OUTPUT_LIMIT:]
     return HookResult(command, process.returncode, timed_out, text)
+
+
+def _start_shell(command: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """/bin/sh running `command` in a session of its own. A SIGTERM that comes while it starts
+    is held until Popen has returned (raised inside it, it lost the shell, which ran on after
+    the tunnel had gone), and its Shutdown then stops the shell."""
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        with signals_held():
+            started.append(subprocess.Popen(
+                ["/bin/sh", "-c", command], env=dict(env), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True))
+    except BaseException:
+        for process in started:
+            _stop(process)
+        raise
+    return started[0]
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
     """Kill the hook's shell and whatever it started (its session's process group)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Kill the hook's session and reap its shell."""
+    _kill(process)
+    process.wait()
 
 
 def check_hook_source(path: str) -> None:

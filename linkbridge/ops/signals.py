@@ -47,6 +47,30 @@ def shutdown_on_signals() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT/SIGTERM arriving in the block are handled when it ends, by the handler in force
+    before it: for a step a Shutdown must not cut in two, such as starting a child process
+    (raised inside Popen, after the fork, it loses the child's pid). Python runs signal
+    handlers in the main thread only, so elsewhere this holds nothing and needs nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in HANDLED}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        if held:
+            signal.raise_signal(held[0])
+
+
+@contextlib.contextmanager
 def reload_on_sighup() -> Iterator[threading.Event]:
     """An event that SIGHUP (`linkbridge reload`, systemd's ExecReload) sets while the block
     runs; whoever waits on it re-reads its configuration."""

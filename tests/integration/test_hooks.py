@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from linkbridge.ops.hooks import Hooks, run_command
+from linkbridge.ops.signals import Shutdown, shutdown_on_signals
 from linkbridge.plugin.tunnel_info import TunnelInfo
 
 INFO = TunnelInfo(device="lb7", mtu=1400, addresses=("198.19.0.1/24", "fd00::1/64"),
@@ -67,3 +70,27 @@ def test_hanging_hook_and_its_children_are_killed(tmp_path: Path) -> None:
 def test_killed_by_signal_is_named() -> None:
     result = run_command("kill -TERM $$", dict(os.environ), 5)
     assert result.describe() == "killed by SIGTERM"
+
+
+@pytest.fixture
+def signal_handlers() -> Iterator[None]:
+    """SIGINT/SIGTERM handlers as they were before the test (shutdown_on_signals leaves them
+    ignored once one has fired)."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+@pytest.mark.parametrize("round_", range(20))
+def test_a_sigterm_as_the_hook_starts_stops_the_hook_too(tmp_path: Path, signal_handlers: None,
+                                                         round_: int) -> None:
+    """The hook signals the tunnel the moment its shell runs: wherever the Shutdown lands
+    (Popen was still waiting for the exec to be confirmed, once in seven runs under load),
+    the shell is killed and reaped before it propagates."""
+    pid_file = tmp_path / "hook.pid"
+    with shutdown_on_signals(), pytest.raises(Shutdown):
+        run_command(f'echo $$ > "{pid_file}"; kill -TERM {os.getpid()}; sleep 30', {},
+                    timeout=10)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
