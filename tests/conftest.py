@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +91,16 @@ def pytest_configure(config: pytest.Config) -> None:
     chosen = config.getoption("hypothesis_profile", None)
     settings.load_profile("long" if config.getoption("--long") else chosen or "ci")
     tier_gate.register(config)  # per-tier summary; under CI, unlisted skips fail the run
+
+
+@pytest.fixture
+def signal_handlers() -> Iterator[None]:
+    """SIGINT/SIGTERM handlers as they were before the test, put back after it
+    (ops.signals.shutdown_on_signals leaves them ignored once one has fired)."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,16 +68,6 @@ def test_hanging_hook_and_its_children_are_killed(tmp_path: Path) -> None:
 def test_killed_by_signal_is_named() -> None:
     result = run_command("kill -TERM $$", dict(os.environ), 5)
     assert result.describe() == "killed by SIGTERM"
-
-
-@pytest.fixture
-def signal_handlers() -> Iterator[None]:
-    """SIGINT/SIGTERM handlers as they were before the test (shutdown_on_signals leaves them
-    ignored once one has fired)."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 @pytest.mark.parametrize("round_", range(20))

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 
 import pytest
 
 from linkbridge.ops.signals import Shutdown, shutdown_on_signals, signals_held
 
-
-@pytest.fixture(autouse=True)
-def signal_handlers() -> Iterator[None]:
-    """The handlers as they were (shutdown_on_signals leaves them ignored once one fired)."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
+pytestmark = pytest.mark.usefixtures("signal_handlers")  # tests/conftest.py
 
 
 def test_a_signal_in_the_held_block_is_raised_when_it_ends() -> None:
@@ -31,10 +23,9 @@ def test_a_signal_in_the_held_block_is_raised_when_it_ends() -> None:
 
 
 def test_the_first_of_two_held_signals_is_the_one_raised() -> None:
-    with shutdown_on_signals(), pytest.raises(Shutdown) as raised:
-        with signals_held():
-            signal.raise_signal(signal.SIGINT)
-            signal.raise_signal(signal.SIGTERM)
+    with shutdown_on_signals(), pytest.raises(Shutdown) as raised, signals_held():
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGTERM)
     assert raised.value.signum == signal.SIGINT
 
 
