@@ -7,6 +7,7 @@ saw of each (its links' states and which carry traffic) and what the pings lost.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 import time
@@ -29,6 +30,9 @@ from linkbridge.plugin.url import LinkUrl
 PORT = 47300  # the first link's port plus its number: each link's own UDP port
 WATCH_INTERVAL = 0.05  # seconds between looks at tunnel A's links
 EVENT_PING_WAIT = 0.1  # seconds a ping waits for its reply while links are cut and restored
+LINKS_UP_WAIT = 5.0  # seconds the lab waits for every tunnel to hear each of its links
+
+log = logging.getLogger("linkbridge")
 
 
 def link_addresses(number: int) -> tuple[str, str]:
@@ -222,3 +226,27 @@ def status_path(pid: int, device: str) -> Path | None:
     """The status socket of the tunnel `pid` on `device` (None: it has none)."""
     found = list(run_dir().glob(f"*/{socket_name(pid, device)}"))
     return found[0] if found else None
+
+
+def await_links_up(tunnels: Sequence[tuple[str, int]], device: str,
+                   timeout: float = LINKS_UP_WAIT) -> bool:
+    """Wait until each tunnel (label, pid) on `device` has heard every one of its links, so
+    that traffic starts on the links the policy prefers (failover takes the first link it
+    hears: two stations whose first probes collide on a half-duplex medium hear the next link
+    first). False, after a warning naming the links not up, when `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = []
+        for label, pid in tunnels:
+            path = status_path(pid, device)
+            document = read_one(path) if path is not None else None
+            links = document.get("links", []) if document is not None else [{"name": "status"}]
+            waiting += [f"{label} {link.get('name')}" for link in links
+                        if link.get("state") != "up"]
+        if not waiting:
+            return True
+        if time.monotonic() >= deadline:
+            log.warning("links not up after %.0f s: %s; measuring anyway", timeout,
+                        ", ".join(waiting))
+            return False
+        time.sleep(WATCH_INTERVAL)

@@ -25,7 +25,7 @@ from linkbridge.lab.compare import (
     transfer_stall,
 )
 from linkbridge.lab.layers import decompression_drops, layer_lines, queue_drops, tunnel_pair
-from linkbridge.lab.links import LinkSchedule, link_urls, link_veth, status_path
+from linkbridge.lab.links import LinkSchedule, await_links_up, link_urls, link_veth, status_path
 from linkbridge.lab.options import LabOptions, SideArgs, key_args
 from linkbridge.lab.plot import (
     DIRECTIONS,
@@ -329,6 +329,10 @@ def run_lab(options: LabOptions, registry: LinkRegistry) -> LabReport:
         log.info("lab hosts %s and %s joined by veth", hosts.a, hosts.b)
         notes = prepare_hosts(hosts, options)
         with lab_run_tunnels(hosts, options, registry) as (sides, veths):
+            if options.more_links:
+                await_links_up([(f"tunnel {side}", process.proc.pid if process.proc else 0)
+                                for side, process in zip("AB", sides, strict=True)],
+                               TUN_NAME)
             log.info("tunnels up, pinging %s from %s", plan.peer, hosts.a)
             initial = device_stats(hosts)
             start = time.perf_counter()

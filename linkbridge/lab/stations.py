@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from linkbridge.errors import ConfigError, LinkbridgeError
 from linkbridge.lab import netns
+from linkbridge.lab.links import await_links_up
 from linkbridge.lab.probes import PingResult, ping
 from linkbridge.lab.processes import LinkbridgeProcess, running_together
 from linkbridge.lab.run import checked_link, usable_links
@@ -259,7 +260,10 @@ def run_stations(link: str, count: int, topology: str | None, pings: int, mtu: i
     report = StationsReport(tuple(NAMES[:count]), topology is not None or hub)
     with star_hosts(count, networks=1 + len(more)) as star, \
             stations_up(star, link, link_class, topology, mtu, verbose, hub,
-                        more=more) as (hosts, _):
+                        more=more) as (hosts, processes):
+        if more:
+            await_links_up([(f"station {NAMES[i]}", process.proc.pid if process.proc else 0)
+                            for i, process in enumerate(processes)], DEVICE)
         watches = [TunWatch(host, overlay(i)) for i, host in enumerate(star.hosts)]
         try:
             ping_matrix(star, pings, report)

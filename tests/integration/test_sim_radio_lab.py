@@ -219,23 +219,36 @@ def test_a_mahimahi_trace_drives_the_rate_through_real_tunnels(
         per_loop = len(TRACE) * 1504
         gap = (payload + 28) / (2 * per_loop / 0.250)  # offer twice the trace's mean rate
         start = time.monotonic()
-        for count in range(int(3.0 / gap)):
+        for count in range(int(4.5 / gap)):
             a.sendto(bytes(payload), (OVERLAY[1], FLOOD_PORT))
             time.sleep(max(0.0, start + (count + 1) * gap - time.monotonic()))
         receiver.join(30)
-    first = arrivals[0][0] + 0.3
+    first = arrivals[0][0] + 0.55  # loop -1, the one before, starts once the queue holds a backlog
     loops = int((arrivals[-1][0] - 0.3 - first) / 0.250)
-    assert loops >= 8
-    off = []  # each loop's bytes less its capacity
-    for loop in range(loops):
+    assert loops >= 12
+    off = []  # each loop's bytes less its capacity, loops -1 to `loops` (the edges: neighbours)
+    for loop in range(-1, loops + 1):
         start = first + loop * 0.250
         got = sum(size for at, size in arrivals if start <= at < start + 0.250)
         print(f"loop {loop}: {got} bytes, capacity {per_loop}")
         off.append(got - per_loop)
-    # a host stall of a few ms moves bytes from one loop into the next (the sim then sends
-    # what fell due at once): most loops within 5% (or one opportunity), none beyond 25%, and
-    # all of them together within 2% of the trace's capacity
-    close = [abs(d) <= max(0.05 * per_loop, 1504) for d in off]
+    # a host stall across a loop's end holds bytes back that the sim then sends at once, in the
+    # next loop: a surplus in one loop and the same deficit in its neighbour. So a loop is off
+    # by its own deviation or by the pair's, whichever is less: most loops within 5% (or one
+    # opportunity), none beyond 25%; and all of them together (less what stalls moved across
+    # the edges) within 2% of the trace's capacity
+    judged = [min(abs(off[k]), abs(off[k] + off[k - 1]), abs(off[k] + off[k + 1]))
+              for k in range(1, loops + 1)]
+    close = [d <= max(0.05 * per_loop, 1504) for d in judged]
     assert sum(close) >= 0.8 * loops, off
-    assert max(abs(d) for d in off) <= 0.25 * per_loop, off
-    assert abs(sum(off)) <= 0.02 * per_loop * loops, off
+    assert max(judged) <= 0.25 * per_loop, off
+    total = sum(off[1:-1]) - moved(off[1], off[0]) - moved(off[-2], off[-1])
+    assert abs(total) <= 0.02 * per_loop * loops, off
+
+
+def moved(inside: int, outside: int) -> int:
+    """What a stall moved across an edge of the judged loops, into the loop inside it (> 0) or
+    out of it (< 0): deviations of opposite sign on both sides, the smaller."""
+    if inside * outside >= 0:
+        return 0
+    return min(abs(inside), abs(outside)) * (1 if inside > 0 else -1)
