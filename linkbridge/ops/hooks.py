@@ -15,6 +15,7 @@ import os
 import signal
 import stat
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ log = logging.getLogger("linkbridge")
 
 EVENTS = ("up", "down", "link-up", "link-down", "peer-up", "peer-down")
 DEFAULT_TIMEOUT = 10.0  # seconds
+SIGNAL_CHECK = 0.1  # seconds between two looks at signals taken by another thread
 OUTPUT_LIMIT = 4000  # characters of a hook's output kept for the log
 
 
@@ -111,12 +113,7 @@ def run_command(command: str, env: Mapping[str, str], timeout: float) -> HookRes
     except OSError as exc:
         return HookResult(command, 127, False, f"cannot run /bin/sh: {exc.strerror}")
     try:
-        output, _ = process.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        output, _ = process.communicate()
-        timed_out = True
+        output, timed_out = _wait(process, timeout)
     except BaseException:  # SIGTERM (Shutdown) while the hook ran: it goes too
         _stop(process)
         raise
@@ -139,6 +136,22 @@ def _start_shell(command: str, env: Mapping[str, str]) -> subprocess.Popen[bytes
             _stop(process)
         raise
     return started[0]
+
+
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bool]:
+    """The hook's output once its shell ends, and whether `timeout` ended it (its session
+    killed). Waits in slices of SIGNAL_CHECK: the kernel may hand a SIGTERM to another of the
+    tunnel's threads, and Python runs the handler only when this thread runs Python again."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            output, _ = process.communicate(timeout=min(left, SIGNAL_CHECK))
+        except subprocess.TimeoutExpired:
+            continue  # (no output is lost: communicate() goes on where it stopped)
+        return output, False
+    _kill(process)
+    output, _ = process.communicate()
+    return output, True
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

@@ -4,6 +4,7 @@ waiting for a serial device, retrying a broken tunnel of a config file, reload b
 from __future__ import annotations
 
 import base64
+import ctypes
 import json
 import os
 import pwd
@@ -35,6 +36,7 @@ from tests.helpers.commands import run_in, status_json
 from tests.helpers.namespace_state import devices
 from tests.helpers.ping_stream import ping_stream
 
+SYS_TGKILL = 234  # x86-64: signal one thread of a process
 NOBODY = pwd.getpwnam("nobody").pw_uid
 # written aside, then renamed: a test that sees the file sees all of it
 HOOK = ('env | grep ^LINKBRIDGE_ | sort > "{dir}/.$LINKBRIDGE_EVENT" && '
@@ -140,6 +142,37 @@ def test_sigterm_during_a_hook_stops_hook_and_tunnel(lab: TwoHosts, tmp_path: Pa
     with pytest.raises(ProcessLookupError):
         os.kill(hook, 0)
     assert "lbterm" not in devices(lab.a)
+
+
+def test_a_sigterm_taken_by_another_thread_stops_the_hook_at_once(lab: TwoHosts,
+                                                                   tmp_path: Path) -> None:
+    """The kernel may hand a process's SIGTERM to any of its threads: Python then runs the
+    handler only when the main thread next runs Python code. A SIGTERM sent to one of the
+    tunnel's other threads while its main thread waits for a 30 s on-up hook (timeout 60 s)
+    stops hook and tunnel within 2 s."""
+    pid_file = tmp_path / "hook.pid"
+    side = LinkbridgeProcess(lab.a, [
+        "up", "--rx", "2001", "--tx", "2002", "--remote", "198.19.70.0/24", "--name", "lbthr",
+        "--hook-timeout", "60", "--on-up", f'echo $$ > "{pid_file}"; sleep 30'], "A")
+    side.launch()
+    assert side.proc is not None
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), 10,
+                 "the on-up hook")
+        hook = int(pid_file.read_text())
+        others = [int(task) for task in os.listdir(f"/proc/{side.proc.pid}/task")
+                  if int(task) != side.proc.pid]
+        assert others, "the tunnel runs no thread beside its main one"
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.syscall(SYS_TGKILL, side.proc.pid, others[0], signal.SIGTERM) == 0
+        started = time.monotonic()
+        assert side.proc.wait(10) == 0
+        assert time.monotonic() - started < 2.0
+    finally:
+        side.stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(hook, 0)
+    assert "lbthr" not in devices(lab.a)
 
 
 def test_hooks_run_as_the_user_root_was_dropped_to(lab: TwoHosts, run_dir: object) -> None:
