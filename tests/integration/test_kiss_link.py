@@ -26,6 +26,7 @@ from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.plugin.url import parse_link_url
 from tests.helpers.kiss_relay import KissRelay, kiss_relay
 from tests.helpers.pty_pair import socat_ptys
+from tests.helpers.waiting import wait_for
 
 REGISTRY = LinkRegistry(get_plugin_manager())
 BAD_OPTIONS = {"mode": "slip", "tncport": "16", "call": "TOOLONGCALL", "txdelay": "soon",
@@ -71,15 +72,6 @@ def opened(url: str) -> Link:
     return link
 
 
-def wait_for(condition: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_tnc_is_told_its_parameters_on_open_and_after_every_reconnect() -> None:
     setup = (b"KISS ON\r" + kiss.encode_command(kiss.TXDELAY, bytes([30]))
              + kiss.encode_command(kiss.PERSISTENCE, bytes([63]))
@@ -89,17 +81,19 @@ def test_tnc_is_told_its_parameters_on_open_and_after_every_reconnect() -> None:
         link = opened(f"kiss+tcp:127.0.0.1:{relay.port}?init=KISS ON\\r&initwait=0&"
                       "txdelay=300ms&persist=63&slottime=100ms&fullduplex=0&exit=1")
         try:
-            assert wait_for(lambda: relay.received[:1] == [setup], 3.0), relay.received
+            wait_for(lambda: relay.received[:1] == [setup], 3.0,
+                     lambda: f"the setup, the TNC got {relay.received}")
             relay.stop()
             relay.start()  # the soft TNC restarts on the same port
             deadline = time.monotonic() + 5.0
             while relay.connections() < 2 and time.monotonic() < deadline:
                 link.receive(0.1)  # the receiving side reconnects
-            assert wait_for(lambda: relay.received[1:] == [setup], 3.0), relay.received
+            wait_for(lambda: relay.received[1:] == [setup], 3.0,
+                     lambda: f"the setup again, the TNC got {relay.received}")
             assert link.counters.drops == {}
         finally:
             link.close()
-        assert wait_for(lambda: relay.received[1].endswith(kiss.EXIT_KISS), 3.0)
+        wait_for(lambda: relay.received[1].endswith(kiss.EXIT_KISS), 3.0, "the exit from KISS")
 
 
 def test_a_tnc_not_there_yet_is_waited_for_and_sends_meanwhile_are_counted() -> None:

@@ -15,7 +15,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from linkbridge.wire.frames import KEEPALIVE_FRAME
 from tests.helpers.commands import run_in, status_json
 from tests.helpers.namespace_state import devices
 from tests.helpers.ping_stream import ping_stream
+from tests.helpers.waiting import wait_for
 
 SYS_TGKILL = 234  # x86-64: signal one thread of a process
 NOBODY = pwd.getpwnam("nobody").pw_uid
@@ -59,16 +59,6 @@ def run_in_input(ns_name: str, text: str, *args: str) -> str:
     out, _ = proc.communicate(text, timeout=30)
     assert proc.returncode == 0
     return str(out)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll `condition` until true; the seconds it took."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"{what} not within {timeout} s")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def tunnel_of(proc: LinkbridgeProcess, device: str) -> dict[str, Any] | None:

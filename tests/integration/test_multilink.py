@@ -38,6 +38,7 @@ from linkbridge.wire.multilink import DATA_HEADER, PROBE_FRAME, data_frame
 from tests.helpers.commands import status_json
 from tests.helpers.ip_packets import udp
 from tests.helpers.ping_stream import ping_stream
+from tests.helpers.waiting import wait_for
 
 
 def tunnel_status(process: LinkbridgeProcess) -> dict[str, Any]:
@@ -330,11 +331,9 @@ def test_clamp_mss_gives_tcp_the_narrow_links_segment_size(
     with two_link_tunnels(lab, registry, "udp", BACKUP, ["--keepalive", "0.2", "--clamp-mss"]
                           ) as (a, b, _):
         assert ping(lab.a, OVERLAY[1], count=3, interval=0.05, timeout=1.0).received == 3
-        deadline = time.monotonic() + 10
-        while not all(link["state"] == "up" for side in (a, b)
-                      for link in tunnel_status(side)["links"]):
-            assert time.monotonic() < deadline, [tunnel_status(side)["links"] for side in (a, b)]
-            time.sleep(0.05)
+        wait_for(lambda: all(link["state"] == "up" for side in (a, b)
+                             for link in tunnel_status(side)["links"]), 10,
+                 lambda: f"both links up {[tunnel_status(side)['links'] for side in (a, b)]}")
         with netns.inside(lab.b):
             server = socket.create_server((OVERLAY[1], 5202))
         with netns.inside(lab.a):

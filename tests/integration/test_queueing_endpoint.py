@@ -18,6 +18,7 @@ from linkbridge.wire.drops import QUEUE_ACK_FILTERED, QUEUE_RETRANSMIT
 from linkbridge.wire.queue import LinkQueue
 from linkbridge.wire.stack import Queue
 from tests.helpers.ip_packets import echo, tcp
+from tests.helpers.waiting import wait_for
 from tests.unit.test_multipoint import B, C, Stations, multipoint
 from tests.unit.test_queue_plan import ReadyLink, TimedLink, plan_over
 
@@ -25,11 +26,10 @@ FRAME = 0.05  # seconds each frame keeps the link busy
 BULK = b"d" * 200
 
 
-def wait_for(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
+def wait_sent(endpoint: MemoryEndpoint, count: int) -> None:
+    """Wait (5 s at most) until `endpoint` holds `count` frames sent."""
+    wait_for(lambda: len(endpoint.sent) == count, 5.0,
+             lambda: f"{count} frames sent ({len(endpoint.sent)} so far)", interval=0.005)
 
 
 def test_paced_sends_small_first_and_counted_drops() -> None:
@@ -39,7 +39,7 @@ def test_paced_sends_small_first_and_counted_drops() -> None:
         started = time.monotonic()
         bulk = [tcp(seq=1 + 200 * i, payload=BULK) for i in range(4)]
         layer.send(bulk[0])
-        wait_for(lambda: len(below.sent) == 1)  # on the link: the rest waits its turn
+        wait_sent(below, 1)  # on the link: the rest waits its turn
         for packet in bulk[1:]:
             layer.send(packet)
         ping = echo()
@@ -48,7 +48,7 @@ def test_paced_sends_small_first_and_counted_drops() -> None:
         layer.send(tcp(ack=500, sport=22, dport=40000))
         newer = tcp(ack=900, sport=22, dport=40000)
         layer.send(newer)  # supersedes the ACK before it
-        wait_for(lambda: len(below.sent) == 6)
+        wait_sent(below, 6)
         elapsed = time.monotonic() - started
         assert below.sent == [bulk[0], ping, newer, *bulk[1:]]
         assert elapsed >= 5 * FRAME
@@ -78,7 +78,7 @@ def test_a_link_that_says_when_it_is_ready_gets_the_newest_ack_only() -> None:
         time.sleep(0.1)
         assert link.sent == []
         link.set_ready(True)
-        wait_for(lambda: len(link.sent) == 2)
+        wait_sent(link, 2)
         assert link.sent == [acks[-1], bulk]
         assert layer.counters.drops == {QUEUE_ACK_FILTERED: 2}
     finally:
@@ -92,11 +92,11 @@ def test_a_retransmission_within_a_round_trip_of_its_send_is_dropped() -> None:
     try:
         syn = tcp(seq=9, ack=0, flags=0x02)
         layer.send(syn)
-        wait_for(lambda: len(below.sent) == 1)
+        wait_sent(below, 1)
         layer.send(syn)
         time.sleep(0.4)
         layer.send(syn)  # a round trip later: the first may be lost
-        wait_for(lambda: len(below.sent) == 2)
+        wait_sent(below, 2)
         assert layer.counters.drops == {QUEUE_RETRANSMIT: 1}
     finally:
         layer.close()
@@ -122,7 +122,7 @@ def test_build_puts_the_queue_above_compression_and_stops_it() -> None:
         assert isinstance(side, QueueingEndpoint)
         assert isinstance(side.below, CompressingEndpoint)
         side.send(echo())
-        wait_for(lambda: len(link.sent) == 1)
+        wait_sent(link, 1)
         assert plan.queue is not None and plan.queue.lead > 0
         queue = side.counters.as_dict()["queue"]  # a segment's round trip: after the lead
         assert queue["round_trip"] == round(3.0 + plan.queue.lead, 3)  # type: ignore[index]
@@ -156,7 +156,7 @@ def test_a_multipoint_tunnel_queues_per_peer_and_serves_the_peers_in_turn() -> N
         for packet in (*bulk, *acks):
             routed.send(packet)
         link.timing.set_ready(True)
-        wait_for(lambda: len(link.sent) == 4)
+        wait_sent(link, 4)
         peers = routed.counters.as_dict()["peers"]
     assert link.sent == [("127.0.0.1:5002", bulk[0]), ("127.0.0.1:5003", acks[1]),
                          ("127.0.0.1:5002", bulk[1]), ("127.0.0.1:5002", bulk[2])]
@@ -171,7 +171,7 @@ def test_a_closed_queue_leaves_the_sender_and_the_last_ends_it() -> None:
              for below in (first, second)]
     lanes[0].close()
     lanes[1].send(echo())
-    wait_for(lambda: len(second.sent) == 1)
+    wait_sent(second, 1)
     assert first.closed and sender._thread.is_alive()
     lanes[1].close()
     sender._thread.join(5.0)
@@ -192,7 +192,7 @@ def test_compressed_packets_are_paced_by_their_size_on_the_link() -> None:
         started = time.monotonic()
         for segment in segments:
             layer.send(segment)
-        wait_for(lambda: len(below.sent) == len(segments))
+        wait_sent(below, len(segments))
         elapsed = time.monotonic() - started
     finally:
         layer.close()

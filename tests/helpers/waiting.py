@@ -1,0 +1,20 @@
+"""Waiting in tests for a condition that other threads or processes bring about."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+
+def wait_for(condition: Callable[[], object], timeout: float,
+             what: str | Callable[[], str] = "the condition", interval: float = 0.05) -> float:
+    """Poll `condition` every `interval` seconds until it is true; the seconds that took.
+    After `timeout` seconds the test fails, naming `what` (a callable: worded at that time)."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"{what() if callable(what) else what} not within {timeout} s")
+        time.sleep(interval)
+    return time.monotonic() - started
