@@ -93,8 +93,8 @@ def test_a_peers_primary_link_fails_over_and_the_other_peer_loses_nothing(
         with ping_stream(star.hosts[1], overlay(0), COUNT, INTERVAL, timeout=0.5) as b, \
                 ping_stream(star.hosts[2], overlay(0), COUNT, INTERVAL, timeout=0.5) as c:
             time.sleep(CUT_AFTER)
-            cut = time.perf_counter()
             set_veth(star.hosts[1], star.veth_on(0), up=False)
+            cut = time.perf_counter()  # (once down: a ping sent as it went may have crossed)
         [b_pings], [c_pings] = b, c
         links = hub_links(stations[0])
         peers = dict(parse_tunnel(hub_status(stations[0])).peers)
