@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 from linkbridge.errors import TunnelError
 
@@ -64,9 +65,15 @@ class InterfaceConfig:
             self.ipr.link("set", index=self.index, state="up")
 
     def add_address(self, interface: IPInterface) -> Undo:
+        """Add `interface`; an IPv6 one without duplicate address detection (IFA_F_NODAD):
+        the kernel skips DAD on a device without neighbour discovery (TUN, ipip) anyway, but
+        only in a work item after the address is added, and until that runs (several ms on
+        a loaded machine) the address is tentative: a packet to it is dropped, and none is
+        sent from it. With NODAD it is usable at once."""
         address, prefix = str(interface.ip), interface.network.prefixlen
+        flags = {"flags": IFA_F_NODAD} if interface.version == 6 else {}
         with netlink_step(f"adding address {interface} to {self.ifname}"):
-            self.ipr.addr("add", index=self.index, address=address, prefixlen=prefix)
+            self.ipr.addr("add", index=self.index, address=address, prefixlen=prefix, **flags)
         return lambda: self._quietly("del", self.ipr.addr, index=self.index, address=address,
                                      prefixlen=prefix)
 

@@ -10,7 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from linkbridge.lab.processes import spawn
+from linkbridge.lab.probes import PingResult
+from linkbridge.lab.processes import LinkbridgeProcess, spawn
 from tests.helpers import zygote
 
 
@@ -52,3 +53,15 @@ def status_json() -> list[dict[str, Any]]:
     assert done.returncode == 0, done.stderr
     documents: list[dict[str, Any]] = json.loads(done.stdout)
     return documents
+
+
+def tunnel_status(process: LinkbridgeProcess) -> dict[str, Any]:
+    """The status document of the tunnel `process` runs (it must run one)."""
+    assert process.proc is not None
+    [document] = [doc for doc in status_json() if doc["pid"] == process.proc.pid]
+    return document
+
+
+def unanswered(result: PingResult) -> list[int]:
+    """The sequence numbers of the echo requests that got no reply."""
+    return [seq for seq, (_, rtt) in enumerate(result.timeline) if rtt is None]

@@ -12,22 +12,18 @@ from collections.abc import Sequence
 import pytest
 
 from linkbridge.errors import ConfigError
-from linkbridge.lab.probes import PingResult, ping, tcp_transfer
+from linkbridge.lab.probes import ping, tcp_transfer
 from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import lab_tunnels
 from linkbridge.lab.topology import OVERLAY, OVERLAY6, UNDERLAY, TwoHosts
 from linkbridge.plugin.registry import LinkRegistry, get_plugin_manager
 from linkbridge.plugin.url import parse_link_url
+from tests.helpers.commands import unanswered
 
 REASSEMBLY_TIMEOUT = 0.5
 LOSS_SLACK = 3  # packets whose every fragment was lost (or in flight at shutdown): uncounted
 LATE = 3.0  # seconds a ping waits for its reply: a stalled host delays, never loses
 _COUNTERS = re.compile(r"counters fragment\+\S+: (\{.*\})$", re.MULTILINE)
-
-
-def unanswered(result: PingResult) -> list[int]:
-    """The sequence numbers of the echo requests that got no reply."""
-    return [seq for seq, (_, rtt) in enumerate(result.timeline) if rtt is None]
 
 
 def usable(link: str) -> str:

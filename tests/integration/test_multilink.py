@@ -35,15 +35,10 @@ from linkbridge.lab.topology import (
 from linkbridge.plugin.registry import LinkRegistry
 from linkbridge.wire import drops
 from linkbridge.wire.multilink import DATA_HEADER, PROBE_FRAME, data_frame
-from tests.helpers.commands import status_json
+from tests.helpers.commands import tunnel_status
 from tests.helpers.ip_packets import udp
 from tests.helpers.ping_stream import ping_stream
 from tests.helpers.waiting import wait_for
-
-
-def tunnel_status(process: LinkbridgeProcess) -> dict[str, Any]:
-    [document] = [doc for doc in status_json() if doc["pid"] == process.proc.pid]  # type: ignore[union-attr]
-    return document
 
 
 def link_drops(process: LinkbridgeProcess) -> dict[str, int]:
