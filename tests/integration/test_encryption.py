@@ -111,6 +111,21 @@ def tun_counts(lab: TwoHosts) -> tuple[int, int]:
     return link_stats(lab.a, TUN_NAME)["tx_packets"], tun_rx(lab.b)
 
 
+def settled_counts(lab: TwoHosts, timeout: float = 5.0) -> tuple[int, int]:
+    """tun_counts() once neither count moved for 0.2 s: nothing of A's is in flight then (a
+    packet A's kernel had handed over but B had not yet delivered, counted in the first count
+    and not the second, would show up later as one B delivered that A never sent)."""
+    deadline = time.monotonic() + timeout
+    last = tun_counts(lab)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = tun_counts(lab)
+        if now == last:
+            return now
+        last = now
+    pytest.fail(f"the tunnel never went quiet for 0.2 s in {timeout:g} s")
+
+
 def arrived_unsent(lab: TwoHosts, before: tuple[int, int]) -> int:
     """Packets on B's TUN device since `before` beyond those A's kernel sent meanwhile (its own
     IPv6 router solicitations and MLD reports come when they will, later on a busy machine):
@@ -188,7 +203,7 @@ def test_frames_injected_with_the_peers_address_are_dropped_and_counted(
                   *(bytes([0xB0 | n]) + rng.randbytes(40) for n in range(16)),
                   bytes([0x80]) + rng.randbytes(120), bytes([0x90]) + rng.randbytes(65),
                   *(rng.randbytes(rng.randrange(1, 200)) for _ in range(200))]
-        before = tun_counts(lab)
+        before = settled_counts(lab)
         with third_host(lab) as attacker:
             send_spoofed(attacker, forged, port)
             time.sleep(0.5)
@@ -259,13 +274,13 @@ def test_recorded_frames_sent_again_are_refused_during_and_after_a_rekey(
             assert ping(lab.a, OVERLAY[1], count=10, interval=0.01).received == 10
         data = [frame for frame in recorded if frame[0] >> 4 == 0xB]
         assert len(data) >= 10, recorded
-        before = tun_counts(lab)
+        before = settled_counts(lab)
         send_spoofed(attacker, recorded, port)  # during the session
         time.sleep(0.3)
         assert arrived_unsent(lab, before) <= 0
         # keep traffic going past the rekey interval and the old session's end (3 s)
         assert ping(lab.a, OVERLAY[1], count=40, interval=0.1).received >= 38
-        before = tun_counts(lab)
+        before = settled_counts(lab)
         send_spoofed(attacker, recorded, port)  # after rekeys
         time.sleep(0.3)
         assert arrived_unsent(lab, before) <= 0
@@ -313,7 +328,7 @@ def test_every_bit_flip_and_fuzzed_frames_sent_into_a_real_tunnel(
         fuzz = [(frame[:1] if n % 2 else b"") + rng.randbytes(rng.randrange(1, 160))
                 for n in range(20_000)]
         forged = flips + fuzz
-        before, lost_before = tun_counts(lab), udp_buffer_errors(lab.b)
+        before, lost_before = settled_counts(lab), udp_buffer_errors(lab.b)
         for at in range(0, len(forged), BURST):  # paced: B's socket buffer is not the test
             drained(lab.b, port)
             send_spoofed(attacker, forged[at:at + BURST], port)
