@@ -33,6 +33,7 @@ from linkbridge.plugin.url import LinkUrl, parse_link_url
 from linkbridge.wire.secure import AES_256_GCM, CHACHA20_POLY1305
 from tests.helpers.commands import status, status_json
 from tests.helpers.namespace_state import snmp_counters, udp_queued
+from tests.helpers.waiting import settled
 
 _COUNTERS = re.compile(r"counters (queue\+)?encrypt\+\S+: (\{.*\})$", re.MULTILINE)
 
@@ -111,19 +112,11 @@ def tun_counts(lab: TwoHosts) -> tuple[int, int]:
     return link_stats(lab.a, TUN_NAME)["tx_packets"], tun_rx(lab.b)
 
 
-def settled_counts(lab: TwoHosts, timeout: float = 5.0) -> tuple[int, int]:
+def settled_counts(lab: TwoHosts) -> tuple[int, int]:
     """tun_counts() once neither count moved for 0.2 s: nothing of A's is in flight then (a
     packet A's kernel had handed over but B had not yet delivered, counted in the first count
     and not the second, would show up later as one B delivered that A never sent)."""
-    deadline = time.monotonic() + timeout
-    last = tun_counts(lab)
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
-        now = tun_counts(lab)
-        if now == last:
-            return now
-        last = now
-    pytest.fail(f"the tunnel never went quiet for 0.2 s in {timeout:g} s")
+    return settled(lambda: tun_counts(lab), 0.2, 5.0, "the tunnel")
 
 
 def arrived_unsent(lab: TwoHosts, before: tuple[int, int]) -> int:

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from linkbridge_udp import LAB_PORT as UDP_LAB_PORT
 
 from benchmarks.multilink import DUPLICATE_SEEDS, duplicate_run
@@ -38,7 +37,7 @@ from linkbridge.wire.multilink import DATA_HEADER, PROBE_FRAME, data_frame
 from tests.helpers.commands import tunnel_status
 from tests.helpers.ip_packets import udp
 from tests.helpers.ping_stream import ping_stream
-from tests.helpers.waiting import wait_for
+from tests.helpers.waiting import settled, wait_for
 
 
 def link_drops(process: LinkbridgeProcess) -> dict[str, int]:
@@ -81,15 +80,10 @@ def settled_gap(lab: TwoHosts) -> int:
     """What B's device took in less what A's sent out, once neither count moved for QUIET
     seconds: nothing of A's is in flight then (the slow backup may still be sending segments
     of the transfer it carried, each over a second on the air)."""
-    last = None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        now = (link_stats(lab.a, TUN_NAME)["tx_packets"], link_stats(lab.b, TUN_NAME)["rx_packets"])
-        if now == last:
-            return now[1] - now[0]
-        last = now
-        time.sleep(QUIET)
-    pytest.fail(f"the tunnel's devices never went quiet for {QUIET:g} s")
+    sent, received = settled(lambda: (link_stats(lab.a, TUN_NAME)["tx_packets"],
+                                      link_stats(lab.b, TUN_NAME)["rx_packets"]),
+                             QUIET, 30, "the tunnel's devices")
+    return received - sent
 
 
 def forged_gets_nothing_in(lab: TwoHosts, b: LinkbridgeProcess) -> None:
