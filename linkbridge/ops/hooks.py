@@ -125,17 +125,17 @@ def _start_shell(command: str, env: Mapping[str, str]) -> subprocess.Popen[bytes
     """/bin/sh running `command` in a session of its own. A SIGTERM that comes while it starts
     is held until Popen has returned (raised inside it, it lost the shell, which ran on after
     the tunnel had gone), and its Shutdown then stops the shell."""
-    started: list[subprocess.Popen[bytes]] = []
+    process: subprocess.Popen[bytes] | None = None
     try:
         with signals_held():
-            started.append(subprocess.Popen(
+            process = subprocess.Popen(
                 ["/bin/sh", "-c", command], env=dict(env), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True))
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     except BaseException:
-        for process in started:
+        if process is not None:
             _stop(process)
         raise
-    return started[0]
+    return process
 
 
 def _wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bool]:
