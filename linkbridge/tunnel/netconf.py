@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
+import time
 from collections.abc import Callable, Iterator, Mapping
 
 from pyroute2 import IPRoute
@@ -16,6 +18,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 Undo = Callable[[], None]
 ADDR_GEN_MODE_NONE = 1  # <linux/if_link.h> IN6_ADDR_GEN_MODE_NONE
+RTN_LOCAL = 2  # <linux/rtnetlink.h>: a route to one of this host's own addresses
+ADDRESS_READY_S = 5.0  # how long the kernel may take to make a new IPv6 address usable
 
 
 @contextlib.contextmanager
@@ -65,17 +69,38 @@ class InterfaceConfig:
             self.ipr.link("set", index=self.index, state="up")
 
     def add_address(self, interface: IPInterface) -> Undo:
-        """Add `interface`; an IPv6 one without duplicate address detection (IFA_F_NODAD):
-        the kernel skips DAD on a device without neighbour discovery (TUN, ipip) anyway, but
-        only in a work item after the address is added, and until that runs (several ms on
-        a loaded machine) the address is tentative: a packet to it is dropped, and none is
-        sent from it. With NODAD it is usable at once."""
+        """Add `interface` and return once it is usable. An IPv6 address goes in without
+        duplicate address detection (IFA_F_NODAD; a device without neighbour discovery, TUN or
+        ipip, skips it anyway), yet the kernel makes it usable only in a work item after the
+        add (it is tentative until then, or with NODAD has no local route yet): a packet to it
+        is dropped until that has run, which can take several ms on a loaded machine. So this
+        waits for the address's local route."""
         address, prefix = str(interface.ip), interface.network.prefixlen
         flags = {"flags": IFA_F_NODAD} if interface.version == 6 else {}
         with netlink_step(f"adding address {interface} to {self.ifname}"):
             self.ipr.addr("add", index=self.index, address=address, prefixlen=prefix, **flags)
-        return lambda: self._quietly("del", self.ipr.addr, index=self.index, address=address,
-                                     prefixlen=prefix)
+        undo = functools.partial(self._quietly, "del", self.ipr.addr, index=self.index,
+                                 address=address, prefixlen=prefix)
+        if interface.version == 6 and not self._await_local_route(address):
+            undo()
+            raise TunnelError(f"the kernel did not make address {interface} on {self.ifname} "
+                              f"usable within {ADDRESS_READY_S:g} s")
+        return undo
+
+    def _await_local_route(self, address: str) -> bool:
+        """Wait until the kernel routes `address` as one of its own (at most ADDRESS_READY_S)."""
+        deadline = time.monotonic() + ADDRESS_READY_S
+        pause = 0.0005
+        while True:
+            try:
+                if any(msg["type"] == RTN_LOCAL for msg in self.ipr.route("get", dst=address)):
+                    return True
+            except NetlinkError:
+                pass  # no route to it at all yet (a /128 address has no prefix route)
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def add_route(self, network: IPNetwork, metrics: Mapping[str, int] | None = None) -> Undo:
         """Route `network` to the interface, with route `metrics` (RTAX_* by pyroute2's

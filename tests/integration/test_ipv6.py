@@ -17,16 +17,19 @@ from linkbridge.lab.processes import LinkbridgeProcess
 from linkbridge.lab.run import TUN_NAME, lab_tunnels
 from linkbridge.lab.topology import OVERLAY, OVERLAY6, TwoHosts
 from linkbridge.plugin.registry import LinkRegistry
+from linkbridge.tunnel.netconf import RTN_LOCAL
 from linkbridge.tunnel.setup import TunnelSpec, parse_interface, parse_network
 from tests.helpers.commands import tunnel_status, unanswered
 
 
 def test_ipv6_ping_and_tcp_over_udp(lab: TwoHosts, registry: LinkRegistry) -> None:
     with lab_tunnels(lab, "udp", ipv6=True, registry=registry) as (side_a, side_b):
-        # usable from the start: no duplicate address detection (whose work item left the
-        # address tentative for some ms after a tunnel was ready: a ping to it was lost)
-        for host in (lab.a, lab.b):
+        # usable from the start: no duplicate address detection, and the local route in (the
+        # kernel adds it in a work item that ran some ms after a tunnel was ready on a loaded
+        # machine: the first ping to it was lost, 1 CI run in 6)
+        for host, own in ((lab.a, OVERLAY6[0]), (lab.b, OVERLAY6[1])):
             assert address_flags(host, TUN_NAME) & (IFA_F_NODAD | IFA_F_TENTATIVE) == IFA_F_NODAD
+            assert route_type(host, own) == RTN_LOCAL
         there = ping(lab.a, OVERLAY6[1], count=10, interval=0.01)
         assert there.received == 10, (f"unanswered {unanswered(there)}; "
                                       f"A {tunnel_status(side_a)}; B {tunnel_status(side_b)}")
@@ -71,6 +74,14 @@ def address_flags(ns_name: str, ifname: str) -> int:
                                                  family=socket.AF_INET6) if msg["scope"] == 0]
         flags: int = address.get_attr("IFA_FLAGS") or address["flags"]
     return flags
+
+
+def route_type(ns_name: str, address: str) -> int:
+    """The type of the route the kernel takes to `address` (RTN_LOCAL: one of its own)."""
+    with netns.inside(ns_name), IPRoute() as ipr:
+        [route] = ipr.route("get", dst=address)
+        kind: int = route["type"]
+    return kind
 
 
 def add_underlay6(ns_name: str, ifname: str, address: str) -> None:
